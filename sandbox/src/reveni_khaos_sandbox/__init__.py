@@ -1,0 +1,1 @@
+"""Local servers that act as Reveni and as Khaos Control Cloud, for demos and tests."""

@@ -1,0 +1,1 @@
+"""tap-reveni: Reveni returns as Singer records."""

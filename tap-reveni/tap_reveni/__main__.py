@@ -1,0 +1,7 @@
+"""Run the tap with `python -m tap_reveni`."""
+
+from __future__ import annotations
+
+from tap_reveni.tap import TapReveni
+
+TapReveni.cli()

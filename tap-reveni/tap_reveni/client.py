@@ -1,0 +1,109 @@
+"""How tap-reveni talks to Reveni: the store base URL, Bearer auth, errors and retries."""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+from urllib.parse import quote, urlparse
+
+import requests
+from singer_sdk.authenticators import BearerTokenAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.streams import RESTStream
+
+from tap_reveni.pagination import Cursor
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+# What to tell the operator for each refusal: the setting that fixes it.
+REFUSALS = {
+    HTTPStatus.UNAUTHORIZED: "Reveni rejected the API key. Check the `api_key` setting (TAP_REVENI_API_KEY).",
+    HTTPStatus.FORBIDDEN: "Reveni refused this key for this store. Check that `api_key` belongs to `store_id`.",
+    HTTPStatus.NOT_FOUND: "Reveni has no such store or path. Check the `store_id`, `api_url` and `returns_path` settings.",
+}
+
+
+class ReveniStream(RESTStream[Cursor]):
+    """A stream read from one Reveni store."""
+
+    @property
+    def url_base(self) -> str:
+        api_url = self.config["api_url"].rstrip("/")
+        return f"{api_url}/merchants/v0/stores/{quote(self.config['store_id'], safe='')}/"
+
+    @cached_property
+    def authenticator(self) -> BearerTokenAuthenticator:
+        return BearerTokenAuthenticator(token=self.config["api_key"])
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return {"Accept": "application/json", "User-Agent": "tap-reveni/0.1"}
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config["request_timeout"])
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config["max_retries"]) + 1
+
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
+        def waits() -> Generator[float, t.Any, None]:
+            attempt = 0
+            error = yield 0.0  # backoff primes the generator before the first failure
+            while True:
+                attempt += 1
+                error = yield self._seconds_before_retry(error, attempt)
+
+        return waits()
+
+    def _seconds_before_retry(self, error: Exception, attempt: int) -> float:
+        """Reveni's Retry-After when it gives one, else exponential; both capped."""
+        response = getattr(error, "response", None)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after and retry_after.strip().isdigit():
+            seconds = float(retry_after)
+        else:
+            seconds = float(self.config["backoff_seconds"]) * 2 ** (attempt - 1)
+        return min(seconds, float(self.config["max_wait_seconds"]))
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # Retry-After is a floor, not a hint; never wait less than asked
+
+    def backoff_handler(self, details: t.Any) -> None:
+        error = details.get("exception")
+        response = getattr(error, "response", None)
+        cause = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+        self.logger.warning("Reveni %s on %s; retry %d in %.1fs", cause, self.path,
+                            details.get("tries", 0), details.get("wait", 0.0))
+
+    def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
+        retrying = super().request_decorator(func)
+        attempts = self.backoff_max_tries()
+
+        def request(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+            try:
+                return retrying(*args, **kwargs)
+            except RetriableAPIError as error:
+                msg = f"Reveni still failing after {attempts} attempts: {error}"
+                raise FatalAPIError(msg) from error
+            except requests.exceptions.RequestException as error:
+                msg = (f"Could not reach Reveni at {self.config['api_url']} after {attempts} attempts "
+                       f"({type(error).__name__}). Check `api_url`, the network, or raise `request_timeout`.")
+                raise FatalAPIError(msg) from error
+
+        return request
+
+    def validate_response(self, response: requests.Response) -> None:
+        if response.status_code in REFUSALS:
+            raise FatalAPIError(f"{REFUSALS[HTTPStatus(response.status_code)]} ({self.response_error_message(response)})")
+        super().validate_response(response)
+
+    def response_error_message(self, response: requests.Response) -> str:
+        # Never the headers or the URL's query: only the status, the path and Reveni's detail.
+        try:
+            detail = response.json().get("detail", "")
+        except ValueError:
+            detail = response.text[:200]
+        return f"HTTP {response.status_code} {response.reason} for {urlparse(response.url).path}: {detail}"

@@ -28,6 +28,8 @@ class ReturnsStream(ReveniStream):
     replication_key = "updated_at"
     is_sorted = True
     schema = RETURN.to_dict()
+    # A bookmark every 100 returns: a run that dies loses at most that much progress.
+    STATE_MSG_FREQUENCY = 100
 
     @property
     def path(self) -> str:  # type: ignore[override]

@@ -26,6 +26,7 @@ class Faults:
     error_every: int = 0  # every k-th API request answers `error_status` (0: never)
     error_rate: float = 0.0  # or this share of API requests, at random
     error_status: int = 503
+    outage_after_requests: int = 0  # every API request after the first N answers `error_status` (0: never)
     drop_rate: float = 0.0  # share of API requests whose connection breaks mid-response
     stall_rate: float = 0.0  # share of API requests that hang for `stall_seconds`
     stall_seconds: float = 30.0
@@ -73,6 +74,8 @@ class FaultInjector:
         n, f = self.stats["requests"], self.faults
         if f.rate_limit_every and n % f.rate_limit_every == 0:
             return "rate_limited"
+        if f.outage_after_requests and n > f.outage_after_requests:
+            return "server_error"
         if (f.error_every and n % f.error_every == 0) or self._random.random() < f.error_rate:
             return "server_error"
         if self._random.random() < f.drop_rate:

@@ -1,0 +1,43 @@
+"""Every test talks to real servers over HTTP on 127.0.0.1.
+
+One Reveni sandbox with the default demo data is started before collection (the
+singer-sdk test class needs its URL at import time) and must only be read from; a test
+that changes data or faults takes its own `sandbox`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import ReveniSandbox
+
+_shared: ReveniSandbox | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _shared
+    _shared = ReveniSandbox(returns=200).start()
+    os.environ["TEST_REVENI_SANDBOX_URL"] = _shared.url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _shared is not None:
+        _shared.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_sandbox() -> ReveniSandbox:
+    """The shared sandbox with the default 200 demo returns: read, never change."""
+    assert _shared is not None
+    return _shared
+
+
+@pytest.fixture
+def sandbox() -> Iterator[ReveniSandbox]:
+    """A sandbox of this test's own, free to change."""
+    own = ReveniSandbox(returns=200).start()
+    yield own
+    own.stop()

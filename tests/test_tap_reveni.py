@@ -1,0 +1,161 @@
+"""tap-reveni pulls every return, incrementally and without loss, from the sandbox.
+
+Each test runs the real `tap-reveni` command against a sandbox over HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from tests.servers import SANDBOX_KEY, ReveniSandbox, run_tap
+
+
+def _returns_at(timestamps: list[str]) -> list[dict]:
+    return [{"id": f"ret-{n:03d}", "status": "accepted", "updated_at": ts, "return_items": [], "refunds": []}
+            for n, ts in enumerate(timestamps)]
+
+
+def test_full_run_emits_every_return_once_with_money_as_strings(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    run = run_tap(tmp_path, demo_sandbox.tap_config())
+
+    assert run.returncode == 0, run.stderr
+    assert sorted(run.ids) == sorted(r["id"] for r in demo_sandbox.all_returns())
+    assert len(run.ids) == len(set(run.ids)) == 200
+    prices = [item["price"] for r in run.records for item in r["return_items"]]
+    assert all(isinstance(p, str) for p in prices)
+    assert run.bookmark == max(r["updated_at"] for r in run.records)
+    assert SANDBOX_KEY not in run.stderr
+
+
+def test_second_run_emits_only_what_changed(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    first = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=0))
+    assert first.returncode == 0, first.stderr
+    in_progress = next(r for r in sandbox.all_returns() if r["status"] == "in_progress")
+    verdicts = [{"item_id": i["id"], "quantity": i["quantity"], "status": "accepted"}
+                for i in in_progress["return_items"]]
+    accepted = sandbox.post(f"returns/{in_progress['id']}/partial_validate", {"items": verdicts}).json()
+    received = next(r for r in sandbox.all_returns() if r["status"] == "received")
+    sandbox.admin("PATCH", f"returns/{received['id']}", {"status": "for_review"})
+
+    second = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=0), state=first.state)
+
+    assert second.returncode == 0, second.stderr
+    # The bookmark is inclusive: returns stamped exactly at it are read again (and
+    # deduplicated downstream); everything else in the second run is a real change.
+    at_bookmark = {r["id"] for r in first.records if r["updated_at"] == first.bookmark}
+    assert set(second.ids) - at_bookmark == {in_progress["id"], received["id"]}
+    assert accepted["status"] == "accepted"
+    assert {r["id"]: r["status"] for r in second.records}[in_progress["id"]] == "accepted"
+    assert second.bookmark > first.bookmark
+
+
+def test_lookback_rereads_a_window_before_the_bookmark(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    sandbox.admin("POST", "returns", _returns_at(
+        ["2026-11-01T10:00:00Z", "2026-11-01T11:50:00Z", "2026-11-01T11:58:00Z", "2026-11-01T12:00:00Z"]))
+    first = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=5))
+    second = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=5), state=first.state)
+
+    assert first.bookmark == "2026-11-01T12:00:00Z"
+    assert second.ids == ["ret-002", "ret-003"]
+
+
+def test_ties_across_page_boundaries_lose_nothing(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    # Twelve returns share one timestamp: more than two whole pages of five.
+    timestamps = [f"2026-11-01T10:00:0{n}Z" for n in range(4)]
+    timestamps += ["2026-11-01T11:00:00Z"] * 12 + [f"2026-11-01T12:00:0{n}Z" for n in range(4)]
+    sandbox.admin("POST", "returns", _returns_at(timestamps))
+
+    run = run_tap(tmp_path, sandbox.tap_config(page_size=5))
+
+    assert run.returncode == 0, run.stderr
+    assert run.ids == sorted(run.ids) == [f"ret-{n:03d}" for n in range(20)]
+
+
+def test_a_return_changing_mid_run_does_not_hide_another(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    # Paging by number alone would skip one return when an earlier one moves to the end.
+    before = sandbox.all_returns()
+    sandbox.faults(latency_ms=150)
+    mover = threading.Timer(0.6, lambda: sandbox.admin("PATCH", f"returns/{before[1]['id']}", {"status": "shipped"}))
+    mover.start()
+    run = run_tap(tmp_path, sandbox.tap_config(page_size=10))
+    mover.join()
+
+    assert run.returncode == 0, run.stderr
+    assert set(run.ids) == {r["id"] for r in before}
+
+
+def test_429_waits_as_long_as_retry_after_says(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    sandbox.faults(rate_limit_every=2, retry_after_seconds=1)
+    started = time.monotonic()
+    run = run_tap(tmp_path, sandbox.tap_config(page_size=50))
+    elapsed = time.monotonic() - started
+
+    assert run.returncode == 0, run.stderr
+    assert len(set(run.ids)) == 200
+    throttled = sandbox.admin("GET", "stats")["rate_limited"]
+    assert throttled >= 4
+    assert elapsed >= throttled * 1.0, "each 429 waited its Retry-After"
+    assert "HTTP 429" in run.stderr
+
+
+def test_server_errors_broken_connections_and_timeouts_are_retried(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    expected = sorted(r["id"] for r in sandbox.all_returns())
+    sandbox.faults(error_every=3, drop_rate=0.2, stall_rate=0.1, stall_seconds=3, fault_seed=11)
+    run = run_tap(tmp_path, sandbox.tap_config(page_size=20, request_timeout=1, max_retries=8))
+
+    assert run.returncode == 0, run.stderr
+    assert sorted(run.ids) == expected
+    stats = sandbox.admin("GET", "stats")
+    assert stats["server_error"] >= 3
+    assert stats.get("dropped", 0) >= 1
+    assert stats.get("stalled", 0) >= 1
+
+
+def test_persistent_5xx_fails_clearly_and_keeps_the_bookmark_before_unread_data(
+        sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    everything = sandbox.all_returns()
+    sandbox.admin("POST", "faults/reset")  # so the outage counts the tap's requests only
+    sandbox.faults(outage_after_requests=5)
+    failed = run_tap(tmp_path, sandbox.tap_config(page_size=30, max_retries=2))
+
+    assert failed.returncode != 0
+    assert "Reveni still failing after 3 attempts" in failed.stderr
+    assert "HTTP 503" in failed.stderr
+    assert 100 <= len(failed.ids) < 200
+    first_unread = everything[len(failed.ids)]
+    assert failed.bookmark is not None
+    assert failed.bookmark <= first_unread["updated_at"]
+
+    sandbox.admin("POST", "faults/reset")
+    resumed = run_tap(tmp_path, sandbox.tap_config(page_size=50), state=failed.state)
+    assert resumed.returncode == 0, resumed.stderr
+    assert set(failed.ids) | set(resumed.ids) == {r["id"] for r in everything}
+
+
+def test_wrong_key_fails_at_once_naming_the_setting(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    started = time.monotonic()
+    run = run_tap(tmp_path, demo_sandbox.tap_config(api_key="wrong-key-5e1"))
+
+    assert run.returncode != 0
+    assert "Reveni rejected the API key. Check the `api_key` setting" in run.stderr
+    assert "wrong-key-5e1" not in run.stderr
+    assert time.monotonic() - started < 30, "no retries on 401"
+
+
+def test_unknown_store_names_store_id(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    run = run_tap(tmp_path, demo_sandbox.tap_config(store_id="elsewhere"))
+
+    assert run.returncode != 0
+    assert "`store_id`" in run.stderr
+    assert "Store not found." in run.stderr
+
+
+def test_start_date_skips_older_returns(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    everything = demo_sandbox.all_returns()
+    start = everything[150]["updated_at"]
+    run = run_tap(tmp_path, demo_sandbox.tap_config(start_date=start, lookback_minutes=0))
+
+    assert run.returncode == 0, run.stderr
+    assert set(run.ids) == {r["id"] for r in everything if r["updated_at"] >= start}

@@ -1,0 +1,32 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_PORT ?= 8801
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml tap-reveni/pyproject.toml sandbox/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --group dev -e './tap-reveni[testing]' -e ./sandbox
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/reveni-khaos-demo --port $(DEMO_PORT)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/tap_throughput.py
+
+clean:
+	rm -rf $(VENV) .meltano .demo output .pytest_cache .mypy_cache .ruff_cache

@@ -18,11 +18,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/reveni-khaos-demo --port $(DEMO_PORT)
 
-test: install
+test: lint
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: install

@@ -45,10 +45,22 @@ class ReveniSandbox:
 
     def start(self) -> ReveniSandbox:
         self.process = subprocess.Popen(
-            [str(BIN / "reveni-sandbox"), "--port", str(self.port), "--seed", str(self.seed),
-             "--returns", str(self.returns), "--api-key", SANDBOX_KEY, "--store-id", STORE_ID,
-             *self.extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(BIN / "reveni-sandbox"),
+                "--port",
+                str(self.port),
+                "--seed",
+                str(self.seed),
+                "--returns",
+                str(self.returns),
+                "--api-key",
+                SANDBOX_KEY,
+                "--store-id",
+                STORE_ID,
+                *self.extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -69,12 +81,14 @@ class ReveniSandbox:
             self.process.wait(timeout=10)
 
     def get(self, path: str, **params: Any) -> requests.Response:
-        return requests.get(f"{self.api}/{path}", params=params, timeout=10,
-                            headers={"Authorization": f"Bearer {SANDBOX_KEY}"})
+        return requests.get(
+            f"{self.api}/{path}", params=params, timeout=10, headers={"Authorization": f"Bearer {SANDBOX_KEY}"}
+        )
 
     def post(self, path: str, body: Any) -> requests.Response:
-        return requests.post(f"{self.api}/{path}", json=body, timeout=10,
-                             headers={"Authorization": f"Bearer {SANDBOX_KEY}"})
+        return requests.post(
+            f"{self.api}/{path}", json=body, timeout=10, headers={"Authorization": f"Bearer {SANDBOX_KEY}"}
+        )
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         response = requests.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=10)
@@ -94,8 +108,7 @@ class ReveniSandbox:
             page += 1
 
     def tap_config(self, **settings: Any) -> dict[str, Any]:
-        return {"api_url": self.url, "api_key": SANDBOX_KEY, "store_id": STORE_ID,
-                "backoff_seconds": 0.2, **settings}
+        return {"api_url": self.url, "api_key": SANDBOX_KEY, "store_id": STORE_ID, "backoff_seconds": 0.2, **settings}
 
 
 @dataclass
@@ -123,8 +136,7 @@ class TapRun:
         return state.get("bookmarks", {}).get("returns", {}).get("replication_key_value")
 
 
-def run_tap(workdir: Path, config: dict[str, Any], state: dict[str, Any] | None = None,
-            timeout: float = 240) -> TapRun:
+def run_tap(workdir: Path, config: dict[str, Any], state: dict[str, Any] | None = None, timeout: float = 240) -> TapRun:
     """Run the real `tap-reveni` command and collect what it writes."""
     config_file = workdir / "tap-config.json"
     config_file.write_text(json.dumps(config))
@@ -133,7 +145,13 @@ def run_tap(workdir: Path, config: dict[str, Any], state: dict[str, Any] | None 
         state_file = workdir / "tap-state.json"
         state_file.write_text(json.dumps(state))
         command += ["--state", str(state_file)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return TapRun(done.returncode, messages, done.stderr)

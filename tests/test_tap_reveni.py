@@ -13,8 +13,10 @@ from tests.servers import SANDBOX_KEY, ReveniSandbox, run_tap
 
 
 def _returns_at(timestamps: list[str]) -> list[dict]:
-    return [{"id": f"ret-{n:03d}", "status": "accepted", "updated_at": ts, "return_items": [], "refunds": []}
-            for n, ts in enumerate(timestamps)]
+    return [
+        {"id": f"ret-{n:03d}", "status": "accepted", "updated_at": ts, "return_items": [], "refunds": []}
+        for n, ts in enumerate(timestamps)
+    ]
 
 
 def test_full_run_emits_every_return_once_with_money_as_strings(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
@@ -33,8 +35,9 @@ def test_second_run_emits_only_what_changed(sandbox: ReveniSandbox, tmp_path: Pa
     first = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=0))
     assert first.returncode == 0, first.stderr
     in_progress = next(r for r in sandbox.all_returns() if r["status"] == "in_progress")
-    verdicts = [{"item_id": i["id"], "quantity": i["quantity"], "status": "accepted"}
-                for i in in_progress["return_items"]]
+    verdicts = [
+        {"item_id": i["id"], "quantity": i["quantity"], "status": "accepted"} for i in in_progress["return_items"]
+    ]
     accepted = sandbox.post(f"returns/{in_progress['id']}/partial_validate", {"items": verdicts}).json()
     received = next(r for r in sandbox.all_returns() if r["status"] == "received")
     sandbox.admin("PATCH", f"returns/{received['id']}", {"status": "for_review"})
@@ -52,8 +55,11 @@ def test_second_run_emits_only_what_changed(sandbox: ReveniSandbox, tmp_path: Pa
 
 
 def test_lookback_rereads_a_window_before_the_bookmark(sandbox: ReveniSandbox, tmp_path: Path) -> None:
-    sandbox.admin("POST", "returns", _returns_at(
-        ["2026-11-01T10:00:00Z", "2026-11-01T11:50:00Z", "2026-11-01T11:58:00Z", "2026-11-01T12:00:00Z"]))
+    sandbox.admin(
+        "POST",
+        "returns",
+        _returns_at(["2026-11-01T10:00:00Z", "2026-11-01T11:50:00Z", "2026-11-01T11:58:00Z", "2026-11-01T12:00:00Z"]),
+    )
     first = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=5))
     second = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=5), state=first.state)
 
@@ -114,7 +120,8 @@ def test_server_errors_broken_connections_and_timeouts_are_retried(sandbox: Reve
 
 
 def test_persistent_5xx_fails_clearly_and_keeps_the_bookmark_before_unread_data(
-        sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
     everything = sandbox.all_returns()
     sandbox.admin("POST", "faults/reset")  # so the outage counts the tap's requests only
     sandbox.faults(outage_after_requests=5)

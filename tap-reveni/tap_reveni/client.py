@@ -75,8 +75,9 @@ class ReveniStream(RESTStream[Cursor]):
         error = details.get("exception")
         response = getattr(error, "response", None)
         cause = f"HTTP {response.status_code}" if response is not None else type(error).__name__
-        self.logger.warning("Reveni %s on %s; retry %d in %.1fs", cause, self.path,
-                            details.get("tries", 0), details.get("wait", 0.0))
+        self.logger.warning(
+            "Reveni %s on %s; retry %d in %.1fs", cause, self.path, details.get("tries", 0), details.get("wait", 0.0)
+        )
 
     def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
         retrying = super().request_decorator(func)
@@ -89,15 +90,19 @@ class ReveniStream(RESTStream[Cursor]):
                 msg = f"Reveni still failing after {attempts} attempts: {error}"
                 raise FatalAPIError(msg) from error
             except requests.exceptions.RequestException as error:
-                msg = (f"Could not reach Reveni at {self.config['api_url']} after {attempts} attempts "
-                       f"({type(error).__name__}). Check `api_url`, the network, or raise `request_timeout`.")
+                msg = (
+                    f"Could not reach Reveni at {self.config['api_url']} after {attempts} attempts "
+                    f"({type(error).__name__}). Check `api_url`, the network, or raise `request_timeout`."
+                )
                 raise FatalAPIError(msg) from error
 
         return request
 
     def validate_response(self, response: requests.Response) -> None:
         if response.status_code in REFUSALS:
-            raise FatalAPIError(f"{REFUSALS[HTTPStatus(response.status_code)]} ({self.response_error_message(response)})")
+            raise FatalAPIError(
+                f"{REFUSALS[HTTPStatus(response.status_code)]} ({self.response_error_message(response)})"
+            )
         super().validate_response(response)
 
     def response_error_message(self, response: requests.Response) -> str:

@@ -36,15 +36,22 @@ RETURN_ITEM = th.ObjectType(
     th.Property("tax_rate", Money, description="Percentage; missing when Reveni has none"),
     th.Property("tax", Money, description="Tax included in the line total"),
     th.Property("total", Money),
-    th.Property("return_reason", th.ObjectType(
-        th.Property("code", th.StringType),
-        th.Property("label", th.StringType),
-    )),
-    th.Property("exchange", th.ObjectType(
-        th.Property("sku", th.StringType),
-        th.Property("ean", th.StringType),
-        th.Property("quantity", th.IntegerType),
-    ), description="The item the customer takes instead; null for a refund"),
+    th.Property(
+        "return_reason",
+        th.ObjectType(
+            th.Property("code", th.StringType),
+            th.Property("label", th.StringType),
+        ),
+    ),
+    th.Property(
+        "exchange",
+        th.ObjectType(
+            th.Property("sku", th.StringType),
+            th.Property("ean", th.StringType),
+            th.Property("quantity", th.IntegerType),
+        ),
+        description="The item the customer takes instead; null for a refund",
+    ),
     th.Property("status", th.StringType, description="Warehouse verdict: pending, accepted, rejected"),
     th.Property("reject_reason", th.StringType),
     th.Property("reject_reason_text", th.StringType),
@@ -61,10 +68,13 @@ REFUND = th.ObjectType(
 
 RETURN = th.PropertiesList(
     th.Property("id", th.StringType, required=True),
-    th.Property("order", th.ObjectType(
-        th.Property("external_id", th.StringType),
-        th.Property("number", th.StringType),
-    )),
+    th.Property(
+        "order",
+        th.ObjectType(
+            th.Property("external_id", th.StringType),
+            th.Property("number", th.StringType),
+        ),
+    ),
     th.Property("customer", CUSTOMER),
     th.Property("type", th.StringType, description="refund, exchange or mixed"),
     th.Property("instant", th.BooleanType, description="Refunded before the goods are back"),
@@ -74,10 +84,13 @@ RETURN = th.PropertiesList(
     th.Property("total", Money),
     th.Property("return_items", th.ArrayType(RETURN_ITEM)),
     th.Property("refunds", th.ArrayType(REFUND)),
-    th.Property("shipping", th.ObjectType(
-        th.Property("carrier", th.StringType),
-        th.Property("tracking_number", th.StringType),
-    )),
+    th.Property(
+        "shipping",
+        th.ObjectType(
+            th.Property("carrier", th.StringType),
+            th.Property("tracking_number", th.StringType),
+        ),
+    ),
     th.Property("created_at", th.DateTimeType),
     th.Property("updated_at", th.DateTimeType, required=True),
 )

@@ -14,31 +14,63 @@ class TapReveni(Tap):
     name = "tap-reveni"
 
     config_jsonschema = th.PropertiesList(
-        th.Property("api_url", th.StringType, default="https://api.reveni.io",
-                    description="Reveni host; the store path /merchants/v0/stores/{store_id}/ is added to it. "
-                                "https://api.sandbox.reveni.io for Reveni's sandbox."),
-        th.Property("api_key", th.StringType, required=True, secret=True,
-                    description="The store's Reveni API key, sent as a Bearer token"),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default="https://api.reveni.io",
+            description="Reveni host; the store path /merchants/v0/stores/{store_id}/ is added to it. "
+            "https://api.sandbox.reveni.io for Reveni's sandbox.",
+        ),
+        th.Property(
+            "api_key",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="The store's Reveni API key, sent as a Bearer token",
+        ),
         th.Property("store_id", th.StringType, required=True, description="The Reveni Store ID"),
-        th.Property("start_date", th.DateTimeType,
-                    description="Returns updated before this are not read on the first run"),
+        th.Property(
+            "start_date", th.DateTimeType, description="Returns updated before this are not read on the first run"
+        ),
         th.Property("page_size", th.IntegerType, default=200, description="Returns per request (Reveni allows 200)"),
-        th.Property("lookback_minutes", th.IntegerType, default=5,
-                    description="Each run re-reads this many minutes before the bookmark, for late writes"),
-        th.Property("returns_path", th.StringType, default="returns",
-                    description="List endpoint, relative to the store path"),
-        th.Property("updated_after_param", th.StringType, default="updated_after",
-                    description="Query parameter filtering by last update (inclusive)"),
+        th.Property(
+            "lookback_minutes",
+            th.IntegerType,
+            default=5,
+            description="Each run re-reads this many minutes before the bookmark, for late writes",
+        ),
+        th.Property(
+            "returns_path", th.StringType, default="returns", description="List endpoint, relative to the store path"
+        ),
+        th.Property(
+            "updated_after_param",
+            th.StringType,
+            default="updated_after",
+            description="Query parameter filtering by last update (inclusive)",
+        ),
         th.Property("page_param", th.StringType, default="page", description="Query parameter for the page number"),
-        th.Property("page_size_param", th.StringType, default="page_size",
-                    description="Query parameter for the page size"),
+        th.Property(
+            "page_size_param", th.StringType, default="page_size", description="Query parameter for the page size"
+        ),
         th.Property("request_timeout", th.IntegerType, default=60, description="Seconds to wait for one response"),
-        th.Property("max_retries", th.IntegerType, default=6,
-                    description="Retries of one request after a 429, a 5xx, a timeout or a broken connection"),
-        th.Property("backoff_seconds", th.NumberType, default=2,
-                    description="First wait before a retry when Reveni gives no Retry-After; doubles each time"),
-        th.Property("max_wait_seconds", th.NumberType, default=120,
-                    description="Longest single wait before a retry, Retry-After included"),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=6,
+            description="Retries of one request after a 429, a 5xx, a timeout or a broken connection",
+        ),
+        th.Property(
+            "backoff_seconds",
+            th.NumberType,
+            default=2,
+            description="First wait before a retry when Reveni gives no Retry-After; doubles each time",
+        ),
+        th.Property(
+            "max_wait_seconds",
+            th.NumberType,
+            default=120,
+            description="Longest single wait before a retry, Retry-After included",
+        ),
     ).to_dict()
 
     def discover_streams(self) -> list[ReturnsStream]:

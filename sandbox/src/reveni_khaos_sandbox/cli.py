@@ -34,7 +34,10 @@ def reveni_main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("reveni_sandbox").info(
         "Reveni sandbox: %d returns at http://%s:%d/merchants/v0/stores/%s/ (seed %d)",
-        len(store), args.host, args.port, args.store_id, args.seed,
+        len(store),
+        args.host,
+        args.port,
+        args.store_id,
+        args.seed,
     )
-    uvicorn.run(sandbox.app(), host=args.host, port=args.port, log_level="warning",
-                access_log=args.access_log)
+    uvicorn.run(sandbox.app(), host=args.host, port=args.port, log_level="warning", access_log=args.access_log)

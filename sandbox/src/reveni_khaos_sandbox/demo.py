@@ -28,7 +28,9 @@ class DemoError(Exception):
 def reveni_sandbox(port: int, logs: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     if _answers(f"{url}/_sandbox/health"):
-        raise DemoError(f"Port {port} is already in use. Stop what runs there, or pick another: make demo DEMO_PORT=...")
+        raise DemoError(
+            f"Port {port} is already in use. Stop what runs there, or pick another: make demo DEMO_PORT=..."
+        )
     log = (logs / "reveni-sandbox.log").open("w")
     process = subprocess.Popen([str(BIN / "reveni-sandbox"), "--port", str(port)], stdout=log, stderr=log)
     try:
@@ -48,8 +50,9 @@ def reveni_sandbox(port: int, logs: Path) -> Iterator[str]:
 def meltano(*args: str, logs: Path, log_name: str, env: dict[str, str]) -> None:
     log_file = logs / log_name
     with log_file.open("w") as log:
-        done = subprocess.run([str(BIN / "meltano"), *args], stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, **env}, check=False)
+        done = subprocess.run(
+            [str(BIN / "meltano"), *args], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, check=False
+        )
     if done.returncode != 0:
         tail = "\n".join(log_file.read_text().splitlines()[-15:])
         raise DemoError(f"`meltano {' '.join(args)}` failed (exit {done.returncode}); end of {log_file}:\n{tail}")
@@ -83,25 +86,46 @@ def main(argv: list[str] | None = None) -> None:
             meltano("install", logs=logs, log_name="meltano-install.log", env=env)
             print("2. Meltano plugins installed (tap-reveni, target-jsonl)")
             output.unlink(missing_ok=True)
-            meltano("--environment", "dev", "run", "--full-refresh", "tap-reveni", "target-jsonl",
-                    logs=logs, log_name="meltano-run-1.log", env=env)
+            meltano(
+                "--environment",
+                "dev",
+                "run",
+                "--full-refresh",
+                "tap-reveni",
+                "target-jsonl",
+                logs=logs,
+                log_name="meltano-run-1.log",
+                env=env,
+            )
             first = _count(output)
             print(f"3. First run: {first} returns arrived in {output.relative_to(workdir)}")
             changed = change_two_returns(url)
-            meltano("--environment", "dev", "run", "tap-reveni", "target-jsonl",
-                    logs=logs, log_name="meltano-run-2.log", env=env)
+            meltano(
+                "--environment",
+                "dev",
+                "run",
+                "tap-reveni",
+                "target-jsonl",
+                logs=logs,
+                log_name="meltano-run-2.log",
+                env=env,
+            )
             second = _count(output) - first
             again = {json.loads(line)["id"] for line in output.read_text().splitlines()[first:]}
             reread = len(again - set(changed))
-            print(f"4. Two returns changed in Reveni; the incremental run brought {second}: "
-                  f"{len(again & set(changed))} changed, {reread} re-read from the look-back window before "
-                  "the bookmark (harmless: the loader keeps one copy per version)")
+            print(
+                f"4. Two returns changed in Reveni; the incremental run brought {second}: "
+                f"{len(again & set(changed))} changed, {reread} re-read from the look-back window before "
+                "the bookmark (harmless: the loader keeps one copy per version)"
+            )
     except DemoError as error:
         print(f"Demo failed: {error}", file=sys.stderr)
         sys.exit(1)
-    print(f"\nWhere to look:\n  {output.relative_to(workdir)}: one Reveni return per line, as the tap emitted it"
-          f"\n  .venv/bin/meltano --environment dev state get dev:tap-reveni-to-target-jsonl: the bookmark"
-          f"\n  {logs.relative_to(workdir)}/: the sandbox and Meltano logs\nNothing is left running.")
+    print(
+        f"\nWhere to look:\n  {output.relative_to(workdir)}: one Reveni return per line, as the tap emitted it"
+        f"\n  .venv/bin/meltano --environment dev state get dev:tap-reveni-to-target-jsonl: the bookmark"
+        f"\n  {logs.relative_to(workdir)}/: the sandbox and Meltano logs\nNothing is left running."
+    )
 
 
 def _count(path: Path) -> int:
@@ -118,7 +142,7 @@ def _answers(url: str) -> bool:
 
 def _call(method: str, url: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Bearer {SANDBOX_KEY}", "Content-Type": "application/json"})
+    headers = {"Authorization": f"Bearer {SANDBOX_KEY}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 (loopback)
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback only)
         return json.loads(response.read())

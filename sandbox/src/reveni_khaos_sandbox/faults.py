@@ -107,8 +107,13 @@ class FaultMiddleware:
             await _respond(send, faults.error_status, {"detail": "Sandbox injected a server error."})
         elif fault == "dropped":
             # Promise a body and send half of it: the client sees the connection break.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+                }
+            )
             await send({"type": "http.response.body", "body": b'{"count": ', "more_body": False})
         elif fault == "stalled":
             await asyncio.sleep(faults.stall_seconds)
@@ -117,11 +122,19 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
 
 
-async def _respond(send: Send, status: int, body: dict[str, Any],
-                   headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _respond(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-        *(headers or []),
-    ]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

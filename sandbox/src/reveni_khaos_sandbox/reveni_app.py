@@ -46,8 +46,9 @@ class RequestError(Exception):
 
 
 class ReveniSandbox:
-    def __init__(self, store: ReturnStore, *, api_key: str, store_id: str,
-                 injector: FaultInjector | None = None) -> None:
+    def __init__(
+        self, store: ReturnStore, *, api_key: str, store_id: str, injector: FaultInjector | None = None
+    ) -> None:
         self.store, self.api_key, self.store_id = store, api_key, store_id
         self.injector = injector or FaultInjector()
         self.webhooks: dict[str, dict[str, Any]] = {}
@@ -62,7 +63,9 @@ class ReveniSandbox:
             try:
                 updated_after = parse_timestamp(query["updated_after"])
             except ValueError:
-                raise RequestError(400, f"updated_after: {query['updated_after']!r} is not an ISO 8601 timestamp.") from None
+                raise RequestError(
+                    400, f"updated_after: {query['updated_after']!r} is not an ISO 8601 timestamp."
+                ) from None
         page_size = _positive_int(query.get("page_size"), DEFAULT_PAGE_SIZE)
         page_size = min(page_size, MAX_PAGE_SIZE)  # as DRF does: clamp, don't refuse
         page = _positive_int(query.get("page", "1"), 0)
@@ -71,12 +74,14 @@ class ReveniSandbox:
         if page < 1 or (page > 1 and offset >= count):
             raise RequestError(404, "Invalid page.")
         more = offset + page_size < count
-        return JSONResponse({
-            "count": count,
-            "next": str(request.url.include_query_params(page=page + 1)) if more else None,
-            "previous": str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
-            "results": results,
-        })
+        return JSONResponse(
+            {
+                "count": count,
+                "next": str(request.url.include_query_params(page=page + 1)) if more else None,
+                "previous": str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
+                "results": results,
+            }
+        )
 
     async def get_return(self, request: Request) -> Response:
         self._authorise(request)
@@ -106,8 +111,9 @@ class ReveniSandbox:
             raise RequestError(400, "url: an http(s) URL is required.")
         if not isinstance(event_types, list) or not event_types or not set(event_types) <= EVENT_TYPES:
             raise RequestError(400, f"event_types: a non-empty list drawn from {sorted(EVENT_TYPES)} is required.")
-        webhook = {"id": str(uuid.uuid4()), "url": url, "event_types": event_types}
-        self.webhooks[webhook["id"]] = webhook
+        webhook_id = str(uuid.uuid4())
+        webhook = {"id": webhook_id, "url": url, "event_types": event_types}
+        self.webhooks[webhook_id] = webhook
         return JSONResponse(webhook, status_code=201)
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -178,8 +184,12 @@ class ReveniSandbox:
         targets = [w["url"] for w in self.webhooks.values() if "return.updated" in w["event_types"]]
         if not targets:
             return None
-        envelope = {"id": str(uuid.uuid4()), "created": int(time.time()), "event": "return.updated",
-                    "data": {"resource_id": changed["id"], "status": changed["status"]}}
+        envelope = {
+            "id": str(uuid.uuid4()),
+            "created": int(time.time()),
+            "event": "return.updated",
+            "data": {"resource_id": changed["id"], "status": changed["status"]},
+        }
         return BackgroundTask(_deliver, targets, envelope, self.injector)
 
     def app(self) -> Starlette:
@@ -196,10 +206,13 @@ class ReveniSandbox:
             Route("/_sandbox/returns", self.load_returns, methods=["POST"]),
             Route("/_sandbox/returns/{return_id}", self.change_return, methods=["PATCH"]),
         ]
-        app = Starlette(routes=routes, exception_handlers={
-            RequestError: lambda _, e: detail(e.status, e.text),  # type: ignore[attr-defined]
-            HTTPException: lambda _, e: detail(e.status_code, _http_detail(e)),  # type: ignore[attr-defined]
-        })
+        app = Starlette(
+            routes=routes,
+            exception_handlers={
+                RequestError: lambda _, e: detail(e.status, e.text),  # type: ignore[attr-defined]
+                HTTPException: lambda _, e: detail(e.status_code, _http_detail(e)),  # type: ignore[attr-defined]
+            },
+        )
         app.add_middleware(FaultMiddleware, injector=self.injector)
         return app
 
@@ -248,24 +261,39 @@ def _settle(changed: dict[str, Any]) -> None:
     if "pending" in verdicts:
         changed["status"] = "for_review"
         return
-    changed["status"] = ("accepted" if verdicts == {"accepted"}
-                         else "rejected" if verdicts == {"rejected"} else "partly_accepted")
+    changed["status"] = (
+        "accepted" if verdicts == {"accepted"} else "rejected" if verdicts == {"rejected"} else "partly_accepted"
+    )
     paid = any(refund["status"] == "completed" for refund in changed["refunds"])
-    owed = sum((Decimal(item["total"]) for item in changed["return_items"]
-                if item["status"] == "accepted" and item.get("exchange") is None), Decimal(0))
+    owed = sum(
+        (
+            Decimal(item["total"])
+            for item in changed["return_items"]
+            if item["status"] == "accepted" and item.get("exchange") is None
+        ),
+        Decimal(0),
+    )
     if not changed["instant"] and not paid and owed > 0:
-        changed["refunds"] = [*changed["refunds"], {
-            "id": f"r-{uuid.uuid4()}", "method": changed["refund_method"], "amount": money(owed),
-            "currency": changed["currency"], "status": "completed", "refunded_at": changed["updated_at"],
-        }]
+        changed["refunds"] = [
+            *changed["refunds"],
+            {
+                "id": f"r-{uuid.uuid4()}",
+                "method": changed["refund_method"],
+                "amount": money(owed),
+                "currency": changed["currency"],
+                "status": "completed",
+                "refunded_at": changed["updated_at"],
+            },
+        ]
 
 
 def _deliver(targets: list[str], envelope: dict[str, Any], injector: FaultInjector) -> None:
     body = json.dumps(envelope).encode()
     for url in targets:
-        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        # The URL was checked to be http(s) on subscribe.
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (URL checked on subscribe)
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310
                 injector.stats["webhooks_delivered"] += 1
         except OSError as error:
             injector.stats["webhooks_failed"] += 1

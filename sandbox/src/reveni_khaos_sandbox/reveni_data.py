@@ -26,17 +26,27 @@ from reveni_khaos_sandbox.catalogue import (
 )
 
 STATUSES = (
-    "in_progress", "shipped", "received", "for_review",
-    "accepted", "partly_accepted", "rejected", "cancelled",
+    "in_progress",
+    "shipped",
+    "received",
+    "for_review",
+    "accepted",
+    "partly_accepted",
+    "rejected",
+    "cancelled",
 )
 DATA_END = datetime(2026, 11, 20, tzinfo=UTC)
 DATA_SPAN = timedelta(days=60)
 # How long after creation a return typically reaches each status.
 STATUS_AGE = {
-    "in_progress": timedelta(minutes=5), "shipped": timedelta(days=1),
-    "received": timedelta(days=3), "for_review": timedelta(days=4),
-    "accepted": timedelta(days=6), "partly_accepted": timedelta(days=6),
-    "rejected": timedelta(days=6), "cancelled": timedelta(days=1),
+    "in_progress": timedelta(minutes=5),
+    "shipped": timedelta(days=1),
+    "received": timedelta(days=3),
+    "for_review": timedelta(days=4),
+    "accepted": timedelta(days=6),
+    "partly_accepted": timedelta(days=6),
+    "rejected": timedelta(days=6),
+    "cancelled": timedelta(days=1),
 }
 CENT = Decimal("0.01")
 
@@ -112,8 +122,11 @@ class ReturnGenerator:
                 "first_name": customer.first_name,
                 "last_name": customer.last_name,
                 "address": {
-                    "line1": customer.line1, "line2": "", "city": customer.city,
-                    "postcode": customer.postcode, "country_code": customer.country_code,
+                    "line1": customer.line1,
+                    "line2": "",
+                    "city": customer.city,
+                    "postcode": customer.postcode,
+                    "country_code": customer.country_code,
                 },
             },
             "type": kind,
@@ -129,15 +142,20 @@ class ReturnGenerator:
             "updated_at": iso(ident.updated_at),
         }
 
-    def _item(self, rng: random.Random, product: Product, status: str, position: int,
-              *, exchanged: bool) -> dict[str, Any]:
+    def _item(
+        self, rng: random.Random, product: Product, status: str, position: int, *, exchanged: bool
+    ) -> dict[str, Any]:
         quantity = 2 if rng.random() < 0.1 else 1
         total = product.price * quantity
         reason = UNMAPPED_REASON if rng.random() < 0.03 else rng.choice(RETURN_REASONS)
         item: dict[str, Any] = {
             "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "sku": product.sku, "ean": product.ean, "name": product.name,
-            "quantity": quantity, "price": money(product.price), "total": money(total),
+            "sku": product.sku,
+            "ean": product.ean,
+            "name": product.name,
+            "quantity": quantity,
+            "price": money(product.price),
+            "total": money(total),
             "return_reason": {"code": reason[0], "label": reason[1]},
             "exchange": None,
         }
@@ -154,8 +172,15 @@ class ReturnGenerator:
         item.update(status=verdict, reject_reason=reject[0], reject_reason_text=reject[1])
         return item
 
-    def _refunds(self, rng: random.Random, ident: Identity, status: str, instant: bool,
-                 items: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
+    def _refunds(
+        self,
+        rng: random.Random,
+        ident: Identity,
+        status: str,
+        instant: bool,
+        items: list[dict[str, Any]],
+        currency: str,
+    ) -> list[dict[str, Any]]:
         refundable = [item for item in items if item["exchange"] is None]
         if instant:
             # Reveni pays before the goods are back, whatever the warehouse later finds.
@@ -172,11 +197,16 @@ class ReturnGenerator:
         if amount <= 0:
             return []
         method = "bank_transfer" if instant else rng.choice(("store_credit", "original_payment_method"))
-        return [{
-            "id": f"r-{uuid.UUID(int=rng.getrandbits(128), version=4)}",
-            "method": method, "amount": money(amount), "currency": currency,
-            "status": "completed", "refunded_at": iso(paid_at),
-        }]
+        return [
+            {
+                "id": f"r-{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+                "method": method,
+                "amount": money(amount),
+                "currency": currency,
+                "status": "completed",
+                "refunded_at": iso(paid_at),
+            }
+        ]
 
 
 def _exchanged(kind: str, position: int) -> bool:

@@ -1,0 +1,110 @@
+"""tap-reveni throughput and memory against the Reveni sandbox, side by side in one run.
+
+Prints, for 10,000 and 50,000 returns at page_size 200 with no injected latency:
+returns/s, requests made, the tap's peak RSS, and the time a bare `requests` loop takes
+to GET and decode the same pages (the floor any tap must stand on). Then how long the
+sandbox takes to serve one page with 1,000 and with 100,000 returns in it.
+
+Goals (issue 2): >= 2,000 returns/s; peak RSS < 150 MB and within 20% between 10k and
+50k; tap time <= 2x the bare loop.
+
+    make bench            # or: .venv/bin/python bench/tap_throughput.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox
+
+
+def run_tap(sandbox: ReveniSandbox) -> tuple[float, int, float]:
+    """Seconds, records emitted and peak RSS (MB) of one full tap run."""
+    config = Path(tempfile.mkdtemp()) / "config.json"
+    config.write_text(json.dumps(sandbox.tap_config(page_size=200)))
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [str(BIN / "tap-reveni"), "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    records = sum(1 for line in process.stdout if line.startswith(b'{"type":"RECORD"'))
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"tap-reveni failed with exit {process.returncode}")
+    return elapsed, records, usage.ru_maxrss / 1024
+
+
+def bare_loop(sandbox: ReveniSandbox, pages: int) -> float:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {SANDBOX_KEY}"
+    started = time.perf_counter()
+    for page in range(1, pages + 1):
+        response = session.get(f"{sandbox.api}/returns", params={"page": page, "page_size": 200}, timeout=60)
+        response.raise_for_status()
+        response.json()
+    return time.perf_counter() - started
+
+
+def page_times(sandbox: ReveniSandbox, samples: int = 30) -> list[float]:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {SANDBOX_KEY}"
+    pages = max(1, sandbox_count(sandbox) // 200)
+    times = []
+    for n in range(samples):
+        page = 1 + (n * 7919) % pages  # spread over the whole list
+        started = time.perf_counter()
+        session.get(f"{sandbox.api}/returns", params={"page": page, "page_size": 200}, timeout=60).raise_for_status()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def sandbox_count(sandbox: ReveniSandbox) -> int:
+    return int(sandbox.admin("GET", "health")["returns"])
+
+
+def main() -> None:
+    print("tap-reveni against reveni-sandbox, page_size 200, no injected latency")
+    print(f"{'returns':>8} {'tap s':>7} {'ret/s':>7} {'requests':>8} {'peak MB':>8} {'bare s':>7} {'tap/bare':>8}")
+    rss = {}
+    for count in (10_000, 50_000):
+        sandbox = ReveniSandbox(returns=count).start()
+        try:
+            bare = bare_loop(sandbox, pages=-(-count // 200))
+            sandbox.admin("POST", "faults/reset")
+            elapsed, records, peak = run_tap(sandbox)
+            requests_made = sandbox.admin("GET", "stats")["requests"]
+        finally:
+            sandbox.stop()
+        assert records == count, f"tap emitted {records} of {count}"
+        rss[count] = peak
+        print(
+            f"{count:>8} {elapsed:>7.2f} {records / elapsed:>7.0f} {requests_made:>8} {peak:>8.1f} "
+            f"{bare:>7.2f} {elapsed / bare:>8.2f}"
+        )
+    print(f"peak RSS 50k vs 10k: {rss[50_000] / rss[10_000] - 1:+.1%}")
+
+    print("\nreveni-sandbox: one page of 200, median and p95 over 30 requests spread across the list")
+    for count in (1_000, 100_000):
+        sandbox = ReveniSandbox(returns=count).start()
+        try:
+            times = sorted(page_times(sandbox))
+        finally:
+            sandbox.stop()
+        p95 = times[int(len(times) * 0.95) - 1]
+        print(f"{count:>8} returns: median {statistics.median(times) * 1000:6.1f} ms, p95 {p95 * 1000:6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,7 @@ from reveni_khaos_sandbox.catalogue import (
     REJECT_REASONS,
     RETURN_REASONS,
     UNMAPPED_REASON,
+    Customer,
     Product,
 )
 
@@ -61,6 +62,34 @@ def money(amount: Decimal) -> str:
 
 
 @dataclass(frozen=True)
+class SalesOrder:
+    """The web-shop order a return comes from; Khaos Control holds it as a sales order
+    whose AssociatedRef is `external_id`."""
+
+    external_id: str
+    number: str
+    customer: Customer
+    customer_id: str  # Reveni's id for the customer
+    products: tuple[Product, ...]  # one line each, quantity LINE_QUANTITY
+
+
+LINE_QUANTITY = 2  # every demo order line sold two, so a return of one or two fits
+
+
+def order_index_of(i: int) -> int:
+    """Every tenth order comes back in two parcels: returns 10k and 10k+1 share one."""
+    return i - 1 if i % 10 == 1 else i
+
+
+def sales_order(seed: int, order_index: int) -> SalesOrder:
+    rng = random.Random(f"{seed}:order:{order_index}")
+    customer = rng.choice(CUSTOMERS)
+    products = tuple(rng.sample(PRODUCTS, 4))
+    customer_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    return SalesOrder(str(5_123_400_000 + order_index * 7), f"#{10000 + order_index}", customer, customer_id, products)
+
+
+@dataclass(frozen=True)
 class Identity:
     id: str
     created_at: datetime
@@ -94,12 +123,10 @@ class ReturnGenerator:
     def build(self, i: int) -> dict[str, Any]:
         ident = self.identity(i)
         rng = random.Random(f"{self.seed}:{i}")
-        # Every tenth order comes back in two parcels: a split return on one order.
-        order_index = i - 1 if i % 10 == 1 else i
-        order_rng = random.Random(f"{self.seed}:order:{order_index}")
-        customer = order_rng.choice(CUSTOMERS)
-        order_products = order_rng.sample(PRODUCTS, 4)
-        own_half = order_products[2:] if order_index != i else order_products[:2]
+        order_index = order_index_of(i)
+        order = sales_order(self.seed, order_index)
+        customer = order.customer
+        own_half = order.products[2:] if order_index != i else order.products[:2]
         status = self.status(i)
         kind = rng.choices(("refund", "exchange", "mixed"), weights=(70, 15, 15))[0]
         needs_two = kind == "mixed" or status == "partly_accepted"
@@ -115,9 +142,9 @@ class ReturnGenerator:
         total = sum((Decimal(item["total"]) for item in items), Decimal(0))
         return {
             "id": ident.id,
-            "order": {"external_id": str(5_123_400_000 + order_index * 7), "number": f"#{10000 + order_index}"},
+            "order": {"external_id": order.external_id, "number": order.number},
             "customer": {
-                "id": str(uuid.UUID(int=order_rng.getrandbits(128), version=4)),
+                "id": order.customer_id,
                 "email": f"{customer.urn.lower()}@example.com",
                 "first_name": customer.first_name,
                 "last_name": customer.last_name,

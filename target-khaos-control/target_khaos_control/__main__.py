@@ -1,0 +1,7 @@
+"""Run the target with `python -m target_khaos_control`."""
+
+from __future__ import annotations
+
+from target_khaos_control.target import TargetKhaosControl
+
+TargetKhaosControl.cli()

@@ -1,0 +1,94 @@
+"""Khaos Control Cloud's XML dialect, both ways.
+
+Writing: the same document dicts the JSON feed serves, as the documented XML (DataItems
+as attributes, arrays as a container with one element per entry). Reading: what Khaos
+pushes, parsed with defusedxml (no entities, no external references) into the same
+shapes as its JSON.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+# Building XML with the standard library is safe; parsing what Khaos sends uses defusedxml.
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+from defusedxml import ElementTree as SafeTree
+
+DATA_ITEMS = {"ReturnReason", "Country", "Brand", "SalesSource", "TaxRate", "Currency"}
+ENTRY_TAGS = {
+    "Returns": "CustomerReturn",
+    "ReturnedItems": "ReturnedItem",
+    "ExchangeItems": "ExchangeItem",
+    "Mapping": "ItemMapping",
+    "ExtendedDescription": "Line",
+}
+REPEATED = {"MatchAddressOn", "MatchContactOn"}  # documented as repeated elements, no container
+# Containers in what Khaos pushes; anything else with children is an object.
+LIST_TAGS = {"Items", "Deleted", "Statuses", "Barcodes", "Shipments", "ShipmentItems", "Packages"}
+
+
+class KhaosXmlError(ValueError):
+    pass
+
+
+def render(root: str, data: dict[str, Any]) -> bytes:
+    element = Element(root)
+    _fill(element, data)
+    body: bytes = tostring(element, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
+def _fill(element: Element, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if key in DATA_ITEMS and isinstance(value, dict):
+            SubElement(element, key, {k: str(v) for k, v in value.items()})
+        elif key in REPEATED:
+            for entry in value:
+                SubElement(element, key).text = _text(entry)
+        elif isinstance(value, list):
+            container = SubElement(element, key)
+            for entry in value:
+                child = SubElement(container, ENTRY_TAGS.get(key, key.removesuffix("s")))
+                if isinstance(entry, dict):
+                    _fill(child, entry)
+                else:
+                    child.text = _text(entry)
+        elif isinstance(value, dict):
+            _fill(SubElement(element, key), value)
+        else:
+            SubElement(element, key).text = _text(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def parse(body: bytes, expected_root: str) -> dict[str, Any]:
+    """Parse a pushed XML body into the dict its JSON twin would give."""
+    try:
+        root = SafeTree.fromstring(body)
+    except SafeTree.ParseError as error:
+        raise KhaosXmlError(f"not well-formed XML: {error}") from None
+    except Exception as error:  # defusedxml refuses entities and DTDs with its own errors
+        raise KhaosXmlError(f"XML refused: {type(error).__name__}") from None
+    if root.tag != expected_root:
+        raise KhaosXmlError(f"expected root element <{expected_root}>, got <{root.tag}>")
+    value = _read(root)
+    return value if isinstance(value, dict) else {}
+
+
+def _read(element: Element) -> Any:
+    children = list(element)
+    if element.tag in LIST_TAGS:
+        return [_read(child) for child in children]
+    if not children:
+        if element.attrib:
+            return dict(element.attrib)
+        return (element.text or "").strip()
+    return {child.tag: _read(child) for child in children}

@@ -1,0 +1,101 @@
+"""One configuration for the target and the channel service.
+
+`meltano invoke --dump=config target-khaos-control` prints it as JSON; the target reads
+it through singer-sdk and `reveni-khaos serve --config FILE` reads the same file, so the
+two can never disagree about the database or the channel's credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from singer_sdk import typing as th
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "database_url",
+        th.StringType,
+        default="sqlite:///output/reveni-khaos.db",
+        description="Where documents and Khaos's pushes are kept: a SQLite file or a Postgres URL",
+    ),
+    th.Property(
+        "mapping_file",
+        th.StringType,
+        required=True,
+        description="The client's mapping file (reasons, tax codes, SKU aliases, customers)",
+    ),
+    th.Property(
+        "channel_username",
+        th.StringType,
+        required=True,
+        description="Basic auth username set on the channel in Khaos Control",
+    ),
+    th.Property(
+        "channel_password",
+        th.StringType,
+        required=True,
+        secret=True,
+        description="Basic auth password set on the channel in Khaos Control",
+    ),
+    th.Property(
+        "public_url",
+        th.StringType,
+        default="http://127.0.0.1:8803",
+        description="The channel's address as Khaos reaches it (behind HTTPS in production)",
+    ),
+    th.Property("batch_size", th.IntegerType, default=1000, description="Returns per pull"),
+    th.Property(
+        "pull_frequency_minutes",
+        th.IntegerType,
+        default=5,
+        description="How often Khaos should pull returns (the config file's Frequency)",
+    ),
+    th.Property(
+        "max_body_bytes", th.IntegerType, default=20_000_000, description="Largest push from Khaos the channel accepts"
+    ),
+    th.Property("match_address_on", th.ArrayType(th.StringType), default=["Address1", "Postcode"]),
+    th.Property("match_contact_on", th.ArrayType(th.StringType), default=["Surname"]),
+).to_dict()
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    database_url: str
+    channel_username: str
+    channel_password: str
+    public_url: str
+    batch_size: int
+    pull_frequency_minutes: int
+    max_body_bytes: int
+    match_address_on: list[str]
+    match_contact_on: list[str]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], source: str = "config") -> ChannelSettings:
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            if spec.name in config:
+                values[spec.name] = config[spec.name]
+            elif "default" in CONFIG_SCHEMA["properties"][spec.name]:
+                values[spec.name] = CONFIG_SCHEMA["properties"][spec.name]["default"]
+            else:
+                raise ValueError(f"{source}: `{spec.name}` is required")
+        if not values["channel_password"] or not values["channel_username"]:
+            raise ValueError(f"{source}: `channel_username` and `channel_password` must not be empty")
+        return cls(**values)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read ({error.strerror})") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings")
+    return config

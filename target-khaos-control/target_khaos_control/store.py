@@ -1,0 +1,160 @@
+"""The durable store shared by the target and the channel: SQLAlchemy Core, a SQLite file
+by default, Postgres by URL. Its schema is versioned by Alembic (`migrations/`); opening
+a store brings it up to date first.
+
+What it keeps:
+- `reveni_returns`: the latest version of each Reveni return (its `updated_at`, a
+  content hash, the record).
+- `documents`: the Khaos `CustomerReturn` documents made from them, each with its
+  `AssociatedRef`, its state (held, published, served, re_requested, superseded) and
+  its place in the feed Khaos pulls.
+- `pulls`: every pull Khaos made, what it was served and under which continuation.
+- `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed.
+- `exceptions`: what the integration could not carry through, for its owner.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+Moment = sa.DateTime(timezone=True)
+
+reveni_returns = sa.Table(
+    "reveni_returns",
+    metadata,
+    sa.Column("return_id", sa.String(64), primary_key=True),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("first_seen", Moment, nullable=False),
+    sa.Column("last_changed", Moment, nullable=False),
+)
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("associated_ref", sa.String(80), primary_key=True),
+    sa.Column("return_id", sa.String(64), nullable=False, index=True),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("item_ids", sa.Text, nullable=False),
+    sa.Column("hold_reason", sa.Text, nullable=False, default=""),
+    sa.Column("source_updated_at", sa.String(40), nullable=False),
+    sa.Column("feed_position", sa.BigInteger, nullable=True, unique=True),
+    sa.Column("created_at", Moment, nullable=False),
+    sa.Column("state_changed_at", Moment, nullable=False),
+    sa.Column("published_at", Moment, nullable=True),
+    sa.Column("first_served_at", Moment, nullable=True),
+    sa.Column("last_served_at", Moment, nullable=True),
+)
+
+pulls = sa.Table(
+    "pulls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", Moment, nullable=False),
+    sa.Column("format", sa.String(8), nullable=False),
+    sa.Column("specific_ids", sa.Boolean, nullable=False),
+    sa.Column("continuation_in", sa.String(80), nullable=False),
+    sa.Column("continuation_out", sa.String(80), nullable=False),
+    sa.Column("refs", sa.Text, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+stock_items = sa.Table(
+    "stock_items",
+    metadata,
+    sa.Column("stock_id", sa.String(40), primary_key=True),
+    sa.Column("stock_code", sa.String(100), nullable=False, index=True),
+    sa.Column("other_ref", sa.String(100), nullable=False, default=""),
+    sa.Column("barcodes", sa.Text, nullable=False, default="[]"),
+    sa.Column("tax_rate", sa.Text, nullable=False, default="{}"),
+    sa.Column("discontinued", sa.Boolean, nullable=False, default=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("updated_at", Moment, nullable=False),
+)
+
+stock_codes = sa.Table(
+    "stock_codes",
+    metadata,
+    sa.Column("stock_id", sa.String(40), primary_key=True),
+    sa.Column("stock_code", sa.String(100), primary_key=True),
+    sa.Column("first_seen", Moment, nullable=False),
+)
+
+stock_levels = sa.Table(
+    "stock_levels",
+    metadata,
+    sa.Column("stock_id", sa.String(40), primary_key=True),
+    sa.Column("site_id", sa.String(20), primary_key=True),
+    sa.Column("stock_code", sa.String(100), nullable=False),
+    sa.Column("available", sa.Numeric(18, 4), nullable=False),
+    sa.Column("on_order", sa.Numeric(18, 4), nullable=False),
+    sa.Column("updated_at", Moment, nullable=False),
+)
+
+order_statuses = sa.Table(
+    "order_statuses",
+    metadata,
+    sa.Column("order_id", sa.String(40), primary_key=True),
+    sa.Column("order_code", sa.String(80), nullable=False, default=""),
+    sa.Column("associated_ref", sa.String(80), nullable=False, default=""),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("updated_at", Moment, nullable=False),
+)
+
+exceptions = sa.Table(
+    "exceptions",
+    metadata,
+    sa.Column("trace_key", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("owner", sa.String(20), nullable=False),
+    sa.Column("return_id", sa.String(64), nullable=False, index=True),
+    sa.Column("item_id", sa.String(64), nullable=False, default=""),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("first_seen", Moment, nullable=False),
+    sa.Column("last_seen", Moment, nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False),
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_store(database_url: str) -> Engine:
+    """Connect, create the SQLite file's folder if needed, and migrate to the latest schema."""
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if url.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # WAL lets the channel read while the target writes; busy_timeout waits out a writer.
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -7,10 +7,10 @@ DEMO_PORT ?= 8801
 
 .PHONY: install demo test lint bench clean
 
-$(STAMP): pyproject.toml tap-reveni/pyproject.toml sandbox/pyproject.toml
+$(STAMP): pyproject.toml tap-reveni/pyproject.toml target-khaos-control/pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --group dev -e './tap-reveni[testing]' -e ./sandbox
+	$(BIN)/python -m pip install --quiet --group dev -e './tap-reveni[testing]' -e './target-khaos-control[testing]' -e ./sandbox
 	touch $@
 
 install: $(STAMP)

@@ -62,18 +62,8 @@ class ReveniSandbox:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                msg = f"reveni-sandbox exited with {self.process.returncode}"
-                raise RuntimeError(msg)
-            try:
-                requests.get(f"{self.url}/_sandbox/health", timeout=1).raise_for_status()
-                return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        msg = "reveni-sandbox did not come up within 60 s"
-        raise RuntimeError(msg)
+        _wait_until_up(self.process, f"{self.url}/_sandbox/health", "reveni-sandbox")
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -155,3 +145,111 @@ def run_tap(workdir: Path, config: dict[str, Any], state: dict[str, Any] | None 
     )
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return TapRun(done.returncode, messages, done.stderr)
+
+
+CHANNEL_USER, CHANNEL_PASSWORD = "khaos", "channel-pw-81d"
+MAPPING_FILE = Path(__file__).resolve().parent.parent / "rules" / "demo" / "mapping.yml"
+
+
+def target_config(workdir: Path, **settings: Any) -> dict[str, Any]:
+    return {
+        "database_url": f"sqlite:///{workdir / 'store.db'}",
+        "mapping_file": str(MAPPING_FILE),
+        "channel_username": CHANNEL_USER,
+        "channel_password": CHANNEL_PASSWORD,
+        **settings,
+    }
+
+
+@dataclass
+class TargetRun:
+    returncode: int
+    states: list[dict[str, Any]]
+    stderr: str
+
+
+def run_target(workdir: Path, config: dict[str, Any], singer_lines: list[str], timeout: float = 240) -> TargetRun:
+    """Feed Singer messages to the real `target-khaos-control` command."""
+    config_file = workdir / "target-config.json"
+    config_file.write_text(json.dumps(config))
+    done = subprocess.run(
+        [str(BIN / "target-khaos-control"), "--config", str(config_file)],
+        input="\n".join(singer_lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    states = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return TargetRun(done.returncode, states, done.stderr)
+
+
+def tap_output(run: TapRun) -> list[str]:
+    return [json.dumps(message) for message in run.messages]
+
+
+@dataclass
+class ChannelServer:
+    """A `reveni-khaos serve` process on a free port, reading the target's config file."""
+
+    config: dict[str, Any]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ChannelServer:
+        config_file = self.workdir / "channel-config.json"
+        config_file.write_text(json.dumps({"public_url": self.url, **self.config}))
+        self.log = (self.workdir / f"channel-{self.port}.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(BIN / "reveni-khaos"), "serve", "--config", str(config_file), "--port", str(self.port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        _wait_until_up(
+            self.process, f"{self.url}/khaos/config.json", "reveni-khaos serve", auth=(CHANNEL_USER, CHANNEL_PASSWORD)
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
+    ) -> requests.Response:
+        return requests.get(
+            f"{self.url}{path}", headers=headers or {}, timeout=30, auth=auth or (CHANNEL_USER, CHANNEL_PASSWORD)
+        )
+
+    def post(
+        self, path: str, body: bytes, content_type: str = "application/json", auth: tuple[str, str] | None = None
+    ) -> requests.Response:
+        return requests.post(
+            f"{self.url}{path}",
+            data=body,
+            headers={"Content-Type": content_type},
+            timeout=30,
+            auth=auth or (CHANNEL_USER, CHANNEL_PASSWORD),
+        )
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, name: str, auth: tuple[str, str] | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            msg = f"{name} exited with {process.returncode}"
+            raise RuntimeError(msg)
+        try:
+            requests.get(url, timeout=1, auth=auth).raise_for_status()
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    msg = f"{name} did not come up within 60 s"
+    raise RuntimeError(msg)

@@ -1,0 +1,298 @@
+"""target-khaos-control turns Reveni returns into Khaos documents, exactly once.
+
+Each test runs the real `target-khaos-control` command over Singer messages and reads
+the SQLite store it writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.servers import BIN, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
+
+SCHEMA = json.dumps(
+    {
+        "type": "SCHEMA",
+        "stream": "returns",
+        "key_properties": ["id"],
+        "schema": {"type": "object", "properties": {"id": {"type": "string"}}},
+    }
+)
+
+
+def _store(workdir: Path) -> sa.Connection:
+    return sa.create_engine(f"sqlite:///{workdir / 'store.db'}").connect()
+
+
+def _documents(workdir: Path) -> dict[str, dict[str, Any]]:
+    with _store(workdir) as conn:
+        rows = conn.execute(sa.text("select associated_ref, state, body, feed_position from documents")).mappings()
+        return {row["associated_ref"]: {**row, "body": json.loads(row["body"])} for row in rows}
+
+
+def _exceptions(workdir: Path) -> list[dict[str, Any]]:
+    with _store(workdir) as conn:
+        return [dict(row) for row in conn.execute(sa.text("select * from exceptions")).mappings()]
+
+
+def _records(*returns: dict[str, Any]) -> list[str]:
+    return [SCHEMA, *(json.dumps({"type": "RECORD", "stream": "returns", "record": r}) for r in returns)]
+
+
+def _a_return(
+    *verdicts: str,
+    instant: bool = False,
+    refunded: bool = False,
+    updated: str = "2026-11-20T10:00:00Z",
+    reason: str = "size_too_small",
+    tax_rate: str | None = "20.00",
+) -> dict[str, Any]:
+    items = []
+    for n, verdict in enumerate(verdicts):
+        item = {
+            "id": f"item-{n}",
+            "sku": "TEE-BLK-M",
+            "ean": "5056000000017",
+            "name": "Logo tee",
+            "quantity": 1,
+            "price": "24.00",
+            "total": "24.00",
+            "return_reason": {"code": reason, "label": reason},
+            "exchange": None,
+            "status": verdict,
+            "reject_reason": "used" if verdict == "rejected" else None,
+            "reject_reason_text": None,
+        }
+        if tax_rate is not None:
+            item |= {"tax_rate": tax_rate, "tax": "4.00"}
+        items.append(item)
+    refunds = (
+        [
+            {
+                "id": "r-1",
+                "method": "bank_transfer",
+                "amount": "24.00",
+                "currency": "GBP",
+                "status": "completed",
+                "refunded_at": updated,
+            }
+        ]
+        if refunded or instant
+        else []
+    )
+    return {
+        "id": "ret-1",
+        "order": {"external_id": "5123400056", "number": "#10008"},
+        "customer": {
+            "id": "c-1",
+            "email": "cust0001@example.com",
+            "first_name": "Ana",
+            "last_name": "Ruiz",
+            "address": {
+                "line1": "12 High Street",
+                "line2": "",
+                "city": "Leeds",
+                "postcode": "LS1 4AP",
+                "country_code": "GB",
+            },
+        },
+        "type": "refund",
+        "instant": instant,
+        "status": "received",
+        "refund_method": "bank_transfer",
+        "currency": "GBP",
+        "total": "48.00",
+        "return_items": items,
+        "refunds": refunds,
+        "shipping": {"carrier": "Evri", "tracking_number": "H1"},
+        "created_at": "2026-11-18T09:12:44Z",
+        "updated_at": updated,
+    }
+
+
+def test_demo_returns_become_documents_or_exceptions_and_state_follows_commit(
+    demo_sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
+    tap = run_tap(tmp_path, demo_sandbox.tap_config())
+    run = run_target(tmp_path, target_config(tmp_path), tap_output(tap))
+
+    assert run.returncode == 0, run.stderr
+    assert run.states[-1] == tap.state, "the target passes on the tap's bookmark once committed"
+    documents = _documents(tmp_path)
+    published = [d for d in documents.values() if d["state"] == "published"]
+    held = [d for d in documents.values() if d["state"] == "held"]
+    assert len(published) > 50
+    assert held, "the demo data has lines with no tax rate"
+    open_exceptions = {e["return_id"] for e in _exceptions(tmp_path) if e["status"] == "open"}
+    for doc in held:
+        assert doc["body"]["AssociatedRef"].removeprefix("RV-") in open_exceptions
+    assert sorted(d["feed_position"] for d in published) == list(range(1, len(published) + 1))
+
+
+def test_the_same_records_twice_change_nothing(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
+    run_target(tmp_path, target_config(tmp_path), lines)
+    before = _documents(tmp_path)
+
+    again = run_target(tmp_path, target_config(tmp_path), lines)
+
+    assert again.returncode == 0, again.stderr
+    assert _documents(tmp_path) == before
+    assert "0 documents published, 0 held, 200 unchanged" in again.stderr
+
+
+def test_a_change_before_khaos_pulls_updates_the_same_document(tmp_path: Path) -> None:
+    run_target(tmp_path, target_config(tmp_path), _records(_a_return("accepted", "pending")))
+    first = _documents(tmp_path)["RV-ret-1"]
+
+    later = _a_return("accepted", "accepted", updated="2026-11-21T10:00:00Z")
+    run_target(tmp_path, target_config(tmp_path), _records(later))
+
+    documents = _documents(tmp_path)
+    assert list(documents) == ["RV-ret-1"]
+    assert len(first["body"]["ReturnedItems"]) == 1
+    assert len(documents["RV-ret-1"]["body"]["ReturnedItems"]) == 2
+    assert documents["RV-ret-1"]["body"]["ProcessReturn"] is True
+    assert documents["RV-ret-1"]["feed_position"] > first["feed_position"]
+
+
+def test_after_khaos_pulls_later_items_go_in_a_follow_up_and_nothing_is_credited_twice(tmp_path: Path) -> None:
+    config = target_config(tmp_path)
+    run_target(tmp_path, config, _records(_a_return("accepted", "pending")))
+    channel = ChannelServer(config, tmp_path).start()
+    try:
+        assert [r["AssociatedRef"] for r in channel.get("/khaos/returns.json").json()["Returns"]] == ["RV-ret-1"]
+        pulled = _documents(tmp_path)["RV-ret-1"]
+
+        both = _a_return("accepted", "accepted", updated="2026-11-21T10:00:00Z")
+        run_target(tmp_path, config, _records(both))
+        refunded = _a_return("accepted", "accepted", refunded=True, updated="2026-11-22T10:00:00Z")
+        run_target(tmp_path, config, _records(refunded))
+    finally:
+        channel.stop()
+
+    documents = _documents(tmp_path)
+    assert documents["RV-ret-1"] == pulled, "a pulled document never changes"
+    follow_up = documents["RV-ret-1-2"]["body"]
+    assert [line["Quantity"] for line in follow_up["ReturnedItems"]] == [1]
+    assert len(documents) == 2
+
+
+def test_rejected_items_and_unrefunded_pending_items_are_not_credited(tmp_path: Path) -> None:
+    run_target(tmp_path, target_config(tmp_path), _records(_a_return("rejected", "pending")))
+
+    assert _documents(tmp_path) == {}
+
+
+def test_an_instant_refund_is_queued_for_approval_until_graded(tmp_path: Path) -> None:
+    run_target(tmp_path, target_config(tmp_path), _records(_a_return("pending", instant=True)))
+
+    body = _documents(tmp_path)["RV-ret-1"]["body"]
+    assert body["ProcessReturn"] is False
+    assert body["ReturnedItems"][0]["UnitPrice"] == {"Gross": 24.0}
+    assert body["ReturnedItems"][0]["SourceReference"] == {"SourceOrder": {"AssociatedRef": "5123400056"}}
+
+
+def test_what_cannot_be_mapped_is_held_with_an_exception_for_its_owner(tmp_path: Path) -> None:
+    unmapped = _a_return("accepted", reason="colour_not_as_pictured", tax_rate=None)
+    run_target(tmp_path, target_config(tmp_path), _records(unmapped))
+
+    assert _documents(tmp_path)["RV-ret-1"]["state"] == "held"
+    found = {(e["kind"], e["owner"], e["status"]) for e in _exceptions(tmp_path)}
+    assert found == {("unknown_reason", "cx", "open"), ("missing_tax_code", "finance", "open")}
+
+    fixed = _a_return("accepted", updated="2026-11-21T10:00:00Z")
+    run_target(tmp_path, target_config(tmp_path), _records(fixed))
+    assert _documents(tmp_path)["RV-ret-1"]["state"] == "published"
+    assert {e["status"] for e in _exceptions(tmp_path)} == {"resolved"}
+
+
+def test_a_malformed_record_becomes_an_exception_and_the_load_goes_on(tmp_path: Path) -> None:
+    broken = {"id": "ret-broken", "updated_at": "2026-11-20T10:00:00Z", "status": "accepted"}
+    run = run_target(tmp_path, target_config(tmp_path), _records(broken, _a_return("accepted")))
+
+    assert run.returncode == 0, run.stderr
+    assert "RV-ret-1" in _documents(tmp_path)
+    invalid = [e for e in _exceptions(tmp_path) if e["kind"] == "invalid_record"]
+    assert [(e["return_id"], e["owner"]) for e in invalid] == [("ret-broken", "integration")]
+
+
+def test_a_broken_mapping_file_stops_the_target_before_any_record(tmp_path: Path) -> None:
+    mapping = tmp_path / "mapping.yml"
+    mapping.write_text("reasons:\n  faulty: [2]\n")
+    run = run_target(tmp_path, target_config(tmp_path, mapping_file=str(mapping)), _records(_a_return("accepted")))
+
+    assert run.returncode != 0
+    assert f"{mapping}: reasons.faulty: expected a code" in run.stderr
+    assert not (tmp_path / "store.db").exists()
+
+
+def test_a_stream_other_than_returns_is_refused_by_name(tmp_path: Path) -> None:
+    other = json.dumps({"type": "SCHEMA", "stream": "orders", "key_properties": [], "schema": {"properties": {}}})
+    run = run_target(tmp_path, target_config(tmp_path), [other])
+
+    assert run.returncode != 0
+    assert "got a stream named 'orders'" in run.stderr
+
+
+def test_killed_mid_stream_then_rerun_leaves_no_duplicate_and_nothing_missing(
+    demo_sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
+    lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    clean.mkdir()
+    killed.mkdir()
+    run_target(clean, target_config(clean), lines)
+
+    config_file = killed / "target-config.json"
+    config_file.write_text(json.dumps(target_config(killed, batch_size_rows=20)))
+    process = subprocess.Popen(
+        [str(BIN / "target-khaos-control"), "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    for line in lines[: len(lines) // 2]:
+        process.stdin.write(line.encode() + b"\n")
+    process.stdin.flush()
+    _wait_for_documents(killed)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = len(_documents(killed))
+    run_target(killed, target_config(killed), lines)
+
+    assert 0 < partial < len(_documents(clean))
+    as_body = {ref: doc["body"] for ref, doc in _documents(killed).items()}
+    assert as_body == {ref: doc["body"] for ref, doc in _documents(clean).items()}
+
+
+def _wait_for_documents(workdir: Path) -> None:
+    for _ in range(200):
+        if (workdir / "store.db").exists():
+            try:
+                if _documents(workdir):
+                    return
+            except sa.exc.OperationalError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError("the target committed nothing")
+
+
+def test_exchange_items_are_sent_with_the_returned_item(tmp_path: Path) -> None:
+    exchange = copy.deepcopy(_a_return("accepted"))
+    exchange["type"] = "exchange"
+    exchange["return_items"][0]["exchange"] = {"sku": "HOOD-GRY-M", "ean": "5056000000031", "quantity": 1}
+    run_target(tmp_path, target_config(tmp_path), _records(exchange))
+
+    body = _documents(tmp_path)["RV-ret-1"]["body"]
+    assert body["ExchangeItems"][0]["SKU"] == "HOODIE-GREY-M", "the alias applies to exchange items too"
+    assert body["ReturnedItems"][0]["SKU"] == "TEE-BLK-M"

@@ -1,0 +1,388 @@
+"""A local server that acts as Khaos Control Cloud towards a channel, with an admin API
+under `/_sandbox/` that does what a Khaos user would: link the channel, pull returns,
+retry failed imports, process a return, rename a stock code, export credit notes.
+
+Work that talks to the channel runs in a worker thread, one operation at a time (a lock),
+so the event loop stays free and the in-memory Khaos is never changed by two at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reveni_khaos_sandbox.khaos_channel_client import ChannelClient, ChannelError, Pull
+from reveni_khaos_sandbox.khaos_data import (
+    credit_note_json,
+    customer_json,
+    load_master_data,
+    money,
+    order_json,
+    pulled_json,
+    reason_json,
+    stock_json,
+)
+from reveni_khaos_sandbox.khaos_model import MISSING_REF, Conflict, Invalid, Khaos, NotFound
+
+DEFAULT_POLL_MINUTES = 5.0
+CSV_HEADER = (
+    "CreditNoteCode",
+    "Date",
+    "AssociatedRef",
+    "SalesOrderCode",
+    "URN",
+    "Currency",
+    "Net",
+    "Tax",
+    "Gross",
+    "Status",
+)
+log = logging.getLogger("khaos_sandbox")
+T = TypeVar("T")
+
+
+class RequestError(Exception):
+    """A bad request: answered with its status and `{"detail": ...}`."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status, self.text = status, text
+
+
+class KhaosSandbox:
+    def __init__(self, khaos: Khaos, client: ChannelClient, *, auto_poll: bool = True, max_pulls: int = 1000) -> None:
+        self.khaos, self.client = khaos, client
+        self.auto_poll, self.max_pulls = auto_poll, max_pulls
+        self.lock = threading.RLock()
+
+    # --- what a Khaos user does (each runs under the lock) ------------------------------
+
+    def link(self) -> dict[str, Any]:
+        """What KCC does when a channel is first linked: read its config, then push the
+        whole catalogue and every stock level."""
+        self._require_channel()
+        endpoints = self.client.read_config()
+        items = list(self.khaos.stock.values())
+        return {
+            "config": {name: endpoint.json() for name, endpoint in endpoints.items()},
+            "stock_upload": self.client.push_stock(self.khaos, items),
+            "stock_status_upload": self.client.push_levels(self.khaos, items),
+        }
+
+    def poll(self) -> dict[str, Any]:
+        """Pull until a pull brings no returns, importing each."""
+        self._require_channel()
+        summary = _summary()
+        moved: set[str] = set()
+        for _ in range(self.max_pulls):
+            pull = self.client.pull_returns()
+            summary["pulls"] += 1
+            if pull.error:
+                summary["errors"].append(pull.error)
+                break
+            if not pull.returns:
+                break
+            self._import(pull, "pull", summary, moved)
+        else:
+            summary["errors"].append(f"Stopped after {self.max_pulls} pulls that all brought returns")
+        summary["levels_pushed"] = self._push_levels(moved)
+        summary["continuation"] = self.client.continuation
+        return summary
+
+    def retry(self, refs: list[str] | None) -> dict[str, Any]:
+        """Retry failed imports: one pull naming them in SpecificIDs. Only what was asked
+        for is imported; the continuation stays where it was."""
+        if refs is None:
+            refs = [
+                ref for ref, record in self.khaos.pulled.items() if record.status == "failed" and ref != MISSING_REF
+            ]
+        summary = {**_summary(), "requested": refs, "unrequested": [], "not_served": []}
+        if not refs:
+            return summary
+        self._require_channel()
+        pull = self.client.pull_returns(specific_ids=refs)
+        summary["pulls"] = 1
+        if pull.error:
+            summary["errors"].append(pull.error)
+            return summary
+        served = [doc for doc in pull.returns if isinstance(doc, dict) and str(doc.get("AssociatedRef", "")) in refs]
+        summary["unrequested"] = [
+            str(doc.get("AssociatedRef", "")) if isinstance(doc, dict) else "?"
+            for doc in pull.returns
+            if doc not in served
+        ]
+        summary["not_served"] = [ref for ref in refs if ref not in {str(doc.get("AssociatedRef")) for doc in served}]
+        pull.returns = served
+        moved: set[str] = set()
+        self._import(pull, "retry", summary, moved)
+        summary["levels_pushed"] = self._push_levels(moved)
+        return summary
+
+    def process(self, ref: str) -> dict[str, Any]:
+        note, moved = self.khaos.process(ref)
+        return {**credit_note_json(note), "levels_pushed": self._push_levels(moved)}
+
+    def rename(self, stock_id: str, stock_code: str) -> dict[str, Any]:
+        item = self.khaos.rename(stock_id, stock_code)
+        return {
+            **stock_json(item, self.khaos),
+            "pushed": self._safely(lambda: self.client.push_stock(self.khaos, [item])),
+        }
+
+    def _require_channel(self) -> None:
+        if not self.client.config_url:
+            raise Invalid("config_url: no channel is set; POST /_sandbox/channel or start with --channel-config-url")
+
+    def _import(self, pull: Pull, via: str, summary: dict[str, Any], moved: set[str]) -> None:
+        summary["returns"] += len(pull.returns)
+        for document in pull.returns:
+            outcome = self.khaos.import_return(document, api_version=pull.api_version, via=via)
+            ref = outcome.associated_ref
+            if outcome.imported:
+                pull.imported.append(ref)
+                summary["imported"].append(ref)
+                summary["failed"].pop(ref, None)
+            else:
+                pull.failed[ref] = outcome.reasons
+                summary["failed"][ref] = outcome.reasons
+            if outcome.credit_note is not None:
+                summary["processed"].append(ref)
+                moved |= outcome.moved_stock_ids
+
+    def _push_levels(self, stock_ids: set[str]) -> dict[str, Any] | None:
+        if not stock_ids:
+            return None
+        items = [self.khaos.stock[stock_id] for stock_id in sorted(stock_ids)]
+        return self._safely(lambda: self.client.push_levels(self.khaos, items))
+
+    def _safely(self, push: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """A push that cannot even start (no channel, unreadable config) is recorded, not raised."""
+        try:
+            return push()
+        except ChannelError as error:
+            return {"ok": False, "error": str(error)}
+
+    # --- routes ------------------------------------------------------------------------
+
+    async def _locked(self, work: Callable[[], T]) -> T:
+        def run() -> T:
+            with self.lock:
+                return work()
+
+        return await run_in_threadpool(run)
+
+    async def health(self, request: Request) -> Response:
+        def count() -> dict[str, Any]:
+            khaos = self.khaos
+            return {
+                "customers": len(khaos.customers),
+                "stock_items": len(khaos.stock),
+                "sales_orders": len(khaos.orders),
+                "returns_pulled": len(khaos.pulled),
+                "credit_notes": len(khaos.credit_notes),
+                "channel_config_url": self.client.config_url,
+                "auto_poll": self.auto_poll,
+            }
+
+        return JSONResponse(await self._locked(count))
+
+    async def channel(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json_body(request)
+            url = body.get("config_url")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise RequestError(400, "config_url: an http(s) URL is required.")
+            for name in ("username", "password"):
+                if not isinstance(body.get(name, ""), str):
+                    raise RequestError(400, f"{name}: must be text.")
+            await self._locked(lambda: self.client.set_channel(url, body.get("username", ""), body.get("password", "")))
+        client = self.client
+        return JSONResponse(
+            {
+                "config_url": client.config_url,
+                "username": client.username,
+                "endpoints": {name: endpoint.json() for name, endpoint in client.endpoints.items()},
+                "continuation": client.continuation,
+            }
+        )
+
+    async def link_route(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(self.link))
+
+    async def poll_route(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(self.poll))
+
+    async def retry_route(self, request: Request) -> Response:
+        body = await _json_body(request, optional=True)
+        refs = body.get("refs")
+        if refs is not None and (
+            not isinstance(refs, list) or not all(isinstance(ref, str) and ref and "," not in ref for ref in refs)
+        ):
+            raise RequestError(400, "refs: a list of AssociatedRefs (text without commas) is required.")
+        return JSONResponse(await self._locked(lambda: self.retry(refs)))
+
+    async def process_route(self, request: Request) -> Response:
+        ref = request.path_params["ref"]
+        return JSONResponse(await self._locked(lambda: self.process(ref)))
+
+    async def rename_route(self, request: Request) -> Response:
+        code = (await _json_body(request)).get("stock_code")
+        if not isinstance(code, str) or not code.strip():
+            raise RequestError(400, "stock_code: the new stock code is required, as text.")
+        stock_id = request.path_params["stock_id"]
+        return JSONResponse(await self._locked(lambda: self.rename(stock_id, code.strip())))
+
+    async def load(self, request: Request) -> Response:
+        body = await _json_body(request)
+        await self._locked(lambda: load_master_data(body, self.khaos))
+        return await self.health(request)
+
+    async def returns(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(lambda: [pulled_json(r) for r in self.khaos.pulled.values()]))
+
+    async def credit_notes(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(lambda: [credit_note_json(n) for n in self.khaos.credit_notes]))
+
+    async def credit_notes_csv(self, request: Request) -> Response:
+        """The export a finance user would take into a spreadsheet."""
+
+        def export() -> str:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(CSV_HEADER)
+            for n in self.khaos.credit_notes:
+                writer.writerow(
+                    (
+                        n.code,
+                        n.issued.isoformat(),
+                        n.associated_ref,
+                        n.sales_order_code,
+                        n.urn,
+                        n.currency,
+                        money(n.net),
+                        money(n.tax),
+                        money(n.gross),
+                        n.status,
+                    )
+                )
+            return out.getvalue()
+
+        return Response(await self._locked(export), media_type="text/csv; charset=utf-8")
+
+    async def stock(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(lambda: [stock_json(i, self.khaos) for i in self.khaos.stock.values()]))
+
+    async def orders(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(lambda: [order_json(o, self.khaos) for o in self.khaos.orders.values()]))
+
+    async def customers(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(lambda: [customer_json(c) for c in self.khaos.customers.values()]))
+
+    async def reasons(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(lambda: [reason_json(r) for r in self.khaos.reasons]))
+
+    async def pulls(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(lambda: [pull.json() for pull in self.client.pulls]))
+
+    async def pushes(self, request: Request) -> Response:
+        return JSONResponse(await self._locked(lambda: list(self.client.pushes)))
+
+    # --- automatic polling -------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._poll_forever()) if self.auto_poll else None
+        yield
+        if task is not None:
+            task.cancel()
+
+    async def _poll_forever(self) -> None:
+        """Every CReturnDownload Frequency minutes, as KCC does, once a channel is set. The
+        frequency is looked at each second, so a newly read config takes effect at once."""
+        waited = 0.0
+        while True:
+            await asyncio.sleep(1)
+            waited += 1
+            endpoint = self.client.endpoints.get("CReturnDownload")
+            minutes = endpoint.frequency_minutes if endpoint and endpoint.frequency_minutes else DEFAULT_POLL_MINUTES
+            if waited < minutes * 60 or not self.client.config_url:
+                continue
+            waited = 0
+            try:
+                summary = await self._locked(self.poll)
+                log.info("auto poll: %d pulls, %d returns", summary["pulls"], summary["returns"])
+            except Exception:
+                log.exception("auto poll failed")  # and try again next time, as KCC would
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/_sandbox/health", self.health),
+            Route("/_sandbox/channel", self.channel, methods=["GET", "POST"]),
+            Route("/_sandbox/link", self.link_route, methods=["POST"]),
+            Route("/_sandbox/poll", self.poll_route, methods=["POST"]),
+            Route("/_sandbox/retry", self.retry_route, methods=["POST"]),
+            Route("/_sandbox/returns", self.returns),
+            Route("/_sandbox/returns/{ref}/process", self.process_route, methods=["POST"]),
+            Route("/_sandbox/stock", self.stock),
+            Route("/_sandbox/stock/{stock_id}/rename", self.rename_route, methods=["POST"]),
+            Route("/_sandbox/credit-notes.json", self.credit_notes),
+            Route("/_sandbox/credit-notes.csv", self.credit_notes_csv),
+            Route("/_sandbox/orders", self.orders),
+            Route("/_sandbox/customers", self.customers),
+            Route("/_sandbox/reasons", self.reasons),
+            Route("/_sandbox/pulls", self.pulls),
+            Route("/_sandbox/pushes", self.pushes),
+            Route("/_sandbox/load", self.load, methods=["POST"]),
+        ]
+        return Starlette(
+            routes=routes,
+            lifespan=self.lifespan,
+            exception_handlers={
+                RequestError: lambda _, e: _detail(e.status, e.text),  # type: ignore[attr-defined]
+                NotFound: lambda _, e: _detail(404, str(e)),
+                Conflict: lambda _, e: _detail(409, str(e)),
+                Invalid: lambda _, e: _detail(400, str(e)),
+                # The channel, not this request, is at fault: a gateway error.
+                ChannelError: lambda _, e: _detail(502, str(e)),
+                HTTPException: lambda _, e: _detail(e.status_code, _http_detail(e)),  # type: ignore[attr-defined]
+            },
+        )
+
+
+def _summary() -> dict[str, Any]:
+    return {"pulls": 0, "returns": 0, "imported": [], "failed": {}, "processed": [], "errors": []}
+
+
+def _detail(status: int, text: str) -> JSONResponse:
+    return JSONResponse({"detail": text}, status_code=status)
+
+
+def _http_detail(error: HTTPException) -> str:
+    return {404: "Not found.", 405: "Method not allowed."}.get(error.status_code, error.detail)
+
+
+async def _json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    raw = await request.body()
+    if optional and not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        raise RequestError(400, f"The body is not valid JSON: {error}.") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "The body must be a JSON object.")
+    return body

@@ -1,0 +1,385 @@
+"""How Khaos Control Cloud talks to a channel: it reads the channel's config file, pushes
+stock items and stock levels to it, and pulls customer returns from it.
+
+Every call carries HTTP Basic auth with the channel's username and password. An answer
+other than 200 is retried a few times with a short backoff, then recorded as a failure:
+the sandbox never crashes on a channel's error. The continuation KCC sends on a normal
+pull is the one the channel last returned; a retry of failed imports (`SpecificIDs`)
+leaves it where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urljoin
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+import requests
+from defusedxml import ElementTree as SafeXML
+
+from reveni_khaos_sandbox.khaos_model import Khaos, StockItem
+
+FIRST_CONTINUATION = "2000-01-01 00:00:00Z"
+ENDPOINTS = ("CReturnDownload", "StockUpload", "StockStatusUpload", "OrderStatusUpload")
+log = logging.getLogger("khaos_sandbox")
+
+
+class ChannelError(Exception):
+    """The channel could not be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+    format: str  # JSON or XML
+    frequency_minutes: float | None = None
+
+    def json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"URL": self.url, "Format": self.format}
+        if self.frequency_minutes is not None:
+            found["Frequency"] = self.frequency_minutes
+        return found
+
+
+@dataclass
+class Pull:
+    """One GET of CReturnDownload, as the pull log shows it."""
+
+    url: str
+    continuation_sent: str
+    specific_ids_sent: str | None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: int | None = None
+    attempts: int = 0
+    continuation_received: str | None = None
+    api_version: Any = None
+    returns: list[Any] = field(default_factory=list)
+    error: str | None = None
+    imported: list[str] = field(default_factory=list)
+    failed: dict[str, list[str]] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "url": self.url,
+            "continuation_sent": self.continuation_sent,
+            "continuation_received": self.continuation_received,
+            "specific_ids_sent": self.specific_ids_sent,
+            "status": self.status,
+            "attempts": self.attempts,
+            "api_version": self.api_version,
+            "count": len(self.returns),
+            "imported": self.imported,
+            "failed": self.failed,
+            "error": self.error,
+        }
+
+
+class ChannelClient:
+    def __init__(
+        self,
+        config_url: str | None = None,
+        username: str = "",
+        password: str = "",
+        *,
+        first_continuation: str = FIRST_CONTINUATION,
+        attempts: int = 3,
+        backoff_seconds: float = 0.5,
+        timeout_seconds: float = 10,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.config_url, self.username, self.password = config_url, username, password
+        self.first_continuation = first_continuation
+        self.attempts, self.backoff_seconds, self.timeout_seconds = attempts, backoff_seconds, timeout_seconds
+        self.session = session or requests.Session()
+        self.continuation: str | None = None  # what the channel last returned
+        self.endpoints: dict[str, Endpoint] = {}
+        self.config_read_at: datetime | None = None
+        self.pulls: list[Pull] = []
+        self.pushes: list[dict[str, Any]] = []
+
+    def set_channel(self, config_url: str, username: str, password: str) -> None:
+        """A new channel: its config must be read again, and its data continues afresh."""
+        if config_url != self.config_url:
+            self.continuation, self.endpoints, self.config_read_at = None, {}, None
+        self.config_url, self.username, self.password = config_url, username, password
+
+    # --- the config file -------------------------------------------------------------
+
+    def read_config(self) -> dict[str, Endpoint]:
+        if not self.config_url:
+            raise ChannelError(
+                "No channel config URL is set: start with --channel-config-url or POST /_sandbox/channel"
+            )
+        response, _, failure = self._send("GET", self.config_url)
+        if response is None or failure:
+            raise ChannelError(f"Channel config {self.config_url}: {failure}")
+        self.endpoints = parse_config(response.text, self.config_url)
+        self.config_read_at = datetime.now(UTC)
+        return self.endpoints
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        """KCC caches the config for a day."""
+        stale = self.config_read_at is None or (datetime.now(UTC) - self.config_read_at).days >= 1
+        if stale:
+            self.read_config()
+        return self.endpoints.get(name)
+
+    # --- pushes ----------------------------------------------------------------------
+
+    def push_stock(self, khaos: Khaos, items: Iterable[StockItem]) -> dict[str, Any]:
+        documents = [stock_item_document(khaos, item) for item in items]
+        return self._push("StockUpload", "StockUpload", {"Items": documents, "Deleted": []}, len(documents))
+
+    def push_levels(self, khaos: Khaos, items: Iterable[StockItem]) -> dict[str, Any]:
+        statuses = [status for item in items for status in stock_status_documents(khaos, item)]
+        return self._push("StockStatusUpload", "StockStatuses", {"Statuses": statuses}, len(statuses))
+
+    def _push(self, name: str, xml_root: str, document: dict[str, Any], count: int) -> dict[str, Any]:
+        endpoint = self.endpoint(name)
+        result: dict[str, Any] = {"endpoint": name, "at": datetime.now(UTC).isoformat(), "count": count}
+        if endpoint is None:
+            result.update(ok=False, error=f"{name} is not in the channel config; nothing was sent")
+        else:
+            body, content_type = encode(document, endpoint.format, xml_root)
+            response, attempts, failure = self._send("POST", endpoint.url, body, {"Content-Type": content_type})
+            status = response.status_code if response is not None else None
+            result.update(url=endpoint.url, format=endpoint.format, status=status, attempts=attempts, ok=not failure)
+            if failure:
+                result["error"] = failure
+        self.pushes.append(result)
+        return result
+
+    # --- pulls -----------------------------------------------------------------------
+
+    def pull_returns(self, specific_ids: list[str] | None = None) -> Pull:
+        """One GET of CReturnDownload. A normal pull moves the continuation to what the
+        channel answers; a SpecificIDs pull (a retry of failed imports) does not."""
+        endpoint = self.endpoint("CReturnDownload")
+        if endpoint is None:
+            raise ChannelError("The channel config has no CReturnDownload endpoint")
+        headers = {"Sirion-Continuation": self.continuation or self.first_continuation}
+        if specific_ids is not None:
+            headers["SpecificIDs"] = '"' + ",".join(specific_ids) + '"'
+        pull = Pull(endpoint.url, headers["Sirion-Continuation"], headers.get("SpecificIDs"))
+        self.pulls.append(pull)
+        response, pull.attempts, failure = self._send("GET", endpoint.url, headers=headers)
+        pull.status = response.status_code if response is not None else None
+        if response is None or failure:
+            pull.error = failure
+            return pull
+        pull.continuation_received = response.headers.get("Sirion-Continuation")
+        try:
+            pull.api_version, pull.returns = parse_returns(response.content, endpoint.format)
+        except ValueError as error:
+            pull.error = f"CReturnDownload answered with {endpoint.format} Khaos cannot read: {error}"
+            return pull
+        if specific_ids is None and pull.continuation_received is not None:
+            self.continuation = pull.continuation_received
+        return pull
+
+    # --- transport -------------------------------------------------------------------
+
+    def _send(
+        self, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[requests.Response | None, int, str]:
+        """Up to `attempts` tries with a doubling backoff. Answers the last response (None
+        when the channel never answered), how many tries it took, and what went wrong
+        in plain words ("" on a 200)."""
+        response: requests.Response | None = None
+        failure = ""
+        auth = (self.username, self.password) if self.username or self.password else None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                response = self.session.request(
+                    method, url, data=body, headers=headers, auth=auth, timeout=self.timeout_seconds
+                )
+            except requests.RequestException as error:
+                response, failure = None, f"the channel did not answer after {attempt} tries: {error}"
+            else:
+                if response.status_code == 200:
+                    return response, attempt, ""
+                failure = f"the channel answered {response.status_code} after {attempt} tries: {response.text[:200]!r}"
+            log.warning("%s %s failed (try %d of %d): %s", method, url, attempt, self.attempts, failure)
+            if attempt < self.attempts:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        return response, self.attempts, failure
+
+
+# --- the config file ---------------------------------------------------------------------
+
+
+def parse_config(text: str, config_url: str) -> dict[str, Endpoint]:
+    """`{"EndpointConfig": {name: {URL, Format, Frequency}}}` or the same as XML; relative
+    URLs are taken from the config file's own URL."""
+    where = f"Channel config {config_url}"
+    try:
+        if text.lstrip().startswith("<"):
+            root = SafeXML.fromstring(text)
+            if root.tag != "EndpointConfig":
+                raise ChannelError(f"{where}: the XML root must be EndpointConfig, not {root.tag}")
+            raw: Any = {child.tag: {part.tag: (part.text or "").strip() for part in child} for child in root}
+        else:
+            document = json.loads(text)
+            raw = document.get("EndpointConfig") if isinstance(document, dict) else None
+            if not isinstance(raw, dict):
+                raise ChannelError(f"{where}: the JSON needs an EndpointConfig object")
+    except (ValueError, SafeXML.ParseError) as error:
+        raise ChannelError(f"{where} is neither JSON nor XML: {error}") from None
+    endpoints = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict) or not entry.get("URL"):
+            raise ChannelError(f"{where}: {name}.URL is required")
+        kind = str(entry.get("Format", "")).upper()
+        if kind not in ("JSON", "XML"):
+            raise ChannelError(f"{where}: {name}.Format must be JSON or XML, got {entry.get('Format')!r}")
+        frequency = entry.get("Frequency")
+        try:
+            minutes = float(frequency) if frequency not in (None, "") else None
+        except (TypeError, ValueError):
+            raise ChannelError(f"{where}: {name}.Frequency must be a number of minutes") from None
+        endpoints[name] = Endpoint(name, urljoin(config_url, str(entry["URL"])), kind, minutes)
+    return endpoints
+
+
+# --- what KCC sends --------------------------------------------------------------------
+
+
+def stock_item_document(khaos: Khaos, item: StockItem) -> dict[str, Any]:
+    return {
+        "StockID": item.stock_id,
+        "StockCode": item.stock_code,
+        "StockDescription": item.description,
+        "ShortDescription": item.description,
+        "OtherRef": item.other_ref,
+        "Barcodes": [{"Barcode": code, "Type": kind} for code, kind in item.barcodes],
+        "TaxRate": khaos.tax_rates[item.tax_rate_id].data_item(),
+        "SellPrice": {"Gross": item.sell_price},
+        "Options": {"Discontinued": item.discontinued, "StockControlled": True, "RunToZero": False},
+    }
+
+
+def stock_status_documents(khaos: Khaos, item: StockItem) -> list[dict[str, Any]]:
+    return [
+        {
+            "StockCode": item.stock_code,
+            "StockID": item.stock_id,
+            "SiteID": site_id,
+            "Levels": {"Available": item.available.get(site_id, 0), "OnOrder": item.on_order.get(site_id, 0)},
+        }
+        for site_id in khaos.sites
+    ]
+
+
+# The element each list entry gets in XML, and which objects are DataItems (attributes).
+XML_ITEM_TAGS = {"Items": "StockItem", "Deleted": "StockID", "Barcodes": "StockBarcode", "Statuses": "StockStatus"}
+XML_DATA_ITEMS = {"TaxRate"}
+
+
+def encode(document: dict[str, Any], kind: str, xml_root: str) -> tuple[bytes, str]:
+    if kind == "XML":
+        root = Element(xml_root)
+        _fill_xml(root, document)
+        return tostring(root, encoding="utf-8", xml_declaration=True), "application/xml; charset=utf-8"
+    return json.dumps(document, default=_json_number).encode(), "application/json"
+
+
+def _fill_xml(parent: Element, document: dict[str, Any]) -> None:
+    for name, value in document.items():
+        if name in XML_DATA_ITEMS and isinstance(value, dict):
+            SubElement(parent, name, {key: str(part) for key, part in value.items()})
+        elif isinstance(value, dict):
+            _fill_xml(SubElement(parent, name), value)
+        elif isinstance(value, list):
+            holder = SubElement(parent, name)
+            for entry in value:
+                child = SubElement(holder, XML_ITEM_TAGS.get(name, "Item"))
+                if isinstance(entry, dict):
+                    _fill_xml(child, entry)
+                else:
+                    child.text = _xml_text(entry)
+        else:
+            SubElement(parent, name).text = _xml_text(value)
+
+
+def _xml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json_number(value: Any) -> float:
+    """Money leaves Decimal only here, as a JSON number (the Price type is a double)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# --- what KCC reads ----------------------------------------------------------------------
+
+# XML elements whose children are entries of a list, so a single child is still a list.
+XML_LISTS = {"Returns", "ReturnedItems", "ReturnItems", "ExchangeItems", "Mapping", "ExtendedDescription"}
+
+
+def parse_returns(body: bytes, kind: str) -> tuple[Any, list[Any]]:
+    """(ApiVersion, CustomerReturns) from a CReturnDownload answer; ValueError if unreadable."""
+    if kind == "XML":
+        try:
+            root = SafeXML.fromstring(body)
+        except SafeXML.ParseError as error:
+            raise ValueError(str(error)) from None
+        if root.tag != "CustomerReturnImport":
+            raise ValueError(f"the XML root must be CustomerReturnImport, not {root.tag}")
+        document = _xml_value(root)
+        document = document if isinstance(document, dict) else {}
+    else:
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            raise ValueError("the JSON must be an object with Returns and ApiVersion")
+    if "Returns" not in document:
+        raise ValueError("Returns is required, even when there are none")
+    returns = document.get("Returns")
+    if isinstance(returns, dict):
+        # The docs' JSON example gives one return as an object; a <Returns> read loosely
+        # may wrap them in CustomerReturn.
+        returns = returns.get("CustomerReturn", returns)
+        returns = returns if isinstance(returns, list) else [returns]
+    returns = [_renamed_items(one) for one in returns] if isinstance(returns, list) else []
+    return document.get("ApiVersion"), returns
+
+
+def _renamed_items(document: Any) -> Any:
+    """The docs' XML calls returned items ReturnItems in places: read both as ReturnedItems."""
+    if isinstance(document, dict) and "ReturnItems" in document and "ReturnedItems" not in document:
+        document = {("ReturnedItems" if key == "ReturnItems" else key): value for key, value in document.items()}
+    return document
+
+
+def _xml_value(element: Element) -> Any:
+    """An element as the JSON the docs show: a DataItem's attributes as an object, a list
+    container as a list, repeated elements as a list, a leaf as its text."""
+    children = list(element)
+    if not children:
+        if element.attrib:
+            return dict(element.attrib)
+        text = (element.text or "").strip()
+        return [] if element.tag in XML_LISTS and not text else text
+    if element.tag in XML_LISTS:
+        return [_xml_value(child) for child in children]
+    found: dict[str, Any] = {}
+    for child in children:
+        value = _xml_value(child)
+        if child.tag in found:
+            earlier = found[child.tag]
+            found[child.tag] = [*earlier, value] if isinstance(earlier, list) else [earlier, value]
+        else:
+            found[child.tag] = value
+    return found

@@ -7,13 +7,16 @@ The rules that keep money right:
 - A document Khaos has pulled is never changed. Items credited later (accepted after the
   first document went out, say) go in a follow-up document with a derived reference;
   an item already sent is never sent again, so it is never credited twice.
+
+A batch is read in three queries, decided in memory, and written with one statement
+per kind of change: the store costs the same whatever the batch size.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +29,28 @@ from target_khaos_control.store import documents, exceptions, reveni_returns
 
 SENT = ("served", "re_requested")  # Khaos has the document: it must not change
 OPEN = ("held", "published")  # not pulled yet: may still change
+CHUNK = 500  # ids per IN (...) query
 
 
-@dataclass(frozen=True)
-class Outcome:
-    changed: bool  # False: this exact version was already stored
-    published: list[str]  # references now waiting in the feed
-    held: list[str]  # references held back, with a reason recorded
+@dataclass
+class Counts:
+    published: int = 0
+    held: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class Document:
+    """One `documents` row, as the batch sees it."""
+
+    associated_ref: str
+    return_id: str
+    sequence: int
+    state: str
+    item_ids: list[str]
+    feed_position: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # columns to write
+    new: bool = False
 
 
 def content_hash(record: dict[str, Any]) -> str:
@@ -40,131 +58,218 @@ def content_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def apply_return(conn: Connection, record: dict[str, Any], draft: Draft, moment: datetime) -> Outcome:
-    return_id = draft.return_id
-    digest = content_hash(record)
-    known = conn.execute(sa.select(reveni_returns.c.content_hash).where(reveni_returns.c.return_id == return_id))
-    previous = known.scalar_one_or_none()
-    if previous == digest:
-        return Outcome(changed=False, published=[], held=[])
-    row = {
-        "updated_at": str(record.get("updated_at", "")),
-        "content_hash": digest,
-        "last_changed": moment,
-        "record": json.dumps(record, default=str, ensure_ascii=False),
-    }
-    if previous is None:
-        conn.execute(reveni_returns.insert().values(return_id=return_id, first_seen=moment, **row))
-    else:
-        conn.execute(reveni_returns.update().where(reveni_returns.c.return_id == return_id).values(**row))
-    _record_problems(conn, return_id, draft.problems, moment)
-    return _place_lines(conn, record, draft, moment)
+class Batch:
+    """Applies one batch of (record, draft) pairs inside the caller's transaction."""
 
-
-def _place_lines(conn: Connection, record: dict[str, Any], draft: Draft, moment: datetime) -> Outcome:
-    existing = conn.execute(
-        sa.select(documents.c.associated_ref, documents.c.sequence, documents.c.state, documents.c.item_ids)
-        .where(documents.c.return_id == draft.return_id)
-        .order_by(documents.c.sequence)
-    ).all()
-    already_sent = {item for doc in existing if doc.state in SENT for item in json.loads(doc.item_ids)}
-    open_doc = next((doc for doc in existing if doc.state in OPEN), None)
-    to_send = [] if draft.cancelled else [line for line in draft.lines if line.item_id not in already_sent]
-
-    if not to_send:
-        if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it
-            _set_state(conn, open_doc.associated_ref, "superseded", moment, hold_reason="")
-        return Outcome(changed=True, published=[], held=[])
-
-    if open_doc is not None:
-        ref, sequence = open_doc.associated_ref, open_doc.sequence
-    else:
-        sequence = max((doc.sequence for doc in existing), default=0) + 1
-        ref = associated_ref(draft.return_id, sequence)
-    hold_reason = "; ".join(problem.message for problem in draft.problems)
-    values = {
-        "body": simplejson.dumps(
-            draft.document(ref, to_send), use_decimal=True, ensure_ascii=False, separators=(",", ":")
-        ),
-        "item_ids": json.dumps(sorted(line.item_id for line in to_send)),
-        "source_updated_at": str(record.get("updated_at", "")),
-        "hold_reason": hold_reason,
-    }
-    if open_doc is None:
-        conn.execute(
-            documents.insert().values(
-                associated_ref=ref,
-                return_id=draft.return_id,
-                sequence=sequence,
-                state="held",
-                created_at=moment,
-                state_changed_at=moment,
-                **values,
+    def __init__(self, conn: Connection, return_ids: list[str], moment: datetime) -> None:
+        self.conn, self.moment = conn, moment
+        self.hashes = dict(
+            self._select(
+                sa.select(reveni_returns.c.return_id, reveni_returns.c.content_hash),
+                reveni_returns.c.return_id,
+                return_ids,
             )
         )
-    else:
-        conn.execute(documents.update().where(documents.c.associated_ref == ref).values(**values))
-    if hold_reason:
-        _set_state(conn, ref, "held", moment, hold_reason=hold_reason)
-        return Outcome(changed=True, published=[], held=[ref])
-    _publish(conn, ref, moment)
-    return Outcome(changed=True, published=[ref], held=[])
-
-
-def _publish(conn: Connection, ref: str, moment: datetime) -> None:
-    """Give the document the next place in the feed: after everything already there,
-    so a continuation Khaos holds can never have passed it."""
-    last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none() or 0
-    conn.execute(
-        documents.update()
-        .where(documents.c.associated_ref == ref)
-        .values(state="published", feed_position=last + 1, published_at=moment, state_changed_at=moment)
-    )
-
-
-def _set_state(conn: Connection, ref: str, state: str, moment: datetime, *, hold_reason: str) -> None:
-    conn.execute(
-        documents.update()
-        .where(documents.c.associated_ref == ref)
-        .values(state=state, feed_position=None, hold_reason=hold_reason, state_changed_at=moment)
-    )
-
-
-def _record_problems(conn: Connection, return_id: str, problems: list[Problem], moment: datetime) -> None:
-    """One open exception per problem; a problem that has gone away is resolved."""
-    current = {f"{p.kind}:{return_id}:{p.item_id}": p for p in problems}
-    known = {
-        row.trace_key: row
-        for row in conn.execute(
-            sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.return_id == return_id)
-        )
-    }
-    for key, problem in current.items():
-        if key in known:
-            conn.execute(
-                exceptions.update()
-                .where(exceptions.c.trace_key == key)
-                .values(
-                    status="open", last_seen=moment, message=problem.message, occurrences=exceptions.c.occurrences + 1
+        self.stored_returns = set(self.hashes)
+        self.documents: dict[str, list[Document]] = {}
+        for row in self._select(
+            sa.select(
+                documents.c.associated_ref,
+                documents.c.return_id,
+                documents.c.sequence,
+                documents.c.state,
+                documents.c.item_ids,
+                documents.c.feed_position,
+            ),
+            documents.c.return_id,
+            return_ids,
+        ):
+            self.documents.setdefault(row.return_id, []).append(
+                Document(
+                    row.associated_ref,
+                    row.return_id,
+                    row.sequence,
+                    row.state,
+                    json.loads(row.item_ids),
+                    row.feed_position,
                 )
             )
+        self.exceptions = {
+            row.trace_key: row.status
+            for row in self._select(
+                sa.select(exceptions.c.trace_key, exceptions.c.status), exceptions.c.return_id, return_ids
+            )
+        }
+        self.stored_exceptions = set(self.exceptions)
+        self.exception_writes: dict[str, dict[str, Any]] = {}
+        self.return_writes: dict[str, dict[str, Any]] = {}
+        last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
+        self.next_position = (last or 0) + 1
+        self.counts = Counts()
+
+    def apply(self, record: dict[str, Any], draft: Draft) -> None:
+        return_id, digest = draft.return_id, content_hash(record)
+        if self.hashes.get(return_id) == digest:
+            self.counts.unchanged += 1
+            return
+        self.hashes[return_id] = digest
+        self.return_writes[return_id] = {
+            "return_id": return_id,
+            "updated_at": str(record.get("updated_at", "")),
+            "content_hash": digest,
+            "record": json.dumps(record, default=str, ensure_ascii=False),
+            "last_changed": self.moment,
+        }
+        self._note_problems(return_id, draft.problems)
+        self._place_lines(record, draft)
+
+    def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
+        existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
+        already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
+        open_doc = next((doc for doc in existing if doc.state in OPEN), None)
+        to_send = [] if draft.cancelled else [line for line in draft.lines if line.item_id not in already_sent]
+        if not to_send:
+            if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it
+                self._set_state(open_doc, "superseded", hold_reason="")
+            return
+        if open_doc is None:
+            sequence = max((doc.sequence for doc in existing), default=0) + 1
+            open_doc = Document(
+                associated_ref(draft.return_id, sequence), draft.return_id, sequence, "held", [], new=True
+            )
+            open_doc.values.update(created_at=self.moment, state_changed_at=self.moment, state="held")
+            self.documents.setdefault(draft.return_id, []).append(open_doc)
+        open_doc.item_ids = sorted(line.item_id for line in to_send)
+        hold_reason = "; ".join(problem.message for problem in draft.problems)
+        open_doc.values.update(
+            body=simplejson.dumps(
+                draft.document(open_doc.associated_ref, to_send),
+                use_decimal=True,
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ),
+            item_ids=json.dumps(open_doc.item_ids),
+            source_updated_at=str(record.get("updated_at", "")),
+        )
+        if hold_reason:
+            self._set_state(open_doc, "held", hold_reason=hold_reason)
+            self.counts.held += 1
         else:
-            conn.execute(
-                exceptions.insert().values(
-                    trace_key=key,
-                    kind=problem.kind,
-                    owner=problem.owner,
-                    return_id=return_id,
-                    item_id=problem.item_id,
-                    message=problem.message,
-                    status="open",
-                    first_seen=moment,
-                    last_seen=moment,
-                    occurrences=1,
+            # The next place in the feed: after everything already there, so a
+            # continuation Khaos holds can never have passed it.
+            self._set_state(open_doc, "published", hold_reason="", position=self.next_position)
+            open_doc.values["published_at"] = self.moment
+            self.next_position += 1
+            self.counts.published += 1
+
+    def _set_state(self, doc: Document, state: str, *, hold_reason: str, position: int | None = None) -> None:
+        doc.state, doc.feed_position = state, position
+        doc.values.update(state=state, feed_position=position, hold_reason=hold_reason, state_changed_at=self.moment)
+
+    def _note_problems(self, return_id: str, problems: list[Problem]) -> None:
+        """One open exception per problem; a problem that has gone away is resolved."""
+        current = {f"{p.kind}:{return_id}:{p.item_id}": p for p in problems}
+        for key, problem in current.items():
+            write = self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0})
+            write.update(
+                kind=problem.kind,
+                owner=problem.owner,
+                return_id=return_id,
+                item_id=problem.item_id,
+                message=problem.message,
+                status="open",
+                last_seen=self.moment,
+            )
+            write["seen"] += 1
+            self.exceptions[key] = "open"
+        prefix = f":{return_id}:"
+        for key, status in list(self.exceptions.items()):
+            if prefix in key and key not in current and status == "open":
+                self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0}).update(
+                    status="resolved", last_seen=self.moment
                 )
+                self.exceptions[key] = "resolved"
+
+    def write(self) -> Counts:
+        conn, moment = self.conn, self.moment
+        rows = list(self.return_writes.values())
+        _insert(
+            conn,
+            reveni_returns,
+            [r | {"first_seen": moment} for r in rows if r["return_id"] not in self.stored_returns],
+        )
+        _update(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
+        changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
+        # Every position given out here is past the feed's end, so no two rows ever clash.
+        _insert(
+            conn,
+            documents,
+            [
+                {"associated_ref": d.associated_ref, "return_id": d.return_id, "sequence": d.sequence, **d.values}
+                for d in changed
+                if d.new
+            ],
+        )
+        _update(
+            conn,
+            documents,
+            "associated_ref",
+            [{"associated_ref": d.associated_ref, **d.values} for d in changed if not d.new],
+        )
+        self._write_exceptions()
+        return self.counts
+
+    def _write_exceptions(self) -> None:
+        known = self.stored_exceptions
+        fresh, repeat, resolved = [], [], []
+        for key, write in self.exception_writes.items():
+            seen = write.pop("seen")
+            if key not in known:
+                if write["status"] == "open":
+                    fresh.append(write | {"first_seen": self.moment, "occurrences": seen})
+            elif write["status"] == "open":
+                repeat.append(write | {"seen": seen})
+            else:
+                resolved.append(write)
+        _insert(self.conn, exceptions, fresh)
+        if repeat:
+            self.conn.execute(
+                exceptions.update()
+                .where(exceptions.c.trace_key == sa.bindparam("b_trace_key"))
+                .values(
+                    status="open",
+                    message=sa.bindparam("b_message"),
+                    last_seen=sa.bindparam("b_last_seen"),
+                    occurrences=exceptions.c.occurrences + sa.bindparam("b_seen"),
+                ),
+                [{f"b_{k}": v for k, v in row.items()} for row in repeat],
             )
-    for key, row in known.items():
-        if key not in current and row.status == "open":
-            conn.execute(
-                exceptions.update().where(exceptions.c.trace_key == key).values(status="resolved", last_seen=moment)
-            )
+        _update(self.conn, exceptions, "trace_key", resolved)
+
+    def _select(self, query: sa.Select[Any], column: sa.ColumnElement[Any], ids: list[str]) -> list[Any]:
+        rows: list[Any] = []
+        for start in range(0, len(ids), CHUNK):
+            rows += self.conn.execute(query.where(column.in_(ids[start : start + CHUNK]))).all()
+        return rows
+
+
+def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """One INSERT for many rows (executemany), per set of columns given."""
+    for columns in {tuple(sorted(row)) for row in rows}:
+        conn.execute(table.insert(), [row for row in rows if tuple(sorted(row)) == columns])
+
+
+def _update(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
+    """One UPDATE for many rows that set the same columns (executemany)."""
+    for columns in {tuple(sorted(row)) for row in rows}:
+        batch = [row for row in rows if tuple(sorted(row)) == columns]
+        values: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in columns if name != key}
+        statement = table.update().where(table.c[key] == sa.bindparam(f"b_{key}")).values(**values)
+        conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in batch])
+
+
+def apply_returns(conn: Connection, entries: list[tuple[dict[str, Any], Draft]], moment: datetime) -> Counts:
+    batch = Batch(conn, list(dict.fromkeys(draft.return_id for _, draft in entries)), moment)
+    for record, draft in entries:
+        batch.apply(record, draft)
+    return batch.write()

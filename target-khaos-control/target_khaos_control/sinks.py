@@ -8,7 +8,7 @@ from typing import Any
 from singer_sdk.sinks import BatchSink
 
 from target_khaos_control.documents import draft_customer_return
-from target_khaos_control.publishing import apply_return
+from target_khaos_control.publishing import apply_returns
 from target_khaos_control.store import now
 
 
@@ -34,21 +34,16 @@ class ReturnsSink(BatchSink):
         records = context.get("records", [])
         if not records:
             return
-        target = self.target
-        published = held = unchanged = 0
-        with target.engine.begin() as conn:
-            moment = now()
-            for record in records:
-                outcome = apply_return(conn, record, draft_customer_return(record, target.mapping), moment)
-                published += len(outcome.published)
-                held += len(outcome.held)
-                unchanged += not outcome.changed
+        mapping = self.target.mapping
+        entries = [(record, draft_customer_return(record, mapping)) for record in records]
+        with self.target.engine.begin() as conn:
+            counts = apply_returns(conn, entries, now())
         self.logger.info(
             "Committed %d returns: %d documents published, %d held, %d unchanged",
             len(records),
-            published,
-            held,
-            unchanged,
+            counts.published,
+            counts.held,
+            counts.unchanged,
         )
 
 

@@ -253,3 +253,50 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, name: str, auth: 
             time.sleep(0.1)
     msg = f"{name} did not come up within 60 s"
     raise RuntimeError(msg)
+
+
+@dataclass
+class KhaosSandbox:
+    """A `khaos-sandbox` process on a free port of 127.0.0.1, polling only when asked."""
+
+    returns: int = 200
+    seed: int = 7
+    extra_args: list[str] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> KhaosSandbox:
+        command = [str(BIN / "khaos-sandbox"), "--port", str(self.port), "--seed", str(self.seed)]
+        command += ["--returns", str(self.returns), "--no-auto-poll", *self.extra_args]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_until_up(self.process, f"{self.url}/_sandbox/health", "khaos-sandbox")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
+        return requests.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=60)
+
+    def get(self, path: str) -> Any:
+        response = self.call("GET", path)
+        response.raise_for_status()
+        return response.json()
+
+    def act(self, path: str, body: Any = None) -> Any:
+        response = self.call("POST", path, body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def link_to(self, channel: ChannelServer, fmt: str = "json") -> Any:
+        self.act(
+            "channel",
+            {"config_url": f"{channel.url}/khaos/config.{fmt}", "username": CHANNEL_USER, "password": CHANNEL_PASSWORD},
+        )
+        return self.act("link")

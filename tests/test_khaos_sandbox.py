@@ -8,10 +8,7 @@ reads as given / expect.
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,52 +29,9 @@ from reveni_khaos_sandbox.khaos_channel_client import (
 from reveni_khaos_sandbox.khaos_data import RETURN_REASONS, SITES, TAX_RATES
 from reveni_khaos_sandbox.khaos_model import Conflict, Customer, Khaos, OrderLine, SalesOrder, StockItem
 
-from tests.servers import BIN, ReveniSandbox, free_port
+from tests.servers import KhaosSandbox, ReveniSandbox, free_port
 
 # --- a khaos-sandbox process ------------------------------------------------------------
-
-
-@dataclass
-class KhaosSandbox:
-    """A `khaos-sandbox` process on a free port of 127.0.0.1."""
-
-    returns: int = 200
-    seed: int = 7
-    extra_args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> KhaosSandbox:
-        command = [str(BIN / "khaos-sandbox"), "--port", str(self.port), "--seed", str(self.seed)]
-        command += ["--returns", str(self.returns), "--no-auto-poll", *self.extra_args]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"khaos-sandbox exited with {self.process.returncode}")
-            try:
-                requests.get(f"{self.url}/_sandbox/health", timeout=1).raise_for_status()
-                return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError("khaos-sandbox did not come up within 60 s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
-        return requests.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=30)
-
-    def get(self, path: str) -> Any:
-        response = self.call("GET", path)
-        response.raise_for_status()
-        return response.json()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_PORT ?= 8801
 
 .PHONY: install demo test lint bench clean
 
@@ -16,7 +15,7 @@ $(STAMP): pyproject.toml tap-reveni/pyproject.toml target-khaos-control/pyprojec
 install: $(STAMP)
 
 demo: install
-	$(BIN)/reveni-khaos-demo --port $(DEMO_PORT)
+	$(BIN)/reveni-khaos-demo
 
 test: lint
 	$(BIN)/pytest

@@ -1,18 +1,25 @@
-"""`reveni-khaos-demo`: run the pipeline end to end against the sandboxes, then say
-what happened in plain words. Everything it starts, it stops."""
+"""`reveni-khaos-demo`: the whole pipeline on this machine, then what happened in plain words.
+
+Starts the Reveni sandbox, the Khaos Control sandbox and the channel; runs the Meltano
+job (tap-reveni into target-khaos-control); lets Khaos link (it pushes its stock) and
+pull the returns; has the warehouse accept one more return and runs the job again.
+Everything it starts, it stops.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,117 +32,191 @@ class DemoError(Exception):
 
 
 @contextmanager
-def reveni_sandbox(port: int, logs: Path) -> Iterator[str]:
-    url = f"http://127.0.0.1:{port}"
-    if _answers(f"{url}/_sandbox/health"):
-        raise DemoError(
-            f"Port {port} is already in use. Stop what runs there, or pick another: make demo DEMO_PORT=..."
-        )
-    log = (logs / "reveni-sandbox.log").open("w")
-    process = subprocess.Popen([str(BIN / "reveni-sandbox"), "--port", str(port)], stdout=log, stderr=log)
+def server(name: str, command: list[str], health: str, logs: Path) -> Iterator[None]:
+    if _answers(health):
+        raise DemoError(f"Something already answers at {health}: stop it (or `make demo-stop`) and try again")
+    log = (logs / f"{name}.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        for _ in range(100):
-            if _answers(f"{url}/_sandbox/health"):
+        for _ in range(200):
+            if _answers(health):
                 break
             if process.poll() is not None:
-                raise DemoError(f"The Reveni sandbox exited; see {logs / 'reveni-sandbox.log'}")
+                raise DemoError(f"{name} exited; see {logs / (name + '.log')}")
             time.sleep(0.1)
-        yield url
+        yield
     finally:
         process.terminate()
         process.wait(timeout=10)
         log.close()
 
 
-def meltano(*args: str, logs: Path, log_name: str, env: dict[str, str]) -> None:
+def meltano(*args: str, logs: Path, log_name: str) -> str:
     log_file = logs / log_name
-    with log_file.open("w") as log:
-        done = subprocess.run(
-            [str(BIN / "meltano"), *args], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, check=False
-        )
+    done = subprocess.run([str(BIN / "meltano"), *args], capture_output=True, text=True, check=False)
+    log_file.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         tail = "\n".join(log_file.read_text().splitlines()[-15:])
         raise DemoError(f"`meltano {' '.join(args)}` failed (exit {done.returncode}); end of {log_file}:\n{tail}")
-
-
-def change_two_returns(url: str) -> list[str]:
-    """Act as the warehouse (validate a received return) and as Reveni (a parcel ships)."""
-    api = f"{url}/merchants/v0/stores/{STORE_ID}"
-    returns = _call("GET", f"{api}/returns?page_size=200")["results"]
-    received = next(r for r in returns if r["status"] == "received")
-    in_progress = next(r for r in returns if r["status"] == "in_progress")
-    verdicts = [{"item_id": i["id"], "quantity": i["quantity"], "status": "accepted"} for i in received["return_items"]]
-    _call("POST", f"{api}/returns/{received['id']}/partial_validate", {"items": verdicts})
-    _call("PATCH", f"{url}/_sandbox/returns/{in_progress['id']}", {"status": "shipped"})
-    return [received["id"], in_progress["id"]]
+    return done.stdout
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reveni-khaos-demo", description=__doc__)
-    parser.add_argument("--port", type=int, default=8801, help="port for the Reveni sandbox")
     parser.add_argument("--workdir", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
+    os.chdir(workdir)
     logs = workdir / ".demo"
     logs.mkdir(exist_ok=True)
-    output = workdir / "output" / "returns.jsonl"
     try:
-        with reveni_sandbox(args.port, logs) as url:
-            env = {"TAP_REVENI_API_URL": url}
-            print(f"1. Reveni sandbox serving 200 demo returns at {url}")
-            meltano("install", logs=logs, log_name="meltano-install.log", env=env)
-            print("2. Meltano plugins installed (tap-reveni, target-jsonl)")
-            output.unlink(missing_ok=True)
-            meltano(
-                "--environment",
-                "dev",
-                "run",
-                "--full-refresh",
-                "tap-reveni",
-                "target-jsonl",
-                logs=logs,
-                log_name="meltano-run-1.log",
-                env=env,
-            )
-            first = _count(output)
-            print(f"3. First run: {first} returns arrived in {output.relative_to(workdir)}")
-            changed = change_two_returns(url)
-            meltano(
-                "--environment",
-                "dev",
-                "run",
-                "tap-reveni",
-                "target-jsonl",
-                logs=logs,
-                log_name="meltano-run-2.log",
-                env=env,
-            )
-            second = _count(output) - first
-            again = {json.loads(line)["id"] for line in output.read_text().splitlines()[first:]}
-            reread = len(again - set(changed))
-            print(
-                f"4. Two returns changed in Reveni; the incremental run brought {second}: "
-                f"{len(again & set(changed))} changed, {reread} re-read from the look-back window before "
-                "the bookmark (harmless: the loader keeps one copy per version)"
-            )
+        run_demo(workdir, logs)
     except DemoError as error:
-        print(f"Demo failed: {error}", file=sys.stderr)
+        print(f"\nDemo failed: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+def run_demo(workdir: Path, logs: Path) -> None:
+    meltano("install", logs=logs, log_name="meltano-install.log")
+    config = json.loads(
+        meltano(
+            "--environment",
+            "dev",
+            "invoke",
+            "--dump=config",
+            "target-khaos-control",
+            logs=logs,
+            log_name="meltano-dump-config.log",
+        )
+    )
+    config_file = logs / "channel-config.json"
+    config_file.write_text(json.dumps(config, indent=2))
+    store = workdir / config["database_url"].removeprefix("sqlite:///")
+    store.unlink(missing_ok=True)  # a fresh demo every time
+    reveni, khaos, channel = "http://127.0.0.1:8801", "http://127.0.0.1:8802", config["public_url"].rstrip("/")
+    port = channel.rsplit(":", 1)[-1]
+    with ExitStack() as running:
+        running.enter_context(
+            server("reveni-sandbox", [str(BIN / "reveni-sandbox"), "--port", "8801"], f"{reveni}/_sandbox/health", logs)
+        )
+        running.enter_context(
+            server(
+                "khaos-sandbox",
+                [str(BIN / "khaos-sandbox"), "--port", "8802", "--no-auto-poll"],
+                f"{khaos}/_sandbox/health",
+                logs,
+            )
+        )
+        # The channel answers 401 without credentials: enough to know it is up.
+        running.enter_context(
+            server(
+                "channel",
+                [str(BIN / "reveni-khaos"), "serve", "--config", str(config_file), "--port", port],
+                f"{channel}/khaos/config.json",
+                logs,
+            )
+        )
+        print(f"1. Running: Reveni sandbox {reveni}, Khaos Control sandbox {khaos}, channel {channel}")
+
+        meltano(
+            "--environment",
+            "dev",
+            "run",
+            "--full-refresh",
+            "tap-reveni",
+            "target-khaos-control",
+            logs=logs,
+            log_name="meltano-run-1.log",
+        )
+        documents = _states(store)
+        print(
+            f"2. Sync: 200 Reveni returns read; {documents['published']} Khaos returns published, "
+            f"{documents['held']} held back"
+        )
+
+        _call(
+            "POST",
+            f"{khaos}/_sandbox/channel",
+            {
+                "config_url": f"{channel}/khaos/config.json",
+                "username": config["channel_username"],
+                "password": config["channel_password"],
+            },
+        )
+        linked = _call("POST", f"{khaos}/_sandbox/link")
+        polled = _call("POST", f"{khaos}/_sandbox/poll")
+        print(
+            f"3. Khaos linked the channel (pushed {linked['stock_upload'].get('count', 'its')} stock items and "
+            f"their levels) "
+            f"and pulled {polled['returns']} returns in {polled['pulls']} pulls: "
+            f"{len(polled['imported'])} imported ({len(polled.get('processed', []))} processed at once), "
+            f"{len(polled['failed'])} failed"
+        )
+
+        accepted = _warehouse_accepts_one(reveni)
+        meltano(
+            "--environment", "dev", "run", "tap-reveni", "target-khaos-control", logs=logs, log_name="meltano-run-2.log"
+        )
+        again = _call("POST", f"{khaos}/_sandbox/poll")
+        print(
+            f"4. The warehouse accepted return {accepted}; the next sync and pull brought "
+            f"{again['returns']} more ({len(again.get('processed', []))} processed)"
+        )
+
+        report(workdir, store, khaos, polled, again)
+
+
+def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any]) -> None:
+    failed = Counter(reason for poll in polls for reasons in poll["failed"].values() for reason in reasons)
+    credit_csv = _get_text(f"{khaos}/_sandbox/credit-notes.csv")
+    out = workdir / "output" / "credit-notes.csv"
+    out.write_text(credit_csv)
+    with sqlite3.connect(store) as db:
+        exceptions = db.execute(
+            "select owner, kind, count(*) from exceptions where status = 'open' "
+            "group by owner, kind order by owner, kind"
+        ).fetchall()
+    print("\nWhat happened")
     print(
-        f"\nWhere to look:\n  {output.relative_to(workdir)}: one Reveni return per line, as the tap emitted it"
-        f"\n  .venv/bin/meltano --environment dev state get dev:tap-reveni-to-target-jsonl: the bookmark"
-        f"\n  {logs.relative_to(workdir)}/: the sandbox and Meltano logs\nNothing is left running."
+        f"  Credit notes posted in Khaos: {len(credit_csv.splitlines()) - 1} (exported to {out.relative_to(workdir)})"
+    )
+    print("  Imports Khaos refused:" + ("" if failed else " none"))
+    for reason, count in failed.most_common():
+        print(f"    {count} x {reason}")
+    print("  Held back by the integration, by owner:" + ("" if exceptions else " nothing"))
+    for owner, kind, count in exceptions:
+        print(f"    {owner:<12} {count:>3} x {kind}")
+    print(
+        f"\nWhere to look\n  {store.relative_to(workdir)}: the store (documents, pulls, exceptions, Khaos's pushes)"
+        f"\n  output/credit-notes.csv: what finance would export from Khaos"
+        f"\n  .demo/: the servers' and Meltano's logs, and the channel's config file\nNothing is left running."
     )
 
 
-def _count(path: Path) -> int:
-    return len(path.read_text().splitlines()) if path.exists() else 0
+def _states(store: Path) -> Counter[str]:
+    with sqlite3.connect(store) as db:
+        return Counter(dict(db.execute("select state, count(*) from documents group by state").fetchall()))
+
+
+def _warehouse_accepts_one(reveni: str) -> str:
+    api = f"{reveni}/merchants/v0/stores/{STORE_ID}"
+    returns = _call("GET", f"{api}/returns?page_size=200")["results"]
+    received = next(
+        r
+        for r in returns
+        if r["status"] == "received" and not r["instant"] and all("tax_rate" in i for i in r["return_items"])
+    )
+    verdicts = [{"item_id": i["id"], "quantity": i["quantity"], "status": "accepted"} for i in received["return_items"]]
+    _call("POST", f"{api}/returns/{received['id']}/partial_validate", {"items": verdicts})
+    return str(received["order"]["number"])
 
 
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (loopback only)
             return True
+    except urllib.error.HTTPError:
+        return True  # something is there, even if it wants credentials
     except (urllib.error.URLError, OSError):
         return False
 
@@ -144,5 +225,13 @@ def _call(method: str, url: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Authorization": f"Bearer {SANDBOX_KEY}", "Content-Type": "application/json"}
     request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 (loopback)
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback only)
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise DemoError(f"{method} {url} answered {error.code}: {error.read().decode()[:300]}") from None
+
+
+def _get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (loopback only)
+        return str(response.read().decode())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,3 +302,50 @@ class KhaosSandbox:
             {"config_url": f"{channel.url}/khaos/config.{fmt}", "username": CHANNEL_USER, "password": CHANNEL_PASSWORD},
         )
         return self.act("link")
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster in a temporary folder, on a free port.
+
+    PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres`
+    system user that Debian's package creates."""
+
+    # Not under pytest's tmp folders: the `postgres` user could not reach into those.
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="reveni-khaos-pg-")))
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PostgresServer:
+        self.data = self.workdir / "pgdata"
+        self.data.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres")
+            shutil.chown(self.data, "postgres")
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-l",
+            str(self.data / "server.log"),
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.data}",
+            "start",
+        )
+        return self
+
+    def stop(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), Path("/usr/local/bin"))

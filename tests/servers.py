@@ -203,18 +203,20 @@ class ChannelServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def auth(self) -> tuple[str, str]:
+        return self.config["channel_username"], self.config["channel_password"]
+
     def start(self) -> ChannelServer:
         config_file = self.workdir / "channel-config.json"
-        config_file.write_text(json.dumps({"public_url": self.url, **self.config}))
+        config_file.write_text(json.dumps({**self.config, "public_url": self.url}))
         self.log = (self.workdir / f"channel-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
             [str(BIN / "reveni-khaos"), "serve", "--config", str(config_file), "--port", str(self.port)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        _wait_until_up(
-            self.process, f"{self.url}/khaos/config.json", "reveni-khaos serve", auth=(CHANNEL_USER, CHANNEL_PASSWORD)
-        )
+        _wait_until_up(self.process, f"{self.url}/khaos/config.json", "reveni-khaos serve", auth=self.auth)
         return self
 
     def stop(self) -> None:
@@ -226,9 +228,7 @@ class ChannelServer:
     def get(
         self, path: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
     ) -> requests.Response:
-        return requests.get(
-            f"{self.url}{path}", headers=headers or {}, timeout=30, auth=auth or (CHANNEL_USER, CHANNEL_PASSWORD)
-        )
+        return requests.get(f"{self.url}{path}", headers=headers or {}, timeout=30, auth=auth or self.auth)
 
     def post(
         self, path: str, body: bytes, content_type: str = "application/json", auth: tuple[str, str] | None = None
@@ -238,7 +238,7 @@ class ChannelServer:
             data=body,
             headers={"Content-Type": content_type},
             timeout=30,
-            auth=auth or (CHANNEL_USER, CHANNEL_PASSWORD),
+            auth=auth or self.auth,
         )
 
 

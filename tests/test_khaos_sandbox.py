@@ -27,7 +27,8 @@ from reveni_khaos_sandbox.khaos_channel_client import (
     stock_item_document,
 )
 from reveni_khaos_sandbox.khaos_data import RETURN_REASONS, SITES, TAX_RATES
-from reveni_khaos_sandbox.khaos_model import Conflict, Customer, Khaos, OrderLine, SalesOrder, StockItem
+from reveni_khaos_sandbox.khaos_model import Khaos
+from reveni_khaos_sandbox.khaos_records import Conflict, Customer, OrderLine, SalesOrder, StockItem
 
 from tests.servers import KhaosSandbox, ReveniSandbox, free_port
 

@@ -36,7 +36,9 @@ from reveni_khaos_sandbox.khaos_data import (
     reason_json,
     stock_json,
 )
-from reveni_khaos_sandbox.khaos_model import MISSING_REF, Conflict, Invalid, Khaos, NotFound
+from reveni_khaos_sandbox.khaos_import import MISSING_REF
+from reveni_khaos_sandbox.khaos_model import Khaos
+from reveni_khaos_sandbox.khaos_records import Conflict, Invalid, NotFound
 
 DEFAULT_POLL_MINUTES = 5.0
 CSV_HEADER = (

@@ -24,7 +24,8 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import requests
 from defusedxml import ElementTree as SafeXML
 
-from reveni_khaos_sandbox.khaos_model import Khaos, StockItem
+from reveni_khaos_sandbox.khaos_model import Khaos
+from reveni_khaos_sandbox.khaos_records import StockItem
 
 FIRST_CONTINUATION = "2000-01-01 00:00:00Z"
 ENDPOINTS = ("CReturnDownload", "StockUpload", "StockStatusUpload", "OrderStatusUpload")

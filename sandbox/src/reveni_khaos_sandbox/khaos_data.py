@@ -11,14 +11,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from reveni_khaos_sandbox.catalogue import CURRENCY_BY_COUNTRY, CUSTOMERS, PRODUCTS
-from reveni_khaos_sandbox.khaos_model import (
+from reveni_khaos_sandbox.khaos_model import Khaos
+from reveni_khaos_sandbox.khaos_records import (
     QUARANTINE,
     RETURN_TO_STOCK,
     WRITE_OFF,
     CreditNote,
     Customer,
     Invalid,
-    Khaos,
     OrderLine,
     PulledReturn,
     ReturnReason,

@@ -150,13 +150,13 @@ def run_tap(workdir: Path, config: dict[str, Any], state: dict[str, Any] | None 
 
 
 CHANNEL_USER, CHANNEL_PASSWORD = "khaos", "channel-pw-81d"
-MAPPING_FILE = Path(__file__).resolve().parent.parent / "rules" / "demo" / "mapping.yml"
+DEMO_RULES = Path(__file__).resolve().parent.parent / "rules" / "demo"
 
 
 def target_config(workdir: Path, **settings: Any) -> dict[str, Any]:
     return {
         "database_url": f"sqlite:///{workdir / 'store.db'}",
-        "mapping_file": str(MAPPING_FILE),
+        "rules_path": str(DEMO_RULES),
         "channel_username": CHANNEL_USER,
         "channel_password": CHANNEL_PASSWORD,
         **settings,

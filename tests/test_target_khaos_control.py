@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.servers import BIN, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
+from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
 
 SCHEMA = json.dumps(
     {
@@ -128,13 +128,21 @@ def test_demo_returns_become_documents_or_exceptions_and_state_follows_commit(
     assert run.states[-1] == tap.state, "the target passes on the tap's bookmark once committed"
     documents = _documents(tmp_path)
     published = [d for d in documents.values() if d["state"] == "published"]
-    held = [d for d in documents.values() if d["state"] == "held"]
     assert len(published) > 50
-    assert held, "the demo data has lines with no tax rate"
-    open_exceptions = {e["return_id"] for e in _exceptions(tmp_path) if e["status"] == "open"}
-    for doc in held:
-        assert doc["body"]["AssociatedRef"].removeprefix("RV-") in open_exceptions
     assert sorted(d["feed_position"] for d in published) == list(range(1, len(published) + 1))
+    with _store(tmp_path) as conn:
+        sent = {i for (ids,) in conn.execute(sa.text("select item_ids from documents")) for i in json.loads(ids)}
+    open_items = {(e["item_id"], e["kind"]) for e in _exceptions(tmp_path) if e["status"] == "open"}
+    untaxed = [
+        i["id"]
+        for r in tap.records
+        for i in r["return_items"]
+        if "tax_rate" not in i and i["id"] in {item for item, _ in open_items}
+    ]
+    assert untaxed, "the demo data has lines with no tax rate"
+    for item_id in untaxed:
+        assert (item_id, "missing_tax_code") in open_items
+        assert item_id not in sent, "an item with an open exception never goes to Khaos"
 
 
 def test_the_same_records_twice_change_nothing(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
@@ -201,11 +209,11 @@ def test_an_instant_refund_is_queued_for_approval_until_graded(tmp_path: Path) -
     assert body["ReturnedItems"][0]["SourceReference"] == {"SourceOrder": {"AssociatedRef": "5123400056"}}
 
 
-def test_what_cannot_be_mapped_is_held_with_an_exception_for_its_owner(tmp_path: Path) -> None:
+def test_what_cannot_be_mapped_waits_as_an_exception_for_its_owner(tmp_path: Path) -> None:
     unmapped = _a_return("accepted", reason="colour_not_as_pictured", tax_rate=None)
     run_target(tmp_path, target_config(tmp_path), _records(unmapped))
 
-    assert _documents(tmp_path)["RV-ret-1"]["state"] == "held"
+    assert _documents(tmp_path) == {}, "nothing Khaos could be sent for its only item"
     found = {(e["kind"], e["owner"], e["status"]) for e in _exceptions(tmp_path)}
     assert found == {("unknown_reason", "cx", "open"), ("missing_tax_code", "finance", "open")}
 
@@ -225,13 +233,17 @@ def test_a_malformed_record_becomes_an_exception_and_the_load_goes_on(tmp_path: 
     assert [(e["return_id"], e["owner"]) for e in invalid] == [("ret-broken", "integration")]
 
 
-def test_a_broken_mapping_file_stops_the_target_before_any_record(tmp_path: Path) -> None:
-    mapping = tmp_path / "mapping.yml"
-    mapping.write_text("reasons:\n  faulty: [2]\n")
-    run = run_target(tmp_path, target_config(tmp_path, mapping_file=str(mapping)), _records(_a_return("accepted")))
+def test_a_broken_rule_set_stops_the_target_before_any_record(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "rules.yml").write_text(
+        (DEMO_RULES / "rules.yml").read_text().replace('khaos_reason: "2"', 'khaos_reason: "9"')
+    )
+    run = run_target(tmp_path, target_config(tmp_path, rules_path=str(rules)), _records(_a_return("accepted")))
 
     assert run.returncode != 0
-    assert f"{mapping}: reasons.faulty: expected a code" in run.stderr
+    assert f"{rules / 'rules.yml'}:" in run.stderr
+    assert "Khaos return reason '9' is not under khaos.return_reasons" in run.stderr
     assert not (tmp_path / "store.db").exists()
 
 

@@ -24,7 +24,7 @@ import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.documents import Draft, Problem, associated_ref
+from target_khaos_control.documents import Draft, associated_ref
 from target_khaos_control.store import documents, exceptions, reveni_returns
 
 SENT = ("served", "re_requested")  # Khaos has the document: it must not change
@@ -120,14 +120,14 @@ class Batch:
             "record": json.dumps(record, default=str, ensure_ascii=False),
             "last_changed": self.moment,
         }
-        self._note_problems(return_id, draft.problems)
+        self._note_problems(return_id, draft)
         self._place_lines(record, draft)
 
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
         already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
         open_doc = next((doc for doc in existing if doc.state in OPEN), None)
-        to_send = [] if draft.cancelled else [line for line in draft.lines if line.item_id not in already_sent]
+        to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
         if not to_send:
             if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it
                 self._set_state(open_doc, "superseded", hold_reason="")
@@ -140,8 +140,9 @@ class Batch:
             open_doc.values.update(created_at=self.moment, state_changed_at=self.moment, state="held")
             self.documents.setdefault(draft.return_id, []).append(open_doc)
         open_doc.item_ids = sorted(line.item_id for line in to_send)
-        hold_reason = "; ".join(problem.message for problem in draft.problems)
+        hold_reason = draft.blocking_reason
         open_doc.values.update(
+            ruleset_hash=draft.ruleset_hash,
             body=simplejson.dumps(
                 draft.document(open_doc.associated_ref, to_send),
                 use_decimal=True,
@@ -166,9 +167,9 @@ class Batch:
         doc.state, doc.feed_position = state, position
         doc.values.update(state=state, feed_position=position, hold_reason=hold_reason, state_changed_at=self.moment)
 
-    def _note_problems(self, return_id: str, problems: list[Problem]) -> None:
+    def _note_problems(self, return_id: str, draft: Draft) -> None:
         """One open exception per problem; a problem that has gone away is resolved."""
-        current = {f"{p.kind}:{return_id}:{p.item_id}": p for p in problems}
+        current = {f"{p.kind}:{return_id}:{p.item_id}": p for p in draft.problems}
         for key, problem in current.items():
             write = self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0})
             write.update(
@@ -177,6 +178,9 @@ class Batch:
                 return_id=return_id,
                 item_id=problem.item_id,
                 message=problem.message,
+                severity=problem.severity,
+                details=json.dumps(problem.details, default=str, ensure_ascii=False),
+                ruleset_hash=draft.ruleset_hash,
                 status="open",
                 last_seen=self.moment,
             )
@@ -186,7 +190,7 @@ class Batch:
         for key, status in list(self.exceptions.items()):
             if prefix in key and key not in current and status == "open":
                 self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0}).update(
-                    status="resolved", last_seen=self.moment
+                    status="resolved", last_seen=self.moment, ruleset_hash=draft.ruleset_hash
                 )
                 self.exceptions[key] = "resolved"
 
@@ -232,17 +236,12 @@ class Batch:
             else:
                 resolved.append(write)
         _insert(self.conn, exceptions, fresh)
-        if repeat:
+        for row in repeat:  # few per batch: a problem seen again
+            seen = row.pop("seen")
             self.conn.execute(
                 exceptions.update()
-                .where(exceptions.c.trace_key == sa.bindparam("b_trace_key"))
-                .values(
-                    status="open",
-                    message=sa.bindparam("b_message"),
-                    last_seen=sa.bindparam("b_last_seen"),
-                    occurrences=exceptions.c.occurrences + sa.bindparam("b_seen"),
-                ),
-                [{f"b_{k}": v for k, v in row.items()} for row in repeat],
+                .where(exceptions.c.trace_key == row.pop("trace_key"))
+                .values(**row, occurrences=exceptions.c.occurrences + seen)
             )
         _update(self.conn, exceptions, "trace_key", resolved)
 

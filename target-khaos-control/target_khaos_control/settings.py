@@ -22,10 +22,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Where documents and Khaos's pushes are kept: a SQLite file or a Postgres URL",
     ),
     th.Property(
-        "mapping_file",
+        "rules_path",
         th.StringType,
         required=True,
-        description="The client's mapping file (reasons, tax codes, SKU aliases, customers)",
+        description="The client's rule set: a folder holding rules.yml (see rules/README.md)",
     ),
     th.Property(
         "channel_username",

@@ -7,8 +7,8 @@ from typing import Any
 
 from singer_sdk.sinks import BatchSink
 
-from target_khaos_control.documents import draft_customer_return
 from target_khaos_control.publishing import apply_returns
+from target_khaos_control.rules import Catalogue
 from target_khaos_control.store import now
 
 
@@ -18,7 +18,7 @@ class ReturnsSink(BatchSink):
     deduplicate on their content hash."""
 
     MAX_SIZE_DEFAULT = 500
-    # A record that breaks the schema still reaches the mapping, which turns it into an
+    # A record that breaks the schema still reaches the rules, which turn it into an
     # `invalid_record` exception for a person, instead of stopping the whole load.
     fail_on_record_validation_exception = False
 
@@ -34,9 +34,10 @@ class ReturnsSink(BatchSink):
         records = context.get("records", [])
         if not records:
             return
-        mapping = self.target.mapping
-        entries = [(record, draft_customer_return(record, mapping)) for record in records]
+        ruleset = self.target.ruleset
         with self.target.engine.begin() as conn:
+            catalogue = Catalogue.read(conn)  # what Khaos last pushed about its stock
+            entries = [(record, ruleset.draft(record, catalogue)) for record in records]
             counts = apply_returns(conn, entries, now())
         self.logger.info(
             "Committed %d returns: %d documents published, %d held, %d unchanged",

@@ -54,6 +54,7 @@ documents = sa.Table(
     sa.Column("published_at", Moment, nullable=True),
     sa.Column("first_served_at", Moment, nullable=True),
     sa.Column("last_served_at", Moment, nullable=True),
+    sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
 )
 
 pulls = sa.Table(
@@ -126,6 +127,9 @@ exceptions = sa.Table(
     sa.Column("first_seen", Moment, nullable=False),
     sa.Column("last_seen", Moment, nullable=False),
     sa.Column("occurrences", sa.Integer, nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False, default="high"),
+    sa.Column("details", sa.Text, nullable=False, default="{}"),
+    sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

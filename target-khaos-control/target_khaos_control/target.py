@@ -8,7 +8,7 @@ from typing import Any
 from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
-from target_khaos_control.mapping import Mapping, MappingFileError, load_mapping
+from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
 from target_khaos_control.settings import CONFIG_SCHEMA
 from target_khaos_control.sinks import ReturnsSink
 from target_khaos_control.store import open_store
@@ -24,11 +24,11 @@ class TargetKhaosControl(Target):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # A broken mapping file stops the target before it reads a single record.
+        # A broken rule set stops the target before it reads a single record.
         try:
-            _ = self.mapping
-        except MappingFileError as error:
-            raise SystemExit(f"target-khaos-control: {error}") from None
+            _ = self.ruleset
+        except RuleSetError as error:
+            raise SystemExit(f"target-khaos-control: the rule set is not usable:\n{error}") from None
 
     def get_sink_class(self, stream_name: str) -> type[ReturnsSink]:
         if stream_name != "returns":
@@ -37,8 +37,8 @@ class TargetKhaosControl(Target):
         return ReturnsSink
 
     @cached_property
-    def mapping(self) -> Mapping:
-        return load_mapping(self.config["mapping_file"])
+    def ruleset(self) -> RuleSet:
+        return load_ruleset(self.config["rules_path"])
 
     @cached_property
     def engine(self) -> Engine:

@@ -1,0 +1,65 @@
+"""What Khaos Control has told the channel about its stock, as the rules need it.
+
+Read once per batch from the store (`stock_items`, `stock_codes`): the current stock
+code of each item, every code it has had, its barcodes, and whether it is discontinued.
+Empty until Khaos links the channel; the rules then leave stock checks to Khaos.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from target_khaos_control.store import stock_codes, stock_items
+
+
+@dataclass(frozen=True)
+class StockItem:
+    stock_id: str
+    code: str
+    discontinued: bool
+
+
+@dataclass
+class Catalogue:
+    items: dict[str, StockItem] = field(default_factory=dict)  # current stock code -> item
+    old_codes: dict[str, str] = field(default_factory=dict)  # a former stock code -> the current one
+    barcodes: dict[str, str] = field(default_factory=dict)  # barcode -> current stock code
+
+    @classmethod
+    def empty(cls) -> Catalogue:
+        return cls()
+
+    @classmethod
+    def read(cls, conn: Connection) -> Catalogue:
+        catalogue = cls()
+        by_id: dict[str, StockItem] = {}
+        for row in conn.execute(sa.select(stock_items).where(stock_items.c.deleted.is_(False))):
+            item = StockItem(row.stock_id, row.stock_code, bool(row.discontinued))
+            by_id[row.stock_id] = item
+            catalogue.items[item.code] = item
+            for barcode in json.loads(row.barcodes or "[]"):
+                if isinstance(barcode, dict) and barcode.get("Barcode"):
+                    catalogue.barcodes[str(barcode["Barcode"])] = item.code
+        for row in conn.execute(sa.select(stock_codes)):
+            current = by_id.get(row.stock_id)
+            if current is not None and row.stock_code != current.code:
+                catalogue.old_codes[row.stock_code] = current.code
+        return catalogue
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.items
+
+    def current(self, code: str) -> StockItem | None:
+        return self.items.get(code)
+
+    def renamed(self, code: str) -> str | None:
+        return self.old_codes.get(code)
+
+    def by_barcode(self, barcode: str) -> StockItem | None:
+        code = self.barcodes.get(barcode)
+        return self.items.get(code) if code else None

@@ -1,6 +1,9 @@
 """`reveni-khaos`: the commands people run around the pipeline.
 
-reveni-khaos serve --config FILE [--host H] [--port P]   the channel Khaos Control pulls from
+reveni-khaos serve --config FILE [--host H] [--port P]      the channel Khaos Control pulls from
+reveni-khaos rules validate PATH                            check a rule set, every problem at once
+reveni-khaos rules test PATH                                run its golden cases
+reveni-khaos rules preview PATH [--input FILE | --from-sandbox] [--against OTHER_PATH]
 """
 
 from __future__ import annotations
@@ -11,24 +14,62 @@ import sys
 
 import uvicorn
 
-from target_khaos_control.channel import Channel
-from target_khaos_control.settings import ChannelSettings, read_config_file
-from target_khaos_control.store import open_store
+from target_khaos_control.rules import commands as rules
+
+SANDBOX_API = "http://127.0.0.1:8801/merchants/v0/stores/demo-store"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="reveni-khaos", description="Reveni to Khaos Control returns integration")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="reveni-khaos", description="Reveni to Khaos Control returns integration")
+    commands = main.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the channel Khaos Control pulls returns from")
     serve.add_argument("--config", required=True, help="the target's config file (JSON)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8803)
-    args = parser.parse_args(argv)
+
+    ruleset = commands.add_parser("rules", help="check, test and preview a client's rule set")
+    actions = ruleset.add_subparsers(dest="action", required=True)
+    actions.add_parser("validate", help="check a rule set").add_argument("path")
+    actions.add_parser("test", help="run a rule set's golden cases").add_argument("path")
+    preview = actions.add_parser("preview", help="dry run: the documents and exceptions a rule set would make")
+    preview.add_argument("path")
+    source = preview.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="Reveni returns as JSON lines (or tap-reveni output)")
+    source.add_argument(
+        "--from-sandbox",
+        nargs="?",
+        const=SANDBOX_API,
+        metavar="STORE_URL",
+        help=f"read every return from a Reveni API (default {SANDBOX_API})",
+    )
+    preview.add_argument("--api-key", default="sandbox-key", help="with --from-sandbox")
+    preview.add_argument("--against", help="another rule set: show only what would change")
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
+    elif args.action == "validate":
+        sys.exit(rules.validate(args.path))
+    elif args.action == "test":
+        sys.exit(rules.run_tests(args.path))
+    else:
+        try:
+            returns = (
+                rules.read_returns(args.input) if args.input else rules.fetch_returns(args.from_sandbox, args.api_key)
+            )
+        except (OSError, ValueError) as error:
+            sys.exit(f"reveni-khaos rules preview: {error}")
+        sys.exit(rules.preview(args.path, returns, args.against))
 
 
 def _serve(args: argparse.Namespace) -> None:
+    from target_khaos_control.channel import Channel
+    from target_khaos_control.settings import ChannelSettings, read_config_file
+    from target_khaos_control.store import open_store
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = ChannelSettings.from_config(read_config_file(args.config), args.config)

@@ -156,6 +156,8 @@ class _Evaluation:
         variables |= {"every_line_accepted": all(line.accepted for line in draft.lines), "credited_amount": credited}
         draft.process = bool(draft.lines) and rules.process_when(variables)
         self._check_value(variables, credited)
+        if any(not p.blocking for p in draft.problems):
+            draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _header(self, variables: dict[str, Any]) -> None:
         record, rules, draft = self.record, self.rules, self.draft
@@ -343,12 +345,13 @@ class _Evaluation:
         return amount.quantize(CENT, rounding=ROUND_HALF_UP if self.rules.rounding == "half_up" else ROUND_HALF_EVEN)
 
     def _check_value(self, variables: dict[str, Any], credited: Decimal) -> None:
-        """Refund against credit: a gap beyond tolerance is finance's to look at, and keeps
-        the return from processing on its own."""
+        """Refund against credit: a gap beyond tolerance is finance's to look at."""
         record, draft = self.record, self.draft
         decided = all(i.get("status") != "pending" for i in record["return_items"])
+        # Items waiting on an exception explain their own gap; compare only a complete credit.
+        complete = not any(result.startswith("exception:") for result in draft.outcomes.values())
         refunded = variables["refunded_amount"]
-        if variables["refunded"] and decided and abs(refunded - credited) > self.rules.value_tolerance:
+        if variables["refunded"] and decided and complete and abs(refunded - credited) > self.rules.value_tolerance:
             draft.problems.append(
                 self.rules.problem(
                     "value_mismatch",
@@ -357,4 +360,3 @@ class _Evaluation:
                     details={"refunded": str(refunded), "credited": str(credited)},
                 )
             )
-            draft.process = False

@@ -1,0 +1,127 @@
+"""`reveni-khaos rules validate | test | preview`: what a consultant runs before deploying."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from target_khaos_control.rules.catalogue import Catalogue
+from target_khaos_control.rules.engine import RuleSet
+from target_khaos_control.rules.golden import outcome, run_cases
+from target_khaos_control.rules.loader import RuleSetError, load_ruleset, rules_file
+
+
+def validate(path: str, out: TextIO = sys.stdout) -> int:
+    try:
+        ruleset = load_ruleset(path)
+    except RuleSetError as error:
+        print("\n".join(error.errors), file=out)
+        print(f"{len(error.errors)} problem(s): the rule set is not usable", file=out)
+        return 1
+    print(f"{rules_file(path)}: valid rule set for {ruleset.client!r} (hash {ruleset.content_hash[:12]})", file=out)
+    return 0
+
+
+def run_tests(path: str, out: TextIO = sys.stdout) -> int:
+    try:
+        ruleset = load_ruleset(path)
+    except RuleSetError as error:
+        print("\n".join(error.errors), file=out)
+        return 1
+    results = run_cases(ruleset, rules_file(path).parent)
+    failed = [result for result in results if result.failures]
+    for result in results:
+        print(f"{'FAIL' if result.failures else 'ok  '} {result.file.name}: {result.name}", file=out)
+        for failure in result.failures:
+            print(f"       {failure}", file=out)
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed", file=out)
+    return 1 if failed or not results else 0
+
+
+def preview(path: str, returns: list[dict[str, Any]], against: str | None = None, out: TextIO = sys.stdout) -> int:
+    try:
+        ruleset = load_ruleset(path)
+        other = load_ruleset(against) if against else None
+    except RuleSetError as error:
+        print("\n".join(error.errors), file=out)
+        return 1
+    if other is None:
+        _show(ruleset, returns, out)
+    else:
+        _diff(ruleset, other, returns, out)
+    return 0
+
+
+def _show(ruleset: RuleSet, returns: list[dict[str, Any]], out: TextIO) -> None:
+    totals: Counter[str] = Counter()
+    for record in returns:
+        result = outcome(ruleset.draft(record, Catalogue.empty()))
+        totals["lines"] += len(result["lines"])
+        totals.update(f"exception {e['kind']} ({e['owner']})" for e in result["exceptions"])
+        print(f"{record.get('id')} ({record.get('status')}, order {record.get('order', {}).get('number')})", file=out)
+        for line in result["lines"]:
+            print(
+                f"    line  {line['sku']} x{line['quantity']} reason {line['reason']} {line['disposition']} "
+                f"{line['unit_price']}",
+                file=out,
+            )
+        for exception in result["exceptions"]:
+            print(f"    exception {exception['kind']} for {exception['owner']}", file=out)
+        if result["lines"]:
+            print(f"    ProcessReturn {result['process']}", file=out)
+    print(f"\n{len(returns)} returns: " + ", ".join(f"{n} {what}" for what, n in sorted(totals.items())), file=out)
+
+
+def _diff(new: RuleSet, old: RuleSet, returns: list[dict[str, Any]], out: TextIO) -> None:
+    """What changes if `new` replaces `old`, return by return."""
+    changed = 0
+    for record in returns:
+        before, after = outcome(old.draft(record)), outcome(new.draft(record))
+        if before == after:
+            continue
+        changed += 1
+        print(f"{record.get('id')} (order {record.get('order', {}).get('number')}):", file=out)
+        for key in ("lines", "exceptions", "skipped", "process", "withdraw", "header", "source_order"):
+            if before[key] != after[key]:
+                print(f"    {key}:\n      - {before[key]}\n      + {after[key]}", file=out)
+    print(
+        f"\n{changed} of {len(returns)} returns change ({old.client} {old.content_hash[:12]} -> "
+        f"{new.client} {new.content_hash[:12]})",
+        file=out,
+    )
+
+
+def read_returns(file: str) -> list[dict[str, Any]]:
+    """Reveni returns, one JSON object a line; Singer RECORD lines (tap output) work too."""
+    found = []
+    for number, line in enumerate(Path(file).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{file}:{number}: not JSON ({error.msg})") from None
+        if message.get("type") == "RECORD":
+            found.append(message["record"])
+        elif "id" in message and "return_items" in message:
+            found.append(message)
+    return found
+
+
+def fetch_returns(api: str, api_key: str) -> list[dict[str, Any]]:
+    """Every return from a Reveni API (the sandbox, by default): `api` is the store URL."""
+    return list(_pages(f"{api.rstrip('/')}/returns?page_size=200", api_key))
+
+
+def _pages(url: str | None, api_key: str) -> Iterator[dict[str, Any]]:
+    while url:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})  # noqa: S310
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (a URL the user gave)
+            page = json.loads(response.read())
+        yield from page["results"]
+        url = page.get("next")

@@ -1,0 +1,138 @@
+"""Golden cases for a rule set: given a Reveni return (and what Khaos knows), expect the
+document lines, the exceptions, the items left out, and whether Khaos may process it.
+
+Cases live in `rules/<client>/tests/*.yaml`, each file a list of cases. A case's
+`given.return` is laid over `tests/base.yaml` (dicts merge; each entry of
+`return_items` merges over the base's first item), so a case says only what matters.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from target_khaos_control.documents import Draft
+from target_khaos_control.rules.catalogue import Catalogue, StockItem
+from target_khaos_control.rules.engine import RuleSet
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    file: Path
+    name: str
+    failures: list[str]
+
+
+def run_cases(ruleset: RuleSet, folder: Path) -> list[CaseResult]:
+    tests = folder / "tests"
+    base = yaml.safe_load((tests / "base.yaml").read_text(encoding="utf-8"))
+    results = []
+    for file in sorted(tests.glob("*.yaml")):
+        if file.name == "base.yaml":
+            continue
+        for case in yaml.safe_load(file.read_text(encoding="utf-8")) or []:
+            record = build_return(base, case.get("given", {}).get("return", {}))
+            catalogue = _catalogue(case.get("given", {}).get("khaos", {}))
+            draft = ruleset.draft(record, catalogue)
+            results.append(CaseResult(file, case["name"], compare(draft, case.get("expect", {}))))
+    return results
+
+
+def build_return(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    record = copy.deepcopy(base)
+    items = given.get("return_items")
+    merged = _merge(record, {k: v for k, v in given.items() if k != "return_items"})
+    if items is not None:
+        template = base["return_items"][0]
+        merged["return_items"] = [
+            _merge(copy.deepcopy(template) | {"id": f"item-{n + 1}"}, item) for n, item in enumerate(items)
+        ]
+    return merged
+
+
+def _merge(into: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        if value == "(missing)":
+            into.pop(key, None)
+        elif isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def _catalogue(khaos: dict[str, Any]) -> Catalogue:
+    catalogue = Catalogue()
+    for entry in khaos.get("stock", []):
+        item = StockItem(str(entry.get("stock_id", entry["code"])), entry["code"], bool(entry.get("discontinued")))
+        catalogue.items[item.code] = item
+        for old in entry.get("old_codes", []):
+            catalogue.old_codes[old] = item.code
+        for barcode in entry.get("barcodes", []):
+            catalogue.barcodes[str(barcode)] = item.code
+    return catalogue
+
+
+def outcome(draft: Draft) -> dict[str, Any]:
+    """What a rule set decided for one return, in the golden cases' terms."""
+    return {
+        "lines": [
+            {
+                "item": line.item_id,
+                "sku": line.returned["SKU"],
+                "quantity": line.returned["Quantity"],
+                "reason": line.returned["ReturnReason"]["ID"],
+                "disposition": line.disposition,
+                "unit_price": {k: str(v) for k, v in line.returned["UnitPrice"].items()},
+                **({"exchange_sku": line.exchange["SKU"]} if line.exchange else {}),
+            }
+            for line in draft.lines
+        ],
+        "exceptions": sorted(
+            ({"kind": p.kind, "owner": p.owner, **({"item": p.item_id} if p.item_id else {})} for p in draft.problems),
+            key=lambda e: (e["kind"], e.get("item", "")),
+        ),
+        "skipped": sorted(item for item, result in draft.outcomes.items() if result.startswith("skip:")),
+        "process": draft.document("?", draft.lines)["ProcessReturn"] if draft.lines else False,
+        "withdraw": draft.withdraw,
+        "held": bool(draft.hold_reason),
+        "header": {k: v for k, v in draft.header.items() if k in ("URN", "Notes")},
+        "source_order": draft.source_order,
+    }
+
+
+def compare(draft: Draft, expect: dict[str, Any]) -> list[str]:
+    got = outcome(draft)
+    failures = []
+    for key, wanted in expect.items():
+        if key == "lines":
+            failures += _compare_lines(got["lines"], wanted)
+        elif key == "exceptions":
+            if sorted(got["exceptions"], key=str) != sorted(wanted, key=str):
+                failures.append(f"exceptions: expected {wanted}, got {got['exceptions']}")
+        elif key in ("header", "source_order"):
+            for field, value in wanted.items():
+                if got[key].get(field) != value:
+                    failures.append(f"{key}.{field}: expected {value!r}, got {got[key].get(field)!r}")
+        elif got.get(key) != wanted:
+            failures.append(f"{key}: expected {wanted!r}, got {got.get(key)!r}")
+    return failures
+
+
+def _compare_lines(got: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> list[str]:
+    if len(got) != len(wanted):
+        return [f"lines: expected {len(wanted)}, got {len(got)}: {got}"]
+    failures = []
+    for n, (have, want) in enumerate(zip(got, wanted, strict=True)):
+        for field, value in want.items():
+            actual = have.get(field)
+            if field == "unit_price":
+                value = {k: str(Decimal(str(v))) for k, v in value.items()}
+            if actual != value:
+                failures.append(f"lines[{n}].{field}: expected {value!r}, got {actual!r}")
+    return failures

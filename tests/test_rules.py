@@ -1,0 +1,330 @@
+"""Rule sets: refused with positions when wrong, safe when hostile, right when run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from target_khaos_control.rules import load_ruleset
+from target_khaos_control.rules.golden import build_return
+from target_khaos_control.rules.loader import RuleSetError
+
+from tests.servers import BIN, DEMO_RULES, ReveniSandbox
+
+DEMO = (DEMO_RULES / "rules.yml").read_text()
+BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
+
+
+def _rules(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "client"
+    folder.mkdir(exist_ok=True)
+    (folder / "rules.yml").write_text(text)
+    return folder
+
+
+def _errors(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(RuleSetError) as refused:
+        load_ruleset(_rules(tmp_path, text))
+    return refused.value.errors
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def _reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "reveni-khaos"), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_demo_rule_set_validates_and_its_golden_cases_pass() -> None:
+    validated = _reveni_khaos("rules", "validate", str(DEMO_RULES))
+    tested = _reveni_khaos("rules", "test", str(DEMO_RULES))
+
+    assert validated.returncode == 0, validated.stdout
+    assert "valid rule set for 'demo'" in validated.stdout
+    assert tested.returncode == 0, tested.stdout
+    passed = int(tested.stdout.strip().splitlines()[-1].split()[0])
+    assert passed >= 20
+
+
+def test_a_failing_golden_case_fails_the_command_and_says_why(tmp_path: Path) -> None:
+    folder = tmp_path / "client"
+    shutil.copytree(DEMO_RULES, folder)
+    cases = folder / "tests" / "reasons.yaml"
+    cases.write_text(
+        cases.read_text().replace('reason: "2", disposition: quarantine', 'reason: "1", disposition: quarantine')
+    )
+
+    tested = _reveni_khaos("rules", "test", str(folder))
+
+    assert tested.returncode == 1
+    assert "FAIL reasons.yaml: a faulty item goes to quarantine" in tested.stdout
+    assert "lines[0].reason: expected '1', got '2'" in tested.stdout
+
+
+def test_schema_errors_are_all_reported_with_their_positions(tmp_path: Path) -> None:
+    text = DEMO.replace("    disposition: quarantine\n", "    disposition: quarantined\n", 1)
+    text = text.replace("  prices: gross", "  prices: gross\n  currency_rounding: up")
+
+    errors = _errors(tmp_path, text)
+
+    assert len(errors) == 2
+    rules_yml = tmp_path / "client" / "rules.yml"
+    assert errors[0].startswith(f"{rules_yml}:{_line_of(text, 'disposition: quarantined')}:")
+    assert "'quarantined' is not one of" in errors[0]
+    assert "'currency_rounding' was unexpected" in errors[1]
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment", "message"),
+    [
+        (('khaos_reason: "2"', 'khaos_reason: "9"'), 'khaos_reason: "9"', "Khaos return reason '9' is not under"),
+        (
+            ("    disposition: quarantine\n", "    disposition: restock\n"),
+            "disposition: restock",
+            "contradicts Khaos reason '2'",
+        ),
+        (
+            ('{rate: "0.00", code: "2"}', '{rate: "0.00", code: "1"}'),
+            'rate: "0.00", code: "1"',
+            "maps to Khaos tax code '1', which is 20.00%",
+        ),
+        (("    cancelled: withdraw\n", ""), "in_progress: publish", "Reveni status 'cancelled' reaches no decision"),
+        (
+            ("order.external_id", "order.externalid"),
+            "order.externalid",
+            "'order.externalid' is not a field of the return",
+        ),
+        (("lookup('customer_urns')", "lookup('customers')"), "lookup('customers')", "not under `tables:`"),
+        (
+            ("  sku_discontinued: {owner: warehouse, severity: medium}\n", ""),
+            "invalid_record: {owner",
+            "no owner for exception kind 'sku_discontinued'",
+        ),
+    ],
+)
+def test_meaning_errors_name_the_line(tmp_path: Path, edit: tuple[str, str], fragment: str, message: str) -> None:
+    assert edit[0] in DEMO
+    text = DEMO.replace(*edit, 1)
+    errors = _errors(tmp_path, text)
+
+    found = [e for e in errors if message in e]
+    assert found, errors
+    assert f"rules.yml:{_line_of(text, fragment)}:" in found[0]
+
+
+def test_a_rule_hidden_behind_an_earlier_one_is_refused(tmp_path: Path) -> None:
+    text = DEMO.replace(
+        "\nreasons:\n",
+        '\nreasons:\n  - reason: [faulty, wrong_item]\n    khaos_reason: "2"\n    disposition: quarantine\n',
+        1,
+    )
+    errors = _errors(tmp_path, text)
+
+    assert any("this rule can never match: rule 1" in e for e in errors), errors
+
+
+def test_a_reason_and_verdict_with_no_decision_is_refused(tmp_path: Path) -> None:
+    text = DEMO.replace("  - reason: wrong_item\n", "  - reason: wrong_item\n    verdict: accepted\n")
+    errors = _errors(tmp_path, text)
+
+    assert any("reason 'wrong_item' with verdict 'pending' reaches no decision" in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ order.__class__ }}",
+        "{{ customer.__globals__ }}",
+        "{{ order.mro }}",
+        "{{ id.__class__.__mro__ }}",
+        "{{ lipsum.__globals__ }}",
+        "{{ self }}",
+        "{{ customer.email.upper() }}",
+        "{{ order['__class__'] }}",
+        "{{ customer.email | attr('__class__') }}",
+    ],
+)
+def test_templates_reaching_for_internals_are_refused_at_load(tmp_path: Path, template: str) -> None:
+    text = DEMO.replace("urn: \"{{ customer.email | lower | lookup('customer_urns') }}\"", f'urn: "{template}"')
+
+    errors = _errors(tmp_path, text)
+
+    assert len(errors) == 1
+    assert f"rules.yml:{_line_of(text, template)}:" in errors[0]
+
+
+def test_yaml_tags_that_build_python_objects_are_refused(tmp_path: Path) -> None:
+    witness = tmp_path / "ran"
+    text = DEMO.replace("client: demo", f'client: !!python/object/apply:os.system ["touch {witness}"]')
+
+    errors = _errors(tmp_path, text)
+
+    assert errors[0].startswith(f"{tmp_path / 'client' / 'rules.yml'}:{_line_of(text, 'client: !!python')}:")
+    assert "not valid rule-set YAML" in errors[0]
+    assert not witness.exists()
+
+
+def test_preview_shows_documents_and_the_difference_an_edit_makes(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    edited = _rules(
+        tmp_path,
+        DEMO.replace('  - reason: faulty\n    khaos_reason: "2"', '  - reason: faulty\n    khaos_reason: "5"').replace(
+            '  - reason: faulty\n    khaos_reason: "5"\n    disposition: quarantine',
+            '  - reason: faulty\n    khaos_reason: "5"\n    disposition: write_off',
+        ),
+    )
+    returns = tmp_path / "returns.jsonl"
+    records = demo_sandbox.all_returns()
+    returns.write_text("\n".join(json.dumps(r) for r in records))
+
+    shown = _reveni_khaos("rules", "preview", str(DEMO_RULES), "--input", str(returns))
+    diff = _reveni_khaos(
+        "rules",
+        "preview",
+        str(edited),
+        "--from-sandbox",
+        demo_sandbox.api,
+        "--api-key",
+        "sandbox-key-3f9c2d",
+        "--against",
+        str(DEMO_RULES),
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    assert "line  " in shown.stdout
+    assert "exception unknown_reason for cx" in shown.stdout
+    assert diff.returncode == 0, diff.stderr
+    faulty = {
+        r["id"]
+        for r in records
+        if any(i["return_reason"]["code"] == "faulty" and i["status"] != "rejected" for i in r["return_items"])
+    }
+    changed = int(diff.stdout.strip().splitlines()[-1].split()[0])
+    assert 0 < changed <= len(faulty)
+    assert "'disposition': 'write_off'" in diff.stdout
+
+
+def _net_prices_copy() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="net-rules-"))
+    (folder / "rules.yml").write_text(DEMO.replace("prices: gross", "prices: net"))
+    return folder
+
+
+RULESET = load_ruleset(DEMO_RULES)
+NET_RULESET = load_ruleset(_net_prices_copy())  # the same rules, sending net unit prices
+
+
+ITEM = st.fixed_dictionaries(
+    {
+        "sku": st.sampled_from(["TEE-BLK-M", "HOOD-GRY-M", "KIDS-TEE-7", "UNKNOWN-1"]),
+        "quantity": st.integers(1, 3),
+        "price": st.decimals(min_value=Decimal("0.50"), max_value=Decimal("500"), places=2),
+        "tax_rate": st.sampled_from(["20.00", "0.00", "5.00", "17.50", None]),
+        "status": st.sampled_from(["pending", "accepted", "rejected"]),
+        "reason": st.sampled_from(["size_too_small", "faulty", "not_as_described", "changed_mind", "mystery"]),
+        "exchange": st.booleans(),
+    }
+)
+RETURN = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(
+            ["in_progress", "shipped", "received", "for_review", "accepted", "partly_accepted", "rejected", "cancelled"]
+        ),
+        "instant": st.booleans(),
+        "refunded": st.booleans(),
+        "known_customer": st.booleans(),
+        "items": st.lists(ITEM, min_size=1, max_size=4),
+    }
+)
+
+
+def _generated(spec: dict[str, Any]) -> dict[str, Any]:
+    items = []
+    for n, item in enumerate(spec["items"]):
+        total = item["price"] * item["quantity"]
+        line: dict[str, Any] = {
+            "id": f"item-{n + 1}",
+            "sku": item["sku"],
+            "quantity": item["quantity"],
+            "price": str(item["price"]),
+            "total": str(total),
+            "status": item["status"],
+            "reject_reason": "used" if item["status"] == "rejected" else None,
+            "return_reason": {"code": item["reason"], "label": item["reason"]},
+            "exchange": {"sku": "TEE-BLK-L", "ean": "1", "quantity": item["quantity"]} if item["exchange"] else None,
+        }
+        if item["tax_rate"] is not None:
+            rate = Decimal(item["tax_rate"])
+            line |= {"tax_rate": item["tax_rate"], "tax": str((total * rate / (100 + rate)).quantize(Decimal("0.01")))}
+        else:
+            line |= {"tax_rate": "(missing)", "tax": "(missing)"}
+        items.append(line)
+    refunds = (
+        [
+            {
+                "id": "r",
+                "amount": str(sum(Decimal(i["total"]) for i in items)),
+                "currency": "GBP",
+                "status": "completed",
+                "refunded_at": "2026-11-20T10:00:00Z",
+            }
+        ]
+        if spec["refunded"]
+        else []
+    )
+    given = {"status": spec["status"], "instant": spec["instant"], "refunds": refunds, "return_items": items}
+    if not spec["known_customer"]:
+        given["customer"] = {"email": "nobody@example.com"}
+    record = build_return(BASE, given)
+    for item in record["return_items"]:
+        for key in ("tax_rate", "tax"):
+            if item.get(key) == "(missing)":
+                del item[key]
+    return record
+
+
+@settings(max_examples=300, deadline=None)
+@given(RETURN)
+def test_every_item_gets_exactly_one_outcome(spec: dict[str, Any]) -> None:
+    record = _generated(spec)
+    draft = RULESET.draft(record)
+
+    items = {item["id"] for item in record["return_items"]}
+    assert set(draft.outcomes) == items, "never neither"
+    lines = {line.item_id for line in draft.lines}
+    excepted = {i for i, result in draft.outcomes.items() if result.startswith("exception:")}
+    assert lines == {i for i, result in draft.outcomes.items() if result == "line"}
+    assert not lines & excepted, "never both"
+    blocking = {p.item_id for p in draft.problems if p.blocking and p.item_id}
+    assert blocking <= excepted
+    if any(p.blocking and not p.item_id for p in draft.problems):
+        assert not lines
+    if draft.process:
+        assert all(line.accepted for line in draft.lines), "stock never moves before grading"
+
+
+@settings(max_examples=300, deadline=None)
+@given(RETURN)
+def test_a_documents_lines_add_up_to_the_refundable_value(spec: dict[str, Any]) -> None:
+    record = _generated(spec)
+    by_id = {item["id"]: item for item in record["return_items"]}
+    for ruleset in (RULESET, NET_RULESET):
+        draft = ruleset.draft(record)
+        refundable = sum((Decimal(by_id[line.item_id]["total"]) for line in draft.lines), Decimal(0))
+        total = Decimal(0)
+        for line in draft.lines:
+            price = line.returned["UnitPrice"]
+            rate = Decimal(by_id[line.item_id]["tax_rate"])
+            gross = price["Gross"] if "Gross" in price else price["Net"] * (100 + rate) / 100
+            total += gross * line.returned["Quantity"]
+        tolerance = ruleset.value_tolerance * max(len(draft.lines), 1)
+        assert abs(total - refundable) <= tolerance, (total, refundable)

@@ -27,6 +27,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/tap_throughput.py
+	$(BIN)/python bench/rules_throughput.py
 	$(BIN)/python bench/target_throughput.py
 
 clean:

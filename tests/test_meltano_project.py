@@ -71,3 +71,11 @@ SDK_BUILT_IN = {
     "batch_size_rows",
     "process_activate_version_messages",
 }
+
+
+def test_meltano_invoke_runs_the_rules_commands() -> None:
+    validated = _meltano("invoke", "reveni-khaos:validate-rules")
+    tested = _meltano("invoke", "reveni-khaos", "rules", "test", "rules/demo")
+
+    assert "valid rule set for 'demo'" in validated
+    assert tested.strip().endswith("0 failed")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from target_khaos_control.rules import load_ruleset
 
 from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
 
@@ -143,6 +144,15 @@ def test_demo_returns_become_documents_or_exceptions_and_state_follows_commit(
     for item_id in untaxed:
         assert (item_id, "missing_tax_code") in open_items
         assert item_id not in sent, "an item with an open exception never goes to Khaos"
+    made_by = load_ruleset(DEMO_RULES).content_hash
+    with _store(tmp_path) as conn:
+        hashes = {
+            row[0]
+            for row in conn.execute(
+                sa.text("select ruleset_hash from documents union select ruleset_hash from exceptions")
+            )
+        }
+    assert hashes == {made_by}, "each document and exception records the rule set that made it"
 
 
 def test_the_same_records_twice_change_nothing(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:

@@ -118,6 +118,16 @@ def run_demo(workdir: Path, logs: Path) -> None:
         )
         print(f"1. Running: Reveni sandbox {reveni}, Khaos Control sandbox {khaos}, channel {channel}")
 
+        # Khaos links first, as in production: its stock push tells the rules which
+        # stock codes were renamed or discontinued before any return is mapped.
+        credentials = {"username": config["channel_username"], "password": config["channel_password"]}
+        _call("POST", f"{khaos}/_sandbox/channel", {"config_url": f"{channel}/khaos/config.json", **credentials})
+        linked = _call("POST", f"{khaos}/_sandbox/link")
+        print(
+            f"2. Khaos linked the channel and pushed {linked['stock_upload'].get('count', 'its')} stock items "
+            "and their levels"
+        )
+
         meltano(
             "--environment",
             "dev",
@@ -129,28 +139,18 @@ def run_demo(workdir: Path, logs: Path) -> None:
             log_name="meltano-run-1.log",
         )
         documents = _states(store)
+        with sqlite3.connect(store) as db:
+            read = db.execute("select count(*) from reveni_returns").fetchone()[0]
         print(
-            f"2. Sync: 200 Reveni returns read; {documents['published']} Khaos returns published, "
-            f"{documents['held']} held back"
+            f"3. Sync (meltano run tap-reveni target-khaos-control): {read} Reveni returns read, "
+            f"{documents['published']} Khaos returns published"
         )
 
-        _call(
-            "POST",
-            f"{khaos}/_sandbox/channel",
-            {
-                "config_url": f"{channel}/khaos/config.json",
-                "username": config["channel_username"],
-                "password": config["channel_password"],
-            },
-        )
-        linked = _call("POST", f"{khaos}/_sandbox/link")
         polled = _call("POST", f"{khaos}/_sandbox/poll")
         print(
-            f"3. Khaos linked the channel (pushed {linked['stock_upload'].get('count', 'its')} stock items and "
-            f"their levels) "
-            f"and pulled {polled['returns']} returns in {polled['pulls']} pulls: "
-            f"{len(polled['imported'])} imported ({len(polled.get('processed', []))} processed at once), "
-            f"{len(polled['failed'])} failed"
+            f"4. Khaos pulled {polled['returns']} returns in {polled['pulls']} pulls: "
+            f"{len(polled['imported'])} imported ({len(polled.get('processed', []))} processed at once, the "
+            f"rest await approval), {len(polled['failed'])} refused"
         )
 
         accepted = _warehouse_accepts_one(reveni)
@@ -159,7 +159,7 @@ def run_demo(workdir: Path, logs: Path) -> None:
         )
         again = _call("POST", f"{khaos}/_sandbox/poll")
         print(
-            f"4. The warehouse accepted return {accepted}; the next sync and pull brought "
+            f"5. The warehouse accepted the return on order {accepted}; the next sync and pull brought "
             f"{again['returns']} more ({len(again.get('processed', []))} processed)"
         )
 
@@ -183,7 +183,7 @@ def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any]) -> No
     print("  Imports Khaos refused:" + ("" if failed else " none"))
     for reason, count in failed.most_common():
         print(f"    {count} x {reason}")
-    print("  Held back by the integration, by owner:" + ("" if exceptions else " nothing"))
+    print("  Open exceptions, by owner (items held back, or figures to check):" + ("" if exceptions else " none"))
     for owner, kind, count in exceptions:
         print(f"    {owner:<12} {count:>3} x {kind}")
     print(

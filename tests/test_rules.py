@@ -328,3 +328,30 @@ def test_a_documents_lines_add_up_to_the_refundable_value(spec: dict[str, Any]) 
             total += gross * line.returned["Quantity"]
         tolerance = ruleset.value_tolerance * max(len(draft.lines), 1)
         assert abs(total - refundable) <= tolerance, (total, refundable)
+
+
+def test_a_when_condition_routes_items_by_their_fields(tmp_path: Path) -> None:
+    text = DEMO.replace(
+        "  - reason: changed_mind\n",
+        '  - reason: changed_mind\n    when: "{{ item.price | decimal >= 100 }}"\n    khaos_reason: "3"\n'
+        "    disposition: restock\n  - reason: changed_mind\n",
+        1,
+    )
+    ruleset = load_ruleset(_rules(tmp_path, text))
+    cheap = build_return(BASE, {"return_items": [{"return_reason": {"code": "changed_mind", "label": "x"}}]})
+    dear = build_return(
+        BASE,
+        {
+            "return_items": [
+                {
+                    "return_reason": {"code": "changed_mind", "label": "x"},
+                    "price": "120.00",
+                    "total": "120.00",
+                    "tax": "20.00",
+                }
+            ]
+        },
+    )
+
+    assert ruleset.draft(cheap).lines[0].returned["ReturnReason"] == {"ID": "4"}
+    assert ruleset.draft(dear).lines[0].returned["ReturnReason"] == {"ID": "3"}

@@ -12,7 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -28,49 +28,48 @@ def free_port() -> int:
 
 
 @dataclass
-class ReveniSandbox:
-    """A `reveni-sandbox` process on a free port of 127.0.0.1."""
+class Sandbox:
+    """A sandbox server process on a free port of 127.0.0.1, with demo data from a seed."""
 
     returns: int = 200
     seed: int = 7
     extra_args: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    command = ""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def api(self) -> str:
-        return f"{self.url}/merchants/v0/stores/{STORE_ID}"
-
-    def start(self) -> ReveniSandbox:
-        self.process = subprocess.Popen(
-            [
-                str(BIN / "reveni-sandbox"),
-                "--port",
-                str(self.port),
-                "--seed",
-                str(self.seed),
-                "--returns",
-                str(self.returns),
-                "--api-key",
-                SANDBOX_KEY,
-                "--store-id",
-                STORE_ID,
-                *self.extra_args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_until_up(self.process, f"{self.url}/_sandbox/health", "reveni-sandbox")
+    def start(self) -> Self:
+        command = [str(BIN / self.command), "--port", str(self.port), "--seed", str(self.seed)]
+        command += ["--returns", str(self.returns), *self.options(), *self.extra_args]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_until_up(self.process, f"{self.url}/_sandbox/health", self.command)
         return self
+
+    def options(self) -> list[str]:
+        return []
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+@dataclass
+class ReveniSandbox(Sandbox):
+    """`reveni-sandbox`, speaking the Reveni API."""
+
+    command = "reveni-sandbox"
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/merchants/v0/stores/{STORE_ID}"
+
+    def options(self) -> list[str]:
+        return ["--api-key", SANDBOX_KEY, "--store-id", STORE_ID]
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return requests.get(
@@ -258,30 +257,13 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, name: str, auth: 
 
 
 @dataclass
-class KhaosSandbox:
-    """A `khaos-sandbox` process on a free port of 127.0.0.1, polling only when asked."""
+class KhaosSandbox(Sandbox):
+    """`khaos-sandbox`, acting as Khaos Control Cloud; it polls only when asked."""
 
-    returns: int = 200
-    seed: int = 7
-    extra_args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    command = "khaos-sandbox"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> KhaosSandbox:
-        command = [str(BIN / "khaos-sandbox"), "--port", str(self.port), "--seed", str(self.seed)]
-        command += ["--returns", str(self.returns), "--no-auto-poll", *self.extra_args]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_until_up(self.process, f"{self.url}/_sandbox/health", "khaos-sandbox")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+    def options(self) -> list[str]:
+        return ["--no-auto-poll"]
 
     def call(self, method: str, path: str, body: Any = None) -> requests.Response:
         return requests.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=60)

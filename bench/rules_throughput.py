@@ -32,8 +32,10 @@ def main() -> None:
         started = time.perf_counter()
         lines = sum(len(ruleset.draft(record, catalogue).lines) for record in returns)
         best = min(best, time.perf_counter() - started)
-    print(f"{COUNT} returns through the demo rule set: best of 3 {best:.2f} s, {COUNT / best:,.0f} returns/s "
-          f"({lines} document lines), one process, one core")
+    print(
+        f"{COUNT} returns through the demo rule set: best of 3 {best:.2f} s, {COUNT / best:,.0f} returns/s "
+        f"({lines} document lines), one process, one core"
+    )
 
 
 if __name__ == "__main__":

@@ -355,3 +355,13 @@ def test_a_when_condition_routes_items_by_their_fields(tmp_path: Path) -> None:
 
     assert ruleset.draft(cheap).lines[0].returned["ReturnReason"] == {"ID": "4"}
     assert ruleset.draft(dear).lines[0].returned["ReturnReason"] == {"ID": "3"}
+
+
+def test_publish_when_holds_a_return_until_reveni_has_refunded(tmp_path: Path) -> None:
+    ruleset = load_ruleset(
+        _rules(tmp_path, DEMO.replace('publish_when: "{{ true }}"', 'publish_when: "{{ refunded }}"'))
+    )
+    unpaid = build_return(BASE, {"refunds": []})
+
+    assert ruleset.draft(unpaid).hold_reason == "the rules' publish_when is not met yet"
+    assert ruleset.draft(BASE).hold_reason == ""

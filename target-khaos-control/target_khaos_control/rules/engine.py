@@ -76,8 +76,9 @@ class RuleSet:
     source_order_key: str
     source_order: Callable[[dict[str, Any]], str]
     notes: Callable[[dict[str, Any]], str] | None
-    sales_source: str
-    brand: str
+    sales_source: Callable[[dict[str, Any]], str] | None
+    brand: Callable[[dict[str, Any]], str] | None
+    publish_when: Callable[[dict[str, Any]], bool] | None
     tables: dict[str, dict[str, str]]
     statuses: dict[str, str]
     verdicts: dict[str, str]
@@ -138,6 +139,8 @@ class _Evaluation:
             "refunded": bool(refunded),
             "refunded_amount": sum((Decimal(r["amount"]) for r in refunded), Decimal(0)),
         }
+        if not draft.hold_reason and rules.publish_when is not None and not rules.publish_when(variables):
+            draft.hold_reason = "the rules' publish_when is not met yet"
         self._header(variables)
         blocked = [p for p in draft.problems if p.blocking]
         for item in record["return_items"]:
@@ -200,8 +203,8 @@ class _Evaluation:
                         "Email": customer.get("email"),
                     }
                 ),
-                "SalesSource": {"Code": rules.sales_source} if rules.sales_source else None,
-                "Brand": {"Code": rules.brand} if rules.brand else None,
+                "SalesSource": {"Code": rules.sales_source(variables)} if rules.sales_source else None,
+                "Brand": {"Code": rules.brand(variables)} if rules.brand else None,
                 "Notes": rules.notes(variables) if rules.notes else None,
             }
         )

@@ -130,8 +130,15 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
         source_order_key=refs["source_order_key"],
         source_order=compiled(("references", "source_order"), refs["source_order"], templates.RETURN),
         notes=compiled(("references", "notes"), refs["notes"], templates.RETURN) if refs.get("notes") else None,
-        sales_source=refs.get("sales_source", ""),
-        brand=refs.get("brand", ""),
+        sales_source=compiled(("references", "sales_source"), refs["sales_source"], templates.RETURN)
+        if refs.get("sales_source")
+        else None,
+        brand=compiled(("references", "brand"), refs["brand"], templates.RETURN) if refs.get("brand") else None,
+        publish_when=compiled(
+            ("sequencing", "publish_when"), data["sequencing"]["publish_when"], templates.RETURN, condition=True
+        )
+        if data["sequencing"].get("publish_when")
+        else None,
         tables=tables,
         statuses=data["sequencing"]["statuses"],
         verdicts=data["sequencing"]["verdicts"],

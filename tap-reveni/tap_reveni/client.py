@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import quote, urlparse
@@ -26,7 +27,32 @@ REFUSALS = {
 
 
 class ReveniStream(RESTStream[Cursor]):
-    """A stream read from one Reveni store."""
+    """A stream read from one Reveni store.
+
+    While the SDK turns one page into Singer messages, the next page is already on its
+    way (`prefetch`): Reveni's time and ours overlap instead of adding up. A prefetched
+    answer goes through the same checks and retries as any other.
+    """
+
+    requested: Cursor = Cursor(None)  # the page the SDK is asking for now
+    _prefetched: tuple[Cursor, Future[requests.Response]] | None = None
+
+    @cached_property
+    def _prefetcher(self) -> tuple[ThreadPoolExecutor, requests.Session]:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="reveni-prefetch"), requests.Session()
+
+    def prefetch(self, cursor: Cursor, url: str, params: dict[str, t.Any]) -> None:
+        executor, session = self._prefetcher
+        request = self.authenticator(requests.Request("GET", url, params=params, headers=self.http_headers).prepare())
+        self._prefetched = (cursor, executor.submit(session.send, request, timeout=self.timeout))
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
+        waiting, self._prefetched = self._prefetched, None
+        if waiting is None or waiting[0] != self.requested:
+            return super()._request(prepared_request, context)
+        response = waiting[1].result()  # a failed prefetch raises here and is retried like any request
+        self.validate_response(response)
+        return response
 
     @property
     def url_base(self) -> str:

@@ -43,17 +43,20 @@ class Cursor:
     page: int = 1
 
 
+def next_cursor(body: dict[str, t.Any], current: Cursor) -> Cursor | None:
+    """Where the page after `body` starts, or None at the end of the list."""
+    results = body.get("results") or []
+    if not body.get("next") or not results:
+        return None
+    newest = results[-1]["updated_at"]
+    if current.updated_after and parse_timestamp(newest) == parse_timestamp(current.updated_after):
+        return Cursor(current.updated_after, current.page + 1)
+    return Cursor(newest, 1)
+
+
 class UpdatedAfterPaginator(BaseAPIPaginator[Cursor]):
     def get_next(self, response: requests.Response) -> Cursor | None:
-        body = page_body(response)
-        results = body.get("results") or []
-        if not body.get("next") or not results:
-            return None
-        newest = results[-1]["updated_at"]
-        current = self.current_value
-        if current.updated_after and parse_timestamp(newest) == parse_timestamp(current.updated_after):
-            return Cursor(current.updated_after, current.page + 1)
-        return Cursor(newest, 1)
+        return next_cursor(page_body(response), self.current_value)
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         # A re-read page can hold only returns already emitted; that is no sign of the end.

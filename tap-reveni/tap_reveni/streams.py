@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_reveni.client import ReveniStream
-from tap_reveni.pagination import Cursor, KeysetFilter, UpdatedAfterPaginator, page_body
+from tap_reveni.pagination import Cursor, KeysetFilter, UpdatedAfterPaginator, next_cursor, page_body
 from tap_reveni.schemas import RETURN
 
 if t.TYPE_CHECKING:
@@ -57,7 +57,10 @@ class ReturnsStream(ReveniStream):
         return start.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def get_url_params(self, context: Context | None, next_page_token: Cursor | None) -> dict[str, t.Any]:
-        cursor = next_page_token or Cursor(None)
+        self.requested = next_page_token or Cursor(None)
+        return self._params(self.requested)
+
+    def _params(self, cursor: Cursor) -> dict[str, t.Any]:
         params: dict[str, t.Any] = {
             self.config["page_param"]: cursor.page,
             self.config["page_size_param"]: self.config["page_size"],
@@ -67,6 +70,10 @@ class ReturnsStream(ReveniStream):
         return params
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
-        for record in page_body(response).get("results", []):
+        body = page_body(response)
+        upcoming = next_cursor(body, self.requested)
+        if upcoming is not None:
+            self.prefetch(upcoming, self.get_url(None), self._params(upcoming))
+        for record in body.get("results", []):
             if self._keyset.is_new(record):
                 yield record

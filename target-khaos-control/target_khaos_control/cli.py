@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -44,6 +45,23 @@ def parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--api-key", default="sandbox-key", help="with --from-sandbox")
     preview.add_argument("--against", help="another rule set: show only what would change")
+
+    replay = commands.add_parser("replay", help="run open exceptions' returns through the current rules")
+    replay.add_argument("--config", required=True, help="the target's config file (JSON)")
+    replay.add_argument("--id", action="append", default=[], help="a Reveni return id (repeatable)")
+    replay.add_argument("--type", action="append", default=[], help="an exception type (repeatable)")
+    replay.add_argument("--owner", action="append", default=[], help="finance, warehouse, cx, integration")
+
+    reconcile = commands.add_parser("reconcile", help="Reveni refunds against Khaos credit notes")
+    reconcile.add_argument("--config", required=True, help="the target's config file (JSON)")
+    reconcile.add_argument("--credit-notes", required=True, help="Khaos Control's credit-note export (CSV)")
+    reconcile.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    reconcile.add_argument("--output", help="write the report to this file instead of the terminal")
+
+    listing = commands.add_parser("exceptions", help="list open exceptions")
+    listing.add_argument("--config", required=True, help="the target's config file (JSON)")
+    listing.add_argument("--owner", help="only this owner's")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
     return main
 
 
@@ -51,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
+    elif args.command in ("replay", "reconcile", "exceptions"):
+        sys.exit(_operate(args))
     elif args.action == "validate":
         sys.exit(rules.validate(args.path))
     elif args.action == "test":
@@ -81,3 +101,34 @@ def _serve(args: argparse.Namespace) -> None:
     )
     # uvicorn's access log shows method, path and status only: never the credentials.
     uvicorn.run(Channel(engine, settings).app(), host=args.host, port=args.port, log_level="info")
+
+
+def _operate(args: argparse.Namespace) -> int:
+    from target_khaos_control import operations
+    from target_khaos_control.reconcile import CreditNoteFileError
+    from target_khaos_control.rules import RuleSetError, load_ruleset
+    from target_khaos_control.settings import read_config_file
+    from target_khaos_control.store import open_store
+
+    try:
+        config = read_config_file(args.config)
+        engine = open_store(config.get("database_url", "sqlite:///output/reveni-khaos.db"))
+        if args.command == "replay":
+            return operations.replay(engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner)
+        if args.command == "exceptions":
+            return operations.list_exceptions(engine, args.owner, args.format)
+        ruleset = load_ruleset(config["rules_path"])
+        return operations.reconcile(
+            engine,
+            Path(args.credit_notes),
+            columns=config.get("credit_note_columns"),
+            tolerance=ruleset.value_tolerance,
+            hold_days=ruleset.hold_alert_days,
+            unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),
+            fmt=args.format,
+            output=Path(args.output) if args.output else None,
+        )
+    except (ValueError, KeyError, CreditNoteFileError) as error:
+        detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)
+        print(f"reveni-khaos {args.command}: {detail}", file=sys.stderr)
+        return 1

@@ -25,11 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.documents import Draft, associated_ref
-from target_khaos_control.store import documents, exceptions, reveni_returns
+from target_khaos_control.store import documents, exceptions, now, reveni_returns, runs
 
 SENT = ("served", "re_requested")  # Khaos has the document: it must not change
 OPEN = ("held", "published")  # not pulled yet: may still change
 CHUNK = 500  # ids per IN (...) query
+RECONCILIATION = "(reconciliation)"  # the item of exceptions the reconciliation raises
 
 
 @dataclass
@@ -61,16 +62,17 @@ def content_hash(record: dict[str, Any]) -> str:
 class Batch:
     """Applies one batch of (record, draft) pairs inside the caller's transaction."""
 
-    def __init__(self, conn: Connection, return_ids: list[str], moment: datetime) -> None:
-        self.conn, self.moment = conn, moment
-        self.hashes = dict(
-            self._select(
-                sa.select(reveni_returns.c.return_id, reveni_returns.c.content_hash),
+    def __init__(self, conn: Connection, return_ids: list[str], moment: datetime, *, force: bool = False) -> None:
+        self.conn, self.moment, self.force = conn, moment, force
+        self.versions = {
+            row.return_id: (row.content_hash, row.ruleset_hash)
+            for row in self._select(
+                sa.select(reveni_returns.c.return_id, reveni_returns.c.content_hash, reveni_returns.c.ruleset_hash),
                 reveni_returns.c.return_id,
                 return_ids,
             )
-        )
-        self.stored_returns = set(self.hashes)
+        }
+        self.stored_returns = set(self.versions)
         self.documents: dict[str, list[Document]] = {}
         for row in self._select(
             sa.select(
@@ -108,13 +110,16 @@ class Batch:
         self.counts = Counts()
 
     def apply(self, record: dict[str, Any], draft: Draft) -> None:
-        return_id, digest = draft.return_id, content_hash(record)
-        if self.hashes.get(return_id) == digest:
+        # The same version under the same rules changes nothing; new rules decide again.
+        return_id, version = draft.return_id, (content_hash(record), draft.ruleset_hash)
+        if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
             return
-        self.hashes[return_id] = digest
+        self.versions[return_id] = version
+        digest = version[0]
         self.return_writes[return_id] = {
             "return_id": return_id,
+            "ruleset_hash": draft.ruleset_hash,
             "updated_at": str(record.get("updated_at", "")),
             "content_hash": digest,
             "record": json.dumps(record, default=str, ensure_ascii=False),
@@ -188,9 +193,13 @@ class Batch:
             self.exceptions[key] = "open"
         prefix = f":{return_id}:"
         for key, status in list(self.exceptions.items()):
-            if prefix in key and key not in current and status == "open":
+            # The reconciliation's own findings are its to resolve, not the rules'.
+            if prefix in key and key not in current and status == "open" and not key.endswith(RECONCILIATION):
                 self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0}).update(
-                    status="resolved", last_seen=self.moment, ruleset_hash=draft.ruleset_hash
+                    status="resolved",
+                    last_seen=self.moment,
+                    ruleset_hash=draft.ruleset_hash,
+                    alerted_status="resolved",
                 )
                 self.exceptions[key] = "resolved"
 
@@ -267,8 +276,17 @@ def _update(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, An
         conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in batch])
 
 
-def apply_returns(conn: Connection, entries: list[tuple[dict[str, Any], Draft]], moment: datetime) -> Counts:
-    batch = Batch(conn, list(dict.fromkeys(draft.return_id for _, draft in entries)), moment)
+def apply_returns(
+    conn: Connection, entries: list[tuple[dict[str, Any], Draft]], moment: datetime, *, force: bool = False
+) -> Counts:
+    """Apply a batch; `force` decides again even versions already decided (a replay)."""
+    batch = Batch(conn, list(dict.fromkeys(draft.return_id for _, draft in entries)), moment, force=force)
     for record, draft in entries:
         batch.apply(record, draft)
     return batch.write()
+
+
+def record_run(conn: Connection, kind: str, started: datetime, counts: dict[str, Any]) -> None:
+    conn.execute(
+        runs.insert().values(kind=kind, started_at=started, finished_at=now(), counts=json.dumps(counts, default=str))
+    )

@@ -56,6 +56,31 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "max_body_bytes", th.IntegerType, default=20_000_000, description="Largest push from Khaos the channel accepts"
     ),
+    th.Property(
+        "exceptions_path",
+        th.StringType,
+        default="output/exceptions",
+        description="Folder for the exceptions stream: one JSON Lines file of Singer messages per run",
+    ),
+    th.Property(
+        "alert_webhook_url",
+        th.StringType,
+        secret=True,
+        description="Where new or worsened exceptions are posted (Slack-compatible JSON); empty: no alerts",
+    ),
+    th.Property("alert_attempts", th.IntegerType, default=3, description="Tries per alert before giving up"),
+    th.Property("alert_backoff_seconds", th.NumberType, default=1.0, description="Wait before the 2nd try; doubles"),
+    th.Property(
+        "credit_note_columns",
+        th.ObjectType(additional_properties=th.StringType),
+        description="The headers of the client's Khaos credit-note export, if not the standard ones",
+    ),
+    th.Property(
+        "unconfirmed_after_hours",
+        th.NumberType,
+        default=24,
+        description="A return served to Khaos this long ago with no credit note is a gap",
+    ),
     th.Property("match_address_on", th.ArrayType(th.StringType), default=["Address1", "Postcode"]),
     th.Property("match_contact_on", th.ArrayType(th.StringType), default=["Surname"]),
 ).to_dict()

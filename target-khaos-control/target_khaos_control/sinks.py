@@ -7,6 +7,7 @@ from typing import Any
 
 from singer_sdk.sinks import BatchSink
 
+from target_khaos_control.exceptions import touched_since
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue
 from target_khaos_control.store import now
@@ -34,11 +35,15 @@ class ReturnsSink(BatchSink):
         records = context.get("records", [])
         if not records:
             return
-        ruleset = self.target.ruleset
+        ruleset, moment = self.target.ruleset, now()
         with self.target.engine.begin() as conn:
             catalogue = Catalogue.read(conn)  # what Khaos last pushed about its stock
             entries = [(record, ruleset.draft(record, catalogue)) for record in records]
-            counts = apply_returns(conn, entries, now())
+            counts = apply_returns(conn, entries, moment)
+        self.target.run_counts.update({"returns": len(records), **vars(counts)})
+        # Committed: now the exceptions this batch opened, saw again or resolved go out.
+        with self.target.engine.connect() as conn:
+            self.target.exception_stream.write(touched_since(conn, moment))
         self.logger.info(
             "Committed %d returns: %d documents published, %d held, %d unchanged",
             len(records),

@@ -10,7 +10,9 @@ What it keeps:
   its place in the feed Khaos pulls.
 - `pulls`: every pull Khaos made, what it was served and under which continuation.
 - `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed.
-- `exceptions`: what the integration could not carry through, for its owner.
+- `exceptions`: what the integration could not carry through, for its owner, and what
+  was alerted about it.
+- `runs`: each sync, replay and reconciliation, with its counts.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ reveni_returns = sa.Table(
     sa.Column("record", sa.Text, nullable=False),
     sa.Column("first_seen", Moment, nullable=False),
     sa.Column("last_changed", Moment, nullable=False),
+    sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
 )
 
 documents = sa.Table(
@@ -130,6 +133,19 @@ exceptions = sa.Table(
     sa.Column("severity", sa.String(8), nullable=False, default="high"),
     sa.Column("details", sa.Text, nullable=False, default="{}"),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
+    sa.Column("alerted_status", sa.String(12), nullable=False, default=""),
+    sa.Column("alerted_severity", sa.String(8), nullable=False, default=""),
+    sa.Column("alerted_at", Moment, nullable=True),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("started_at", Moment, nullable=False),
+    sa.Column("finished_at", Moment, nullable=True),
+    sa.Column("counts", sa.Text, nullable=False, default="{}"),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

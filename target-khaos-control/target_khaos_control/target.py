@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
+from target_khaos_control import alerts
+from target_khaos_control.exceptions import ExceptionStream
+from target_khaos_control.publishing import record_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
 from target_khaos_control.settings import CONFIG_SCHEMA
 from target_khaos_control.sinks import ReturnsSink
@@ -24,6 +30,7 @@ class TargetKhaosControl(Target):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         # A broken rule set stops the target before it reads a single record.
         try:
             _ = self.ruleset
@@ -43,6 +50,26 @@ class TargetKhaosControl(Target):
     @cached_property
     def engine(self) -> Engine:
         return open_store(self.config["database_url"])
+
+    @cached_property
+    def exception_stream(self) -> ExceptionStream:
+        started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return ExceptionStream(Path(self.config["exceptions_path"]) / f"exceptions-{started}.jsonl")
+
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        self.exception_stream.close()
+        with self.engine.begin() as conn:
+            record_run(conn, "sync", self.started, dict(self.run_counts))
+        url = self.config.get("alert_webhook_url")
+        if url:
+            sent = alerts.send(
+                self.engine,
+                url,
+                attempts=int(self.config["alert_attempts"]),
+                backoff_seconds=float(self.config["alert_backoff_seconds"]),
+            )
+            self.logger.info("Sent %d alert message(s)", sent)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,10 @@ class RuleSet:
         draft = Draft(return_id=str(record.get("id", "")), ruleset_hash=self.content_hash)
         try:
             _Evaluation(self, record, catalogue or Catalogue.empty(), draft).run()
+            order = str((record.get("order") or {}).get("number") or "")
+            for problem in draft.problems:
+                problem.details.setdefault("order_number", order)
+                problem.details.setdefault("source_order", draft.source_order)
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
             draft.lines, draft.header = [], {}
             draft.problems = [

@@ -1,0 +1,196 @@
+"""`reveni-khaos replay` and `reveni-khaos reconcile`: the daily work around the pipeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from target_khaos_control import reconcile as reconciliation
+from target_khaos_control.exceptions import as_record
+from target_khaos_control.publishing import RECONCILIATION, apply_returns, record_run
+from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.store import exceptions, now, reveni_returns
+
+
+def replay(
+    engine: Engine, rules_path: str, *, ids: list[str], kinds: list[str], owners: list[str], out: TextIO = sys.stdout
+) -> int:
+    """Run open exceptions' returns through the current rules, without extracting again."""
+    ruleset = load_ruleset(rules_path)
+    table = exceptions.c
+    query = sa.select(sa.distinct(table.return_id)).where(table.status == "open", table.item_id != RECONCILIATION)
+    if ids:
+        query = query.where(table.return_id.in_(ids))
+    if kinds:
+        query = query.where(table.kind.in_(kinds))
+    if owners:
+        query = query.where(table.owner.in_(owners))
+    with engine.begin() as conn:
+        return_ids = list(conn.execute(query).scalars())
+        records = [
+            json.loads(r)
+            for r in conn.execute(
+                sa.select(reveni_returns.c.record).where(reveni_returns.c.return_id.in_(return_ids))
+            ).scalars()
+        ]
+        before = _open(conn, return_ids)
+        catalogue = Catalogue.read(conn)
+        moment = now()
+        counts = apply_returns(conn, [(r, ruleset.draft(r, catalogue)) for r in records], moment, force=True)
+        after = _open(conn, return_ids)
+        record_run(
+            conn,
+            "replay",
+            moment,
+            {
+                "returns": len(records),
+                "published": counts.published,
+                "resolved": len(before - after),
+                "still_open": len(after),
+            },
+        )
+    print(
+        f"Replayed {len(records)} returns with rule set {ruleset.content_hash[:12]}: {counts.published} "
+        f"documents now go to Khaos, {len(before - after)} exceptions resolved, {len(after)} still open",
+        file=out,
+    )
+    return 0
+
+
+def _open(conn: Any, return_ids: list[str]) -> set[str]:
+    return set(
+        conn.execute(
+            sa.select(exceptions.c.trace_key).where(
+                exceptions.c.status == "open", exceptions.c.return_id.in_(return_ids)
+            )
+        ).scalars()
+    )
+
+
+def reconcile(
+    engine: Engine,
+    credit_notes: Path,
+    *,
+    columns: dict[str, str] | None,
+    tolerance: Decimal,
+    unconfirmed_hours: float,
+    hold_days: int,
+    fmt: str,
+    output: Path | None,
+    out: TextIO = sys.stdout,
+) -> int:
+    notes = reconciliation.read_credit_notes(credit_notes, columns)
+    moment = now()
+    with engine.begin() as conn:
+        report = reconciliation.reconcile(
+            conn,
+            notes,
+            now=moment,
+            tolerance=tolerance,
+            unconfirmed_after=timedelta(hours=unconfirmed_hours),
+            hold_days=hold_days,
+            progress=_progress_bar(out),
+        )
+        _record_gaps(conn, report, moment)
+        record_run(conn, "reconcile", moment, report.summary())
+    text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        print(f"Reconciliation written to {output}", file=out)
+    else:
+        print(text, file=out, end="")
+    return 0
+
+
+def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any) -> None:
+    """Each gap is an exception; a gap that closed since the last run is resolved."""
+    table = exceptions.c
+    found = {}
+    for line in report.returns:
+        for kind, message in reconciliation.gap_problems(line):
+            found[f"{kind}:{line.return_id}:{RECONCILIATION}"] = (line, kind, message)
+    known = dict(conn.execute(sa.select(table.trace_key, table.status).where(table.item_id == RECONCILIATION)).all())
+    for key, (line, kind, message) in found.items():
+        owner = "finance" if kind == "value_mismatch" else "integration"
+        details = json.dumps(
+            {
+                "order_number": line.order_number,
+                "refunded": str(line.refunded),
+                "credited": str(line.credited),
+                "credit_notes": line.credit_notes,
+            }
+        )
+        if key in known:
+            conn.execute(
+                exceptions.update()
+                .where(table.trace_key == key)
+                .values(
+                    status="open", message=message, last_seen=moment, details=details, occurrences=table.occurrences + 1
+                )
+            )
+        else:
+            conn.execute(
+                exceptions.insert().values(
+                    trace_key=key,
+                    kind=kind,
+                    owner=owner,
+                    return_id=line.return_id,
+                    item_id=RECONCILIATION,
+                    message=message,
+                    status="open",
+                    first_seen=moment,
+                    last_seen=moment,
+                    occurrences=1,
+                    severity="high",
+                    details=details,
+                    ruleset_hash="",
+                )
+            )
+    for key, status in known.items():
+        if key not in found and status == "open":
+            conn.execute(
+                exceptions.update()
+                .where(table.trace_key == key)
+                .values(status="resolved", last_seen=moment, alerted_status="resolved")
+            )
+
+
+def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(exceptions).where(exceptions.c.status == "open")
+    if owner:
+        query = query.where(exceptions.c.owner == owner)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(exceptions.c.owner, exceptions.c.kind, exceptions.c.trace_key))
+        return [as_record(row) for row in rows]
+
+
+def list_exceptions(engine: Engine, owner: str | None, fmt: str, out: TextIO = sys.stdout) -> int:
+    records = open_exceptions(engine, owner)
+    if fmt == "json":
+        print(json.dumps(records, indent=2, ensure_ascii=False), file=out)
+        return 0
+    for record in records:
+        print(
+            f"{record['owner']:<11} {record['type']:<26} order {record['order_number'] or '?':<8} "
+            f"{record['sku'] or '-':<16} {record['message']}",
+            file=out,
+        )
+    print(f"{len(records)} open exception(s)", file=out)
+    return 0
+
+
+def _progress_bar(out: TextIO) -> Any:
+    """A progress bar on a terminal; nothing in a pipe or a log."""
+    if not out.isatty():
+        return None
+    from tqdm import tqdm
+
+    return lambda rows: tqdm(rows, desc="Reconciling", unit=" returns", file=sys.stderr)

@@ -1,0 +1,249 @@
+"""Exceptions reach their owners, alerts do not flood, fixes flow, and reconciliation
+finds every gap between Reveni's refunds and Khaos's credit notes, and nothing else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
+from tests.test_target_khaos_control import _a_return, _records
+
+
+class Webhook:
+    """A local receiver for alert posts; answers `status` (200 unless told otherwise)."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.attempts = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.attempts += 1
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if status == 200:
+                    outer.received.append(body)
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+def _stream(workdir: Path) -> list[dict[str, Any]]:
+    messages = [
+        json.loads(line)
+        for file in sorted((workdir / "exceptions").glob("*.jsonl"))
+        for line in file.read_text().splitlines()
+    ]
+    return messages
+
+
+def _config(workdir: Path, **settings: Any) -> dict[str, Any]:
+    return target_config(workdir, exceptions_path=str(workdir / "exceptions"), **settings)
+
+
+def test_exceptions_go_out_as_a_singer_stream_with_what_the_owner_needs(
+    demo_sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
+    run = run_target(tmp_path, _config(tmp_path), tap_output(run_tap(tmp_path, demo_sandbox.tap_config())))
+
+    assert run.returncode == 0, run.stderr
+    messages = _stream(tmp_path)
+    assert messages[0]["type"] == "SCHEMA"
+    assert messages[0]["stream"] == "exceptions"
+    records = [m["record"] for m in messages if m["type"] == "RECORD"]
+    assert {r["type"] for r in records} >= {"missing_tax_code", "unknown_reason"}
+    untaxed = next(r for r in records if r["type"] == "missing_tax_code")
+    assert untaxed["owner"] == "finance"
+    assert untaxed["order_number"].startswith("#")
+    assert untaxed["sales_order_ref"].startswith("AssociatedRef ")
+    assert untaxed["sku"]
+    assert untaxed["quantity"] >= 1
+    assert untaxed["unit_price"]
+    assert untaxed["suggested_fix"]
+    assert untaxed["trace_key"] == f"missing_tax_code:{untaxed['return_id']}:{untaxed['item_id']}"
+    assert not any("@" in json.dumps(record) for record in records), "no email address in an exception"
+
+
+def test_alerts_one_message_per_owner_and_nothing_for_repeats(tmp_path: Path, webhook: Webhook) -> None:
+    unmapped = _a_return("accepted", reason="colour_not_as_pictured")
+    untaxed = {**_a_return("accepted", tax_rate=None), "id": "ret-2"}
+    config = _config(tmp_path, alert_webhook_url=webhook.url)
+
+    first = run_target(tmp_path, config, _records(unmapped, untaxed))
+    again = run_target(tmp_path, config, _records({**unmapped, "updated_at": "2026-11-21T00:00:00Z"}))
+
+    assert first.returncode == 0, first.stderr
+    assert again.returncode == 0, again.stderr
+    assert sorted(m["text"] for m in webhook.received) == [
+        "reveni-khaos: 1 new exception(s) for cx",
+        "reveni-khaos: 1 new exception(s) for finance",
+    ], "one batched message per owner, and nothing more for a repeat"
+    cx = next(m for m in webhook.received if m["text"].endswith("for cx"))
+    assert "unknown_reason" in cx["blocks"][1]["text"]["text"]
+
+
+def test_a_failing_webhook_never_fails_the_load(tmp_path: Path) -> None:
+    broken = Webhook(status=500)
+    try:
+        config = _config(tmp_path, alert_webhook_url=broken.url, alert_attempts=3, alert_backoff_seconds=0.05)
+        run = run_target(tmp_path, config, _records(_a_return("accepted", reason="colour_not_as_pictured")))
+    finally:
+        broken.close()
+
+    assert run.returncode == 0, run.stderr
+    assert broken.attempts == 3, "retried, then given up"
+    assert "alert webhook failed after 3 attempts" in run.stderr
+
+
+def _reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "reveni-khaos"), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(DEMO_RULES, rules)
+    config = _config(tmp_path, rules_path=str(rules))
+    run_target(tmp_path, config, _records(_a_return("accepted", reason="colour_not_as_pictured")))
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    text = (rules / "rules.yml").read_text()
+    (rules / "rules.yml").write_text(
+        text.replace("  - reason: wrong_item\n", "  - reason: [wrong_item, colour_not_as_pictured]\n")
+    )
+
+    replayed = _reveni_khaos("replay", "--config", str(config_file), "--type", "unknown_reason")
+
+    assert replayed.returncode == 0, replayed.stderr
+    assert "1 exceptions resolved, 0 still open" in replayed.stdout
+    channel = ChannelServer(config, tmp_path).start()
+    try:
+        served = channel.get("/khaos/returns.json").json()["Returns"]
+    finally:
+        channel.stop()
+    assert [(r["AssociatedRef"], r["ReturnedItems"][0]["ReturnReason"]) for r in served] == [("RV-ret-1", {"ID": "6"})]
+
+
+def _served_long_ago(workdir: Path) -> None:
+    with sa.create_engine(f"sqlite:///{workdir / 'store.db'}").begin() as conn:
+        conn.execute(sa.text("update documents set state = 'served', first_served_at = '2026-10-01 00:00:00'"))
+
+
+def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) -> None:
+    returns = {
+        "ok": _a_return("accepted", refunded=True),
+        "missing": _a_return("accepted", refunded=True),
+        "off": _a_return("accepted", refunded=True),
+        "twice": _a_return("accepted", refunded=True),
+        "unpaid": _a_return("accepted"),
+    }
+    for name, record in returns.items():
+        record["id"] = name
+    config = _config(tmp_path, unconfirmed_after_hours=1)
+    run_target(tmp_path, config, _records(*returns.values()))
+    _served_long_ago(tmp_path)
+    notes = tmp_path / "credit-notes.csv"
+    notes.write_text(
+        "CreditNoteCode,Date,AssociatedRef,SalesOrderCode,URN,Currency,Net,Tax,Gross,Status\n"
+        "CN1,2026-11-21,RV-ok,SO1,CUST0001,GBP,20.00,4.00,24.00,Posted\n"
+        "CN2,2026-11-21,RV-off,SO1,CUST0001,GBP,16.67,3.33,20.00,Posted\n"
+        "CN3,2026-11-21,RV-twice,SO1,CUST0001,GBP,20.00,4.00,24.00,Posted\n"
+        "CN4,2026-11-21,RV-twice,SO1,CUST0001,GBP,20.00,4.00,24.00,Posted\n"
+        "CN5,2026-11-21,RV-unpaid,SO1,CUST0001,GBP,20.00,4.00,24.00,Posted\n"
+    )
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+
+    report = _reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json")
+
+    assert report.returncode == 0, report.stderr
+    found = json.loads(report.stdout)
+    gaps = {line["return_id"]: line["gaps"] for line in found["gaps"]}
+    assert gaps == {
+        "missing": ["not_confirmed"],
+        "off": ["value_difference"],
+        "twice": ["duplicate_credit_note"],
+        "unpaid": ["credit_note_without_refund"],
+    }
+    assert found["summary"]["matched"] == 1
+    assert found["summary"]["totals_by_currency"]["GBP"] == {"refunded": "96.00", "credited": "116.00", "gap": "-20.00"}
+    with sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}").connect() as conn:
+        kinds = dict(conn.execute(sa.text("select return_id, kind from exceptions where status = 'open'")).all())
+    assert kinds == {
+        "missing": "not_collected_by_khaos",
+        "off": "value_mismatch",
+        "twice": "value_mismatch",
+        "unpaid": "value_mismatch",
+    }
+
+    table = _reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+    as_csv = _reveni_khaos(
+        "reconcile",
+        "--config",
+        str(config_file),
+        "--credit-notes",
+        str(notes),
+        "--format",
+        "csv",
+        "--output",
+        str(tmp_path / "gaps.csv"),
+    )
+    assert "1 of 5 returns match (20.0%)" in table.stdout
+    assert as_csv.returncode == 0
+    assert len((tmp_path / "gaps.csv").read_text().splitlines()) == 5
+
+
+def test_a_credit_note_export_with_other_headers_is_named_in_the_error(tmp_path: Path) -> None:
+    run_target(tmp_path, _config(tmp_path), [])
+    notes = tmp_path / "export.csv"
+    notes.write_text("Number,Ref,Total\nCN1,RV-x,1.00\n")
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(_config(tmp_path)))
+
+    refused = _reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+    config_file.write_text(
+        json.dumps(
+            _config(
+                tmp_path,
+                credit_note_columns={
+                    "code": "Number",
+                    "associated_ref": "Ref",
+                    "gross": "Total",
+                    "currency": "Total",
+                    "date": "Total",
+                },
+            )
+        )
+    )
+    mapped = _reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+
+    assert refused.returncode == 1
+    assert "no column CreditNoteCode, AssociatedRef, Gross, Currency, Date" in refused.stderr
+    assert "credit_note_columns" in refused.stderr
+    assert mapped.returncode == 0, mapped.stderr
+    assert "CN1" in mapped.stdout, "a credit note for a reference Reveni never sent is shown"

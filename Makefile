@@ -17,7 +17,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/reveni-khaos-demo
 
-test: lint
+# The dashboard tests drive Debian's Chromium; install it when it is missing (needs root).
+CHROMIUM := /usr/bin/chromedriver
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+test: lint $(CHROMIUM)
 	$(BIN)/pytest
 
 lint: install

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from target_khaos_control import feed, khaos_pushes, khaos_xml
+from target_khaos_control.dashboard import Dashboard
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import now
 
@@ -148,26 +149,40 @@ class Channel:
             Route("/khaos/returns.{fmt:str}", self.returns),
         ]
         routes += [Route(path, self.receiver(name), methods=["POST"]) for name, (path, _, _) in PUSHES.items()]
+        if self.settings.dashboard_username and self.settings.dashboard_password:
+            routes += Dashboard(self.engine).routes()
         app = Starlette(
             routes=routes,
             exception_handlers={BadRequest: _bad_request, 404: _not_found, 405: _not_allowed, Exception: _failure},
         )
-        app.add_middleware(BasicAuth, username=self.settings.channel_username, password=self.settings.channel_password)
+        logins = {
+            "/dashboard": (self.settings.dashboard_username, self.settings.dashboard_password),
+            "/": (self.settings.channel_username, self.settings.channel_password),
+        }
+        app.add_middleware(BasicAuth, logins=logins)
         return app
 
 
 class BasicAuth:
     """HTTP Basic auth on every path, compared in constant time; the credentials are
-    never logged."""
+    never logged. Each path prefix has its own login: Khaos's channel login opens the
+    channel, and only the dashboard's opens the dashboard."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], username: str, password: str) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], logins: dict[str, tuple[str, str]]) -> None:
         self.app = app
-        self.expected = f"{username}:{password}".encode()
+        # Longest prefix first; an unset login (empty) lets nobody in.
+        self.logins = sorted(
+            (
+                (prefix, f"{user}:{password}".encode() if user and password else None)
+                for prefix, (user, password) in logins.items()
+            ),
+            key=lambda p: -len(p[0]),
+        )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not self._allowed(scope):
             response = PlainTextResponse(
-                "Unauthorised: check the channel's username and password in Khaos",
+                "Unauthorised: check the username and password",
                 status_code=401,
                 headers={"WWW-Authenticate": 'Basic realm="reveni-khaos"'},
             )
@@ -176,13 +191,14 @@ class BasicAuth:
         await self.app(scope, receive, send)
 
     def _allowed(self, scope: dict[str, Any]) -> bool:
+        expected = next(login for prefix, login in self.logins if scope["path"].startswith(prefix))
         header = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, encoded = header.partition(b" ")
         try:
             given = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             given = b""
-        return scheme.lower() == b"basic" and hmac.compare_digest(given, self.expected)
+        return expected is not None and scheme.lower() == b"basic" and hmac.compare_digest(given, expected)
 
 
 async def _bad_request(request: Request, error: Exception) -> Response:

@@ -16,7 +16,7 @@ from target_khaos_control import reconcile as reconciliation
 from target_khaos_control.exceptions import as_record
 from target_khaos_control.publishing import RECONCILIATION, apply_returns, record_run
 from target_khaos_control.rules import Catalogue, load_ruleset
-from target_khaos_control.store import exceptions, now, reveni_returns
+from target_khaos_control.store import credit_notes, exceptions, now, reveni_returns
 
 
 def replay(
@@ -99,6 +99,7 @@ def reconcile(
             progress=_progress_bar(out),
         )
         _record_gaps(conn, report, moment)
+        _keep_credit_notes(conn, notes, moment)
         record_run(conn, "reconcile", moment, report.summary())
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
     if output is not None:
@@ -194,3 +195,24 @@ def _progress_bar(out: TextIO) -> Any:
     from tqdm import tqdm
 
     return lambda rows: tqdm(rows, desc="Reconciling", unit=" returns", file=sys.stderr)
+
+
+def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
+    codes = [note.code for note in notes]
+    for start in range(0, len(codes), 500):
+        conn.execute(credit_notes.delete().where(credit_notes.c.code.in_(codes[start : start + 500])))
+    if notes:
+        conn.execute(
+            credit_notes.insert(),
+            [
+                {
+                    "code": n.code,
+                    "associated_ref": n.associated_ref,
+                    "gross": n.gross,
+                    "currency": n.currency,
+                    "date": n.date,
+                    "seen_at": moment,
+                }
+                for n in {note.code: note for note in notes}.values()
+            ],
+        )

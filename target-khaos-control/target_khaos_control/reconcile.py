@@ -39,6 +39,10 @@ GAP_EXCEPTIONS = {  # gap -> (exception kind, message)
         "Reveni refunded {refunded} {currency} on {date}; the return is still "
         "held back from Khaos (see its other exceptions)",
     ),
+    "not_pulled": (
+        "not_collected_by_khaos",
+        "Waiting in the channel since {published} but Khaos has not pulled it; Reveni refunded {refunded} {currency}",
+    ),
     "not_confirmed": (
         "not_collected_by_khaos",
         "Served to Khaos on {served} but no credit note yet; Reveni refunded {refunded} {currency}",
@@ -82,6 +86,7 @@ class ReturnLine:
     credit_notes: list[str]
     credited: Decimal
     sent_value: Decimal = Decimal(0)  # what the documents Khaos pulled are worth
+    published_at: str = ""
     gaps: list[str] = field(default_factory=list)
     age_days: int = 0
     hold_days: int = 14
@@ -215,6 +220,7 @@ def reconcile(
             documents.c.return_id,
             documents.c.state,
             documents.c.first_served_at,
+            documents.c.published_at,
             documents.c.item_ids,
         )
     ):
@@ -275,7 +281,12 @@ def _compare(
     elif any(doc.state == "re_requested" for doc in docs):
         line.gaps.append("import_failed")
     elif not sent_docs:
-        line.gaps.append("refunded_not_sent")
+        waiting = [_as_aware(doc.published_at) for doc in docs if doc.state == "published" and doc.published_at]
+        if not waiting:
+            line.gaps.append("refunded_not_sent")
+        elif now - min(waiting) >= unconfirmed_after:
+            line.gaps.append("not_pulled")
+            line.published_at = min(waiting).isoformat()
     elif now - min(served) >= unconfirmed_after:
         line.gaps.append("not_confirmed")
     line.hold_days = hold_days
@@ -298,6 +309,7 @@ def gap_problems(line: ReturnLine) -> list[tuple[str, str]]:
             count=len(line.credit_notes),
             sent=line.sent_value,
             served=line.served_at[:16] or "?",
+            published=line.published_at[:16] or "?",
         )
         found.append((kind, message))
     return found

@@ -57,6 +57,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         "max_body_bytes", th.IntegerType, default=20_000_000, description="Largest push from Khaos the channel accepts"
     ),
     th.Property(
+        "dashboard_username",
+        th.StringType,
+        description="The dashboard's own read-only login (never the channel's); empty: no dashboard",
+    ),
+    th.Property("dashboard_password", th.StringType, secret=True, description="The dashboard's password"),
+    th.Property(
         "exceptions_path",
         th.StringType,
         default="output/exceptions",
@@ -97,6 +103,8 @@ class ChannelSettings:
     max_body_bytes: int
     match_address_on: list[str]
     match_contact_on: list[str]
+    dashboard_username: str = ""
+    dashboard_password: str = ""
 
     @classmethod
     def from_config(cls, config: dict[str, Any], source: str = "config") -> ChannelSettings:
@@ -106,6 +114,8 @@ class ChannelSettings:
                 values[spec.name] = config[spec.name]
             elif "default" in CONFIG_SCHEMA["properties"][spec.name]:
                 values[spec.name] = CONFIG_SCHEMA["properties"][spec.name]["default"]
+            elif spec.name.startswith("dashboard_"):
+                continue  # optional: no dashboard without its own login
             else:
                 raise ValueError(f"{source}: `{spec.name}` is required")
         if not values["channel_password"] or not values["channel_username"]:

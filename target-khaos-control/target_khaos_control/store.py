@@ -13,6 +13,7 @@ What it keeps:
 - `exceptions`: what the integration could not carry through, for its owner, and what
   was alerted about it.
 - `runs`: each sync, replay and reconciliation, with its counts.
+- `credit_notes`: the credit notes the last reconciliations read from Khaos's export.
 """
 
 from __future__ import annotations
@@ -146,6 +147,17 @@ runs = sa.Table(
     sa.Column("started_at", Moment, nullable=False),
     sa.Column("finished_at", Moment, nullable=True),
     sa.Column("counts", sa.Text, nullable=False, default="{}"),
+)
+
+credit_notes = sa.Table(
+    "credit_notes",
+    metadata,
+    sa.Column("code", sa.String(40), primary_key=True),
+    sa.Column("associated_ref", sa.String(80), nullable=False, index=True),
+    sa.Column("gross", sa.Numeric(18, 2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("date", sa.String(40), nullable=False),
+    sa.Column("seen_at", Moment, nullable=False),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -171,6 +171,27 @@ def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any]) -> No
     credit_csv = _get_text(f"{khaos}/_sandbox/credit-notes.csv")
     out = workdir / "output" / "credit-notes.csv"
     out.write_text(credit_csv)
+    reconciliation = workdir / "output" / "reconciliation.json"
+    done = subprocess.run(
+        [
+            str(BIN / "reveni-khaos"),
+            "reconcile",
+            "--config",
+            str(workdir / ".demo" / "channel-config.json"),
+            "--credit-notes",
+            str(out),
+            "--format",
+            "json",
+            "--output",
+            str(reconciliation),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise DemoError(f"reconciliation failed: {done.stderr.strip()}")
+    summary = json.loads(reconciliation.read_text())["summary"]
     with sqlite3.connect(store) as db:
         exceptions = db.execute(
             "select owner, kind, count(*) from exceptions where status = 'open' "
@@ -179,6 +200,12 @@ def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any]) -> No
     print("\nWhat happened")
     print(
         f"  Credit notes posted in Khaos: {len(credit_csv.splitlines()) - 1} (exported to {out.relative_to(workdir)})"
+    )
+    print(
+        f"  Reconciliation: {summary['matched']} of {summary['returns_compared']} refunded returns match a credit "
+        f"note ({summary['match_rate']}); gaps: "
+        + (", ".join(f"{n} {gap}" for gap, n in summary["gaps"].items()) or "none")
+        + f" (report in {reconciliation.relative_to(workdir)})"
     )
     print("  Imports Khaos refused:" + ("" if failed else " none"))
     for reason, count in failed.most_common():
@@ -189,7 +216,11 @@ def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any]) -> No
     print(
         f"\nWhere to look\n  {store.relative_to(workdir)}: the store (documents, pulls, exceptions, Khaos's pushes)"
         f"\n  output/credit-notes.csv: what finance would export from Khaos"
-        f"\n  .demo/: the servers' and Meltano's logs, and the channel's config file\nNothing is left running."
+        f"\n  output/exceptions/: the exceptions stream (Singer messages, one file per run)"
+        f"\n  .demo/: the servers' and Meltano's logs, and the channel's config file"
+        f"\n  The dashboard: .venv/bin/reveni-khaos serve --config .demo/channel-config.json, then open"
+        f"\n  http://127.0.0.1:8803/dashboard/ and log in as demo / demo-dashboard"
+        f"\nNothing is left running."
     )
 
 

@@ -247,3 +247,35 @@ def test_a_credit_note_export_with_other_headers_is_named_in_the_error(tmp_path:
     assert "credit_note_columns" in refused.stderr
     assert mapped.returncode == 0, mapped.stderr
     assert "CN1" in mapped.stdout, "a credit note for a reference Reveni never sent is shown"
+
+
+def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(DEMO_RULES, rules)
+    config = _config(tmp_path, rules_path=str(rules))
+    run_target(tmp_path, config, [])
+    channel = ChannelServer(config, tmp_path).start()
+    try:
+        for code in ("JEAN-IND-32", "JEANS-INDIGO-32"):  # Khaos renames the item: two pushes, one StockID
+            push = {"Items": [{"StockID": "1006", "StockCode": code}], "Deleted": []}
+            assert channel.post("/khaos/stock", json.dumps(push).encode()).status_code == 200
+        jeans = _a_return("accepted", refunded=True)
+        jeans["return_items"][0] |= {"sku": "JEAN-IND-32", "price": "79.50", "total": "79.50", "tax": "13.25"}
+        jeans["refunds"][0]["amount"] = "79.50"
+        run_target(tmp_path, config, _records(jeans))
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        text = (rules / "rules.yml").read_text()
+        (rules / "rules.yml").write_text(
+            text.replace(
+                "    HOOD-GRY-M: HOODIE-GREY-M\n", "    HOOD-GRY-M: HOODIE-GREY-M\n    JEAN-IND-32: JEANS-INDIGO-32\n"
+            )
+        )
+
+        replayed = _reveni_khaos("replay", "--config", str(tmp_path / "config.json"), "--owner", "warehouse")
+        served = channel.get("/khaos/returns.json").json()["Returns"]
+    finally:
+        channel.stop()
+
+    assert replayed.returncode == 0, replayed.stderr
+    assert "1 exceptions resolved, 0 still open" in replayed.stdout
+    assert [line["SKU"] for line in served[0]["ReturnedItems"]] == ["JEANS-INDIGO-32"]

@@ -331,3 +331,8 @@ class PostgresServer:
 
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), Path("/usr/local/bin"))
+
+
+def reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `reveni-khaos` command."""
+    return subprocess.run([str(BIN / "reveni-khaos"), *args], capture_output=True, text=True, timeout=120, check=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -15,7 +14,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
+from tests.servers import (
+    DEMO_RULES,
+    ChannelServer,
+    ReveniSandbox,
+    reveni_khaos,
+    run_tap,
+    run_target,
+    tap_output,
+    target_config,
+)
 from tests.test_target_khaos_control import _a_return, _records
 
 
@@ -121,10 +129,6 @@ def test_a_failing_webhook_never_fails_the_load(tmp_path: Path) -> None:
     assert "alert webhook failed after 3 attempts" in run.stderr
 
 
-def _reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "reveni-khaos"), *args], capture_output=True, text=True, timeout=120, check=False)
-
-
 def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(DEMO_RULES, rules)
@@ -137,7 +141,7 @@ def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(
         text.replace("  - reason: wrong_item\n", "  - reason: [wrong_item, colour_not_as_pictured]\n")
     )
 
-    replayed = _reveni_khaos("replay", "--config", str(config_file), "--type", "unknown_reason")
+    replayed = reveni_khaos("replay", "--config", str(config_file), "--type", "unknown_reason")
 
     assert replayed.returncode == 0, replayed.stderr
     assert "1 exceptions resolved, 0 still open" in replayed.stdout
@@ -179,7 +183,7 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) 
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
 
-    report = _reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json")
+    report = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json")
 
     assert report.returncode == 0, report.stderr
     found = json.loads(report.stdout)
@@ -201,8 +205,8 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) 
         "unpaid": "value_mismatch",
     }
 
-    table = _reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
-    as_csv = _reveni_khaos(
+    table = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+    as_csv = reveni_khaos(
         "reconcile",
         "--config",
         str(config_file),
@@ -225,7 +229,7 @@ def test_a_credit_note_export_with_other_headers_is_named_in_the_error(tmp_path:
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(_config(tmp_path)))
 
-    refused = _reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+    refused = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
     config_file.write_text(
         json.dumps(
             _config(
@@ -240,7 +244,7 @@ def test_a_credit_note_export_with_other_headers_is_named_in_the_error(tmp_path:
             )
         )
     )
-    mapped = _reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+    mapped = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
 
     assert refused.returncode == 1
     assert "no column CreditNoteCode, AssociatedRef, Gross, Currency, Date" in refused.stderr
@@ -271,7 +275,7 @@ def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path
             )
         )
 
-        replayed = _reveni_khaos("replay", "--config", str(tmp_path / "config.json"), "--owner", "warehouse")
+        replayed = reveni_khaos("replay", "--config", str(tmp_path / "config.json"), "--owner", "warehouse")
         served = channel.get("/khaos/returns.json").json()["Returns"]
     finally:
         channel.stop()

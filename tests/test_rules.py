@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.golden import build_return
 from target_khaos_control.rules.loader import RuleSetError
 
-from tests.servers import BIN, DEMO_RULES, ReveniSandbox
+from tests.servers import DEMO_RULES, ReveniSandbox, reveni_khaos
 
 DEMO = (DEMO_RULES / "rules.yml").read_text()
 BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
@@ -41,13 +40,9 @@ def _line_of(text: str, fragment: str) -> int:
     return next(n for n, line in enumerate(text.splitlines(), 1) if fragment in line)
 
 
-def _reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "reveni-khaos"), *args], capture_output=True, text=True, timeout=120, check=False)
-
-
 def test_the_demo_rule_set_validates_and_its_golden_cases_pass() -> None:
-    validated = _reveni_khaos("rules", "validate", str(DEMO_RULES))
-    tested = _reveni_khaos("rules", "test", str(DEMO_RULES))
+    validated = reveni_khaos("rules", "validate", str(DEMO_RULES))
+    tested = reveni_khaos("rules", "test", str(DEMO_RULES))
 
     assert validated.returncode == 0, validated.stdout
     assert "valid rule set for 'demo'" in validated.stdout
@@ -64,7 +59,7 @@ def test_a_failing_golden_case_fails_the_command_and_says_why(tmp_path: Path) ->
         cases.read_text().replace('reason: "2", disposition: quarantine', 'reason: "1", disposition: quarantine')
     )
 
-    tested = _reveni_khaos("rules", "test", str(folder))
+    tested = reveni_khaos("rules", "test", str(folder))
 
     assert tested.returncode == 1
     assert "FAIL reasons.yaml: a faulty item goes to quarantine" in tested.stdout
@@ -186,8 +181,8 @@ def test_preview_shows_documents_and_the_difference_an_edit_makes(demo_sandbox: 
     records = demo_sandbox.all_returns()
     returns.write_text("\n".join(json.dumps(r) for r in records))
 
-    shown = _reveni_khaos("rules", "preview", str(DEMO_RULES), "--input", str(returns))
-    diff = _reveni_khaos(
+    shown = reveni_khaos("rules", "preview", str(DEMO_RULES), "--input", str(returns))
+    diff = reveni_khaos(
         "rules",
         "preview",
         str(edited),

@@ -62,14 +62,15 @@ class Sandbox:
 class ReveniSandbox(Sandbox):
     """`reveni-sandbox`, speaking the Reveni API."""
 
+    store_id: str = STORE_ID
     command = "reveni-sandbox"
 
     @property
     def api(self) -> str:
-        return f"{self.url}/merchants/v0/stores/{STORE_ID}"
+        return f"{self.url}/merchants/v0/stores/{self.store_id}"
 
     def options(self) -> list[str]:
-        return ["--api-key", SANDBOX_KEY, "--store-id", STORE_ID]
+        return ["--api-key", SANDBOX_KEY, "--store-id", self.store_id]
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return requests.get(
@@ -99,7 +100,13 @@ class ReveniSandbox(Sandbox):
             page += 1
 
     def tap_config(self, **settings: Any) -> dict[str, Any]:
-        return {"api_url": self.url, "api_key": SANDBOX_KEY, "store_id": STORE_ID, "backoff_seconds": 0.2, **settings}
+        return {
+            "api_url": self.url,
+            "api_key": SANDBOX_KEY,
+            "store_id": self.store_id,
+            "backoff_seconds": 0.2,
+            **settings,
+        }
 
 
 @dataclass

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
+import sqlalchemy as sa
 import yaml
+from target_khaos_control.rules import load_ruleset
 
-from tests.servers import BIN, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output
+from tests.servers import BIN, SANDBOX_KEY, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,3 +82,60 @@ def test_meltano_invoke_runs_the_rules_commands() -> None:
 
     assert "valid rule set for 'demo'" in validated
     assert tested.strip().endswith("0 failed")
+
+
+def test_two_clients_run_their_scheduled_jobs_apart(tmp_path: Path) -> None:
+    demo, acme = ReveniSandbox(seed=7).start(), ReveniSandbox(seed=11, store_id="acme-store").start()
+    env = {
+        **os.environ,
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",  # this test's own state
+        "TAP_REVENI_API_URL": demo.url,
+        "TAP_REVENI_API_KEY": SANDBOX_KEY,
+        "TAP_REVENI__ACME_API_URL": acme.url,
+        "TAP_REVENI__ACME_API_KEY": SANDBOX_KEY,
+        "TARGET_KHAOS_CONTROL_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+        "TARGET_KHAOS_CONTROL_EXCEPTIONS_PATH": str(tmp_path / "demo-exceptions"),
+        "TARGET_KHAOS_CONTROL__ACME_DATABASE_URL": f"sqlite:///{tmp_path / 'acme.db'}",
+        "TARGET_KHAOS_CONTROL__ACME_EXCEPTIONS_PATH": str(tmp_path / "acme-exceptions"),
+    }
+    try:
+        for job in ("sync", "sync-acme"):
+            done = subprocess.run(
+                [str(BIN / "meltano"), "--environment", "dev", "run", job],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+        states = subprocess.run(
+            [str(BIN / "meltano"), "--environment", "dev", "state", "list"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.split()
+        demo_ids, acme_ids = {r["id"] for r in demo.all_returns()}, {r["id"] for r in acme.all_returns()}
+    finally:
+        demo.stop()
+        acme.stop()
+
+    assert {"dev:tap-reveni-to-target-khaos-control", "dev:tap-reveni--acme-to-target-khaos-control--acme"} <= set(
+        states
+    )
+    stored = {}
+    for client in ("demo", "acme"):
+        with sa.create_engine(f"sqlite:///{tmp_path / f'{client}.db'}").connect() as conn:
+            stored[client] = (
+                set(conn.execute(sa.text("select return_id from reveni_returns")).scalars()),
+                set(conn.execute(sa.text("select ruleset_hash from documents")).scalars()),
+            )
+    assert stored["demo"][0] == demo_ids
+    assert stored["acme"][0] == acme_ids
+    assert not demo_ids & acme_ids
+    assert stored["demo"][1] == {load_ruleset(ROOT / "rules" / "demo").content_hash}
+    assert stored["acme"][1] == {load_ruleset(ROOT / "rules" / "acme").content_hash}

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo demo-stop test lint bench clean
 
 $(STAMP): pyproject.toml tap-reveni/pyproject.toml target-khaos-control/pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml tap-reveni/pyproject.toml target-khaos-control/pyprojec
 
 install: $(STAMP)
 
+# `make demo KEEP=1` leaves the sandboxes, the channel and the dashboard running.
 demo: install
-	$(BIN)/reveni-khaos-demo
+	$(BIN)/reveni-khaos-demo $(if $(KEEP),--keep-running)
+
+demo-stop:
+	$(BIN)/reveni-khaos-demo --stop
 
 # The dashboard tests drive Debian's Chromium; install it when it is missing (needs root).
 CHROMIUM := /usr/bin/chromedriver

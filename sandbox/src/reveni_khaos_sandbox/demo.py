@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,37 +19,57 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 BIN = Path(sys.executable).parent
-SANDBOX_KEY, STORE_ID = "sandbox-key", "demo-store"  # as meltano.yml's dev environment says
+SANDBOX_KEY, STORE_ID = "sandbox-key", "demo-store"
+PID_FILE = "running.json"  # as meltano.yml's dev environment says
 
 
 class DemoError(Exception):
     pass
 
 
-@contextmanager
-def server(name: str, command: list[str], health: str, logs: Path) -> Iterator[None]:
+def server(running: ExitStack, name: str, command: list[str], health: str, logs: Path) -> None:
+    """Start a server and wait until it answers; `running` stops it at the end (unless
+    the demo was asked to leave it up)."""
     if _answers(health):
         raise DemoError(f"Something already answers at {health}: stop it (or `make demo-stop`) and try again")
     log = (logs / f"{name}.log").open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(200):
-            if _answers(health):
-                break
-            if process.poll() is not None:
-                raise DemoError(f"{name} exited; see {logs / (name + '.log')}")
-            time.sleep(0.1)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    running.callback(_stop, name, process, logs)
+    (logs / PID_FILE).write_text(json.dumps({**_pids(logs), name: process.pid}))
+    for _ in range(200):
+        if _answers(health):
+            return
+        if process.poll() is not None:
+            raise DemoError(f"{name} exited; see {logs / (name + '.log')}")
+        time.sleep(0.1)
+    raise DemoError(f"{name} did not answer at {health} within 20 s")
+
+
+def _stop(name: str, process: subprocess.Popen[bytes], logs: Path) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+    (logs / PID_FILE).write_text(json.dumps({k: v for k, v in _pids(logs).items() if k != name}))
+
+
+def _pids(logs: Path) -> dict[str, int]:
+    file = logs / PID_FILE
+    return dict(json.loads(file.read_text())) if file.exists() else {}
+
+
+def stop(logs: Path) -> None:
+    """What a demo left running (`--keep-running`), stopped."""
+    for name, pid in _pids(logs).items():
+        try:
+            os.kill(pid, signal.SIGTERM)
+            print(f"stopped {name} (pid {pid})")
+        except ProcessLookupError:
+            pass
+    (logs / PID_FILE).unlink(missing_ok=True)
 
 
 def meltano(*args: str, logs: Path, log_name: str) -> str:
@@ -64,19 +85,24 @@ def meltano(*args: str, logs: Path, log_name: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reveni-khaos-demo", description=__doc__)
     parser.add_argument("--workdir", type=Path, default=Path.cwd())
+    parser.add_argument("--keep-running", action="store_true", help="leave the servers (and the dashboard) up")
+    parser.add_argument("--stop", action="store_true", help="stop what a --keep-running demo left up")
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
     os.chdir(workdir)
     logs = workdir / ".demo"
     logs.mkdir(exist_ok=True)
+    if args.stop:
+        stop(logs)
+        return
     try:
-        run_demo(workdir, logs)
+        run_demo(workdir, logs, keep_running=args.keep_running)
     except DemoError as error:
         print(f"\nDemo failed: {error}", file=sys.stderr)
         sys.exit(1)
 
 
-def run_demo(workdir: Path, logs: Path) -> None:
+def run_demo(workdir: Path, logs: Path, *, keep_running: bool = False) -> None:
     meltano("install", logs=logs, log_name="meltano-install.log")
     config = json.loads(
         meltano(
@@ -96,25 +122,27 @@ def run_demo(workdir: Path, logs: Path) -> None:
     reveni, khaos, channel = "http://127.0.0.1:8801", "http://127.0.0.1:8802", config["public_url"].rstrip("/")
     port = channel.rsplit(":", 1)[-1]
     with ExitStack() as running:
-        running.enter_context(
-            server("reveni-sandbox", [str(BIN / "reveni-sandbox"), "--port", "8801"], f"{reveni}/_sandbox/health", logs)
+        server(
+            running,
+            "reveni-sandbox",
+            [str(BIN / "reveni-sandbox"), "--port", "8801"],
+            f"{reveni}/_sandbox/health",
+            logs,
         )
-        running.enter_context(
-            server(
-                "khaos-sandbox",
-                [str(BIN / "khaos-sandbox"), "--port", "8802", "--no-auto-poll"],
-                f"{khaos}/_sandbox/health",
-                logs,
-            )
+        server(
+            running,
+            "khaos-sandbox",
+            [str(BIN / "khaos-sandbox"), "--port", "8802", "--no-auto-poll"],
+            f"{khaos}/_sandbox/health",
+            logs,
         )
         # The channel answers 401 without credentials: enough to know it is up.
-        running.enter_context(
-            server(
-                "channel",
-                [str(BIN / "reveni-khaos"), "serve", "--config", str(config_file), "--port", port],
-                f"{channel}/khaos/config.json",
-                logs,
-            )
+        server(
+            running,
+            "channel",
+            [str(BIN / "reveni-khaos"), "serve", "--config", str(config_file), "--port", port],
+            f"{channel}/khaos/config.json",
+            logs,
         )
         print(f"1. Running: Reveni sandbox {reveni}, Khaos Control sandbox {khaos}, channel {channel}")
 
@@ -128,21 +156,13 @@ def run_demo(workdir: Path, logs: Path) -> None:
             "and their levels"
         )
 
-        meltano(
-            "--environment",
-            "dev",
-            "run",
-            "--full-refresh",
-            "tap-reveni",
-            "target-khaos-control",
-            logs=logs,
-            log_name="meltano-run-1.log",
-        )
+        # The scheduled job itself, once (the schedule runs it every 15 minutes).
+        meltano("--environment", "dev", "run", "--full-refresh", "sync", logs=logs, log_name="meltano-run-1.log")
         documents = _states(store)
         with sqlite3.connect(store) as db:
             read = db.execute("select count(*) from reveni_returns").fetchone()[0]
         print(
-            f"3. Sync (meltano run tap-reveni target-khaos-control): {read} Reveni returns read, "
+            f"3. Sync (the scheduled job, meltano run sync): {read} Reveni returns read, "
             f"{documents['published']} Khaos returns published"
         )
 
@@ -154,19 +174,19 @@ def run_demo(workdir: Path, logs: Path) -> None:
         )
 
         accepted = _warehouse_accepts_one(reveni)
-        meltano(
-            "--environment", "dev", "run", "tap-reveni", "target-khaos-control", logs=logs, log_name="meltano-run-2.log"
-        )
+        meltano("--environment", "dev", "run", "sync", logs=logs, log_name="meltano-run-2.log")
         again = _call("POST", f"{khaos}/_sandbox/poll")
         print(
             f"5. The warehouse accepted the return on order {accepted}; the next sync and pull brought "
             f"{again['returns']} more ({len(again.get('processed', []))} processed)"
         )
 
-        report(workdir, store, khaos, polled, again)
+        report(workdir, store, khaos, polled, again, keep_running=keep_running)
+        if keep_running:
+            running.pop_all()  # leave them up; `make demo-stop` stops them
 
 
-def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any]) -> None:
+def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any], keep_running: bool = False) -> None:
     failed = Counter(reason for poll in polls for reasons in poll["failed"].values() for reason in reasons)
     credit_csv = _get_text(f"{khaos}/_sandbox/credit-notes.csv")
     out = workdir / "output" / "credit-notes.csv"
@@ -218,9 +238,13 @@ def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any]) -> No
         f"\n  output/credit-notes.csv: what finance would export from Khaos"
         f"\n  output/exceptions/: the exceptions stream (Singer messages, one file per run)"
         f"\n  .demo/: the servers' and Meltano's logs, and the channel's config file"
-        f"\n  The dashboard: .venv/bin/reveni-khaos serve --config .demo/channel-config.json, then open"
-        f"\n  http://127.0.0.1:8803/dashboard/ and log in as demo / demo-dashboard"
-        f"\nNothing is left running."
+        + (
+            "\n  The dashboard: http://127.0.0.1:8803/dashboard/ (log in as demo / demo-dashboard)"
+            "\nThe sandboxes and the channel are still running: make demo-stop stops them."
+            if keep_running
+            else "\n  The dashboard: make demo KEEP=1 leaves it running at http://127.0.0.1:8803/dashboard/"
+            "\n  (log in as demo / demo-dashboard; make demo-stop stops it)\nNothing is left running."
+        )
     )
 
 

@@ -139,3 +139,14 @@ def test_two_clients_run_their_scheduled_jobs_apart(tmp_path: Path) -> None:
     assert not demo_ids & acme_ids
     assert stored["demo"][1] == {load_ruleset(ROOT / "rules" / "demo").content_hash}
     assert stored["acme"][1] == {load_ruleset(ROOT / "rules" / "acme").content_hash}
+
+
+def test_each_plugin_ships_a_hub_listing_in_step_with_the_project() -> None:
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    for kind, name in (("extractors", "tap-reveni"), ("loaders", "target-khaos-control")):
+        listing = yaml.safe_load((ROOT / name / "meltano-hub.yml").read_text())
+        plugin = next(p for p in project["plugins"][kind] if p["name"] == name)
+        assert listing["namespace"] == plugin["namespace"]
+        assert listing["capabilities"] == plugin["capabilities"]
+        assert [s["name"] for s in listing["settings"]] == [s["name"] for s in plugin["settings"]]
+        assert all(s.get("label") and s.get("kind") for s in listing["settings"])

@@ -76,12 +76,18 @@ SDK_BUILT_IN = {
 }
 
 
-def test_meltano_invoke_runs_the_rules_commands() -> None:
+def test_meltano_invoke_runs_every_command_a_user_runs() -> None:
     validated = _meltano("invoke", "reveni-khaos:validate-rules")
     tested = _meltano("invoke", "reveni-khaos", "rules", "test", "rules/demo")
+    helps = {
+        command: _meltano("invoke", "reveni-khaos", command, "--help")
+        for command in ("serve", "replay", "reconcile", "exceptions")
+    }
 
     assert "valid rule set for 'demo'" in validated
     assert tested.strip().endswith("0 failed")
+    for command, text in helps.items():
+        assert f"usage: reveni-khaos {command}" in text
 
 
 def test_two_clients_run_their_scheduled_jobs_apart(tmp_path: Path) -> None:

@@ -360,3 +360,22 @@ def test_publish_when_holds_a_return_until_reveni_has_refunded(tmp_path: Path) -
 
     assert ruleset.draft(unpaid).hold_reason == "the rules' publish_when is not met yet"
     assert ruleset.draft(BASE).hold_reason == ""
+
+
+def test_a_template_meeting_a_missing_field_makes_an_invalid_record_not_a_crash(tmp_path: Path) -> None:
+    ruleset = load_ruleset(
+        _rules(
+            tmp_path,
+            DEMO.replace(
+                "Reveni return {{ id }} for order {{ order.number }}",
+                "Reveni return {{ id }} for order {{ order.number | upper }}",
+            ),
+        )
+    )
+    record = build_return(BASE, {})
+    del record["order"]["number"]
+
+    draft = ruleset.draft(record)
+
+    assert [p.kind for p in draft.problems] == ["invalid_record"]
+    assert draft.outcomes == {"item-1": "exception:invalid_record"}

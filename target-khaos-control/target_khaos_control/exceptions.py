@@ -95,7 +95,7 @@ def as_record(row: Any) -> dict[str, Any]:
 
 def touched_since(conn: Connection, moment: datetime) -> list[dict[str, Any]]:
     """Exceptions a batch opened, saw again, or resolved."""
-    rows = conn.execute(sa.select(exceptions).where(exceptions.c.last_seen >= moment).order_by(exceptions.c.trace_key))
+    rows = conn.execute(sa.select(exceptions).where(exceptions.c.last_seen >= moment))
     return [as_record(row) for row in rows]
 
 

@@ -54,8 +54,11 @@ class Document:
     new: bool = False
 
 
-def content_hash(record: dict[str, Any]) -> str:
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+def canonical_json(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def content_hash(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -111,7 +114,9 @@ class Batch:
 
     def apply(self, record: dict[str, Any], draft: Draft) -> None:
         # The same version under the same rules changes nothing; new rules decide again.
-        return_id, version = draft.return_id, (content_hash(record), draft.ruleset_hash)
+        # One serialisation serves both the hash and the stored copy.
+        canonical = canonical_json(record)
+        return_id, version = draft.return_id, (content_hash(canonical), draft.ruleset_hash)
         if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
             return
@@ -122,7 +127,7 @@ class Batch:
             "ruleset_hash": draft.ruleset_hash,
             "updated_at": str(record.get("updated_at", "")),
             "content_hash": digest,
-            "record": json.dumps(record, default=str, ensure_ascii=False),
+            "record": canonical,
             "last_changed": self.moment,
         }
         self._note_problems(return_id, draft)

@@ -129,7 +129,7 @@ exceptions = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("first_seen", Moment, nullable=False),
-    sa.Column("last_seen", Moment, nullable=False),
+    sa.Column("last_seen", Moment, nullable=False, index=True),
     sa.Column("occurrences", sa.Integer, nullable=False),
     sa.Column("severity", sa.String(8), nullable=False, default="high"),
     sa.Column("details", sa.Text, nullable=False, default="{}"),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from jinja2 import TemplateError
+
 from target_khaos_control.documents import Draft, Line, Problem, address, clean, khaos_datetime
 from target_khaos_control.rules.catalogue import Catalogue
 
@@ -107,7 +109,7 @@ class RuleSet:
             for problem in draft.problems:
                 problem.details.setdefault("order_number", order)
                 problem.details.setdefault("source_order", draft.source_order)
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
             draft.lines, draft.header = [], {}
             draft.problems = [
                 self.problem(

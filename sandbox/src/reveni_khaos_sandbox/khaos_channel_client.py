@@ -28,7 +28,6 @@ from reveni_khaos_sandbox.khaos_model import Khaos
 from reveni_khaos_sandbox.khaos_records import StockItem
 
 FIRST_CONTINUATION = "2000-01-01 00:00:00Z"
-ENDPOINTS = ("CReturnDownload", "StockUpload", "StockStatusUpload", "OrderStatusUpload")
 log = logging.getLogger("khaos_sandbox")
 
 

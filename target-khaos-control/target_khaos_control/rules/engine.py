@@ -64,7 +64,6 @@ class TaxRule:
 class RuleSet:
     client: str
     content_hash: str
-    khaos_reasons: dict[str, Any]
     reasons: list[ReasonRule]
     tax_rules: list[TaxRule]
     gross_prices: bool

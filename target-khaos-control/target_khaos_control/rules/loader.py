@@ -116,7 +116,6 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
     return RuleSet(
         client=data["client"],
         content_hash=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest(),
-        khaos_reasons=khaos["return_reasons"],
         reasons=reasons,
         tax_rules=tax_rules,
         gross_prices=data["tax"]["prices"] == "gross",

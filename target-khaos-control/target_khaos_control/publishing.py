@@ -99,13 +99,15 @@ class Batch:
                     row.feed_position,
                 )
             )
-        self.exceptions = {
-            row.trace_key: row.status
-            for row in self._select(
-                sa.select(exceptions.c.trace_key, exceptions.c.status), exceptions.c.return_id, return_ids
-            )
-        }
-        self.stored_exceptions = set(self.exceptions)
+        # return id -> {trace key: status}: each return looks only at its own exceptions.
+        self.exceptions: dict[str, dict[str, str]] = {}
+        for row in self._select(
+            sa.select(exceptions.c.return_id, exceptions.c.trace_key, exceptions.c.status),
+            exceptions.c.return_id,
+            return_ids,
+        ):
+            self.exceptions.setdefault(row.return_id, {})[row.trace_key] = row.status
+        self.stored_exceptions = {key for known in self.exceptions.values() for key in known}
         self.exception_writes: dict[str, dict[str, Any]] = {}
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
@@ -180,6 +182,7 @@ class Batch:
     def _note_problems(self, return_id: str, draft: Draft) -> None:
         """One open exception per problem; a problem that has gone away is resolved."""
         current = {f"{p.kind}:{return_id}:{p.item_id}": p for p in draft.problems}
+        known = self.exceptions.setdefault(return_id, {})
         for key, problem in current.items():
             write = self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0})
             write.update(
@@ -195,18 +198,17 @@ class Batch:
                 last_seen=self.moment,
             )
             write["seen"] += 1
-            self.exceptions[key] = "open"
-        prefix = f":{return_id}:"
-        for key, status in list(self.exceptions.items()):
+            known[key] = "open"
+        for key, status in list(known.items()):
             # The reconciliation's own findings are its to resolve, not the rules'.
-            if prefix in key and key not in current and status == "open" and not key.endswith(RECONCILIATION):
+            if key not in current and status == "open" and not key.endswith(RECONCILIATION):
                 self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0}).update(
                     status="resolved",
                     last_seen=self.moment,
                     ruleset_hash=draft.ruleset_hash,
                     alerted_status="resolved",
                 )
-                self.exceptions[key] = "resolved"
+                known[key] = "resolved"
 
     def write(self) -> Counts:
         conn, moment = self.conn, self.moment

@@ -101,9 +101,9 @@ def test_schema_errors_are_all_reported_with_their_positions(tmp_path: Path) -> 
         ),
         (("lookup('customer_urns')", "lookup('customers')"), "lookup('customers')", "not under `tables:`"),
         (
-            ("  sku_discontinued: {owner: warehouse, severity: medium}\n", ""),
-            "invalid_record: {owner",
-            "no owner for exception kind 'sku_discontinued'",
+            ("exceptions: {}", "exceptions:\n  sku_missing: {owner: cx}"),
+            "sku_missing: {owner",
+            "unknown exception kind 'sku_missing'; known: invalid_record, unknown_reason",
         ),
     ],
 )

@@ -124,6 +124,7 @@ def _operate(args: argparse.Namespace) -> int:
             columns=config.get("credit_note_columns"),
             tolerance=ruleset.value_tolerance,
             hold_days=ruleset.hold_alert_days,
+            routing=ruleset.routing,
             unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),
             fmt=args.format,
             output=Path(args.output) if args.output else None,

@@ -17,25 +17,8 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import exceptions
-
-SUGGESTED_FIX = {
-    "invalid_record": "Check the record in Reveni; if it is complete, raise it with the integration team.",
-    "unknown_reason": "Decide the Khaos return reason and disposition for this Reveni reason, add a rule, then replay.",
-    "unmapped_disposition": "Add a reason rule for this verdict (or drop the narrowing), then replay.",
-    "missing_tax_code": "Fix the product's tax rate in Reveni, or map the rate to a Khaos tax code in the rules.",
-    "value_mismatch": "Compare the refund in Reveni with the credit note in Khaos; adjust the credit before "
-    "approving it.",
-    "sku_not_found": "Find the current stock code and add an alias to the rules, then replay.",
-    "sku_discontinued": "Name a replacement stock code in the rules, or credit the line by hand in Khaos.",
-    "sku_renamed_needs_review": "Confirm the new stock code and add it as an alias in the rules, then replay.",
-    "customer_not_found": "Create or find the customer's account in Khaos and add the URN to the rules' table.",
-    "source_order_not_found": "Find the original sales order in Khaos and check the order reference template.",
-    "quantity_exceeds_order": "Check the sales order: more units are being returned than were sold.",
-    "khaos_import_failed": "Open the failed download in Khaos: fix what it names, then retry the import there.",
-    "not_collected_by_khaos": "Check the channel in Khaos is enabled and its config URL and password are right.",
-    "held_too_long": "Look at why the return is held (its rules or its status) and release or resolve it.",
-}
+from target_khaos_control.exception_kinds import suggested_fix
+from target_khaos_control.store import exceptions, insert_many, update_many
 
 SCHEMA = {
     "type": "object",
@@ -66,6 +49,53 @@ SCHEMA = {
 }
 
 
+class ExceptionLog:
+    """The lifecycle of exceptions, written once for the target, replay and reconcile: a
+    problem found is opened, or seen again (one more occurrence); an open one no longer
+    found is resolved. Changes are gathered in memory, then written in a few statements."""
+
+    def __init__(self, known: dict[str, str], moment: datetime) -> None:
+        self.stored = set(known)  # trace keys already in the store
+        self.status = dict(known)  # trace key -> open | resolved, as it will be
+        self.moment = moment
+        self.writes: dict[str, dict[str, Any]] = {}
+
+    def found(self, trace_key: str, **fields: Any) -> None:
+        write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
+        write.update(fields, status="open", last_seen=self.moment)
+        write["seen"] += 1
+        self.status[trace_key] = "open"
+
+    def gone(self, trace_key: str, **fields: Any) -> None:
+        if self.status.get(trace_key) != "open":
+            return
+        write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
+        write.update(fields, status="resolved", last_seen=self.moment, alerted_status="resolved")
+        self.status[trace_key] = "resolved"
+
+    def write(self, conn: Connection) -> None:
+        fresh, repeat, resolved = [], [], []
+        for key, write in self.writes.items():
+            seen = write.pop("seen")
+            if key not in self.stored:
+                if write["status"] == "open":
+                    fresh.append(write | {"first_seen": self.moment, "occurrences": seen})
+            elif write["status"] == "open":
+                repeat.append((write, seen))
+            else:
+                resolved.append(write)
+        self.writes = {}
+        insert_many(conn, exceptions, fresh)
+        for row, seen in repeat:  # few per batch: a problem seen again
+            values = {name: value for name, value in row.items() if name != "trace_key"}
+            conn.execute(
+                exceptions.update()
+                .where(exceptions.c.trace_key == row["trace_key"])
+                .values(**values, occurrences=exceptions.c.occurrences + seen)
+            )
+        update_many(conn, exceptions, "trace_key", resolved)
+
+
 def as_record(row: Any) -> dict[str, Any]:
     """One `exceptions` row as the record its owner sees."""
     details = json.loads(row.details or "{}")
@@ -85,7 +115,7 @@ def as_record(row: Any) -> dict[str, Any]:
         "unit_price": str(details.get("price") or ""),
         "reason": str(details.get("reason") or ""),
         "message": row.message,
-        "suggested_fix": SUGGESTED_FIX.get(row.kind, ""),
+        "suggested_fix": suggested_fix(row.kind),
         "first_seen": _iso(row.first_seen),
         "last_seen": _iso(row.last_seen),
         "occurrences": row.occurrences,

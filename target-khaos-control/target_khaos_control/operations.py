@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from target_khaos_control import reconcile as reconciliation
-from target_khaos_control.exceptions import as_record
+from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.exceptions import ExceptionLog, as_record
 from target_khaos_control.publishing import RECONCILIATION, apply_returns, record_run
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.store import credit_notes, exceptions, now, reveni_returns
@@ -82,6 +83,7 @@ def reconcile(
     tolerance: Decimal,
     unconfirmed_hours: float,
     hold_days: int,
+    routing: Routing,
     fmt: str,
     output: Path | None,
     out: TextIO = sys.stdout,
@@ -98,7 +100,7 @@ def reconcile(
             hold_days=hold_days,
             progress=_progress_bar(out),
         )
-        _record_gaps(conn, report, moment)
+        _record_gaps(conn, report, moment, routing)
         _keep_credit_notes(conn, notes, moment)
         record_run(conn, "reconcile", moment, report.summary())
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
@@ -111,57 +113,38 @@ def reconcile(
     return 0
 
 
-def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any) -> None:
+def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing: Routing) -> None:
     """Each gap is an exception; a gap that closed since the last run is resolved."""
     table = exceptions.c
-    found = {}
+    known = dict(conn.execute(sa.select(table.trace_key, table.status).where(table.item_id == RECONCILIATION)).all())
+    log = ExceptionLog(known, moment)
+    found = set()
     for line in report.returns:
         for kind, message in reconciliation.gap_problems(line):
-            found[f"{kind}:{line.return_id}:{RECONCILIATION}"] = (line, kind, message)
-    known = dict(conn.execute(sa.select(table.trace_key, table.status).where(table.item_id == RECONCILIATION)).all())
-    for key, (line, kind, message) in found.items():
-        owner = "finance" if kind == "value_mismatch" else "integration"
-        details = json.dumps(
-            {
+            key = f"{kind}:{line.return_id}:{RECONCILIATION}"
+            found.add(key)
+            owner, severity = routing.route(kind)
+            details = {
                 "order_number": line.order_number,
+                "currency": line.currency,
                 "refunded": str(line.refunded),
                 "credited": str(line.credited),
                 "credit_notes": line.credit_notes,
             }
-        )
-        if key in known:
-            conn.execute(
-                exceptions.update()
-                .where(table.trace_key == key)
-                .values(
-                    status="open", message=message, last_seen=moment, details=details, occurrences=table.occurrences + 1
-                )
+            log.found(
+                key,
+                kind=kind,
+                owner=owner,
+                severity=severity,
+                return_id=line.return_id,
+                item_id=RECONCILIATION,
+                message=message,
+                details=json.dumps(details),
+                ruleset_hash="",
             )
-        else:
-            conn.execute(
-                exceptions.insert().values(
-                    trace_key=key,
-                    kind=kind,
-                    owner=owner,
-                    return_id=line.return_id,
-                    item_id=RECONCILIATION,
-                    message=message,
-                    status="open",
-                    first_seen=moment,
-                    last_seen=moment,
-                    occurrences=1,
-                    severity="high",
-                    details=details,
-                    ruleset_hash="",
-                )
-            )
-    for key, status in known.items():
-        if key not in found and status == "open":
-            conn.execute(
-                exceptions.update()
-                .where(table.trace_key == key)
-                .values(status="resolved", last_seen=moment, alerted_status="resolved")
-            )
+    for key in set(known) - found:
+        log.gone(key)
+    log.write(conn)
 
 
 def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:

@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.documents import Draft, associated_ref
-from target_khaos_control.store import documents, exceptions, now, reveni_returns, runs
+from target_khaos_control.exceptions import ExceptionLog
+from target_khaos_control.store import documents, exceptions, insert_many, now, reveni_returns, runs, update_many
 
 SENT = ("served", "re_requested")  # Khaos has the document: it must not change
 OPEN = ("held", "published")  # not pulled yet: may still change
@@ -99,16 +100,17 @@ class Batch:
                     row.feed_position,
                 )
             )
-        # return id -> {trace key: status}: each return looks only at its own exceptions.
-        self.exceptions: dict[str, dict[str, str]] = {}
+        # Each return looks only at its own exceptions.
+        self.exception_keys: dict[str, set[str]] = {}
+        statuses = {}
         for row in self._select(
             sa.select(exceptions.c.return_id, exceptions.c.trace_key, exceptions.c.status),
             exceptions.c.return_id,
             return_ids,
         ):
-            self.exceptions.setdefault(row.return_id, {})[row.trace_key] = row.status
-        self.stored_exceptions = {key for known in self.exceptions.values() for key in known}
-        self.exception_writes: dict[str, dict[str, Any]] = {}
+            self.exception_keys.setdefault(row.return_id, set()).add(row.trace_key)
+            statuses[row.trace_key] = row.status
+        self.exception_log = ExceptionLog(statuses, moment)
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
         self.next_position = (last or 0) + 1
@@ -182,10 +184,10 @@ class Batch:
     def _note_problems(self, return_id: str, draft: Draft) -> None:
         """One open exception per problem; a problem that has gone away is resolved."""
         current = {f"{p.kind}:{return_id}:{p.item_id}": p for p in draft.problems}
-        known = self.exceptions.setdefault(return_id, {})
+        known = self.exception_keys.setdefault(return_id, set())
         for key, problem in current.items():
-            write = self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0})
-            write.update(
+            self.exception_log.found(
+                key,
                 kind=problem.kind,
                 owner=problem.owner,
                 return_id=return_id,
@@ -194,34 +196,25 @@ class Batch:
                 severity=problem.severity,
                 details=json.dumps(problem.details, default=str, ensure_ascii=False),
                 ruleset_hash=draft.ruleset_hash,
-                status="open",
-                last_seen=self.moment,
             )
-            write["seen"] += 1
-            known[key] = "open"
-        for key, status in list(known.items()):
+            known.add(key)
+        for key in known - set(current):
             # The reconciliation's own findings are its to resolve, not the rules'.
-            if key not in current and status == "open" and not key.endswith(RECONCILIATION):
-                self.exception_writes.setdefault(key, {"trace_key": key, "seen": 0}).update(
-                    status="resolved",
-                    last_seen=self.moment,
-                    ruleset_hash=draft.ruleset_hash,
-                    alerted_status="resolved",
-                )
-                known[key] = "resolved"
+            if not key.endswith(RECONCILIATION):
+                self.exception_log.gone(key, ruleset_hash=draft.ruleset_hash)
 
     def write(self) -> Counts:
         conn, moment = self.conn, self.moment
         rows = list(self.return_writes.values())
-        _insert(
+        insert_many(
             conn,
             reveni_returns,
             [r | {"first_seen": moment} for r in rows if r["return_id"] not in self.stored_returns],
         )
-        _update(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
+        update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
         # Every position given out here is past the feed's end, so no two rows ever clash.
-        _insert(
+        insert_many(
             conn,
             documents,
             [
@@ -230,57 +223,20 @@ class Batch:
                 if d.new
             ],
         )
-        _update(
+        update_many(
             conn,
             documents,
             "associated_ref",
             [{"associated_ref": d.associated_ref, **d.values} for d in changed if not d.new],
         )
-        self._write_exceptions()
+        self.exception_log.write(conn)
         return self.counts
-
-    def _write_exceptions(self) -> None:
-        known = self.stored_exceptions
-        fresh, repeat, resolved = [], [], []
-        for key, write in self.exception_writes.items():
-            seen = write.pop("seen")
-            if key not in known:
-                if write["status"] == "open":
-                    fresh.append(write | {"first_seen": self.moment, "occurrences": seen})
-            elif write["status"] == "open":
-                repeat.append(write | {"seen": seen})
-            else:
-                resolved.append(write)
-        _insert(self.conn, exceptions, fresh)
-        for row in repeat:  # few per batch: a problem seen again
-            seen = row.pop("seen")
-            self.conn.execute(
-                exceptions.update()
-                .where(exceptions.c.trace_key == row.pop("trace_key"))
-                .values(**row, occurrences=exceptions.c.occurrences + seen)
-            )
-        _update(self.conn, exceptions, "trace_key", resolved)
 
     def _select(self, query: sa.Select[Any], column: sa.ColumnElement[Any], ids: list[str]) -> list[Any]:
         rows: list[Any] = []
         for start in range(0, len(ids), CHUNK):
             rows += self.conn.execute(query.where(column.in_(ids[start : start + CHUNK]))).all()
         return rows
-
-
-def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """One INSERT for many rows (executemany), per set of columns given."""
-    for columns in {tuple(sorted(row)) for row in rows}:
-        conn.execute(table.insert(), [row for row in rows if tuple(sorted(row)) == columns])
-
-
-def _update(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
-    """One UPDATE for many rows that set the same columns (executemany)."""
-    for columns in {tuple(sorted(row)) for row in rows}:
-        batch = [row for row in rows if tuple(sorted(row)) == columns]
-        values: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in columns if name != key}
-        statement = table.update().where(table.c[key] == sa.bindparam(f"b_{key}")).values(**values)
-        conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in batch])
 
 
 def apply_returns(

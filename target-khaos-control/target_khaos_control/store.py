@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 metadata = sa.MetaData()
 Moment = sa.DateTime(timezone=True)
@@ -181,6 +182,21 @@ def open_store(database_url: str) -> Engine:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return engine
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """One INSERT for many rows (executemany), per set of columns given."""
+    for columns in {tuple(sorted(row)) for row in rows}:
+        conn.execute(table.insert(), [row for row in rows if tuple(sorted(row)) == columns])
+
+
+def update_many(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
+    """One UPDATE for many rows that set the same columns (executemany)."""
+    for columns in {tuple(sorted(row)) for row in rows}:
+        batch = [row for row in rows if tuple(sorted(row)) == columns]
+        values: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in columns if name != key}
+        statement = table.update().where(table.c[key] == sa.bindparam(f"b_{key}")).values(**values)
+        conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in batch])
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -16,20 +16,9 @@ from typing import Any
 from jinja2 import TemplateError
 
 from target_khaos_control.documents import Draft, Line, Problem, address, clean, khaos_datetime
+from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.rules.catalogue import Catalogue
 
-EXCEPTION_KINDS = (
-    "invalid_record",
-    "unknown_reason",
-    "unmapped_disposition",
-    "missing_tax_code",
-    "value_mismatch",
-    "sku_not_found",
-    "sku_discontinued",
-    "sku_renamed_needs_review",
-    "customer_not_found",
-    "source_order_not_found",
-)
 CENT = Decimal("0.01")
 
 
@@ -86,7 +75,7 @@ class RuleSet:
     process_when: Callable[[dict[str, Any]], bool]
     value_tolerance: Decimal
     hold_alert_days: int
-    routing: dict[str, tuple[str, str]] = field(default_factory=dict)
+    routing: Routing = field(default_factory=Routing)
 
     def problem(
         self,
@@ -97,7 +86,7 @@ class RuleSet:
         blocking: bool = True,
         details: dict[str, Any] | None = None,
     ) -> Problem:
-        owner, severity = self.routing.get(kind, ("integration", "high"))
+        owner, severity = self.routing.route(kind)
         return Problem(kind, owner, message, item_id, severity=severity, blocking=blocking, details=details or {})
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:

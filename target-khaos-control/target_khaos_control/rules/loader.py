@@ -19,8 +19,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from target_khaos_control.exception_kinds import KINDS, Routing
 from target_khaos_control.rules import templates
-from target_khaos_control.rules.engine import EXCEPTION_KINDS, ReasonRule, RuleSet, TaxRule
+from target_khaos_control.rules.engine import ReasonRule, RuleSet, TaxRule
 
 SCHEMA = json.loads((Path(__file__).parent / "ruleset.schema.json").read_text())
 STATUSES = ("in_progress", "shipped", "received", "for_review", "accepted", "partly_accepted", "rejected", "cancelled")
@@ -103,12 +104,10 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
     _check_reason_coverage(reader, data)
     tax_rules = _tax_rules(reader, data["tax"], khaos["tax_codes"])
     _check_sequencing(reader, data["sequencing"])
-    for kind in EXCEPTION_KINDS:
-        if kind not in data["exceptions"]:
-            reader.error(("exceptions",), f"no owner for exception kind {kind!r}")
-    for kind in data["exceptions"]:
-        if kind not in EXCEPTION_KINDS:
-            reader.error(("exceptions", kind), f"unknown exception kind {kind!r}; known: {', '.join(EXCEPTION_KINDS)}")
+    overrides = data.get("exceptions") or {}
+    for kind in overrides:
+        if kind not in KINDS:
+            reader.error(("exceptions", kind), f"unknown exception kind {kind!r}; known: {', '.join(KINDS)}")
     skus = data["skus"]
     if skus.get("discontinued") == "replace" and not skus.get("replacements"):
         reader.error(("skus", "discontinued"), "`discontinued: replace` needs `replacements`")
@@ -146,7 +145,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
         ),
         value_tolerance=Decimal(data["sequencing"].get("value_tolerance", "0.00")),
         hold_alert_days=int(data["sequencing"].get("hold_alert_days", 14)),
-        routing={kind: (route["owner"], route["severity"]) for kind, route in data["exceptions"].items()},
+        routing=Routing({kind: route for kind, route in overrides.items() if kind in KINDS}),
     )
 
 

@@ -1,0 +1,187 @@
+"""Every kind of exception the integration raises, in one place.
+
+A kind is one entry here: its default owner and severity, the heading a person sees, the
+suggested fix, and the role page in `docs/` whose table explains it. A client's
+`rules.yml` may override the owner or severity of the kinds it names, nothing else;
+the rules, the reconciliation, the channel and replay all route through `Routing`.
+Adding a kind means adding one entry below and a row for it in its page's table
+(tests/test_exception_kinds.py fails otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Owner(StrEnum):
+    FINANCE = "finance"
+    WAREHOUSE = "warehouse"
+    CX = "cx"
+    INTEGRATION = "integration"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class ExceptionKind:
+    name: str
+    owner: Owner
+    severity: Severity
+    title: str  # what a person sees: the kind in the owner's words
+    suggested_fix: str
+    doc: str  # the page (under docs/) whose exceptions table has a row for this kind
+
+
+FINANCE, WAREHOUSE, CX, INTEGRATION = Owner
+LOW, MEDIUM, HIGH = Severity
+
+KINDS: dict[str, ExceptionKind] = {
+    kind.name: kind
+    for kind in (
+        # From the rules, one return at a time.
+        ExceptionKind(
+            "invalid_record",
+            INTEGRATION,
+            HIGH,
+            "A Reveni return cannot be read",
+            "Check the record in Reveni; if it is complete, raise it with the integration team.",
+            "integration.md",
+        ),
+        ExceptionKind(
+            "unknown_reason",
+            CX,
+            HIGH,
+            "A return reason no rule maps",
+            "Decide the Khaos return reason and disposition for this Reveni reason, add a rule, then replay.",
+            "cx.md",
+        ),
+        ExceptionKind(
+            "unmapped_disposition",
+            WAREHOUSE,
+            HIGH,
+            "A known reason with a verdict no rule covers",
+            "Add a reason rule for this verdict (or drop the narrowing), then replay.",
+            "warehouse.md",
+        ),
+        ExceptionKind(
+            "missing_tax_code",
+            FINANCE,
+            HIGH,
+            "A line without a Khaos tax code",
+            "Fix the product's tax rate in Reveni, or map the rate to a Khaos tax code in the rules.",
+            "finance.md",
+        ),
+        ExceptionKind(
+            "value_mismatch",
+            FINANCE,
+            MEDIUM,
+            "Figures that do not agree: a refund, a credit or a line's tax",
+            "Compare the refund in Reveni with the credit note in Khaos; adjust the credit before approving it.",
+            "finance.md",
+        ),
+        ExceptionKind(
+            "sku_not_found",
+            WAREHOUSE,
+            HIGH,
+            "A SKU with no Khaos stock item",
+            "Find the current stock code and add an alias to the rules, then replay.",
+            "warehouse.md",
+        ),
+        ExceptionKind(
+            "sku_discontinued",
+            WAREHOUSE,
+            MEDIUM,
+            "A discontinued Khaos stock item",
+            "Name a replacement stock code in the rules, or credit the line by hand in Khaos.",
+            "warehouse.md",
+        ),
+        ExceptionKind(
+            "sku_renamed_needs_review",
+            WAREHOUSE,
+            MEDIUM,
+            "A stock code Khaos renamed",
+            "Confirm the new stock code and add it as an alias in the rules, then replay.",
+            "warehouse.md",
+        ),
+        ExceptionKind(
+            "customer_not_found",
+            CX,
+            HIGH,
+            "A customer with no Khaos account (URN)",
+            "Create or find the customer's account in Khaos and add the URN to the rules' table.",
+            "cx.md",
+        ),
+        ExceptionKind(
+            "source_order_not_found",
+            CX,
+            HIGH,
+            "An order with no Khaos sales order reference",
+            "Find the original sales order in Khaos and check the order reference template.",
+            "cx.md",
+        ),
+        # From the reconciliation, against Khaos's credit notes.
+        ExceptionKind(
+            "khaos_import_failed",
+            INTEGRATION,
+            HIGH,
+            "Khaos could not import a return",
+            "Open the failed download in Khaos: fix what it names, then retry the import there.",
+            "integration.md",
+        ),
+        ExceptionKind(
+            "not_collected_by_khaos",
+            INTEGRATION,
+            HIGH,
+            "A refunded return Khaos has not collected or credited",
+            "Check the channel in Khaos is enabled and its config URL and password are right.",
+            "integration.md",
+        ),
+        ExceptionKind(
+            "held_too_long",
+            INTEGRATION,
+            HIGH,
+            "A refunded return held back too long",
+            "Look at why the return is held (its rules or its status) and release or resolve it.",
+            "integration.md",
+        ),
+    )
+}
+
+
+def kind(name: str) -> ExceptionKind:
+    """The registered kind; an unregistered name is a programming error, raised loudly."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        msg = f"exception kind {name!r} is not registered in target_khaos_control.exception_kinds.KINDS"
+        raise KeyError(msg) from None
+
+
+class Routing:
+    """Who owns each kind and how urgent it is, for one client: the registry's defaults
+    with the client's overrides on top."""
+
+    def __init__(self, overrides: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.overrides = {name: dict(route) for name, route in (overrides or {}).items()}
+        for name in self.overrides:
+            kind(name)
+
+    def owner(self, name: str) -> str:
+        return str(self.overrides.get(name, {}).get("owner") or kind(name).owner)
+
+    def severity(self, name: str) -> str:
+        return str(self.overrides.get(name, {}).get("severity") or kind(name).severity)
+
+    def route(self, name: str) -> tuple[str, str]:
+        return self.owner(name), self.severity(name)
+
+
+def suggested_fix(name: str) -> str:
+    found = KINDS.get(name)
+    return found.suggested_fix if found else ""

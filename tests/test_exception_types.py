@@ -104,6 +104,12 @@ def test_each_exception_type_reaches_its_owner(tmp_path: Path) -> None:
             _on_order(plain, "no-customer", item=item, customer={"email": "stranger@example.com"}),
             _on_order(plain, "no-order-ref", item=item, order={"external_id": "", "number": "#0"}),
             _on_order(plain, "short-refund", item=item, refunds=refund("1.00")),
+            _on_order(  # Reveni charged 5% VAT on a tee Khaos holds at 20%
+                plain,
+                "vat-mismatch",
+                item={**item, "tax_rate": "5.00", "tax": str((float(price["UnitPrice"]) / 21).__round__(2))},
+                refunds=refund(price["UnitPrice"]),
+            ),
             _on_order(
                 plain,
                 "not-in-khaos",
@@ -176,7 +182,8 @@ def test_each_exception_type_reaches_its_owner(tmp_path: Path) -> None:
         ("no-customer", "customer_not_found", "cx"),
         ("no-order-ref", "source_order_not_found", "cx"),
         ("malformed", "invalid_record", "integration"),
-        ("short-refund", "value_mismatch", "finance"),
+        ("short-refund", "refund_credit_difference", "finance"),
+        ("vat-mismatch", "vat_rate_mismatch", "finance"),
         ("not-in-khaos", "khaos_import_failed", "integration"),
         ("awaiting", "not_collected_by_khaos", "integration"),
     }

@@ -80,7 +80,7 @@ def _a_return(
             {
                 "id": "r-1",
                 "method": "bank_transfer",
-                "amount": "24.00",
+                "amount": f"{24 * len(verdicts)}.00",  # every item, at 24.00 each
                 "currency": "GBP",
                 "status": "completed",
                 "refunded_at": updated,
@@ -171,7 +171,7 @@ def test_a_change_before_khaos_pulls_updates_the_same_document(tmp_path: Path) -
     run_target(tmp_path, target_config(tmp_path), _records(_a_return("accepted", "pending")))
     first = _documents(tmp_path)["RV-ret-1"]
 
-    later = _a_return("accepted", "accepted", updated="2026-11-21T10:00:00Z")
+    later = _a_return("accepted", "accepted", refunded=True, updated="2026-11-21T10:00:00Z")
     run_target(tmp_path, target_config(tmp_path), _records(later))
 
     documents = _documents(tmp_path)
@@ -227,7 +227,7 @@ def test_what_cannot_be_mapped_waits_as_an_exception_for_its_owner(tmp_path: Pat
     found = {(e["kind"], e["owner"], e["status"]) for e in _exceptions(tmp_path)}
     assert found == {("unknown_reason", "cx", "open"), ("missing_tax_code", "finance", "open")}
 
-    fixed = _a_return("accepted", updated="2026-11-21T10:00:00Z")
+    fixed = _a_return("accepted", refunded=True, updated="2026-11-21T10:00:00Z")
     run_target(tmp_path, target_config(tmp_path), _records(fixed))
     assert _documents(tmp_path)["RV-ret-1"]["state"] == "published"
     assert {e["status"] for e in _exceptions(tmp_path)} == {"resolved"}

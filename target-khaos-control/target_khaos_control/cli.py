@@ -122,7 +122,6 @@ def _operate(args: argparse.Namespace) -> int:
             engine,
             Path(args.credit_notes),
             columns=config.get("credit_note_columns"),
-            tolerance=ruleset.value_tolerance,
             hold_days=ruleset.hold_alert_days,
             routing=ruleset.routing,
             unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),

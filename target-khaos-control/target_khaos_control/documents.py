@@ -12,7 +12,10 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+
+from target_khaos_control.exception_kinds import KINDS
 
 # Khaos Control Cloud's field lengths for an Address.
 LINE_LENGTH, TOWN_LENGTH, POSTCODE_LENGTH = 35, 35, 10
@@ -27,16 +30,25 @@ class Problem:
     message: str
     item_id: str = ""
     severity: str = "high"
-    blocking: bool = True
     details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def blocking(self) -> bool:
+        """Whether it keeps its item (or return) from Khaos: a property of its kind."""
+        return KINDS[self.kind].holds
 
 
 @dataclass(frozen=True)
 class Line:
+    """One Reveni item as Khaos will see it: one returned item, or two when its paid price
+    is split a penny apart; the exchange items it was swapped for; and what Khaos will
+    credit for all of it (negative when the exchange costs more than the return)."""
+
     item_id: str  # the Reveni item this line credits: never credited twice
-    returned: dict[str, Any]  # a CustomerReturnItem
-    exchange: dict[str, Any] | None  # a CustomerExchangeItem, for an exchanged item
+    returned: list[dict[str, Any]]  # CustomerReturnItems
+    exchanges: list[dict[str, Any]]  # CustomerExchangeItems, for an exchanged item
     accepted: bool
+    credit: Decimal  # Σ returned UnitPrice × Quantity − Σ exchanged, as Khaos will post it
     disposition: str = ""
 
 
@@ -50,6 +62,8 @@ class Draft:
     problems: list[Problem] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)  # item id -> line | exception:<kind> | skip:<why>
     process: bool = False
+    currency: str = ""  # the return's currency: every amount here is in it
+    refunded: Decimal = Decimal(0)  # Reveni's completed refunds, less top-ups the customer paid
     withdraw: bool = False  # Reveni cancelled it: take back what Khaos has not pulled
     hold_reason: str = ""  # the rules hold this return back for now
 
@@ -59,9 +73,15 @@ class Draft:
         whole = [p.message for p in self.problems if p.blocking and not p.item_id]
         return "; ".join(whole) or self.hold_reason
 
+    @property
+    def credit(self) -> Decimal:
+        """What Khaos will credit for every line of the return, in all its documents."""
+        return sum((line.credit for line in self.lines), Decimal(0))
+
     def document(self, associated_ref: str, lines: list[Line]) -> dict[str, Any]:
-        exchanges = [line.exchange for line in lines if line.exchange is not None]
-        body = {"AssociatedRef": associated_ref, **self.header, "ReturnedItems": [line.returned for line in lines]}
+        exchanges = [item for line in lines for item in line.exchanges]
+        returned = [item for line in lines for item in line.returned]
+        body = {"AssociatedRef": associated_ref, **self.header, "ReturnedItems": returned}
         if exchanges:
             body["ExchangeItems"] = exchanges
         body["ProcessReturn"] = self.process and all(line.accepted for line in lines)

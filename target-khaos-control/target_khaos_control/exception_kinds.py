@@ -36,6 +36,7 @@ class ExceptionKind:
     title: str  # what a person sees: the kind in the owner's words
     suggested_fix: str
     doc: str  # the page (under docs/) whose exceptions table has a row for this kind
+    holds: bool = True  # keeps its item (or return) from Khaos; False: a flag, the item goes but waits for approval
 
 
 FINANCE, WAREHOUSE, CX, INTEGRATION = Owner
@@ -81,9 +82,37 @@ KINDS: dict[str, ExceptionKind] = {
             "value_mismatch",
             FINANCE,
             MEDIUM,
-            "Figures that do not agree: a refund, a credit or a line's tax",
-            "Compare the refund in Reveni with the credit note in Khaos; adjust the credit before approving it.",
+            "Reveni's tax on a line is not its rate's share",
+            "Check the line's tax in Reveni; approve the credit in Khaos only once the figures agree.",
             "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "refund_credit_difference",
+            FINANCE,
+            HIGH,
+            "Reveni's refund and the credit Khaos is asked for differ",
+            "Compare the refund in Reveni with the credit in Khaos; make the credit equal the refund before "
+            "approving it (the message says by how much and why).",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "vat_rate_mismatch",
+            FINANCE,
+            HIGH,
+            "Reveni's VAT rate is not Khaos's rate for the stock item",
+            "Correct the tax rate of the product in Reveni or of the stock item in Khaos, then replay.",
+            "finance.md",
+        ),
+        ExceptionKind(
+            "net_price_penny",
+            FINANCE,
+            MEDIUM,
+            "No net price gives the paid gross to the penny",
+            "Adjust the line by the penny in Khaos before approving the credit, or send gross prices.",
+            "finance.md",
+            holds=False,
         ),
         ExceptionKind(
             "sku_not_found",
@@ -133,6 +162,7 @@ KINDS: dict[str, ExceptionKind] = {
             "Khaos could not import a return",
             "Open the failed download in Khaos: fix what it names, then retry the import there.",
             "integration.md",
+            holds=False,
         ),
         ExceptionKind(
             "not_collected_by_khaos",
@@ -141,6 +171,7 @@ KINDS: dict[str, ExceptionKind] = {
             "A refunded return Khaos has not collected or credited",
             "Check the channel in Khaos is enabled and its config URL and password are right.",
             "integration.md",
+            holds=False,
         ),
         ExceptionKind(
             "held_too_long",
@@ -149,6 +180,61 @@ KINDS: dict[str, ExceptionKind] = {
             "A refunded return held back too long",
             "Look at why the return is held (its rules or its status) and release or resolve it.",
             "integration.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "refund_without_credit_note",
+            FINANCE,
+            HIGH,
+            "A refund nothing will credit in Khaos",
+            "Check why every item was rejected or left out; credit by hand in Khaos or recover the refund.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "credit_note_without_refund",
+            FINANCE,
+            HIGH,
+            "A credit note with no refund in Reveni",
+            "Check the refund in Reveni; if the customer will not be refunded, reverse the credit note in Khaos.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "amount_difference",
+            FINANCE,
+            HIGH,
+            "A credit note that does not equal the refund",
+            "Correct the credit note in Khaos to what Reveni refunded, or record why they differ.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "currency_mismatch",
+            FINANCE,
+            HIGH,
+            "A credit note in another currency than the refund",
+            "Reverse the credit note and credit the return in its own currency.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "duplicate_credit_note",
+            FINANCE,
+            HIGH,
+            "More than one credit note for one return",
+            "Cancel the extra credit note in Khaos.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "credit_note_unknown_reference",
+            FINANCE,
+            MEDIUM,
+            "A credit note for a reference this integration never sent",
+            "Check who raised it (by hand, another channel) and that it is not also credited through Reveni.",
+            "finance.md",
+            holds=False,
         ),
     )
 }

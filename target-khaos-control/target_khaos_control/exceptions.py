@@ -48,6 +48,8 @@ SCHEMA = {
     },
 }
 
+RECONCILIATION = "(reconciliation)"  # the item id of the exceptions the reconciliation raises
+
 
 class ExceptionLog:
     """The lifecycle of exceptions, written once for the target, replay and reconcile: a

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -14,8 +13,8 @@ from sqlalchemy.engine import Engine
 
 from target_khaos_control import reconcile as reconciliation
 from target_khaos_control.exception_kinds import Routing
-from target_khaos_control.exceptions import ExceptionLog, as_record
-from target_khaos_control.publishing import RECONCILIATION, apply_returns, record_run
+from target_khaos_control.exceptions import RECONCILIATION, ExceptionLog, as_record
+from target_khaos_control.publishing import apply_returns, record_run
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.store import credit_notes, exceptions, now, reveni_returns
 
@@ -80,7 +79,6 @@ def reconcile(
     credit_notes: Path,
     *,
     columns: dict[str, str] | None,
-    tolerance: Decimal,
     unconfirmed_hours: float,
     hold_days: int,
     routing: Routing,
@@ -95,7 +93,6 @@ def reconcile(
             conn,
             notes,
             now=moment,
-            tolerance=tolerance,
             unconfirmed_after=timedelta(hours=unconfirmed_hours),
             hold_days=hold_days,
             progress=_progress_bar(out),
@@ -142,6 +139,22 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
                 details=json.dumps(details),
                 ruleset_hash="",
             )
+    for note in report.unknown_notes:
+        key = f"{reconciliation.UNKNOWN_REFERENCE}:{note.associated_ref}:{note.code}:{RECONCILIATION}"
+        found.add(key)
+        owner, severity = routing.route(reconciliation.UNKNOWN_REFERENCE)
+        log.found(
+            key,
+            kind=reconciliation.UNKNOWN_REFERENCE,
+            owner=owner,
+            severity=severity,
+            return_id="",
+            item_id=RECONCILIATION,
+            message=f"Khaos credit note {note.code} for {note.gross} {note.currency} names {note.associated_ref!r}, "
+            "a reference this integration never sent",
+            details=json.dumps({"credit_notes": [note.code], "currency": note.currency, "credited": str(note.gross)}),
+            ruleset_hash="",
+        )
     for key in set(known) - found:
         log.gone(key)
     log.write(conn)

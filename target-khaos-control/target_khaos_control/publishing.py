@@ -25,13 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.documents import Draft, associated_ref
-from target_khaos_control.exceptions import ExceptionLog
+from target_khaos_control.exceptions import RECONCILIATION, ExceptionLog
 from target_khaos_control.store import documents, exceptions, insert_many, now, reveni_returns, runs, update_many
 
 SENT = ("served", "re_requested")  # Khaos has the document: it must not change
 OPEN = ("held", "published")  # not pulled yet: may still change
 CHUNK = 500  # ids per IN (...) query
-RECONCILIATION = "(reconciliation)"  # the item of exceptions the reconciliation raises
 
 
 @dataclass

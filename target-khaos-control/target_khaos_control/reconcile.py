@@ -1,10 +1,13 @@
 """Reconciliation: Reveni's refunds against Khaos Control's credit notes, return by return.
 
-Matched on `AssociatedRef` (`RV-<reveni id>` and its follow-ups). For each return it
-brings together the completed refunds, what was published to and served from the
-channel, Khaos's import signals (a `SpecificIDs` re-request means an import failed), and
-the credit notes from a Khaos export. Every gap it finds becomes an exception too, so
-nobody discovers at month-end that a refund never became a credit note.
+The cash is the truth: a return matches only when the credit notes Khaos posted for it
+add up, in the return's currency, to exactly what Reveni paid out (completed refunds,
+less any exchange top-up the customer paid). Our own documents are never the yardstick;
+they only say why a credit note is missing (held, not pulled, not processed, failed).
+
+Credit notes are matched on `AssociatedRef` (`RV-<reveni id>` and its follow-ups). Every
+gap becomes an exception too, so nobody finds at month-end that a refund never became a
+credit note.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import documents, reveni_returns
+from target_khaos_control.store import documents, exceptions, reveni_returns
 
 # The columns of Khaos Control's credit-note export; a client whose export differs maps
 # its own headers with the `credit_note_columns` setting.
@@ -51,13 +54,27 @@ GAP_EXCEPTIONS = {  # gap -> (exception kind, message)
         "khaos_import_failed",
         "Khaos could not import this return (it asked for it again); Reveni refunded {refunded} {currency}",
     ),
+    "refund_without_credit_note": (
+        "refund_without_credit_note",
+        "Reveni refunded {refunded} {currency} on {date} but nothing will credit it in Khaos: "
+        "every item was rejected or left out, or the return was withdrawn",
+    ),
     "credit_note_without_refund": (
-        "value_mismatch",
+        "credit_note_without_refund",
         "Khaos has credit note(s) {codes} for {credited} {currency} but Reveni shows no completed refund",
     ),
-    "value_difference": ("value_mismatch", "Khaos credited {credited} {currency} for goods sent at {sent}"),
-    "duplicate_credit_note": ("value_mismatch", "Khaos has {count} credit notes for one return: {codes}"),
+    "amount_difference": (
+        "amount_difference",
+        "Reveni refunded {refunded} {currency}; Khaos credited {credited} {currency} ({codes}): "
+        "a difference of {difference} {currency}",
+    ),
+    "currency_mismatch": (
+        "currency_mismatch",
+        "The return is in {currency} but Khaos credited it in another currency: {other_codes}",
+    ),
+    "duplicate_credit_note": ("duplicate_credit_note", "Khaos has {count} credit notes for one reference: {codes}"),
 }
+UNKNOWN_REFERENCE = "credit_note_unknown_reference"
 SENT = ("served", "re_requested")
 
 
@@ -79,13 +96,13 @@ class ReturnLine:
     return_id: str
     order_number: str
     currency: str
-    refunded: Decimal
+    refunded: Decimal  # completed refunds less completed exchange top-ups, in `currency`
     refunded_at: str
     states: list[str]
     served_at: str
     credit_notes: list[str]
-    credited: Decimal
-    sent_value: Decimal = Decimal(0)  # what the documents Khaos pulled are worth
+    credited: Decimal  # the credit notes in `currency`
+    other_currency_notes: list[str] = field(default_factory=list)  # never added to `credited`
     published_at: str = ""
     gaps: list[str] = field(default_factory=list)
     age_days: int = 0
@@ -96,7 +113,12 @@ class ReturnLine:
 class Report:
     at: str
     returns: list[ReturnLine]
-    unknown_credit_notes: list[str]
+    unknown_notes: list[CreditNote]  # for references this integration never sent
+    notes: list[CreditNote] = field(default_factory=list)  # the credit notes of known returns
+
+    @property
+    def unknown_credit_notes(self) -> list[str]:
+        return sorted(note.code for note in self.unknown_notes)
 
     def summary(self) -> dict[str, Any]:
         with_refund = [line for line in self.returns if line.refunded > 0 or line.credit_notes]
@@ -104,10 +126,10 @@ class Report:
         gaps: Counter[str] = Counter(gap for line in self.returns for gap in line.gaps)
         aging: Counter[str] = Counter(_bucket(line.age_days) for line in self.returns if line.gaps)
         totals: dict[str, dict[str, str]] = defaultdict(dict)
-        for currency in sorted({line.currency for line in self.returns}):
-            lines = [line for line in self.returns if line.currency == currency]
-            refunded = sum((line.refunded for line in lines), Decimal(0))
-            credited = sum((line.credited for line in lines), Decimal(0))
+        # Refunds add up in the return's currency, credit notes in their own: never mixed.
+        for currency in sorted({line.currency for line in self.returns} | {note.currency for note in self.notes}):
+            refunded = sum((line.refunded for line in self.returns if line.currency == currency), Decimal(0))
+            credited = sum((note.gross for note in self.notes if note.currency == currency), Decimal(0))
             totals[currency] = {"refunded": str(refunded), "credited": str(credited), "gap": str(refunded - credited)}
         return {
             "at": self.at,
@@ -205,7 +227,6 @@ def reconcile(
     notes: list[CreditNote],
     *,
     now: datetime,
-    tolerance: Decimal,
     unconfirmed_after: timedelta,
     hold_days: int = 14,
     progress: Any = None,
@@ -226,71 +247,111 @@ def reconcile(
     ):
         docs[doc.return_id].append(doc)
     known_refs = {doc.associated_ref for rows in docs.values() for doc in rows}
+    holding = [name for name, kind in KINDS.items() if kind.holds]
+    waiting = set(  # returns with items held back from Khaos: their own exceptions say why
+        conn.execute(
+            sa.select(exceptions.c.return_id).where(exceptions.c.status == "open", exceptions.c.kind.in_(holding))
+        ).scalars()
+    )
     lines = []
     rows = conn.execute(sa.select(reveni_returns.c.return_id, reveni_returns.c.record)).all()
     for row in progress(rows) if progress else rows:
         line = _compare(
-            json.loads(row.record), docs.get(row.return_id, []), by_ref, now, tolerance, unconfirmed_after, hold_days
+            json.loads(row.record),
+            docs.get(row.return_id, []),
+            by_ref,
+            now=now,
+            unconfirmed_after=unconfirmed_after,
+            waiting=row.return_id in waiting,
         )
         if line is not None:
+            line.hold_days = hold_days
             lines.append(line)
-    unknown = sorted(note.code for ref, group in by_ref.items() if ref not in known_refs for note in group)
-    return Report(now.isoformat(timespec="seconds"), lines, unknown)
+    unknown = [note for ref, group in by_ref.items() if ref not in known_refs for note in group]
+    matched = [note for ref, group in by_ref.items() if ref in known_refs for note in group]
+    return Report(now.isoformat(timespec="seconds"), lines, unknown, matched)
 
 
 def _compare(
     record: dict[str, Any],
     docs: list[Any],
     by_ref: dict[str, list[CreditNote]],
+    *,
     now: datetime,
-    tolerance: Decimal,
     unconfirmed_after: timedelta,
-    hold_days: int,
+    waiting: bool,
 ) -> ReturnLine | None:
-    refunds = [r for r in record.get("refunds") or [] if r.get("status") == "completed"]
+    currency = str(record.get("currency", ""))
+    refunds = _completed(record, "refunds", currency)
+    top_ups = _completed(record, "exchange_payments", currency)
     notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
-    if not refunds and not notes:
+    if not refunds and not top_ups and not notes:
         return None  # nothing paid and nothing credited: nothing to reconcile yet
-    items = {str(item.get("id")): item for item in record.get("return_items") or []}
+    same = [note for note in notes if note.currency == currency]
+    other = [note for note in notes if note.currency != currency]
     sent_docs = [doc for doc in docs if doc.state in SENT]
-    sent = [items[i] for doc in sent_docs for i in json.loads(doc.item_ids) if i in items]
     served = [_as_aware(doc.first_served_at) for doc in sent_docs if doc.first_served_at is not None]
-    refunded = sum((Decimal(r["amount"]) for r in refunds), Decimal(0))
     refunded_at = max((str(r.get("refunded_at") or "") for r in refunds), default="")
     line = ReturnLine(
         str(record.get("id")),
         str(record.get("order", {}).get("number", "")),
-        str(record.get("currency", "")),
-        refunded,
+        currency,
+        _sum(refunds) - _sum(top_ups),
         refunded_at,
         sorted(doc.state for doc in docs),
         min(served).isoformat() if served else "",
         sorted(note.code for note in notes),
-        sum((note.gross for note in notes), Decimal(0)),
-        sent_value=sum((Decimal(item["total"]) for item in sent), Decimal(0)),
+        _sum_notes(same),
+        sorted(f"{note.code} ({note.gross} {note.currency})" for note in other),
     )
     since = _parse(refunded_at) or (min(served) if served else None)
     line.age_days = max((now - since).days, 0) if since else 0
     if any(len(by_ref.get(doc.associated_ref, [])) > 1 for doc in docs):
         line.gaps.append("duplicate_credit_note")
+    if other:
+        line.gaps.append("currency_mismatch")
     if notes:
-        if "duplicate_credit_note" not in line.gaps and abs(line.credited - line.sent_value) > tolerance:
-            line.gaps.append("value_difference")
-        if not refunds and any(not item.get("exchange") for item in sent):
-            line.gaps.append("credit_note_without_refund")  # an exchange is credited without a refund
-    elif any(doc.state == "re_requested" for doc in docs):
-        line.gaps.append("import_failed")
-    elif not sent_docs:
-        waiting = [_as_aware(doc.published_at) for doc in docs if doc.state == "published" and doc.published_at]
-        if not waiting:
-            line.gaps.append("refunded_not_sent")
-        elif now - min(waiting) >= unconfirmed_after:
-            line.gaps.append("not_pulled")
-            line.published_at = min(waiting).isoformat()
-    elif now - min(served) >= unconfirmed_after:
-        line.gaps.append("not_confirmed")
-    line.hold_days = hold_days
+        if not refunds and not top_ups and line.credited != 0:
+            line.gaps.append("credit_note_without_refund")
+        elif same and line.credited != line.refunded:
+            line.gaps.append("amount_difference")
+    elif line.refunded != 0:
+        line.gaps += _why_no_credit_note(line, docs, served, now=now, after=unconfirmed_after, waiting=waiting)
     return line
+
+
+def _why_no_credit_note(
+    line: ReturnLine, docs: list[Any], served: list[datetime], *, now: datetime, after: timedelta, waiting: bool
+) -> list[str]:
+    """Reveni paid and Khaos has no credit note: where the return is stuck, once Khaos had its time."""
+    if any(doc.state == "re_requested" for doc in docs):
+        return ["import_failed"]
+    if served:
+        return ["not_confirmed"] if now - min(served) >= after else []
+    published = [_as_aware(doc.published_at) for doc in docs if doc.state == "published" and doc.published_at]
+    if published:
+        line.published_at = min(published).isoformat()
+        return ["not_pulled"] if now - min(published) >= after else []
+    if waiting or any(doc.state == "held" for doc in docs):
+        return ["refunded_not_sent"]
+    refunded_at = _parse(line.refunded_at)
+    return ["refund_without_credit_note"] if refunded_at is None or now - refunded_at >= after else []
+
+
+def _completed(record: dict[str, Any], key: str, currency: str) -> list[dict[str, Any]]:
+    """Completed money movements in the return's currency (one in another currency is the
+    rules' `refund_credit_difference`, raised before the return ever reaches Khaos)."""
+    return [
+        m for m in record.get(key) or [] if m.get("status") == "completed" and m.get("currency", currency) == currency
+    ]
+
+
+def _sum(movements: list[dict[str, Any]]) -> Decimal:
+    return sum((Decimal(str(m["amount"])) for m in movements), Decimal(0))
+
+
+def _sum_notes(notes: list[CreditNote]) -> Decimal:
+    return sum((note.gross for note in notes), Decimal(0))
 
 
 def gap_problems(line: ReturnLine) -> list[tuple[str, str]]:
@@ -303,11 +364,12 @@ def gap_problems(line: ReturnLine) -> list[tuple[str, str]]:
         message = template.format(
             refunded=line.refunded,
             credited=line.credited,
+            difference=line.refunded - line.credited,
             currency=line.currency,
             date=line.refunded_at[:10] or "?",
             codes=", ".join(line.credit_notes),
             count=len(line.credit_notes),
-            sent=line.sent_value,
+            other_codes=", ".join(line.other_currency_notes),
             served=line.served_at[:16] or "?",
             published=line.published_at[:16] or "?",
         )

@@ -21,6 +21,7 @@ class StockItem:
     stock_id: str
     code: str
     discontinued: bool
+    tax_code: str = ""  # the ID of the Khaos tax rate the item carries: Khaos's VAT on a credit
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Catalogue:
         catalogue = cls()
         by_id: dict[str, StockItem] = {}
         for row in conn.execute(sa.select(stock_items).where(stock_items.c.deleted.is_(False))):
-            item = StockItem(row.stock_id, row.stock_code, bool(row.discontinued))
+            item = StockItem(row.stock_id, row.stock_code, bool(row.discontinued), _tax_code(row.tax_rate))
             by_id[row.stock_id] = item
             catalogue.items[item.code] = item
             for barcode in json.loads(row.barcodes or "[]"):
@@ -63,3 +64,12 @@ class Catalogue:
     def by_barcode(self, barcode: str) -> StockItem | None:
         code = self.barcodes.get(barcode)
         return self.items.get(code) if code else None
+
+
+def _tax_code(stored: str | None) -> str:
+    """The ID of a pushed `TaxRate` DataItem; empty when Khaos sent none we can read."""
+    try:
+        rate = json.loads(stored or "{}")
+    except ValueError:
+        return ""
+    return str(rate.get("ID") or "") if isinstance(rate, dict) else ""

@@ -10,16 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import TemplateError
 
 from target_khaos_control.documents import Draft, Line, Problem, address, clean, khaos_datetime
 from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
 
-CENT = Decimal("0.01")
+DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
+
+
+@dataclass(frozen=True)
+class Deduction:
+    """The Khaos non-stock item that carries what Reveni kept back, as a negative line."""
+
+    stock_code: str
+    khaos_reason: str
+    tax_code: str
 
 
 @dataclass(frozen=True)
@@ -55,8 +65,8 @@ class RuleSet:
     content_hash: str
     reasons: list[ReasonRule]
     tax_rules: list[TaxRule]
-    gross_prices: bool
-    rounding: str
+    pricing: Pricing
+    tax_code_rates: dict[str, Decimal]  # Khaos tax code ID -> its rate, from khaos.tax_codes
     tax_tolerance: Decimal
     sku_mapping: tuple[str, ...]
     aliases: dict[str, str]
@@ -75,6 +85,7 @@ class RuleSet:
     process_when: Callable[[dict[str, Any]], bool]
     value_tolerance: Decimal
     hold_alert_days: int
+    deduction: Deduction | None = None
     routing: Routing = field(default_factory=Routing)
 
     def problem(
@@ -83,11 +94,10 @@ class RuleSet:
         message: str,
         item_id: str = "",
         *,
-        blocking: bool = True,
         details: dict[str, Any] | None = None,
     ) -> Problem:
         owner, severity = self.routing.route(kind)
-        return Problem(kind, owner, message, item_id, severity=severity, blocking=blocking, details=details or {})
+        return Problem(kind, owner, message, item_id, severity=severity, details=details or {})
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
         draft = Draft(return_id=str(record.get("id", "")), ruleset_hash=self.content_hash)
@@ -126,12 +136,14 @@ class _Evaluation:
         decision = rules.statuses[record["status"]]
         draft.withdraw = decision == "withdraw"
         draft.hold_reason = f"Reveni status {record['status']!r} is held by the rules" if decision == "hold" else ""
-        refunded = [r for r in record.get("refunds") or [] if r.get("status") == "completed"]
+        draft.currency = str(record["currency"])
+        refunded = self._completed("refunds")
+        draft.refunded = _sum(refunded) - _sum(self._completed("exchange_payments"))
         variables = {
             **record,
             "tables": rules.tables,
             "refunded": bool(refunded),
-            "refunded_amount": sum((Decimal(r["amount"]) for r in refunded), Decimal(0)),
+            "refunded_amount": draft.refunded,
         }
         if not draft.hold_reason and rules.publish_when is not None and not rules.publish_when(variables):
             draft.hold_reason = "the rules' publish_when is not met yet"
@@ -142,19 +154,30 @@ class _Evaluation:
                 draft.outcomes[str(item["id"])] = f"exception:{blocked[0].kind}"
             else:
                 self._item(item, variables)
-        credited = sum(
-            (
-                Decimal(item["total"])
-                for item in record["return_items"]
-                if draft.outcomes.get(str(item["id"])) == "line" and not item.get("exchange")
-            ),
-            Decimal(0),
-        )
-        variables |= {"every_line_accepted": all(line.accepted for line in draft.lines), "credited_amount": credited}
+        self._deduct()
+        variables |= {
+            "every_line_accepted": all(line.accepted for line in draft.lines),
+            "credited_amount": draft.credit,
+        }
         draft.process = bool(draft.lines) and rules.process_when(variables)
-        self._check_value(variables, credited)
+        self._check_refund_against_credit()
         if any(not p.blocking for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
+
+    def _completed(self, key: str) -> list[dict[str, Any]]:
+        """Completed money movements of one kind; one in another currency is a problem of its own."""
+        found = [m for m in self.record.get(key) or [] if m.get("status") == "completed"]
+        for movement in found:
+            if movement.get("currency", self.draft.currency) != self.draft.currency:
+                self.draft.problems.append(
+                    self.rules.problem(
+                        "refund_credit_difference",
+                        f"Reveni paid {movement['amount']} {movement['currency']} ({key[:-1].replace('_', ' ')} "
+                        f"{movement.get('id', '?')}) on a {self.draft.currency} return: agree the amount in "
+                        f"{self.draft.currency} before approving the credit",
+                    )
+                )
+        return [m for m in found if m.get("currency", self.draft.currency) == self.draft.currency]
 
     def _header(self, variables: dict[str, Any]) -> None:
         record, rules, draft = self.record, self.rules, self.draft
@@ -217,45 +240,98 @@ class _Evaluation:
             "reason": item["return_reason"]["code"],
             "source_order": draft.source_order,
         }
-        problems = [p for p in (self._reason(item, variables), self._tax(item)) if p is not None]
         sku, sku_problem = self._stock_code(str(item["sku"]), item.get("ean"))
-        exchange, exchange_problem = None, None
-        if item.get("exchange"):
-            swap_sku, exchange_problem = self._stock_code(str(item["exchange"]["sku"]), item["exchange"].get("ean"))
-            exchange = {
-                "SKU": swap_sku,
-                "Mapping": self._mapping(),
-                "Quantity": int(item["exchange"].get("quantity") or item["quantity"]),
-            }
-        for found in (sku_problem, exchange_problem):
-            if found is not None:
-                problems.append(found)
+        problems = [p for p in (self._reason(item, variables), self._tax(item, sku), sku_problem) if p is not None]
+        exchange = item.get("exchange") or None
+        swap_sku = ""
+        if exchange:
+            swap_sku, exchange_problem = self._stock_code(str(exchange["sku"]), exchange.get("ean"))
+            problems += [exchange_problem] if exchange_problem is not None else []
+        rate = self._khaos_rate(item, sku, problems)
         blocking = [p for p in problems if p.blocking]
         for found in problems:
-            draft.problems.append(
-                rules.problem(found.kind, found.message, item_id, blocking=found.blocking, details=details)
-            )
+            draft.problems.append(rules.problem(found.kind, found.message, item_id, details=details))
         if blocking:
             draft.outcomes[item_id] = f"exception:{blocking[0].kind}"
             return
         rule = next(r for r in rules.reasons if r.matches(item, variables))
+        quantity = int(item["quantity"])
+        returned = rules.pricing.price(Decimal(item["total"]), quantity, rate)
+        swapped = self._exchange_prices(item, swap_sku, rate) if exchange else []
         draft.lines.append(
             Line(
                 item_id,
-                {
-                    "SKU": sku,
-                    "Mapping": self._mapping(),
-                    "Quantity": int(item["quantity"]),
-                    "ReturnReason": {"ID": rule.khaos_reason},
-                    "SourceReference": {"SourceOrder": draft.source_order},
-                    "UnitPrice": self._unit_price(item),
-                },
-                exchange,
+                [
+                    {
+                        "SKU": sku,
+                        "Mapping": self._mapping(),
+                        "Quantity": part.quantity,
+                        "ReturnReason": {"ID": rule.khaos_reason},
+                        "SourceReference": {"SourceOrder": draft.source_order},
+                        "UnitPrice": part.price,
+                    }
+                    for part in returned
+                ],
+                [
+                    {"SKU": swap_sku, "Mapping": self._mapping(), "Quantity": part.quantity, "UnitPrice": part.price}
+                    for part in swapped
+                ],
                 accepted=verdict == "accepted",
+                credit=credited(returned) - credited(swapped),
                 disposition=rule.disposition,
             )
         )
         draft.outcomes[item_id] = "line"
+        self._note_lost_penny(item, returned)
+
+    def _exchange_prices(self, item: dict[str, Any], swap_sku: str, rate: Decimal | None) -> list[Priced]:
+        """What the exchange item costs: Reveni's price for it, else like for like (the
+        refund-against-credit check then catches a difference Reveni paid or charged)."""
+        exchange = item["exchange"]
+        quantity = int(exchange.get("quantity") or item["quantity"])
+        total = Decimal(exchange["price"]) * quantity if exchange.get("price") else Decimal(item["total"])
+        known = self.catalogue.current(swap_sku)
+        swap_rate = self.rules.tax_code_rates.get(known.tax_code) if known and known.tax_code else None
+        return self.rules.pricing.price(total, quantity, swap_rate if swap_rate is not None else rate)
+
+    def _khaos_rate(self, item: dict[str, Any], sku: str, problems: list[Problem]) -> Decimal | None:
+        """The VAT rate Khaos will put on the credit: its stock item's, when Khaos has told us."""
+        stock = self.catalogue.current(sku)
+        reveni = None if item.get("tax_rate") in (None, "") else Decimal(str(item["tax_rate"]))
+        if stock is None or not stock.tax_code:
+            return reveni
+        khaos = self.rules.tax_code_rates.get(stock.tax_code)
+        if khaos is None:
+            problems.append(
+                Problem(
+                    "missing_tax_code",
+                    "",
+                    f"{sku}: Khaos's stock item carries tax code {stock.tax_code!r}, which is not under "
+                    "the rules' khaos.tax_codes",
+                )
+            )
+        elif reveni is not None and khaos != reveni:
+            problems.append(
+                Problem(
+                    "vat_rate_mismatch",
+                    "",
+                    f"{sku}: Reveni charged VAT at {reveni}% but Khaos's stock item is at {khaos}% "
+                    f"(tax code {stock.tax_code}): the credit note's VAT would be wrong",
+                )
+            )
+        return khaos
+
+    def _note_lost_penny(self, item: dict[str, Any], returned: list[Priced]) -> None:
+        total = Decimal(item["total"])
+        if credited(returned) != total:
+            self.draft.problems.append(
+                self.rules.problem(
+                    "net_price_penny",
+                    f"{item['sku']}: with net prices Khaos will credit {credited(returned)} for a line "
+                    f"the customer paid {total} for: no net unit price gives the exact gross",
+                    str(item["id"]),
+                )
+            )
 
     def _reason(self, item: dict[str, Any], variables: dict[str, Any]) -> Problem | None:
         code = item["return_reason"]["code"]
@@ -272,10 +348,16 @@ class _Evaluation:
             "unknown_reason", "", f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition"
         )
 
-    def _tax(self, item: dict[str, Any]) -> Problem | None:
+    def _tax(self, item: dict[str, Any], sku: str) -> Problem | None:
+        """Reveni's rate and line tax. Khaos takes VAT from its stock item, never from the
+        document: where Khaos has told us the item's rate, `_khaos_rate` compares the two;
+        otherwise the rules' rate map stands in for it."""
         if item.get("tax_rate") in (None, ""):
             return Problem("missing_tax_code", "", f"{item['sku']}: Reveni sent no tax rate")
         rate = Decimal(str(item["tax_rate"]))
+        stock = self.catalogue.current(sku)
+        if stock is not None and stock.tax_code:
+            return self._line_tax(item, rate)
         country = self.record["customer"].get("address", {}).get("country_code")
         currency = self.record.get("currency")
         if not any(
@@ -289,14 +371,16 @@ class _Evaluation:
                 "",
                 f"{item['sku']}: tax rate {rate}% ({country}, {currency}) has no Khaos tax code in the rules",
             )
+        return self._line_tax(item, rate)
+
+    def _line_tax(self, item: dict[str, Any], rate: Decimal) -> Problem | None:
         if "tax" in item and item["tax"] is not None:
-            expected = self._round(Decimal(item["total"]) * rate / (100 + rate))
+            expected = self.rules.pricing.round(Decimal(item["total"]) * rate / (100 + rate))
             if abs(expected - Decimal(item["tax"])) > self.rules.tax_tolerance:
                 return Problem(
                     "value_mismatch",
                     "",
                     f"{item['sku']}: Reveni's tax {item['tax']} is not {rate}% of {item['total']} ({expected})",
-                    blocking=False,
                 )
         return None
 
@@ -331,29 +415,81 @@ class _Evaluation:
     def _mapping(self) -> list[dict[str, str]]:
         return [{"Mapping": kind} for kind in self.rules.sku_mapping]
 
-    def _unit_price(self, item: dict[str, Any]) -> dict[str, Decimal]:
-        price = Decimal(item["price"])
-        if self.rules.gross_prices:
-            return {"Gross": price}
-        rate = Decimal(str(item["tax_rate"]))
-        return {"Net": self._round(price * 100 / (100 + rate))}
-
-    def _round(self, amount: Decimal) -> Decimal:
-        return amount.quantize(CENT, rounding=ROUND_HALF_UP if self.rules.rounding == "half_up" else ROUND_HALF_EVEN)
-
-    def _check_value(self, variables: dict[str, Any], credited: Decimal) -> None:
-        """Refund against credit: a gap beyond tolerance is finance's to look at."""
-        record, draft = self.record, self.draft
-        decided = all(i.get("status") != "pending" for i in record["return_items"])
-        # Items waiting on an exception explain their own gap; compare only a complete credit.
-        complete = not any(result.startswith("exception:") for result in draft.outcomes.values())
-        refunded = variables["refunded_amount"]
-        if variables["refunded"] and decided and complete and abs(refunded - credited) > self.rules.value_tolerance:
-            draft.problems.append(
-                self.rules.problem(
-                    "value_mismatch",
-                    f"Reveni refunded {refunded} {record.get('currency', '')} but the credit comes to {credited}",
-                    blocking=False,
-                    details={"refunded": str(refunded), "credited": str(credited)},
-                )
+    def _deduct(self) -> None:
+        """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
+        when the rules name a Khaos non-stock item for it, a negative line carries it, so
+        the credit equals the refund and the return may be processed."""
+        rules, draft, deduction = self.rules, self.draft, self.rules.deduction
+        kept = draft.credit - draft.refunded
+        if deduction is None or not draft.lines or kept <= 0 or draft.refunded <= 0 or not self._settled():
+            return
+        priced = rules.pricing.price(-kept, 1, rules.tax_code_rates.get(deduction.tax_code))
+        draft.lines.append(
+            Line(
+                DEDUCTION,
+                [
+                    {
+                        "SKU": deduction.stock_code,
+                        "Mapping": [{"Mapping": "StockCode"}],
+                        "Quantity": part.quantity,
+                        "ReturnReason": {"ID": deduction.khaos_reason},
+                        "SourceReference": {"SourceOrder": draft.source_order},
+                        "UnitPrice": part.price,
+                    }
+                    for part in priced
+                ],
+                [],
+                accepted=True,
+                credit=credited(priced),
+                disposition="deduction",
             )
+        )
+
+    def _settled(self) -> bool:
+        """Every item graded and none waiting on an exception: Reveni's refund is final."""
+        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not any(
+            outcome.startswith("exception:") for outcome in self.draft.outcomes.values()
+        )
+
+    def _check_refund_against_credit(self) -> None:
+        """Σ completed refunds against Σ credits the documents ask for, in the return's
+        currency. A difference beyond `value_tolerance` is finance's, and Khaos does not
+        process the return on import."""
+        rules, draft = self.rules, self.draft
+        credit = Decimal(0) if draft.withdraw else draft.credit
+        difference = draft.refunded - credit
+        if draft.hold_reason or abs(difference) <= rules.value_tolerance:
+            return
+        currency = draft.currency
+        waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
+        if draft.refunded == 0:
+            advice = "Reveni has not refunded yet: approve the credit in Khaos only once Reveni's refund is paid."
+        elif waiting:
+            advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
+        elif difference < 0:
+            advice = (
+                f"Reveni kept {-difference} {currency} back (a fee or a deduction): reduce the credit in Khaos "
+                "to the refund before approving it, or have the consultant name a deductions item in the rules."
+            )
+        else:
+            advice = (
+                f"Reveni paid {difference} {currency} more than the credit (an item rejected after an instant "
+                "refund, or a refund beyond the goods): recover it, or credit it by hand in Khaos."
+            )
+        draft.problems.append(
+            rules.problem(
+                "refund_credit_difference",
+                f"Reveni refunded {draft.refunded} {currency}; the credit asks Khaos for {credit} {currency}, "
+                f"a difference of {difference} {currency}. {advice}",
+                details={
+                    "currency": currency,
+                    "refunded": str(draft.refunded),
+                    "credited": str(credit),
+                    "difference": str(difference),
+                },
+            )
+        )
+
+
+def _sum(movements: list[dict[str, Any]]) -> Decimal:
+    return sum((Decimal(str(m["amount"])) for m in movements), Decimal(0))

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from target_khaos_control.documents import Draft
+from target_khaos_control.documents import Draft, Line
 from target_khaos_control.rules.catalogue import Catalogue, StockItem
 from target_khaos_control.rules.engine import RuleSet
 
@@ -69,7 +69,12 @@ def _merge(into: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _catalogue(khaos: dict[str, Any]) -> Catalogue:
     catalogue = Catalogue()
     for entry in khaos.get("stock", []):
-        item = StockItem(str(entry.get("stock_id", entry["code"])), entry["code"], bool(entry.get("discontinued")))
+        item = StockItem(
+            str(entry.get("stock_id", entry["code"])),
+            entry["code"],
+            bool(entry.get("discontinued")),
+            str(entry.get("tax_code", "")),
+        )
         catalogue.items[item.code] = item
         for old in entry.get("old_codes", []):
             catalogue.old_codes[old] = item.code
@@ -81,18 +86,7 @@ def _catalogue(khaos: dict[str, Any]) -> Catalogue:
 def outcome(draft: Draft) -> dict[str, Any]:
     """What a rule set decided for one return, in the golden cases' terms."""
     return {
-        "lines": [
-            {
-                "item": line.item_id,
-                "sku": line.returned["SKU"],
-                "quantity": line.returned["Quantity"],
-                "reason": line.returned["ReturnReason"]["ID"],
-                "disposition": line.disposition,
-                "unit_price": {k: str(v) for k, v in line.returned["UnitPrice"].items()},
-                **({"exchange_sku": line.exchange["SKU"]} if line.exchange else {}),
-            }
-            for line in draft.lines
-        ],
+        "lines": [_line(line) for line in draft.lines],
         "exceptions": sorted(
             ({"kind": p.kind, "owner": p.owner, **({"item": p.item_id} if p.item_id else {})} for p in draft.problems),
             key=lambda e: (e["kind"], e.get("item", "")),
@@ -104,6 +98,32 @@ def outcome(draft: Draft) -> dict[str, Any]:
         "header": {k: v for k, v in draft.header.items() if k in ("URN", "Notes")},
         "source_order": draft.source_order,
     }
+
+
+def _line(line: Line) -> dict[str, Any]:
+    """One Reveni item's line: its stock code, units and reason, each Khaos price, and
+    what Khaos will credit for it."""
+    first = line.returned[0]
+    found: dict[str, Any] = {
+        "item": line.item_id,
+        "sku": first["SKU"],
+        "quantity": sum(part["Quantity"] for part in line.returned),
+        "reason": first["ReturnReason"]["ID"],
+        "disposition": line.disposition,
+        "unit_price": _price(first["UnitPrice"]),
+        "prices": [{"quantity": part["Quantity"], **_price(part["UnitPrice"])} for part in line.returned],
+        "credit": str(line.credit),
+    }
+    if line.exchanges:
+        found["exchange_sku"] = line.exchanges[0]["SKU"]
+        found["exchange_prices"] = [
+            {"quantity": part["Quantity"], **_price(part["UnitPrice"])} for part in line.exchanges
+        ]
+    return found
+
+
+def _price(price: dict[str, Any]) -> dict[str, str]:
+    return {kind: str(amount) for kind, amount in price.items()}
 
 
 def compare(draft: Draft, expect: dict[str, Any]) -> list[str]:
@@ -133,6 +153,11 @@ def _compare_lines(got: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> l
             actual = have.get(field)
             if field == "unit_price":
                 value = {k: str(Decimal(str(v))) for k, v in value.items()}
+            elif field in ("prices", "exchange_prices"):
+                value = [{k: str(v) if k == "quantity" else str(Decimal(str(v))) for k, v in p.items()} for p in value]
+                actual = [{k: str(v) for k, v in p.items()} for p in actual or []]
+            elif field == "credit":
+                value = str(Decimal(str(value)))
             if actual != value:
                 failures.append(f"lines[{n}].{field}: expected {value!r}, got {actual!r}")
     return failures

@@ -20,8 +20,9 @@ import jsonschema
 import yaml
 
 from target_khaos_control.exception_kinds import KINDS, Routing
+from target_khaos_control.money import Pricing
 from target_khaos_control.rules import templates
-from target_khaos_control.rules.engine import ReasonRule, RuleSet, TaxRule
+from target_khaos_control.rules.engine import Deduction, ReasonRule, RuleSet, TaxRule
 
 SCHEMA = json.loads((Path(__file__).parent / "ruleset.schema.json").read_text())
 STATUSES = ("in_progress", "shipped", "received", "for_review", "accepted", "partly_accepted", "rejected", "cancelled")
@@ -117,8 +118,8 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
         content_hash=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest(),
         reasons=reasons,
         tax_rules=tax_rules,
-        gross_prices=data["tax"]["prices"] == "gross",
-        rounding=data["tax"].get("rounding", "half_up"),
+        pricing=Pricing(data["tax"]["prices"] == "gross", data["tax"].get("rounding", "half_up")),
+        tax_code_rates={code: Decimal(entry["rate"]) for code, entry in khaos["tax_codes"].items()},
         tax_tolerance=Decimal(data["tax"].get("tolerance", "0.01")),
         sku_mapping=tuple(skus["mapping"]),
         aliases=dict(skus.get("aliases") or {}),
@@ -145,6 +146,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
         ),
         value_tolerance=Decimal(data["sequencing"].get("value_tolerance", "0.00")),
         hold_alert_days=int(data["sequencing"].get("hold_alert_days", 14)),
+        deduction=_deduction(reader, data.get("deductions"), khaos),
         routing=Routing({kind: route for kind, route in overrides.items() if kind in KINDS}),
     )
 
@@ -175,6 +177,19 @@ def _reason_rule(reader: _Reader, khaos: dict[str, Any], n: int, rule: dict[str,
         rule["disposition"],
         site or "",
     )
+
+
+def _deduction(reader: _Reader, fields: dict[str, str] | None, khaos: dict[str, Any]) -> Deduction | None:
+    if fields is None:
+        return None
+    if fields["khaos_reason"] not in khaos["return_reasons"]:
+        reader.error(
+            ("deductions", "khaos_reason"),
+            f"Khaos return reason {fields['khaos_reason']!r} is not under khaos.return_reasons",
+        )
+    if fields["tax_code"] not in khaos["tax_codes"]:
+        reader.error(("deductions", "tax_code"), f"tax code {fields['tax_code']!r} is not under khaos.tax_codes")
+    return Deduction(fields["stock_code"], fields["khaos_reason"], fields["tax_code"])
 
 
 def _many(value: str | list[str] | None) -> frozenset[str] | None:

@@ -1,0 +1,103 @@
+"""What Khaos will credit for a line, priced from what the customer paid.
+
+Khaos credits `UnitPrice` × `Quantity` for each item and takes VAT from its own stock
+item. With gross prices the gross is what we send. With net prices Khaos adds VAT per
+line: net = round(unit net × quantity), gross = net + round(net × rate / 100) (our model
+of Khaos; khaos-sandbox posts credit notes the same way). So a price is derived here, and
+the credit it will produce is computed here, once, for the rules and the checks.
+
+A Reveni line's price is what was paid: `total` ÷ `quantity`, never the list `price`.
+Where that is not a whole penny the line is split into units a penny apart (3 for 25.00:
+2 at 8.33 and 1 at 8.34), so Σ UnitPrice × Quantity equals the line total to the penny.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+
+PENNY = Decimal("0.01")
+ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+
+
+@dataclass(frozen=True)
+class Priced:
+    """Some units of one line at one Khaos price, and what Khaos will credit for them."""
+
+    quantity: int
+    price: dict[str, Decimal]  # a Khaos Price: {"Gross": ...} or {"Net": ...}
+    credit: Decimal  # gross, as Khaos will post it
+
+
+@dataclass(frozen=True)
+class Pricing:
+    gross_prices: bool
+    rounding: str = "half_up"  # how Khaos rounds a line's net and VAT to pennies
+
+    def round(self, amount: Decimal) -> Decimal:
+        return amount.quantize(PENNY, rounding=ROUNDING[self.rounding])
+
+    def khaos_gross(self, unit_net: Decimal, quantity: int, rate: Decimal) -> Decimal:
+        """The gross Khaos posts for a line sent with a net unit price."""
+        net = self.round(unit_net * quantity)
+        return net + self.round(net * rate / 100)
+
+    def price(self, total: Decimal, quantity: int, rate: Decimal | None) -> list[Priced]:
+        """Khaos prices for a paid line; Σ credit equals `total` whenever pennies allow it.
+
+        With net prices `rate` is the VAT rate Khaos will apply (its stock item's rate)."""
+        parts = paid_units(total, quantity)
+        if self.gross_prices:
+            return [Priced(units, {"Gross": unit}, unit * units) for units, unit in parts]
+        if rate is None:
+            msg = "a net price needs the VAT rate Khaos will apply"
+            raise ValueError(msg)
+        priced: list[Priced] = []
+        for units, unit_gross in parts:
+            for count, net in self._net_parts(units, unit_gross * units, rate):
+                priced.append(Priced(count, {"Net": net}, self.khaos_gross(net, count, rate)))
+        return priced
+
+    def _net_parts(self, quantity: int, gross: Decimal, rate: Decimal) -> list[tuple[int, Decimal]]:
+        """Unit nets whose Khaos gross adds up to `gross`: one line, else one unit split off
+        to make up the penny, else the nearest single line (the caller sees the gap)."""
+        whole = self._solve(quantity, gross, rate)
+        if whole is not None:
+            return [(quantity, whole)]
+        if quantity > 1:
+            for net in self._candidates(gross * (quantity - 1) / quantity, quantity - 1, rate):
+                rest = self._solve(1, gross - self.khaos_gross(net, quantity - 1, rate), rate)
+                if rest is not None:
+                    return [(quantity - 1, net), (1, rest)]
+        nearest = min(
+            self._candidates(gross, quantity, rate), key=lambda net: abs(self.khaos_gross(net, quantity, rate) - gross)
+        )
+        return [(quantity, nearest)]
+
+    def _solve(self, quantity: int, gross: Decimal, rate: Decimal) -> Decimal | None:
+        return next(
+            (net for net in self._candidates(gross, quantity, rate) if self.khaos_gross(net, quantity, rate) == gross),
+            None,
+        )
+
+    def _candidates(self, gross: Decimal, quantity: int, rate: Decimal) -> list[Decimal]:
+        guess = self.round(gross * 100 / (100 + rate) / quantity)
+        return [guess + PENNY * step for step in (0, -1, 1, -2, 2)]
+
+
+def paid_units(total: Decimal, quantity: int) -> list[tuple[int, Decimal]]:
+    """(units, unit price) parts of a paid line total, adding up to it to the penny."""
+    if quantity <= 0:
+        msg = f"quantity {quantity} is not a number of units"
+        raise ValueError(msg)
+    pennies = total / PENNY
+    if pennies != pennies.to_integral_value():
+        msg = f"amount {total} is not a whole number of pennies"
+        raise ValueError(msg)
+    base, extra = divmod(int(pennies), quantity)
+    parts = [(quantity - extra, base * PENNY), (extra, (base + 1) * PENNY)]
+    return [(units, unit) for units, unit in parts if units > 0]
+
+
+def credited(parts: list[Priced]) -> Decimal:
+    return sum((part.credit for part in parts), Decimal(0))

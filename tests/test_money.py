@@ -1,0 +1,345 @@
+"""Money that matches the cash: every figure below was worked out by hand and written here.
+
+Each case is a Reveni return laid over the golden cases' base return (one accepted
+TEE-BLK-M at 24.00, refunded in full, GBP). Expected: the Khaos prices of each line,
+what Khaos will credit for the whole return, whether Khaos may process it on import, and
+the finance exception that explains a difference.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from target_khaos_control.money import Pricing, paid_units
+from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.rules.catalogue import StockItem
+from target_khaos_control.rules.golden import build_return
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO, ACME = ROOT / "rules" / "demo", ROOT / "rules" / "acme"  # gross prices, net prices
+BASE = yaml.safe_load((DEMO / "tests" / "base.yaml").read_text())
+
+
+def refund(amount: str, currency: str = "GBP") -> dict[str, Any]:
+    return {"id": f"r-{amount}", "amount": amount, "currency": currency, "status": "completed", "refunded_at": "x"}
+
+
+def draft(rules: Path, given: dict[str, Any], stock: list[StockItem] | None = None) -> Any:
+    catalogue = Catalogue()
+    for item in stock or []:
+        catalogue.items[item.code] = item
+    return load_ruleset(rules).draft(build_return(BASE, given), catalogue)
+
+
+def prices(line: Any) -> list[tuple[int, str, str]]:
+    return [(p["Quantity"], *next(iter((k, str(v)) for k, v in p["UnitPrice"].items()))) for p in line.returned]
+
+
+def finance_messages(result: Any) -> list[str]:
+    return [p.message for p in result.problems if p.owner == "finance"]
+
+
+# --- pricing from what was paid -------------------------------------------------------
+
+
+def test_a_discount_is_credited_as_paid_not_at_the_list_price() -> None:
+    # 2 × 24.00 listed, 10% off: the customer paid 43.20, i.e. 21.60 a unit.
+    result = draft(
+        DEMO,
+        {
+            "total": "43.20",
+            "return_items": [{"quantity": 2, "total": "43.20", "tax": "7.20"}],
+            "refunds": [refund("43.20")],
+        },
+    )
+
+    assert prices(result.lines[0]) == [(2, "Gross", "21.60")]
+    assert result.credit == Decimal("43.20")
+    assert result.process is True
+    assert finance_messages(result) == []
+
+
+def test_three_for_25_pounds_goes_as_two_at_8_33_and_one_at_8_34() -> None:
+    # 25.00 / 3 = 8.333...: 2 × 8.33 + 1 × 8.34 = 25.00 to the penny.
+    result = draft(
+        DEMO,
+        {
+            "total": "25.00",
+            "return_items": [{"quantity": 3, "price": "9.00", "total": "25.00", "tax": "4.17"}],
+            "refunds": [refund("25.00")],
+        },
+    )
+
+    assert prices(result.lines[0]) == [(2, "Gross", "8.33"), (1, "Gross", "8.34")]
+    assert result.credit == Decimal("25.00")
+    assert result.process is True
+
+
+def test_net_prices_3_x_0_67_at_20_percent_credit_2_01_not_2_02() -> None:
+    # One line of 3 at net 0.56: net 1.68 + VAT 0.34 = 2.02, a penny too much.
+    # Split: 2 at 0.56 (net 1.12 + VAT 0.22 = 1.34) and 1 at 0.56 (0.56 + 0.11 = 0.67): 2.01.
+    result = draft(
+        ACME,
+        {
+            "total": "2.01",
+            "return_items": [{"quantity": 3, "price": "0.67", "total": "2.01", "tax": "0.34"}],
+            "refunds": [refund("2.01")],
+        },
+    )
+
+    assert prices(result.lines[0]) == [(2, "Net", "0.56"), (1, "Net", "0.56")]
+    assert result.credit == Decimal("2.01")
+    assert result.process is True
+
+
+def test_net_and_gross_prices_of_one_24_pound_tee() -> None:
+    gross = draft(DEMO, {})
+    net = draft(ACME, {})
+
+    assert prices(gross.lines[0]) == [(1, "Gross", "24.00")]
+    assert prices(net.lines[0]) == [(1, "Net", "20.00")]  # 20.00 + VAT 4.00 = 24.00
+    assert gross.credit == net.credit == Decimal("24.00")
+
+
+def test_a_penny_no_net_price_can_reach_is_named_for_finance() -> None:
+    # 0.69 at 20%: net 0.57 gives 0.57 + 0.11 = 0.68, net 0.58 gives 0.58 + 0.12 = 0.70.
+    result = draft(
+        ACME,
+        {
+            "total": "0.69",
+            "return_items": [{"price": "0.69", "total": "0.69", "tax": "0.12"}],
+            "refunds": [refund("0.69")],
+        },
+    )
+
+    assert result.credit in (Decimal("0.68"), Decimal("0.70"))
+    assert {p.kind for p in result.problems} >= {"net_price_penny", "refund_credit_difference"}
+    assert result.process is False
+
+
+def test_paid_units_split_a_line_a_penny_apart() -> None:
+    assert paid_units(Decimal("25.00"), 3) == [(2, Decimal("8.33")), (1, Decimal("8.34"))]
+    assert paid_units(Decimal("10.00"), 4) == [(4, Decimal("2.50"))]
+    assert paid_units(Decimal("0.05"), 7) == [(2, Decimal("0.00")), (5, Decimal("0.01"))]
+
+
+# --- refund against credit -----------------------------------------------------------
+
+
+def test_a_fee_kept_back_is_held_with_both_amounts_for_finance() -> None:
+    # Goods 59.99, Reveni refunded 56.04: 3.95 kept back.
+    result = draft(
+        DEMO,
+        {
+            "total": "59.99",
+            "return_items": [{"price": "59.99", "total": "59.99", "tax": "10.00"}],
+            "refunds": [refund("56.04")],
+        },
+    )
+
+    assert result.credit == Decimal("59.99")
+    assert result.process is False
+    [message] = finance_messages(result)
+    assert "Reveni refunded 56.04 GBP; the credit asks Khaos for 59.99 GBP, a difference of -3.95 GBP" in message
+    assert "kept 3.95 GBP back" in message
+
+
+def test_a_fee_kept_back_travels_as_a_deduction_line_when_the_rules_name_one(tmp_path: Path) -> None:
+    rules = (
+        DEMO / "rules.yml"
+    ).read_text() + '\ndeductions: {stock_code: RETURN-FEE, khaos_reason: "4", tax_code: "2"}\n'
+    (tmp_path / "rules.yml").write_text(rules)
+
+    result = draft(
+        tmp_path,
+        {
+            "total": "59.99",
+            "return_items": [{"price": "59.99", "total": "59.99", "tax": "10.00"}],
+            "refunds": [refund("56.04")],
+        },
+    )
+
+    item, deduction = result.lines
+    assert prices(item) == [(1, "Gross", "59.99")]
+    assert deduction.returned[0]["SKU"] == "RETURN-FEE"
+    assert prices(deduction) == [(1, "Gross", "-3.95")]
+    assert result.credit == Decimal("56.04")  # 59.99 - 3.95
+    assert result.process is True
+    assert finance_messages(result) == []
+
+
+def test_a_partial_refund_one_of_two_items_is_held() -> None:
+    # Two tees at 24.00 refunded instantly (48.00); the warehouse rejected the second.
+    result = draft(
+        DEMO,
+        {
+            "total": "48.00",
+            "instant": True,
+            "status": "partly_accepted",
+            "return_items": [{}, {"status": "rejected", "reject_reason": "used"}],
+            "refunds": [refund("48.00")],
+        },
+    )
+
+    assert result.credit == Decimal("24.00")
+    assert result.process is False
+    [message] = finance_messages(result)
+    assert "a difference of 24.00 GBP" in message
+    assert "paid 24.00 GBP more than the credit" in message
+
+
+def test_a_euro_return_matches_in_euros() -> None:
+    result = draft(
+        DEMO,
+        {
+            "currency": "EUR",
+            "total": "28.00",
+            "customer": {"address": {"country_code": "IE"}},
+            "return_items": [{"price": "28.00", "total": "28.00", "tax": "4.67"}],
+            "refunds": [refund("28.00", "EUR")],
+        },
+    )
+
+    assert result.currency == "EUR"
+    assert result.credit == result.refunded == Decimal("28.00")
+    assert result.process is True
+
+
+def test_a_refund_in_another_currency_is_never_counted_as_the_return_s() -> None:
+    result = draft(
+        DEMO,
+        {
+            "currency": "EUR",
+            "total": "28.00",
+            "customer": {"address": {"country_code": "IE"}},
+            "return_items": [{"price": "28.00", "total": "28.00", "tax": "4.67"}],
+            "refunds": [refund("28.00", "GBP")],
+        },
+    )
+
+    assert result.refunded == Decimal("0")
+    assert result.process is False
+    messages = finance_messages(result)
+    assert any("Reveni paid 28.00 GBP (refund r-28.00) on a EUR return" in m for m in messages)
+
+
+# --- exchanges -------------------------------------------------------------------------
+
+
+def test_an_exchange_for_a_cheaper_item_credits_the_difference_reveni_refunded() -> None:
+    # Hoodie 59.99 back, jeans at 49.99 out: Reveni refunds 10.00.
+    exchange = {"sku": "JEAN-IND-32", "ean": "5056000000055", "quantity": 1, "price": "49.99"}
+    result = draft(
+        DEMO,
+        {
+            "type": "exchange",
+            "total": "59.99",
+            "refunds": [refund("10.00")],
+            "return_items": [{"price": "59.99", "total": "59.99", "tax": "10.00", "exchange": exchange}],
+        },
+    )
+
+    line = result.lines[0]
+    assert prices(line) == [(1, "Gross", "59.99")]
+    assert [(e["SKU"], e["Quantity"], e["UnitPrice"]) for e in line.exchanges] == [
+        ("JEAN-IND-32", 1, {"Gross": Decimal("49.99")})
+    ]
+    assert result.credit == Decimal("10.00")
+    assert result.process is True
+
+
+def test_an_exchange_for_a_dearer_item_balances_the_top_up_the_customer_paid() -> None:
+    # A 24.00 tee back, a 30.00 item out, the customer paid 6.00: credit -6.00, refunded -6.00.
+    exchange = {"sku": "TEE-BLK-L", "ean": "5056000000024", "quantity": 1, "price": "30.00"}
+    top_up = {"id": "p-1", "amount": "6.00", "currency": "GBP", "status": "completed", "paid_at": "x"}
+    result = draft(
+        DEMO,
+        {"type": "exchange", "refunds": [], "exchange_payments": [top_up], "return_items": [{"exchange": exchange}]},
+    )
+
+    assert result.credit == Decimal("-6.00")
+    assert result.refunded == Decimal("-6.00")
+    assert result.process is True
+
+
+def test_an_unpriced_exchange_with_money_moving_is_held() -> None:
+    # Reveni sent no price for the new item: like for like (credit 0.00), but it refunded 10.00.
+    exchange = {"sku": "TEE-BLK-L", "ean": "5056000000024", "quantity": 1}
+    result = draft(DEMO, {"type": "exchange", "refunds": [refund("10.00")], "return_items": [{"exchange": exchange}]})
+
+    assert result.credit == Decimal("0.00")
+    assert result.process is False
+    assert "a difference of 10.00 GBP" in finance_messages(result)[0]
+
+
+# --- tax -------------------------------------------------------------------------------
+
+
+def test_a_vat_rate_unlike_the_khaos_stock_item_s_holds_the_line_for_finance() -> None:
+    zero_rated = StockItem("S1", "TEE-BLK-M", discontinued=False, tax_code="2")  # Khaos: 0.00%
+
+    result = draft(DEMO, {}, stock=[zero_rated])
+
+    assert result.lines == []
+    [vat] = [p for p in result.problems if p.kind == "vat_rate_mismatch"]
+    assert vat.owner == "finance"
+    assert "Reveni charged VAT at 20.00% but Khaos's stock item is at 0.00% (tax code 2)" in vat.message
+
+
+def test_net_prices_use_the_khaos_stock_item_s_rate() -> None:
+    standard = StockItem("S1", "TEE-BLK-M", discontinued=False, tax_code="1")
+
+    result = draft(ACME, {}, stock=[standard])
+
+    assert prices(result.lines[0]) == [(1, "Net", "20.00")]
+
+
+# --- the property ----------------------------------------------------------------------
+
+amounts = st.integers(min_value=1, max_value=20_000).map(lambda pennies: Decimal(pennies) / 100)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(st.integers(1, 5), amounts, st.sampled_from(["accepted", "rejected", "pending"])),
+        min_size=1,
+        max_size=4,
+    ),
+    refund_share=st.sampled_from(["all", "accepted", "less", "none"]),
+    net=st.booleans(),
+)
+def test_credits_equal_refunds_or_finance_holds_the_return(
+    lines: list[tuple[int, Decimal, str]], refund_share: str, net: bool
+) -> None:
+    items = [
+        {
+            "id": f"item-{n}",
+            "quantity": quantity,
+            "price": str(total),
+            "total": str(total),
+            "status": verdict,
+            "tax": str(Pricing(True).round(total / 6)),
+        }  # 20% VAT inside the gross
+        for n, (quantity, total, verdict) in enumerate(lines)
+    ]
+    paid = {
+        "all": sum((total for _, total, _ in lines), Decimal(0)),
+        "accepted": sum((total for _, total, verdict in lines if verdict == "accepted"), Decimal(0)),
+        "less": sum((total for _, total, _ in lines), Decimal(0)) - Decimal("1.00"),
+        "none": Decimal(0),
+    }[refund_share]
+    given_return = {"return_items": items, "refunds": [refund(str(paid))] if paid > 0 else []}
+
+    result = draft(ACME if net else DEMO, given_return)
+
+    if result.process:
+        assert result.credit == result.refunded
+    if result.credit != result.refunded:
+        assert finance_messages(result), "a difference always reaches finance"
+        assert result.process is False

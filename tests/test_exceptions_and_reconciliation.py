@@ -161,14 +161,20 @@ def _served_long_ago(workdir: Path) -> None:
 
 def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) -> None:
     returns = {
-        "ok": _a_return("accepted", refunded=True),
-        "missing": _a_return("accepted", refunded=True),
-        "off": _a_return("accepted", refunded=True),
-        "twice": _a_return("accepted", refunded=True),
-        "unpaid": _a_return("accepted"),
+        "ok": _a_return("accepted", refunded=True),  # 24.00 refunded, 24.00 credited
+        "ok-eur": _a_return("accepted", refunded=True),  # 24.00 EUR both sides
+        "missing": _a_return("accepted", refunded=True),  # no credit note, served long ago
+        "off": _a_return("accepted", refunded=True),  # credited 20.00
+        "twice": _a_return("accepted", refunded=True),  # credited 24.00 twice
+        "unpaid": _a_return("accepted"),  # credited, never refunded
+        "wrong-currency": _a_return("accepted", refunded=True),  # 24.00 EUR refunded, 24.00 GBP credited
+        "rejected": _a_return("rejected", instant=True),  # refunded, the warehouse rejected the item
     }
     for name, record in returns.items():
         record["id"] = name
+        if name in ("ok-eur", "wrong-currency"):
+            record["currency"] = "EUR"
+            record["refunds"][0]["currency"] = "EUR"
     config = _config(tmp_path, unconfirmed_after_hours=1)
     run_target(tmp_path, config, _records(*returns.values()))
     _served_long_ago(tmp_path)
@@ -180,6 +186,9 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) 
         "CN3,2026-11-21,RV-twice,SO1,CUST0001,GBP,20.00,4.00,24.00,Posted\n"
         "CN4,2026-11-21,RV-twice,SO1,CUST0001,GBP,20.00,4.00,24.00,Posted\n"
         "CN5,2026-11-21,RV-unpaid,SO1,CUST0001,GBP,20.00,4.00,24.00,Posted\n"
+        "CN6,2026-11-21,RV-ok-eur,SO1,CUST0001,EUR,20.00,4.00,24.00,Posted\n"
+        "CN7,2026-11-21,RV-wrong-currency,SO1,CUST0001,GBP,20.00,4.00,24.00,Posted\n"
+        "CN8,2026-11-21,RV-by-hand,SO9,CUST0002,GBP,10.00,2.00,12.00,Posted\n"
     )
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
@@ -191,20 +200,37 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) 
     gaps = {line["return_id"]: line["gaps"] for line in found["gaps"]}
     assert gaps == {
         "missing": ["not_confirmed"],
-        "off": ["value_difference"],
-        "twice": ["duplicate_credit_note"],
+        "off": ["amount_difference"],
+        "twice": ["duplicate_credit_note", "amount_difference"],
         "unpaid": ["credit_note_without_refund"],
+        "wrong-currency": ["currency_mismatch"],
+        "rejected": ["refund_without_credit_note"],
     }
-    assert found["summary"]["matched"] == 1
-    assert found["summary"]["totals_by_currency"]["GBP"] == {"refunded": "96.00", "credited": "116.00", "gap": "-20.00"}
+    assert found["summary"]["matched"] == 2  # ok, ok-eur
+    assert found["summary"]["credit_notes_for_unknown_returns"] == ["CN8"]
+    # GBP refunded: ok, missing, off, twice, rejected = 5 × 24.00 = 120.00.
+    # GBP credited: CN1 24 + CN2 20 + CN3 24 + CN4 24 + CN5 24 + CN7 24 = 140.00 (CN8 is no return's).
+    # EUR refunded: ok-eur, wrong-currency = 48.00; EUR credited: CN6 = 24.00.
+    assert found["summary"]["totals_by_currency"] == {
+        "EUR": {"refunded": "48.00", "credited": "24.00", "gap": "24.00"},
+        "GBP": {"refunded": "120.00", "credited": "140.00", "gap": "-20.00"},
+    }
     with sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}").connect() as conn:
-        kinds = dict(conn.execute(sa.text("select return_id, kind from exceptions where status = 'open'")).all())
-    assert kinds == {
-        "missing": "not_collected_by_khaos",
-        "off": "value_mismatch",
-        "twice": "value_mismatch",
-        "unpaid": "value_mismatch",
-    }
+        rows = conn.execute(
+            sa.text(
+                "select return_id, kind, owner from exceptions where status = 'open' and item_id = '(reconciliation)'"
+            )
+        ).all()
+    assert sorted(rows) == [
+        ("", "credit_note_unknown_reference", "finance"),
+        ("missing", "not_collected_by_khaos", "integration"),
+        ("off", "amount_difference", "finance"),
+        ("rejected", "refund_without_credit_note", "finance"),
+        ("twice", "amount_difference", "finance"),
+        ("twice", "duplicate_credit_note", "finance"),
+        ("unpaid", "credit_note_without_refund", "finance"),
+        ("wrong-currency", "currency_mismatch", "finance"),
+    ]
 
     table = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
     as_csv = reveni_khaos(
@@ -218,9 +244,36 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) 
         "--output",
         str(tmp_path / "gaps.csv"),
     )
-    assert "1 of 5 returns match (20.0%)" in table.stdout
+    assert "2 of 8 returns match (25.0%)" in table.stdout
     assert as_csv.returncode == 0
-    assert len((tmp_path / "gaps.csv").read_text().splitlines()) == 5
+    assert len((tmp_path / "gaps.csv").read_text().splitlines()) == 7  # a header and six returns
+
+
+def test_a_return_whose_credit_notes_add_up_to_the_refund_is_matched_whatever_we_sent(tmp_path: Path) -> None:
+    # The documents asked Khaos for 24.00; Reveni refunded 19.00 (a fee kept back) and
+    # finance corrected the credit in Khaos to 19.00 before approving it: matched.
+    fee = _a_return("accepted", refunded=True)
+    fee["refunds"][0]["amount"] = "19.00"
+    config = _config(tmp_path, unconfirmed_after_hours=1)
+    run_target(tmp_path, config, _records(fee))
+    _served_long_ago(tmp_path)
+    notes = tmp_path / "credit-notes.csv"
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+
+    notes.write_text("CreditNoteCode,Date,AssociatedRef,Currency,Gross\nCN1,2026-11-21,RV-ret-1,GBP,19.00\n")
+    corrected = json.loads(
+        reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json").stdout
+    )
+    notes.write_text("CreditNoteCode,Date,AssociatedRef,Currency,Gross\nCN1,2026-11-21,RV-ret-1,GBP,24.00\n")
+    as_sent = json.loads(
+        reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json").stdout
+    )
+
+    assert corrected["gaps"] == []
+    assert corrected["summary"]["matched"] == 1
+    assert [(line["return_id"], line["gaps"]) for line in as_sent["gaps"]] == [("ret-1", ["amount_difference"])]
+    assert as_sent["summary"]["totals_by_currency"]["GBP"] == {"refunded": "19.00", "credited": "24.00", "gap": "-5.00"}
 
 
 def test_a_credit_note_export_with_other_headers_is_named_in_the_error(tmp_path: Path) -> None:

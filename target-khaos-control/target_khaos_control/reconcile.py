@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.store import documents, exceptions, reveni_returns
 
 # The columns of Khaos Control's credit-note export; a client whose export differs maps

@@ -49,6 +49,7 @@ RETURN_ITEM = th.ObjectType(
             th.Property("sku", th.StringType),
             th.Property("ean", th.StringType),
             th.Property("quantity", th.IntegerType),
+            th.Property("price", Money, description="[model] unit price of the new item, including tax"),
         ),
         description="The item the customer takes instead; null for a refund",
     ),
@@ -64,6 +65,15 @@ REFUND = th.ObjectType(
     th.Property("currency", th.StringType),
     th.Property("status", th.StringType),
     th.Property("refunded_at", th.DateTimeType),
+)
+
+# [model] What the customer paid on top for a dearer exchange item.
+EXCHANGE_PAYMENT = th.ObjectType(
+    th.Property("id", th.StringType),
+    th.Property("amount", Money),
+    th.Property("currency", th.StringType),
+    th.Property("status", th.StringType),
+    th.Property("paid_at", th.DateTimeType),
 )
 
 RETURN = th.PropertiesList(
@@ -84,6 +94,7 @@ RETURN = th.PropertiesList(
     th.Property("total", Money),
     th.Property("return_items", th.ArrayType(RETURN_ITEM)),
     th.Property("refunds", th.ArrayType(REFUND)),
+    th.Property("exchange_payments", th.ArrayType(EXCHANGE_PAYMENT)),
     th.Property(
         "shipping",
         th.ObjectType(

@@ -63,7 +63,7 @@ class Draft:
     outcomes: dict[str, str] = field(default_factory=dict)  # item id -> line | exception:<kind> | skip:<why>
     process: bool = False
     currency: str = ""  # the return's currency: every amount here is in it
-    refunded: Decimal = Decimal(0)  # Reveni's completed refunds, less top-ups the customer paid
+    refunded: Decimal = Decimal("0.00")  # Reveni's completed refunds, less top-ups the customer paid
     withdraw: bool = False  # Reveni cancelled it: take back what Khaos has not pulled
     hold_reason: str = ""  # the rules hold this return back for now
 
@@ -76,7 +76,7 @@ class Draft:
     @property
     def credit(self) -> Decimal:
         """What Khaos will credit for every line of the return, in all its documents."""
-        return sum((line.credit for line in self.lines), Decimal(0))
+        return sum((line.credit for line in self.lines), Decimal("0.00"))
 
     def document(self, associated_ref: str, lines: list[Line]) -> dict[str, Any]:
         exchanges = [item for line in lines for item in line.exchanges]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -109,6 +109,11 @@ class ReturnLine:
     age_days: int = 0
     hold_days: int = 14
 
+    @property
+    def matched(self) -> bool:
+        """The credit notes add up, in the return's currency, to exactly what Reveni paid."""
+        return not self.gaps and not self.other_currency_notes and self.credited == self.refunded
+
 
 @dataclass
 class Report:
@@ -122,8 +127,9 @@ class Report:
         return sorted(note.code for note in self.unknown_notes)
 
     def summary(self) -> dict[str, Any]:
-        with_refund = [line for line in self.returns if line.refunded > 0 or line.credit_notes]
-        matched = [line for line in with_refund if not line.gaps]
+        with_refund = [line for line in self.returns if line.refunded != 0 or line.credit_notes]
+        matched = [line for line in with_refund if line.matched]
+        awaiting = [line for line in with_refund if not line.gaps and not line.matched]
         gaps: Counter[str] = Counter(gap for line in self.returns for gap in line.gaps)
         aging: Counter[str] = Counter(_bucket(line.age_days) for line in self.returns if line.gaps)
         totals: dict[str, dict[str, str]] = defaultdict(dict)
@@ -137,6 +143,7 @@ class Report:
             "returns_compared": len(with_refund),
             "matched": len(matched),
             "match_rate": f"{len(matched) / len(with_refund):.1%}" if with_refund else "n/a",
+            "awaiting_khaos": len(awaiting),
             "gaps": dict(sorted(gaps.items())),
             "aging": {label: aging.get(label, 0) for label, _ in AGING},
             "totals_by_currency": dict(totals),
@@ -144,7 +151,7 @@ class Report:
         }
 
     def as_json(self) -> str:
-        lines = [asdict(line) for line in self.returns if line.gaps]
+        lines = [vars(line) for line in self.returns if line.gaps]  # flat fields: no deep copy needed
         # Amounts as exact decimal strings, never floats.
         return json.dumps({"summary": self.summary(), "gaps": lines}, indent=2, ensure_ascii=False, default=str)
 
@@ -174,7 +181,8 @@ class Report:
         summary = self.summary()
         out = [
             f"Reconciliation at {summary['at']}: {summary['matched']} of {summary['returns_compared']} returns "
-            f"match ({summary['match_rate']})",
+            f"match ({summary['match_rate']}); {summary['awaiting_khaos']} more are within Khaos's time "
+            "(no credit note yet, no gap yet)",
             "",
             "Gaps:",
         ]

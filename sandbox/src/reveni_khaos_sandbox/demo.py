@@ -181,12 +181,21 @@ def run_demo(workdir: Path, logs: Path, *, keep_running: bool = False) -> None:
             f"{again['returns']} more ({len(again.get('processed', []))} processed)"
         )
 
-        report(workdir, store, khaos, polled, again, keep_running=keep_running)
+        approved, approved_return = _approved_without_checking(khaos, store)
+        if approved:
+            print(
+                f"6. A Khaos user processed {approved} as it arrived, without matching the credit to "
+                "Reveni's refund (the integration had held it for approval)"
+            )
+
+        report(workdir, store, khaos, polled, again, keep_running=keep_running, gap_of=approved_return)
         if keep_running:
             running.pop_all()  # leave them up; `make demo-stop` stops them
 
 
-def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any], keep_running: bool = False) -> None:
+def report(
+    workdir: Path, store: Path, khaos: str, *polls: dict[str, Any], keep_running: bool = False, gap_of: str = ""
+) -> None:
     failed = Counter(reason for poll in polls for reasons in poll["failed"].values() for reason in reasons)
     credit_csv = _get_text(f"{khaos}/_sandbox/credit-notes.csv")
     out = workdir / "output" / "credit-notes.csv"
@@ -211,7 +220,8 @@ def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any], keep_
     )
     if done.returncode != 0:
         raise DemoError(f"reconciliation failed: {done.stderr.strip()}")
-    summary = json.loads(reconciliation.read_text())["summary"]
+    found = json.loads(reconciliation.read_text())
+    summary = found["summary"]
     with sqlite3.connect(store) as db:
         exceptions = db.execute(
             "select owner, kind, count(*) from exceptions where status = 'open' "
@@ -223,10 +233,11 @@ def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any], keep_
     )
     print(
         f"  Reconciliation: {summary['matched']} of {summary['returns_compared']} refunded returns match a credit "
-        f"note ({summary['match_rate']}); gaps: "
+        f"note ({summary['match_rate']}), {summary['awaiting_khaos']} await Khaos; gaps: "
         + (", ".join(f"{n} {gap}" for gap, n in summary["gaps"].items()) or "none")
         + f" (report in {reconciliation.relative_to(workdir)})"
     )
+    _show_one_gap(store, found["gaps"], gap_of)
     print("  Imports Khaos refused:" + ("" if failed else " none"))
     for reason, count in failed.most_common():
         print(f"    {count} x {reason}")
@@ -246,6 +257,44 @@ def report(workdir: Path, store: Path, khaos: str, *polls: dict[str, Any], keep_
             "\n  (log in as demo / demo-dashboard; make demo-stop stops it)\nNothing is left running."
         )
     )
+
+
+def _approved_without_checking(khaos: str, store: Path) -> tuple[str, str]:
+    """A person in Khaos processes a return whose credit the integration flagged as more
+    than Reveni refunded: the mistake the reconciliation exists to catch."""
+    with sqlite3.connect(store) as db:
+        flagged = db.execute(
+            "select d.associated_ref, d.return_id from documents d join exceptions e on e.return_id = d.return_id "
+            "where e.kind = 'refund_credit_difference' and e.status = 'open' and d.state = 'served' "
+            "and e.message like '%kept%back%' order by d.associated_ref"
+        ).fetchall()
+    for ref, return_id in flagged:
+        try:
+            _call("POST", f"{khaos}/_sandbox/returns/{ref}/process")
+        except DemoError:
+            continue  # not imported in Khaos: try the next
+        return str(ref), str(return_id)
+    return "", ""
+
+
+def _show_one_gap(store: Path, gaps: list[dict[str, Any]], return_id: str) -> None:
+    """One real gap, as finance meets it, and the exception that explains it."""
+    line = next((g for g in gaps if g["return_id"] == return_id), None) or next(iter(gaps), None)
+    if line is None:
+        return
+    with sqlite3.connect(store) as db:
+        explained = db.execute(
+            "select kind, owner, message from exceptions where return_id = ? and status = 'open' "
+            "order by item_id = '(reconciliation)', kind limit 1",
+            (line["return_id"],),
+        ).fetchone()
+    print(
+        f"  One gap for finance: order {line['order_number']} (Reveni return {line['return_id']}): Reveni refunded "
+        f"{line['refunded']} {line['currency']}, Khaos credited {line['credited']} {line['currency']}: "
+        + ", ".join(line["gaps"])
+    )
+    if explained:
+        print(f"    the exception that explains it ({explained[0]}, for {explained[1]}): {explained[2]}")
 
 
 def _states(store: Path) -> Counter[str]:

@@ -109,9 +109,10 @@ def _exchange_line(khaos: Khaos, item: Any, where: str, reasons: list[str]) -> E
         return None
     stock = _stock_of(khaos, item, where, reasons, what="Exchange stock item")
     quantity = _quantity(item, where, reasons)
+    unit_gross, unit_net = _price(item, where, reasons)
     if stock is None or quantity is None:
         return None
-    return ExchangeLine(stock.stock_id, stock.stock_code, quantity)
+    return ExchangeLine(stock.stock_id, stock.stock_code, quantity, unit_gross, unit_net)
 
 
 def _stock_of(

@@ -22,6 +22,7 @@ from reveni_khaos_sandbox.khaos_records import (
     CreditNote,
     CreditNoteLine,
     Customer,
+    ExchangeLine,
     Invalid,
     NotFound,
     OrderLine,
@@ -186,7 +187,8 @@ class Khaos:
             urn=sales_return.urn,
             issued=self.clock().date(),
             currency=sales_return.currency,
-            lines=tuple(self._credit_line(line) for line in sales_return.lines),
+            lines=tuple(self._credit_line(line) for line in sales_return.lines)
+            + tuple(self._exchange_charge(swap) for swap in sales_return.exchanges),
         )
         sales_return.credit_note = note
         self.credit_notes.append(note)
@@ -208,6 +210,23 @@ class Khaos:
             tax = gross - net
         return CreditNoteLine(
             line.stock_code, line.quantity, unit_gross, net, tax, gross, line.reason.name, line.reason.processing_type
+        )
+
+    def _exchange_charge(self, swap: ExchangeLine) -> CreditNoteLine:
+        """The exchange item goes out to the customer: charged against the credit, at the
+        price sent (its sell price when none came), VAT from its stock item."""
+        stock = self.stock[swap.stock_id]
+        rate = self.tax_rates[stock.tax_rate_id].rate
+        if swap.unit_net is not None and swap.unit_gross is None:
+            net = pennies(swap.unit_net * swap.quantity)
+            gross = net + pennies(net * rate / 100)
+            unit_gross = pennies(swap.unit_net * (100 + rate) / 100)
+        else:
+            unit_gross = swap.unit_gross if swap.unit_gross is not None else stock.sell_price
+            gross = pennies(unit_gross * swap.quantity)
+            net = pennies(gross * 100 / (100 + rate))
+        return CreditNoteLine(
+            swap.stock_code, -swap.quantity, unit_gross, -net, -(gross - net), -gross, "Exchange", "exchange"
         )
 
     def _sold_price(self, line: ReturnLine, stock: StockItem) -> Decimal:

@@ -117,6 +117,8 @@ class ExchangeLine:
     stock_id: str
     stock_code: str
     quantity: int
+    unit_gross: Decimal | None = None  # as the channel sent it; None when it sent a net price or none
+    unit_net: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,15 @@ class ReturnGenerator:
             for position, product in enumerate(products)
         ]
         currency = CURRENCY_BY_COUNTRY[customer.country_code]
-        refunds = self._refunds(rng, ident, status, instant, items, currency)
+        # Prices as customers really pay them: discounts, exchanges for dearer or cheaper
+        # items. A stream of its own, so the rest of each return stays as it always was.
+        money_rng = random.Random(f"{self.seed}:{i}:money")
+        for item in items:
+            _discount(money_rng, item)
+            if item["exchange"] is not None:
+                _price_exchange(money_rng, item)
+        refunds = self._refunds(rng, money_rng, ident, status, instant, items, currency)
+        top_ups = _top_ups(ident, items, currency)
         total = sum((Decimal(item["total"]) for item in items), Decimal(0))
         return {
             "id": ident.id,
@@ -164,6 +172,7 @@ class ReturnGenerator:
             "total": money(total),
             "return_items": items,
             "refunds": refunds,
+            "exchange_payments": top_ups,
             "shipping": {"carrier": rng.choice(CARRIERS), "tracking_number": f"H00AAA{i:010d}"},
             "created_at": iso(ident.created_at),
             "updated_at": iso(ident.updated_at),
@@ -202,20 +211,21 @@ class ReturnGenerator:
     def _refunds(
         self,
         rng: random.Random,
+        money_rng: random.Random,
         ident: Identity,
         status: str,
         instant: bool,
         items: list[dict[str, Any]],
         currency: str,
     ) -> list[dict[str, Any]]:
-        refundable = [item for item in items if item["exchange"] is None]
         if instant:
             # Reveni pays before the goods are back, whatever the warehouse later finds.
-            amount = sum((Decimal(item["total"]) for item in refundable), Decimal(0))
+            amount = sum((_due(item) for item in items), Decimal(0))
+            if amount > 10 and money_rng.random() < 0.1:
+                amount -= Decimal("1.95")  # a return fee kept back
             paid_at = ident.created_at + timedelta(minutes=2)
         elif status in {"accepted", "partly_accepted"}:
-            accepted = [item for item in refundable if item["status"] == "accepted"]
-            amount = sum((Decimal(item["total"]) for item in accepted), Decimal(0))
+            amount = sum((_due(item) for item in items if item["status"] == "accepted"), Decimal(0))
             if amount > 10 and rng.random() < 0.15:
                 amount -= Decimal("5.00")  # a deduction for damaged packaging: a partial refund
             paid_at = ident.updated_at
@@ -234,6 +244,59 @@ class ReturnGenerator:
                 "refunded_at": iso(paid_at),
             }
         ]
+
+
+def _discount(rng: random.Random, item: dict[str, Any]) -> None:
+    """One line in six was bought on offer: the customer paid less than the list price."""
+    if rng.random() >= 1 / 6:
+        return
+    off = rng.choice((Decimal("0.10"), Decimal("0.15"), Decimal("0.25")))
+    total = (Decimal(item["price"]) * item["quantity"] * (1 - off)).quantize(CENT, rounding=ROUND_HALF_UP)
+    item["total"] = money(total)
+    if "tax_rate" in item:
+        rate = Decimal(item["tax_rate"])
+        item["tax"] = money(total * rate / (100 + rate))
+
+
+def _price_exchange(rng: random.Random, item: dict[str, Any]) -> None:
+    """The new item's price; one exchange in three is for a different product, dearer or cheaper."""
+    swap = PRODUCTS_BY_SKU[item["exchange"]["sku"]]
+    if rng.random() < 1 / 3:
+        swap = rng.choice([p for p in PRODUCTS if p.price != swap.price and not p.discontinued and p.tax_rate])
+        item["exchange"] |= {"sku": swap.sku, "ean": swap.ean}
+    item["exchange"]["price"] = money(swap.price)
+
+
+def _due(item: dict[str, Any]) -> Decimal:
+    """What Reveni owes the customer for an item: what was paid, less an exchange item's price."""
+    paid = Decimal(item["total"])
+    if item["exchange"] is None:
+        return paid
+    swapped = Decimal(item["exchange"]["price"]) * int(item["exchange"]["quantity"])
+    return max(paid - swapped, Decimal(0))
+
+
+def _top_ups(ident: Identity, items: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
+    """What the customer paid on top for dearer exchange items, when they chose them."""
+    extra = sum(
+        (
+            max(Decimal(i["exchange"]["price"]) * i["exchange"]["quantity"] - Decimal(i["total"]), Decimal(0))
+            for i in items
+            if i["exchange"] is not None
+        ),
+        Decimal(0),
+    )
+    if extra <= 0:
+        return []
+    return [
+        {
+            "id": f"p-{ident.id[:8]}",
+            "amount": money(extra),
+            "currency": currency,
+            "status": "completed",
+            "paid_at": iso(ident.created_at + timedelta(minutes=1)),
+        }
+    ]
 
 
 def _exchanged(kind: str, position: int) -> bool:

@@ -456,16 +456,25 @@ class _Evaluation:
         currency. A difference beyond `value_tolerance` is finance's, and Khaos does not
         process the return on import."""
         rules, draft = self.rules, self.draft
-        credit = Decimal(0) if draft.withdraw else draft.credit
+        credit = Decimal("0.00") if draft.withdraw else draft.credit
         difference = draft.refunded - credit
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return
         currency = draft.currency
         waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-        if draft.refunded == 0:
-            advice = "Reveni has not refunded yet: approve the credit in Khaos only once Reveni's refund is paid."
-        elif waiting:
+        ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+        if waiting:
             advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
+        elif ungraded:
+            advice = f"{ungraded} item(s) are not graded by the warehouse yet; their credit follows once they are."
+        elif draft.refunded == 0:
+            advice = "Reveni has not refunded yet: approve the credit in Khaos only once Reveni's refund is paid."
+        elif difference < 0 and self.record.get("exchange_payments"):
+            advice = (
+                "Reveni's refunds less what the customer paid on top for exchange items come to less than the "
+                "credit: check the exchange prices in Reveni (and any exchange the warehouse rejected) before "
+                "approving the credit."
+            )
         elif difference < 0:
             advice = (
                 f"Reveni kept {-difference} {currency} back (a fee or a deduction): reduce the credit in Khaos "
@@ -492,4 +501,4 @@ class _Evaluation:
 
 
 def _sum(movements: list[dict[str, Any]]) -> Decimal:
-    return sum((Decimal(str(m["amount"])) for m in movements), Decimal(0))
+    return sum((Decimal(str(m["amount"])) for m in movements), Decimal("0.00"))

@@ -318,3 +318,18 @@ def test_exchange_items_are_sent_with_the_returned_item(tmp_path: Path) -> None:
     body = _documents(tmp_path)["RV-ret-1"]["body"]
     assert body["ExchangeItems"][0]["SKU"] == "HOODIE-GREY-M", "the alias applies to exchange items too"
     assert body["ReturnedItems"][0]["SKU"] == "TEE-BLK-M"
+
+
+def test_the_return_s_currency_is_on_its_document_and_on_each_exception(tmp_path: Path) -> None:
+    euros = _a_return("accepted", refunded=True)
+    euros["currency"] = "EUR"
+    euros["refunds"][0] |= {"currency": "EUR", "amount": "20.00"}  # 4.00 kept back
+
+    run_target(tmp_path, target_config(tmp_path), _records(euros))
+
+    with _store(tmp_path) as conn:
+        currencies = conn.execute(sa.text("select associated_ref, currency from documents")).all()
+    assert currencies == [("RV-ret-1", "EUR")]
+    [difference] = [e for e in _exceptions(tmp_path) if e["kind"] == "refund_credit_difference"]
+    assert json.loads(difference["details"])["currency"] == "EUR"
+    assert "Reveni refunded 20.00 EUR; the credit asks Khaos for 24.00 EUR" in difference["message"]

@@ -164,6 +164,7 @@ class Batch:
             ),
             item_ids=json.dumps(open_doc.item_ids),
             source_updated_at=str(record.get("updated_at", "")),
+            currency=draft.currency,
         )
         if hold_reason:
             self._set_state(open_doc, "held", hold_reason=hold_reason)

@@ -60,6 +60,7 @@ documents = sa.Table(
     sa.Column("first_served_at", Moment, nullable=True),
     sa.Column("last_served_at", Moment, nullable=True),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
+    sa.Column("currency", sa.String(3), nullable=False, default="", server_default=""),
 )
 
 pulls = sa.Table(

@@ -106,6 +106,7 @@ class RuleSet:
             order = str((record.get("order") or {}).get("number") or "")
             for problem in draft.problems:
                 problem.details.setdefault("order_number", order)
+                problem.details.setdefault("currency", draft.currency)
                 problem.details.setdefault("source_order", draft.source_order)
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
             draft.lines, draft.header = [], {}

@@ -104,6 +104,22 @@ def test_five_mistakes_are_reported_at_once_each_at_its_line(tmp_path: Path) -> 
         assert message in error
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("    rejected: skip\n", "    rejected: skipp\n"), '"skipp" is not allowed here: use one of credit,'),
+        (("\nreasons:\n", "\nreason:\n"), "`reason` is not a key at the top of the rule set: did you mean `reasons`?"),
+        (('{name: Standard, rate: "20.00"}', "{name: Standard, rate: 20.00}"), 'put it in quotes, like "20.00"'),
+    ],
+)
+def test_one_mistake_is_one_message(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    assert edit[0] in DEMO
+    errors = _errors(tmp_path, DEMO.replace(*edit, 1))
+
+    assert len(errors) == 1, errors
+    assert message in errors[0]
+
+
 def test_a_misspelt_key_is_reported_at_the_key_not_its_mapping(tmp_path: Path) -> None:
     text = DEMO.replace(
         '    khaos_reason: "7"\n    disposition: restock\n', '    khaos_reason: "7"\n    dispositoin: restock\n'

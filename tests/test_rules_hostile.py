@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from target_khaos_control.rules import load_ruleset
+from target_khaos_control.rules import load_ruleset, templates
 from target_khaos_control.rules.engine import RuleSet
 from target_khaos_control.rules.golden import build_return
 from target_khaos_control.rules.loader import RuleSetError
@@ -127,6 +127,17 @@ def _ruleset(tmp_path: Path, notes: str) -> RuleSet:
         ('"{{ customer.id ** customer.id }}"', {"customer": {"id": 10**6}}, "digits; the limit is 100"),
         ('"{{ return_items * 1000 }}"', {}, "characters or items; the limit is 10000"),
         (
+            "\"{{ customer.first_name | replace('x', customer.first_name, -1) }}\"",
+            {"customer": {"first_name": "x" * 5000}},
+            "`replace` would make more than 10000 characters",
+        ),
+        (
+            '"{{ customer.first_name | join(customer.last_name) }}"',
+            {"customer": {"first_name": "x" * 5000, "last_name": "y" * 5000}},
+            "`join` would make more than 10000 characters",
+        ),
+        ('"{{ customer.id ** 2 }}"', {"customer": {"id": int("9" * 4000)}}, "digits; the limit is 100"),
+        (
             '"{{ [' + ", ".join(["customer.first_name"] * 12) + '] }}"',
             {"customer": {"first_name": "x" * 9000}},
             "it wrote more than 100000 characters",
@@ -163,6 +174,23 @@ def test_a_when_condition_stopped_at_run_time_names_its_rule(tmp_path: Path) -> 
 
     assert [p.kind for p in draft.problems] == ["rule_template_failed"]
     assert "`reasons[4].when`" in draft.problems[0].message
+
+
+@pytest.mark.timeout(10)
+def test_a_render_past_its_time_limit_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ruleset = _ruleset(tmp_path, '"{% for item in return_items %}{{ item.sku ~ item.name }}{% endfor %}"')
+    monkeypatch.setattr(templates, "TIME_LIMIT", -1.0)  # every render is already late
+
+    draft = ruleset.draft(build_return(BASE, {}))
+
+    assert [p.kind for p in draft.problems] == ["rule_template_failed"]
+    assert "`references.notes` was stopped: it ran longer than -1 s" in draft.problems[0].message
+
+
+def test_the_loop_guard_is_not_a_filter_rule_files_may_name(tmp_path: Path) -> None:
+    errors = _refused(tmp_path, _with_notes(f'"{{{{ return_items | {templates.LOOP} }}}}"'))
+
+    assert f"filter '{templates.LOOP}' is not available" in errors[0]
 
 
 def test_a_loop_over_a_returns_items_still_works(tmp_path: Path) -> None:

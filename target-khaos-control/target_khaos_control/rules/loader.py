@@ -64,8 +64,11 @@ class _Reader:
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # where each key is written
     found: list[tuple[int, int, str]] = field(default_factory=list)
     schema_failed: bool = False
+    wrong: set[Path_] = field(default_factory=set)  # what the schema refused: one mistake, one message
 
     def error(self, where: Path_, message: str, line_offset: int = 0) -> None:
+        if any(where[: len(path)] == path for path in self.wrong):
+            return
         probe = where
         while probe and probe not in self.positions:
             probe = probe[:-1]
@@ -80,11 +83,11 @@ class _Reader:
     def errors(self) -> list[str]:
         return [f"{self.file}:{line}:{column}: {message}" for line, column, message in sorted(self.found)]
 
-    def attempt(self, check: Callable[..., Any], *args: Any) -> Any:
+    def attempt(self, check: Callable[[], Any]) -> Any:
         """Run one check even where the schema found the data malformed: a part it cannot
         read is skipped, as the schema has already said what is wrong there."""
         try:
-            return check(*args)
+            return check()
         except (KeyError, TypeError, AttributeError, IndexError, ValueError, ArithmeticError):
             if not self.schema_failed:
                 raise
@@ -238,6 +241,7 @@ def _check_schema(reader: _Reader, data: Any) -> None:
     missing = {(tuple(p.absolute_path), name) for p in problems if p.validator == "required" for name in _missing(p)}
     for problem in problems:
         where = tuple(problem.absolute_path)
+        reader.wrong |= {(*where, name) for name in _missing(problem)} if problem.validator == "required" else set()
         if problem.validator == "additionalProperties" and isinstance(problem.instance, dict):
             allowed = sorted((problem.schema.get("properties") or {}).keys())
             for key in problem.instance:
@@ -246,11 +250,13 @@ def _check_schema(reader: _Reader, data: Any) -> None:
                 guess = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"did you mean `{guess[0]}`?" if guess else f"the keys here are: {', '.join(allowed)}"
                 line, column = reader.keys.get((*where, str(key)), reader.positions.get(where, (1, 1)))
+                reader.wrong.add((*where, str(key)))
                 reader.at(line, column, f"`{key}` is not a key {_under(where)}: {hint}")
                 if guess:
                     missing.discard((where, guess[0]))  # one mistake, one message
         elif problem.validator != "required":
             reader.error(where, _schema_words(problem))
+            reader.wrong.add(where)
     for where, name in sorted(missing, key=str):
         reader.error(where, f"`{name}` is missing {_under(where)}")
 
@@ -277,6 +283,8 @@ def _schema_words(problem: jsonschema.ValidationError) -> str:
         return f"{shown} is not allowed here: use one of {', '.join(map(str, rule))}"
     if problem.validator == "const":
         return f"{shown} is not allowed here: it must be {rule}"
+    if problem.validator == "type" and rule == "string" and isinstance(value, int | float):
+        return f'expected text here, not the number {shown}: put it in quotes, like "20.00", so no digit is lost'
     if problem.validator == "type":
         return f"expected {_TYPES.get(str(rule), rule)} here, not {shown}"
     if problem.validator == "pattern" and "0-9" in str(rule):
@@ -290,7 +298,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
     """Check the meaning of every part and compile its templates; the rule set itself only
     if the schema found nothing (a malformed part is checked as far as it can be read)."""
     env, attempt = templates.environment(), reader.attempt
-    tables = attempt(_tables, data) or {}
+    tables = attempt(lambda: _tables(data)) or {}
 
     def compiled(where: Path_, fields: dict[str, Any], condition: bool = False) -> Any:
         source: Any = data
@@ -309,27 +317,25 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
             reader.error(where, str(problem), problem.line - 1)
             return None
 
-    def text(*where: str | int) -> Any:
-        return attempt(compiled, where, templates.RETURN)
+    def template(*where: str | int, condition: bool = False) -> Any:
+        return attempt(lambda: compiled(where, templates.RETURN, condition))
 
-    reasons = [
-        attempt(_reason_rule, reader, data["khaos"], n, rule, compiled)
-        for n, rule in enumerate(data.get("reasons", []))
-    ]
-    attempt(_check_shadowing, reader, data["reasons"])
-    attempt(_check_reason_coverage, reader, data)
-    tax_rules = attempt(_tax_rules, reader, data["tax"], data["khaos"]["tax_codes"])
-    attempt(_check_sequencing, reader, data["sequencing"])
-    attempt(_check_exceptions, reader, data)
-    attempt(_check_skus, reader, data["skus"])
-    urn, source_order, notes = (
-        text("references", "urn"),
-        text("references", "source_order"),
-        text("references", "notes"),
-    )
-    sales_source, brand = text("references", "sales_source"), text("references", "brand")
-    publish_when = attempt(compiled, ("sequencing", "publish_when"), templates.RETURN, True)
-    process_when = attempt(compiled, ("sequencing", "process_when"), templates.RETURN, True)
+    def reason(n: int, rule: Any) -> Any:
+        return attempt(lambda: _reason_rule(reader, data["khaos"], n, rule, compiled))
+
+    rules = data.get("reasons")
+    reasons = [reason(n, rule) for n, rule in enumerate(rules if isinstance(rules, list) else [])]
+    attempt(lambda: _check_shadowing(reader, data["reasons"]))
+    attempt(lambda: _check_reason_coverage(reader, data))
+    tax_rules = attempt(lambda: _tax_rules(reader, data["tax"], data["khaos"]["tax_codes"]))
+    attempt(lambda: _check_sequencing(reader, data["sequencing"]))
+    attempt(lambda: _check_exceptions(reader, data))
+    attempt(lambda: _check_skus(reader, data["skus"]))
+    urn, source_order = template("references", "urn"), template("references", "source_order")
+    notes, sales_source = template("references", "notes"), template("references", "sales_source")
+    brand = template("references", "brand")
+    publish_when = template("sequencing", "publish_when", condition=True)
+    process_when = template("sequencing", "process_when", condition=True)
     if reader.found:
         return None
     skus, sequencing, overrides = data["skus"], data["sequencing"], data.get("exceptions") or {}

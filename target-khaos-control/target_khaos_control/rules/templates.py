@@ -167,7 +167,7 @@ def bounded_binop(op: str, left: Any, right: Any) -> Any:
         size = _weight(left, MAX_TEXT) * right
         raise TemplateLimit(f"it would make {size} characters or items; the limit is {MAX_TEXT}")
     if op == "**" and _is_number(left) and _is_number(right) and left != 0:
-        digits = abs(float(right)) * abs(math.log10(abs(float(left)))) if not math.isinf(float(left)) else math.inf
+        digits = _digits_of_power(left, right)
         if digits > MAX_DIGITS:
             raise TemplateLimit(f"`{left} ** {right}` would have about {digits:.0f} digits; the limit is {MAX_DIGITS}")
     result = BINOPS[op](left, right)
@@ -177,6 +177,15 @@ def bounded_binop(op: str, left: Any, right: Any) -> Any:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | Decimal)
+
+
+def _digits_of_power(base: Any, exponent: Any) -> float:
+    """About how many digits `base ** exponent` has (or how many places after the point)."""
+    try:
+        magnitude = float(abs(base).log10()) if isinstance(base, Decimal) else math.log10(abs(base))
+        return abs(float(exponent)) * abs(magnitude)
+    except (OverflowError, ValueError, ArithmeticError):
+        return math.inf
 
 
 def _weight(value: Any, limit: int) -> int:
@@ -220,14 +229,19 @@ class BoundedSandbox(SandboxedEnvironment):
 def _replace(eval_ctx: EvalContext, value: Any, old: Any, new: Any, count: int | None = None) -> Any:
     text = str(value)
     times = text.count(str(old)) if old else len(text) + 1
-    if len(text) + min(times, count if count is not None else times) * len(str(new)) > MAX_TEXT:
+    if count is not None and count >= 0:
+        times = min(times, count)
+    if len(text) + times * len(str(new)) > MAX_TEXT:
         raise TemplateLimit(f"`replace` would make more than {MAX_TEXT} characters")
     return do_replace(eval_ctx, text, old, new, count)
 
 
 @pass_eval_context
 def _join(eval_ctx: EvalContext, value: Any, d: str = "", attribute: str | None = None) -> str:
-    result = str(do_join(eval_ctx, value, d, attribute))
+    items = list(value)
+    if len(str(d)) * max(len(items) - 1, 0) > MAX_TEXT:
+        raise TemplateLimit(f"`join` would make more than {MAX_TEXT} characters")
+    result = str(do_join(eval_ctx, items, d, attribute))
     _check_size(result)
     return result
 

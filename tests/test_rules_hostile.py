@@ -184,7 +184,7 @@ def test_a_render_past_its_time_limit_is_stopped(tmp_path: Path, monkeypatch: py
     draft = ruleset.draft(build_return(BASE, {}))
 
     assert [p.kind for p in draft.problems] == ["rule_template_failed"]
-    assert "`references.notes` was stopped: it ran longer than -1 s" in draft.problems[0].message
+    assert "`references.notes` was stopped: it ran longer than -1 s of CPU" in draft.problems[0].message
 
 
 def test_the_loop_guard_is_not_a_filter_rule_files_may_name(tmp_path: Path) -> None:

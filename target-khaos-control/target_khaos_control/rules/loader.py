@@ -338,7 +338,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
     process_when = template("sequencing", "process_when", condition=True)
     if reader.found:
         return None
-    skus, sequencing, overrides = data["skus"], data["sequencing"], data.get("exceptions") or {}
+    khaos, skus, overrides = data["khaos"], data["skus"], data.get("exceptions") or {}
     return RuleSet(
         client=data["client"],
         content_hash=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest(),
@@ -359,11 +359,11 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
         brand=brand,
         publish_when=publish_when,
         tables=tables,
-        statuses=sequencing["statuses"],
-        verdicts=sequencing["verdicts"],
+        statuses=data["sequencing"]["statuses"],
+        verdicts=data["sequencing"]["verdicts"],
         process_when=process_when,
-        value_tolerance=Decimal(sequencing.get("value_tolerance", "0.00")),
-        hold_alert_days=int(sequencing.get("hold_alert_days", 14)),
+        value_tolerance=Decimal(data["sequencing"].get("value_tolerance", "0.00")),
+        hold_alert_days=int(data["sequencing"].get("hold_alert_days", 14)),
         routing=Routing({kind: route for kind, route in overrides.items() if kind in KINDS}),
     )
 

@@ -297,7 +297,7 @@ def _schema_words(problem: jsonschema.ValidationError) -> str:
 def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
     """Check the meaning of every part and compile its templates; the rule set itself only
     if the schema found nothing (a malformed part is checked as far as it can be read)."""
-    env, attempt = templates.environment(), reader.attempt
+    env, attempt, khaos = templates.environment(), reader.attempt, data.get("khaos")
     tables = attempt(lambda: _tables(data)) or {}
 
     def compiled(where: Path_, fields: dict[str, Any], condition: bool = False) -> Any:
@@ -321,13 +321,13 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
         return attempt(lambda: compiled(where, templates.RETURN, condition))
 
     def reason(n: int, rule: Any) -> Any:
-        return attempt(lambda: _reason_rule(reader, data["khaos"], n, rule, compiled))
+        return attempt(lambda: _reason_rule(reader, khaos, n, rule, compiled))
 
     rules = data.get("reasons")
     reasons = [reason(n, rule) for n, rule in enumerate(rules if isinstance(rules, list) else [])]
     attempt(lambda: _check_shadowing(reader, data["reasons"]))
     attempt(lambda: _check_reason_coverage(reader, data))
-    tax_rules = attempt(lambda: _tax_rules(reader, data["tax"], data["khaos"]["tax_codes"]))
+    tax_rules = attempt(lambda: _tax_rules(reader, data["tax"], khaos["tax_codes"]))
     attempt(lambda: _check_sequencing(reader, data["sequencing"]))
     attempt(lambda: _check_exceptions(reader, data))
     attempt(lambda: _check_skus(reader, data["skus"]))
@@ -338,7 +338,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
     process_when = template("sequencing", "process_when", condition=True)
     if reader.found:
         return None
-    khaos, skus, overrides = data["khaos"], data["skus"], data.get("exceptions") or {}
+    skus, overrides = data["skus"], data.get("exceptions") or {}
     return RuleSet(
         client=data["client"],
         content_hash=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest(),

@@ -297,7 +297,8 @@ def _schema_words(problem: jsonschema.ValidationError) -> str:
 def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
     """Check the meaning of every part and compile its templates; the rule set itself only
     if the schema found nothing (a malformed part is checked as far as it can be read)."""
-    env, attempt, khaos = templates.environment(), reader.attempt, data.get("khaos")
+    env, attempt = templates.environment(), reader.attempt
+    khaos: Any = data.get("khaos")  # what this client's Khaos has; checked by the schema
     tables = attempt(lambda: _tables(data)) or {}
 
     def compiled(where: Path_, fields: dict[str, Any], condition: bool = False) -> Any:

@@ -75,8 +75,97 @@ def test_schema_errors_are_all_reported_with_their_positions(tmp_path: Path) -> 
     assert len(errors) == 2
     rules_yml = tmp_path / "client" / "rules.yml"
     assert errors[0].startswith(f"{rules_yml}:{_line_of(text, 'disposition: quarantined')}:")
-    assert "'quarantined' is not one of" in errors[0]
-    assert "'currency_rounding' was unexpected" in errors[1]
+    assert '"quarantined" is not allowed here: use one of restock, quarantine' in errors[0]
+    assert "`currency_rounding` is not a key under `tax`" in errors[1]
+
+
+def test_five_mistakes_are_reported_at_once_each_at_its_line(tmp_path: Path) -> None:
+    mistakes = [
+        (
+            ("    disposition: quarantine\n", "    dispositon: quarantine\n"),
+            "dispositon:",
+            "did you mean `disposition`?",
+        ),
+        (("  rounding: half_up", "  rounding: halfup"), "rounding: halfup", '"halfup" is not allowed here'),
+        (('{rate: "0.00", code: "2"}', '{rate: "0.00", code: "9"}'), 'code: "9"', "tax code '9' is not under"),
+        (("order.external_id", "order.externalid"), "order.externalid", "'order.externalid' is not a field"),
+        (("    cancelled: withdraw\n", ""), "in_progress: publish", "Reveni status 'cancelled' reaches no decision"),
+    ]
+    text = DEMO
+    for edit, _, _ in mistakes:
+        assert edit[0] in text
+        text = text.replace(*edit, 1)
+
+    errors = _errors(tmp_path, text)
+
+    assert len(errors) == 5, errors
+    for (_, fragment, message), error in zip(sorted(mistakes, key=lambda m: _line_of(text, m[1])), errors, strict=True):
+        assert f"rules.yml:{_line_of(text, fragment)}:" in error
+        assert message in error
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("    rejected: skip\n", "    rejected: skipp\n"), '"skipp" is not allowed here: use one of credit,'),
+        (("\nreasons:\n", "\nreason:\n"), "`reason` is not a key at the top of the rule set: did you mean `reasons`?"),
+        (('{name: Standard, rate: "20.00"}', "{name: Standard, rate: 20.00}"), 'put it in quotes, like "20.00"'),
+    ],
+)
+def test_one_mistake_is_one_message(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    assert edit[0] in DEMO
+    errors = _errors(tmp_path, DEMO.replace(*edit, 1))
+
+    assert len(errors) == 1, errors
+    assert message in errors[0]
+
+
+def test_a_misspelt_key_is_reported_at_the_key_not_its_mapping(tmp_path: Path) -> None:
+    text = DEMO.replace(
+        '    khaos_reason: "7"\n    disposition: restock\n', '    khaos_reason: "7"\n    dispositoin: restock\n'
+    )
+
+    errors = _errors(tmp_path, text)
+
+    assert errors == [
+        f"{tmp_path / 'client' / 'rules.yml'}:{_line_of(text, 'dispositoin')}:5: "
+        "`dispositoin` is not a key under `reasons[6]`: did you mean `disposition`?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (('source_order: "{{ order.external_id }}"', 'source_order: "{{ order.external_id }}'), "source_order: "),
+        (("client: demo", "client: 'demo"), "client: 'demo"),
+    ],
+)
+def test_an_unclosed_quote_is_reported_at_its_line_in_plain_words(
+    tmp_path: Path, edit: tuple[str, str], fragment: str
+) -> None:
+    assert edit[0] in DEMO
+    text = DEMO.replace(*edit, 1)
+
+    errors = _errors(tmp_path, text)
+
+    assert len(errors) == 1
+    assert f"rules.yml:{_line_of(text, fragment)}:" in errors[0]
+    assert "this quote is never closed" in errors[0]
+
+
+def test_a_misspelt_golden_case_key_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "client"
+    shutil.copytree(DEMO_RULES, folder)
+    cases = folder / "tests" / "reasons.yaml"
+    original = cases.read_text()
+    assert "    lines:" in original
+    cases.write_text(original.replace("    lines:", "    line:", 1))
+
+    tested = reveni_khaos("rules", "test", str(folder))
+
+    assert tested.returncode == 1
+    line = _line_of(cases.read_text(), "    line:")
+    assert f"reasons.yaml:{line}: `line` is not a key under `expect`: did you mean `lines`?" in tested.stdout
 
 
 @pytest.mark.parametrize(

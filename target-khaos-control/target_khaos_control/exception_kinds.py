@@ -154,6 +154,14 @@ KINDS: dict[str, ExceptionKind] = {
             "Find the original sales order in Khaos and check the order reference template.",
             "cx.md",
         ),
+        ExceptionKind(
+            "rule_template_failed",
+            INTEGRATION,
+            HIGH,
+            "A rules template stopped by its limits",
+            "Fix the template the message names (it went past a size, loop or time limit), validate, then replay.",
+            "integration.md",
+        ),
         # From the reconciliation, against Khaos's credit notes.
         ExceptionKind(
             "khaos_import_failed",

@@ -19,6 +19,7 @@ from target_khaos_control.documents import Draft, Line, Problem, address, clean,
 from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
+from target_khaos_control.rules.templates import TemplateFailed
 
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 
@@ -117,6 +118,10 @@ class RuleSet:
                 )
             ]
             draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
+        except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
+            draft.lines, draft.header = [], {}
+            draft.problems = [self.problem("rule_template_failed", f"Reveni return {draft.return_id or '?'}: {failed}")]
+            draft.outcomes = {str(i.get("id")): "exception:rule_template_failed" for i in _items(record)}
         return draft
 
 

@@ -9,6 +9,7 @@ Cases live in `rules/<client>/tests/*.yaml`, each file a list of cases. A case's
 from __future__ import annotations
 
 import copy
+import difflib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -35,12 +36,49 @@ def run_cases(ruleset: RuleSet, folder: Path) -> list[CaseResult]:
     for file in sorted(tests.glob("*.yaml")):
         if file.name == "base.yaml":
             continue
-        for case in yaml.safe_load(file.read_text(encoding="utf-8")) or []:
+        node = yaml.compose(file.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        cases = yaml.SafeLoader("").construct_document(node) if node is not None else []
+        for n, case in enumerate(cases or []):
+            misspelt = _unknown_keys(file, node.value[n], CASE_KEYS)
             record = build_return(base, case.get("given", {}).get("return", {}))
             catalogue = _catalogue(case.get("given", {}).get("khaos", {}))
             draft = ruleset.draft(record, catalogue)
-            results.append(CaseResult(file, case["name"], compare(draft, case.get("expect", {}))))
+            name = str(case.get("name", f"case {n + 1}"))
+            results.append(CaseResult(file, name, misspelt + compare(draft, case.get("expect", {}))))
     return results
+
+
+# The keys a case may use, by where they are; a key left out here is checked no deeper.
+LINE_KEYS = {k: None for k in ("item", "sku", "quantity", "reason", "disposition", "unit_price", "exchange_sku")}
+STOCK_KEYS = {k: None for k in ("code", "stock_id", "discontinued", "old_codes", "barcodes")}
+EXPECT_KEYS: dict[str, Any] = {
+    **{k: None for k in ("exceptions", "skipped", "process", "withdraw", "held", "header", "source_order")},
+    "lines": [LINE_KEYS],
+}
+CASE_KEYS: dict[str, Any] = {
+    "name": None,
+    "given": {"return": None, "khaos": {"stock": [STOCK_KEYS]}},
+    "expect": EXPECT_KEYS,
+}
+
+
+def _unknown_keys(file: Path, node: yaml.Node, known: Any, where: str = "") -> list[str]:
+    """A misspelt key would be silently ignored (`line:` checks nothing): name it."""
+    found: list[str] = []
+    if isinstance(known, dict) and isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = str(key.value)
+            if name not in known:
+                guess = difflib.get_close_matches(name, list(known), n=1)
+                hint = f"did you mean `{guess[0]}`?" if guess else f"the keys here are: {', '.join(known)}"
+                under = f"under `{where}`" if where else "in a case"
+                found.append(f"{file.name}:{key.start_mark.line + 1}: `{name}` is not a key {under}: {hint}")
+            elif known[name] is not None:
+                found += _unknown_keys(file, value, known[name], f"{where}.{name}".lstrip("."))
+    elif isinstance(known, list) and isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            found += _unknown_keys(file, item, known[0], where)
+    return found
 
 
 def build_return(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,24 @@
 """Read a rule set and refuse it, with every reason at once, before it touches a ledger.
 
-First YAML (`yaml.safe_load`: no `!!python/...` tags), then the JSON Schema shipped
+First YAML (libyaml's safe loader: no `!!python/...` tags), then the JSON Schema shipped
 beside this module, then the meaning: every code a rule names exists in its table, every
 template compiles and names only fields a return has, no rule is hidden behind an
 earlier one, and every Reveni status, warehouse verdict and reason reaches a decision.
-Each error reads `file:line:column: message`.
+Each error reads `file:line:column: message`, in a consultant's words, at the line of
+the mistake, and all of them come in one pass, sorted by line.
+
+A rule file may be wrong or hostile, so reading one is bounded: at most MAX_BYTES, and at
+most MAX_NODES values once YAML's aliases are expanded (an alias "bomb" of a few lines
+otherwise expands to gigabytes before any check sees it).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,7 +40,10 @@ PROCESSING = {
     "write_off": "write_off",
     "return_to_supplier": "return_to_supplier",
 }
+MAX_BYTES = 1_000_000  # the demo's is 5 KB; a long customer table still fits
+MAX_NODES = 200_000  # values in the file, each alias counted as often as it is used
 Path_ = tuple[str | int, ...]
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RuleSetError(ValueError):
@@ -51,68 +61,286 @@ def rules_file(path: str | Path) -> Path:
 @dataclass
 class _Reader:
     file: Path
-    positions: dict[Path_, tuple[int, int]]
-    errors: list[str]
+    positions: dict[Path_, tuple[int, int]]  # where each value starts
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # where each key is written
+    found: list[tuple[int, int, str]] = field(default_factory=list)
+    schema_failed: bool = False
+    wrong: set[Path_] = field(default_factory=set)  # what the schema refused: one mistake, one message
 
     def error(self, where: Path_, message: str, line_offset: int = 0) -> None:
+        if any(where[: len(path)] == path for path in self.wrong):
+            return
         probe = where
         while probe and probe not in self.positions:
             probe = probe[:-1]
         line, column = self.positions.get(probe, (1, 1))
-        self.errors.append(f"{self.file}:{line + line_offset}:{column}: {message}")
+        self.at(line + line_offset, column, message)
+
+    def at(self, line: int, column: int, message: str) -> None:
+        if (line, column, message) not in self.found:
+            self.found.append((line, column, message))
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{self.file}:{line}:{column}: {message}" for line, column, message in sorted(self.found)]
+
+    def attempt(self, check: Callable[[], Any]) -> Any:
+        """Run one check even where the schema found the data malformed: a part it cannot
+        read is skipped, as the schema has already said what is wrong there."""
+        try:
+            return check()
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError, ArithmeticError):
+            if not self.schema_failed:
+                raise
+            return None
 
 
 def load_ruleset(path: str | Path) -> RuleSet:
     file = rules_file(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise RuleSetError([f"{file}:1:1: cannot read the rule set ({error.strerror})"]) from None
-    try:
-        data = yaml.safe_load(text)
-        positions = _positions(yaml.compose(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise RuleSetError([f"{file}:{line}:{column}: not valid rule-set YAML: {error.problem}"]) from None
-    except yaml.YAMLError as error:
-        raise RuleSetError([f"{file}:1:1: not valid YAML: {error}"]) from None
-    reader = _Reader(file, positions, [])
-    for problem in sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.path)):
-        reader.error(tuple(problem.absolute_path), problem.message)
-    if reader.errors:
+    data, node = _read_yaml(file)
+    reader = _Reader(file, *_positions(node))
+    _check_schema(reader, data)
+    if not isinstance(data, dict):
         raise RuleSetError(reader.errors)
     ruleset = _build(reader, data)
-    if reader.errors:
+    if reader.found or ruleset is None:
         raise RuleSetError(reader.errors)
     return ruleset
 
 
-def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
-    khaos, env = data["khaos"], templates.environment()
-    tables = {name: {str(k): str(v) for k, v in table.items()} for name, table in (data.get("tables") or {}).items()}
+def _read_yaml(file: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
+    except OSError as error:
+        raise RuleSetError([f"{file}:1:1: cannot read the rule set ({error.strerror})"]) from None
+    if len(raw) > MAX_BYTES:
+        raise RuleSetError(
+            [f"{file}:1:1: the rule set is over {MAX_BYTES // 1_000_000} MB, far more than rules need: refused unread"]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RuleSetError([f"{file}:1:1: the rule set is not UTF-8 text (byte {error.start})"]) from None
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        _check_expansion(node)
+        return loader.construct_document(node) if node is not None else None, node
+    except yaml.MarkedYAMLError as error:
+        line, column, message = _yaml_problem(text, error)
+        raise RuleSetError([f"{file}:{line}:{column}: {message}"]) from None
+    except (yaml.YAMLError, RecursionError) as error:
+        raise RuleSetError([f"{file}:1:1: not valid rule-set YAML: {_plain(error)}"]) from None
+    finally:
+        loader.dispose()
 
-    def compiled(where: Path_, source: str, fields: dict[str, Any], condition: bool = False) -> Any:
+
+class _TooBig(yaml.MarkedYAMLError):  # type: ignore[misc]
+    pass
+
+
+def _check_expansion(root: yaml.Node | None) -> None:
+    """Count the values as they would be after expanding aliases, without expanding them."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, open_: set[int]) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_:
+            raise _TooBig(None, None, "an alias refers to the value that contains it", node.start_mark)
+        open_.add(id(node))
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total += size(child, open_)
+            if total > MAX_NODES:
+                raise _TooBig(
+                    None,
+                    None,
+                    f"with its aliases (`*name`) expanded this would be over {MAX_NODES} values: refused",
+                    node.start_mark,
+                )
+        open_.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    if root is not None:
+        size(root, set())
+
+
+def _yaml_problem(text: str, error: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """Where a YAML mistake is and what it is, in plain words. An unclosed quote makes
+    YAML read on into the next lines and complain there: find the quote instead."""
+    mark = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    if isinstance(error, _TooBig):
+        return line, column, str(error.problem)
+    quote = _unclosed_quote(text, line)
+    if quote is not None:
+        return quote[0], quote[1], "this quote is never closed: end the value with the same quote mark"
+    problem = str(error.problem or "")
+    context = error.context_mark
+    if "could not find expected ':'" in problem and context is not None:
+        return context.line + 1, context.column + 1, "a key without `:` after it: write `key: value`"
+    return line, column, _plain(error)
+
+
+_PLAIN = (
+    ("cannot start any token", "a tab or a character YAML cannot start with: indent with spaces only"),
+    ("did not find expected key", "this line does not line up with the lines above it: check its indentation"),
+    ("expected <block end>", "this line does not line up with the lines above it: check its indentation"),
+    ("mapping values are not allowed", "a `: ` inside a value: put the value in quotes"),
+    ("expected ',' or '}'", "a `{...}` on this line is not closed properly: check its commas, quotes and braces"),
+    ("expected ',' or ']'", "a `[...]` on this line is not closed properly: check its commas, quotes and brackets"),
+    ("found undefined alias", "an alias `*name` with no anchor `&name` before it"),
+    ("could not determine a constructor", "a YAML tag (`!!...`) is not allowed in a rule set"),
+    ("exceeded maximum nesting depth", "nested too deeply"),
+    ("maximum recursion depth", "nested too deeply"),
+    ("found duplicate anchor", "the same anchor `&name` twice"),
+)
+
+
+def _plain(error: BaseException) -> str:
+    text = str(getattr(error, "problem", None) or error)
+    if isinstance(error, yaml.MarkedYAMLError) and error.context and "constructor" in str(error.context):
+        text = str(error.context)
+    for words, plain in _PLAIN:
+        if words in text:
+            return f"not valid rule-set YAML: {plain}"
+    return f"not valid rule-set YAML: {text}"
+
+
+def _unclosed_quote(text: str, last_line: int) -> tuple[int, int] | None:
+    """The first line up to `last_line` where a quoted value opens and does not close."""
+    for number, line in enumerate(text.splitlines()[:last_line], 1):
+        quote, start, previous = "", 0, " "
+        for column, char in enumerate(line):
+            if quote:
+                if char == "\\" and quote == '"':
+                    previous = "\\" if previous != "\\" else " "
+                    continue
+                if char == quote and not (quote == '"' and previous == "\\"):
+                    quote = ""
+            elif char == "#" and previous in " \t":
+                break
+            elif char in "\"'" and line[:column].rstrip()[-1:] in ("", ":", "-", "[", "{", ","):
+                quote, start = char, column
+            previous = char
+        if quote:
+            return number, start + 1
+    return None
+
+
+def _check_schema(reader: _Reader, data: Any) -> None:
+    problems = list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data))
+    reader.schema_failed = bool(problems)
+    missing = {(tuple(p.absolute_path), name) for p in problems if p.validator == "required" for name in _missing(p)}
+    for problem in problems:
+        where = tuple(problem.absolute_path)
+        reader.wrong |= {(*where, name) for name in _missing(problem)} if problem.validator == "required" else set()
+        if problem.validator == "additionalProperties" and isinstance(problem.instance, dict):
+            allowed = sorted((problem.schema.get("properties") or {}).keys())
+            for key in problem.instance:
+                if key in allowed:
+                    continue
+                guess = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"did you mean `{guess[0]}`?" if guess else f"the keys here are: {', '.join(allowed)}"
+                line, column = reader.keys.get((*where, str(key)), reader.positions.get(where, (1, 1)))
+                reader.wrong.add((*where, str(key)))
+                reader.at(line, column, f"`{key}` is not a key {_under(where)}: {hint}")
+                if guess:
+                    missing.discard((where, guess[0]))  # one mistake, one message
+        elif problem.validator != "required":
+            reader.error(where, _schema_words(problem))
+            reader.wrong.add(where)
+    for where, name in sorted(missing, key=str):
+        reader.error(where, f"`{name}` is missing {_under(where)}")
+
+
+def _missing(problem: jsonschema.ValidationError) -> list[str]:
+    return [name for name in problem.validator_value if name not in (problem.instance or {})]
+
+
+def _under(where: Path_) -> str:
+    if not where:
+        return "at the top of the rule set"
+    return "under `" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".") + "`"
+
+
+_TYPES = {"string": "text", "integer": "a whole number", "object": "a mapping (`key: value` lines)", "array": "a list"}
+
+
+def _schema_words(problem: jsonschema.ValidationError) -> str:
+    if problem.validator in ("oneOf", "anyOf") and problem.context:
+        problem = jsonschema.exceptions.best_match(problem.context)
+    value, rule = problem.instance, problem.validator_value
+    shown = json.dumps(value, default=str) if not isinstance(value, dict | list) else f"this {type(value).__name__}"
+    if problem.validator == "enum":
+        return f"{shown} is not allowed here: use one of {', '.join(map(str, rule))}"
+    if problem.validator == "const":
+        return f"{shown} is not allowed here: it must be {rule}"
+    if problem.validator == "type" and rule == "string" and isinstance(value, int | float):
+        return f'expected text here, not the number {shown}: put it in quotes, like "20.00", so no digit is lost'
+    if problem.validator == "type":
+        return f"expected {_TYPES.get(str(rule), rule)} here, not {shown}"
+    if problem.validator == "pattern" and "0-9" in str(rule):
+        return f'{shown} is not a number written in quotes, like "20.00"'
+    if problem.validator in ("minItems", "minProperties", "minLength"):
+        return "this must not be empty"
+    return str(problem.message)
+
+
+def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
+    """Check the meaning of every part and compile its templates; the rule set itself only
+    if the schema found nothing (a malformed part is checked as far as it can be read)."""
+    env, attempt = templates.environment(), reader.attempt
+    khaos: Any = data.get("khaos")  # what this client's Khaos has; checked by the schema
+    tables = attempt(lambda: _tables(data)) or {}
+
+    def compiled(where: Path_, fields: dict[str, Any], condition: bool = False) -> Any:
+        source: Any = data
+        for part in where[:-1]:
+            source = source[part]
+        source = source.get(where[-1])  # an optional template may be left out
+        if source is None:
+            return None
+        name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
         try:
             templates.check(env, source, fields, set(tables))
-            return (templates.compile_condition if condition else templates.compile_text)(env, source)
+            if condition:
+                return templates.compile_condition(env, source, name)
+            return templates.compile_text(env, source, name)
         except templates.TemplateProblem as problem:
             reader.error(where, str(problem), problem.line - 1)
             return None
 
-    reasons = [_reason_rule(reader, khaos, n, rule, compiled) for n, rule in enumerate(data["reasons"])]
-    _check_shadowing(reader, data["reasons"])
-    _check_reason_coverage(reader, data)
-    tax_rules = _tax_rules(reader, data["tax"], khaos["tax_codes"])
-    _check_sequencing(reader, data["sequencing"])
-    overrides = data.get("exceptions") or {}
-    for kind in overrides:
-        if kind not in KINDS:
-            reader.error(("exceptions", kind), f"unknown exception kind {kind!r}; known: {', '.join(KINDS)}")
-    skus = data["skus"]
-    if skus.get("discontinued") == "replace" and not skus.get("replacements"):
-        reader.error(("skus", "discontinued"), "`discontinued: replace` needs `replacements`")
-    refs = data["references"]
+    def template(*where: str | int, condition: bool = False) -> Any:
+        return attempt(lambda: compiled(where, templates.RETURN, condition))
+
+    def reason(n: int, rule: Any) -> Any:
+        return attempt(lambda: _reason_rule(reader, khaos, n, rule, compiled))
+
+    rules = data.get("reasons")
+    reasons = [reason(n, rule) for n, rule in enumerate(rules if isinstance(rules, list) else [])]
+    attempt(lambda: _check_shadowing(reader, data["reasons"]))
+    attempt(lambda: _check_reason_coverage(reader, data))
+    tax_rules = attempt(lambda: _tax_rules(reader, data["tax"], khaos["tax_codes"]))
+    attempt(lambda: _check_sequencing(reader, data["sequencing"]))
+    attempt(lambda: _check_exceptions(reader, data))
+    attempt(lambda: _check_skus(reader, data["skus"]))
+    urn, source_order = template("references", "urn"), template("references", "source_order")
+    notes, sales_source = template("references", "notes"), template("references", "sales_source")
+    brand = template("references", "brand")
+    publish_when = template("sequencing", "publish_when", condition=True)
+    process_when = template("sequencing", "process_when", condition=True)
+    if reader.found:
+        return None
+    skus, overrides = data["skus"], data.get("exceptions") or {}
     return RuleSet(
         client=data["client"],
         content_hash=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest(),
@@ -125,30 +353,37 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
         aliases=dict(skus.get("aliases") or {}),
         apply_learned_renames=skus.get("learned_renames", "review") == "apply",
         replacements=dict(skus.get("replacements") or {}) if skus.get("discontinued") == "replace" else {},
-        urn=compiled(("references", "urn"), refs["urn"], templates.RETURN),
-        source_order_key=refs["source_order_key"],
-        source_order=compiled(("references", "source_order"), refs["source_order"], templates.RETURN),
-        notes=compiled(("references", "notes"), refs["notes"], templates.RETURN) if refs.get("notes") else None,
-        sales_source=compiled(("references", "sales_source"), refs["sales_source"], templates.RETURN)
-        if refs.get("sales_source")
-        else None,
-        brand=compiled(("references", "brand"), refs["brand"], templates.RETURN) if refs.get("brand") else None,
-        publish_when=compiled(
-            ("sequencing", "publish_when"), data["sequencing"]["publish_when"], templates.RETURN, condition=True
-        )
-        if data["sequencing"].get("publish_when")
-        else None,
+        urn=urn,
+        source_order_key=data["references"]["source_order_key"],
+        source_order=source_order,
+        notes=notes,
+        sales_source=sales_source,
+        brand=brand,
+        publish_when=publish_when,
         tables=tables,
         statuses=data["sequencing"]["statuses"],
         verdicts=data["sequencing"]["verdicts"],
-        process_when=compiled(
-            ("sequencing", "process_when"), data["sequencing"]["process_when"], templates.RETURN, condition=True
-        ),
+        process_when=process_when,
         value_tolerance=Decimal(data["sequencing"].get("value_tolerance", "0.00")),
         hold_alert_days=int(data["sequencing"].get("hold_alert_days", 14)),
         deduction=_deduction(reader, data.get("deductions"), khaos),
         routing=Routing({kind: route for kind, route in overrides.items() if kind in KINDS}),
     )
+
+
+def _tables(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {name: {str(k): str(v) for k, v in table.items()} for name, table in (data.get("tables") or {}).items()}
+
+
+def _check_exceptions(reader: _Reader, data: dict[str, Any]) -> None:
+    for kind in data.get("exceptions") or {}:
+        if kind not in KINDS:
+            reader.error(("exceptions", kind), f"unknown exception kind {kind!r}; known: {', '.join(KINDS)}")
+
+
+def _check_skus(reader: _Reader, skus: dict[str, Any]) -> None:
+    if skus.get("discontinued") == "replace" and not skus.get("replacements"):
+        reader.error(("skus", "discontinued"), "`discontinued: replace` needs `replacements`")
 
 
 def _reason_rule(reader: _Reader, khaos: dict[str, Any], n: int, rule: dict[str, Any], compiled: Any) -> ReasonRule:
@@ -167,7 +402,7 @@ def _reason_rule(reader: _Reader, khaos: dict[str, Any], n: int, rule: dict[str,
     site = rule.get("site") or (khaos_reason or {}).get("site")
     if site is not None and site not in khaos["sites"]:
         reader.error((*where, "site"), f"site {site!r} is not under khaos.sites")
-    when = compiled((*where, "when"), rule["when"], templates.WITH_ITEM, condition=True) if "when" in rule else None
+    when = compiled((*where, "when"), templates.WITH_ITEM, condition=True) if "when" in rule else None
     return ReasonRule(
         _many(rule["reason"]),
         _many(rule.get("verdict")),
@@ -275,14 +510,24 @@ def _check_sequencing(reader: _Reader, sequencing: dict[str, Any]) -> None:
         reader.error(("sequencing", "verdicts", "rejected"), "a rejected item is never credited: use `skip`")
 
 
-def _positions(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, tuple[int, int]]:
-    if node is None:
-        return {}
-    found = {path: (node.start_mark.line + 1, node.start_mark.column + 1)}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            found.update(_positions(value, (*path, str(key.value))))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, value in enumerate(node.value):
-            found.update(_positions(value, (*path, index)))
-    return found
+def _positions(
+    node: yaml.Node | None,
+) -> tuple[dict[Path_, tuple[int, int]], dict[Path_, tuple[int, int]]]:
+    """Where each value starts, and where each mapping key is written, by path."""
+    values: dict[Path_, tuple[int, int]] = {}
+    keys: dict[Path_, tuple[int, int]] = {}
+    seen: set[int] = set()  # an alias's value is placed where it is first written
+    stack: list[tuple[yaml.Node, Path_]] = [(node, ())] if node is not None else []
+    while stack:
+        current, path = stack.pop()
+        values.setdefault(path, (current.start_mark.line + 1, current.start_mark.column + 1))
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                keys.setdefault((*path, str(key.value)), (key.start_mark.line + 1, key.start_mark.column + 1))
+                stack.append((value, (*path, str(key.value))))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((value, (*path, index)) for index, value in enumerate(current.value))
+    return values, keys

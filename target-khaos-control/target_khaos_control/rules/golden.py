@@ -49,7 +49,21 @@ def run_cases(ruleset: RuleSet, folder: Path) -> list[CaseResult]:
 
 
 # The keys a case may use, by where they are; a key left out here is checked no deeper.
-LINE_KEYS = {k: None for k in ("item", "sku", "quantity", "reason", "disposition", "unit_price", "exchange_sku")}
+LINE_KEYS = {
+    k: None
+    for k in (
+        "item",
+        "sku",
+        "quantity",
+        "reason",
+        "disposition",
+        "unit_price",
+        "prices",
+        "credit",
+        "exchange_sku",
+        "exchange_prices",
+    )
+}
 STOCK_KEYS = {k: None for k in ("code", "stock_id", "discontinued", "old_codes", "barcodes")}
 EXPECT_KEYS: dict[str, Any] = {
     **{k: None for k in ("exceptions", "skipped", "process", "withdraw", "held", "header", "source_order")},

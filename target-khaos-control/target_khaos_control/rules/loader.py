@@ -338,6 +338,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
     brand = template("references", "brand")
     publish_when = template("sequencing", "publish_when", condition=True)
     process_when = template("sequencing", "process_when", condition=True)
+    deduction = attempt(lambda: _deduction(reader, data.get("deductions"), khaos))
     if reader.found:
         return None
     skus, overrides = data["skus"], data.get("exceptions") or {}
@@ -366,7 +367,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
         process_when=process_when,
         value_tolerance=Decimal(data["sequencing"].get("value_tolerance", "0.00")),
         hold_alert_days=int(data["sequencing"].get("hold_alert_days", 14)),
-        deduction=_deduction(reader, data.get("deductions"), khaos),
+        deduction=deduction,
         routing=Routing({kind: route for kind, route in overrides.items() if kind in KINDS}),
     )
 

@@ -125,6 +125,25 @@ KINDS: dict[str, ExceptionKind] = {
             "Find the original sales order in Khaos and check the order reference template.",
             "cx.md",
         ),
+        ExceptionKind(
+            "field_too_long",
+            CX,
+            MEDIUM,
+            "A name or address longer than Khaos allows",
+            "Shorten the customer's details in Reveni (or in Khaos after import); "
+            "with `field_lengths: hold` the return waits until they fit.",
+            "cx.md",
+        ),
+        # From the channel, on what Khaos pushes.
+        ExceptionKind(
+            "khaos_push_rejected",
+            INTEGRATION,
+            MEDIUM,
+            "An entry Khaos pushed that the channel cannot keep",
+            "Look at the entry in Khaos (the message names it and the field); once Khaos pushes it readable, "
+            "this resolves itself.",
+            "integration.md",
+        ),
         # From the reconciliation, against Khaos's credit notes.
         ExceptionKind(
             "khaos_import_failed",

@@ -146,6 +146,8 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet:
         value_tolerance=Decimal(data["sequencing"].get("value_tolerance", "0.00")),
         hold_alert_days=int(data["sequencing"].get("hold_alert_days", 14)),
         routing=Routing({kind: route for kind, route in overrides.items() if kind in KINDS}),
+        names_by=refs.get("names_by", "Name"),
+        field_lengths=refs.get("field_lengths", "cut"),
     )
 
 

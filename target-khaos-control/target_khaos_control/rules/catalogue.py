@@ -41,7 +41,7 @@ class Catalogue:
             item = StockItem(row.stock_id, row.stock_code, bool(row.discontinued))
             by_id[row.stock_id] = item
             catalogue.items[item.code] = item
-            for barcode in json.loads(row.barcodes or "[]"):
+            for barcode in _barcodes(row.barcodes):
                 if isinstance(barcode, dict) and barcode.get("Barcode"):
                     catalogue.barcodes[str(barcode["Barcode"])] = item.code
         for row in conn.execute(sa.select(stock_codes)):
@@ -63,3 +63,13 @@ class Catalogue:
     def by_barcode(self, barcode: str) -> StockItem | None:
         code = self.barcodes.get(barcode)
         return self.items.get(code) if code else None
+
+
+def _barcodes(stored: str | None) -> list[object]:
+    """The channel checks pushes before keeping them; a row kept before it did may hold
+    anything, and must not stop a target run."""
+    try:
+        found = json.loads(stored or "[]")
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []

@@ -24,7 +24,16 @@ from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.golden import build_return
 
 from tests.khaos_docs import a_return, channel, publish, refs, sample, store
-from tests.servers import DEMO_RULES
+from tests.servers import (
+    DEMO_RULES,
+    ChannelServer,
+    KhaosSandbox,
+    ReveniSandbox,
+    run_tap,
+    run_target,
+    tap_output,
+    target_config,
+)
 
 BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
 
@@ -385,3 +394,35 @@ def test_returns_in_a_format_khaos_does_not_speak_are_refused(engine: Engine) ->
 
     assert response.status_code == 400
     assert "json" in response.text
+
+
+# --- Done when: "A channel linked after several syncs, with a first continuation of "now", serves every
+# document, in XML too" — end to end, with khaos-sandbox losing the channel's first 200.
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_channel_linked_after_syncs_serves_every_document_once_even_when_an_answer_is_lost(
+    demo_sandbox: ReveniSandbox, tmp_path: Path, fmt: str
+) -> None:
+    for _ in range(2):  # two syncs before anyone links the channel in Khaos
+        tap = run_tap(tmp_path, demo_sandbox.tap_config())
+        assert run_target(tmp_path, target_config(tmp_path), tap_output(tap)).returncode == 0
+    server = ChannelServer(target_config(tmp_path, batch_size=40), tmp_path).start()
+    khaos = KhaosSandbox().start()  # its first continuation: the moment of first contact
+    try:
+        khaos.link_to(server, fmt)
+        khaos.act("faults", {"lose_answers": 1})
+        lost = khaos.act("poll")
+        khaos.act("poll")
+        pulls = khaos.get("pulls")
+    finally:
+        khaos.stop()
+        server.stop()
+
+    assert "lost" in lost["errors"][0]
+    assert pulls[0]["continuation_sent"] == pulls[1]["continuation_sent"], "pulled again from the same place"
+    with sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}").connect() as conn:
+        published = set(conn.execute(sa.text("select associated_ref from documents where feed_position > 0")).scalars())
+    seen = [ref for pull in pulls[1:] for ref in [*pull["imported"], *pull["failed"]]]
+    assert len(published) >= 100
+    assert sorted(seen) == sorted(published), "every document, each once"

@@ -139,6 +139,15 @@ ATTACKS = [
         400,
         "longer than any",
     ),
+    (
+        "SpecificIDs naming 30,000 returns",
+        "GET",
+        "/khaos/returns.json",
+        {"SpecificIDs": ",".join(str(n) for n in range(30_000))},
+        b"",
+        200,
+        "Returns",
+    ),
     ("returns as CSV", "GET", "/khaos/returns.csv", {}, b"", 400, "No such endpoint"),
     ("a config as CSV", "GET", "/khaos/config.csv", {}, b"", 400, "No such endpoint"),
 ]

@@ -121,14 +121,12 @@ def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: st
     continuation is handed back unchanged: a retry is not progress through the feed.
     Without one, the answer names where the feed resumes, never an empty value that
     would start Khaos's next pull over."""
-    rows = {
-        row.associated_ref: row.body
-        for row in conn.execute(
-            sa.select(documents.c.associated_ref, documents.c.body).where(
-                documents.c.associated_ref.in_(refs), documents.c.state.in_(SERVABLE)
-            )
+    rows: dict[str, str] = {}
+    for start in range(0, len(refs), 500):  # a 64 KiB header names thousands: never one huge IN (...)
+        query = sa.select(documents.c.associated_ref, documents.c.body).where(
+            documents.c.associated_ref.in_(refs[start : start + 500]), documents.c.state.in_(SERVABLE)
         )
-    }
+        rows.update({row.associated_ref: row.body for row in conn.execute(query)})
     found = [ref for ref in refs if ref in rows]
     given = continuation.strip()
     if given:

@@ -7,6 +7,7 @@ entries and puts the bad one on record.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import socket
@@ -211,11 +212,13 @@ def test_an_asterisk_request_target_is_refused_not_a_500(served: ChannelServer, 
 
 
 def test_a_header_over_the_limit_is_refused_before_it_is_read_whole(served: ChannelServer) -> None:
-    head = b"GET /khaos/config.json HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n"
+    login = base64.b64encode(":".join(served.auth).encode())
+    head = b"GET /khaos/config.json HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + login + b"\r\n"
+    head += b"X-Big: " + b"a" * 1_000_000 + b"\r\n\r\n"
     with socket.create_connection(("127.0.0.1", served.port), timeout=10) as conn:
         with contextlib.suppress(OSError):  # the channel may close before taking it all: that is the point
             conn.sendall(head)
         answer = conn.recv(4_096)
 
-    assert answer.startswith(b"HTTP/1.1 4"), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert served.get("/khaos/config.json").status_code == 200, "the channel carries on"

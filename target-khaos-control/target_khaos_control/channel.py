@@ -15,12 +15,14 @@ import binascii
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import simplejson
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -37,7 +39,9 @@ API_VERSION = 1000
 FORMATS = ("JSON", "XML")
 ORDER_DOWNLOAD_MINUTES = 1440  # the channel has no orders for Khaos: once a day is plenty
 MAX_DEPTH = 32  # the deepest documented push is 7 levels
-PUSHES: dict[str, tuple[str, str, Callable[[Connection, dict[str, Any], Any], khaos_pushes.Outcome]]] = {
+PUSHES: dict[
+    str, tuple[str, str, Callable[[Engine, dict[str, Any], Any, khaos_pushes.Pause], khaos_pushes.Outcome]]
+] = {
     # endpoint name in the config file: (our path, XML root element, how to keep it).
     # The XML roots are the docs' (README L1561, L1687, L1413).
     "StockUpload": ("/khaos/stock", "StockItems", khaos_pushes.save_stock_upload),
@@ -74,9 +78,35 @@ class BadRequest(Exception):
     pass
 
 
+class PullsFirst:
+    """SQLite takes one writer at a time and a 20 MB push writes for many seconds, chunk by
+    chunk: between its chunks a push waits until no pull is under way, so a pull (which
+    writes what it served) never waits longer than one chunk, nor times out."""
+
+    def __init__(self) -> None:
+        self.turn = threading.Condition()
+        self.pulls = 0
+
+    @contextmanager
+    def pull(self) -> Iterator[None]:
+        with self.turn:
+            self.pulls += 1
+        try:
+            yield
+        finally:
+            with self.turn:
+                self.pulls -= 1
+                self.turn.notify_all()
+
+    def between_chunks(self) -> None:
+        with self.turn:
+            self.turn.wait_for(lambda: self.pulls == 0, timeout=10)
+
+
 class Channel:
     def __init__(self, engine: Engine, settings: ChannelSettings) -> None:
         self.engine, self.settings = engine, settings
+        self.pulls_first = PullsFirst()
 
     # --- what Khaos reads -------------------------------------------------------------
 
@@ -118,7 +148,7 @@ class Channel:
 
     def _serve_returns(self, fmt: str, continuation: str, specific: str | None) -> Response:
         try:
-            with self.engine.begin() as conn:
+            with self.pulls_first.pull(), self.engine.begin() as conn:
                 if specific is not None:
                     batch = feed.specific_batch(conn, feed.parse_specific_ids(specific), continuation, fmt, now())
                 else:
@@ -167,8 +197,7 @@ class Channel:
         def decode_and_keep(body: bytes, content_type: str) -> khaos_pushes.Outcome:
             data = _decode(body, root, content_type)
             try:
-                with self.engine.begin() as conn:
-                    return keep(conn, data, now())
+                return keep(self.engine, data, now(), self.pulls_first.between_chunks)
             except khaos_pushes.PushError as error:
                 raise BadRequest(f"{name}: {error}") from None
 

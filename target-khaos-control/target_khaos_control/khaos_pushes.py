@@ -10,7 +10,9 @@ or start a retry storm. Every entry is checked before anything is kept: good ent
 kept, each bad one becomes a `khaos_push_rejected` exception naming the entry and the
 field (and is resolved when Khaos later sends that entry readable). Only what is kept
 reaches the rules, so nothing Khaos sends can make a later target run fail. A push is
-refused as a whole (`PushError`, a 400) only when none of it can be read.
+refused as a whole (`PushError`, a 400) only when none of it can be read. What is kept is
+written 200 entries to a transaction, so a pull never waits long behind a 20 MB push; a
+push cut short is not answered 200, and Khaos's repeat of it is harmless.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.exception_kinds import kind as exception_kind
 from target_khaos_control.exceptions import ExceptionLog
@@ -35,6 +37,14 @@ REJECTED = "khaos_push_rejected"
 LARGEST_LEVEL = Decimal(10) ** 14  # the store keeps 18 digits, 4 after the point
 # Column widths in the store: a longer value is refused here, never by the database.
 ID, CODE, REF, SITE = 40, 100, 80, 20
+CHUNK = 200  # entries per transaction: about what a pull may wait for
+
+
+Pause = Callable[[], None]
+
+
+def _no_pause() -> None:
+    pass
 
 
 class PushError(ValueError):
@@ -66,6 +76,7 @@ class _Push:
     """One push being checked: the rows to write, and what was rejected."""
 
     endpoint: str
+    pause: Callable[[], None]  # between chunks: lets a waiting pull write first
     outcome: Outcome = field(default_factory=Outcome)
     keys_kept: list[str] = field(default_factory=list)  # the entry keys kept, to resolve old rejections
 
@@ -90,7 +101,19 @@ class _Push:
     def reject(self, where: str, key: str, reason: str) -> None:
         self.outcome.rejected.append({"where": where, "key": key, "reason": reason})
 
-    def record(self, conn: Connection, moment: datetime) -> None:
+    def keep(self, engine: Engine, rows: list[Any], write: Callable[[Connection, Any], object]) -> None:
+        for start in range(0, len(rows), CHUNK):
+            if start:
+                self.pause()
+            with engine.begin() as conn:
+                for row in rows[start : start + CHUNK]:
+                    write(conn, row)
+
+    def record(self, engine: Engine, moment: datetime) -> None:
+        with engine.begin() as conn:
+            self._record(conn, moment)
+
+    def _record(self, conn: Connection, moment: datetime) -> None:
         """Each rejection an open exception; a kept entry resolves its earlier rejection."""
         keyed = {f"{REJECTED}:{self.endpoint}:{r['key'] or r['where']}"[:200]: r for r in self.outcome.rejected}
         resolved = [f"{REJECTED}:{self.endpoint}:{key}"[:200] for key in self.keys_kept if key]
@@ -120,8 +143,8 @@ class _Push:
         log.write(conn)
 
 
-def save_stock_upload(conn: Connection, data: dict[str, Any], moment: datetime) -> Outcome:
-    push, items, deleted = _Push("StockUpload"), [], []
+def save_stock_upload(engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause) -> Outcome:
+    push, items, deleted = _Push("StockUpload", pause), [], []
 
     def check_item(item: Any, where: str) -> str:
         item = _object(item, where)
@@ -150,12 +173,16 @@ def save_stock_upload(conn: Connection, data: dict[str, Any], moment: datetime) 
     readable = push.each(data, "Items", check_item)
     if not push.each(data, "Deleted", check_deleted) and not readable:
         raise PushError(_unreadable(push, "Items"))
-    for row in items:
-        _keep_item(conn, row, moment)
-    for gone in deleted:
-        conn.execute(stock_items.update().where(stock_items.c.stock_id == gone).values(deleted=True, updated_at=moment))
+    push.keep(engine, items, lambda conn, row: _keep_item(conn, row, moment))
+    push.keep(
+        engine,
+        deleted,
+        lambda conn, gone: conn.execute(
+            stock_items.update().where(stock_items.c.stock_id == gone).values(deleted=True, updated_at=moment)
+        ),
+    )
     push.outcome.kept = len(items) + len(deleted)
-    push.record(conn, moment)
+    push.record(engine, moment)
     return push.outcome
 
 
@@ -169,8 +196,8 @@ def _keep_item(conn: Connection, row: dict[str, Any], moment: datetime) -> None:
         conn.execute(stock_codes.insert().values(stock_id=stock_id, stock_code=code, first_seen=moment))
 
 
-def save_stock_statuses(conn: Connection, data: dict[str, Any], moment: datetime) -> Outcome:
-    push, rows = _Push("StockStatusUpload"), []
+def save_stock_statuses(engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause) -> Outcome:
+    push, rows = _Push("StockStatusUpload", pause), []
 
     def check(status: Any, where: str) -> str:
         status = _object(status, where)
@@ -202,15 +229,14 @@ def save_stock_statuses(conn: Connection, data: dict[str, Any], moment: datetime
 
     if not push.each(data, "Statuses", check):
         raise PushError(_unreadable(push, "Statuses"))
-    for key, values in rows:
-        _upsert(conn, stock_levels, key, values)
+    push.keep(engine, rows, lambda conn, row: _upsert(conn, stock_levels, *row))
     push.outcome.kept = len(rows)
-    push.record(conn, moment)
+    push.record(engine, moment)
     return push.outcome
 
 
-def save_order_statuses(conn: Connection, data: dict[str, Any], moment: datetime) -> Outcome:
-    push, rows = _Push("OrderStatusUpload"), []
+def save_order_statuses(engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause) -> Outcome:
+    push, rows = _Push("OrderStatusUpload", pause), []
 
     def check(status: Any, where: str) -> str:
         status = _object(status, where)
@@ -241,10 +267,9 @@ def save_order_statuses(conn: Connection, data: dict[str, Any], moment: datetime
 
     if not push.each(data, "Statuses", check):
         raise PushError(_unreadable(push, "Statuses"))
-    for key, values in rows:
-        _upsert(conn, order_statuses, key, values)
+    push.keep(engine, rows, lambda conn, row: _upsert(conn, order_statuses, *row))
     push.outcome.kept = len(rows)
-    push.record(conn, moment)
+    push.record(engine, moment)
     return push.outcome
 
 

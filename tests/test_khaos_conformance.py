@@ -410,19 +410,62 @@ def test_a_channel_linked_after_syncs_serves_every_document_once_even_when_an_an
     server = ChannelServer(target_config(tmp_path, batch_size=40), tmp_path).start()
     khaos = KhaosSandbox().start()  # its first continuation: the moment of first contact
     try:
-        khaos.link_to(server, fmt)
+        linked = khaos.link_to(server, fmt)
         khaos.act("faults", {"lose_answers": 1})
         lost = khaos.act("poll")
         khaos.act("poll")
         pulls = khaos.get("pulls")
+        khaos_stock = khaos.get("stock")
     finally:
         khaos.stop()
         server.stop()
 
+    assert linked["stock_upload"]["status"] == linked["stock_status_upload"]["status"] == 200, "pushed as the docs do"
     assert "lost" in lost["errors"][0]
     assert pulls[0]["continuation_sent"] == pulls[1]["continuation_sent"], "pulled again from the same place"
     with sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}").connect() as conn:
         published = set(conn.execute(sa.text("select associated_ref from documents where feed_position > 0")).scalars())
+        rejected = conn.execute(sa.text("select count(*) from exceptions where kind = 'khaos_push_rejected'")).scalar()
+        items = conn.execute(sa.text("select count(*) from stock_items")).scalar()
+    assert (items, rejected) == (len(khaos_stock), 0), "every stock item Khaos pushed is kept"
     seen = [ref for pull in pulls[1:] for ref in [*pull["imported"], *pull["failed"]]]
     assert len(published) >= 100
     assert sorted(seen) == sorted(published), "every document, each once"
+
+
+# --- The returns document: "Returns | Array[CustomerReturn]", "ApiVersion | Must be set to 1000" (L1911-1913)
+
+
+def test_the_docs_customer_return_xml_is_itself_not_well_formed() -> None:
+    """Kept verbatim to show it: `<ReturnedItems>` is closed by `</ReturednItems>` (L1881)."""
+    with pytest.raises(ElementTree.ParseError, match="mismatched tag"):
+        ElementTree.fromstring(sample("customer_return.xml"))
+
+
+def _paths(element: Any, prefix: str = "") -> set[str]:
+    here = f"{prefix}/{element.tag}" if prefix else element.tag
+    return {here, *(path for child in element for path in _paths(child, here))}
+
+
+def test_the_returns_we_serve_use_the_docs_names_in_json_and_xml(engine: Engine) -> None:
+    publish(
+        engine, a_return("RV-1", ExchangeItems=[{"SKU": "B1", "Mapping": [{"Mapping": "StockCode"}], "Quantity": 1}])
+    )
+    client = channel(engine, source_reference_form="SourceReturnReference/SourceOrder")  # the samples' own form
+    docs_json = json.loads(sample("customer_return.json"))
+    # The XML sample with its one typo mended, for comparison only.
+    docs_xml = ElementTree.fromstring(sample("customer_return.xml").replace(b"</ReturednItems>", b"</ReturnedItems>"))
+
+    served_json = client.get("/khaos/returns.json").json()
+    served_xml = ElementTree.fromstring(client.get("/khaos/returns.xml").content)
+
+    assert set(served_json) == set(docs_json) == {"Returns", "ApiVersion", "Config"}
+    assert served_json["ApiVersion"] == docs_json["ApiVersion"] == 1000
+    ours, theirs = served_json["Returns"][0], docs_json["Returns"]
+    assert set(ours) - set(theirs) <= {"ProcessReturn", "DeliveryContact", "Brand", "SalesSource", "Notes"}
+    assert set(ours["ReturnedItems"][0]) - set(theirs["ReturnedItems"][0]) == {"UnitPrice"}  # optional (L970)
+    assert set(ours["ExchangeItems"][0]) <= set(theirs["ExchangeItems"][0])
+    common = {path for path in _paths(served_xml) if "/Config/" not in path}
+    extra = {path for path in common - _paths(docs_xml) if not path.endswith(("UnitPrice", "Gross", "ProcessReturn"))}
+    assert served_xml.tag == docs_xml.tag == "CustomerReturnImport"
+    assert not extra, f"element names the docs' XML does not use: {sorted(extra)}"

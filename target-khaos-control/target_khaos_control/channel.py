@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from target_khaos_control import feed, khaos_pushes, khaos_xml
 from target_khaos_control.dashboard import Dashboard
-from target_khaos_control.settings import ChannelSettings
+from target_khaos_control.settings import SOURCE_REFERENCE_FORMS, ChannelSettings
 from target_khaos_control.store import now
 
 log = logging.getLogger("reveni_khaos.channel")
@@ -50,14 +50,11 @@ PUSHES: dict[
 }
 
 
-DEFAULT_SOURCE_FORM = "SourceReference/SourceOrder"
-
-
 def source_reference(document: dict[str, Any], form: str) -> dict[str, Any]:
     """Each returned item's `SourceReference: {SourceOrder: {...}}` (the docs' table, as
     stored) in the configured form: the docs' examples' `SourceReturnReference` wrapper,
     or returns.php's flat `SourceReference: {SOrderID: ...}`."""
-    if form == DEFAULT_SOURCE_FORM:
+    if form == SOURCE_REFERENCE_FORMS[0]:
         return document
     for item in document.get("ReturnedItems") or []:
         reference = item.pop("SourceReference", None)
@@ -175,7 +172,7 @@ class Channel:
         # The stored documents are already JSON in the table's form: splice them in rather
         # than parse and re-dump, unless another form is wanted.
         bodies = batch.bodies
-        if form != DEFAULT_SOURCE_FORM:
+        if form != SOURCE_REFERENCE_FORMS[0]:
             bodies = [
                 simplejson.dumps(
                     source_reference(simplejson.loads(body, use_decimal=True), form),

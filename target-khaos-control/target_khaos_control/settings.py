@@ -69,7 +69,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "source_reference_form",
         th.StringType,
-        default="SourceReference/SourceOrder",
+        default=SOURCE_REFERENCE_FORMS[0],
         allowed_values=list(SOURCE_REFERENCE_FORMS),
         description="How a return item names its sales order: the docs' table (default), their examples, "
         "or returns.php's flat form",
@@ -124,7 +124,7 @@ class ChannelSettings:
     match_contact_on: list[str]
     dashboard_username: str = ""
     dashboard_password: str = ""
-    source_reference_form: str = "SourceReference/SourceOrder"
+    source_reference_form: str = SOURCE_REFERENCE_FORMS[0]
 
     @classmethod
     def from_config(cls, config: dict[str, Any], source: str = "config") -> ChannelSettings:

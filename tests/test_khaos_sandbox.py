@@ -7,6 +7,8 @@ reads as given / expect.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -563,3 +565,21 @@ def test_a_refused_push_is_sent_again_before_the_next_pull() -> None:
     summary = sandbox.poll()
     assert [push["ok"] for push in summary["pushes_sent_again"]] == [True]
     assert [request.url for request in adapter.sent][1:3] == ["http://channel.test/stock"] * 2
+
+
+def test_on_its_own_clock_it_pulls_once_per_frequency() -> None:
+    """Frequency 5 minutes, a minute lasting 0.02 s: about one pull every 0.1 s, one at a time."""
+    config = b'{"EndpointConfig": {"CReturnDownload": {"URL": "/returns", "Format": "JSON", "Frequency": 5}}}'
+    adapter = Canned([(200, {}, config), *[_pull(continuation="c1") for _ in range(50)]])
+    session = requests.Session()
+    session.mount("http://channel.test/", adapter)
+    client = ChannelClient("http://channel.test/config", "kcc", "pw", session=session, backoff_seconds=0)
+    sandbox = KhaosApp(small_khaos(), client, minute_seconds=0.02)
+    client.read_config()
+
+    async def run_for_a_while() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sandbox._poll_forever(), timeout=0.55)
+
+    asyncio.run(run_for_a_while())
+    assert 3 <= len(client.pulls) <= 6, len(client.pulls)

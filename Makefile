@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/rules_throughput.py
 	$(BIN)/python bench/target_throughput.py
 	$(BIN)/python bench/reconcile_throughput.py
+	$(BIN)/python bench/channel_under_push.py
 
 clean:
 	rm -rf $(VENV) .meltano .demo output .pytest_cache .mypy_cache .ruff_cache

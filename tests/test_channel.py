@@ -74,7 +74,12 @@ def test_every_endpoint_refuses_a_wrong_password(channel: ChannelServer) -> None
 def test_config_files_name_every_endpoint_by_full_url(channel: ChannelServer) -> None:
     config = channel.get("/khaos/config.json").json()["EndpointConfig"]
     assert config["CReturnDownload"] == {"URL": f"{channel.url}/khaos/returns.json", "Format": "JSON", "Frequency": 5}
-    assert {name: entry["URL"] for name, entry in config.items() if name != "CReturnDownload"} == {
+    assert config["OrderDownload"] == {
+        "URL": f"{channel.url}/khaos/orders.json",
+        "Format": "JSON",
+        "Frequency": 1440,
+    }
+    assert {name: entry["URL"] for name, entry in config.items() if "Download" not in name} == {
         "StockUpload": f"{channel.url}/khaos/stock",
         "StockStatusUpload": f"{channel.url}/khaos/stock-status",
         "OrderStatusUpload": f"{channel.url}/khaos/order-status",
@@ -176,9 +181,9 @@ STOCK_JSON = {
     "Deleted": [],
 }
 STOCK_XML = b"""<?xml version="1.0"?>
-<StockUpload><Items><StockItem><StockID>1004</StockID><StockCode>HOODIE-GREY-M</StockCode>
-<TaxRate ID="1" Code="1" Name="Standard"/><Options><Discontinued>true</Discontinued></Options>
-</StockItem></Items><Deleted/></StockUpload>"""
+<StockItems><Items><StockItem><StockID>1004</StockID><StockCode>HOODIE-GREY-M</StockCode>
+<TaxRate ID="1" Code="1">Standard</TaxRate><Options><Discontinued>True</Discontinued></Options>
+</StockItem></Items><Deleted/></StockItems>"""
 
 
 def test_stock_pushes_are_kept_and_a_rename_is_learned(channel: ChannelServer, loaded: Path) -> None:
@@ -216,20 +221,42 @@ def test_levels_and_order_statuses_are_kept(channel: ChannelServer, loaded: Path
 @pytest.mark.parametrize(
     ("path", "body", "reason"),
     [
-        ("/khaos/stock", b'{"Items": [{"StockCode": "X"}]}', "Items[0].StockID: required"),
         ("/khaos/stock", b"{not json", "not valid JSON"),
-        ("/khaos/stock", b"<StockUpload><Items>", "not well-formed XML"),
-        ("/khaos/stock", b'<!DOCTYPE x [<!ENTITY a "b">]><StockUpload/>', "XML refused"),
-        ("/khaos/stock-status", b'{"Statuses": [{"StockID": "1", "SiteID": "1"}]}', "Statuses[0].Levels: required"),
-        ("/khaos/order-status", b'{"Statuses": [{"OrderID": "1", "Status": "Lost"}]}', "'Lost' is not one of"),
+        ("/khaos/stock", b"<StockItems><Items>", "not well-formed XML"),
+        ("/khaos/stock", b'<!DOCTYPE x [<!ENTITY a "b">]><StockItems/>', "XML refused"),
+        ("/khaos/stock", b"<StockUpload><Items/><Deleted/></StockUpload>", "expected root element <StockItems>"),
+        ("/khaos/stock", b'{"Stock": []}', "Items: required"),
+        ("/khaos/stock-status", b'{"Statuses": 5}', "Statuses: expected a list"),
     ],
 )
-def test_a_malformed_push_is_400_naming_what_is_wrong(
+def test_a_push_none_of_which_can_be_read_is_400_naming_what_is_wrong(
     channel: ChannelServer, path: str, body: bytes, reason: str
 ) -> None:
     response = channel.post(path, body)
     assert response.status_code == 400
     assert reason in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        ("/khaos/stock", b'{"Items": [{"StockCode": "X"}]}', "StockID: required"),
+        ("/khaos/stock-status", b'{"Statuses": [{"StockID": "1", "SiteID": "1", "Levels": 3}]}', "Levels: expected"),
+        ("/khaos/order-status", b'{"Statuses": [{"OrderID": "1", "Status": "Lost"}]}', "'Lost' is not one of"),
+    ],
+)
+def test_a_bad_entry_is_answered_200_and_kept_on_record_as_an_exception(
+    channel: ChannelServer, loaded: Path, path: str, body: bytes, reason: str
+) -> None:
+    response = channel.post(path, body)
+
+    assert response.status_code == 200, "Khaos retries anything else for ever"
+    assert response.json()["rejected"] == 1
+    assert reason in response.json()["rejections"][0]["reason"]
+    with sa.create_engine(f"sqlite:///{loaded / 'store.db'}").connect() as conn:
+        kinds = conn.execute(sa.text("select kind, owner, message from exceptions where kind like 'khaos%'")).all()
+    assert [(kind, owner) for kind, owner, _ in kinds] == [("khaos_push_rejected", "integration")]
+    assert reason in kinds[0][2]
 
 
 def test_a_push_over_the_size_limit_is_refused(loaded: Path) -> None:

@@ -68,6 +68,8 @@ def dashboard(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    if not Path("/usr/bin/chromedriver").exists():
+        pytest.skip("Chromium is missing: `sudo apt-get install chromium chromium-driver` runs these tests")
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in (

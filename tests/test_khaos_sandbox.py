@@ -7,6 +7,8 @@ reads as given / expect.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -241,7 +243,7 @@ def test_faulty_goes_to_quarantine_and_damaged_is_written_off() -> None:
 
 def test_process_return_true_processes_on_import_and_twice_is_a_conflict() -> None:
     khaos = small_khaos()
-    outcome = khaos.import_return(customer_return(ProcessReturn="true"))
+    outcome = khaos.import_return(customer_return(ProcessReturn=True))
     assert outcome.credit_note is not None
     assert outcome.moved_stock_ids == {"1001"}
     with pytest.raises(Conflict, match="Return has already been processed"):
@@ -344,19 +346,72 @@ def test_each_mapping_finds_the_stock_item(sku: str, mapping: list[dict[str, str
 
 
 @pytest.mark.parametrize(
-    "reference",
+    ("form", "reference"),
     [
-        {"SourceReference": {"SourceOrder": {"SOrderCode": "SO50012"}}},
-        {"SourceReturnReference": {"SourceOrder": {"AssociatedRef": "", "SOrderID": "50012"}}},
-        {"SourceReference": {"SOrderID": "50012"}},
-        {"SourceReference": {"SourceOrder": {"SOrderItemID": "5001201"}}},
+        ("SourceReference/SourceOrder", {"SourceReference": {"SourceOrder": {"SOrderCode": "SO50012"}}}),
+        ("SourceReference/SourceOrder", {"SourceReference": {"SourceOrder": {"SOrderItemID": "5001201"}}}),
+        ("SourceReturnReference/SourceOrder", {"SourceReturnReference": {"SourceOrder": {"SOrderID": "50012"}}}),
+        ("SourceReference", {"SourceReference": {"SOrderID": "50012"}}),
     ],
 )
-def test_every_spelling_of_the_source_order_is_read(reference: dict[str, Any]) -> None:
+def test_the_configured_spelling_of_the_source_order_is_read(form: str, reference: dict[str, Any]) -> None:
+    khaos = small_khaos()
+    khaos.source_reference_form = form
     line = {key: value for key, value in item().items() if key != "SourceReference"} | reference
-    outcome = small_khaos().import_return(customer_return("RV-1", line))
+    outcome = khaos.import_return(customer_return("RV-1", line))
     assert outcome.sales_return is not None
     assert outcome.sales_return.lines[0].order is not None
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"SourceReturnReference": {"SourceOrder": {"SOrderID": "50012"}}},
+        {"SourceReference": {"SOrderID": "50012"}},
+    ],
+)
+def test_another_spelling_of_the_source_order_fails_the_import(reference: dict[str, Any]) -> None:
+    line = {key: value for key, value in item().items() if key != "SourceReference"} | reference
+    outcome = small_khaos().import_return(customer_return("RV-1", line))
+    assert not outcome.imported
+    assert "SourceReference/SourceOrder" in " ".join(outcome.reasons)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda doc: doc.update(SalesSource={"Code": "REVENI"}), "SalesSource does not support matching by Code"),
+        (lambda doc: doc.update(Brand={"Code": "MAIN"}), "Brand does not support matching by Code"),
+        (lambda doc: doc.update(SalesSource={"Name": "SHOP"}), "SalesSource {'Name': 'SHOP'} not found"),
+        (lambda doc: doc["InvoiceContact"].update(Forename="A" * 51), "InvoiceContact.Forename is 51 characters"),
+        (lambda doc: doc["InvoiceContact"].update(Email="a" * 101), "InvoiceContact.Email is 101 characters"),
+        (lambda doc: doc["InvoiceAddress"].update(Postcode="LS1 4AP XYZ"), "InvoiceAddress.Postcode is 11 characters"),
+        (_set_item(Quantity="1"), "ReturnedItems[0].Quantity must be a number, got '1'"),
+        (lambda doc: doc.update(ProcessReturn="yes"), "ProcessReturn must be true or false, got 'yes'"),
+        (_set_item(UnitPrice={"Net": 20.0, "Gross": 24.0}), "UnitPrice gives both Net and Gross"),
+        (_set_item(UnitPrice={"Gross": "24.00"}), "UnitPrice must hold numbers"),
+        (lambda doc: doc.update(CreatedDate="2026-11-18T09:12:44+00:00"), "is not a date and time without an offset"),
+    ],
+)
+def test_khaos_refuses_what_its_docs_do_not_allow(change: Callable[[dict[str, Any]], None], reason: str) -> None:
+    document = customer_return()
+    change(document)
+    outcome = small_khaos().import_return(document)
+    assert not outcome.imported
+    assert any(reason in one for one in outcome.reasons), outcome.reasons
+
+
+def test_sales_source_and_brand_by_id_or_name_and_an_unpriced_exchange_import() -> None:
+    """The docs make an exchange item's UnitPrice optional (README L982): no price is fine."""
+    document = customer_return(SalesSource={"Name": "REVENI"}, Brand={"ID": "1"})
+    document["ExchangeItems"] = [{"SKU": "KIDS-TEE-7", "Mapping": [{"Mapping": "StockCode"}], "Quantity": 1}]
+    outcome = small_khaos().import_return(document)
+    assert outcome.imported, outcome.reasons
+
+
+def test_xml_carries_numbers_and_booleans_as_text() -> None:
+    document = customer_return("RV-1", item(quantity="1", UnitPrice={"Gross": "24.00"}), ProcessReturn="True")
+    assert small_khaos().import_return(document, fmt="XML").imported
 
 
 def test_a_failed_return_imports_when_retried_after_the_stock_code_fix() -> None:
@@ -377,7 +432,7 @@ DOCS_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
   <ReturnedItems><ReturnedItem>
     <SKU>TEE-BLK-M</SKU><Mapping><ItemMapping><Mapping>StockCode</Mapping></ItemMapping></Mapping>
     <Quantity>1</Quantity><ReturnReason ID="2"/><ExtendedDescription />
-    <SourceReturnReference><SourceOrder><AssociatedRef /><SOrderID>50012</SOrderID></SourceOrder></SourceReturnReference>
+    <SourceReference><SourceOrder><SOrderID>50012</SOrderID></SourceOrder></SourceReference>
     <UnitPrice><Gross>24.00</Gross></UnitPrice>
   </ReturnedItem></ReturnedItems>
   <ProcessReturn>true</ProcessReturn>
@@ -391,7 +446,7 @@ def test_an_xml_return_reads_as_the_json_one_and_imports() -> None:
     assert document["ReturnedItems"][0]["ReturnReason"] == {"ID": "2"}
     assert document["ReturnedItems"][0]["Mapping"] == [{"Mapping": "StockCode"}]
     khaos = small_khaos()
-    outcome = khaos.import_return(document, api_version=api_version)
+    outcome = khaos.import_return(document, api_version=api_version, fmt="XML")
     assert outcome.credit_note is not None
     assert khaos.stock["1001"].available["2"] == 1
 
@@ -410,14 +465,18 @@ def test_the_config_file_reads_as_json_or_xml() -> None:
     assert parse_config(as_json, "http://c/config")["StockUpload"].url == "http://c/stock"
 
 
-def test_a_stock_upload_in_xml_is_well_formed_with_data_items_as_attributes() -> None:
+def test_a_stock_upload_in_xml_is_written_as_the_docs_write_it() -> None:
+    """README L1561-L1601: root StockItems, `<TaxRate Code="1" ID="1">Standard</TaxRate>`, `False`."""
     khaos = small_khaos()
-    body, _ = encode({"Items": [stock_item_document(khaos, khaos.stock["1001"])], "Deleted": []}, "XML", "StockUpload")
+    body, _ = encode({"Items": [stock_item_document(khaos, khaos.stock["1001"])], "Deleted": []}, "XML", "StockItems")
     root = SafeXML.fromstring(body)
+    assert root.tag == "StockItems"
     stock_item = root.find("Items/StockItem")
-    assert stock_item.find("TaxRate").attrib == {"ID": "1", "Code": "1", "Name": "Standard"}
+    assert stock_item.find("TaxRate").attrib == {"ID": "1", "Code": "1"}
+    assert stock_item.find("TaxRate").text == "Standard"
     assert stock_item.find("Barcodes/StockBarcode/Barcode").text == "5056000000017"
-    assert stock_item.find("Options/Discontinued").text == "false"
+    assert stock_item.find("Options/Discontinued").text == "False"
+    assert root.find("Deleted") is not None
 
 
 class Canned(BaseAdapter):
@@ -464,7 +523,9 @@ def test_poll_echoes_the_continuation_and_a_retry_leaves_it_where_it_was() -> No
     sandbox.khaos.rename("1001", "TEE-BLACK-M")
     assert sandbox.retry(None)["imported"] == ["RV-1"]
     pulls = [request.headers for request in channel.sent[1:]]
-    assert [h["Sirion-Continuation"] for h in pulls] == ["2000-01-01 00:00:00Z", "c1", "c2"]
+    first = pulls[0]["Sirion-Continuation"]
+    assert datetime.strptime(first, "%Y-%m-%d %H:%M:%SZ"), "first contact: a datetime of now (README L230)"
+    assert [h["Sirion-Continuation"] for h in pulls] == [first, "c1", "c2"]
     assert pulls[2]["SpecificIDs"] == '"RV-1"'
     assert sandbox.client.continuation == "c2"
     assert all(r.headers["Authorization"].startswith("Basic ") for r in channel.sent)
@@ -475,4 +536,50 @@ def test_a_channel_error_is_retried_then_recorded() -> None:
     summary = sandbox.poll()
     assert "503" in summary["errors"][0]
     assert sandbox.client.pulls[0].attempts == 3
-    assert sandbox.client.continuation is None
+    assert sandbox.client.continuation == sandbox.client.pulls[0].continuation_sent, "the next pull sends it again"
+
+
+def test_a_lost_answer_is_pulled_again_with_the_same_continuation() -> None:
+    returned = customer_return("RV-1")
+    sandbox, channel = _channel(_pull(returned, continuation="c1"), _pull(returned, continuation="c1"), _pull())
+    sandbox.client.lose_answers = 1
+    lost = sandbox.poll()
+    again = sandbox.poll()
+    sent = [request.headers["Sirion-Continuation"] for request in channel.sent[1:]]
+    assert "lost" in lost["errors"][0]
+    assert again["imported"] == ["RV-1"]
+    assert sent[0] == sent[1], "the same continuation again"
+
+
+def test_a_refused_push_is_sent_again_before_the_next_pull() -> None:
+    config = (
+        b'{"EndpointConfig": {"CReturnDownload": {"URL": "/returns", "Format": "JSON", "Frequency": 5},'
+        b' "StockUpload": {"URL": "/stock", "Format": "JSON"}}}'
+    )
+    adapter = Canned([(200, {}, config), (500, {}, b"no"), (200, {}, b"{}"), _pull()])
+    session = requests.Session()
+    session.mount("http://channel.test/", adapter)
+    client = ChannelClient("http://channel.test/config", "kcc", "pw", session=session, attempts=1, backoff_seconds=0)
+    sandbox = KhaosApp(small_khaos(), client, auto_poll=False)
+    assert not client.push_stock(sandbox.khaos, [sandbox.khaos.stock["1001"]])["ok"]
+    summary = sandbox.poll()
+    assert [push["ok"] for push in summary["pushes_sent_again"]] == [True]
+    assert [request.url for request in adapter.sent][1:3] == ["http://channel.test/stock"] * 2
+
+
+def test_on_its_own_clock_it_pulls_once_per_frequency() -> None:
+    """Frequency 5 minutes, a minute lasting 0.02 s: about one pull every 0.1 s, one at a time."""
+    config = b'{"EndpointConfig": {"CReturnDownload": {"URL": "/returns", "Format": "JSON", "Frequency": 5}}}'
+    adapter = Canned([(200, {}, config), *[_pull(continuation="c1") for _ in range(50)]])
+    session = requests.Session()
+    session.mount("http://channel.test/", adapter)
+    client = ChannelClient("http://channel.test/config", "kcc", "pw", session=session, backoff_seconds=0)
+    sandbox = KhaosApp(small_khaos(), client, minute_seconds=0.02)
+    client.read_config()
+
+    async def run_for_a_while() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sandbox._poll_forever(), timeout=0.55)
+
+    asyncio.run(run_for_a_while())
+    assert 3 <= len(client.pulls) <= 6, len(client.pulls)

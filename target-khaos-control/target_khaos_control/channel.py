@@ -2,7 +2,10 @@
 
 Every endpoint, the config file included, needs the channel's Basic auth. Answers are
 200, 400 (with the reason) or 500, the only codes Khaos understands; anything but 200
-makes Khaos try again, so every handler commits its work before it answers 200.
+makes Khaos try again for ever, so every handler commits its work before it answers 200,
+and nothing a client can send answers 500: what cannot be read is a 400 naming it, never
+echoing more than a few dozen characters of it. Database work and parsing run in a
+worker thread, so a 20 MB push never stalls a pull or the dashboard.
 """
 
 from __future__ import annotations
@@ -12,46 +15,108 @@ import binascii
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import simplejson
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from target_khaos_control import feed, khaos_pushes, khaos_xml
 from target_khaos_control.dashboard import Dashboard
-from target_khaos_control.settings import ChannelSettings
+from target_khaos_control.settings import SOURCE_REFERENCE_FORMS, ChannelSettings
 from target_khaos_control.store import now
 
 log = logging.getLogger("reveni_khaos.channel")
 API_VERSION = 1000
-PUSHES: dict[str, tuple[str, str, Callable[[Connection, dict[str, Any], Any], int]]] = {
-    # endpoint name in the config file: (our path, XML root element, how to keep it)
-    "StockUpload": ("/khaos/stock", "StockUpload", khaos_pushes.save_stock_upload),
+FORMATS = ("JSON", "XML")
+ORDER_DOWNLOAD_MINUTES = 1440  # the channel has no orders for Khaos: once a day is plenty
+MAX_DEPTH = 32  # the deepest documented push is 7 levels
+PUSHES: dict[
+    str, tuple[str, str, Callable[[Engine, dict[str, Any], Any, khaos_pushes.Pause], khaos_pushes.Outcome]]
+] = {
+    # endpoint name in the config file: (our path, XML root element, how to keep it).
+    # The XML roots are the docs' (README L1561, L1687, L1413).
+    "StockUpload": ("/khaos/stock", "StockItems", khaos_pushes.save_stock_upload),
     "StockStatusUpload": ("/khaos/stock-status", "StockStatuses", khaos_pushes.save_stock_statuses),
     "OrderStatusUpload": ("/khaos/order-status", "OrderStatuses", khaos_pushes.save_order_statuses),
 }
+
+
+def source_reference(document: dict[str, Any], form: str) -> dict[str, Any]:
+    """Each returned item's `SourceReference: {SourceOrder: {...}}` (the docs' table, as
+    stored) in the configured form: the docs' examples' `SourceReturnReference` wrapper,
+    or returns.php's flat `SourceReference: {SOrderID: ...}`."""
+    if form == SOURCE_REFERENCE_FORMS[0]:
+        return document
+    for item in document.get("ReturnedItems") or []:
+        reference = item.pop("SourceReference", None)
+        if isinstance(reference, dict):
+            if form == "SourceReference":
+                item["SourceReference"] = reference.get("SourceOrder", reference)
+            else:
+                item["SourceReturnReference"] = reference
+    return document
+
+
+def shown(value: str, most: int = 40) -> str:
+    """What a message may show of client input: never all of a long value."""
+    return repr(value) if len(value) <= most else f"{value[:most]!r}... ({len(value)} characters)"
 
 
 class BadRequest(Exception):
     pass
 
 
+class PullsFirst:
+    """SQLite takes one writer at a time and a 20 MB push writes for many seconds, chunk by
+    chunk: between its chunks a push waits until no pull is under way, so a pull (which
+    writes what it served) never waits longer than one chunk, nor times out."""
+
+    def __init__(self) -> None:
+        self.turn = threading.Condition()
+        self.pulls = 0
+
+    @contextmanager
+    def pull(self) -> Iterator[None]:
+        with self.turn:
+            self.pulls += 1
+        try:
+            yield
+        finally:
+            with self.turn:
+                self.pulls -= 1
+                self.turn.notify_all()
+
+    def between_chunks(self) -> None:
+        with self.turn:
+            self.turn.wait_for(lambda: self.pulls == 0, timeout=10)
+
+
 class Channel:
     def __init__(self, engine: Engine, settings: ChannelSettings) -> None:
         self.engine, self.settings = engine, settings
+        self.pulls_first = PullsFirst()
 
     # --- what Khaos reads -------------------------------------------------------------
 
     async def config_file(self, request: Request) -> Response:
-        fmt = request.path_params["fmt"].upper()
+        fmt = _format(request)
         base = self.settings.public_url.rstrip("/")
         endpoints: dict[str, Any] = {
+            # The docs mark OrderDownload required (README L161): an empty order feed.
+            "OrderDownload": {
+                "URL": f"{base}/khaos/orders.{fmt.lower()}",
+                "Format": fmt,
+                "Frequency": ORDER_DOWNLOAD_MINUTES,
+            },
             "CReturnDownload": {
                 "URL": f"{base}/khaos/returns.{fmt.lower()}",
                 "Format": fmt,
@@ -64,12 +129,23 @@ class Channel:
             return Response(khaos_xml.render("EndpointConfig", endpoints), media_type="application/xml")
         return JSONResponse({"EndpointConfig": endpoints})
 
+    async def orders(self, request: Request) -> Response:
+        """No sales orders come from Reveni: always none, in the documented wrapper."""
+        fmt = _format(request)
+        document = {"Orders": [], "ApiVersion": API_VERSION}
+        if fmt == "XML":
+            return Response(khaos_xml.render("SalesOrderImport", document), media_type="application/xml")
+        return JSONResponse(document)
+
     async def returns(self, request: Request) -> Response:
-        fmt = request.path_params["fmt"].upper()
+        fmt = _format(request)
         continuation = request.headers.get("sirion-continuation", "")
         specific = request.headers.get("specificids")
+        return await run_in_threadpool(self._serve_returns, fmt, continuation, specific)
+
+    def _serve_returns(self, fmt: str, continuation: str, specific: str | None) -> Response:
         try:
-            with self.engine.begin() as conn:
+            with self.pulls_first.pull(), self.engine.begin() as conn:
                 if specific is not None:
                     batch = feed.specific_batch(conn, feed.parse_specific_ids(specific), continuation, fmt, now())
                 else:
@@ -77,24 +153,37 @@ class Channel:
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
         log.info(
-            "served %d returns (%s, continuation %r -> %r%s)",
+            "served %d returns (%s, continuation %s -> %r%s)",
             len(batch.refs),
             fmt,
-            continuation,
+            shown(continuation),
             batch.continuation,
             ", SpecificIDs" if specific is not None else "",
         )
         headers = {"Sirion-Continuation": batch.continuation}
         config = {"MatchAddressOn": self.settings.match_address_on, "MatchContactOn": self.settings.match_contact_on}
+        form = self.settings.source_reference_form
         if fmt == "XML":
-            returns = [simplejson.loads(body, use_decimal=True) for body in batch.bodies]
+            returns = [source_reference(simplejson.loads(body, use_decimal=True), form) for body in batch.bodies]
             document = {"Returns": returns, "ApiVersion": API_VERSION, "Config": config}
             return Response(
                 khaos_xml.render("CustomerReturnImport", document), media_type="application/xml", headers=headers
             )
-        # The stored documents are already JSON: splice them in rather than parse and re-dump.
+        # The stored documents are already JSON in the table's form: splice them in rather
+        # than parse and re-dump, unless another form is wanted.
+        bodies = batch.bodies
+        if form != SOURCE_REFERENCE_FORMS[0]:
+            bodies = [
+                simplejson.dumps(
+                    source_reference(simplejson.loads(body, use_decimal=True), form),
+                    use_decimal=True,
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                )
+                for body in bodies
+            ]
         tail = json.dumps({"ApiVersion": API_VERSION, "Config": config})[1:]
-        body = '{"Returns":[' + ",".join(batch.bodies) + "]," + tail
+        body = '{"Returns":[' + ",".join(bodies) + "]," + tail
         return Response(body.encode(), media_type="application/json", headers=headers)
 
     # --- what Khaos pushes --------------------------------------------------------------
@@ -102,23 +191,29 @@ class Channel:
     def receiver(self, name: str) -> Callable[[Request], Awaitable[Response]]:
         _, root, keep = PUSHES[name]
 
-        async def receive(request: Request) -> Response:
-            body = await self._body(request)
-            data = self._decode(body, root, request.headers.get("content-type", ""))
+        def decode_and_keep(body: bytes, content_type: str) -> khaos_pushes.Outcome:
+            data = _decode(body, root, content_type)
             try:
-                with self.engine.begin() as conn:
-                    count = keep(conn, data, now())
+                return keep(self.engine, data, now(), self.pulls_first.between_chunks)
             except khaos_pushes.PushError as error:
                 raise BadRequest(f"{name}: {error}") from None
-            log.info("%s: kept %d entries", name, count)
-            return JSONResponse({"received": count})
+
+        async def receive(request: Request) -> Response:
+            body = await self._body(request)
+            outcome = await run_in_threadpool(decode_and_keep, body, request.headers.get("content-type", ""))
+            if outcome.rejected:
+                log.warning("%s: kept %d entries, rejected %d", name, outcome.kept, len(outcome.rejected))
+            else:
+                log.info("%s: kept %d entries", name, outcome.kept)
+            return JSONResponse(outcome.json())
 
         return receive
 
     async def _body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
-        if int(request.headers.get("content-length") or 0) > limit:
-            raise BadRequest(f"body larger than {limit} bytes")
+        declared = request.headers.get("content-length") or "0"
+        if not declared.isascii() or not declared.isdigit() or len(declared) > 18 or int(declared) > limit:
+            raise BadRequest(f"body larger than {limit} bytes, or a Content-Length that is not a number")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -126,26 +221,12 @@ class Channel:
                 raise BadRequest(f"body larger than {limit} bytes")
         return bytes(body)
 
-    @staticmethod
-    def _decode(body: bytes, root: str, content_type: str) -> dict[str, Any]:
-        if "xml" in content_type or body.lstrip().startswith(b"<"):
-            try:
-                return khaos_xml.parse(body, root)
-            except khaos_xml.KhaosXmlError as error:
-                raise BadRequest(str(error)) from None
-        try:
-            data = json.loads(body, parse_float=Decimal)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadRequest(f"not valid JSON: {error}") from None
-        if not isinstance(data, dict):
-            raise BadRequest("expected a JSON object")
-        return data
-
     # --- the app ----------------------------------------------------------------------------
 
     def app(self) -> Starlette:
         routes = [
             Route("/khaos/config.{fmt:str}", self.config_file),
+            Route("/khaos/orders.{fmt:str}", self.orders),
             Route("/khaos/returns.{fmt:str}", self.returns),
         ]
         routes += [Route(path, self.receiver(name), methods=["POST"]) for name, (path, _, _) in PUSHES.items()]
@@ -191,7 +272,8 @@ class BasicAuth:
         await self.app(scope, receive, send)
 
     def _allowed(self, scope: dict[str, Any]) -> bool:
-        expected = next(login for prefix, login in self.logins if scope["path"].startswith(prefix))
+        # `GET *` (an asterisk-form target) starts with no prefix: nobody is let in.
+        expected = next((login for prefix, login in self.logins if scope["path"].startswith(prefix)), None)
         header = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, encoded = header.partition(b" ")
         try:
@@ -201,17 +283,57 @@ class BasicAuth:
         return expected is not None and scheme.lower() == b"basic" and hmac.compare_digest(given, expected)
 
 
+def _format(request: Request) -> str:
+    """JSON or XML, from the path's extension; anything else is no endpoint of ours."""
+    fmt = str(request.path_params["fmt"]).upper()
+    if fmt not in FORMATS:
+        raise BadRequest(f"No such endpoint: {shown(request.url.path)} (the channel speaks .json and .xml)")
+    return fmt
+
+
+def _decode(body: bytes, root: str, content_type: str) -> dict[str, Any]:
+    if "xml" in content_type or body.lstrip().startswith(b"<"):
+        try:
+            return khaos_xml.parse(body, root)
+        except khaos_xml.KhaosXmlError as error:
+            raise BadRequest(str(error)) from None
+    try:
+        # NaN and Infinity parse as numbers, so that their entry alone is refused.
+        data = json.loads(body, parse_float=Decimal, parse_constant=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object")
+    if _depth(data) > MAX_DEPTH:
+        raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack += [(child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)]
+    return deepest
+
+
 async def _bad_request(request: Request, error: Exception) -> Response:
     log.warning("400 on %s: %s", request.url.path, error)
     return PlainTextResponse(str(error), status_code=400)
 
 
 async def _not_found(request: Request, error: Exception) -> Response:
-    return PlainTextResponse(f"No such endpoint: {request.url.path}", status_code=400)
+    return PlainTextResponse(f"No such endpoint: {shown(request.url.path)}", status_code=400)
 
 
 async def _not_allowed(request: Request, error: Exception) -> Response:
-    return PlainTextResponse(f"{request.method} is not allowed on {request.url.path}", status_code=400)
+    return PlainTextResponse(f"{shown(request.method)} is not allowed on {shown(request.url.path)}", status_code=400)
 
 
 async def _failure(request: Request, error: Exception) -> Response:

@@ -100,7 +100,16 @@ def _serve(args: argparse.Namespace) -> None:
         "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)", settings.public_url.rstrip("/")
     )
     # uvicorn's access log shows method, path and status only: never the credentials.
-    uvicorn.run(Channel(engine, settings).app(), host=args.host, port=args.port, log_level="info")
+    # h11, not httptools: h11 refuses a request line and headers over the limit before
+    # reading them all (httptools reads a 100 MB header before auth).
+    uvicorn.run(
+        Channel(engine, settings).app(),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+    )
 
 
 def _operate(args: argparse.Namespace) -> int:

@@ -9,16 +9,32 @@ warehouse.
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.khaos_xml import xml_safe
 
-# Khaos Control Cloud's field lengths for an Address.
-LINE_LENGTH, TOWN_LENGTH, POSTCODE_LENGTH = 35, 35, 10
+# Khaos Control Cloud's maximum lengths (README L394-L417, the "Max Length" columns).
+ADDRESS_LENGTHS = {
+    "Line1": 35,
+    "Line2": 35,
+    "Line3": 35,
+    "Town": 35,
+    "County": 35,
+    "Postcode": 10,
+    "Email": 100,
+    "Telephone": 25,
+    "Fax": 25,
+    "Organisation": 50,
+}
+CONTACT_LENGTHS = {"Title": 20, "Forename": 50, "Surname": 50, "Email": 100, "Mobile": 30}
+# Khaos is a UK system and its DateTime has no offset (README L280): we send UK wall-clock
+# time, as a Khaos user reads it (docs/integration.md, "Dates and times").
+KHAOS_TIME_ZONE = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)
@@ -31,11 +47,13 @@ class Problem:
     item_id: str = ""
     severity: str = "high"
     details: dict[str, Any] = field(default_factory=dict, compare=False)
+    hold: bool | None = None  # a rule set's own choice for this one; None: the kind's default
 
     @property
     def blocking(self) -> bool:
-        """Whether it keeps its item (or return) from Khaos: a property of its kind."""
-        return KINDS[self.kind].holds
+        """Whether it keeps its item (or return) from Khaos: its kind's default, unless the
+        rule set chose (`field_lengths: hold`)."""
+        return KINDS[self.kind].holds if self.hold is None else self.hold
 
 
 @dataclass(frozen=True)
@@ -95,35 +113,41 @@ def associated_ref(return_id: str, sequence: int = 1) -> str:
 
 
 def address(fields: dict[str, Any], email: str) -> dict[str, Any]:
-    """Khaos allows 35 characters a line: long lines wrap onto Line2 and Line3."""
-    lines = [
-        text
-        for part in (fields.get("line1"), fields.get("line2"))
-        if part
-        for text in textwrap.wrap(str(part), LINE_LENGTH)
-    ]
-    lines = [*lines[:2], " ".join(lines[2:])[:LINE_LENGTH]] if len(lines) > 3 else lines
+    """Reveni's address lines as Khaos's Line1 and Line2, unchanged: Khaos matches the
+    customer's address on Line1 (MatchAddressOn), so it is never re-wrapped. Lengths are
+    checked by `too_long`."""
     return clean(
         {
-            "Line1": lines[0] if lines else "",
-            "Line2": lines[1] if len(lines) > 1 else None,
-            "Line3": lines[2] if len(lines) > 2 else None,
-            "Town": str(fields.get("city") or "")[:TOWN_LENGTH],
-            "Postcode": str(fields.get("postcode") or "")[:POSTCODE_LENGTH],
+            "Line1": str(fields.get("line1") or ""),
+            "Line2": str(fields.get("line2") or "") or None,
+            "Town": str(fields.get("city") or ""),
+            "Postcode": str(fields.get("postcode") or "") or None,
             "Country": {"Code": str(fields.get("country_code") or "")},
             "Email": email or None,
         }
     )
 
 
+def too_long(fields: dict[str, Any], lengths: dict[str, int]) -> list[tuple[str, int]]:
+    """The fields of an Address or Contact longer than Khaos allows, with their limits."""
+    return [
+        (name, most) for name, most in lengths.items() if isinstance(fields.get(name), str) and len(fields[name]) > most
+    ]
+
+
 def clean(fields: dict[str, Any]) -> dict[str, Any]:
-    """Khaos treats null as an error: leave a field out rather than send null."""
-    return {key: value for key, value in fields.items() if value is not None}
+    """Khaos treats null as an error: leave a field out rather than send null. Text loses
+    the characters XML 1.0 forbids, so the XML feed is always well-formed and the JSON
+    feed says the same."""
+    return {
+        key: xml_safe(value) if isinstance(value, str) else value for key, value in fields.items() if value is not None
+    }
 
 
 def khaos_datetime(value: str) -> str:
-    """RFC 3339 without offset, as Khaos wants: `2018-01-18T12:20:48` (UTC)."""
+    """RFC 3339 without offset, as Khaos wants (`2018-01-18T12:20:48`), in UK time; a
+    value without an offset is UTC, as Reveni's are."""
     moment = datetime.fromisoformat(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(KHAOS_TIME_ZONE).strftime("%Y-%m-%dT%H:%M:%S")

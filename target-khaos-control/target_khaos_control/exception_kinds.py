@@ -162,6 +162,27 @@ KINDS: dict[str, ExceptionKind] = {
             "Fix the template the message names (it went past a size, loop or time limit), validate, then replay.",
             "integration.md",
         ),
+        ExceptionKind(
+            "field_too_long",
+            CX,
+            MEDIUM,
+            "A name or address longer than Khaos allows",
+            "Shorten the customer's details in Reveni (or in Khaos after import); "
+            "with `field_lengths: hold` the return waits until they fit.",
+            "cx.md",
+            holds=False,  # cut to fit by default; `field_lengths: hold` makes it hold the return
+        ),
+        # From the channel, on what Khaos pushes.
+        ExceptionKind(
+            "khaos_push_rejected",
+            INTEGRATION,
+            MEDIUM,
+            "An entry Khaos pushed that the channel cannot keep",
+            "Look at the entry in Khaos (the message names it and the field); once Khaos pushes it readable, "
+            "this resolves itself.",
+            "integration.md",
+            holds=False,  # about what Khaos pushed, not a return
+        ),
         # From the reconciliation, against Khaos's credit notes.
         ExceptionKind(
             "khaos_import_failed",

@@ -3,8 +3,13 @@
 The feed is every published document in the order it was published (`feed_position`).
 The `Sirion-Continuation` value we hand Khaos is the position of the last document in
 the batch, so a pull is stable (the same continuation always gives the same slice) and
-monotonic, and it lives in the database, so it survives a restart. On first contact
-Khaos sends a datetime instead: we serve what was published from then on.
+monotonic, and it lives in the database, so it survives a restart.
+
+On first contact Khaos sends a datetime (README L230), whenever the channel was linked:
+it cannot know what we have. The feed then starts at the first document never served,
+so nothing published before the link is lost; the first datetime pull that served
+anything is remembered, and the same datetime again (Khaos lost our answer) starts at
+the same place. A value that is neither a position nor a datetime is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from sqlalchemy.engine import Connection
 from target_khaos_control.store import documents, pulls
 
 SERVABLE = ("published", "served", "re_requested")
+LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
+LONGEST_CONTINUATION = 80  # as the pull log keeps it
 
 
 class ContinuationError(ValueError):
@@ -36,15 +43,20 @@ def parse_continuation(value: str) -> int | datetime | None:
     value = value.strip().strip('"')
     if not value:
         return None
-    if value.isdigit():
+    shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}... ({len(value)} characters)"
+    if value.isascii() and value.isdigit():
+        if len(value) > LONGEST_POSITION:
+            raise ContinuationError(f"Sirion-Continuation {shown} is longer than any feed position we issue")
         return int(value)
+    if len(value) > LONGEST_CONTINUATION or not value.isascii():
+        raise ContinuationError(f"Sirion-Continuation {shown} is neither a feed position we issued nor a datetime")
     try:
         moment = datetime.fromisoformat(value.replace(" ", "T", 1))
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ContinuationError(
-            f"Sirion-Continuation {value!r} is neither a feed position we issued nor a datetime"
+            f"Sirion-Continuation {shown} is neither a feed position we issued nor a datetime"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def parse_specific_ids(value: str) -> list[str]:
@@ -54,39 +66,72 @@ def parse_specific_ids(value: str) -> list[str]:
 
 def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime) -> Batch:
     position = parse_continuation(continuation)
+    after = position if isinstance(position, int) else first_contact(conn, continuation.strip())
     query = (
         sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
-        .where(documents.c.state.in_(SERVABLE))
+        .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > after)
         .order_by(documents.c.feed_position)
         .limit(limit)
     )
-    if isinstance(position, int):
-        query = query.where(documents.c.feed_position > position)
-    elif isinstance(position, datetime):
-        query = query.where(documents.c.published_at >= position, documents.c.feed_position.is_not(None))
-    else:
-        query = query.where(documents.c.feed_position.is_not(None))
     rows = conn.execute(query).all()
-    out = str(rows[-1].feed_position) if rows else (continuation.strip() or "0")
+    out = str(rows[-1].feed_position) if rows else str(after)
     batch = Batch([row.associated_ref for row in rows], [row.body for row in rows], out)
     _mark(conn, batch.refs, "served", moment)
     _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment)
     return batch
 
 
+def first_contact(conn: Connection, continuation: str) -> int:
+    """Where a pull without a feed position of ours starts. The same value as the last
+    pull's, with nothing pulled since, is Khaos pulling again after losing our answer:
+    it starts where that pull did. Otherwise: just before the first document never
+    served, so a channel linked late loses nothing and re-linking repeats nothing."""
+    last = conn.execute(
+        sa.select(pulls.c.continuation_in, pulls.c.refs)
+        .where(pulls.c.specific_ids.is_(False))
+        .order_by(pulls.c.id.desc())
+        .limit(1)
+    ).first()
+    if continuation and last is not None and last.continuation_in == continuation[:LONGEST_CONTINUATION]:
+        refs = json.loads(last.refs)
+        started = (
+            conn.execute(
+                sa.select(documents.c.feed_position).where(documents.c.associated_ref == refs[0])
+            ).scalar_one_or_none()
+            if refs
+            else None
+        )
+        if started is not None:
+            return int(started) - 1
+    return resume_point(conn)
+
+
+def resume_point(conn: Connection) -> int:
+    """Just before the first document never served; the feed's end when all were."""
+    unserved = conn.execute(
+        sa.select(sa.func.min(documents.c.feed_position)).where(documents.c.state == "published")
+    ).scalar_one_or_none()
+    if unserved is not None:
+        return int(unserved) - 1
+    return int(conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none() or 0)
+
+
 def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: str, moment: datetime) -> Batch:
     """Exactly the named references (a Khaos user retrying failed imports). The
-    continuation is handed back unchanged: a retry is not progress through the feed."""
-    rows = {
-        row.associated_ref: row.body
-        for row in conn.execute(
-            sa.select(documents.c.associated_ref, documents.c.body).where(
-                documents.c.associated_ref.in_(refs), documents.c.state.in_(SERVABLE)
-            )
+    continuation is handed back unchanged: a retry is not progress through the feed.
+    Without one, the answer names where the feed resumes, never an empty value that
+    would start Khaos's next pull over."""
+    rows: dict[str, str] = {}
+    for start in range(0, len(refs), 500):  # a 64 KiB header names thousands: never one huge IN (...)
+        query = sa.select(documents.c.associated_ref, documents.c.body).where(
+            documents.c.associated_ref.in_(refs[start : start + 500]), documents.c.state.in_(SERVABLE)
         )
-    }
+        rows.update({row.associated_ref: row.body for row in conn.execute(query)})
     found = [ref for ref in refs if ref in rows]
-    batch = Batch(found, [rows[ref] for ref in found], continuation.strip())
+    given = continuation.strip()
+    if given:
+        parse_continuation(given)  # a 400 for a value we could not take on the next pull either
+    batch = Batch(found, [rows[ref] for ref in found], given or str(resume_point(conn)))
     _mark(conn, found, "re_requested", moment)
     _log_pull(conn, batch, fmt, continuation, specific=True, moment=moment)
     return batch

@@ -1,13 +1,16 @@
 """Khaos Control Cloud's XML dialect, both ways.
 
 Writing: the same document dicts the JSON feed serves, as the documented XML (DataItems
-as attributes, arrays as a container with one element per entry). Reading: what Khaos
-pushes, parsed with defusedxml (no entities, no external references) into the same
-shapes as its JSON.
+as attributes, arrays as a container with one element per entry), with every character
+XML 1.0 forbids taken out, so one stray control character in a name can never make a
+whole batch unreadable. Reading: what Khaos pushes, parsed with defusedxml (no entities,
+no external references) into the same shapes as its JSON; a DataItem's text is its
+`Name` (`<Courier Code="24H" ID="76">Metapack 24Hr</Courier>`, README L1442).
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -27,10 +30,18 @@ ENTRY_TAGS = {
 REPEATED = {"MatchAddressOn", "MatchContactOn"}  # documented as repeated elements, no container
 # Containers in what Khaos pushes; anything else with children is an object.
 LIST_TAGS = {"Items", "Deleted", "Statuses", "Barcodes", "Shipments", "ShipmentItems", "Packages"}
+MAX_DEPTH = 32  # the deepest documented push is 7 levels; deeper is an attack, not data
+# Everything XML 1.0 (section 2.2) does not allow as a character.
+FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class KhaosXmlError(ValueError):
     pass
+
+
+def xml_safe(text: str) -> str:
+    """`text` without the characters XML 1.0 forbids (NUL, vertical tab, most C0 controls)."""
+    return FORBIDDEN.sub("", text)
 
 
 def render(root: str, data: dict[str, Any]) -> bytes:
@@ -43,7 +54,7 @@ def render(root: str, data: dict[str, Any]) -> bytes:
 def _fill(element: Element, data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key in DATA_ITEMS and isinstance(value, dict):
-            SubElement(element, key, {k: str(v) for k, v in value.items()})
+            SubElement(element, key, {k: _text(v) for k, v in value.items()})
         elif key in REPEATED:
             for entry in value:
                 SubElement(element, key).text = _text(entry)
@@ -66,7 +77,7 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return format(value, "f")
-    return str(value)
+    return xml_safe(str(value))
 
 
 def parse(body: bytes, expected_root: str) -> dict[str, Any]:
@@ -78,17 +89,21 @@ def parse(body: bytes, expected_root: str) -> dict[str, Any]:
     except Exception as error:  # defusedxml refuses entities and DTDs with its own errors
         raise KhaosXmlError(f"XML refused: {type(error).__name__}") from None
     if root.tag != expected_root:
-        raise KhaosXmlError(f"expected root element <{expected_root}>, got <{root.tag}>")
-    value = _read(root)
+        raise KhaosXmlError(f"expected root element <{expected_root}>, got <{str(root.tag)[:60]}>")
+    value = _read(root, 0)
     return value if isinstance(value, dict) else {}
 
 
-def _read(element: Element) -> Any:
+def _read(element: Element, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise KhaosXmlError(f"XML nested deeper than {MAX_DEPTH} elements")
     children = list(element)
     if element.tag in LIST_TAGS:
-        return [_read(child) for child in children]
+        return [_read(child, depth + 1) for child in children]
+    text = (element.text or "").strip()
     if not children:
         if element.attrib:
-            return dict(element.attrib)
-        return (element.text or "").strip()
-    return {child.tag: _read(child) for child in children}
+            # A DataItem: ID and Code as attributes, the name as the element's text.
+            return dict(element.attrib) | ({"Name": text} if text and "Name" not in element.attrib else {})
+        return text
+    return {child.tag: _read(child, depth + 1) for child in children}

@@ -14,6 +14,10 @@ from typing import Any
 
 from singer_sdk import typing as th
 
+# How a return item names its sales order. The docs disagree (README L969 and L876, their
+# examples at L1873 and L1959, returns.php L65): the table's form is the default.
+SOURCE_REFERENCE_FORMS = ("SourceReference/SourceOrder", "SourceReturnReference/SourceOrder", "SourceReference")
+
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "database_url",
@@ -55,6 +59,20 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_body_bytes", th.IntegerType, default=20_000_000, description="Largest push from Khaos the channel accepts"
+    ),
+    th.Property(
+        "max_header_bytes",
+        th.IntegerType,
+        default=65_536,
+        description="Largest request line and headers the channel reads; more is refused before auth",
+    ),
+    th.Property(
+        "source_reference_form",
+        th.StringType,
+        default=SOURCE_REFERENCE_FORMS[0],
+        allowed_values=list(SOURCE_REFERENCE_FORMS),
+        description="How a return item names its sales order: the docs' table (default), their examples, "
+        "or returns.php's flat form",
     ),
     th.Property(
         "dashboard_username",
@@ -101,10 +119,12 @@ class ChannelSettings:
     batch_size: int
     pull_frequency_minutes: int
     max_body_bytes: int
+    max_header_bytes: int
     match_address_on: list[str]
     match_contact_on: list[str]
     dashboard_username: str = ""
     dashboard_password: str = ""
+    source_reference_form: str = SOURCE_REFERENCE_FORMS[0]
 
     @classmethod
     def from_config(cls, config: dict[str, Any], source: str = "config") -> ChannelSettings:
@@ -118,6 +138,8 @@ class ChannelSettings:
                 continue  # optional: no dashboard without its own login
             else:
                 raise ValueError(f"{source}: `{spec.name}` is required")
+        if values["source_reference_form"] not in SOURCE_REFERENCE_FORMS:
+            raise ValueError(f"{source}: `source_reference_form` must be one of {', '.join(SOURCE_REFERENCE_FORMS)}")
         if not values["channel_password"] or not values["channel_username"]:
             raise ValueError(f"{source}: `channel_username` and `channel_password` must not be empty")
         return cls(**values)

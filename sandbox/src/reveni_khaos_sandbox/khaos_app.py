@@ -66,9 +66,18 @@ class RequestError(Exception):
 
 
 class KhaosSandbox:
-    def __init__(self, khaos: Khaos, client: ChannelClient, *, auto_poll: bool = True, max_pulls: int = 1000) -> None:
+    def __init__(
+        self,
+        khaos: Khaos,
+        client: ChannelClient,
+        *,
+        auto_poll: bool = True,
+        max_pulls: int = 1000,
+        minute_seconds: float = 60.0,
+    ) -> None:
         self.khaos, self.client = khaos, client
         self.auto_poll, self.max_pulls = auto_poll, max_pulls
+        self.minute_seconds = minute_seconds  # how long a minute of Khaos's clock lasts: 60, or less to test
         self.lock = threading.RLock()
 
     # --- what a Khaos user does (each runs under the lock) ------------------------------
@@ -89,6 +98,7 @@ class KhaosSandbox:
         """Pull until a pull brings no returns, importing each."""
         self._require_channel()
         summary = _summary()
+        summary["pushes_sent_again"] = self.client.send_unsent()
         moved: set[str] = set()
         for _ in range(self.max_pulls):
             pull = self.client.pull_returns()
@@ -101,6 +111,20 @@ class KhaosSandbox:
             self._import(pull, "pull", summary, moved)
         else:
             summary["errors"].append(f"Stopped after {self.max_pulls} pulls that all brought returns")
+        summary["levels_pushed"] = self._push_levels(moved)
+        summary["continuation"] = self.client.continuation
+        return summary
+
+    def pull_once(self) -> dict[str, Any]:
+        """What Khaos does on its own clock: one pull per CReturnDownload Frequency."""
+        self._require_channel()
+        summary = {**_summary(), "pushes_sent_again": self.client.send_unsent(), "pulls": 1}
+        pull = self.client.pull_returns()
+        moved: set[str] = set()
+        if pull.error:
+            summary["errors"].append(pull.error)
+        else:
+            self._import(pull, "pull", summary, moved)
         summary["levels_pushed"] = self._push_levels(moved)
         summary["continuation"] = self.client.continuation
         return summary
@@ -152,7 +176,7 @@ class KhaosSandbox:
     def _import(self, pull: Pull, via: str, summary: dict[str, Any], moved: set[str]) -> None:
         summary["returns"] += len(pull.returns)
         for document in pull.returns:
-            outcome = self.khaos.import_return(document, api_version=pull.api_version, via=via)
+            outcome = self.khaos.import_return(document, api_version=pull.api_version, via=via, fmt=pull.format)
             ref = outcome.associated_ref
             if outcome.imported:
                 pull.imported.append(ref)
@@ -313,22 +337,38 @@ class KhaosSandbox:
             task.cancel()
 
     async def _poll_forever(self) -> None:
-        """Every CReturnDownload Frequency minutes, as KCC does, once a channel is set. The
-        frequency is looked at each second, so a newly read config takes effect at once."""
+        """One pull every CReturnDownload Frequency minutes of Khaos's clock, as KCC does,
+        once a channel is set; a failed pull is made again next time, with the same
+        continuation. The frequency is looked at each tick, so a newly read config takes
+        effect at once."""
+        tick = min(1.0, self.minute_seconds)
         waited = 0.0
         while True:
-            await asyncio.sleep(1)
-            waited += 1
+            await asyncio.sleep(tick)
+            waited += tick
             endpoint = self.client.endpoints.get("CReturnDownload")
             minutes = endpoint.frequency_minutes if endpoint and endpoint.frequency_minutes else DEFAULT_POLL_MINUTES
-            if waited < minutes * 60 or not self.client.config_url:
+            if waited < minutes * self.minute_seconds or not self.client.config_url:
                 continue
             waited = 0
             try:
-                summary = await self._locked(self.poll)
-                log.info("auto poll: %d pulls, %d returns", summary["pulls"], summary["returns"])
+                summary = await self._locked(self.pull_once)
+                log.info("auto pull: %d returns, errors %s", summary["returns"], summary["errors"])
             except Exception:
-                log.exception("auto poll failed")  # and try again next time, as KCC would
+                log.exception("auto pull failed")  # and try again next time, as KCC would
+
+    async def faults_route(self, request: Request) -> Response:
+        """`{"lose_answers": n}`: drop the channel's next n 200s after it committed."""
+        body = await _json_body(request)
+        lose = body.get("lose_answers", 0)
+        if isinstance(lose, bool) or not isinstance(lose, int) or lose < 0:
+            raise RequestError(400, "lose_answers: a whole number of 0 or more is required.")
+
+        def set_faults() -> dict[str, Any]:
+            self.client.lose_answers = lose
+            return {"lose_answers": lose}
+
+        return JSONResponse(await self._locked(set_faults))
 
     def app(self) -> Starlette:
         routes = [
@@ -349,6 +389,7 @@ class KhaosSandbox:
             Route("/_sandbox/pulls", self.pulls),
             Route("/_sandbox/pushes", self.pushes),
             Route("/_sandbox/load", self.load, methods=["POST"]),
+            Route("/_sandbox/faults", self.faults_route, methods=["POST"]),
         ]
         return Starlette(
             routes=routes,

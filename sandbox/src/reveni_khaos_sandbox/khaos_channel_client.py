@@ -2,10 +2,15 @@
 stock items and stock levels to it, and pulls customer returns from it.
 
 Every call carries HTTP Basic auth with the channel's username and password. An answer
-other than 200 is retried a few times with a short backoff, then recorded as a failure:
-the sandbox never crashes on a channel's error. The continuation KCC sends on a normal
-pull is the one the channel last returned; a retry of failed imports (`SpecificIDs`)
-leaves it where it was.
+other than 200 is retried a few times with a doubling backoff; Khaos retries for ever
+(README L136), so a push still refused is kept and sent again before the next pull, and
+a failed pull is made again with the same continuation. The sandbox never crashes on a
+channel's error. The first continuation is a datetime (README L230): the moment of first
+contact, unless set; after that it is the one the channel last returned; a retry of
+failed imports (`SpecificIDs`) leaves it where it was. As a fault, the sandbox can lose
+the channel's 200 after the channel committed, and pull the same continuation again.
+Pushes use the docs' XML roots and spelling (README L1561, L1687: `StockItems`,
+`StockStatuses`, booleans as `True`/`False`, a DataItem's name as its text).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from defusedxml import ElementTree as SafeXML
 from reveni_khaos_sandbox.khaos_model import Khaos
 from reveni_khaos_sandbox.khaos_records import StockItem
 
-FIRST_CONTINUATION = "2000-01-01 00:00:00Z"
+FIRST_CONTINUATION = "now"  # the moment of first contact, as `2019-12-31 12:00:00Z`
 log = logging.getLogger("khaos_sandbox")
 
 
@@ -56,6 +61,7 @@ class Pull:
     url: str
     continuation_sent: str
     specific_ids_sent: str | None
+    format: str = "JSON"
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
     status: int | None = None
     attempts: int = 0
@@ -105,6 +111,13 @@ class ChannelClient:
         self.config_read_at: datetime | None = None
         self.pulls: list[Pull] = []
         self.pushes: list[dict[str, Any]] = []
+        self.unsent: list[tuple[str, str, dict[str, Any], int]] = []  # pushes the channel refused, to send again
+        self.lose_answers = 0  # a fault: drop this many of the channel's 200s after it committed
+
+    def first_contact(self) -> str:
+        if self.first_continuation.lower() == "now":
+            return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        return self.first_continuation
 
     def set_channel(self, config_url: str, username: str, password: str) -> None:
         """A new channel: its config must be read again, and its data continues afresh."""
@@ -137,11 +150,16 @@ class ChannelClient:
 
     def push_stock(self, khaos: Khaos, items: Iterable[StockItem]) -> dict[str, Any]:
         documents = [stock_item_document(khaos, item) for item in items]
-        return self._push("StockUpload", "StockUpload", {"Items": documents, "Deleted": []}, len(documents))
+        return self._push("StockUpload", "StockItems", {"Items": documents, "Deleted": []}, len(documents))
 
     def push_levels(self, khaos: Khaos, items: Iterable[StockItem]) -> dict[str, Any]:
         statuses = [status for item in items for status in stock_status_documents(khaos, item)]
         return self._push("StockStatusUpload", "StockStatuses", {"Statuses": statuses}, len(statuses))
+
+    def send_unsent(self) -> list[dict[str, Any]]:
+        """Khaos retries a refused push until the channel takes it."""
+        waiting, self.unsent = self.unsent, []
+        return [self._push(*push) for push in waiting]
 
     def _push(self, name: str, xml_root: str, document: dict[str, Any], count: int) -> dict[str, Any]:
         endpoint = self.endpoint(name)
@@ -155,6 +173,7 @@ class ChannelClient:
             result.update(url=endpoint.url, format=endpoint.format, status=status, attempts=attempts, ok=not failure)
             if failure:
                 result["error"] = failure
+                self.unsent.append((name, xml_root, document, count))
         self.pushes.append(result)
         return result
 
@@ -166,15 +185,21 @@ class ChannelClient:
         endpoint = self.endpoint("CReturnDownload")
         if endpoint is None:
             raise ChannelError("The channel config has no CReturnDownload endpoint")
-        headers = {"Sirion-Continuation": self.continuation or self.first_continuation}
+        if self.continuation is None:
+            self.continuation = self.first_contact()  # kept until the channel answers another
+        headers = {"Sirion-Continuation": self.continuation}
         if specific_ids is not None:
             headers["SpecificIDs"] = '"' + ",".join(specific_ids) + '"'
-        pull = Pull(endpoint.url, headers["Sirion-Continuation"], headers.get("SpecificIDs"))
+        pull = Pull(endpoint.url, headers["Sirion-Continuation"], headers.get("SpecificIDs"), endpoint.format)
         self.pulls.append(pull)
         response, pull.attempts, failure = self._send("GET", endpoint.url, headers=headers)
         pull.status = response.status_code if response is not None else None
         if response is None or failure:
             pull.error = failure
+            return pull
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            pull.error = "the channel's answer was lost on the way (a sandbox fault): Khaos pulls again"
             return pull
         pull.continuation_received = response.headers.get("Sirion-Continuation")
         try:
@@ -281,7 +306,7 @@ def stock_status_documents(khaos: Khaos, item: StockItem) -> list[dict[str, Any]
 
 # The element each list entry gets in XML, and which objects are DataItems (attributes).
 XML_ITEM_TAGS = {"Items": "StockItem", "Deleted": "StockID", "Barcodes": "StockBarcode", "Statuses": "StockStatus"}
-XML_DATA_ITEMS = {"TaxRate"}
+XML_DATA_ITEMS = {"TaxRate", "Type"}
 
 
 def encode(document: dict[str, Any], kind: str, xml_root: str) -> tuple[bytes, str]:
@@ -295,7 +320,9 @@ def encode(document: dict[str, Any], kind: str, xml_root: str) -> tuple[bytes, s
 def _fill_xml(parent: Element, document: dict[str, Any]) -> None:
     for name, value in document.items():
         if name in XML_DATA_ITEMS and isinstance(value, dict):
-            SubElement(parent, name, {key: str(part) for key, part in value.items()})
+            # `<TaxRate Code="1" ID="1">Standard</TaxRate>`: the name is the text (README L1572).
+            attributes = {key: str(part) for key, part in value.items() if key != "Name"}
+            SubElement(parent, name, attributes).text = str(value["Name"]) if "Name" in value else None
         elif isinstance(value, dict):
             _fill_xml(SubElement(parent, name), value)
         elif isinstance(value, list):
@@ -312,7 +339,7 @@ def _fill_xml(parent: Element, document: dict[str, Any]) -> None:
 
 def _xml_text(value: Any) -> str:
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "True" if value else "False"  # as the docs' XML writes them (README L1576)
     return str(value)
 
 

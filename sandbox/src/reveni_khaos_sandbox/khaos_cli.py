@@ -14,6 +14,7 @@ import uvicorn
 from reveni_khaos_sandbox.khaos_app import KhaosSandbox
 from reveni_khaos_sandbox.khaos_channel_client import FIRST_CONTINUATION, ChannelClient
 from reveni_khaos_sandbox.khaos_data import demo_khaos
+from reveni_khaos_sandbox.khaos_import import SOURCE_FORMS
 
 
 def khaos_main(argv: list[str] | None = None) -> None:
@@ -29,7 +30,14 @@ def khaos_main(argv: list[str] | None = None) -> None:
     channel.add_argument(
         "--first-continuation",
         default=FIRST_CONTINUATION,
-        help="the Sirion-Continuation sent on first contact (default: %(default)s)",
+        help="the Sirion-Continuation sent on first contact: a datetime, or `now` for the moment of first "
+        "contact, as Khaos does (default: %(default)s)",
+    )
+    channel.add_argument(
+        "--source-reference-form",
+        choices=SOURCE_FORMS,
+        default=SOURCE_FORMS[0],
+        help="the one form of a return item's source order this Khaos reads (default: %(default)s, the docs' table)",
     )
     channel.add_argument("--channel-attempts", type=int, default=3, help="tries per call before it counts as failed")
     channel.add_argument("--channel-backoff-seconds", type=float, default=0.5, help="wait before the 2nd try; doubles")
@@ -40,10 +48,16 @@ def khaos_main(argv: list[str] | None = None) -> None:
         action="store_false",
         help="pull returns only on POST /_sandbox/poll, not every CReturnDownload Frequency minutes",
     )
+    parser.add_argument(
+        "--minute-seconds",
+        type=float,
+        default=60.0,
+        help="how many seconds one minute of Khaos's clock lasts (fast mode for tests: e.g. 0.05)",
+    )
     parser.add_argument("--access-log", action="store_true")
     args = parser.parse_args(argv)
-    if args.returns < 0 or args.channel_attempts < 1:
-        parser.error("--returns must be 0 or more and --channel-attempts 1 or more")
+    if args.returns < 0 or args.channel_attempts < 1 or args.minute_seconds <= 0:
+        parser.error("--returns must be 0 or more, --channel-attempts 1 or more, --minute-seconds above 0")
 
     client = ChannelClient(
         args.channel_config_url,
@@ -55,7 +69,8 @@ def khaos_main(argv: list[str] | None = None) -> None:
         timeout_seconds=args.channel_timeout_seconds,
     )
     khaos = demo_khaos(args.seed, args.returns)
-    sandbox = KhaosSandbox(khaos, client, auto_poll=args.auto_poll)
+    khaos.source_reference_form = args.source_reference_form
+    sandbox = KhaosSandbox(khaos, client, auto_poll=args.auto_poll, minute_seconds=args.minute_seconds)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("khaos_sandbox").info(
         "Khaos Control sandbox: %d stock items, %d sales orders (seed %d), admin at http://%s:%d/_sandbox/; channel %s",

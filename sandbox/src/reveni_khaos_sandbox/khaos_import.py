@@ -4,6 +4,14 @@ fails with reasons in the plain words Khaos shows on screen; every reason of one
 is collected, not just the first, so one retry can fix them all. The checks only read
 the `Khaos` they are given: recording the attempt and counting what was returned stay
 with `Khaos.import_return`, so nothing here changes state.
+
+As strict as the public docs (khaoscontrol/kcc-web-services README), so the sandbox never
+hides a channel's mistake: SalesSource and Brand never by Code (L449, L452) and only ones
+that exist; the documented maximum lengths (L394-L417); in JSON, numbers as numbers and
+booleans as booleans (L244: "the value provided must still be of the relevant data
+type"); a Price with Net or Gross, not both; a DateTime without an offset (L280); the
+source order in exactly the configured form. An exchange item's UnitPrice is optional in
+the docs (L982, no "Yes"), so an unpriced exchange is imported.
 """
 
 from __future__ import annotations
@@ -30,7 +38,20 @@ API_VERSION = 1000
 MAPPING_TYPES = ("StockCode", "OtherRef", "Barcode", "WebCode", "Automatic")
 SOURCE_KEYS = ("AssociatedRef", "SOrderID", "SOrderCode", "SOrderItemID")
 REQUIRED_FIELDS = ("AssociatedRef", "CreatedDate", "URN", "InvoiceAddress", "InvoiceContact")
-MAX_LENGTHS = {"Line1": 35, "Line2": 35, "Line3": 35, "Town": 35, "Postcode": 10}
+ADDRESS_LENGTHS = {
+    "Line1": 35,
+    "Line2": 35,
+    "Line3": 35,
+    "Town": 35,
+    "County": 35,
+    "Postcode": 10,
+    "Email": 100,
+    "Telephone": 25,
+    "Fax": 25,
+    "Organisation": 50,
+}
+CONTACT_LENGTHS = {"Title": 20, "Forename": 50, "Surname": 50, "Email": 100, "Mobile": 30}
+SOURCE_FORMS = ("SourceReference/SourceOrder", "SourceReturnReference/SourceOrder", "SourceReference")
 MISSING_REF = "(no AssociatedRef)"
 
 
@@ -45,22 +66,31 @@ def asks_to_process(document: dict[str, Any]) -> bool:
 
 
 def check_return(
-    khaos: Khaos, document: dict[str, Any], api_version: Any, ref: str, now: datetime
+    khaos: Khaos, document: dict[str, Any], api_version: Any, ref: str, now: datetime, *, typed: bool = True
 ) -> tuple[list[str], SalesReturn | None]:
-    """Every reason `document` cannot be imported, or the Sales Return it becomes."""
+    """Every reason `document` cannot be imported, or the Sales Return it becomes.
+    `typed`: the document came as JSON, so its numbers and booleans must be typed."""
     if _whole(api_version) != API_VERSION:
         return [f"ApiVersion {api_version!r} is not supported; Khaos needs {API_VERSION}"], None
     reasons = [f"Null value at {path}" for path in _null_paths(document)]
     reasons += [f"Missing required field {name}" for name in REQUIRED_FIELDS if _missing(document, name)]
     created = document.get("CreatedDate")
     if not _absent(created) and not _is_datetime(created):
-        reasons.append(f"CreatedDate {created!r} is not a date and time like 2018-01-18T12:20:48")
+        reasons.append(f"CreatedDate {created!r} is not a date and time without an offset, like 2018-01-18T12:20:48")
+    process = document.get("ProcessReturn")
+    if not _absent(process) and not (
+        isinstance(process, bool) if typed else _text(process).lower() in ("true", "false")
+    ):
+        reasons.append(f"ProcessReturn must be true or false, got {process!r}")
+    for name in ("SalesSource", "Brand"):
+        reasons += _named_item(name, document.get(name), khaos.sales_sources if name == "SalesSource" else khaos.brands)
     for name in ("InvoiceAddress", "DeliveryAddress"):
         reasons += _address_problems(name, document.get(name))
     for name in ("InvoiceContact", "DeliveryContact"):
         contact = document.get(name)
         if isinstance(contact, dict) and _absent(contact.get("Forename")) and _absent(contact.get("Surname")):
             reasons.append(f"{name} needs a Forename or a Surname")
+        reasons += _too_long(name, contact, CONTACT_LENGTHS)
     urn = _text(document.get("URN"))
     customer = khaos.customers.get(urn)
     if urn and customer is None:
@@ -71,9 +101,10 @@ def check_return(
         reasons.append("The return has no ReturnedItems or ExchangeItems")
     claimed: Counter[tuple[str, str]] = Counter()
     lines = [
-        _returned_line(khaos, item, f"ReturnedItems[{n}]", urn, claimed, reasons) for n, item in enumerate(returned)
+        _returned_line(khaos, item, f"ReturnedItems[{n}]", urn, claimed, reasons, typed)
+        for n, item in enumerate(returned)
     ]
-    swaps = [_exchange_line(khaos, item, f"ExchangeItems[{n}]", reasons) for n, item in enumerate(exchanged)]
+    swaps = [_exchange_line(khaos, item, f"ExchangeItems[{n}]", reasons, typed) for n, item in enumerate(exchanged)]
     if reasons:
         return list(dict.fromkeys(reasons)), None  # two lines of one unknown SKU: one reason
     kept_lines = tuple(line for line in lines if line is not None)
@@ -84,15 +115,21 @@ def check_return(
 
 
 def _returned_line(
-    khaos: Khaos, item: Any, where: str, urn: str, claimed: Counter[tuple[str, str]], reasons: list[str]
+    khaos: Khaos,
+    item: Any,
+    where: str,
+    urn: str,
+    claimed: Counter[tuple[str, str]],
+    reasons: list[str],
+    typed: bool = True,
 ) -> ReturnLine | None:
     if not isinstance(item, dict):
         reasons.append(f"{where} must be an object")
         return None
     stock = _stock_of(khaos, item, where, reasons)
-    quantity = _quantity(item, where, reasons)
+    quantity = _quantity(item, where, reasons, typed)
     reason = _reason_of(khaos, item, where, reasons)
-    unit_gross, unit_net = _price(item, where, reasons)
+    unit_gross, unit_net = _price(item, where, reasons, typed)
     order, order_line = _source_order(khaos, item, reasons)
     if order is not None and urn in khaos.customers and order.urn != urn:
         reasons.append(f"Source order {order.code} belongs to customer {order.urn!r}, not {urn!r}")
@@ -103,13 +140,13 @@ def _returned_line(
     return ReturnLine(stock.stock_id, stock.stock_code, quantity, reason, unit_gross, unit_net, order)
 
 
-def _exchange_line(khaos: Khaos, item: Any, where: str, reasons: list[str]) -> ExchangeLine | None:
+def _exchange_line(khaos: Khaos, item: Any, where: str, reasons: list[str], typed: bool = True) -> ExchangeLine | None:
     if not isinstance(item, dict):
         reasons.append(f"{where} must be an object")
         return None
     stock = _stock_of(khaos, item, where, reasons, what="Exchange stock item")
-    quantity = _quantity(item, where, reasons)
-    unit_gross, unit_net = _price(item, where, reasons)
+    quantity = _quantity(item, where, reasons, typed)
+    unit_gross, unit_net = _price(item, where, reasons, typed)  # optional (README L982), but a Price when given
     if stock is None or quantity is None:
         return None
     return ExchangeLine(stock.stock_id, stock.stock_code, quantity, unit_gross, unit_net)
@@ -149,12 +186,24 @@ def _reason_of(khaos: Khaos, item: dict[str, Any], where: str, reasons: list[str
 
 
 def _source_order(khaos: Khaos, item: dict[str, Any], reasons: list[str]) -> tuple[SalesOrder | None, OrderLine | None]:
-    reference = item.get("SourceReference", item.get("SourceReturnReference"))
+    """The source order in exactly the form this Khaos is set to read (the docs give three)."""
+    outer = (
+        "SourceReturnReference"
+        if khaos.source_reference_form.startswith("SourceReturnReference")
+        else "SourceReference"
+    )
+    nested = khaos.source_reference_form.endswith("/SourceOrder")
+    for other in {"SourceReference", "SourceReturnReference"} - {outer}:
+        if not _absent(item.get(other)):
+            reasons.append(f"{other} is not read here: this Khaos reads {khaos.source_reference_form}")
+    reference = item.get(outer)
     if _absent(reference):
         return None, None
-    inner = reference.get("SourceOrder") if isinstance(reference, dict) else None
-    keys = inner if isinstance(inner, dict) else reference
-    given = {key: _text(keys.get(key)) for key in SOURCE_KEYS} if isinstance(keys, dict) else {}
+    keys = reference.get("SourceOrder") if nested and isinstance(reference, dict) else reference
+    if not isinstance(keys, dict) or (not nested and "SourceOrder" in keys):
+        reasons.append(f"{outer} must be shaped as {khaos.source_reference_form}")
+        return None, None
+    given = {key: _text(keys.get(key)) for key in SOURCE_KEYS}
     given = {key: value for key, value in given.items() if value}
     if len(given) != 1:
         reasons.append(f"Source reference must name exactly one of {', '.join(SOURCE_KEYS)}")
@@ -208,31 +257,68 @@ def _mappings(raw: Any, where: str, reasons: list[str]) -> list[tuple[str, str]]
     return found
 
 
-def _quantity(item: dict[str, Any], where: str, reasons: list[str]) -> int | None:
+def _quantity(item: dict[str, Any], where: str, reasons: list[str], typed: bool = True) -> int | None:
     if _missing(item, "Quantity"):
         reasons.append(f"Missing required field {where}.Quantity")
         return None
     raw = item.get("Quantity")
-    quantity = _number(raw)
     if raw is None:
         return None
+    if typed and (isinstance(raw, bool) or not isinstance(raw, int | float | Decimal)):
+        reasons.append(f"{where}.Quantity must be a number, got {raw!r}")
+        return None
+    quantity = _number(raw)
     if quantity is None or quantity <= 0 or quantity != quantity.to_integral_value():
         reasons.append(f"{where}.Quantity must be a whole number above 0, got {raw!r}")
         return None
     return int(quantity)
 
 
-def _price(item: dict[str, Any], where: str, reasons: list[str]) -> tuple[Decimal | None, Decimal | None]:
-    """(unit gross, unit net) from the item's UnitPrice; a Price holds Net or Gross."""
+def _price(
+    item: dict[str, Any], where: str, reasons: list[str], typed: bool = True
+) -> tuple[Decimal | None, Decimal | None]:
+    """(unit gross, unit net) from the item's UnitPrice; a Price holds Net or Gross, not both."""
     price = item.get("UnitPrice")
     if _absent(price):
         return None, None
     parts = {name: price.get(name) for name in ("Gross", "Net")} if isinstance(price, dict) else {}
-    given = {name: _number(value) for name, value in parts.items() if not _absent(value)}
+    parts = {name: value for name, value in parts.items() if not _absent(value)}
+    if typed and any(
+        isinstance(value, bool) or not isinstance(value, int | float | Decimal) for value in parts.values()
+    ):
+        reasons.append(f"{where}.UnitPrice must hold numbers, got {price!r}")
+        return None, None
+    given = {name: _number(value) for name, value in parts.items()}
+    if len(given) == 2:
+        reasons.append(f"{where}.UnitPrice gives both Net and Gross; give one")
+        return None, None
     if given and all(value is not None and value >= 0 for value in given.values()):
         return given.get("Gross"), given.get("Net")
     reasons.append(f"{where}.UnitPrice must hold Net or Gross as a number of 0 or more, got {price!r}")
     return None, None
+
+
+def _named_item(name: str, given: Any, known: dict[str, str]) -> list[str]:
+    """SalesSource or Brand: an existing one, by ID or Name, never by Code (README L449, L452)."""
+    if _absent(given):
+        return []
+    if not isinstance(given, dict):
+        return [f"{name} must be a DataItem naming an ID or a Name"]
+    if "Code" in given:
+        return [f"{name} does not support matching by Code: give its ID or Name"]
+    if _text(given.get("ID")) in known or _text(given.get("Name")) in known.values():
+        return []
+    return [f"{name} {given!r} not found"]
+
+
+def _too_long(name: str, fields: Any, lengths: dict[str, int]) -> list[str]:
+    if not isinstance(fields, dict):
+        return []
+    return [
+        f"{name}.{part} is {len(_text(fields.get(part)))} characters long; Khaos allows {most}"
+        for part, most in lengths.items()
+        if len(_text(fields.get(part))) > most
+    ]
 
 
 def _address_problems(name: str, address: Any) -> list[str]:
@@ -244,11 +330,7 @@ def _address_problems(name: str, address: Any) -> list[str]:
     country = address.get("Country")
     if isinstance(country, dict) and not any(country.get(key) for key in ("ID", "Code", "Name")):
         problems.append(f"{name}.Country must name an ID, Code or Name")
-    for part, most in MAX_LENGTHS.items():
-        text = _text(address.get(part))
-        if len(text) > most:
-            problems.append(f"{name}.{part} is {len(text)} characters long; Khaos allows {most}")
-    return problems
+    return problems + _too_long(name, address, ADDRESS_LENGTHS)
 
 
 def _item_list(document: dict[str, Any], name: str, reasons: list[str]) -> list[Any]:
@@ -308,8 +390,9 @@ def _boolean(value: Any) -> bool:
 
 
 def _is_datetime(value: Any) -> bool:
+    """RFC 3339 without the timezone offset (README L280): an offset is refused."""
     try:
-        datetime.fromisoformat(str(value))
+        moment = datetime.fromisoformat(str(value))
     except ValueError:
         return False
-    return True
+    return moment.tzinfo is None

@@ -60,6 +60,10 @@ class Khaos:
         self.tax_rates = {rate.tax_id: rate for rate in tax_rates}
         self.sites = {site.site_id: site for site in sites}
         self.clock = clock
+        # Set up in Khaos by a user; the docs say a return's must exist (README L449).
+        self.sales_sources: dict[str, str] = {"1": "REVENI", "2": "WEB"}  # ID -> Name
+        self.brands: dict[str, str] = {"1": "MAIN"}
+        self.source_reference_form = "SourceReference/SourceOrder"  # the one form this Khaos reads
         self.pulled: dict[str, PulledReturn] = {}
         self.credit_notes: list[CreditNote] = []
         # (SOrderID, StockID) -> quantity imported, so no later return claims more than was sold
@@ -130,8 +134,10 @@ class Khaos:
 
     # --- import ----------------------------------------------------------------------
 
-    def import_return(self, document: Any, *, api_version: Any = API_VERSION, via: str = "pull") -> Outcome:
-        """Check one pulled CustomerReturn and import it, or record every reason it fails."""
+    def import_return(
+        self, document: Any, *, api_version: Any = API_VERSION, via: str = "pull", fmt: str = "JSON"
+    ) -> Outcome:
+        """Check one pulled CustomerReturn (as JSON or XML) and import it, or record every reason it fails."""
         now = self.clock()
         ref = associated_ref(document)
         key = ref or MISSING_REF
@@ -142,7 +148,7 @@ class Khaos:
             record.attempts.append(Attempt(now, via, "duplicate", tuple(reasons)))
             return Outcome(key, reasons)
         if isinstance(document, dict):
-            reasons, sales_return = check_return(self, document, api_version, ref, now)
+            reasons, sales_return = check_return(self, document, api_version, ref, now, typed=fmt == "JSON")
         else:
             reasons, sales_return, document = ["A CustomerReturn must be an object"], None, {"received": document}
         if record is None:

@@ -42,7 +42,7 @@ class Catalogue:
             item = StockItem(row.stock_id, row.stock_code, bool(row.discontinued), _tax_code(row.tax_rate))
             by_id[row.stock_id] = item
             catalogue.items[item.code] = item
-            for barcode in json.loads(row.barcodes or "[]"):
+            for barcode in _barcodes(row.barcodes):
                 if isinstance(barcode, dict) and barcode.get("Barcode"):
                     catalogue.barcodes[str(barcode["Barcode"])] = item.code
         for row in conn.execute(sa.select(stock_codes)):
@@ -73,3 +73,13 @@ def _tax_code(stored: str | None) -> str:
     except ValueError:
         return ""
     return str(rate.get("ID") or "") if isinstance(rate, dict) else ""
+
+
+def _barcodes(stored: str | None) -> list[object]:
+    """The channel checks pushes before keeping them; a row kept before it did may hold
+    anything, and must not stop a target run."""
+    try:
+        found = json.loads(stored or "[]")
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []

@@ -15,7 +15,17 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from target_khaos_control.documents import Draft, Line, Problem, address, clean, khaos_datetime
+from target_khaos_control.documents import (
+    ADDRESS_LENGTHS,
+    CONTACT_LENGTHS,
+    Draft,
+    Line,
+    Problem,
+    address,
+    clean,
+    khaos_datetime,
+    too_long,
+)
 from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
@@ -88,6 +98,8 @@ class RuleSet:
     hold_alert_days: int
     deduction: Deduction | None = None
     routing: Routing = field(default_factory=Routing)
+    names_by: str = "Name"  # how SalesSource and Brand are named: Khaos never matches them by Code
+    field_lengths: str = "cut"  # a name or address over Khaos's length: cut (with an exception) or hold
 
     def problem(
         self,
@@ -96,9 +108,10 @@ class RuleSet:
         item_id: str = "",
         *,
         details: dict[str, Any] | None = None,
+        hold: bool | None = None,
     ) -> Problem:
         owner, severity = self.routing.route(kind)
-        return Problem(kind, owner, message, item_id, severity=severity, details=details or {})
+        return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold)
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
         draft = Draft(return_id=str(record.get("id", "")), ruleset_hash=self.content_hash)
@@ -136,6 +149,7 @@ class _Evaluation:
     record: dict[str, Any]
     catalogue: Catalogue
     draft: Draft
+    mappings: dict[str, list[str]] = field(default_factory=dict)  # SKU sent -> its Mapping types
 
     def run(self) -> None:
         record, rules, draft = self.record, self.rules, self.draft
@@ -214,23 +228,45 @@ class _Evaluation:
                     "lacks a first line, a town or a country, which Khaos requires",
                 )
             )
+        contact = clean(
+            {
+                "Forename": customer.get("first_name"),
+                "Surname": customer.get("last_name"),
+                "Email": customer.get("email"),
+            }
+        )
+        self._fit("InvoiceAddress", invoice, ADDRESS_LENGTHS)
+        self._fit("InvoiceContact", contact, CONTACT_LENGTHS)
+        # SalesSource and Brand "do not support matching by Code" (README L449, L452).
+        by = rules.names_by
         draft.header = clean(
             {
                 "CreatedDate": khaos_datetime(record["created_at"]),
                 "URN": urn,
                 "InvoiceAddress": invoice,
-                "InvoiceContact": clean(
-                    {
-                        "Forename": customer.get("first_name"),
-                        "Surname": customer.get("last_name"),
-                        "Email": customer.get("email"),
-                    }
-                ),
-                "SalesSource": {"Code": rules.sales_source(variables)} if rules.sales_source else None,
-                "Brand": {"Code": rules.brand(variables)} if rules.brand else None,
+                "InvoiceContact": contact,
+                "SalesSource": {by: rules.sales_source(variables)} if rules.sales_source else None,
+                "Brand": {by: rules.brand(variables)} if rules.brand else None,
                 "Notes": rules.notes(variables) if rules.notes else None,
             }
         )
+
+    def _fit(self, name: str, fields: dict[str, Any], lengths: dict[str, int]) -> None:
+        """Khaos's maximum lengths: cut to fit with an exception, or hold the return."""
+        hold = self.rules.field_lengths == "hold"
+        for part, most in too_long(fields, lengths):
+            value = fields[part]
+            if not hold:
+                fields[part] = value[:most].rstrip()
+            self.draft.problems.append(
+                self.rules.problem(
+                    "field_too_long",
+                    f"{name}.{part} is {len(value)} characters; Khaos allows {most}: "
+                    + ("the return waits until it is shortened" if hold else f"sent as {fields[part]!r}"),
+                    hold=hold,
+                    details={"field": f"{name}.{part}", "length": len(value), "limit": most},
+                )
+            )
 
     def _item(self, item: dict[str, Any], variables: dict[str, Any]) -> None:
         rules, draft, item_id = self.rules, self.draft, str(item["id"])
@@ -270,7 +306,7 @@ class _Evaluation:
                 [
                     {
                         "SKU": sku,
-                        "Mapping": self._mapping(),
+                        "Mapping": self._mapping(sku),
                         "Quantity": part.quantity,
                         "ReturnReason": {"ID": rule.khaos_reason},
                         "SourceReference": {"SourceOrder": draft.source_order},
@@ -279,7 +315,12 @@ class _Evaluation:
                     for part in returned
                 ],
                 [
-                    {"SKU": swap_sku, "Mapping": self._mapping(), "Quantity": part.quantity, "UnitPrice": part.price}
+                    {
+                        "SKU": swap_sku,
+                        "Mapping": self._mapping(swap_sku),
+                        "Quantity": part.quantity,
+                        "UnitPrice": part.price,
+                    }
                     for part in swapped
                 ],
                 accepted=verdict == "accepted",
@@ -391,10 +432,26 @@ class _Evaluation:
         return None
 
     def _stock_code(self, sku: str, ean: str | None) -> tuple[str, Problem | None]:
+        code, problem = self._find_stock(sku, ean)
+        self.mappings[code] = self._mapping_types(code, ean)
+        return code, problem
+
+    def _mapping_types(self, sent: str, ean: str | None) -> list[str]:
+        """Khaos looks up the SKU by each Mapping in turn (README L479-480); a Barcode
+        mapping searches the barcodes for the SKU itself, so it goes only with an EAN."""
+        if ean and sent == ean:
+            return ["Barcode"]
+        return [kind for kind in self.rules.sku_mapping if kind != "Barcode"] or list(self.rules.sku_mapping)
+
+    def _find_stock(self, sku: str, ean: str | None) -> tuple[str, Problem | None]:
         rules, catalogue = self.rules, self.catalogue
         code = rules.aliases.get(sku, sku)
         if catalogue.is_empty:
-            return code, None  # Khaos has not pushed its stock yet: it will check on import
+            # Khaos has not pushed its stock: it checks on import. A rule set that maps by
+            # Barcode first sends the item's EAN, the value Khaos then searches.
+            if ean and rules.sku_mapping and rules.sku_mapping[0] == "Barcode":
+                return str(ean), None
+            return code, None
         stock = catalogue.current(code)
         if stock is None and catalogue.renamed(code) is not None:
             new_code = catalogue.renamed(code) or code
@@ -406,7 +463,7 @@ class _Evaluation:
                 )
             code, stock = new_code, catalogue.current(new_code)
         if stock is None and ean and "Barcode" in rules.sku_mapping:
-            stock = catalogue.by_barcode(ean)
+            stock = catalogue.by_barcode(str(ean))
             code = stock.code if stock is not None else code
         if stock is None:
             return code, Problem("sku_not_found", "", f"No Khaos stock item for SKU {sku!r}")
@@ -418,8 +475,8 @@ class _Evaluation:
             )
         return code, None
 
-    def _mapping(self) -> list[dict[str, str]]:
-        return [{"Mapping": kind} for kind in self.rules.sku_mapping]
+    def _mapping(self, sku: str) -> list[dict[str, str]]:
+        return [{"Mapping": kind} for kind in self.mappings.get(sku) or self.rules.sku_mapping]
 
     def _deduct(self) -> None:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):

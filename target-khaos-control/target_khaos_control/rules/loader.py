@@ -369,6 +369,8 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
         hold_alert_days=int(data["sequencing"].get("hold_alert_days", 14)),
         deduction=deduction,
         routing=Routing({kind: route for kind, route in overrides.items() if kind in KINDS}),
+        names_by=data["references"].get("names_by", "Name"),
+        field_lengths=data["references"].get("field_lengths", "cut"),
     )
 
 

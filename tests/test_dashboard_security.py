@@ -51,6 +51,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         batch_size=50,
         pull_frequency_minutes=5,
         max_body_bytes=1_000_000,
+        max_header_bytes=65_536,
         match_address_on=[],
         match_contact_on=[],
         dashboard_username=LOGIN[0],

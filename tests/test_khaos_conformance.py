@@ -322,8 +322,8 @@ def test_a_barcode_mapping_goes_only_with_the_items_ean(tmp_path: Path) -> None:
     (folder / "rules.yml").write_text(text.replace("mapping: [StockCode, Barcode]", "mapping: [Barcode, StockCode]"))
     record = build_return(BASE, {})
 
-    by_code = load_ruleset(DEMO_RULES).draft(record).lines[0].returned
-    by_barcode = load_ruleset(folder).draft(record).lines[0].returned
+    by_code = load_ruleset(DEMO_RULES).draft(record).lines[0].returned[0]
+    by_barcode = load_ruleset(folder).draft(record).lines[0].returned[0]
 
     assert (by_code["SKU"], by_code["Mapping"]) == ("TEE-BLK-M", [{"Mapping": "StockCode"}])
     assert (by_barcode["SKU"], by_barcode["Mapping"]) == ("5056000000017", [{"Mapping": "Barcode"}])

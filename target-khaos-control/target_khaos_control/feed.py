@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import documents, pulls
+from target_khaos_control.store import documents, lock_feed, pulls
 
 SERVABLE = ("published", "served", "re_requested")
 
@@ -54,6 +54,7 @@ def parse_specific_ids(value: str) -> list[str]:
 
 def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime) -> Batch:
     position = parse_continuation(continuation)
+    lock_feed(conn)  # what is read here is what gets marked served
     query = (
         sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
         .where(documents.c.state.in_(SERVABLE))
@@ -77,6 +78,7 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
 def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: str, moment: datetime) -> Batch:
     """Exactly the named references (a Khaos user retrying failed imports). The
     continuation is handed back unchanged: a retry is not progress through the feed."""
+    lock_feed(conn)
     rows = {
         row.associated_ref: row.body
         for row in conn.execute(

@@ -26,7 +26,16 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.documents import Draft, associated_ref
 from target_khaos_control.exceptions import ExceptionLog
-from target_khaos_control.store import documents, exceptions, insert_many, now, reveni_returns, runs, update_many
+from target_khaos_control.store import (
+    documents,
+    exceptions,
+    insert_many,
+    lock_feed,
+    now,
+    reveni_returns,
+    runs,
+    update_many,
+)
 
 SENT = ("served", "re_requested")  # Khaos has the document: it must not change
 OPEN = ("held", "published")  # not pulled yet: may still change
@@ -242,7 +251,11 @@ class Batch:
 def apply_returns(
     conn: Connection, entries: list[tuple[dict[str, Any], Draft]], moment: datetime, *, force: bool = False
 ) -> Counts:
-    """Apply a batch; `force` decides again even versions already decided (a replay)."""
+    """Apply a batch; `force` decides again even versions already decided (a replay).
+
+    The feed's lock is held from the first read to the commit: a pull cannot land
+    between reading a document's state and writing the decision made on it."""
+    lock_feed(conn)
     batch = Batch(conn, list(dict.fromkeys(draft.return_id for _, draft in entries)), moment, force=force)
     for record, draft in entries:
         batch.apply(record, draft)

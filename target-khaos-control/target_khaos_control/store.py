@@ -184,6 +184,27 @@ def open_store(database_url: str) -> Engine:
     return engine
 
 
+# Any fixed number: the key of Postgres's lock on the feed (pg_advisory_xact_lock).
+FEED_LOCK = 0x5245_5645_4E49  # "REVENI"
+
+
+def lock_feed(conn: Connection) -> None:
+    """Hold the feed's write lock from here until this transaction ends.
+
+    The target reads each document's state, decides, then writes; Khaos's pulls read
+    the feed, then mark what they served. Each holds this lock before it reads, so
+    neither decides on a state the other is about to change: on SQLite the transaction
+    takes the database's write lock up front (BEGIN IMMEDIATE; the driver would
+    otherwise begin only at the first write), on Postgres an advisory lock that every
+    process sharing the store honours."""
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FEED_LOCK)))
+
+
 def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """One INSERT for many rows (executemany), per set of columns given."""
     for columns in {tuple(sorted(row)) for row in rows}:

@@ -92,6 +92,23 @@ def test_a_return_changing_mid_run_does_not_hide_another(sandbox: ReveniSandbox,
     assert set(run.ids) == {r["id"] for r in before}
 
 
+def test_a_tied_return_changing_between_pages_hides_no_other(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    # Twelve returns share one timestamp, more than two pages of five: the tap must page
+    # through the tie by number. A tied return it already read changes just before each
+    # later page, so every later return slides back one place.
+    timestamps = [f"2026-11-01T10:00:0{n}Z" for n in range(4)]
+    timestamps += ["2026-11-01T11:00:00Z"] * 12 + [f"2026-11-01T12:00:0{n}Z" for n in range(4)]
+    sandbox.admin("POST", "returns", _returns_at(timestamps))
+    for after, moved in ((2, "ret-005"), (4, "ret-004"), (7, "ret-006")):
+        sandbox.admin("POST", f"returns/{moved}/schedule", {"after_list_requests": after, "fields": {}})
+
+    run = run_tap(tmp_path, sandbox.tap_config(page_size=5))
+
+    assert run.returncode == 0, run.stderr
+    assert set(run.ids) == {f"ret-{n:03d}" for n in range(20)}, "no return skipped"
+    assert run.bookmark == max(r["updated_at"] for r in sandbox.all_returns())
+
+
 def test_429_waits_as_long_as_retry_after_says(sandbox: ReveniSandbox, tmp_path: Path) -> None:
     sandbox.faults(rate_limit_every=2, retry_after_seconds=1)
     started = time.monotonic()

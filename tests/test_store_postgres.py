@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from tests.servers import (
     tap_output,
     target_config,
 )
+from tests.test_store_schema import schema_drift
+from tests.test_target_khaos_control import _a_return, _records
 
 pytestmark = pytest.mark.skipif(
     not (PG_BIN / "initdb").exists(), reason="PostgreSQL's server binaries are not installed"
@@ -64,3 +67,28 @@ def test_target_and_channel_run_on_postgres(
     finally:
         channel.stop()
     assert len(pulled) == len(set(pulled)) == published
+
+
+def _database(postgres: PostgresServer) -> str:
+    """A fresh database on the shared cluster."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    return postgres.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_the_models_and_the_migrations_agree_on_postgres(postgres: PostgresServer) -> None:
+    assert schema_drift(_database(postgres)) == []
+
+
+def test_a_long_id_loads_on_postgres_with_the_records_around_it(postgres: PostgresServer, tmp_path: Path) -> None:
+    long_id = "ret-" + "x" * 300
+    records = [{**_a_return("accepted"), "id": return_id} for return_id in ("ret-before", long_id, "ret-after")]
+    config = target_config(tmp_path, database_url=_database(postgres))
+
+    run = run_target(tmp_path, config, _records(*records))
+
+    assert run.returncode == 0, run.stderr
+    with sa.create_engine(config["database_url"]).connect() as conn:
+        refs = set(conn.execute(sa.text("select associated_ref from documents")).scalars())
+    assert refs == {"RV-ret-before", f"RV-{long_id}", "RV-ret-after"}

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from tap_reveni.schemas import RETURN
 from target_khaos_control.rules import load_ruleset
 
 from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
@@ -44,8 +46,12 @@ def _exceptions(workdir: Path) -> list[dict[str, Any]]:
         return [dict(row) for row in conn.execute(sa.text("select * from exceptions")).mappings()]
 
 
-def _records(*returns: dict[str, Any]) -> list[str]:
-    return [SCHEMA, *(json.dumps({"type": "RECORD", "stream": "returns", "record": r}) for r in returns)]
+# The schema tap-reveni sends: the SDK parses what it marks as date-time.
+TAP_SCHEMA = json.dumps({"type": "SCHEMA", "stream": "returns", "key_properties": ["id"], "schema": RETURN.to_dict()})
+
+
+def _records(*returns: dict[str, Any], schema: str = SCHEMA) -> list[str]:
+    return [schema, *(json.dumps({"type": "RECORD", "stream": "returns", "record": r}) for r in returns)]
 
 
 def _a_return(
@@ -318,3 +324,77 @@ def test_exchange_items_are_sent_with_the_returned_item(tmp_path: Path) -> None:
     body = _documents(tmp_path)["RV-ret-1"]["body"]
     assert body["ExchangeItems"][0]["SKU"] == "HOODIE-GREY-M", "the alias applies to exchange items too"
     assert body["ReturnedItems"][0]["SKU"] == "TEE-BLK-M"
+
+
+def _named(return_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(record), "id": return_id}
+
+
+def test_an_older_version_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    newer = _a_return("accepted", "accepted", updated="2026-11-21T10:00:00Z")
+    run_target(tmp_path, target_config(tmp_path), _records(newer))
+    before = _documents(tmp_path)
+
+    older = _a_return("accepted", "pending", updated="2026-11-20T10:00:00Z")
+    run = run_target(tmp_path, target_config(tmp_path), _records(older))
+
+    assert run.returncode == 0, run.stderr
+    assert _documents(tmp_path) == before, "the newer version's document stands, in its place in the feed"
+    assert "1 older than stored" in run.stderr
+
+
+def test_a_status_moving_backwards_is_an_exception_for_cx_not_a_withdrawal(tmp_path: Path) -> None:
+    run_target(tmp_path, target_config(tmp_path), _records({**_a_return("accepted"), "status": "accepted"}))
+    before = _documents(tmp_path)
+
+    back = {**_a_return("pending", updated="2026-11-21T10:00:00Z"), "status": "in_progress"}
+    run = run_target(tmp_path, target_config(tmp_path), _records(back))
+
+    assert run.returncode == 0, run.stderr
+    assert _documents(tmp_path) == before, "the published document is not withdrawn"
+    found = [(e["kind"], e["owner"], e["status"]) for e in _exceptions(tmp_path)]
+    assert found == [("status_moved_backwards", "cx", "open")]
+    message = _exceptions(tmp_path)[0]["message"]
+    assert "from 'accepted' to 'in_progress'" in message
+
+
+# Records Reveni should never send, each with what the exception must name.
+UNREADABLE = {
+    "created_at not a date": ({"created_at": "yesterday"}, "created_at", "'yesterday'"),
+    "updated_at not a date": ({"updated_at": "2026-13-45T99:00:00Z"}, "updated_at", "'2026-13-45T99:00:00Z'"),
+    "no updated_at": ({"updated_at": None}, "updated_at", "None"),
+    "empty id": ({"id": ""}, "id", "''"),
+    "id with a comma": ({"id": "ret-7,ret-8"}, "id", "'ret-7,ret-8'"),
+    "zero quantity": ({"quantity": 0}, "return_items[0].quantity", "0"),
+    "negative quantity": ({"quantity": -2}, "return_items[0].quantity", "-2"),
+    "fractional quantity": ({"quantity": 1.5}, "return_items[0].quantity", "1.5"),
+    "negative price": ({"price": "-24.00"}, "return_items[0].price", "'-24.00'"),
+    "price not a number": ({"price": "24,00"}, "return_items[0].price", "'24,00'"),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE, ids=list(UNREADABLE))
+def test_an_unreadable_record_is_an_exception_naming_field_and_value_and_the_rest_loads(
+    case: str, tmp_path: Path
+) -> None:
+    changes, field, value = UNREADABLE[case]
+    bad = _named("ret-bad", _a_return("accepted"))
+    for name, new in changes.items():
+        target = bad["return_items"][0] if name in ("quantity", "price") else bad
+        if new is None:
+            del target[name]
+        else:
+            target[name] = new
+    good_before, good_after = _named("ret-before", _a_return("accepted")), _named("ret-after", _a_return("accepted"))
+
+    run = run_target(tmp_path, target_config(tmp_path), _records(good_before, bad, good_after, schema=TAP_SCHEMA))
+
+    assert run.returncode == 0, run.stderr
+    documents = _documents(tmp_path)
+    assert {"RV-ret-before", "RV-ret-after"} <= set(documents)
+    assert set(documents) == {"RV-ret-before", "RV-ret-after"}, "nothing of the bad record reaches Khaos"
+    invalid = [e for e in _exceptions(tmp_path) if e["kind"] == "invalid_record"]
+    assert len(invalid) == 1
+    message = invalid[0]["message"]
+    assert field in message, message
+    assert value in message, message

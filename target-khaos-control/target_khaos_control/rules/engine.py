@@ -18,6 +18,7 @@ from jinja2 import TemplateError
 from target_khaos_control.documents import Draft, Line, Problem, address, clean, khaos_datetime
 from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.rules.catalogue import Catalogue
+from target_khaos_control.rules.validation import unreadable
 
 CENT = Decimal("0.01")
 
@@ -91,6 +92,9 @@ class RuleSet:
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
         draft = Draft(return_id=str(record.get("id", "")), ruleset_hash=self.content_hash)
+        broken = unreadable(record)
+        if broken:
+            return self._unreadable(draft, record, "; ".join(broken))
         try:
             _Evaluation(self, record, catalogue or Catalogue.empty(), draft).run()
             order = str((record.get("order") or {}).get("number") or "")
@@ -98,14 +102,15 @@ class RuleSet:
                 problem.details.setdefault("order_number", order)
                 problem.details.setdefault("source_order", draft.source_order)
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
-            draft.lines, draft.header = [], {}
-            draft.problems = [
-                self.problem(
-                    "invalid_record",
-                    f"Reveni return {draft.return_id or '?'} cannot be read: {type(error).__name__}: {error}",
-                )
-            ]
-            draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
+            return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
+        return draft
+
+    def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
+        draft.lines, draft.header = [], {}
+        draft.problems = [
+            self.problem("invalid_record", f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
+        ]
+        draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
         return draft
 
 

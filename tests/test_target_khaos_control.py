@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import select
 import signal
 import subprocess
 import time
@@ -301,6 +302,41 @@ def test_killed_mid_stream_then_rerun_leaves_no_duplicate_and_nothing_missing(
     assert 0 < partial < len(_documents(clean))
     as_body = {ref: doc["body"] for ref, doc in _documents(killed).items()}
     assert as_body == {ref: doc["body"] for ref, doc in _documents(clean).items()}
+
+
+def test_killed_after_committing_batches_resumes_from_their_bookmark(
+    demo_sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
+    # The tap says where it got to every 100 returns; the target commits every 20.
+    lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
+    config_file = tmp_path / "target-config.json"
+    config_file.write_text(json.dumps(target_config(tmp_path, batch_size_rows=20)))
+    process = subprocess.Popen(
+        [str(BIN / "target-khaos-control"), "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    first_state = next(n for n, line in enumerate(lines) if json.loads(line)["type"] == "STATE")
+    sent = lines[: first_state + 41]  # past the tap's first bookmark, and two batches more
+    process.stdin.write("\n".join(sent).encode() + b"\n")
+    process.stdin.flush()
+    ready, _, _ = select.select([process.stdout], [], [], 60)
+    emitted = process.stdout.readline() if ready else b""
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    assert emitted, "the target passed on no bookmark although it had committed the records it covers"
+    state = json.loads(emitted)
+    covered = [json.loads(line) for line in lines[:first_state]]
+    assert state == json.loads(lines[first_state])["value"]
+    with _store(tmp_path) as conn:
+        stored = set(conn.execute(sa.text("select return_id from reveni_returns")).scalars())
+    assert {m["record"]["id"] for m in covered if m["type"] == "RECORD"} <= stored, (
+        "the bookmark covers only committed returns"
+    )
 
 
 def _wait_for_documents(workdir: Path) -> None:

@@ -14,9 +14,9 @@ from target_khaos_control.store import now
 
 
 class ReturnsSink(BatchSink):
-    """Each batch is committed whole before singer-sdk emits the STATE that covers it,
-    so a target killed mid-run resends only records it never committed, and those
-    deduplicate on their content hash."""
+    """Each batch is committed whole, then the latest STATE it covers is passed on at
+    once, so a target killed mid-run resends only records it never committed, and
+    those deduplicate on their content hash."""
 
     MAX_SIZE_DEFAULT = 500
     # A record that breaks the schema still reaches the rules, which turn it into an
@@ -50,6 +50,7 @@ class ReturnsSink(BatchSink):
         # Committed: now the exceptions this batch opened, saw again or resolved go out.
         with self.target.engine.connect() as conn:
             self.target.exception_stream.write(touched_since(conn, moment))
+        self.target.batch_committed()
         self.logger.info(
             "Committed %d returns: %d documents published, %d held, %d unchanged, %d older than stored, "
             "%d moved backwards",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from datetime import UTC, datetime
 from functools import cached_property
@@ -31,6 +32,7 @@ class TargetKhaosControl(Target):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
+        self.passed_on: dict[str, Any] | None = None  # the last STATE written
         # A broken rule set stops the target before it reads a single record.
         try:
             _ = self.ruleset
@@ -55,6 +57,20 @@ class TargetKhaosControl(Target):
     def exception_stream(self) -> ExceptionStream:
         started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         return ExceptionStream(Path(self.config["exceptions_path"]) / f"exceptions-{started}.jsonl")
+
+    def batch_committed(self) -> None:
+        """Every record read so far is now committed (one stream, so one sink, drained
+        whole), and so is everything the latest STATE from the tap covers: pass it on
+        now rather than at the end of the run or after singer-sdk's five minutes, so a
+        target killed later resends only records it never committed."""
+        if self._latest_state:
+            self._write_state_message(copy.deepcopy(self._latest_state))
+
+    def _write_state_message(self, state: dict[str, Any]) -> None:
+        # singer-sdk's writer, called by it at each full drain and by us after each batch.
+        if state != self.passed_on:
+            self.passed_on = state
+            super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()

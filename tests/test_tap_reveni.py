@@ -183,3 +183,11 @@ def test_start_date_skips_older_returns(demo_sandbox: ReveniSandbox, tmp_path: P
 
     assert run.returncode == 0, run.stderr
     assert set(run.ids) == {r["id"] for r in everything if r["updated_at"] >= start}
+
+
+def test_a_secret_of_the_wrong_type_is_named_but_never_printed(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    run = run_tap(tmp_path, demo_sandbox.tap_config(api_key=98765432101234))
+
+    assert run.returncode != 0
+    assert "98765432101234" not in run.stderr
+    assert "api_key" in run.stderr

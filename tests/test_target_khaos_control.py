@@ -434,3 +434,13 @@ def test_an_unreadable_record_is_an_exception_naming_field_and_value_and_the_res
     message = invalid[0]["message"]
     assert field in message, message
     assert value in message, message
+
+
+def test_a_secret_of_the_wrong_type_is_named_but_never_printed(tmp_path: Path) -> None:
+    config = target_config(tmp_path, channel_password=98765432101234)
+
+    run = run_target(tmp_path, config, _records(_a_return("accepted")))
+
+    assert run.returncode != 0
+    assert "98765432101234" not in run.stderr
+    assert "channel_password" in run.stderr

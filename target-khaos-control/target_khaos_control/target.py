@@ -9,10 +9,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
 from target_khaos_control import alerts
+from target_khaos_control.config_errors import config_errors
 from target_khaos_control.exceptions import ExceptionStream
 from target_khaos_control.publishing import record_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
@@ -38,6 +40,14 @@ class TargetKhaosControl(Target):
             _ = self.ruleset
         except RuleSetError as error:
             raise SystemExit(f"target-khaos-control: the rule set is not usable:\n{error}") from None
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # singer-sdk's own messages would print a secret given with the wrong type.
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as error:
+            errors = config_errors(self.config_jsonschema, dict(self.config))
+            raise ConfigValidationError(str(error), errors=errors, schema=error.schema) from None
 
     def get_sink_class(self, stream_name: str) -> type[ReturnsSink]:
         if stream_name != "returns":

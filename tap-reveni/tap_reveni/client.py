@@ -45,8 +45,9 @@ class PrefetchingSession(requests.Session):
         self._waiting = (request.url, self._executor.submit(self._background.send, request, timeout=timeout))
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:  # type: ignore[override]
-        waiting, self._waiting = self._waiting, None
+        waiting = self._waiting
         if waiting is not None and waiting[0] == request.url:
+            self._waiting = None
             return waiting[1].result()
         return super().send(request, **kwargs)
 

@@ -47,8 +47,8 @@ class ReturnsStream(ReveniStream):
         # The look-back window re-reads returns older than the saved bookmark on purpose.
         return False
 
-    # Re-reads of one tie after the list shifted under it, before giving up: each one
-    # needs a return in the tie to change while the tap pages through it.
+    # Re-reads of a tie after the list shifted under it, in one run, before giving up:
+    # each needs a return in the tie to change while the tap pages through it.
     MAX_REREADS = 100
 
     def get_new_paginator(self) -> UpdatedAfterPaginator:

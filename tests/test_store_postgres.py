@@ -193,3 +193,34 @@ def _pull(channel: ChannelServer, continuation: str) -> tuple[list[dict[str, Any
     response = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": continuation})
     assert response.status_code == 200, response.text
     return json.loads(response.content)["Returns"], response.headers["Sirion-Continuation"]
+
+
+def test_nul_characters_anywhere_in_a_record_do_not_stop_a_load_on_postgres(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    # Postgres refuses NUL in text: each of these once failed the whole batch.
+    bad = []
+    for n, change in enumerate(("id", "item id", "updated_at", "status", "name")):
+        record = {**_a_return("accepted"), "id": f"ret-nul-{n}"}
+        if change == "id":
+            record["id"] = "ret-\x00-0"
+        elif change == "item id":
+            record["return_items"][0]["id"] = "item-\x00"
+        elif change == "updated_at":
+            record["updated_at"] = "2026-11-20T10:00:00Z\x00"
+        elif change == "status":
+            record["status"] = "accepted\x00"
+        else:
+            record["customer"]["first_name"] = "An\x00a"
+        bad.append(record)
+    records = [{**_a_return("accepted"), "id": "ret-before"}, *bad, {**_a_return("accepted"), "id": "ret-after"}]
+    config = target_config(tmp_path, database_url=_database(postgres))
+
+    run = run_target(tmp_path, config, _records(*records))
+
+    assert run.returncode == 0, run.stderr
+    with sa.create_engine(config["database_url"]).connect() as conn:
+        refs = set(conn.execute(sa.text("select associated_ref from documents")).scalars())
+        invalid = conn.execute(sa.text("select count(*) from exceptions where kind = 'invalid_record'")).scalar_one()
+    assert {"RV-ret-before", "RV-ret-after"} <= refs
+    assert invalid >= 3, "an id, an item id or a date with a NUL in it cannot be read"

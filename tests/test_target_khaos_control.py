@@ -406,6 +406,7 @@ UNREADABLE = {
     "fractional quantity": ({"quantity": 1.5}, "return_items[0].quantity", "1.5"),
     "negative price": ({"price": "-24.00"}, "return_items[0].price", "'-24.00'"),
     "price not a number": ({"price": "24,00"}, "return_items[0].price", "'24,00'"),
+    "a control character": ({"name": "Logo\x00tee"}, "return_items[0].name", "'Logo\\x00tee'"),
 }
 
 
@@ -416,7 +417,7 @@ def test_an_unreadable_record_is_an_exception_naming_field_and_value_and_the_res
     changes, field, value = UNREADABLE[case]
     bad = _named("ret-bad", _a_return("accepted"))
     for name, new in changes.items():
-        target = bad["return_items"][0] if name in ("quantity", "price") else bad
+        target = bad["return_items"][0] if name in ("quantity", "price", "name") else bad
         if new is None:
             del target[name]
         else:

@@ -180,7 +180,7 @@ class Batch:
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
             "updated_at": str(record.get("updated_at", "")),
-            "status": incoming.status[:20],
+            "status": incoming.status,
             "content_hash": digest,
             "record": canonical,
             "last_changed": self.moment,

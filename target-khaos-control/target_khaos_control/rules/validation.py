@@ -8,14 +8,21 @@ finding names the field and the value, for an `invalid_record` exception.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+# Control characters (tab and line breaks aside): no Reveni text has them, Postgres refuses
+# NUL, and XML has no way to write most of them.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_IN_REPR = re.compile(r"\\x(?:[01][0-9a-f]|7f)")
+
 
 def unreadable(record: dict[str, Any]) -> list[str]:
     """Every field of `record` that breaks the contract, as `field is value: why`."""
-    found = _id("id", record.get("id"))
+    found = _controls(record) if CONTROL_IN_REPR.search(repr(record)) else []
+    found += _id("id", record.get("id"))
     for name in ("created_at", "updated_at"):
         found += _timestamp(name, record.get(name))
     items = record.get("return_items")
@@ -24,6 +31,16 @@ def unreadable(record: dict[str, Any]) -> list[str]:
             found += _quantity(f"return_items[{n}].quantity", item.get("quantity"))
             found += _price(f"return_items[{n}].price", item.get("price"))
     return found
+
+
+def _controls(value: Any, field: str = "") -> list[str]:
+    if isinstance(value, str):
+        return [f"{field} is {value!r}: it holds a control character"] if CONTROL.search(value) else []
+    if isinstance(value, dict):
+        return [found for key, inner in value.items() for found in _controls(inner, f"{field}.{key}".lstrip("."))]
+    if isinstance(value, list):
+        return [found for n, inner in enumerate(value) for found in _controls(inner, f"{field}[{n}]")]
+    return []
 
 
 def _id(field: str, value: Any) -> list[str]:

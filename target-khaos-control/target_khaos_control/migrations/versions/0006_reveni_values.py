@@ -33,11 +33,11 @@ def upgrade() -> None:
             for column in columns:
                 batch.alter_column(column, type_=sa.Text)
     with op.batch_alter_table("reveni_returns") as returns:
-        returns.add_column(sa.Column("status", sa.String(20), nullable=False, server_default=""))
+        returns.add_column(sa.Column("status", sa.Text, nullable=False, server_default=""))
     returns_table = sa.table(
         "reveni_returns", sa.column("return_id", sa.Text), sa.column("record", sa.Text), sa.column("status")
     )
     bind = op.get_bind()
     for return_id, record in bind.execute(sa.select(returns_table.c.return_id, returns_table.c.record)).all():
-        status = str(json.loads(record).get("status") or "")[:20]
+        status = str(json.loads(record).get("status") or "").replace("\x00", "\ufffd")
         bind.execute(returns_table.update().where(returns_table.c.return_id == return_id).values(status=status))

@@ -400,6 +400,8 @@ UNREADABLE = {
     "updated_at not a date": ({"updated_at": "2026-13-45T99:00:00Z"}, "updated_at", "'2026-13-45T99:00:00Z'"),
     "no updated_at": ({"updated_at": None}, "updated_at", "None"),
     "empty id": ({"id": ""}, "id", "''"),
+    "no id": ({"id": None}, "id", "None"),
+    "id not text": ({"id": 12345}, "id", "12345"),
     "id with a comma": ({"id": "ret-7,ret-8"}, "id", "'ret-7,ret-8'"),
     "zero quantity": ({"quantity": 0}, "return_items[0].quantity", "0"),
     "negative quantity": ({"quantity": -2}, "return_items[0].quantity", "-2"),

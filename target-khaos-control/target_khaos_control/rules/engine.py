@@ -91,7 +91,8 @@ class RuleSet:
         return Problem(kind, owner, message, item_id, severity=severity, blocking=blocking, details=details or {})
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
-        draft = Draft(return_id=str(record.get("id", "")), ruleset_hash=self.content_hash)
+        return_id = record.get("id")
+        draft = Draft(return_id="" if return_id is None else str(return_id), ruleset_hash=self.content_hash)
         broken = unreadable(record)
         if broken:
             return self._unreadable(draft, record, "; ".join(broken))

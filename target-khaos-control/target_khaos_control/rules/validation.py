@@ -45,7 +45,7 @@ def _controls(value: Any, field: str = "") -> list[str]:
 
 def _id(field: str, value: Any) -> list[str]:
     if not isinstance(value, str) or not value.strip():
-        return [f"{field} is {value!r}: a return needs an id"]
+        return [f"{field} is {value!r}: a return's id is text, never empty"]
     if value != value.strip() or any(char in value for char in ',"'):
         # Khaos asks for documents again by a comma-separated, quoted list (SpecificIDs).
         return [f"{field} is {value!r}: an id must have no comma, quote or surrounding space"]

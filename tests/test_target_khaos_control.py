@@ -340,7 +340,7 @@ def test_killed_after_committing_batches_resumes_from_their_bookmark(
 
 
 def _wait_for_documents(workdir: Path) -> None:
-    for _ in range(200):
+    for _ in range(600):  # up to 30 s on a busy machine
         if (workdir / "store.db").exists():
             try:
                 if _documents(workdir):

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import subprocess
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from target_khaos_control.store import MIGRATIONS
+from target_khaos_control.store import MIGRATIONS, open_store
 
 from tests.servers import (
+    BIN,
     PG_BIN,
     ChannelServer,
     PostgresServer,
@@ -21,6 +28,8 @@ from tests.servers import (
     tap_output,
     target_config,
 )
+from tests.test_store_schema import schema_drift
+from tests.test_target_khaos_control import _a_return, _records
 
 pytestmark = pytest.mark.skipif(
     not (PG_BIN / "initdb").exists(), reason="PostgreSQL's server binaries are not installed"
@@ -64,3 +73,154 @@ def test_target_and_channel_run_on_postgres(
     finally:
         channel.stop()
     assert len(pulled) == len(set(pulled)) == published
+
+
+def _database(postgres: PostgresServer) -> str:
+    """A fresh database on the shared cluster."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    return postgres.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_the_models_and_the_migrations_agree_on_postgres(postgres: PostgresServer) -> None:
+    assert schema_drift(_database(postgres)) == []
+
+
+def test_a_long_id_loads_on_postgres_with_the_records_around_it(postgres: PostgresServer, tmp_path: Path) -> None:
+    long_id = "ret-" + "x" * 300
+    records = [{**_a_return("accepted"), "id": return_id} for return_id in ("ret-before", long_id, "ret-after")]
+    config = target_config(tmp_path, database_url=_database(postgres))
+
+    run = run_target(tmp_path, config, _records(*records))
+
+    assert run.returncode == 0, run.stderr
+    with sa.create_engine(config["database_url"]).connect() as conn:
+        refs = set(conn.execute(sa.text("select associated_ref from documents")).scalars())
+    assert refs == {"RV-ret-before", f"RV-{long_id}", "RV-ret-after"}
+
+
+def _with_second_versions(lines: list[str], lag: int = 30) -> list[str]:
+    """The tap's messages, and `lag` records after each return with items still pending,
+    a later version of it in which the warehouse accepted them."""
+    out: list[str] = []
+    later: list[str] = []
+    for n, line in enumerate(lines):
+        out.append(line)
+        message = json.loads(line)
+        if message["type"] == "RECORD" and any(i["status"] == "pending" for i in message["record"]["return_items"]):
+            record = copy.deepcopy(message["record"])
+            record["return_items"] = [{**item, "status": "accepted"} for item in record["return_items"]]
+            record |= {
+                "status": "accepted",
+                "updated_at": f"2026-12-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z",
+            }
+            later.append(json.dumps({**message, "record": record}))
+        if len(later) > 0 and n % lag == 0:
+            out += later
+            later = []
+    return out + later
+
+
+def _credited(url: str, states: tuple[str, ...]) -> set[tuple[str, str]]:
+    """Each (return, item) in a document in one of `states`."""
+    with sa.create_engine(url).connect() as conn:
+        rows = conn.execute(sa.text("select return_id, item_ids, state from documents")).all()
+    return {
+        (return_id, item) for return_id, item_ids, state in rows if state in states for item in json.loads(item_ids)
+    }
+
+
+def test_two_channels_on_one_postgres_serve_every_reference_once_while_the_target_loads(
+    postgres: PostgresServer, demo_sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
+    tap = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
+    lines = _with_second_versions(tap)
+    # What the loads add up to when nobody pulls in between: one SQLite store.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    assert run_target(alone, target_config(alone), lines).returncode == 0
+    expected = _credited(f"sqlite:///{alone / 'store.db'}", ("published",))
+
+    url = _database(postgres)
+    config = target_config(tmp_path, database_url=url, batch_size=20, batch_size_rows=10)
+    open_store(url)
+    channels = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        channels.append(ChannelServer(config, tmp_path / name).start())
+    config_file = tmp_path / "target-config.json"
+    config_file.write_text(json.dumps(config))
+    target = subprocess.Popen(
+        [str(BIN / "target-khaos-control"), "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    feeder = threading.Thread(target=target.communicate, args=("\n".join(lines).encode() + b"\n",))
+    feeder.start()
+    served: list[dict[str, Any]] = []
+    continuation, pulls = "", 0
+    try:
+        while True:
+            finished = target.poll() is not None
+            batch, continuation = _pull(channels[pulls % 2], continuation)  # Khaos alternates between them
+            pulls += 1
+            served += batch
+            if finished and not batch:
+                break
+            time.sleep(0.02)
+    finally:
+        feeder.join()
+        for channel in channels:
+            channel.stop()
+
+    assert target.returncode == 0
+    refs = [document["AssociatedRef"] for document in served]
+    assert len(refs) == len(set(refs)), "every AssociatedRef is served once"
+    with sa.create_engine(url).connect() as conn:
+        stored = {
+            ref: (state, json.loads(body))
+            for ref, state, body in conn.execute(sa.text("select associated_ref, state, body from documents"))
+        }
+    assert {ref for ref, (state, _) in stored.items() if state in ("served", "published")} == set(refs), "none lost"
+    assert all(stored[d["AssociatedRef"]] == ("served", d) for d in served), "what is stored is what Khaos got"
+    assert _credited(url, ("served",)) == expected, "every item credited once, as a load without pulls credits it"
+    assert pulls > 20
+
+
+def _pull(channel: ChannelServer, continuation: str) -> tuple[list[dict[str, Any]], str]:
+    response = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": continuation})
+    assert response.status_code == 200, response.text
+    return json.loads(response.content)["Returns"], response.headers["Sirion-Continuation"]
+
+
+def test_nul_characters_anywhere_in_a_record_do_not_stop_a_load_on_postgres(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    # Postgres refuses NUL in text: each of these once failed the whole batch.
+    bad = []
+    for n, change in enumerate(("id", "item id", "updated_at", "status", "name")):
+        record = {**_a_return("accepted"), "id": f"ret-nul-{n}"}
+        if change == "id":
+            record["id"] = "ret-\x00-0"
+        elif change == "item id":
+            record["return_items"][0]["id"] = "item-\x00"
+        elif change == "updated_at":
+            record["updated_at"] = "2026-11-20T10:00:00Z\x00"
+        elif change == "status":
+            record["status"] = "accepted\x00"
+        else:
+            record["customer"]["first_name"] = "An\x00a"
+        bad.append(record)
+    records = [{**_a_return("accepted"), "id": "ret-before"}, *bad, {**_a_return("accepted"), "id": "ret-after"}]
+    config = target_config(tmp_path, database_url=_database(postgres))
+
+    run = run_target(tmp_path, config, _records(*records))
+
+    assert run.returncode == 0, run.stderr
+    with sa.create_engine(config["database_url"]).connect() as conn:
+        refs = set(conn.execute(sa.text("select associated_ref from documents")).scalars())
+        invalid = conn.execute(sa.text("select count(*) from exceptions where kind = 'invalid_record'")).scalar_one()
+    assert {"RV-ret-before", "RV-ret-after"} <= refs
+    assert invalid >= 3, "an id, an item id or a date with a NUL in it cannot be read"

@@ -5,9 +5,12 @@ Each test runs the real `tap-reveni` command against a sandbox over HTTP.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.servers import SANDBOX_KEY, ReveniSandbox, run_tap
 
@@ -92,6 +95,42 @@ def test_a_return_changing_mid_run_does_not_hide_another(sandbox: ReveniSandbox,
     assert set(run.ids) == {r["id"] for r in before}
 
 
+def test_a_tied_return_changing_between_pages_hides_no_other(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    # Twelve returns share one timestamp, more than two pages of five: the tap must page
+    # through the tie by number. A tied return it already read changes just before each
+    # later page, so every later return slides back one place.
+    timestamps = [f"2026-11-01T10:00:0{n}Z" for n in range(4)]
+    timestamps += ["2026-11-01T11:00:00Z"] * 12 + [f"2026-11-01T12:00:0{n}Z" for n in range(4)]
+    sandbox.admin("POST", "returns", _returns_at(timestamps))
+    for after, moved in ((2, "ret-005"), (4, "ret-004"), (7, "ret-006")):
+        sandbox.admin("POST", f"returns/{moved}/schedule", {"after_list_requests": after, "fields": {}})
+
+    run = run_tap(tmp_path, sandbox.tap_config(page_size=5))
+
+    assert run.returncode == 0, run.stderr
+    assert set(run.ids) == {f"ret-{n:03d}" for n in range(20)}, "no return skipped"
+    assert run.stderr.count("moved while the tap paged through them") >= 2, "the changes did land inside the tie"
+    assert run.bookmark == max(r["updated_at"] for r in sandbox.all_returns())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_return_is_skipped_whatever_changes_land_between_pages(
+    seed: int, sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
+    # Two ties of 13 (page size 4), and eight changes landing between random requests.
+    draw = random.Random(seed)
+    timestamps = ["2026-11-01T09:00:00Z"] * 13 + ["2026-11-01T10:00:00Z"] * 13 + ["2026-11-01T11:00:00Z"] * 4
+    sandbox.admin("POST", "returns", _returns_at(timestamps))
+    for _ in range(8):
+        moved = f"ret-{draw.randrange(30):03d}"
+        sandbox.admin("POST", f"returns/{moved}/schedule", {"after_list_requests": draw.randrange(1, 16), "fields": {}})
+
+    run = run_tap(tmp_path, sandbox.tap_config(page_size=4))
+
+    assert run.returncode == 0, run.stderr
+    assert set(run.ids) == {f"ret-{n:03d}" for n in range(30)}
+
+
 def test_429_waits_as_long_as_retry_after_says(sandbox: ReveniSandbox, tmp_path: Path) -> None:
     sandbox.faults(rate_limit_every=2, retry_after_seconds=1)
     started = time.monotonic()
@@ -166,3 +205,11 @@ def test_start_date_skips_older_returns(demo_sandbox: ReveniSandbox, tmp_path: P
 
     assert run.returncode == 0, run.stderr
     assert set(run.ids) == {r["id"] for r in everything if r["updated_at"] >= start}
+
+
+def test_a_secret_of_the_wrong_type_is_named_but_never_printed(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+    run = run_tap(tmp_path, demo_sandbox.tap_config(api_key=98765432101234))
+
+    assert run.returncode != 0
+    assert "98765432101234" not in run.stderr
+    assert "api_key" in run.stderr

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import copy
 import json
+import select
 import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from tap_reveni.schemas import RETURN
 from target_khaos_control.rules import load_ruleset
 
 from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
@@ -44,8 +47,12 @@ def _exceptions(workdir: Path) -> list[dict[str, Any]]:
         return [dict(row) for row in conn.execute(sa.text("select * from exceptions")).mappings()]
 
 
-def _records(*returns: dict[str, Any]) -> list[str]:
-    return [SCHEMA, *(json.dumps({"type": "RECORD", "stream": "returns", "record": r}) for r in returns)]
+# The schema tap-reveni sends: the SDK parses what it marks as date-time.
+TAP_SCHEMA = json.dumps({"type": "SCHEMA", "stream": "returns", "key_properties": ["id"], "schema": RETURN.to_dict()})
+
+
+def _records(*returns: dict[str, Any], schema: str = SCHEMA) -> list[str]:
+    return [schema, *(json.dumps({"type": "RECORD", "stream": "returns", "record": r}) for r in returns)]
 
 
 def _a_return(
@@ -297,8 +304,43 @@ def test_killed_mid_stream_then_rerun_leaves_no_duplicate_and_nothing_missing(
     assert as_body == {ref: doc["body"] for ref, doc in _documents(clean).items()}
 
 
+def test_killed_after_committing_batches_resumes_from_their_bookmark(
+    demo_sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
+    # The tap says where it got to every 100 returns; the target commits every 20.
+    lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
+    config_file = tmp_path / "target-config.json"
+    config_file.write_text(json.dumps(target_config(tmp_path, batch_size_rows=20)))
+    process = subprocess.Popen(
+        [str(BIN / "target-khaos-control"), "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    first_state = next(n for n, line in enumerate(lines) if json.loads(line)["type"] == "STATE")
+    sent = lines[: first_state + 41]  # past the tap's first bookmark, and two batches more
+    process.stdin.write("\n".join(sent).encode() + b"\n")
+    process.stdin.flush()
+    ready, _, _ = select.select([process.stdout], [], [], 60)
+    emitted = process.stdout.readline() if ready else b""
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    assert emitted, "the target passed on no bookmark although it had committed the records it covers"
+    state = json.loads(emitted)
+    covered = [json.loads(line) for line in lines[:first_state]]
+    assert state == json.loads(lines[first_state])["value"]
+    with _store(tmp_path) as conn:
+        stored = set(conn.execute(sa.text("select return_id from reveni_returns")).scalars())
+    assert {m["record"]["id"] for m in covered if m["type"] == "RECORD"} <= stored, (
+        "the bookmark covers only committed returns"
+    )
+
+
 def _wait_for_documents(workdir: Path) -> None:
-    for _ in range(200):
+    for _ in range(600):  # up to 30 s on a busy machine
         if (workdir / "store.db").exists():
             try:
                 if _documents(workdir):
@@ -333,3 +375,90 @@ def test_the_return_s_currency_is_on_its_document_and_on_each_exception(tmp_path
     [difference] = [e for e in _exceptions(tmp_path) if e["kind"] == "refund_credit_difference"]
     assert json.loads(difference["details"])["currency"] == "EUR"
     assert "Reveni refunded 20.00 EUR; the credit asks Khaos for 24.00 EUR" in difference["message"]
+
+
+def _named(return_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(record), "id": return_id}
+
+
+def test_an_older_version_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    newer = _a_return("accepted", "accepted", updated="2026-11-21T10:00:00Z")
+    run_target(tmp_path, target_config(tmp_path), _records(newer))
+    before = _documents(tmp_path)
+
+    older = _a_return("accepted", "pending", updated="2026-11-20T10:00:00Z")
+    run = run_target(tmp_path, target_config(tmp_path), _records(older))
+
+    assert run.returncode == 0, run.stderr
+    assert _documents(tmp_path) == before, "the newer version's document stands, in its place in the feed"
+    assert "1 older than stored" in run.stderr
+
+
+def test_a_status_moving_backwards_is_an_exception_for_cx_not_a_withdrawal(tmp_path: Path) -> None:
+    run_target(tmp_path, target_config(tmp_path), _records({**_a_return("accepted"), "status": "accepted"}))
+    before = _documents(tmp_path)
+
+    back = {**_a_return("pending", updated="2026-11-21T10:00:00Z"), "status": "in_progress"}
+    run = run_target(tmp_path, target_config(tmp_path), _records(back))
+
+    assert run.returncode == 0, run.stderr
+    assert _documents(tmp_path) == before, "the published document is not withdrawn"
+    found = [(e["kind"], e["owner"], e["status"]) for e in _exceptions(tmp_path)]
+    assert found == [("status_moved_backwards", "cx", "open")]
+    message = _exceptions(tmp_path)[0]["message"]
+    assert "from 'accepted' to 'in_progress'" in message
+
+
+# Records Reveni should never send, each with what the exception must name.
+UNREADABLE = {
+    "created_at not a date": ({"created_at": "yesterday"}, "created_at", "'yesterday'"),
+    "updated_at not a date": ({"updated_at": "2026-13-45T99:00:00Z"}, "updated_at", "'2026-13-45T99:00:00Z'"),
+    "no updated_at": ({"updated_at": None}, "updated_at", "None"),
+    "empty id": ({"id": ""}, "id", "''"),
+    "no id": ({"id": None}, "id", "None"),
+    "id not text": ({"id": 12345}, "id", "12345"),
+    "id with a comma": ({"id": "ret-7,ret-8"}, "id", "'ret-7,ret-8'"),
+    "zero quantity": ({"quantity": 0}, "return_items[0].quantity", "0"),
+    "negative quantity": ({"quantity": -2}, "return_items[0].quantity", "-2"),
+    "fractional quantity": ({"quantity": 1.5}, "return_items[0].quantity", "1.5"),
+    "negative price": ({"price": "-24.00"}, "return_items[0].price", "'-24.00'"),
+    "price not a number": ({"price": "24,00"}, "return_items[0].price", "'24,00'"),
+    "a control character": ({"name": "Logo\x00tee"}, "return_items[0].name", "'Logo\\x00tee'"),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE, ids=list(UNREADABLE))
+def test_an_unreadable_record_is_an_exception_naming_field_and_value_and_the_rest_loads(
+    case: str, tmp_path: Path
+) -> None:
+    changes, field, value = UNREADABLE[case]
+    bad = _named("ret-bad", _a_return("accepted"))
+    for name, new in changes.items():
+        target = bad["return_items"][0] if name in ("quantity", "price", "name") else bad
+        if new is None:
+            del target[name]
+        else:
+            target[name] = new
+    good_before, good_after = _named("ret-before", _a_return("accepted")), _named("ret-after", _a_return("accepted"))
+
+    run = run_target(tmp_path, target_config(tmp_path), _records(good_before, bad, good_after, schema=TAP_SCHEMA))
+
+    assert run.returncode == 0, run.stderr
+    documents = _documents(tmp_path)
+    assert {"RV-ret-before", "RV-ret-after"} <= set(documents)
+    assert set(documents) == {"RV-ret-before", "RV-ret-after"}, "nothing of the bad record reaches Khaos"
+    invalid = [e for e in _exceptions(tmp_path) if e["kind"] == "invalid_record"]
+    assert len(invalid) == 1
+    message = invalid[0]["message"]
+    assert field in message, message
+    assert value in message, message
+
+
+def test_a_secret_of_the_wrong_type_is_named_but_never_printed(tmp_path: Path) -> None:
+    config = target_config(tmp_path, channel_password=98765432101234)
+
+    run = run_target(tmp_path, config, _records(_a_return("accepted")))
+
+    assert run.returncode != 0
+    assert "98765432101234" not in run.stderr
+    assert "channel_password" in run.stderr

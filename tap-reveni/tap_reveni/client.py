@@ -26,33 +26,62 @@ REFUSALS = {
 }
 
 
+class PrefetchingSession(requests.Session):
+    """While the SDK turns one page into Singer messages, the next page is already on its
+    way: Reveni's time and ours overlap instead of adding up.
+
+    The SDK sends every request through its session (`RESTStream.requests_session`);
+    when it sends the page that was prefetched, it gets that answer, which then goes
+    through the same checks and retries as any other (a failed prefetch raises there
+    and is retried like any request)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._background = requests.Session()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reveni-prefetch")
+        self._waiting: tuple[str | None, Future[requests.Response]] | None = None
+
+    def prefetch(self, request: requests.PreparedRequest, timeout: int) -> None:
+        self._waiting = (request.url, self._executor.submit(self._background.send, request, timeout=timeout))
+
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:  # type: ignore[override]
+        waiting = self._waiting
+        if waiting is not None and waiting[0] == request.url:
+            self._waiting = None
+            return waiting[1].result()
+        return super().send(request, **kwargs)
+
+
 class ReveniStream(RESTStream[Cursor]):
-    """A stream read from one Reveni store.
+    """A stream read from one Reveni store."""
 
-    While the SDK turns one page into Singer messages, the next page is already on its
-    way (`prefetch`): Reveni's time and ours overlap instead of adding up. A prefetched
-    answer goes through the same checks and retries as any other.
-    """
-
-    requested: Cursor = Cursor(None)  # the page the SDK is asking for now
-    _prefetched: tuple[Cursor, Future[requests.Response]] | None = None
+    @property
+    def requests_session(self) -> PrefetchingSession:
+        return self._pages
 
     @cached_property
-    def _prefetcher(self) -> tuple[ThreadPoolExecutor, requests.Session]:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="reveni-prefetch"), requests.Session()
+    def _pages(self) -> PrefetchingSession:
+        return PrefetchingSession()
 
-    def prefetch(self, cursor: Cursor, url: str, params: dict[str, t.Any]) -> None:
-        executor, session = self._prefetcher
-        request = self.authenticator(requests.Request("GET", url, params=params, headers=self.http_headers).prepare())
-        self._prefetched = (cursor, executor.submit(session.send, request, timeout=self.timeout))
+    def prefetch(self, params: dict[str, t.Any]) -> None:
+        request = self.build_prepared_request(
+            method="GET", url=self.get_url(None), params=params, headers=self.http_headers
+        )
+        self.requests_session.prefetch(request, self.timeout)
 
-    def _request(self, prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
-        waiting, self._prefetched = self._prefetched, None
-        if waiting is None or waiting[0] != self.requested:
-            return super()._request(prepared_request, context)
-        response = waiting[1].result()  # a failed prefetch raises here and is retried like any request
-        self.validate_response(response)
-        return response
+    def fetch(self, params: dict[str, t.Any]) -> requests.Response:
+        """One GET of the list outside the SDK's paging, with the same auth, checks and retries."""
+        request = self.build_prepared_request(
+            method="GET", url=self.get_url(None), params=params, headers=self.http_headers
+        )
+
+        def send(prepared: requests.PreparedRequest) -> requests.Response:
+            response = self.requests_session.send(prepared, timeout=self.timeout)
+            if response.status_code != HTTPStatus.NOT_FOUND:  # a place past the end: the caller decides
+                self.validate_response(response)
+            return response
+
+        return self.request_decorator(send)(request)
 
     @property
     def url_base(self) -> str:

@@ -1,16 +1,26 @@
-"""Walk the returns list by `updated_after`, not by page number alone.
+"""Walk the returns list by `updated_after`, and prove each page-number step skipped nothing.
 
-Page numbers shift under us: when a return on an already-read page changes, it moves to
-the end of the list and every later return slides back one place, so the next page
-would start one return late and that return would be lost for good once the bookmark
-passes it. So each request asks again from the newest `updated_at` seen; only when a
-whole page shares that one timestamp (ties) does it step to the next page number.
-The records a re-read repeats are dropped by `KeysetFilter`.
+Reveni's list has only `updated_after` (inclusive), `page` and `page_size`. Each request
+asks again from the newest `updated_at` seen (page 1), so a change elsewhere cannot move
+the start of the next page. Only when a whole page shares that one timestamp (a tie as
+large as a page) must the walk step by page number, and page numbers shift: a tied
+return already read that changes moves to the end of the list, every later one slides
+back a place, and the next page starts one return late.
+
+So every page reached by a page-number step is checked before any of it is emitted: the
+return just before it (one request of page size 1) must still be the one the previous
+page ended with. Changes only ever move a return to the end (Reveni stamps them now),
+so if anything before the page moved, that place now holds a later return and the check
+fails; the page is then dropped and the tie read again from its first page. A return is
+therefore emitted from a page only when nothing before that page moved, and no return
+can be skipped, however many share a timestamp and however often they change. Re-reads
+repeat returns already emitted; `Emitted` drops those.
 """
 
 from __future__ import annotations
 
 import typing as t
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -41,38 +51,67 @@ def parse_timestamp(value: str) -> datetime:
 class Cursor:
     updated_after: str | None  # None: from the beginning
     page: int = 1
+    follows: str | None = None  # page >= 2: the id the previous page ended with
+    page_size: int = 0  # page >= 2: how many returns the previous (full) page held
+
+    @property
+    def check_position(self) -> int:
+        """The 1-based place in the list of the return that must be `follows`."""
+        return (self.page - 1) * self.page_size
 
 
-def next_cursor(body: dict[str, t.Any], current: Cursor) -> Cursor | None:
-    """Where the page after `body` starts, or None at the end of the list."""
+@dataclass(frozen=True)
+class Step:
+    """What one page answer means: whether it may be emitted, and where to go next."""
+
+    emit: bool
+    upcoming: Cursor | None
+
+
+def next_step(body: dict[str, t.Any], current: Cursor, *, shifted: bool = False) -> Step:
+    if shifted:  # something before this page moved: read the tie again from its first page
+        return Step(emit=False, upcoming=Cursor(current.updated_after))
     results = body.get("results") or []
     if not body.get("next") or not results:
-        return None
+        return Step(emit=True, upcoming=None)
     newest = results[-1]["updated_at"]
     if current.updated_after and parse_timestamp(newest) == parse_timestamp(current.updated_after):
-        return Cursor(current.updated_after, current.page + 1)
-    return Cursor(newest, 1)
+        return Step(
+            emit=True, upcoming=Cursor(current.updated_after, current.page + 1, results[-1]["id"], len(results))
+        )
+    return Step(emit=True, upcoming=Cursor(newest))
 
 
 class UpdatedAfterPaginator(BaseAPIPaginator[Cursor]):
+    def __init__(self, start: Cursor, step: Callable[[requests.Response, Cursor], Step]) -> None:
+        super().__init__(start)
+        self._step = step
+
     def get_next(self, response: requests.Response) -> Cursor | None:
-        return next_cursor(page_body(response), self.current_value)
+        return self._step(response, self.current_value).upcoming
 
     def continue_if_empty(self, response: requests.Response) -> bool:
-        # A re-read page can hold only returns already emitted; that is no sign of the end.
+        # A dropped or re-read page yields nothing new; that is no sign of the end.
         return bool(page_body(response).get("results"))
 
 
-class KeysetFilter:
-    """Passes each return once: those at or before the last `(updated_at, id)` passed
-    were already emitted by an earlier page of this run."""
+class Emitted:
+    """Passes each version of a return once a run. Only the versions at or after the
+    walk's current `updated_after` are remembered: nothing older can be read again."""
 
     def __init__(self) -> None:
-        self._last: tuple[datetime, str] | None = None
+        self._seen: set[tuple[datetime, str]] = set()
+        self._floor: datetime | None = None
 
     def is_new(self, record: dict[str, t.Any]) -> bool:
         key = (parse_timestamp(record["updated_at"]), record["id"])
-        if self._last is not None and key <= self._last:
+        if key in self._seen:
             return False
-        self._last = key
+        self._seen.add(key)
         return True
+
+    def forget_before(self, updated_after: str | None) -> None:
+        floor = parse_timestamp(updated_after) if updated_after else None
+        if floor is not None and floor != self._floor:
+            self._floor = floor
+            self._seen = {key for key in self._seen if key[0] >= floor}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typing as t
 from datetime import UTC, timedelta
+from weakref import WeakKeyDictionary
 
+from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_reveni.client import ReveniStream
-from tap_reveni.pagination import Cursor, KeysetFilter, UpdatedAfterPaginator, next_cursor, page_body
+from tap_reveni.pagination import Cursor, Emitted, Step, UpdatedAfterPaginator, next_step, page_body
 from tap_reveni.schemas import RETURN
 
 if t.TYPE_CHECKING:
@@ -45,9 +47,15 @@ class ReturnsStream(ReveniStream):
         # The look-back window re-reads returns older than the saved bookmark on purpose.
         return False
 
+    # Re-reads of a tie after the list shifted under it, in one run, before giving up:
+    # each needs a return in the tie to change while the tap pages through it.
+    MAX_REREADS = 100
+
     def get_new_paginator(self) -> UpdatedAfterPaginator:
-        self._keyset = KeysetFilter()
-        return UpdatedAfterPaginator(Cursor(self._first_updated_after()))
+        self._emitted = Emitted()
+        self._steps: WeakKeyDictionary[requests.Response, Step] = WeakKeyDictionary()
+        self._rereads = 0
+        return UpdatedAfterPaginator(Cursor(self._first_updated_after()), self.step)
 
     def _first_updated_after(self) -> str | None:
         start = self.get_starting_timestamp(None)
@@ -69,11 +77,42 @@ class ReturnsStream(ReveniStream):
             params[self.config["updated_after_param"]] = cursor.updated_after
         return params
 
+    def step(self, response: requests.Response, cursor: Cursor) -> Step:
+        """Decided once per page: the SDK's paginator and `parse_response` both ask."""
+        step = self._steps.get(response)
+        if step is None:
+            step = next_step(page_body(response), cursor, shifted=cursor.page > 1 and self._shifted(cursor))
+            self._steps[response] = step
+        return step
+
+    def _shifted(self, cursor: Cursor) -> bool:
+        """Whether the return just before this page is no longer the one the last page ended with."""
+        params = self._params(Cursor(cursor.updated_after, cursor.check_position)) | {self.config["page_size_param"]: 1}
+        response = self.fetch(params)
+        there = (page_body(response).get("results") or [{}])[0].get("id") if response.ok else None
+        shifted = there != cursor.follows
+        if shifted:
+            self._rereads += 1
+            if self._rereads > self.MAX_REREADS:
+                msg = (
+                    f"Reveni's list kept changing under the returns updated at {cursor.updated_after}; try again later"
+                )
+                raise FatalAPIError(msg)
+            self.logger.warning(
+                "Returns updated at %s moved while the tap paged through them; reading them again from the first page",
+                cursor.updated_after,
+            )
+        return shifted
+
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
-        body = page_body(response)
-        upcoming = next_cursor(body, self.requested)
-        if upcoming is not None:
-            self.prefetch(upcoming, self.get_url(None), self._params(upcoming))
-        for record in body.get("results", []):
-            if self._keyset.is_new(record):
+        requested = self.requested
+        step = self.step(response, requested)
+        if step.upcoming is not None:
+            self.prefetch(self._params(step.upcoming))
+        if not step.emit:
+            return
+        if requested.page == 1:
+            self._emitted.forget_before(requested.updated_after)
+        for record in page_body(response).get("results", []):
+            if self._emitted.is_new(record):
                 yield record

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 
+from tap_reveni.config_errors import config_errors
 from tap_reveni.streams import ReturnsStream
 
 
@@ -72,6 +74,14 @@ class TapReveni(Tap):
             description="Longest single wait before a retry, Retry-After included",
         ),
     ).to_dict()
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # singer-sdk's own messages would print a secret given with the wrong type.
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as error:
+            errors = config_errors(self.config_jsonschema, dict(self.config))
+            raise ConfigValidationError(str(error), errors=errors, schema=error.schema) from None
 
     def discover_streams(self) -> list[ReturnsStream]:
         return [ReturnsStream(self)]

@@ -183,6 +183,15 @@ KINDS: dict[str, ExceptionKind] = {
             "integration.md",
             holds=False,  # about what Khaos pushed, not a return
         ),
+        # From the store, comparing a version with the one it holds.
+        ExceptionKind(
+            "status_moved_backwards",
+            CX,
+            MEDIUM,
+            "A return whose Reveni status went backwards",
+            "Check the return in Reveni: correct its status there, or credit or hold it by hand in Khaos.",
+            "cx.md",
+        ),
         # From the reconciliation, against Khaos's credit notes.
         ExceptionKind(
             "khaos_import_failed",

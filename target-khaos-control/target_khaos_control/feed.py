@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import documents, pulls
+from target_khaos_control.store import documents, lock_feed, pulls
 
 SERVABLE = ("published", "served", "re_requested")
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
@@ -66,6 +66,7 @@ def parse_specific_ids(value: str) -> list[str]:
 
 def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime) -> Batch:
     position = parse_continuation(continuation)
+    lock_feed(conn)  # what is read here is what gets marked served
     after = position if isinstance(position, int) else first_contact(conn, continuation.strip())
     query = (
         sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
@@ -121,6 +122,7 @@ def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: st
     continuation is handed back unchanged: a retry is not progress through the feed.
     Without one, the answer names where the feed resumes, never an empty value that
     would start Khaos's next pull over."""
+    lock_feed(conn)
     rows: dict[str, str] = {}
     for start in range(0, len(refs), 500):  # a 64 KiB header names thousands: never one huge IN (...)
         query = sa.select(documents.c.associated_ref, documents.c.body).where(

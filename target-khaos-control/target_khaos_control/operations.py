@@ -43,7 +43,8 @@ def replay(
         before = _open(conn, return_ids)
         catalogue = Catalogue.read(conn)
         moment = now()
-        counts = apply_returns(conn, [(r, ruleset.draft(r, catalogue)) for r in records], moment, force=True)
+        entries = [(r, ruleset.draft(r, catalogue)) for r in records]
+        counts = apply_returns(conn, entries, moment, force=True, routing=ruleset.routing)
         after = _open(conn, return_ids)
         record_run(
             conn,

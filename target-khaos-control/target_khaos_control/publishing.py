@@ -4,6 +4,9 @@ The rules that keep money right:
 - The same record twice changes nothing (content hash).
 - A document Khaos has not pulled yet is updated in place, and moves to the end of the
   feed, after anything Khaos has already been served.
+- An older version never replaces a newer one (by Reveni's `updated_at`), and a newer
+  version whose status moves backwards (accepted, then in progress) changes nothing
+  but opens a `status_moved_backwards` exception for CX.
 - A document Khaos has pulled is never changed. Items credited later (accepted after the
   first document went out, say) go in a follow-up document with a derived reference;
   an item already sent is never sent again, so it is never credited twice.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import simplejson
@@ -25,12 +28,35 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.documents import Draft, associated_ref
+from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.exceptions import RECONCILIATION, ExceptionLog
-from target_khaos_control.store import documents, exceptions, insert_many, now, reveni_returns, runs, update_many
+from target_khaos_control.store import (
+    documents,
+    exceptions,
+    insert_many,
+    lock_feed,
+    now,
+    reveni_returns,
+    runs,
+    update_many,
+)
 
 SENT = ("served", "re_requested")  # Khaos has the document: it must not change
 OPEN = ("held", "published")  # not pulled yet: may still change
 CHUNK = 500  # ids per IN (...) query
+
+
+# How far a return has come; a version that goes back down is questioned, not applied.
+# `cancelled` is not on the ladder: Reveni may cancel at any point (a withdrawal).
+PROGRESS = {
+    "in_progress": 0,
+    "shipped": 1,
+    "received": 2,
+    "for_review": 3,
+    "accepted": 4,
+    "partly_accepted": 4,
+    "rejected": 4,
+}
 
 
 @dataclass
@@ -38,6 +64,14 @@ class Counts:
     published: int = 0
     held: int = 0
     unchanged: int = 0
+    older: int = 0  # versions older than the one stored: ignored
+    backwards: int = 0  # versions whose status went back: left for CX
+
+
+@dataclass(frozen=True)
+class Version:
+    updated_at: datetime | None
+    status: str
 
 
 @dataclass
@@ -65,16 +99,24 @@ def content_hash(canonical: str) -> str:
 class Batch:
     """Applies one batch of (record, draft) pairs inside the caller's transaction."""
 
-    def __init__(self, conn: Connection, return_ids: list[str], moment: datetime, *, force: bool = False) -> None:
-        self.conn, self.moment, self.force = conn, moment, force
-        self.versions = {
-            row.return_id: (row.content_hash, row.ruleset_hash)
-            for row in self._select(
-                sa.select(reveni_returns.c.return_id, reveni_returns.c.content_hash, reveni_returns.c.ruleset_hash),
-                reveni_returns.c.return_id,
-                return_ids,
-            )
-        }
+    def __init__(
+        self,
+        conn: Connection,
+        return_ids: list[str],
+        moment: datetime,
+        *,
+        force: bool = False,
+        routing: Routing | None = None,
+    ) -> None:
+        self.conn, self.moment, self.force, self.routing = conn, moment, force, routing or Routing()
+        table = reveni_returns.c
+        stored = self._select(
+            sa.select(table.return_id, table.content_hash, table.ruleset_hash, table.updated_at, table.status),
+            table.return_id,
+            return_ids,
+        )
+        self.versions = {row.return_id: (row.content_hash, row.ruleset_hash) for row in stored}
+        self.latest = {row.return_id: Version(_moment(row.updated_at), row.status) for row in stored}
         self.stored_returns = set(self.versions)
         self.documents: dict[str, list[Document]] = {}
         for row in self._select(
@@ -123,18 +165,46 @@ class Batch:
         if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
             return
-        self.versions[return_id] = version
+        incoming = Version(_moment(record.get("updated_at")), str(record.get("status") or ""))
+        latest = self.latest.get(return_id)
+        if latest is not None and _older(incoming, latest):
+            self.counts.older += 1
+            return
+        if latest is not None and _backwards(latest.status, incoming.status):
+            self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
+            return
+        self.versions[return_id], self.latest[return_id] = version, incoming
         digest = version[0]
         self.return_writes[return_id] = {
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
             "updated_at": str(record.get("updated_at", "")),
+            "status": incoming.status,
             "content_hash": digest,
             "record": canonical,
             "last_changed": self.moment,
         }
         self._note_problems(return_id, draft)
         self._place_lines(record, draft)
+
+    def _question(self, return_id: str, latest: Version, incoming: Version, draft: Draft, updated_at: str) -> None:
+        """Leave the return as it was and ask CX: the stored version stays the one decided on."""
+        self.counts.backwards += 1
+        kind = "status_moved_backwards"
+        owner, severity = self.routing.route(kind)
+        self.exception_log.found(
+            f"{kind}:{return_id}:",
+            kind=kind,
+            owner=owner,
+            return_id=return_id,
+            item_id="",
+            message=f"Reveni return {return_id} went back from {latest.status!r} to {incoming.status!r} "
+            f"in its version of {updated_at}; its Khaos documents are left as they were",
+            severity=severity,
+            details=json.dumps({"from": latest.status, "to": incoming.status}),
+            ruleset_hash=draft.ruleset_hash,
+        )
+        self.exception_keys.setdefault(return_id, set()).add(f"{kind}:{return_id}:")
 
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
@@ -239,11 +309,37 @@ class Batch:
         return rows
 
 
+def _moment(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _older(incoming: Version, latest: Version) -> bool:
+    return incoming.updated_at is not None and latest.updated_at is not None and incoming.updated_at < latest.updated_at
+
+
+def _backwards(was: str, now: str) -> bool:
+    return was in PROGRESS and now in PROGRESS and PROGRESS[now] < PROGRESS[was]
+
+
 def apply_returns(
-    conn: Connection, entries: list[tuple[dict[str, Any], Draft]], moment: datetime, *, force: bool = False
+    conn: Connection,
+    entries: list[tuple[dict[str, Any], Draft]],
+    moment: datetime,
+    *,
+    force: bool = False,
+    routing: Routing | None = None,
 ) -> Counts:
-    """Apply a batch; `force` decides again even versions already decided (a replay)."""
-    batch = Batch(conn, list(dict.fromkeys(draft.return_id for _, draft in entries)), moment, force=force)
+    """Apply a batch; `force` decides again even versions already decided (a replay).
+
+    The feed's lock is held from the first read to the commit: a pull cannot land
+    between reading a document's state and writing the decision made on it."""
+    lock_feed(conn)
+    return_ids = list(dict.fromkeys(draft.return_id for _, draft in entries))
+    batch = Batch(conn, return_ids, moment, force=force, routing=routing)
     for record, draft in entries:
         batch.apply(record, draft)
     return batch.write()

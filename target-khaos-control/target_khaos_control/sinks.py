@@ -14,22 +14,37 @@ from target_khaos_control.store import now
 
 
 class ReturnsSink(BatchSink):
-    """Each batch is committed whole before singer-sdk emits the STATE that covers it,
-    so a target killed mid-run resends only records it never committed, and those
-    deduplicate on their content hash."""
+    """Each batch is committed whole, then the latest STATE it covers is passed on at
+    once, so a target killed mid-run resends only records it never committed, and
+    those deduplicate on their content hash."""
 
     MAX_SIZE_DEFAULT = 500
-    # A record that breaks the schema still reaches the rules, which turn it into an
-    # `invalid_record` exception for a person, instead of stopping the whole load.
-    fail_on_record_validation_exception = False
 
-    def __init__(self, target: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(target, *args, **kwargs)
+    def __init__(self, target: Any, stream_name: str, schema: dict[str, Any], key_properties: Any) -> None:
+        # singer-sdk would parse every top-level date-time itself and stop the whole load
+        # on the first it cannot read. It gets the schema without those formats; the
+        # timestamps are normalised here, and the rules turn one that cannot be read
+        # into an `invalid_record` exception for that return alone.
+        properties = schema.get("properties", {})
+        self.timestamps = [name for name, spec in properties.items() if spec.get("format") == "date-time"]
+        plain = {name: {k: v for k, v in spec.items() if k != "format"} for name, spec in properties.items()}
+        super().__init__(target, stream_name, {**schema, "properties": plain}, key_properties)
         self.target = target
 
+    def get_validator(self) -> None:
+        # The rules check each record against Reveni's contract and turn what breaks it
+        # into an `invalid_record` exception for that return; singer-sdk's schema check
+        # would only log a traceback per record, or stop the whole load.
+        return None
+
     def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-        # singer-sdk parses top-level timestamps; keep them as Reveni sent them.
-        return {key: _iso(value) if isinstance(value, datetime) else value for key, value in record.items()}
+        # A record without its key would make singer-sdk stop the load: the rules say what is missing.
+        keys = {name: record.get(name) for name in self.key_properties}
+        return {
+            **record,
+            **keys,
+            **{name: _iso(record[name]) for name in self.timestamps if isinstance(record.get(name), str)},
+        }
 
     def process_batch(self, context: dict[str, Any]) -> None:
         records = context.get("records", [])
@@ -39,21 +54,30 @@ class ReturnsSink(BatchSink):
         with self.target.engine.begin() as conn:
             catalogue = Catalogue.read(conn)  # what Khaos last pushed about its stock
             entries = [(record, ruleset.draft(record, catalogue)) for record in records]
-            counts = apply_returns(conn, entries, moment)
+            counts = apply_returns(conn, entries, moment, routing=ruleset.routing)
         self.target.run_counts.update({"returns": len(records), **vars(counts)})
         # Committed: now the exceptions this batch opened, saw again or resolved go out.
         with self.target.engine.connect() as conn:
             self.target.exception_stream.write(touched_since(conn, moment))
+        self.target.batch_committed()
         self.logger.info(
-            "Committed %d returns: %d documents published, %d held, %d unchanged",
+            "Committed %d returns: %d documents published, %d held, %d unchanged, %d older than stored, "
+            "%d moved backwards",
             len(records),
             counts.published,
             counts.held,
             counts.unchanged,
+            counts.older,
+            counts.backwards,
         )
 
 
-def _iso(moment: datetime) -> str:
+def _iso(value: str) -> str:
+    """UTC with a `Z`, as Reveni writes it; a value that is no timestamp stays as sent."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -30,29 +30,44 @@ from sqlalchemy.engine import Connection, Engine
 metadata = sa.MetaData()
 Moment = sa.DateTime(timezone=True)
 
+
+class FreeText(sa.types.TypeDecorator[str]):
+    """Text that came from outside (Reveni, Khaos): any length, and a NUL character,
+    which Postgres refuses in text and which would fail a whole batch, kept as U+FFFD."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 reveni_returns = sa.Table(
     "reveni_returns",
     metadata,
-    sa.Column("return_id", sa.String(64), primary_key=True),
-    sa.Column("updated_at", sa.String(40), nullable=False),
+    # Ids and timestamps are Reveni's: text of any length, so no value it sends can
+    # fail a whole batch (the rules judge the values; the store keeps them).
+    sa.Column("return_id", FreeText, primary_key=True),
+    sa.Column("updated_at", FreeText, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("record", FreeText, nullable=False),
     sa.Column("first_seen", Moment, nullable=False),
     sa.Column("last_changed", Moment, nullable=False),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
+    sa.Column("status", FreeText, nullable=False, default=""),  # the stored version's Reveni status
 )
 
 documents = sa.Table(
     "documents",
     metadata,
-    sa.Column("associated_ref", sa.String(80), primary_key=True),
-    sa.Column("return_id", sa.String(64), nullable=False, index=True),
+    sa.Column("associated_ref", FreeText, primary_key=True),
+    sa.Column("return_id", FreeText, nullable=False, index=True),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("item_ids", sa.Text, nullable=False),
-    sa.Column("hold_reason", sa.Text, nullable=False, default=""),
-    sa.Column("source_updated_at", sa.String(40), nullable=False),
+    sa.Column("body", FreeText, nullable=False),
+    sa.Column("item_ids", FreeText, nullable=False),
+    sa.Column("hold_reason", FreeText, nullable=False, default=""),
+    sa.Column("source_updated_at", FreeText, nullable=False),
     sa.Column("feed_position", sa.BigInteger, nullable=True, unique=True),
     sa.Column("created_at", Moment, nullable=False),
     sa.Column("state_changed_at", Moment, nullable=False),
@@ -72,7 +87,7 @@ pulls = sa.Table(
     sa.Column("specific_ids", sa.Boolean, nullable=False),
     sa.Column("continuation_in", sa.String(80), nullable=False),
     sa.Column("continuation_out", sa.String(80), nullable=False),
-    sa.Column("refs", sa.Text, nullable=False),
+    sa.Column("refs", FreeText, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
 )
 
@@ -82,11 +97,11 @@ stock_items = sa.Table(
     sa.Column("stock_id", sa.String(40), primary_key=True),
     sa.Column("stock_code", sa.String(100), nullable=False, index=True),
     sa.Column("other_ref", sa.String(100), nullable=False, default=""),
-    sa.Column("barcodes", sa.Text, nullable=False, default="[]"),
-    sa.Column("tax_rate", sa.Text, nullable=False, default="{}"),
+    sa.Column("barcodes", FreeText, nullable=False, default="[]"),
+    sa.Column("tax_rate", FreeText, nullable=False, default="{}"),
     sa.Column("discontinued", sa.Boolean, nullable=False, default=False),
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
-    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("payload", FreeText, nullable=False),
     sa.Column("updated_at", Moment, nullable=False),
 )
 
@@ -114,27 +129,27 @@ order_statuses = sa.Table(
     metadata,
     sa.Column("order_id", sa.String(40), primary_key=True),
     sa.Column("order_code", sa.String(80), nullable=False, default=""),
-    sa.Column("associated_ref", sa.String(80), nullable=False, default=""),
+    sa.Column("associated_ref", FreeText, nullable=False, default=""),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("payload", FreeText, nullable=False),
     sa.Column("updated_at", Moment, nullable=False),
 )
 
 exceptions = sa.Table(
     "exceptions",
     metadata,
-    sa.Column("trace_key", sa.String(200), primary_key=True),
+    sa.Column("trace_key", FreeText, primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("owner", sa.String(20), nullable=False),
-    sa.Column("return_id", sa.String(64), nullable=False, index=True),
-    sa.Column("item_id", sa.String(64), nullable=False, default=""),
-    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("return_id", FreeText, nullable=False, index=True),
+    sa.Column("item_id", FreeText, nullable=False, default=""),
+    sa.Column("message", FreeText, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("first_seen", Moment, nullable=False),
     sa.Column("last_seen", Moment, nullable=False, index=True),
     sa.Column("occurrences", sa.Integer, nullable=False),
     sa.Column("severity", sa.String(8), nullable=False, default="high"),
-    sa.Column("details", sa.Text, nullable=False, default="{}"),
+    sa.Column("details", FreeText, nullable=False, default="{}"),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
     sa.Column("alerted_status", sa.String(12), nullable=False, default=""),
     sa.Column("alerted_severity", sa.String(8), nullable=False, default=""),
@@ -148,14 +163,14 @@ runs = sa.Table(
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("started_at", Moment, nullable=False),
     sa.Column("finished_at", Moment, nullable=True),
-    sa.Column("counts", sa.Text, nullable=False, default="{}"),
+    sa.Column("counts", FreeText, nullable=False, default="{}"),
 )
 
 credit_notes = sa.Table(
     "credit_notes",
     metadata,
     sa.Column("code", sa.String(40), primary_key=True),
-    sa.Column("associated_ref", sa.String(80), nullable=False, index=True),
+    sa.Column("associated_ref", FreeText, nullable=False, index=True),
     sa.Column("gross", sa.Numeric(18, 2), nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("date", sa.String(40), nullable=False),
@@ -183,6 +198,27 @@ def open_store(database_url: str) -> Engine:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return engine
+
+
+# Any fixed number: the key of Postgres's lock on the feed (pg_advisory_xact_lock).
+FEED_LOCK = 0x5245_5645_4E49  # "REVENI"
+
+
+def lock_feed(conn: Connection) -> None:
+    """Hold the feed's write lock from here until this transaction ends.
+
+    The target reads each document's state, decides, then writes; Khaos's pulls read
+    the feed, then mark what they served. Each holds this lock before it reads, so
+    neither decides on a state the other is about to change: on SQLite the transaction
+    takes the database's write lock up front (BEGIN IMMEDIATE; the driver would
+    otherwise begin only at the first write), on Postgres an advisory lock that every
+    process sharing the store honours."""
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FEED_LOCK)))
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
 from target_khaos_control import alerts
+from target_khaos_control.config_errors import config_errors
 from target_khaos_control.exceptions import ExceptionStream
 from target_khaos_control.publishing import record_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
@@ -31,11 +34,20 @@ class TargetKhaosControl(Target):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
+        self.passed_on: dict[str, Any] | None = None  # the last STATE written
         # A broken rule set stops the target before it reads a single record.
         try:
             _ = self.ruleset
         except RuleSetError as error:
             raise SystemExit(f"target-khaos-control: the rule set is not usable:\n{error}") from None
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # singer-sdk's own messages would print a secret given with the wrong type.
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as error:
+            errors = config_errors(self.config_jsonschema, dict(self.config))
+            raise ConfigValidationError(str(error), errors=errors, schema=error.schema) from None
 
     def get_sink_class(self, stream_name: str) -> type[ReturnsSink]:
         if stream_name != "returns":
@@ -55,6 +67,20 @@ class TargetKhaosControl(Target):
     def exception_stream(self) -> ExceptionStream:
         started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         return ExceptionStream(Path(self.config["exceptions_path"]) / f"exceptions-{started}.jsonl")
+
+    def batch_committed(self) -> None:
+        """Every record read so far is now committed (one stream, so one sink, drained
+        whole), and so is everything the latest STATE from the tap covers: pass it on
+        now rather than at the end of the run or after singer-sdk's five minutes, so a
+        target killed later resends only records it never committed."""
+        if self._latest_state:
+            self._write_state_message(copy.deepcopy(self._latest_state))
+
+    def _write_state_message(self, state: dict[str, Any]) -> None:
+        # singer-sdk's writer, called by it at each full drain and by us after each batch.
+        if state != self.passed_on:
+            self.passed_on = state
+            super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()

@@ -52,11 +52,17 @@ class ReveniSandbox:
         self.store, self.api_key, self.store_id = store, api_key, store_id
         self.injector = injector or FaultInjector()
         self.webhooks: dict[str, dict[str, Any]] = {}
+        self.list_requests = 0
+        # Changes due after the n-th list request (n, return id, fields): a change lands
+        # exactly between two pages a client reads, as often as a test needs it to.
+        self.scheduled: list[tuple[int, str, dict[str, Any]]] = []
 
     # --- the API -------------------------------------------------------------------
 
     async def list_returns(self, request: Request) -> Response:
         self._authorise(request)
+        self._apply_scheduled()
+        self.list_requests += 1
         query = request.query_params
         updated_after = None
         if query.get("updated_after"):
@@ -163,6 +169,25 @@ class ReveniSandbox:
             raise RequestError(400, f"updated_at: {error}") from None
         return JSONResponse(changed, background=self._notify(changed))
 
+    async def schedule_change(self, request: Request) -> Response:
+        """`{"after_list_requests": n, "fields": {...}}`: change this return just before the
+        list request after the n-th (counted from now) is answered."""
+        body = await _json_body(request)
+        after, fields = body.get("after_list_requests"), body.get("fields") or {}
+        if not isinstance(after, int) or after < 0 or not isinstance(fields, dict):
+            raise RequestError(400, "after_list_requests: an integer >= 0 and fields: an object are required.")
+        self._find(request.path_params["return_id"])
+        self.scheduled.append((self.list_requests + after, request.path_params["return_id"], fields))
+        return JSONResponse({"scheduled": len(self.scheduled)})
+
+    def _apply_scheduled(self) -> None:
+        due = [entry for entry in self.scheduled if entry[0] <= self.list_requests]
+        self.scheduled = [entry for entry in self.scheduled if entry[0] > self.list_requests]
+        for _, return_id, fields in due:
+            changed = {**self._find(return_id), **fields, "id": return_id}
+            changed["updated_at"] = fields.get("updated_at") or self.store.next_timestamp()
+            self.store.save(changed)
+
     # --- helpers -------------------------------------------------------------------------
 
     def _authorise(self, request: Request) -> None:
@@ -205,6 +230,7 @@ class ReveniSandbox:
             Route("/_sandbox/stats", self.stats),
             Route("/_sandbox/returns", self.load_returns, methods=["POST"]),
             Route("/_sandbox/returns/{return_id}", self.change_return, methods=["PATCH"]),
+            Route("/_sandbox/returns/{return_id}/schedule", self.schedule_change, methods=["POST"]),
         ]
         app = Starlette(
             routes=routes,

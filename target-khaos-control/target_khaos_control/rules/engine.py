@@ -30,6 +30,7 @@ from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.templates import TemplateFailed
+from target_khaos_control.rules.validation import unreadable
 
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 
@@ -114,7 +115,11 @@ class RuleSet:
         return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold)
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
-        draft = Draft(return_id=str(record.get("id", "")), ruleset_hash=self.content_hash)
+        return_id = record.get("id")
+        draft = Draft(return_id="" if return_id is None else str(return_id), ruleset_hash=self.content_hash)
+        broken = unreadable(record)
+        if broken:
+            return self._unreadable(draft, record, "; ".join(broken))
         try:
             _Evaluation(self, record, catalogue or Catalogue.empty(), draft).run()
             order = str((record.get("order") or {}).get("number") or "")
@@ -123,18 +128,19 @@ class RuleSet:
                 problem.details.setdefault("currency", draft.currency)
                 problem.details.setdefault("source_order", draft.source_order)
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
-            draft.lines, draft.header = [], {}
-            draft.problems = [
-                self.problem(
-                    "invalid_record",
-                    f"Reveni return {draft.return_id or '?'} cannot be read: {type(error).__name__}: {error}",
-                )
-            ]
-            draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
+            return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
             draft.lines, draft.header = [], {}
             draft.problems = [self.problem("rule_template_failed", f"Reveni return {draft.return_id or '?'}: {failed}")]
             draft.outcomes = {str(i.get("id")): "exception:rule_template_failed" for i in _items(record)}
+        return draft
+
+    def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
+        draft.lines, draft.header = [], {}
+        draft.problems = [
+            self.problem("invalid_record", f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
+        ]
+        draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
         return draft
 
 

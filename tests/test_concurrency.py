@@ -1,0 +1,112 @@
+"""The target and Khaos's pulls at the same time, on SQLite and on Postgres.
+
+A pull is forced to land between the moment the target reads a document's state and
+the moment it writes its decision: whatever the order the database lets them run in,
+Khaos must get each AssociatedRef once, the stored document must be what Khaos got,
+and every item must be credited exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from target_khaos_control import publishing
+from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.store import now, open_store
+
+from tests.servers import DEMO_RULES, PG_BIN, ChannelServer, PostgresServer, target_config
+from tests.test_target_khaos_control import _a_return
+
+HAS_POSTGRES = (PG_BIN / "initdb").exists()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer | None]:
+    if not HAS_POSTGRES:
+        yield None
+        return
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, postgres: PostgresServer | None, tmp_path: Path) -> str:
+    """A fresh, empty store of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    if postgres is None:
+        pytest.skip("PostgreSQL's server binaries are not installed")
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    return postgres.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _load(engine: sa.Engine, *records: dict[str, Any]) -> None:
+    """What the target's sink does with one batch."""
+    ruleset = load_ruleset(DEMO_RULES)
+    with engine.begin() as conn:
+        catalogue = Catalogue.read(conn)
+        publishing.apply_returns(conn, [(r, ruleset.draft(r, catalogue)) for r in records], now())
+
+
+def _pull(channel: ChannelServer, continuation: str = "") -> tuple[list[dict[str, Any]], str]:
+    response = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": continuation})
+    assert response.status_code == 200, response.text
+    return json.loads(response.content)["Returns"], response.headers["Sirion-Continuation"]
+
+
+def test_a_pull_between_the_targets_read_and_write_is_never_overwritten(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = open_store(database_url)
+    _load(engine, _a_return("accepted", "pending"))  # RV-ret-1 published with item-0
+    channel = ChannelServer(target_config(tmp_path, database_url=database_url), tmp_path).start()
+    pulled: list[tuple[list[dict[str, Any]], str]] = []
+    write = publishing.Batch.write
+
+    def pull_then_write(batch: publishing.Batch) -> publishing.Counts:
+        # The target has read RV-ret-1 as published; Khaos pulls now, before it writes.
+        puller = threading.Thread(target=lambda: pulled.append(_pull(channel)))
+        puller.start()
+        deadline = time.monotonic() + 2
+        while puller.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return write(batch)
+
+    try:
+        monkeypatch.setattr(publishing.Batch, "write", pull_then_write)
+        _load(engine, _a_return("accepted", "accepted", updated="2026-11-21T10:00:00Z"))
+        monkeypatch.undo()
+        deadline = time.monotonic() + 30
+        while not pulled and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first, continuation = pulled[0]
+        second, _ = _pull(channel, continuation)
+    finally:
+        channel.stop()
+
+    served = first + second
+    refs = [r["AssociatedRef"] for r in served]
+    assert len(refs) == len(set(refs)), f"Khaos was served an AssociatedRef twice: {refs}"
+    with engine.connect() as conn:
+        stored = {
+            row.associated_ref: (row.state, json.loads(row.body))
+            for row in conn.execute(sa.select(sa.text("associated_ref, state, body")).select_from(sa.text("documents")))
+        }
+    for document in served:
+        state, body = stored[document["AssociatedRef"]]
+        assert state == "served"
+        assert body == document, "the stored document is exactly what Khaos was given"
+    credited = [item for document in served for item in document["ReturnedItems"]]
+    assert len(credited) == 2, "both items credited, each once"
+    assert not [ref for ref, (state, _) in stored.items() if state == "published"], "nothing left unpulled"

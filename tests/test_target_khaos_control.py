@@ -395,7 +395,7 @@ def test_an_older_version_never_replaces_a_newer_one(tmp_path: Path) -> None:
 
 
 def test_a_status_moving_backwards_is_an_exception_for_cx_not_a_withdrawal(tmp_path: Path) -> None:
-    run_target(tmp_path, target_config(tmp_path), _records({**_a_return("accepted"), "status": "accepted"}))
+    run_target(tmp_path, target_config(tmp_path), _records({**_a_return("accepted", refunded=True), "status": "accepted"}))
     before = _documents(tmp_path)
 
     back = {**_a_return("pending", updated="2026-11-21T10:00:00Z"), "status": "in_progress"}
@@ -423,7 +423,7 @@ UNREADABLE = {
     "fractional quantity": ({"quantity": 1.5}, "return_items[0].quantity", "1.5"),
     "negative price": ({"price": "-24.00"}, "return_items[0].price", "'-24.00'"),
     "price not a number": ({"price": "24,00"}, "return_items[0].price", "'24,00'"),
-    "a control character": ({"name": "Logo\x00tee"}, "return_items[0].name", "'Logo\\x00tee'"),
+    "a control character in the id": ({"id": "ret-\x00-bad"}, "id", "'ret-\\x00-bad'"),
 }
 
 

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, DocumentState, may_become
 from target_khaos_control.store import documents, lock_feed, pulls
 
-SERVABLE = ("published", "served", "re_requested")
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it
 
@@ -77,7 +77,7 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
     rows = conn.execute(query).all()
     out = str(rows[-1].feed_position) if rows else str(after)
     batch = Batch([row.associated_ref for row in rows], [row.body for row in rows], out)
-    _mark(conn, batch.refs, "served", moment)
+    _mark(conn, batch.refs, SERVED, moment)
     _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment)
     return batch
 
@@ -110,7 +110,7 @@ def first_contact(conn: Connection, continuation: str) -> int:
 def resume_point(conn: Connection) -> int:
     """Just before the first document never served; the feed's end when all were."""
     unserved = conn.execute(
-        sa.select(sa.func.min(documents.c.feed_position)).where(documents.c.state == "published")
+        sa.select(sa.func.min(documents.c.feed_position)).where(documents.c.state == PUBLISHED)
     ).scalar_one_or_none()
     if unserved is not None:
         return int(unserved) - 1
@@ -134,12 +134,12 @@ def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: st
     if given:
         parse_continuation(given)  # a 400 for a value we could not take on the next pull either
     batch = Batch(found, [rows[ref] for ref in found], given or str(resume_point(conn)))
-    _mark(conn, found, "re_requested", moment)
+    _mark(conn, found, RE_REQUESTED, moment)
     _log_pull(conn, batch, fmt, continuation, specific=True, moment=moment)
     return batch
 
 
-def _mark(conn: Connection, refs: list[str], state: str, moment: datetime) -> None:
+def _mark(conn: Connection, refs: list[str], state: DocumentState, moment: datetime) -> None:
     if not refs:
         return
     table = documents.c
@@ -150,12 +150,11 @@ def _mark(conn: Connection, refs: list[str], state: str, moment: datetime) -> No
             .where(table.associated_ref.in_(chunk))
             .values(last_served_at=moment, first_served_at=sa.func.coalesce(table.first_served_at, moment))
         )
-        # A re-request is Khaos saying its import failed; a plain pull of a re-requested
-        # document leaves that mark in place.
-        promote = table.state == "published" if state == "served" else table.state.in_(SERVABLE)
+        # Only along the states' rules: a re-request (Khaos's import failed) stays on record
+        # when a plain pull hands the document over again.
         conn.execute(
             documents.update()
-            .where(table.associated_ref.in_(chunk), promote)
+            .where(table.associated_ref.in_(chunk), table.state.in_(may_become(state)), table.state != state)
             .values(state=state, state_changed_at=moment)
         )
 

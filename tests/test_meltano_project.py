@@ -31,6 +31,7 @@ def test_the_dumped_target_config_serves_the_channel_and_loads_returns(
     # Only where the store lives moves into this test's folder, and the mapping file is found from
     # the project folder, where Meltano runs its plugins; everything else is as dumped.
     config["database_url"] = f"sqlite:///{tmp_path / 'store.db'}"
+    config["exceptions_path"] = str(tmp_path / "exceptions")  # never the working tree's output/
     config["rules_path"] = str(ROOT / config["rules_path"])
 
     loaded = run_target(tmp_path, config, tap_output(run_tap(tmp_path, demo_sandbox.tap_config())))

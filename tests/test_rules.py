@@ -292,7 +292,8 @@ def test_preview_shows_documents_and_the_difference_an_edit_makes(demo_sandbox: 
     }
     changed = int(diff.stdout.strip().splitlines()[-1].split()[0])
     assert 0 < changed <= len(faulty)
-    assert "'disposition': 'write_off'" in diff.stdout
+    assert ") disposition: quarantine -> write_off" in diff.stdout
+    assert ") reason: 2 -> 5" in diff.stdout
 
 
 def _net_prices_copy() -> Path:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tap_reveni.tap import TapReveni
+from tap_reveni.tap import main
 
-TapReveni.cli()
+main()

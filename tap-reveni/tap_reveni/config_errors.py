@@ -4,10 +4,15 @@ jsonschema's messages start with the value (`98765432101234 is not of type 'stri
 singer-sdk prints them as they are. A setting the schema marks `secret` gets a message
 built from the rule it broke instead. (target-khaos-control has the same few lines: the
 two plugins are installed apart and share no code.)
+
+A missing setting is named with the environment variable that sets it, as Meltano derives
+it from the plugin's name (`TARGET_KHAOS_CONTROL__ACME_RULES_PATH` for an inherited plugin),
+and all problems are given in one message: `SystemExit`, so no traceback.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from jsonschema import Draft7Validator, ValidationError
@@ -15,6 +20,21 @@ from jsonschema import Draft7Validator, ValidationError
 
 def config_errors(schema: dict[str, Any], config: dict[str, Any]) -> list[str]:
     return [_describe(error, schema) for error in Draft7Validator(schema).iter_errors(config)]
+
+
+def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, Any]) -> SystemExit:
+    """Every problem with the config in one message; `kind` is Meltano's (extractor, loader)."""
+    name = os.environ.get(f"MELTANO_{kind.upper()}_NAME", plugin)
+    prefix = name.upper().replace("-", "_")
+    problems = [
+        f"`{missing}` is missing: set {prefix}_{missing.upper()}"
+        for error in Draft7Validator(schema).iter_errors(config)
+        if error.validator == "required"
+        for missing in error.validator_value
+        if missing not in error.instance
+    ]
+    problems += [_describe(e, schema) for e in Draft7Validator(schema).iter_errors(config) if e.validator != "required"]
+    return SystemExit(f"{name}: the config is not usable: " + "; ".join(dict.fromkeys(problems)))
 
 
 def _describe(error: ValidationError, schema: dict[str, Any]) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
-from tap_reveni.config_errors import config_errors
+from tap_reveni.config_errors import refusal
 from tap_reveni.streams import ReturnsStream
 
 
@@ -76,16 +80,28 @@ class TapReveni(Tap):
     ).to_dict()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # singer-sdk's own messages would print a secret given with the wrong type.
+        # singer-sdk's own messages would print a secret given with the wrong type, and name
+        # neither the environment variable to set nor every problem in one place.
         try:
             return super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError as error:
-            errors = config_errors(self.config_jsonschema, dict(self.config))
-            raise ConfigValidationError(str(error), errors=errors, schema=error.schema) from None
+        except ConfigValidationError:
+            raise refusal("tap-reveni", "extractor", self.config_jsonschema, dict(self.config)) from None
 
     def discover_streams(self) -> list[ReturnsStream]:
         return [ReturnsStream(self)]
 
 
+def main() -> None:
+    """`tap-reveni`: singer-sdk's command, where an expected failure (Reveni refusing, a
+    target that stopped reading) is one line naming what to check, never a traceback."""
+    try:
+        TapReveni.cli()
+    except (FatalAPIError, RetriableAPIError, requests.RequestException) as error:
+        sys.exit(f"tap-reveni: {error}")
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write
+        sys.exit("tap-reveni: the target stopped reading the returns; its own error says why")
+
+
 if __name__ == "__main__":
-    TapReveni.cli()
+    main()

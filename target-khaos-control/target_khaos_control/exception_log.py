@@ -137,14 +137,15 @@ def touched_since(conn: Connection, moment: datetime) -> list[dict[str, Any]]:
 
 
 class ExceptionStream:
-    """Singer SCHEMA then RECORD messages, stream `exceptions`, to a JSON Lines file."""
+    """Singer SCHEMA then RECORD messages, stream `exceptions`, to a JSON Lines file; with no
+    file (no `exceptions_path`), nothing: the store keeps every exception anyway."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
         self._file: TextIO | None = None
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        if not records:
+        if not records or self.path is None:
             return
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "database_url",
         th.StringType,
-        default="sqlite:///output/reveni-khaos.db",
+        required=True,
         description="Where documents and Khaos's pushes are kept: a SQLite file or a Postgres URL",
     ),
     th.Property(
@@ -83,8 +83,8 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "exceptions_path",
         th.StringType,
-        default="output/exceptions",
-        description="Folder for the exceptions stream: one JSON Lines file of Singer messages per run",
+        description="Folder for the exceptions stream, one JSON Lines file of Singer messages per run; "
+        "empty: no file (the store keeps every exception)",
     ),
     th.Property(
         "alert_webhook_url",

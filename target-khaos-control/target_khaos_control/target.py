@@ -14,7 +14,7 @@ from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
 from target_khaos_control import alerts
-from target_khaos_control.config_errors import config_errors
+from target_khaos_control.config_errors import refusal
 from target_khaos_control.exception_log import ExceptionStream
 from target_khaos_control.publishing import record_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
@@ -42,12 +42,12 @@ class TargetKhaosControl(Target):
             raise SystemExit(f"target-khaos-control: the rule set is not usable:\n{error}") from None
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # singer-sdk's own messages would print a secret given with the wrong type.
+        # singer-sdk's own messages would print a secret given with the wrong type, and name
+        # neither the environment variable to set nor every problem in one place.
         try:
             return super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError as error:
-            errors = config_errors(self.config_jsonschema, dict(self.config))
-            raise ConfigValidationError(str(error), errors=errors, schema=error.schema) from None
+        except ConfigValidationError:
+            raise refusal("target-khaos-control", "loader", self.config_jsonschema, dict(self.config)) from None
 
     def get_sink_class(self, stream_name: str) -> type[ReturnsSink]:
         if stream_name != "returns":
@@ -66,7 +66,8 @@ class TargetKhaosControl(Target):
     @cached_property
     def exception_stream(self) -> ExceptionStream:
         started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        return ExceptionStream(Path(self.config["exceptions_path"]) / f"exceptions-{started}.jsonl")
+        folder = self.config.get("exceptions_path")
+        return ExceptionStream(Path(folder) / f"exceptions-{started}.jsonl" if folder else None)
 
     def batch_committed(self) -> None:
         """Every record read so far is now committed (one stream, so one sink, drained

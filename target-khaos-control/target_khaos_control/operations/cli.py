@@ -3,21 +3,31 @@
 reveni-khaos serve --config FILE [--host H] [--port P]      the channel Khaos Control pulls from
 reveni-khaos rules validate PATH                            check a rule set, every problem at once
 reveni-khaos rules test PATH                                run its golden cases
-reveni-khaos rules preview PATH [--input FILE | --from-sandbox] [--against OTHER_PATH]
+reveni-khaos rules preview PATH --input FILE [--against OTHER_PATH]
+reveni-khaos replay | reconcile | exceptions --config FILE ...    the daily work on the store
+
+Every value an option takes is checked against what exists (owners, exception types), and a
+refusal lists the valid ones; every expected error is one line and an exit code, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
+from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.operations import rules_commands as rules
+
+OWNERS = [str(owner) for owner in Owner]
 
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="reveni-khaos", description="Reveni to Khaos Control returns integration")
+    main.add_argument("--version", action="version", version=f"%(prog)s {version('target-khaos-control')}")
     commands = main.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the channel Khaos Control pulls returns from")
     serve.add_argument("--config", required=True, help="the target's config file (JSON)")
@@ -41,8 +51,22 @@ def parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="run open exceptions' returns through the current rules")
     replay.add_argument("--config", required=True, help="the target's config file (JSON)")
     replay.add_argument("--id", action="append", default=[], help="a Reveni return id (repeatable)")
-    replay.add_argument("--type", action="append", default=[], help="an exception type (repeatable)")
-    replay.add_argument("--owner", action="append", default=[], help="finance, warehouse, cx, integration")
+    replay.add_argument(
+        "--type",
+        action="append",
+        default=[],
+        choices=sorted(KINDS),
+        metavar="TYPE",
+        help="an exception type (repeatable)",
+    )
+    replay.add_argument(
+        "--owner",
+        action="append",
+        default=[],
+        choices=OWNERS,
+        metavar="OWNER",
+        help=f"{', '.join(OWNERS)} (repeatable)",
+    )
 
     reconcile = commands.add_parser("reconcile", help="Reveni refunds against Khaos credit notes")
     reconcile.add_argument("--config", required=True, help="the target's config file (JSON)")
@@ -52,12 +76,23 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("exceptions", help="list open exceptions")
     listing.add_argument("--config", required=True, help="the target's config file (JSON)")
-    listing.add_argument("--owner", help="only this owner's")
+    listing.add_argument("--owner", choices=OWNERS, metavar="OWNER", help=f"only this owner's: {', '.join(OWNERS)}")
     listing.add_argument("--format", choices=("table", "json"), default="table")
     return main
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`| head`): what it wanted was written; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _run(argv: list[str] | None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
@@ -119,7 +154,12 @@ def _operate(args: argparse.Namespace) -> int:
 
     try:
         config = read_config_file(args.config)
-        engine = open_store(config.get("database_url", "sqlite:///output/reveni-khaos.db"))
+        missing = [name for name in ("database_url", "rules_path") if not config.get(name)]
+        if missing:
+            raise ValueError(
+                f"{args.config}: no {' and no '.join(f'`{name}`' for name in missing)} (see docs/README.md)"
+            )
+        engine = open_store(config["database_url"])
         if args.command == "replay":
             return commands.replay(engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner)
         if args.command == "exceptions":
@@ -135,7 +175,7 @@ def _operate(args: argparse.Namespace) -> int:
             fmt=args.format,
             output=Path(args.output) if args.output else None,
         )
-    except (ValueError, KeyError, CreditNoteFileError) as error:
+    except (ValueError, CreditNoteFileError) as error:
         detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)
         print(f"reveni-khaos {args.command}: {detail}", file=sys.stderr)
         return 1

@@ -76,7 +76,7 @@ def _show(ruleset: RuleSet, returns: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def _diff(new: RuleSet, old: RuleSet, returns: list[dict[str, Any]], out: TextIO) -> None:
-    """What changes if `new` replaces `old`, return by return."""
+    """What changes if `new` replaces `old`, return by return: one line per change, from -> to."""
     changed = 0
     for record in returns:
         before, after = outcome(old.draft(record)), outcome(new.draft(record))
@@ -84,14 +84,46 @@ def _diff(new: RuleSet, old: RuleSet, returns: list[dict[str, Any]], out: TextIO
             continue
         changed += 1
         print(f"{record.get('id')} (order {record.get('order', {}).get('number')}):", file=out)
-        for key in ("lines", "exceptions", "skipped", "process", "withdraw", "header", "source_order"):
-            if before[key] != after[key]:
-                print(f"    {key}:\n      - {before[key]}\n      + {after[key]}", file=out)
+        for change in changes(before, after):
+            print(f"    {change}", file=out)
     print(
         f"\n{changed} of {len(returns)} returns change ({old.client} {old.content_hash[:12]} -> "
         f"{new.client} {new.content_hash[:12]})",
         file=out,
     )
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Two outcomes of one return, as the few facts that differ: `item X reason: 2 -> 5`."""
+    found = []
+    lines_before = {line["item"]: line for line in before["lines"]}
+    lines_after = {line["item"]: line for line in after["lines"]}
+    for item in sorted(lines_before.keys() | lines_after.keys()):
+        old, new = lines_before.get(item), lines_after.get(item)
+        if old is None or new is None:
+            line = new or old or {}
+            what = f"{line['sku']} x{line['quantity']} reason {line['reason']} {line['disposition']}"
+            found.append(f"item {item}: line {'added' if old is None else 'removed'} ({what})")
+            continue
+        for key in sorted(old.keys() | new.keys()):
+            if key != "item" and old.get(key) != new.get(key):
+                found.append(f"item {item} ({old['sku']}) {key}: {_plain(old.get(key))} -> {_plain(new.get(key))}")
+    exceptions_before = {_exception(e) for e in before["exceptions"]}
+    exceptions_after = {_exception(e) for e in after["exceptions"]}
+    found += [f"exception added: {e}" for e in sorted(exceptions_after - exceptions_before)]
+    found += [f"exception gone: {e}" for e in sorted(exceptions_before - exceptions_after)]
+    for key in sorted(before.keys() - {"lines", "exceptions"}):
+        if before[key] != after[key]:
+            found.append(f"{key}: {_plain(before[key])} -> {_plain(after[key])}")
+    return found
+
+
+def _exception(entry: dict[str, Any]) -> str:
+    return f"{entry['kind']} for {entry['owner']}" + (f" (item {entry['item']})" if entry.get("item") else "")
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
 def read_returns(file: str) -> list[dict[str, Any]]:

@@ -174,3 +174,94 @@ def test_each_login_opens_only_its_own_door(dashboard: ChannelServer) -> None:
     assert requests.get(f"{dashboard.url}/dashboard/", auth=channel_login, timeout=10).status_code == 401
     assert requests.get(f"{dashboard.url}/khaos/config.json", auth=DASHBOARD, timeout=10).status_code == 401
     assert requests.get(f"{dashboard.url}/dashboard/", auth=DASHBOARD, timeout=10).status_code == 200
+
+
+def test_an_owner_card_opens_that_owners_exceptions(dashboard: ChannelServer, browser: webdriver.Chrome) -> None:
+    _open(browser, f"{dashboard.url}/dashboard/", "exceptions")
+    card = browser.find_elements(By.CSS_SELECTOR, "a.card[data-owner]")[0]
+    owner = card.get_attribute("data-owner")
+
+    card.click()
+    browser.save_screenshot(str(ARTIFACTS / "exceptions-one-owner.png"))
+
+    assert browser.current_url.endswith(f"/dashboard/?owner={owner}")
+    rows = _rows(browser, "exceptions")
+    (expected,) = _store(dashboard, "select count(*) from exceptions where status = 'open' and owner = :o", o=owner)[0]
+    assert len(rows) == expected
+    assert {row[0] for row in rows} == {owner}
+
+
+def test_a_type_link_opens_that_types_exceptions(dashboard: ChannelServer, browser: webdriver.Chrome) -> None:
+    _open(browser, f"{dashboard.url}/dashboard/", "exceptions")
+    link = browser.find_element(By.CSS_SELECTOR, "table#by-type td:nth-child(2) a")
+    kind = link.text
+
+    link.click()
+
+    assert browser.current_url.endswith(f"/dashboard/?type={kind}")
+    (expected,) = _store(dashboard, "select count(*) from exceptions where status = 'open' and kind = :k", k=kind)[0]
+    rows = _rows(browser, "exceptions")
+    assert len(rows) == expected
+    assert {row[1] for row in rows} == {kind}
+
+
+def test_the_all_owners_card_clears_the_filter(dashboard: ChannelServer, browser: webdriver.Chrome) -> None:
+    _open(browser, f"{dashboard.url}/dashboard/?owner=finance", "exceptions-finance")
+
+    browser.find_element(By.ID, "all").click()
+
+    assert browser.current_url.endswith("/dashboard/")
+    assert (
+        len(_rows(browser, "exceptions"))
+        == _store(dashboard, "select count(*) from exceptions where status = 'open'")[0][0]
+    )
+
+
+def test_an_unknown_owner_or_type_is_refused_with_the_valid_ones(dashboard: ChannelServer) -> None:
+    for query in ("owner=bogus", "owner=Finance", "type=unknwn_reason"):
+        answer = requests.get(f"{dashboard.url}/dashboard/?{query}", auth=DASHBOARD, timeout=10)
+
+        assert answer.status_code == 400, query
+        assert "finance, warehouse, cx, integration" in answer.text or "unknown_reason" in answer.text, query
+
+
+def test_the_landing_page_and_health_check_need_no_login(dashboard: ChannelServer) -> None:
+    landing = requests.get(f"{dashboard.url}/", timeout=10)
+    health = requests.get(f"{dashboard.url}/healthz", timeout=10)
+
+    assert landing.status_code == 200
+    assert 'href="/dashboard/"' in landing.text
+    assert (health.status_code, health.text) == (200, "ok")
+    assert requests.get(f"{dashboard.url}/khaos/returns.json", timeout=10).status_code == 401
+
+
+def test_runs_show_status_duration_and_counts_in_columns(dashboard: ChannelServer, browser: webdriver.Chrome) -> None:
+    _open(browser, f"{dashboard.url}/dashboard/runs", "runs")
+
+    headers = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "table#runs th")]
+    assert headers[:4] == ["Started", "Kind", "Status", "Duration"]
+    assert {"returns", "published"} <= set(headers)
+    first = _rows(browser, "runs")[0]
+    assert first[0].endswith(" UTC"), "with its zone"
+    assert "." not in first[0], "to the second"
+    assert first[2] == "finished"
+    assert first[3].endswith(" s")
+
+
+def test_a_timeline_names_the_site_and_shows_whole_quantities(
+    dashboard: ChannelServer, browser: webdriver.Chrome
+) -> None:
+    (return_id, body) = _store(dashboard, "select return_id, body from documents limit 1")[0]
+    code = json.loads(body)["ReturnedItems"][0]["SKU"]
+    with sa.create_engine(f"sqlite:///{dashboard.workdir / 'store.db'}").begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into stock_levels (stock_id, site_id, stock_code, available, on_order, updated_at) "
+                "values ('timeline-test', '1', :code, 16.0000, 0, '2026-11-26 10:00:00.123456')"
+            ),
+            {"code": code},
+        )
+
+    _open(browser, f"{dashboard.url}/dashboard/returns/{return_id}", "timeline-stock")
+
+    assert [code, "Main warehouse (1)", "16"] in [row[:3] for row in _rows(browser, "stock")]

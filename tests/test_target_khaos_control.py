@@ -171,7 +171,7 @@ def test_the_same_records_twice_change_nothing(demo_sandbox: ReveniSandbox, tmp_
 
     assert again.returncode == 0, again.stderr
     assert _documents(tmp_path) == before
-    assert "0 documents published, 0 held, 200 unchanged" in again.stderr
+    assert "0 documents published, 0 put on hold, 200 unchanged" in again.stderr
 
 
 def test_a_change_before_khaos_pulls_updates_the_same_document(tmp_path: Path) -> None:

@@ -125,6 +125,7 @@ class ChannelSettings:
     dashboard_username: str = ""
     dashboard_password: str = ""
     source_reference_form: str = SOURCE_REFERENCE_FORMS[0]
+    rules_path: str = ""  # the dashboard names Khaos's sites from it; the channel itself reads no rules
 
     @classmethod
     def from_config(cls, config: dict[str, Any], source: str = "config") -> ChannelSettings:
@@ -134,8 +135,8 @@ class ChannelSettings:
                 values[spec.name] = config[spec.name]
             elif "default" in CONFIG_SCHEMA["properties"][spec.name]:
                 values[spec.name] = CONFIG_SCHEMA["properties"][spec.name]["default"]
-            elif spec.name.startswith("dashboard_"):
-                continue  # optional: no dashboard without its own login
+            elif spec.name.startswith("dashboard_") or spec.name == "rules_path":
+                continue  # optional: no dashboard without its own login, site ids without rules
             else:
                 raise ValueError(f"{source}: `{spec.name}` is required")
         if values["source_reference_form"] not in SOURCE_REFERENCE_FORMS:

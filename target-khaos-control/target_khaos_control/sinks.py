@@ -61,7 +61,7 @@ class ReturnsSink(BatchSink):
             self.target.exception_stream.write(touched_since(conn, moment))
         self.target.batch_committed()
         self.logger.info(
-            "Committed %d returns: %d documents published, %d held, %d unchanged, %d older than stored, "
+            "Committed %d returns: %d documents published, %d put on hold, %d unchanged, %d older than stored, "
             "%d moved backwards",
             len(records),
             counts.published,

@@ -26,6 +26,9 @@ from typing import Any
 BIN = Path(sys.executable).parent
 SANDBOX_KEY, STORE_ID = "sandbox-key", "demo-store"
 PID_FILE = "running.json"  # as meltano.yml's dev environment says
+# The channel's config file, in the project folder: where docs/README.md says it lives, and
+# what every `reveni-khaos` command in the docs and meltano.yml names.
+CHANNEL_CONFIG = "channel-config.json"
 
 
 class DemoError(Exception):
@@ -115,12 +118,16 @@ def run_demo(workdir: Path, logs: Path, *, keep_running: bool = False) -> None:
             log_name="meltano-dump-config.log",
         )
     )
-    config_file = logs / "channel-config.json"
+    reveni, khaos, channel = "http://127.0.0.1:8801", "http://127.0.0.1:8802", config["public_url"].rstrip("/")
+    port = channel.rsplit(":", 1)[-1]
+    # Nothing is written over or deleted before every port is known to be free.
+    for health in (f"{reveni}/_sandbox/health", f"{khaos}/_sandbox/health", f"{channel}/healthz"):
+        if _answers(health):
+            raise DemoError(f"Something already answers at {health}: stop it (or `make demo-stop`) and try again")
+    config_file = workdir / CHANNEL_CONFIG
     config_file.write_text(json.dumps(config, indent=2))
     store = workdir / config["database_url"].removeprefix("sqlite:///")
     store.unlink(missing_ok=True)  # a fresh demo every time
-    reveni, khaos, channel = "http://127.0.0.1:8801", "http://127.0.0.1:8802", config["public_url"].rstrip("/")
-    port = channel.rsplit(":", 1)[-1]
     with ExitStack() as running:
         server(
             running,
@@ -206,7 +213,7 @@ def report(
             str(BIN / "reveni-khaos"),
             "reconcile",
             "--config",
-            str(workdir / ".demo" / "channel-config.json"),
+            str(workdir / CHANNEL_CONFIG),
             "--credit-notes",
             str(out),
             "--format",
@@ -242,13 +249,16 @@ def report(
     for reason, count in failed.most_common():
         print(f"    {count} x {reason}")
     print("  Open exceptions, by owner (items held back, or figures to check):" + ("" if exceptions else " none"))
+    if exceptions:
+        print(f"    (reveni-khaos exceptions --config {CHANNEL_CONFIG} --owner OWNER lists them)")
     for owner, kind, count in exceptions:
         print(f"    {owner:<12} {count:>3} x {kind}")
     print(
         f"\nWhere to look\n  {store.relative_to(workdir)}: the store (documents, pulls, exceptions, Khaos's pushes)"
         f"\n  output/credit-notes.csv: what finance would export from Khaos"
         f"\n  output/exceptions/: the exceptions stream (Singer messages, one file per run)"
-        f"\n  .demo/: the servers' and Meltano's logs, and the channel's config file"
+        f"\n  {CHANNEL_CONFIG}: the channel's config file, which every reveni-khaos command reads"
+        f"\n  .demo/: the servers' and Meltano's logs"
         + (
             "\n  The dashboard: http://127.0.0.1:8803/dashboard/ (log in as demo / demo-dashboard)"
             "\nThe sandboxes and the channel are still running: make demo-stop stops them."

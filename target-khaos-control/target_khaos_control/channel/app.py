@@ -1,6 +1,7 @@
 """The channel Khaos Control Cloud talks to: it pulls returns, it pushes stock.
 
-Every endpoint, the config file included, needs the channel's Basic auth. Answers are
+Every endpoint, the config file included, needs the channel's Basic auth (only the
+landing page `/` and `/healthz`, which show nothing from the store, are open). Answers are
 200, 400 (with the reason) or 500, the only codes Khaos understands; anything but 200
 makes Khaos try again for ever, so every handler commits its work before it answers 200,
 and nothing a client can send answers 500: what cannot be read is a 400 naming it, never
@@ -226,13 +227,14 @@ class Channel:
 
     def app(self) -> Starlette:
         routes = [
+            *Dashboard.open_routes(self.engine, self.settings.public_url),
             Route("/khaos/config.{fmt:str}", self.config_file),
             Route("/khaos/orders.{fmt:str}", self.orders),
             Route("/khaos/returns.{fmt:str}", self.returns),
         ]
         routes += [Route(path, self.receiver(name), methods=["POST"]) for name, (path, _, _) in PUSHES.items()]
         if self.settings.dashboard_username and self.settings.dashboard_password:
-            routes += Dashboard(self.engine).routes()
+            routes += Dashboard(self.engine, self.settings.rules_path).routes()
         app = Starlette(
             routes=routes,
             exception_handlers={BadRequest: _bad_request, 404: _not_found, 405: _not_allowed, Exception: _failure},
@@ -243,6 +245,9 @@ class Channel:
         }
         app.add_middleware(BasicAuth, logins=logins)
         return app
+
+
+OPEN_PATHS = frozenset({"/", "/healthz"})  # the landing page and the load balancers' health check: no secrets
 
 
 class BasicAuth:
@@ -262,7 +267,7 @@ class BasicAuth:
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not self._allowed(scope):
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self._allowed(scope):
             response = PlainTextResponse(
                 "Unauthorised: check the username and password",
                 status_code=401,

@@ -1,8 +1,10 @@
 """The dashboard: what finance, the warehouse and CX look at, served by `reveni-khaos serve`.
 
 Read-only pages under `/dashboard/`, behind their own credential (never the channel's):
-open exceptions by owner and type with the suggested fix, the last reconciliation, a
-timeline per return, and the last runs. Server-rendered, no external assets, no script.
+open exceptions by owner and type with the suggested fix (each owner's and type's card
+links to its list), the last reconciliation, a timeline per return, and the last runs.
+Server-rendered, no external assets, no script. Outside the login: a landing page at `/`
+and `/healthz` for load balancers, neither showing anything from the store.
 
 Everything a page shows comes from outside (Reveni, Khaos, customers, the URL), so every
 page, errors included, is an autoescaped template, and every response carries a
@@ -17,6 +19,8 @@ import json
 import re
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +30,13 @@ from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.exception_log import as_record
+from target_khaos_control.rules import RuleSetError, load_ruleset
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import credit_notes, documents, exceptions, reveni_returns, runs, stock_levels
 
@@ -53,9 +59,33 @@ SECURITY_HEADERS = {
 }
 
 
+# The glossary's words (docs/README.md) for a document's state.
+STATE_WORDS = {HELD: "on hold", RE_REQUESTED: "re-requested by Khaos", SUPERSEDED: "withdrawn"}
+
+
 class Dashboard:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, rules_path: str = "") -> None:
         self.engine = engine
+        self.rules_path = rules_path
+
+    @staticmethod
+    def open_routes(engine: Engine, public_url: str) -> list[Route]:
+        """The landing page and the health check: no login, nothing from the store."""
+
+        async def landing(request: Request) -> Response:
+            page = _page("landing.html", "Returns channel", config_url=f"{public_url.rstrip('/')}/khaos/config.json")
+            page.headers.update(SECURITY_HEADERS)
+            return page
+
+        async def health(request: Request) -> Response:
+            try:
+                with engine.connect() as conn:
+                    conn.execute(sa.text("select 1"))
+            except sa.exc.SQLAlchemyError:
+                return PlainTextResponse("the store does not answer", status_code=503)
+            return PlainTextResponse("ok")
+
+        return [Route("/", landing), Route("/healthz", health)]
 
     def routes(self) -> list[Any]:  # one Mount, which the channel's list of Routes takes as any BaseRoute
         pages = Router(
@@ -70,20 +100,27 @@ class Dashboard:
         return [Mount("/dashboard", app=Guarded(pages))]
 
     async def exceptions(self, request: Request) -> Response:
-        owner = request.query_params.get("owner")
+        owner, kind = request.query_params.get("owner", ""), request.query_params.get("type", "")
+        owners = [str(o) for o in Owner]
+        if owner and owner not in owners:
+            return _refused(f"No owner {owner!r}: the owners are {', '.join(owners)}.")
+        if kind and kind not in KINDS:
+            return _refused(f"No exception type {kind!r}: the types are {', '.join(sorted(KINDS))}.")
         query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(exceptions.c.owner, exceptions.c.kind)).all()
         records = [as_record(row) for row in rows]
         by_type = Counter((r["owner"], r["type"]) for r in records)
         by_owner = Counter(r["owner"] for r in records)
-        shown = [r for r in records if not owner or r["owner"] == owner][:500]
+        shown = [r for r in records if (not owner or r["owner"] == owner) and (not kind or r["type"] == kind)][:500]
         return _page(
             "exceptions.html",
             "Open exceptions",
             records=shown,
             owner=owner,
-            by_owner=sorted(by_owner.items()),
+            kind=kind,
+            total=len(records),
+            by_owner=[(o, by_owner[o]) for o in [*owners, *sorted(set(by_owner) - set(owners))] if by_owner[o]],
             by_type=[(o, k, n) for (o, k), n in sorted(by_type.items())],
         )
 
@@ -97,7 +134,10 @@ class Dashboard:
     async def runs(self, request: Request) -> Response:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(50)).all()
-        return _page("runs.html", "Last runs", runs=rows)
+        shown = [_run(row) for row in rows]
+        # Each count a column (a reconciliation's nested figures are on its own page).
+        columns = list(dict.fromkeys(name for run in shown for name in run["counts"]))
+        return _page("runs.html", "Last runs", runs=shown, columns=columns)
 
     async def timeline(self, request: Request) -> Response:
         return_id = request.path_params["return_id"]
@@ -118,13 +158,61 @@ class Dashboard:
                 .order_by(stock_levels.c.stock_code, stock_levels.c.site_id)
             ).all()
         record = json.loads(stored.record)
+        sites = self._sites()
         return _page(
             "timeline.html",
             f"Return {return_id}",
             record=record,
-            stock=stock,
+            stock=[
+                {
+                    "stock_code": level.stock_code,
+                    "site": f"{sites[level.site_id]} ({level.site_id})" if level.site_id in sites else level.site_id,
+                    "available": _quantity(level.available),
+                    "updated_at": _shown_time(level.updated_at),
+                }
+                for level in stock
+            ],
             events=_events(record, docs, notes, problems),
         )
+
+    def _sites(self) -> dict[str, str]:
+        """Khaos's site names, from the client's rule set (`khaos.sites`), read when asked."""
+        if not self.rules_path:
+            return {}
+        try:
+            return load_ruleset(self.rules_path).sites
+        except RuleSetError:
+            return {}
+
+
+def _run(row: Any) -> dict[str, Any]:
+    counts = json.loads(row.counts or "{}")
+    took = (row.finished_at - row.started_at).total_seconds() if row.finished_at else None
+    return {
+        "started": _shown_time(row.started_at),
+        "kind": row.kind,
+        "status": "finished" if row.finished_at else "unfinished",
+        "duration": ""
+        if took is None
+        else f"{took:.1f} s"
+        if took < 60
+        else f"{int(took // 60)} min {int(took % 60)} s",
+        "counts": {name: value for name, value in counts.items() if not isinstance(value, dict | list)},
+    }
+
+
+def _shown_time(moment: datetime | None) -> str:
+    """A time of the store's (UTC) to the second, its zone named."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else ""
+
+
+def _quantity(value: Decimal) -> str:
+    """`16.0000` as `16`; a part quantity keeps only the digits it needs."""
+    return f"{value:f}" if value != value.to_integral_value() else str(int(value))
+
+
+def _refused(detail: str) -> HTMLResponse:
+    return _page("error.html", "Not possible", status_code=400, detail=detail)
 
 
 def _events(
@@ -153,7 +241,7 @@ def _events(
             events.append(
                 (
                     _when(doc.state_changed_at),
-                    f"{doc.associated_ref} {doc.state.replace('_', '-')}"
+                    f"{doc.associated_ref} {STATE_WORDS[doc.state]}"
                     + (f": {doc.hold_reason}" if doc.hold_reason else ""),
                 )
             )

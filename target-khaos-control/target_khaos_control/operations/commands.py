@@ -1,4 +1,6 @@
-"""`reveni-khaos replay` and `reveni-khaos reconcile`: the daily work around the pipeline."""
+"""`reveni-khaos replay` and `reveni-khaos reconcile`: the daily work around the pipeline.
+
+Both show a progress bar when run on a terminal, and nothing extra when not."""
 
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ def replay(
         before = _open(conn, return_ids)
         catalogue = Catalogue.read(conn)
         moment = now()
-        entries = [(r, ruleset.draft(r, catalogue)) for r in records]
+        progress = _progress_bar(out, "Replaying")
+        entries = [(r, ruleset.draft(r, catalogue)) for r in (progress(records) if progress else records)]
         counts = apply_returns(conn, entries, moment, force=True, routing=ruleset.routing)
         after = _open(conn, return_ids)
         record_run(
@@ -99,7 +102,7 @@ def run_reconciliation(
             now=moment,
             unconfirmed_after=timedelta(hours=unconfirmed_hours),
             hold_days=hold_days,
-            progress=_progress_bar(out),
+            progress=_progress_bar(out, "Reconciling"),
         )
         _record_gaps(conn, report, moment, routing)
         _keep_credit_notes(conn, notes, moment)
@@ -188,13 +191,14 @@ def list_exceptions(engine: Engine, owner: str | None, fmt: str, out: TextIO = s
     return 0
 
 
-def _progress_bar(out: TextIO) -> Any:
-    """A progress bar on a terminal; nothing in a pipe or a log."""
-    if not out.isatty():
+def _progress_bar(out: TextIO, what: str) -> Any:
+    """A progress bar on a terminal (on standard error, so it never mixes with a report);
+    nothing in a pipe, a log or a scheduled job."""
+    if not (out.isatty() and sys.stderr.isatty()):
         return None
     from tqdm import tqdm
 
-    return lambda rows: tqdm(rows, desc="Reconciling", unit=" returns", file=sys.stderr)
+    return lambda rows: tqdm(rows, desc=what, unit=" returns", file=sys.stderr)
 
 
 def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:

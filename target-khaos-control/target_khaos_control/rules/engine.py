@@ -101,6 +101,7 @@ class RuleSet:
     routing: Routing = field(default_factory=Routing)
     names_by: str = "Name"  # how SalesSource and Brand are named: Khaos never matches them by Code
     field_lengths: str = "cut"  # a name or address over Khaos's length: cut (with an exception) or hold
+    sites: dict[str, str] = field(default_factory=dict)  # Khaos site id -> its name, for people to read
 
     def problem(
         self,

@@ -371,6 +371,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
         routing=Routing({kind: route for kind, route in overrides.items() if kind in KINDS}),
         names_by=data["references"].get("names_by", "Name"),
         field_lengths=data["references"].get("field_lengths", "cut"),
+        sites={str(site): str(name) for site, name in khaos.get("sites", {}).items()},
     )
 
 

@@ -1,0 +1,85 @@
+"""`reveni-khaos` as an operator meets it: wrong values refused with the valid ones listed,
+expected errors in one line, never a traceback, and a version."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from target_khaos_control.operations import commands
+
+from tests.servers import BIN
+
+
+def _reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "reveni-khaos"), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_it_tells_its_version() -> None:
+    told = _reveni_khaos("--version")
+
+    assert (told.returncode, told.stdout.strip()) == (0, f"reveni-khaos {version('target-khaos-control')}")
+
+
+def test_an_owner_that_does_not_exist_is_refused_with_the_owners_listed(tmp_path: Path) -> None:
+    for command in ("exceptions", "replay"):
+        for owner in ("bogus", "Finance"):
+            refused = _reveni_khaos(command, "--config", str(tmp_path / "c.json"), "--owner", owner)
+
+            assert refused.returncode == 2, (command, owner)
+            assert "'finance', 'warehouse', 'cx', 'integration'" in refused.stderr
+            assert "Traceback" not in refused.stderr
+
+
+def test_a_misspelt_exception_type_is_refused_with_the_types_listed(tmp_path: Path) -> None:
+    refused = _reveni_khaos("replay", "--config", str(tmp_path / "c.json"), "--type", "unknwn_reason")
+
+    assert refused.returncode == 2
+    assert "invalid choice: 'unknwn_reason'" in refused.stderr
+    assert "'unknown_reason'" in refused.stderr
+
+
+def test_a_config_without_the_store_or_rules_is_named_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.json"
+    config.write_text("{}")
+
+    refused = _reveni_khaos("exceptions", "--config", str(config))
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f"reveni-khaos exceptions: {config}: no `database_url` and no `rules_path` " + (
+        "(see docs/README.md)"
+    )
+
+
+def test_a_reader_that_goes_away_gets_no_traceback() -> None:
+    read, write = os.pipe()
+    os.close(read)  # like `| head` that has read all it wanted
+    try:
+        done = subprocess.run(
+            [str(BIN / "reveni-khaos"), "--help"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    finally:
+        os.close(write)
+
+    assert done.returncode == 0
+    assert done.stderr == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_on_a_terminal_only(monkeypatch: Any) -> None:
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    bar = commands._progress_bar(_Terminal(), "Replaying")
+    assert bar is not None
+    assert list(bar(range(3))) == [0, 1, 2]
+    assert "Replaying" in sys.stderr.getvalue()
+
+    assert commands._progress_bar(io.StringIO(), "Replaying") is None

@@ -4,6 +4,7 @@ expected errors in one line, never a traceback, and a version."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 
 from target_khaos_control.operations import commands
 
-from tests.servers import BIN
+from tests.servers import BIN, DEMO_RULES
 
 
 def _reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,3 +84,15 @@ def test_progress_shows_on_a_terminal_only(monkeypatch: Any) -> None:
     assert "Replaying" in sys.stderr.getvalue()
 
     assert commands._progress_bar(io.StringIO(), "Replaying") is None
+
+
+def test_replaying_a_return_the_store_never_read_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"database_url": f"sqlite:///{tmp_path / 'store.db'}", "rules_path": str(DEMO_RULES)}))
+
+    refused = _reveni_khaos("replay", "--config", str(config), "--id", "no-such-return")
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "reveni-khaos replay: no Reveni return 'no-such-return' in the store: check the id"
+    )

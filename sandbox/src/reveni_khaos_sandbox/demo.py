@@ -192,7 +192,7 @@ def run_demo(workdir: Path, logs: Path, *, keep_running: bool = False) -> None:
         if approved:
             print(
                 f"6. A Khaos user processed {approved} as it arrived, without matching the credit to "
-                "Reveni's refund (the integration had held it for approval)"
+                "Reveni's refund (the integration had sent it to await approval)"
             )
 
         report(workdir, store, khaos, polled, again, keep_running=keep_running, gap_of=approved_return)

@@ -38,6 +38,12 @@ def replay(
     if owners:
         query = query.where(table.owner.in_(owners))
     with engine.begin() as conn:
+        stored = set(
+            conn.execute(sa.select(reveni_returns.c.return_id).where(reveni_returns.c.return_id.in_(ids))).scalars()
+        )
+        unknown = [i for i in ids if i not in stored]
+        if unknown:
+            raise ValueError(f"no Reveni return {', '.join(map(repr, unknown))} in the store: check the id")
         return_ids = list(conn.execute(query).scalars())
         records = [
             json.loads(r)

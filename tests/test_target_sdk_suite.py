@@ -37,7 +37,7 @@ class TargetLoadsReveniReturns(TargetFileTestTemplate):
     name = "loads_reveni_returns"
 
     @property
-    def singer_filepath(self) -> Path:  # type: ignore[override]
+    def singer_filepath(self) -> Path:
         return Path(__file__).parent / "fixtures" / "returns.singer"
 
     def validate(self) -> None:

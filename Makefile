@@ -35,7 +35,7 @@ chromium:
 	fi
 
 test: lint chromium
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=10
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -79,7 +80,7 @@ def main() -> None:
     try:
         alone = pull_times(channel, None)
         print(f"pulls alone:          {summary(alone)}")
-        done, outcome = threading.Event(), {}
+        done, outcome = threading.Event(), dict[str, Any]()
 
         def push() -> None:
             started = time.perf_counter()

@@ -131,7 +131,8 @@ class TapRun:
     @property
     def bookmark(self) -> str | None:
         state = self.state or {}
-        return state.get("bookmarks", {}).get("returns", {}).get("replication_key_value")
+        value = state.get("bookmarks", {}).get("returns", {}).get("replication_key_value")
+        return None if value is None else str(value)
 
 
 def run_tap(workdir: Path, config: dict[str, Any], state: dict[str, Any] | None = None, timeout: float = 240) -> TapRun:

@@ -44,7 +44,8 @@ def _published(workdir: Path) -> list[str]:
 
 
 def _pull_all(channel: ChannelServer, fmt: str = "json", first: str = "2019-12-31 12:00:00Z") -> list[str]:
-    refs, continuation = [], first
+    refs: list[str] = []
+    continuation = first
     for _ in range(100):
         response = channel.get(f"/khaos/returns.{fmt}", headers={"Sirion-Continuation": continuation})
         assert response.status_code == 200, response.text
@@ -134,7 +135,10 @@ def test_specific_ids_serves_exactly_those_and_keeps_the_continuation(channel: C
     assert quoted.headers["Sirion-Continuation"] == "17"
     assert _refs(bare.content, "xml") == [wanted[1]]
     with sa.create_engine(f"sqlite:///{loaded / 'store.db'}").connect() as conn:
-        states = dict(conn.execute(sa.text("select associated_ref, state from documents")).all())
+        states = {
+            row.associated_ref: row.state
+            for row in conn.execute(sa.text("select associated_ref, state from documents"))
+        }
     assert {states[ref] for ref in wanted} == {"re_requested"}
 
 

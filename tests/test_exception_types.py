@@ -64,16 +64,19 @@ def test_each_exception_type_reaches_its_owner(tmp_path: Path) -> None:
         orders = [o for o in khaos.get("orders") if o["Lines"]]
         plain = next(o for o in orders if o["Lines"][0]["StockCode"].startswith("TEE-"))  # standard rated
         scarf, jeans = _order_with(orders, "1010"), _order_with(orders, "1006")
-        refund = lambda amount, at="2026-11-20T10:00:00Z": [  # noqa: E731
-            {
-                "id": "r",
-                "method": "bank_transfer",
-                "amount": amount,
-                "currency": "GBP",
-                "status": "completed",
-                "refunded_at": at,
-            }
-        ]
+
+        def refund(amount: str, at: str = "2026-11-20T10:00:00Z") -> list[dict[str, Any]]:
+            return [
+                {
+                    "id": "r",
+                    "method": "bank_transfer",
+                    "amount": amount,
+                    "currency": "GBP",
+                    "status": "completed",
+                    "refunded_at": at,
+                }
+            ]
+
         price = plain["Lines"][0]
         item = {
             "price": price["UnitPrice"],

@@ -485,14 +485,22 @@ class Canned(BaseAdapter):
 
     def __init__(self, answers: list[tuple[int, dict[str, str], bytes]]) -> None:
         super().__init__()
-        self.answers, self.sent = answers, []
+        self.answers, self.sent = answers, list[requests.PreparedRequest]()
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(  # the adapter's own signature, as requests calls it
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         self.sent.append(request)
         status, headers, body = self.answers.pop(0)
         response = requests.Response()
         response.status_code, response.headers, response._content = status, CaseInsensitiveDict(headers), body
-        response.url, response.request = request.url, request
+        response.url, response.request = request.url or "", request
         return response
 
     def close(self) -> None:

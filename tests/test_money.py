@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reveni_khaos_sandbox.reveni_data import ReturnGenerator
 from target_khaos_control.money import Pricing, paid_units
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.catalogue import StockItem
@@ -343,3 +344,23 @@ def test_credits_equal_refunds_or_finance_holds_the_return(
     if result.credit != result.refunded:
         assert finance_messages(result), "a difference always reaches finance"
         assert result.process is False
+
+
+def test_over_the_sandboxs_returns_a_credit_khaos_processes_is_always_the_refund() -> None:
+    # 2,000 returns as the Reveni sandbox makes them: discounts, fees, partial refunds,
+    # exchanges for dearer and cheaper items, GBP, EUR and USD.
+    generator, ruleset = ReturnGenerator(seed=11, count=2000), load_ruleset(DEMO)
+    processed, differences = 0, 0
+
+    for i in range(2000):
+        result = ruleset.draft(generator.build(i))
+        if result.process:
+            processed += 1
+            assert result.credit == result.refunded, (result.return_id, result.currency)
+        if result.credit != result.refunded and not result.hold_reason and not result.withdraw:
+            differences += 1
+            assert result.process is False
+            assert any(p.kind == "refund_credit_difference" for p in result.problems), result.return_id
+
+    assert processed > 300, "most settled returns are processed on import"
+    assert differences > 100, "the sandbox's fees, partial refunds and top-ups are all caught"

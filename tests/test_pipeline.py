@@ -43,7 +43,10 @@ class Pipeline:
 
     def documents(self) -> dict[str, str]:
         with sa.create_engine(f"sqlite:///{self.workdir / 'store.db'}").connect() as conn:
-            return dict(conn.execute(sa.text("select associated_ref, state from documents")).all())
+            return {
+                row.associated_ref: row.state
+                for row in conn.execute(sa.text("select associated_ref, state from documents"))
+            }
 
 
 @pytest.fixture
@@ -134,11 +137,12 @@ def test_faulty_goods_go_to_quarantine_and_khaos_pushes_the_levels_back(pipeline
     faulty = [item for r in processed for item in r["document"]["ReturnedItems"] if item["ReturnReason"]["ID"] == "2"]
     assert faulty, "the demo data processes at least one faulty item"
     with sa.create_engine(f"sqlite:///{pipeline.workdir / 'store.db'}").connect() as conn:
-        quarantined = dict(
-            conn.execute(
+        quarantined = {
+            row.stock_code: row.available
+            for row in conn.execute(
                 sa.text("select stock_code, available from stock_levels where site_id = '2' and available > 0")
-            ).all()
-        )
+            )
+        }
     assert {item["SKU"] for item in faulty} <= set(quarantined)
 
 

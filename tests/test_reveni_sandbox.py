@@ -9,13 +9,14 @@ from collections import Counter
 from datetime import datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 import requests
 
 from tests.servers import STORE_ID, ReveniSandbox
 
 
-def _key(ret: dict) -> tuple[datetime, str]:
+def _key(ret: dict[str, Any]) -> tuple[datetime, str]:
     return datetime.fromisoformat(ret["updated_at"]), ret["id"]
 
 
@@ -158,7 +159,7 @@ def test_partial_validate_refuses_a_bad_body_with_detail(sandbox: ReveniSandbox)
 
 
 def test_webhooks_subscribe_deliver_and_unsubscribe(sandbox: ReveniSandbox) -> None:
-    received: list[dict] = []
+    received: list[dict[str, Any]] = []
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:

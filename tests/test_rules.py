@@ -416,9 +416,10 @@ def _khaos_gross(part: dict[str, Any], rate: Decimal) -> Decimal:
     """What Khaos posts for one item: Gross × Quantity, or net rounded per line plus its VAT."""
     price, quantity, penny = part["UnitPrice"], part["Quantity"], Decimal("0.01")
     if "Gross" in price:
-        return Decimal(price["Gross"]) * quantity
-    net = (Decimal(price["Net"]) * quantity).quantize(penny, rounding=ROUND_HALF_UP)
-    return net + (net * rate / 100).quantize(penny, rounding=ROUND_HALF_UP)
+        return Decimal(price["Gross"]) * int(quantity)
+    net = (Decimal(price["Net"]) * int(quantity)).quantize(penny, rounding=ROUND_HALF_UP)
+    vat: Decimal = (net * rate / 100).quantize(penny, rounding=ROUND_HALF_UP)
+    return net + vat
 
 
 def test_a_when_condition_routes_items_by_their_fields(tmp_path: Path) -> None:

@@ -9,13 +9,14 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.servers import SANDBOX_KEY, ReveniSandbox, run_tap
 
 
-def _returns_at(timestamps: list[str]) -> list[dict]:
+def _returns_at(timestamps: list[str]) -> list[dict[str, Any]]:
     return [
         {"id": f"ret-{n:03d}", "status": "accepted", "updated_at": ts, "return_items": [], "refunds": []}
         for n, ts in enumerate(timestamps)
@@ -54,6 +55,8 @@ def test_second_run_emits_only_what_changed(sandbox: ReveniSandbox, tmp_path: Pa
     assert set(second.ids) - at_bookmark == {in_progress["id"], received["id"]}
     assert accepted["status"] == "accepted"
     assert {r["id"]: r["status"] for r in second.records}[in_progress["id"]] == "accepted"
+    assert second.bookmark is not None
+    assert first.bookmark is not None
     assert second.bookmark > first.bookmark
 
 

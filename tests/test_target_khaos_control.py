@@ -370,7 +370,7 @@ def test_the_return_s_currency_is_on_its_document_and_on_each_exception(tmp_path
     run_target(tmp_path, target_config(tmp_path), _records(euros))
 
     with _store(tmp_path) as conn:
-        currencies = conn.execute(sa.text("select associated_ref, currency from documents")).all()
+        currencies = [tuple(row) for row in conn.execute(sa.text("select associated_ref, currency from documents"))]
     assert currencies == [("RV-ret-1", "EUR")]
     [difference] = [e for e in _exceptions(tmp_path) if e["kind"] == "refund_credit_difference"]
     assert json.loads(difference["details"])["currency"] == "EUR"
@@ -412,7 +412,7 @@ def test_a_status_moving_backwards_is_an_exception_for_cx_not_a_withdrawal(tmp_p
 
 
 # Records Reveni should never send, each with what the exception must name.
-UNREADABLE = {
+UNREADABLE: dict[str, tuple[dict[str, Any], str, str]] = {
     "created_at not a date": ({"created_at": "yesterday"}, "created_at", "'yesterday'"),
     "updated_at not a date": ({"updated_at": "2026-13-45T99:00:00Z"}, "updated_at", "'2026-13-45T99:00:00Z'"),
     "no updated_at": ({"updated_at": None}, "updated_at", "None"),

@@ -44,7 +44,7 @@ class PrefetchingSession(requests.Session):
     def prefetch(self, request: requests.PreparedRequest, timeout: int) -> None:
         self._waiting = (request.url, self._executor.submit(self._background.send, request, timeout=timeout))
 
-    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         waiting = self._waiting
         if waiting is not None and waiting[0] == request.url:
             self._waiting = None

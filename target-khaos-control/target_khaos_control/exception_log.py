@@ -52,6 +52,13 @@ SCHEMA = {
     },
 }
 
+
+def trace_key(kind: str, subject: str, item: str = "") -> str:
+    """One exception per kind, subject (a Reveni return, a pushed entry) and item: a
+    problem seen again is the same key, so it is counted, never duplicated."""
+    return f"{kind}:{subject}:{item}"
+
+
 RECONCILIATION = "(reconciliation)"  # the item id of the exceptions the reconciliation raises
 
 

@@ -29,9 +29,10 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.documents import Draft, associated_ref
 from target_khaos_control.exception_kinds import Routing
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, trace_key
 from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
 from target_khaos_control.store import (
+    chunks,
     documents,
     exceptions,
     insert_many,
@@ -41,9 +42,6 @@ from target_khaos_control.store import (
     runs,
     update_many,
 )
-
-CHUNK = 500  # ids per IN (...) query
-
 
 # How far a return has come; a version that goes back down is questioned, not applied.
 # `cancelled` is not on the ladder: Reveni may cancel at any point (a withdrawal).
@@ -192,7 +190,7 @@ class Batch:
         kind = "status_moved_backwards"
         owner, severity = self.routing.route(kind)
         self.exception_log.found(
-            f"{kind}:{return_id}:",
+            trace_key(kind, return_id),
             kind=kind,
             owner=owner,
             return_id=return_id,
@@ -203,7 +201,7 @@ class Batch:
             details=json.dumps({"from": latest.status, "to": incoming.status}),
             ruleset_hash=draft.ruleset_hash,
         )
-        self.exception_keys.setdefault(return_id, set()).add(f"{kind}:{return_id}:")
+        self.exception_keys.setdefault(return_id, set()).add(trace_key(kind, return_id))
 
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
@@ -252,7 +250,7 @@ class Batch:
 
     def _note_problems(self, return_id: str, draft: Draft) -> None:
         """One open exception per problem; a problem that has gone away is resolved."""
-        current = {f"{p.kind}:{return_id}:{p.item_id}": p for p in draft.problems}
+        current = {trace_key(p.kind, return_id, p.item_id): p for p in draft.problems}
         known = self.exception_keys.setdefault(return_id, set())
         for key, problem in current.items():
             self.exception_log.found(
@@ -303,8 +301,8 @@ class Batch:
 
     def _select(self, query: sa.Select[Any], column: sa.ColumnElement[Any], ids: list[str]) -> list[Any]:
         rows: list[Any] = []
-        for start in range(0, len(ids), CHUNK):
-            rows += self.conn.execute(query.where(column.in_(ids[start : start + CHUNK]))).all()
+        for chunk in chunks(ids):
+            rows += self.conn.execute(query.where(column.in_(chunk))).all()
         return rows
 
 

@@ -18,15 +18,17 @@ What it keeps:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
+T = TypeVar("T")
 metadata = sa.MetaData()
 Moment = sa.DateTime(timezone=True)
 
@@ -219,6 +221,12 @@ def lock_feed(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     elif conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FEED_LOCK)))
+
+
+def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """`values` in slices small enough for one `IN (...)` list on SQLite and Postgres."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

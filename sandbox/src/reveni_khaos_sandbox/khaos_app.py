@@ -395,13 +395,13 @@ class KhaosSandbox:
             routes=routes,
             lifespan=self.lifespan,
             exception_handlers={
-                RequestError: lambda _, e: _detail(e.status, e.text),  # type: ignore[attr-defined]
+                RequestError: lambda _, e: _detail(e.status, e.text),
                 NotFound: lambda _, e: _detail(404, str(e)),
                 Conflict: lambda _, e: _detail(409, str(e)),
                 Invalid: lambda _, e: _detail(400, str(e)),
                 # The channel, not this request, is at fault: a gateway error.
                 ChannelError: lambda _, e: _detail(502, str(e)),
-                HTTPException: lambda _, e: _detail(e.status_code, _http_detail(e)),  # type: ignore[attr-defined]
+                HTTPException: lambda _, e: _detail(e.status_code, _http_detail(e)),
             },
         )
 

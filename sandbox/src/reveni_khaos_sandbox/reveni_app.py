@@ -235,8 +235,8 @@ class ReveniSandbox:
         app = Starlette(
             routes=routes,
             exception_handlers={
-                RequestError: lambda _, e: detail(e.status, e.text),  # type: ignore[attr-defined]
-                HTTPException: lambda _, e: detail(e.status_code, _http_detail(e)),  # type: ignore[attr-defined]
+                RequestError: lambda _, e: detail(e.status, e.text),
+                HTTPException: lambda _, e: detail(e.status_code, _http_detail(e)),
             },
         )
         app.add_middleware(FaultMiddleware, injector=self.injector)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, DocumentState, may_become
-from target_khaos_control.store import documents, lock_feed, pulls
+from target_khaos_control.store import chunks, documents, lock_feed, pulls
 
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it
@@ -33,7 +33,7 @@ class ContinuationError(ValueError):
 
 
 @dataclass(frozen=True)
-class Batch:
+class Slice:
     refs: list[str]
     bodies: list[str]  # each a stored CustomerReturn, as JSON text
     continuation: str
@@ -64,7 +64,7 @@ def parse_specific_ids(value: str) -> list[str]:
     return [ref.strip().strip('"') for ref in value.strip().strip('"').split(",") if ref.strip().strip('"')]
 
 
-def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime) -> Batch:
+def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime) -> Slice:
     position = parse_continuation(continuation)
     lock_feed(conn)  # what is read here is what gets marked served
     after = position if isinstance(position, int) else first_contact(conn, continuation.strip())
@@ -76,7 +76,7 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
     )
     rows = conn.execute(query).all()
     out = str(rows[-1].feed_position) if rows else str(after)
-    batch = Batch([row.associated_ref for row in rows], [row.body for row in rows], out)
+    batch = Slice([row.associated_ref for row in rows], [row.body for row in rows], out)
     _mark(conn, batch.refs, SERVED, moment)
     _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment)
     return batch
@@ -117,23 +117,23 @@ def resume_point(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none() or 0)
 
 
-def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: str, moment: datetime) -> Batch:
+def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: str, moment: datetime) -> Slice:
     """Exactly the named references (a Khaos user retrying failed imports). The
     continuation is handed back unchanged: a retry is not progress through the feed.
     Without one, the answer names where the feed resumes, never an empty value that
     would start Khaos's next pull over."""
     lock_feed(conn)
     rows: dict[str, str] = {}
-    for start in range(0, len(refs), 500):  # a 64 KiB header names thousands: never one huge IN (...)
+    for chunk in chunks(refs):  # a 64 KiB header names thousands: never one huge IN (...)
         query = sa.select(documents.c.associated_ref, documents.c.body).where(
-            documents.c.associated_ref.in_(refs[start : start + 500]), documents.c.state.in_(SERVABLE)
+            documents.c.associated_ref.in_(chunk), documents.c.state.in_(SERVABLE)
         )
         rows.update({row.associated_ref: row.body for row in conn.execute(query)})
     found = [ref for ref in refs if ref in rows]
     given = continuation.strip()
     if given:
         parse_continuation(given)  # a 400 for a value we could not take on the next pull either
-    batch = Batch(found, [rows[ref] for ref in found], given or str(resume_point(conn)))
+    batch = Slice(found, [rows[ref] for ref in found], given or str(resume_point(conn)))
     _mark(conn, found, RE_REQUESTED, moment)
     _log_pull(conn, batch, fmt, continuation, specific=True, moment=moment)
     return batch
@@ -143,8 +143,7 @@ def _mark(conn: Connection, refs: list[str], state: DocumentState, moment: datet
     if not refs:
         return
     table = documents.c
-    for start in range(0, len(refs), 500):
-        chunk = refs[start : start + 500]
+    for chunk in chunks(refs):
         conn.execute(
             documents.update()
             .where(table.associated_ref.in_(chunk))
@@ -159,7 +158,7 @@ def _mark(conn: Connection, refs: list[str], state: DocumentState, moment: datet
         )
 
 
-def _log_pull(conn: Connection, batch: Batch, fmt: str, continuation: str, *, specific: bool, moment: datetime) -> None:
+def _log_pull(conn: Connection, batch: Slice, fmt: str, continuation: str, *, specific: bool, moment: datetime) -> None:
     conn.execute(
         pulls.insert().values(
             at=moment,

@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.exception_kinds import kind as exception_kind
-from target_khaos_control.exception_log import ExceptionLog
-from target_khaos_control.store import exceptions, order_statuses, stock_codes, stock_items, stock_levels
+from target_khaos_control.exception_log import ExceptionLog, trace_key
+from target_khaos_control.store import chunks, exceptions, order_statuses, stock_codes, stock_items, stock_levels
 
 ORDER_STATUSES = {"Received", "Shipping", "PartialShip", "Complete", "Cancelled"}
 REJECTED = "khaos_push_rejected"
@@ -115,19 +115,18 @@ class _Push:
 
     def _record(self, conn: Connection, moment: datetime) -> None:
         """Each rejection an open exception; a kept entry resolves its earlier rejection."""
-        keyed = {f"{REJECTED}:{self.endpoint}:{r['key'] or r['where']}"[:200]: r for r in self.outcome.rejected}
-        resolved = [f"{REJECTED}:{self.endpoint}:{key}"[:200] for key in self.keys_kept if key]
+        keyed = {trace_key(REJECTED, self.endpoint, r["key"] or r["where"]): r for r in self.outcome.rejected}
+        resolved = [trace_key(REJECTED, self.endpoint, key) for key in self.keys_kept if key]
         wanted = list(keyed) + resolved
         known: dict[str, str] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for chunk in chunks(wanted):
             query = sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.trace_key.in_(chunk))
             known.update({row.trace_key: row.status for row in conn.execute(query)})
         log = ExceptionLog(known, moment)
         kind = exception_kind(REJECTED)
-        for trace_key, rejection in keyed.items():
+        for key, rejection in keyed.items():
             log.found(
-                trace_key,
+                key,
                 kind=REJECTED,
                 owner=kind.owner.value,
                 severity=kind.severity.value,
@@ -137,9 +136,9 @@ class _Push:
                 details=json.dumps({"endpoint": self.endpoint, **rejection}, ensure_ascii=False),
                 ruleset_hash="",
             )
-        for trace_key in resolved:
-            if trace_key not in keyed:
-                log.gone(trace_key)
+        for key in resolved:
+            if key not in keyed:
+                log.gone(key)
         log.write(conn)
 
 

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from target_khaos_control.exception_kinds import Routing
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, as_record
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, as_record, trace_key
 from target_khaos_control.operations import reconciliation
 from target_khaos_control.publishing import apply_returns, record_run
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.states import ExceptionStatus
-from target_khaos_control.store import credit_notes, exceptions, now, reveni_returns
+from target_khaos_control.store import chunks, credit_notes, exceptions, now, reveni_returns
 
 
 def replay(
@@ -131,7 +131,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
     found = set()
     for line in report.returns:
         for kind, message in reconciliation.gap_problems(line):
-            key = f"{kind}:{line.return_id}:{RECONCILIATION}"
+            key = trace_key(kind, line.return_id, RECONCILIATION)
             found.add(key)
             owner, severity = routing.route(kind)
             details = {
@@ -153,7 +153,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
                 ruleset_hash="",
             )
     for note in report.unknown_notes:
-        key = f"{reconciliation.UNKNOWN_REFERENCE}:{note.associated_ref}:{note.code}:{RECONCILIATION}"
+        key = trace_key(reconciliation.UNKNOWN_REFERENCE, note.associated_ref, f"{note.code}:{RECONCILIATION}")
         found.add(key)
         owner, severity = routing.route(reconciliation.UNKNOWN_REFERENCE)
         log.found(
@@ -209,8 +209,8 @@ def _progress_bar(out: TextIO, what: str) -> Any:
 
 def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
     codes = [note.code for note in notes]
-    for start in range(0, len(codes), 500):
-        conn.execute(credit_notes.delete().where(credit_notes.c.code.in_(codes[start : start + 500])))
+    for chunk in chunks(codes):
+        conn.execute(credit_notes.delete().where(credit_notes.c.code.in_(chunk)))
     if notes:
         conn.execute(
             credit_notes.insert(),

@@ -77,11 +77,12 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_shows_on_a_terminal_only(monkeypatch: Any) -> None:
-    monkeypatch.setattr(sys, "stderr", _Terminal())
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     bar = commands._progress_bar(_Terminal(), "Replaying")
     assert bar is not None
     assert list(bar(range(3))) == [0, 1, 2]
-    assert "Replaying" in sys.stderr.getvalue()
+    assert "Replaying" in terminal.getvalue()
 
     assert commands._progress_bar(io.StringIO(), "Replaying") is None
 

@@ -59,8 +59,9 @@ SECURITY_HEADERS = {
 }
 
 
-# The glossary's words (docs/README.md) for a document's state.
+# The glossary's words (docs/README.md) for a document's state and a run's counts.
 STATE_WORDS = {HELD: "on hold", RE_REQUESTED: "re-requested by Khaos", SUPERSEDED: "withdrawn"}
+COUNT_LABELS = {"held": "put on hold", "older": "older than stored", "backwards": "moved backwards"}
 
 
 class Dashboard:
@@ -197,7 +198,11 @@ def _run(row: Any) -> dict[str, Any]:
         else f"{took:.1f} s"
         if took < 60
         else f"{int(took // 60)} min {int(took % 60)} s",
-        "counts": {name: value for name, value in counts.items() if not isinstance(value, dict | list)},
+        "counts": {
+            COUNT_LABELS.get(name, name.replace("_", " ")): value
+            for name, value in counts.items()
+            if name != "at" and not isinstance(value, dict | list)  # `at`: the start, already shown
+        },
     }
 
 

@@ -18,22 +18,19 @@ from typing import Any
 from jsonschema import Draft7Validator, ValidationError
 
 
-def config_errors(schema: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    return [_describe(error, schema) for error in Draft7Validator(schema).iter_errors(config)]
-
-
 def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, Any]) -> SystemExit:
     """Every problem with the config in one message; `kind` is Meltano's (extractor, loader)."""
     name = os.environ.get(f"MELTANO_{kind.upper()}_NAME", plugin)
     prefix = name.upper().replace("-", "_")
+    errors = list(Draft7Validator(schema).iter_errors(config))
     problems = [
         f"`{missing}` is missing: set {prefix}_{missing.upper()}"
-        for error in Draft7Validator(schema).iter_errors(config)
+        for error in errors
         if error.validator == "required"
         for missing in error.validator_value
         if missing not in error.instance
     ]
-    problems += [_describe(e, schema) for e in Draft7Validator(schema).iter_errors(config) if e.validator != "required"]
+    problems += [_describe(error, schema) for error in errors if error.validator != "required"]
     return SystemExit(f"{name}: the config is not usable: " + "; ".join(dict.fromkeys(problems)))
 
 

@@ -213,7 +213,7 @@ def _shown_time(moment: datetime | None) -> str:
 
 def _quantity(value: Decimal) -> str:
     """`16.0000` as `16`; a part quantity keeps only the digits it needs."""
-    return f"{value:f}" if value != value.to_integral_value() else str(int(value))
+    return f"{value.normalize():f}" if value != value.to_integral_value() else str(int(value))
 
 
 def _refused(detail: str) -> HTMLResponse:

@@ -395,7 +395,9 @@ def test_an_older_version_never_replaces_a_newer_one(tmp_path: Path) -> None:
 
 
 def test_a_status_moving_backwards_is_an_exception_for_cx_not_a_withdrawal(tmp_path: Path) -> None:
-    run_target(tmp_path, target_config(tmp_path), _records({**_a_return("accepted", refunded=True), "status": "accepted"}))
+    run_target(
+        tmp_path, target_config(tmp_path), _records({**_a_return("accepted", refunded=True), "status": "accepted"})
+    )
     before = _documents(tmp_path)
 
     back = {**_a_return("pending", updated="2026-11-21T10:00:00Z"), "status": "in_progress"}

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import documents, lock_feed, pulls
+from target_khaos_control.store import PULLS_KEPT, documents, lock_feed, pulls
 
 SERVABLE = ("published", "served", "re_requested")
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
@@ -77,8 +77,10 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
     rows = conn.execute(query).all()
     out = str(rows[-1].feed_position) if rows else str(after)
     batch = Batch([row.associated_ref for row in rows], [row.body for row in rows], out)
-    _mark(conn, batch.refs, "served", moment)
-    _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment)
+    stretch = (int(rows[0].feed_position), int(rows[-1].feed_position)) if rows else None
+    if stretch is not None:
+        _mark_served(conn, *stretch, moment)
+    _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch)
     return batch
 
 
@@ -88,22 +90,14 @@ def first_contact(conn: Connection, continuation: str) -> int:
     it starts where that pull did. Otherwise: just before the first document never
     served, so a channel linked late loses nothing and re-linking repeats nothing."""
     last = conn.execute(
-        sa.select(pulls.c.continuation_in, pulls.c.refs)
+        sa.select(pulls.c.continuation_in, pulls.c.first_position)
         .where(pulls.c.specific_ids.is_(False))
         .order_by(pulls.c.id.desc())
         .limit(1)
     ).first()
-    if continuation and last is not None and last.continuation_in == continuation[:LONGEST_CONTINUATION]:
-        refs = json.loads(last.refs)
-        started = (
-            conn.execute(
-                sa.select(documents.c.feed_position).where(documents.c.associated_ref == refs[0])
-            ).scalar_one_or_none()
-            if refs
-            else None
-        )
-        if started is not None:
-            return int(started) - 1
+    again = last is not None and continuation and last.continuation_in == continuation[:LONGEST_CONTINUATION]
+    if again and last is not None and last.first_position is not None:
+        return int(last.first_position) - 1
     return resume_point(conn)
 
 
@@ -134,41 +128,67 @@ def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: st
     if given:
         parse_continuation(given)  # a 400 for a value we could not take on the next pull either
     batch = Batch(found, [rows[ref] for ref in found], given or str(resume_point(conn)))
-    _mark(conn, found, "re_requested", moment)
+    _mark_re_requested(conn, found, moment)
     _log_pull(conn, batch, fmt, continuation, specific=True, moment=moment)
     return batch
 
 
-def _mark(conn: Connection, refs: list[str], state: str, moment: datetime) -> None:
-    if not refs:
-        return
+def _mark_served(conn: Connection, first: int, last: int, moment: datetime) -> None:
+    """One pull is one stretch of the feed, read under the feed's lock: one UPDATE by
+    position marks it. A re-requested document keeps that mark (Khaos said its import
+    failed); the rest become served."""
+    table = documents.c
+    newly = table.state == "published"
+    conn.execute(
+        documents.update()
+        .where(table.feed_position.between(first, last), table.state.in_(SERVABLE))
+        .values(
+            last_served_at=moment,
+            first_served_at=sa.func.coalesce(table.first_served_at, moment),
+            state=sa.case((newly, "served"), else_=table.state),
+            state_changed_at=sa.case((newly, moment), else_=table.state_changed_at),
+        )
+    )
+
+
+def _mark_re_requested(conn: Connection, refs: list[str], moment: datetime) -> None:
     table = documents.c
     for start in range(0, len(refs), 500):
-        chunk = refs[start : start + 500]
         conn.execute(
             documents.update()
-            .where(table.associated_ref.in_(chunk))
-            .values(last_served_at=moment, first_served_at=sa.func.coalesce(table.first_served_at, moment))
-        )
-        # A re-request is Khaos saying its import failed; a plain pull of a re-requested
-        # document leaves that mark in place.
-        promote = table.state == "published" if state == "served" else table.state.in_(SERVABLE)
-        conn.execute(
-            documents.update()
-            .where(table.associated_ref.in_(chunk), promote)
-            .values(state=state, state_changed_at=moment)
+            .where(table.associated_ref.in_(refs[start : start + 500]), table.state.in_(SERVABLE))
+            .values(
+                last_served_at=moment,
+                first_served_at=sa.func.coalesce(table.first_served_at, moment),
+                state="re_requested",
+                state_changed_at=moment,
+            )
         )
 
 
-def _log_pull(conn: Connection, batch: Batch, fmt: str, continuation: str, *, specific: bool, moment: datetime) -> None:
-    conn.execute(
+def _log_pull(
+    conn: Connection,
+    batch: Batch,
+    fmt: str,
+    continuation: str,
+    *,
+    specific: bool,
+    moment: datetime,
+    stretch: tuple[int, int] | None = None,
+) -> None:
+    """What Khaos asked and was served; the log keeps the last PULLS_KEPT pulls."""
+    logged = conn.execute(
         pulls.insert().values(
             at=moment,
             format=fmt,
             specific_ids=specific,
             continuation_in=continuation[:80],
             continuation_out=batch.continuation[:80],
-            refs=json.dumps(batch.refs),
+            refs=json.dumps(batch.refs if specific else []),
             count=len(batch.refs),
+            first_position=stretch[0] if stretch else None,
+            last_position=stretch[1] if stretch else None,
         )
-    )
+    ).inserted_primary_key
+    if logged is not None and logged[0] > PULLS_KEPT:
+        conn.execute(pulls.delete().where(pulls.c.id <= logged[0] - PULLS_KEPT))

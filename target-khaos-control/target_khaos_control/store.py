@@ -8,7 +8,9 @@ What it keeps:
 - `documents`: the Khaos `CustomerReturn` documents made from them, each with its
   `AssociatedRef`, its state (held, published, served, re_requested, superseded) and
   its place in the feed Khaos pulls.
-- `pulls`: every pull Khaos made, what it was served and under which continuation.
+- `pulls`: the last PULLS_KEPT pulls Khaos made, under which continuation, and what each
+  was served: a stretch of the feed (first and last position) for a pull, the references
+  for a re-request (SpecificIDs). What each document went through is on the document.
 - `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed.
 - `exceptions`: what the integration could not carry through, for its owner, and what
   was alerted about it.
@@ -76,6 +78,13 @@ documents = sa.Table(
     sa.Column("last_served_at", Moment, nullable=True),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
     sa.Column("currency", sa.String(3), nullable=False, default="", server_default=""),
+    # The documents never served, in feed order: where a first contact starts (feed.resume_point).
+    sa.Index(
+        "ix_documents_unserved",
+        "feed_position",
+        sqlite_where=sa.text("state = 'published'"),
+        postgresql_where=sa.text("state = 'published'"),
+    ),
 )
 
 pulls = sa.Table(
@@ -87,9 +96,12 @@ pulls = sa.Table(
     sa.Column("specific_ids", sa.Boolean, nullable=False),
     sa.Column("continuation_in", sa.String(80), nullable=False),
     sa.Column("continuation_out", sa.String(80), nullable=False),
-    sa.Column("refs", FreeText, nullable=False),
+    sa.Column("refs", FreeText, nullable=False),  # a re-request's references; `[]` for a pull
     sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_position", sa.BigInteger, nullable=True),  # what a pull served, when it served any
+    sa.Column("last_position", sa.BigInteger, nullable=True),
 )
+PULLS_KEPT = 100_000  # about a year of pulls every five minutes; older ones are pruned
 
 stock_items = sa.Table(
     "stock_items",

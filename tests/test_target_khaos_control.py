@@ -250,6 +250,21 @@ def test_a_malformed_record_becomes_an_exception_and_the_load_goes_on(tmp_path: 
     assert [(e["return_id"], e["owner"]) for e in invalid] == [("ret-broken", "integration")]
 
 
+def test_a_price_only_pythons_json_reads_is_still_the_rules_to_judge(tmp_path: Path) -> None:
+    nan = _a_return("accepted")
+    nan["id"] = "ret-nan"
+    lines = _records(nan, _a_return("accepted"))
+    lines[1] = lines[1].replace('"price": "24.00"', '"price": NaN')  # no JSON, but Python's json reads it
+    assert "NaN" in lines[1]
+
+    run = run_target(tmp_path, target_config(tmp_path), lines)
+
+    assert run.returncode == 0, run.stderr
+    assert "RV-ret-1" in _documents(tmp_path)
+    invalid = [e for e in _exceptions(tmp_path) if e["kind"] == "invalid_record"]
+    assert [(e["return_id"], "price is nan" in e["message"].lower()) for e in invalid] == [("ret-nan", True)]
+
+
 def test_a_broken_rule_set_stops_the_target_before_any_record(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()

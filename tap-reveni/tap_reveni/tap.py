@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_reveni.config_errors import config_errors
@@ -14,6 +15,8 @@ class TapReveni(Tap):
     """Extracts returns from one Reveni store."""
 
     name = "tap-reveni"
+    # msgspec writes each message in a fraction of simplejson's time: the tap's main cost per record.
+    message_writer_class = MsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(

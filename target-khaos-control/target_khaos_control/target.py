@@ -9,7 +9,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import msgspec
+from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.singerlib.json import deserialize_json
 from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
@@ -23,11 +26,24 @@ from target_khaos_control.sinks import ReturnsSink
 from target_khaos_control.store import open_store
 
 
+class Reader(MsgSpecReader):
+    """Each line decoded by msgspec (numbers with a point as Decimal, as singer-sdk's own
+    reader); a line only Python's json reads (a bare NaN, say) is read as singer-sdk would,
+    so the rules, not the reader, judge what it holds."""
+
+    def deserialize_json(self, line: str) -> dict[str, Any]:
+        try:
+            return decoder.decode(line)  # type: ignore[no-any-return]
+        except msgspec.DecodeError:
+            return deserialize_json(line)
+
+
 class TargetKhaosControl(Target):
     """Turns each Reveni return into Khaos `CustomerReturn` documents in the store the
     channel serves to Khaos Control."""
 
     name = "target-khaos-control"
+    message_reader_class = Reader
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = ReturnsSink
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ class Reader(MsgSpecReader):
         try:
             return decoder.decode(line)  # type: ignore[no-any-return]
         except msgspec.DecodeError:
-            return deserialize_json(line)
+            return deserialize_json(line, parse_constant=Decimal)  # NaN as a Decimal too: never a float
 
 
 class TargetKhaosControl(Target):

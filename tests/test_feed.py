@@ -1,6 +1,6 @@
 """The feed's bookkeeping stays the same size whatever the store holds: a pull is marked
 and logged as the stretch of the feed it served, the pull log is bounded, and the
-first-contact walk reads an index of the documents never served."""
+first-contact walk starts past what was served."""
 
 from __future__ import annotations
 
@@ -99,15 +99,34 @@ def test_the_pull_log_keeps_only_the_latest_pulls(tmp_path: Path, monkeypatch: p
     assert kept == [5, 7]
 
 
-def test_the_first_contact_walk_reads_the_index_of_documents_never_served(tmp_path: Path) -> None:
+def test_the_first_contact_walk_starts_past_what_was_served(tmp_path: Path) -> None:
     engine = _store(tmp_path, 5)
+    continuation = "0"
+    for _ in range(2):
+        continuation = _pull(engine, continuation).continuation
+    with engine.begin() as conn:
+        conn.execute(documents.insert(), [_document(6)])
 
     with engine.connect() as conn:
+        through = feed.served_through(conn)
         plan = conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT min(feed_position) FROM documents WHERE state = 'published'"
+            "EXPLAIN QUERY PLAN SELECT min(feed_position) FROM documents WHERE feed_position > 5 "
+            "AND state = 'published'"
         ).all()
+    assert through == 5
+    assert "(feed_position>?)" in " ".join(str(row[-1]) for row in plan), plan
+    assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-6"]
 
-    assert "ix_documents_unserved" in " ".join(str(row[-1]) for row in plan)
+
+def test_a_late_first_contact_still_serves_what_a_pull_skipped(tmp_path: Path) -> None:
+    engine = _store(tmp_path, 6)
+    assert _pull(engine, "3").refs == ["RV-4", "RV-5", "RV-6"]  # Khaos began past the start
+
+    with engine.connect() as conn:
+        assert feed.served_through(conn) == 0
+    assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]
+    with engine.connect() as conn:
+        assert feed.served_through(conn) == 3
 
 
 def test_a_store_from_before_learns_where_its_last_pull_started(tmp_path: Path) -> None:
@@ -130,5 +149,6 @@ def test_a_store_from_before_learns_where_its_last_pull_started(tmp_path: Path) 
 
     with engine.connect() as conn:
         logged = conn.execute(sa.select(pulls)).one()
-    assert (logged.first_position, logged.last_position, logged.refs) == (1, 2, "[]")
+    assert (logged.first_position, logged.last_position, logged.refs, logged.served_through) == (1, 2, "[]", 2)
     assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]
+    assert _pull(engine, "2020-01-01T12:00:00").refs == []

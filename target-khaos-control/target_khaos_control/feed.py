@@ -67,7 +67,8 @@ def parse_specific_ids(value: str) -> list[str]:
 def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime) -> Batch:
     position = parse_continuation(continuation)
     lock_feed(conn)  # what is read here is what gets marked served
-    after = position if isinstance(position, int) else first_contact(conn, continuation.strip())
+    through = served_through(conn)
+    after = position if isinstance(position, int) else first_contact(conn, continuation.strip(), through)
     query = (
         sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
         .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > after)
@@ -80,11 +81,21 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
     stretch = (int(rows[0].feed_position), int(rows[-1].feed_position)) if rows else None
     if stretch is not None:
         _mark_served(conn, *stretch, moment)
-    _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch)
+        if after <= through:  # this pull carried on from the served stretch: it grows
+            through = max(through, stretch[1])
+    _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through)
     return batch
 
 
-def first_contact(conn: Connection, continuation: str) -> int:
+def served_through(conn: Connection) -> int:
+    """The feed position up to which every document has been served: pulls that carried
+    on from there have served each one after it. A document is only ever published past
+    the feed's end, so none at or before this position waits to be served."""
+    through = conn.execute(sa.select(pulls.c.served_through).order_by(pulls.c.id.desc()).limit(1)).scalar()
+    return int(through or 0)
+
+
+def first_contact(conn: Connection, continuation: str, through: int) -> int:
     """Where a pull without a feed position of ours starts. The same value as the last
     pull's, with nothing pulled since, is Khaos pulling again after losing our answer:
     it starts where that pull did. Otherwise: just before the first document never
@@ -98,13 +109,17 @@ def first_contact(conn: Connection, continuation: str) -> int:
     again = last is not None and continuation and last.continuation_in == continuation[:LONGEST_CONTINUATION]
     if again and last is not None and last.first_position is not None:
         return int(last.first_position) - 1
-    return resume_point(conn)
+    return resume_point(conn, through)
 
 
-def resume_point(conn: Connection) -> int:
-    """Just before the first document never served; the feed's end when all were."""
+def resume_point(conn: Connection, through: int) -> int:
+    """Just before the first document never served; the feed's end when all were. The
+    walk starts past the served stretch (`served_through`), on the feed's index, so it
+    costs the same whatever the feed holds."""
     unserved = conn.execute(
-        sa.select(sa.func.min(documents.c.feed_position)).where(documents.c.state == "published")
+        sa.select(sa.func.min(documents.c.feed_position)).where(
+            documents.c.feed_position > through, documents.c.state == "published"
+        )
     ).scalar_one_or_none()
     if unserved is not None:
         return int(unserved) - 1
@@ -127,9 +142,10 @@ def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: st
     given = continuation.strip()
     if given:
         parse_continuation(given)  # a 400 for a value we could not take on the next pull either
-    batch = Batch(found, [rows[ref] for ref in found], given or str(resume_point(conn)))
+    through = served_through(conn)
+    batch = Batch(found, [rows[ref] for ref in found], given or str(resume_point(conn, through)))
     _mark_re_requested(conn, found, moment)
-    _log_pull(conn, batch, fmt, continuation, specific=True, moment=moment)
+    _log_pull(conn, batch, fmt, continuation, specific=True, moment=moment, through=through)
     return batch
 
 
@@ -175,6 +191,7 @@ def _log_pull(
     specific: bool,
     moment: datetime,
     stretch: tuple[int, int] | None = None,
+    through: int,
 ) -> None:
     """What Khaos asked and was served; the log keeps the last PULLS_KEPT pulls."""
     logged = conn.execute(
@@ -188,6 +205,7 @@ def _log_pull(
             count=len(batch.refs),
             first_position=stretch[0] if stretch else None,
             last_position=stretch[1] if stretch else None,
+            served_through=through,
         )
     ).inserted_primary_key
     if logged is not None and logged[0] > PULLS_KEPT:

@@ -1,9 +1,12 @@
-"""A pull is logged as the stretch of the feed it served, and the log is bounded; the
-documents never served get an index of their own, for the first-contact walk.
+"""A pull is logged as the stretch of the feed it served, with how far every document
+has been served; the log is bounded; on Postgres a pull marks its documents in place.
 
 Each pull used to keep every reference it served (about 43 KB a pull, without end). One
-pull is one contiguous stretch of the feed, so its first and last position say the same.
-Pulls logged before keep their references only where they were a re-request.
+pull is one contiguous stretch of the feed, so its first and last position say the same;
+pulls logged before keep their references only where they were a re-request.
+`served_through` lets a first contact walk the feed from the end of what was served
+rather than from its start. On Postgres, pages left 40% free let the update that marks a
+pull served stay on its page without touching an index (a heap-only update).
 
 Revision ID: 0008
 Revises: 0007
@@ -28,17 +31,14 @@ def upgrade() -> None:
     with op.batch_alter_table("pulls") as table:
         table.add_column(sa.Column("first_position", sa.BigInteger, nullable=True))
         table.add_column(sa.Column("last_position", sa.BigInteger, nullable=True))
-    op.create_index(
-        "ix_documents_unserved",
-        "documents",
-        ["feed_position"],
-        sqlite_where=sa.text("state = 'published'"),
-        postgresql_where=sa.text("state = 'published'"),
-    )
+        table.add_column(sa.Column("served_through", sa.BigInteger, nullable=False, server_default="0"))
     conn = op.get_bind()
+    if conn.dialect.name == "postgresql":
+        op.execute("ALTER TABLE documents SET (fillfactor = 60)")
     last = conn.execute(sa.text("select max(id) from pulls")).scalar_one_or_none()
-    if last is not None:
-        conn.execute(sa.text("delete from pulls where id <= :oldest"), {"oldest": last - PULLS_KEPT})
+    if last is None:
+        return
+    conn.execute(sa.text("delete from pulls where id <= :oldest"), {"oldest": last - PULLS_KEPT})
     position = sa.text("select feed_position from documents where associated_ref = :ref")
     pulled = conn.execute(
         sa.text("select id, refs from pulls where specific_ids = :no and refs != '[]'"), {"no": False}
@@ -53,3 +53,10 @@ def upgrade() -> None:
                 "id": pull_id,
             },
         )
+    # How far everything was served, worked out once by walking the feed from its start.
+    unserved = conn.execute(
+        sa.text("select min(feed_position) from documents where state = 'published'")
+    ).scalar_one_or_none()
+    end = conn.execute(sa.text("select max(feed_position) from documents")).scalar_one_or_none()
+    through = unserved - 1 if unserved is not None else (end or 0)
+    conn.execute(sa.text("update pulls set served_through = :through where id = :id"), {"through": through, "id": last})

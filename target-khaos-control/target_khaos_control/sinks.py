@@ -9,7 +9,6 @@ from singer_sdk.sinks import BatchSink
 
 from target_khaos_control.exceptions import touched_since
 from target_khaos_control.publishing import apply_returns
-from target_khaos_control.rules import Catalogue
 from target_khaos_control.store import now
 
 
@@ -57,7 +56,7 @@ class ReturnsSink(BatchSink):
             return
         ruleset, moment = self.target.ruleset, now()
         with self.target.engine.begin() as conn:
-            catalogue = Catalogue.read(conn)  # what Khaos last pushed about its stock
+            catalogue = self.target.catalogue.read(conn)  # what Khaos last pushed about its stock
             entries = [(record, ruleset.draft(record, catalogue)) for record in records]
             counts = apply_returns(conn, entries, moment, routing=ruleset.routing)
         self.target.run_counts.update({"returns": len(records), **vars(counts)})

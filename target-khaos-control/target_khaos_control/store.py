@@ -11,7 +11,8 @@ What it keeps:
 - `pulls`: the last PULLS_KEPT pulls Khaos made, under which continuation, and what each
   was served: a stretch of the feed (first and last position) for a pull, the references
   for a re-request (SpecificIDs). What each document went through is on the document.
-- `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed.
+- `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed;
+  `catalogue_version` counts the pushes that changed the stock catalogue.
 - `exceptions`: what the integration could not carry through, for its owner, and what
   was alerted about it.
 - `runs`: each sync, replay and reconciliation, with its counts.
@@ -112,6 +113,15 @@ stock_items = sa.Table(
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
     sa.Column("payload", FreeText, nullable=False),
     sa.Column("updated_at", Moment, nullable=False),
+)
+
+# One row: how many times Khaos's stock pushes have changed `stock_items` or `stock_codes`.
+# The target reads the catalogue again only when this has moved (rules.catalogue).
+catalogue_version = sa.Table(
+    "catalogue_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
 )
 
 stock_codes = sa.Table(

@@ -22,6 +22,7 @@ from target_khaos_control.config_errors import config_errors
 from target_khaos_control.exceptions import ExceptionStream
 from target_khaos_control.publishing import record_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
+from target_khaos_control.rules.catalogue import Latest
 from target_khaos_control.settings import CONFIG_SCHEMA
 from target_khaos_control.sinks import ReturnsSink
 from target_khaos_control.store import open_store
@@ -52,6 +53,7 @@ class TargetKhaosControl(Target):
         super().__init__(*args, **kwargs)
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         self.passed_on: dict[str, Any] | None = None  # the last STATE written
+        self.catalogue = Latest()
         # A broken rule set stops the target before it reads a single record.
         try:
             _ = self.ruleset

@@ -7,6 +7,8 @@ pulls logged before keep their references only where they were a re-request.
 `served_through` lets a first contact walk the feed from the end of what was served
 rather than from its start. On Postgres, pages left 40% free let the update that marks a
 pull served stay on its page without touching an index (a heap-only update).
+`catalogue_version` counts the stock pushes, so the target reads the catalogue again
+only when Khaos changed it, not once per batch.
 
 Revision ID: 0008
 Revises: 0007
@@ -32,7 +34,13 @@ def upgrade() -> None:
         table.add_column(sa.Column("first_position", sa.BigInteger, nullable=True))
         table.add_column(sa.Column("last_position", sa.BigInteger, nullable=True))
         table.add_column(sa.Column("served_through", sa.BigInteger, nullable=False, server_default="0"))
+    op.create_table(
+        "catalogue_version",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+    )
     conn = op.get_bind()
+    conn.execute(sa.text("insert into catalogue_version (id, version) values (1, 0)"))
     if conn.dialect.name == "postgresql":
         op.execute("ALTER TABLE documents SET (fillfactor = 60)")
     last = conn.execute(sa.text("select max(id) from pulls")).scalar_one_or_none()

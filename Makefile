@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt tap-reveni/pyproject.toml target-khaos-control/pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt --group dev -e './tap-reveni[testing]' -e './target-khaos-control[testing,postgres]' -e ./sandbox
+	$(BIN)/python -m pip install --quiet -c constraints.txt --group dev -e './tap-reveni[testing]' -e './target-khaos-control[channel,testing,postgres]' -e ./sandbox
 	touch $@
 
 install: $(STAMP)
@@ -35,7 +35,7 @@ chromium:
 	fi
 
 test: lint chromium
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=10
 
 lint: install
 	$(BIN)/ruff check .

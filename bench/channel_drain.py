@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from target_khaos_control import feed
+from target_khaos_control.channel import feed
 from target_khaos_control.store import documents, open_store
 
 from tests.servers import PG_BIN, PostgresServer

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
-from target_khaos_control.reconcile import read_credit_notes, reconcile
+from target_khaos_control.operations.reconciliation import read_credit_notes, reconcile
 from target_khaos_control.store import documents, open_store, reveni_returns
 
 GOAL_SECONDS = 10.0

@@ -1,8 +1,9 @@
 """Every test talks to real servers over HTTP on 127.0.0.1.
 
-One Reveni sandbox with the default demo data is started before collection (the
-singer-sdk test class needs its URL at import time) and must only be read from; a test
-that changes data or faults takes its own `sandbox`.
+One Reveni sandbox with the default demo data is shared by the tests that only read it.
+Its address is fixed when pytest starts (the singer-sdk test class needs it at import
+time), but it starts only when a test first asks for it: collecting tests starts no
+server. A test that changes data or faults takes its own `sandbox`.
 """
 
 from __future__ import annotations
@@ -19,20 +20,16 @@ _shared: ReveniSandbox | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _shared
-    _shared = ReveniSandbox(returns=200).start()
+    _shared = ReveniSandbox(returns=200)
     os.environ["TEST_REVENI_SANDBOX_URL"] = _shared.url
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _shared is not None:
-        _shared.stop()
-
-
 @pytest.fixture(scope="session")
-def demo_sandbox() -> ReveniSandbox:
+def demo_sandbox() -> Iterator[ReveniSandbox]:
     """The shared sandbox with the default 200 demo returns: read, never change."""
     assert _shared is not None
-    return _shared
+    yield _shared.start()
+    _shared.stop()
 
 
 @pytest.fixture

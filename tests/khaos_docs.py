@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from requests.structures import CaseInsensitiveDict
 from sqlalchemy.engine import Engine
-from target_khaos_control.channel import Channel
+from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import documents, open_store
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from target_khaos_control.khaos_pushes import save_stock_upload
+from target_khaos_control.channel.pushes import save_stock_upload
 from target_khaos_control.rules import catalogue
 from target_khaos_control.store import open_store
 

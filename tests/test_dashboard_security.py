@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
-from target_khaos_control.channel import Channel
+from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import (
     credit_notes,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from target_khaos_control.cli import parser
+from target_khaos_control.operations.cli import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

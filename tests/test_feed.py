@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
-from target_khaos_control import feed
+from target_khaos_control.channel import feed
 from target_khaos_control.store import MIGRATIONS, documents, open_store, pulls
 
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -275,10 +275,8 @@ def test_preview_shows_documents_and_the_difference_an_edit_makes(demo_sandbox: 
         "rules",
         "preview",
         str(edited),
-        "--from-sandbox",
-        demo_sandbox.api,
-        "--api-key",
-        "sandbox-key-3f9c2d",
+        "--input",
+        str(returns),
         "--against",
         str(DEMO_RULES),
     )

@@ -18,7 +18,8 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from target_khaos_control.exceptions import as_record
+from target_khaos_control.exception_log import as_record
+from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import exceptions
 
 log = logging.getLogger("reveni_khaos.alerts")
@@ -29,11 +30,13 @@ def due(engine: Engine) -> list[Any]:
     """Open exceptions never alerted, reopened since, or now more severe."""
     table = exceptions.c
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(exceptions).where(table.status == "open").order_by(table.trace_key)).all()
+        rows = conn.execute(
+            sa.select(exceptions).where(table.status == ExceptionStatus.OPEN).order_by(table.trace_key)
+        ).all()
     return [
         row
         for row in rows
-        if row.alerted_status != "open"
+        if row.alerted_status != ExceptionStatus.OPEN
         or SEVERITY_RANK.get(row.severity, 2) > SEVERITY_RANK.get(row.alerted_severity or "", -1)
     ]
 
@@ -74,7 +77,9 @@ def send(engine: Engine, url: str, *, attempts: int = 3, backoff_seconds: float 
                         exceptions.update()
                         .where(exceptions.c.trace_key == row.trace_key)
                         .values(
-                            alerted_status="open", alerted_severity=row.severity, alerted_at=datetime.now().astimezone()
+                            alerted_status=ExceptionStatus.OPEN,
+                            alerted_severity=row.severity,
+                            alerted_at=datetime.now().astimezone(),
                         )
                     )
             sent += 1

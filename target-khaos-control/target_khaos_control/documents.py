@@ -9,6 +9,7 @@ warehouse.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,8 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from target_khaos_control.exception_kinds import KINDS
-from target_khaos_control.khaos_xml import xml_safe
 
+# Everything XML 1.0 (section 2.2) does not allow as a character.
+FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Khaos Control Cloud's maximum lengths (README L394-L417, the "Max Length" columns).
 ADDRESS_LENGTHS = {
     "Line1": 35,
@@ -133,6 +135,12 @@ def too_long(fields: dict[str, Any], lengths: dict[str, int]) -> list[tuple[str,
     return [
         (name, most) for name, most in lengths.items() if isinstance(fields.get(name), str) and len(fields[name]) > most
     ]
+
+
+def xml_safe(text: str) -> str:
+    """`text` without the characters XML 1.0 forbids (NUL, vertical tab, most C0 controls):
+    in XML one of them makes a whole batch unreadable."""
+    return FORBIDDEN.sub("", text)
 
 
 def clean(fields: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,8 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.documents import Draft, associated_ref
 from target_khaos_control.exception_kinds import Routing
-from target_khaos_control.exceptions import RECONCILIATION, ExceptionLog
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog
+from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
 from target_khaos_control.store import (
     documents,
     exceptions,
@@ -42,8 +43,6 @@ from target_khaos_control.store import (
     update_many,
 )
 
-SENT = ("served", "re_requested")  # Khaos has the document: it must not change
-OPEN = ("held", "published")  # not pulled yet: may still change
 CHUNK = 500  # ids per IN (...) query
 
 
@@ -224,14 +223,14 @@ class Batch:
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
         if not to_send:
             if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it
-                self._set_state(open_doc, "superseded", hold_reason="")
+                self._set_state(open_doc, SUPERSEDED, hold_reason="")
             return
         if open_doc is None:
             sequence = max((doc.sequence for doc in existing), default=0) + 1
             open_doc = Document(
-                associated_ref(draft.return_id, sequence), draft.return_id, sequence, "held", [], new=True
+                associated_ref(draft.return_id, sequence), draft.return_id, sequence, HELD, [], new=True
             )
-            open_doc.values.update(created_at=self.moment, state_changed_at=self.moment, state="held")
+            open_doc.values.update(created_at=self.moment, state_changed_at=self.moment, state=HELD)
             self.documents.setdefault(draft.return_id, []).append(open_doc)
         open_doc.item_ids = sorted(line.item_id for line in to_send)
         hold_reason = draft.blocking_reason
@@ -248,18 +247,18 @@ class Batch:
             currency=draft.currency,
         )
         if hold_reason:
-            self._set_state(open_doc, "held", hold_reason=hold_reason)
+            self._set_state(open_doc, HELD, hold_reason=hold_reason)
             self.counts.held += 1
         else:
             # The next place in the feed: after everything already there, so a
             # continuation Khaos holds can never have passed it.
-            self._set_state(open_doc, "published", hold_reason="", position=self.next_position)
+            self._set_state(open_doc, PUBLISHED, hold_reason="", position=self.next_position)
             open_doc.values["published_at"] = self.moment
             self.next_position += 1
             self.counts.published += 1
 
-    def _set_state(self, doc: Document, state: str, *, hold_reason: str, position: int | None = None) -> None:
-        doc.state, doc.feed_position = state, position
+    def _set_state(self, doc: Document, state: DocumentState, *, hold_reason: str, position: int | None = None) -> None:
+        doc.state, doc.feed_position = (state if doc.new else check(doc.state, state)), position
         doc.values.update(state=state, feed_position=position, hold_reason=hold_reason, state_changed_at=self.moment)
 
     def _note_problems(self, return_id: str, draft: Draft) -> None:

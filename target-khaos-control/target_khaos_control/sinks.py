@@ -7,7 +7,7 @@ from typing import Any
 
 from singer_sdk.sinks import BatchSink
 
-from target_khaos_control.exceptions import touched_since
+from target_khaos_control.exception_log import touched_since
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.store import now
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from target_khaos_control import alerts
 from target_khaos_control.config_errors import config_errors
-from target_khaos_control.exceptions import ExceptionStream
+from target_khaos_control.exception_log import ExceptionStream
 from target_khaos_control.publishing import record_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
 from target_khaos_control.rules.catalogue import Latest

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, ExceptionStatus
 from target_khaos_control.store import documents, exceptions, reveni_returns
 
 # The columns of Khaos Control's credit-note export; a client whose export differs maps
@@ -76,7 +77,6 @@ GAP_EXCEPTIONS = {  # gap -> (exception kind, message)
     "duplicate_credit_note": ("duplicate_credit_note", "Khaos has {count} credit notes for one reference: {codes}"),
 }
 UNKNOWN_REFERENCE = "credit_note_unknown_reference"
-SENT = ("served", "re_requested")
 
 
 class CreditNoteFileError(ValueError):
@@ -259,7 +259,9 @@ def reconcile(
     holding = [name for name, kind in KINDS.items() if kind.holds]
     waiting = set(  # returns with items held back from Khaos: their own exceptions say why
         conn.execute(
-            sa.select(exceptions.c.return_id).where(exceptions.c.status == "open", exceptions.c.kind.in_(holding))
+            sa.select(exceptions.c.return_id).where(
+                exceptions.c.status == ExceptionStatus.OPEN, exceptions.c.kind.in_(holding)
+            )
         ).scalars()
     )
     lines = []
@@ -333,15 +335,15 @@ def _why_no_credit_note(
     line: ReturnLine, docs: list[Any], served: list[datetime], *, now: datetime, after: timedelta, waiting: bool
 ) -> list[str]:
     """Reveni paid and Khaos has no credit note: where the return is stuck, once Khaos had its time."""
-    if any(doc.state == "re_requested" for doc in docs):
+    if any(doc.state == RE_REQUESTED for doc in docs):
         return ["import_failed"]
     if served:
         return ["not_confirmed"] if now - min(served) >= after else []
-    published = [_as_aware(doc.published_at) for doc in docs if doc.state == "published" and doc.published_at]
+    published = [_as_aware(doc.published_at) for doc in docs if doc.state == PUBLISHED and doc.published_at]
     if published:
         line.published_at = min(published).isoformat()
         return ["not_pulled"] if now - min(published) >= after else []
-    if waiting or any(doc.state == "held" for doc in docs):
+    if waiting or any(doc.state == HELD for doc in docs):
         return ["refunded_not_sent"]
     refunded_at = _parse(line.refunded_at)
     return ["refund_without_credit_note"] if refunded_at is None or now - refunded_at >= after else []

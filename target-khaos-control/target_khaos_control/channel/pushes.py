@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.exception_kinds import kind as exception_kind
-from target_khaos_control.exceptions import ExceptionLog
+from target_khaos_control.exception_log import ExceptionLog
 from target_khaos_control.rules.catalogue import changed as catalogue_changed
 from target_khaos_control.store import exceptions, order_statuses, stock_codes, stock_items, stock_levels
 

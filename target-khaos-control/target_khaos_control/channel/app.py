@@ -29,8 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from target_khaos_control import feed, khaos_pushes, khaos_xml
-from target_khaos_control.dashboard import Dashboard
+from target_khaos_control.channel import feed, khaos_xml
+from target_khaos_control.channel import pushes as khaos_pushes
+from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.settings import SOURCE_REFERENCE_FORMS, ChannelSettings
 from target_khaos_control.store import now
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -97,9 +95,11 @@ def _diff(new: RuleSet, old: RuleSet, returns: list[dict[str, Any]], out: TextIO
 
 
 def read_returns(file: str) -> list[dict[str, Any]]:
-    """Reveni returns, one JSON object a line; Singer RECORD lines (tap output) work too."""
+    """Reveni returns, one JSON object a line; Singer RECORD lines (tap output) work too.
+    `-` reads standard input, so tap-reveni's output can be piped straight in."""
     found = []
-    for number, line in enumerate(Path(file).read_text(encoding="utf-8").splitlines(), 1):
+    text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -111,17 +111,3 @@ def read_returns(file: str) -> list[dict[str, Any]]:
         elif "id" in message and "return_items" in message:
             found.append(message)
     return found
-
-
-def fetch_returns(api: str, api_key: str) -> list[dict[str, Any]]:
-    """Every return from a Reveni API (the sandbox, by default): `api` is the store URL."""
-    return list(_pages(f"{api.rstrip('/')}/returns?page_size=200", api_key))
-
-
-def _pages(url: str | None, api_key: str) -> Iterator[dict[str, Any]]:
-    while url:
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})  # noqa: S310
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (a URL the user gave)
-            page = json.loads(response.read())
-        yield from page["results"]
-        url = page.get("next")

@@ -13,11 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-import uvicorn
-
-from target_khaos_control.rules import commands as rules
-
-SANDBOX_API = "http://127.0.0.1:8801/merchants/v0/stores/demo-store"
+from target_khaos_control.operations import rules_commands as rules
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,16 +30,12 @@ def parser() -> argparse.ArgumentParser:
     actions.add_parser("test", help="run a rule set's golden cases").add_argument("path")
     preview = actions.add_parser("preview", help="dry run: the documents and exceptions a rule set would make")
     preview.add_argument("path")
-    source = preview.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="Reveni returns as JSON lines (or tap-reveni output)")
-    source.add_argument(
-        "--from-sandbox",
-        nargs="?",
-        const=SANDBOX_API,
-        metavar="STORE_URL",
-        help=f"read every return from a Reveni API (default {SANDBOX_API})",
+    preview.add_argument(
+        "--input",
+        required=True,
+        help="Reveni returns as JSON lines, or tap-reveni's output (`-`: standard input), e.g. "
+        "`meltano invoke tap-reveni > returns.jsonl`: the tap's own paging, so nothing is missed",
     )
-    preview.add_argument("--api-key", default="sandbox-key", help="with --from-sandbox")
     preview.add_argument("--against", help="another rule set: show only what would change")
 
     replay = commands.add_parser("replay", help="run open exceptions' returns through the current rules")
@@ -77,16 +69,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(rules.run_tests(args.path))
     else:
         try:
-            returns = (
-                rules.read_returns(args.input) if args.input else rules.fetch_returns(args.from_sandbox, args.api_key)
-            )
+            returns = rules.read_returns(args.input)
         except (OSError, ValueError) as error:
             sys.exit(f"reveni-khaos rules preview: {error}")
         sys.exit(rules.preview(args.path, returns, args.against))
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from target_khaos_control.channel import Channel
+    try:
+        import uvicorn
+
+        from target_khaos_control.channel.app import Channel
+    except ImportError as missing:
+        sys.exit(
+            f"reveni-khaos serve: the channel needs the `channel` extra ({missing.name} is missing): "
+            "pip install 'target-khaos-control[channel]'"
+        )
     from target_khaos_control.settings import ChannelSettings, read_config_file
     from target_khaos_control.store import open_store
 
@@ -113,8 +111,8 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _operate(args: argparse.Namespace) -> int:
-    from target_khaos_control import operations
-    from target_khaos_control.reconcile import CreditNoteFileError
+    from target_khaos_control.operations import commands
+    from target_khaos_control.operations.reconciliation import CreditNoteFileError
     from target_khaos_control.rules import RuleSetError, load_ruleset
     from target_khaos_control.settings import read_config_file
     from target_khaos_control.store import open_store
@@ -123,11 +121,11 @@ def _operate(args: argparse.Namespace) -> int:
         config = read_config_file(args.config)
         engine = open_store(config.get("database_url", "sqlite:///output/reveni-khaos.db"))
         if args.command == "replay":
-            return operations.replay(engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner)
+            return commands.replay(engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner)
         if args.command == "exceptions":
-            return operations.list_exceptions(engine, args.owner, args.format)
+            return commands.list_exceptions(engine, args.owner, args.format)
         ruleset = load_ruleset(config["rules_path"])
-        return operations.reconcile(
+        return commands.run_reconciliation(
             engine,
             Path(args.credit_notes),
             columns=config.get("credit_note_columns"),

@@ -11,11 +11,12 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from target_khaos_control import reconcile as reconciliation
 from target_khaos_control.exception_kinds import Routing
-from target_khaos_control.exceptions import RECONCILIATION, ExceptionLog, as_record
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, as_record
+from target_khaos_control.operations import reconciliation
 from target_khaos_control.publishing import apply_returns, record_run
 from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import credit_notes, exceptions, now, reveni_returns
 
 
@@ -25,7 +26,9 @@ def replay(
     """Run open exceptions' returns through the current rules, without extracting again."""
     ruleset = load_ruleset(rules_path)
     table = exceptions.c
-    query = sa.select(sa.distinct(table.return_id)).where(table.status == "open", table.item_id != RECONCILIATION)
+    query = sa.select(sa.distinct(table.return_id)).where(
+        table.status == ExceptionStatus.OPEN, table.item_id != RECONCILIATION
+    )
     if ids:
         query = query.where(table.return_id.in_(ids))
     if kinds:
@@ -69,15 +72,15 @@ def _open(conn: Any, return_ids: list[str]) -> set[str]:
     return set(
         conn.execute(
             sa.select(exceptions.c.trace_key).where(
-                exceptions.c.status == "open", exceptions.c.return_id.in_(return_ids)
+                exceptions.c.status == ExceptionStatus.OPEN, exceptions.c.return_id.in_(return_ids)
             )
         ).scalars()
     )
 
 
-def reconcile(
+def run_reconciliation(
     engine: Engine,
-    credit_notes: Path,
+    export: Path,
     *,
     columns: dict[str, str] | None,
     unconfirmed_hours: float,
@@ -87,7 +90,7 @@ def reconcile(
     output: Path | None,
     out: TextIO = sys.stdout,
 ) -> int:
-    notes = reconciliation.read_credit_notes(credit_notes, columns)
+    notes = reconciliation.read_credit_notes(export, columns)
     moment = now()
     with engine.begin() as conn:
         report = reconciliation.reconcile(
@@ -162,7 +165,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
 
 
 def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
-    query = sa.select(exceptions).where(exceptions.c.status == "open")
+    query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
     if owner:
         query = query.where(exceptions.c.owner == owner)
     with engine.connect() as conn:

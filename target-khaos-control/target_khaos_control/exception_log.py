@@ -18,7 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import suggested_fix
+from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import exceptions, insert_many, update_many
+
+OPEN, RESOLVED = ExceptionStatus
 
 SCHEMA = {
     "type": "object",
@@ -65,25 +68,25 @@ class ExceptionLog:
 
     def found(self, trace_key: str, **fields: Any) -> None:
         write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
-        write.update(fields, status="open", last_seen=self.moment)
+        write.update(fields, status=OPEN, last_seen=self.moment)
         write["seen"] += 1
-        self.status[trace_key] = "open"
+        self.status[trace_key] = OPEN
 
     def gone(self, trace_key: str, **fields: Any) -> None:
-        if self.status.get(trace_key) != "open":
+        if self.status.get(trace_key) != OPEN:
             return
         write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
-        write.update(fields, status="resolved", last_seen=self.moment, alerted_status="resolved")
-        self.status[trace_key] = "resolved"
+        write.update(fields, status=RESOLVED, last_seen=self.moment, alerted_status=RESOLVED)
+        self.status[trace_key] = RESOLVED
 
     def write(self, conn: Connection) -> None:
         fresh, repeat, resolved = [], [], []
         for key, write in self.writes.items():
             seen = write.pop("seen")
             if key not in self.stored:
-                if write["status"] == "open":
+                if write["status"] == OPEN:
                     fresh.append(write | {"first_seen": self.moment, "occurrences": seen})
-            elif write["status"] == "open":
+            elif write["status"] == OPEN:
                 repeat.append((write, seen))
             else:
                 resolved.append(write)

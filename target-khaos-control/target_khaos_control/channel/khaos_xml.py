@@ -10,7 +10,6 @@ no external references) into the same shapes as its JSON; a DataItem's text is i
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +17,8 @@ from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from defusedxml import ElementTree as SafeTree
+
+from target_khaos_control.documents import xml_safe
 
 DATA_ITEMS = {"ReturnReason", "Country", "Brand", "SalesSource", "TaxRate", "Currency"}
 ENTRY_TAGS = {
@@ -31,17 +32,10 @@ REPEATED = {"MatchAddressOn", "MatchContactOn"}  # documented as repeated elemen
 # Containers in what Khaos pushes; anything else with children is an object.
 LIST_TAGS = {"Items", "Deleted", "Statuses", "Barcodes", "Shipments", "ShipmentItems", "Packages"}
 MAX_DEPTH = 32  # the deepest documented push is 7 levels; deeper is an attack, not data
-# Everything XML 1.0 (section 2.2) does not allow as a character.
-FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class KhaosXmlError(ValueError):
     pass
-
-
-def xml_safe(text: str) -> str:
-    """`text` without the characters XML 1.0 forbids (NUL, vertical tab, most C0 controls)."""
-    return FORBIDDEN.sub("", text)
 
 
 def render(root: str, data: dict[str, Any]) -> bytes:

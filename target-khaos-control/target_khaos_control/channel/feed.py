@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, may_become
 from target_khaos_control.store import PULLS_KEPT, documents, lock_feed, pulls
 
-SERVABLE = ("published", "served", "re_requested")
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it
 
@@ -118,7 +118,7 @@ def resume_point(conn: Connection, through: int) -> int:
     costs the same whatever the feed holds."""
     unserved = conn.execute(
         sa.select(sa.func.min(documents.c.feed_position)).where(
-            documents.c.feed_position > through, documents.c.state == "published"
+            documents.c.feed_position > through, documents.c.state == PUBLISHED
         )
     ).scalar_one_or_none()
     if unserved is not None:
@@ -154,14 +154,14 @@ def _mark_served(conn: Connection, first: int, last: int, moment: datetime) -> N
     position marks it. A re-requested document keeps that mark (Khaos said its import
     failed); the rest become served."""
     table = documents.c
-    newly = table.state == "published"
+    newly = table.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
     conn.execute(
         documents.update()
         .where(table.feed_position.between(first, last), table.state.in_(SERVABLE))
         .values(
             last_served_at=moment,
             first_served_at=sa.func.coalesce(table.first_served_at, moment),
-            state=sa.case((newly, "served"), else_=table.state),
+            state=sa.case((newly, SERVED.value), else_=table.state),
             state_changed_at=sa.case((newly, moment), else_=table.state_changed_at),
         )
     )
@@ -170,15 +170,17 @@ def _mark_served(conn: Connection, first: int, last: int, moment: datetime) -> N
 def _mark_re_requested(conn: Connection, refs: list[str], moment: datetime) -> None:
     table = documents.c
     for start in range(0, len(refs), 500):
+        chunk = refs[start : start + 500]
         conn.execute(
             documents.update()
-            .where(table.associated_ref.in_(refs[start : start + 500]), table.state.in_(SERVABLE))
-            .values(
-                last_served_at=moment,
-                first_served_at=sa.func.coalesce(table.first_served_at, moment),
-                state="re_requested",
-                state_changed_at=moment,
-            )
+            .where(table.associated_ref.in_(chunk))
+            .values(last_served_at=moment, first_served_at=sa.func.coalesce(table.first_served_at, moment))
+        )
+        # Only along the states' rules: a document re-requested before keeps when it was.
+        conn.execute(
+            documents.update()
+            .where(table.associated_ref.in_(chunk), table.state.in_(may_become(RE_REQUESTED) - {RE_REQUESTED}))
+            .values(state=RE_REQUESTED.value, state_changed_at=moment)
         )
 
 

@@ -30,7 +30,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from target_khaos_control.exceptions import as_record
+from target_khaos_control.exception_log import as_record
+from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import credit_notes, documents, exceptions, reveni_returns, runs, stock_levels
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -70,7 +71,7 @@ class Dashboard:
 
     async def exceptions(self, request: Request) -> Response:
         owner = request.query_params.get("owner")
-        query = sa.select(exceptions).where(exceptions.c.status == "open")
+        query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(exceptions.c.owner, exceptions.c.kind)).all()
         records = [as_record(row) for row in rows]
@@ -148,7 +149,7 @@ def _events(
             events.append((_when(doc.published_at), f"{doc.associated_ref} published to the channel"))
         if doc.first_served_at:
             events.append((_when(doc.first_served_at), f"{doc.associated_ref} pulled by Khaos"))
-        if doc.state in ("held", "re_requested", "superseded"):
+        if doc.state in (HELD, RE_REQUESTED, SUPERSEDED):
             events.append(
                 (
                     _when(doc.state_changed_at),

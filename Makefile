@@ -43,10 +43,13 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/typos
 
+# Each figure beside its yardstick, measured in the same run (issue 14); takes a while.
 bench: install
 	$(BIN)/python bench/tap_throughput.py
 	$(BIN)/python bench/rules_throughput.py
 	$(BIN)/python bench/target_throughput.py
+	$(BIN)/python bench/target_profile.py
+	$(BIN)/python bench/channel_drain.py
 	$(BIN)/python bench/reconcile_throughput.py
 	$(BIN)/python bench/channel_under_push.py
 

@@ -1,12 +1,12 @@
 """tap-reveni throughput and memory against the Reveni sandbox, side by side in one run.
 
-Prints, for 10,000 and 50,000 returns at page_size 200 with no injected latency:
+Prints, for 10,000, 50,000 and 200,000 returns at page_size 200 with no injected latency:
 returns/s, requests made, the tap's peak RSS, and the time a bare `requests` loop takes
 to GET and decode the same pages (the floor any tap must stand on). Then how long the
 sandbox takes to serve one page with 1,000 and with 100,000 returns in it.
 
 Goals (issue 2): >= 2,000 returns/s; peak RSS < 150 MB and within 20% between 10k and
-50k; tap time <= 2x the bare loop.
+50k; tap time <= 2x the bare loop. Issue 14: the tap's CPU <= 2x the bare loop's.
 
     make bench            # or: .venv/bin/python bench/tap_throughput.py
 """
@@ -27,9 +27,11 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox
 
+COUNTS = (10_000, 50_000, 200_000)
 
-def run_tap(sandbox: ReveniSandbox) -> tuple[float, int, float]:
-    """Seconds, records emitted and peak RSS (MB) of one full tap run."""
+
+def run_tap(sandbox: ReveniSandbox) -> tuple[float, int, float, float]:
+    """Seconds, records emitted, peak RSS (MB) and CPU seconds of one full tap run."""
     config = Path(tempfile.mkdtemp()) / "config.json"
     config.write_text(json.dumps(sandbox.tap_config(page_size=200)))
     started = time.perf_counter()
@@ -43,18 +45,19 @@ def run_tap(sandbox: ReveniSandbox) -> tuple[float, int, float]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"tap-reveni failed with exit {process.returncode}")
-    return elapsed, records, usage.ru_maxrss / 1024
+    return elapsed, records, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def bare_loop(sandbox: ReveniSandbox, pages: int) -> float:
+def bare_loop(sandbox: ReveniSandbox, pages: int) -> tuple[float, float]:
+    """Seconds and CPU seconds to GET and decode every page, and nothing else."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {SANDBOX_KEY}"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for page in range(1, pages + 1):
         response = session.get(f"{sandbox.api}/returns", params={"page": page, "page_size": 200}, timeout=60)
         response.raise_for_status()
         response.json()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def page_times(sandbox: ReveniSandbox, samples: int = 30) -> list[float]:
@@ -76,14 +79,17 @@ def sandbox_count(sandbox: ReveniSandbox) -> int:
 
 def main() -> None:
     print("tap-reveni against reveni-sandbox, page_size 200, no injected latency")
-    print(f"{'returns':>8} {'tap s':>7} {'ret/s':>7} {'requests':>8} {'peak MB':>8} {'bare s':>7} {'tap/bare':>8}")
+    print(
+        f"{'returns':>8} {'tap s':>7} {'ret/s':>7} {'requests':>8} {'peak MB':>8} {'bare s':>7} {'tap/bare':>8} "
+        f"{'tap CPU':>8} {'bare CPU':>8} {'CPU ratio':>9}"
+    )
     rss = {}
-    for count in (10_000, 50_000):
+    for count in COUNTS:
         sandbox = ReveniSandbox(returns=count).start()
         try:
-            bare = bare_loop(sandbox, pages=-(-count // 200))
+            bare, bare_cpu = bare_loop(sandbox, pages=-(-count // 200))
             sandbox.admin("POST", "faults/reset")
-            elapsed, records, peak = run_tap(sandbox)
+            elapsed, records, peak, cpu = run_tap(sandbox)
             requests_made = sandbox.admin("GET", "stats")["requests"]
         finally:
             sandbox.stop()
@@ -91,9 +97,10 @@ def main() -> None:
         rss[count] = peak
         print(
             f"{count:>8} {elapsed:>7.2f} {records / elapsed:>7.0f} {requests_made:>8} {peak:>8.1f} "
-            f"{bare:>7.2f} {elapsed / bare:>8.2f}"
+            f"{bare:>7.2f} {elapsed / bare:>8.2f} {cpu:>8.2f} {bare_cpu:>8.2f} {cpu / bare_cpu:>9.2f}"
         )
-    print(f"peak RSS 50k vs 10k: {rss[50_000] / rss[10_000] - 1:+.1%}")
+    print(f"peak RSS {COUNTS[-1]:,} vs {COUNTS[0]:,}: {rss[COUNTS[-1]] / rss[COUNTS[0]] - 1:+.1%}")
+    print("CPU ratio: the tap's CPU (its process, start-up included) over the bare loop's; goal <= 2")
 
     print("\nreveni-sandbox: one page of 200, median and p95 over 30 requests spread across the list")
     for count in (1_000, 100_000):

@@ -251,3 +251,45 @@ def test_yaml_nested_beyond_reason_is_refused(tmp_path: Path, nesting: str) -> N
 
     assert len(errors) == 1
     assert "nested too deeply" in errors[0]
+
+
+# --- templates worked out without Jinja's render say what Jinja would ------------------------
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Reveni return {{ id }} for order {{ order.number }}, refund by {{ refund_method }}",
+        "{{ customer.email | lower | lookup('customer_urns') }}",
+        "{{ customer.email | upper | lookup('customer_urns') }}",
+        "  {{ customer.first_name | trim | upper }} {{ customer.address.line2 }}  ",
+        "{{ 'REVENI' }}-{{ 42 }}-{{ total }}-{{ instant }}",
+        "plain text",
+    ],
+)
+def test_a_template_worked_out_directly_renders_as_jinja_would(template: str) -> None:
+    env = templates.environment()
+    variables = {
+        **build_return(BASE, {"customer": {"first_name": " Ana ", "address": {"line2": None}}}),
+        "tables": {"customer_urns": {"cust0001@example.com": "CUST0001"}},
+    }
+    jinja = env.from_string(template).render(variables).strip()
+
+    assert templates.compile_text(env, template)(variables) == jinja
+
+
+@pytest.mark.timeout(10)
+def test_a_lone_field_too_long_to_write_is_stopped_like_any_template(tmp_path: Path) -> None:
+    ruleset = _ruleset(tmp_path, '"{{ customer.first_name }}"')
+
+    draft = ruleset.draft(build_return(BASE, {"customer": {"first_name": "x" * 200_000}}))
+
+    assert [p.kind for p in draft.problems] == ["rule_template_failed"]
+    assert "it wrote more than 100000 characters" in draft.problems[0].message
+
+
+@pytest.mark.parametrize(("condition", "expected"), [("{{ true }}", True), ("{{ instant }}", False)])
+def test_a_condition_of_one_constant_or_field_is_its_truth(condition: str, expected: bool) -> None:
+    env = templates.environment()
+
+    assert templates.compile_condition(env, condition)(build_return(BASE, {"instant": False})) is expected

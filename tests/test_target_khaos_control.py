@@ -12,12 +12,14 @@ import select
 import signal
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from tap_reveni.schemas import RETURN
+from target_khaos_control.publishing import canonical_json
 from target_khaos_control.rules import load_ruleset
 
 from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
@@ -250,6 +252,23 @@ def test_a_malformed_record_becomes_an_exception_and_the_load_goes_on(tmp_path: 
     assert [(e["return_id"], e["owner"]) for e in invalid] == [("ret-broken", "integration")]
 
 
+def test_a_price_only_pythons_json_reads_is_still_the_rules_to_judge(tmp_path: Path) -> None:
+    nan = _a_return("accepted")
+    nan["id"] = "ret-nan"
+    lines = _records(nan, _a_return("accepted"))
+    lines[1] = lines[1].replace('"price": "24.00"', '"price": NaN')  # no JSON, but Python's json reads it
+    assert "NaN" in lines[1]
+
+    run = run_target(tmp_path, target_config(tmp_path), lines)
+
+    assert run.returncode == 0, run.stderr
+    assert "RV-ret-1" in _documents(tmp_path)
+    invalid = [e for e in _exceptions(tmp_path) if e["kind"] == "invalid_record"]
+    assert [(e["return_id"], "price is Decimal('NaN'): not an amount" in e["message"]) for e in invalid] == [
+        ("ret-nan", True)
+    ]
+
+
 def test_a_broken_rule_set_stops_the_target_before_any_record(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -464,3 +483,17 @@ def test_a_secret_of_the_wrong_type_is_named_but_never_printed(tmp_path: Path) -
     assert run.returncode != 0
     assert "98765432101234" not in run.stderr
     assert "channel_password" in run.stderr
+
+
+def test_a_records_canonical_form_and_so_its_content_hash_is_what_it_always_was() -> None:
+    record = {
+        "z": [{"b": Decimal("1E+400"), "a": Decimal("-0.00")}],
+        "text": "".join(chr(n) for n in range(256)) + "\u2028 \U0001f600 Zoë",
+        "big": 10**30,
+        "flags": [True, False, None],
+    }
+
+    before = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+    assert canonical_json(record) == before
+    assert canonical_json({"lone surrogate": "\ud800"}) == '{"lone surrogate":"\ud800"}'

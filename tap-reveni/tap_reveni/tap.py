@@ -8,6 +8,7 @@ import sys
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_reveni.config_errors import refusal
@@ -18,6 +19,8 @@ class TapReveni(Tap):
     """Extracts returns from one Reveni store."""
 
     name = "tap-reveni"
+    # msgspec writes each message in a fraction of simplejson's time: the tap's main cost per record.
+    message_writer_class = MsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(

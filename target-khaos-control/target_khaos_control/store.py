@@ -8,8 +8,11 @@ What it keeps:
 - `documents`: the Khaos `CustomerReturn` documents made from them, each with its
   `AssociatedRef`, its state (held, published, served, re_requested, superseded) and
   its place in the feed Khaos pulls.
-- `pulls`: every pull Khaos made, what it was served and under which continuation.
-- `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed.
+- `pulls`: the last PULLS_KEPT pulls Khaos made, under which continuation, and what each
+  was served: a stretch of the feed (first and last position) for a pull, the references
+  for a re-request (SpecificIDs). What each document went through is on the document.
+- `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed;
+  `catalogue_version` counts the pushes that changed the stock catalogue.
 - `exceptions`: what the integration could not carry through, for its owner, and what
   was alerted about it.
 - `runs`: each sync, replay and reconciliation, with its counts.
@@ -79,6 +82,8 @@ documents = sa.Table(
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
     sa.Column("currency", sa.String(3), nullable=False, default="", server_default=""),
 )
+# On Postgres the table is filled to 60% (migration 0008), and no index reads `state` or
+# the times a pull sets: marking a pull served is then a heap-only update, no index touched.
 
 pulls = sa.Table(
     "pulls",
@@ -89,9 +94,14 @@ pulls = sa.Table(
     sa.Column("specific_ids", sa.Boolean, nullable=False),
     sa.Column("continuation_in", sa.String(80), nullable=False),
     sa.Column("continuation_out", sa.String(80), nullable=False),
-    sa.Column("refs", FreeText, nullable=False),
+    sa.Column("refs", FreeText, nullable=False),  # a re-request's references; `[]` for a pull
     sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_position", sa.BigInteger, nullable=True),  # what a pull served, when it served any
+    sa.Column("last_position", sa.BigInteger, nullable=True),
+    # Every document up to this feed position had been served after this pull (feed.served_through).
+    sa.Column("served_through", sa.BigInteger, nullable=False, server_default="0"),
 )
+PULLS_KEPT = 100_000  # about a year of pulls every five minutes; older ones are pruned
 
 stock_items = sa.Table(
     "stock_items",
@@ -105,6 +115,15 @@ stock_items = sa.Table(
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
     sa.Column("payload", FreeText, nullable=False),
     sa.Column("updated_at", Moment, nullable=False),
+)
+
+# One row: how many times Khaos's stock pushes have changed `stock_items` or `stock_codes`.
+# The target reads the catalogue again only when this has moved (rules.catalogue).
+catalogue_version = sa.Table(
+    "catalogue_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
 )
 
 stock_codes = sa.Table(

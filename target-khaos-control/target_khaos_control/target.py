@@ -5,11 +5,15 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import msgspec
+from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.singerlib.json import deserialize_json
 from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
@@ -18,9 +22,22 @@ from target_khaos_control.config_errors import refusal
 from target_khaos_control.exception_log import ExceptionStream
 from target_khaos_control.publishing import record_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
+from target_khaos_control.rules.catalogue import Latest
 from target_khaos_control.settings import CONFIG_SCHEMA
 from target_khaos_control.sinks import ReturnsSink
 from target_khaos_control.store import open_store
+
+
+class Reader(MsgSpecReader):
+    """Each line decoded by msgspec (numbers with a point as Decimal, as singer-sdk's own
+    reader); a line only Python's json reads (a bare NaN, say) is read as singer-sdk would,
+    so the rules, not the reader, judge what it holds."""
+
+    def deserialize_json(self, line: str) -> dict[str, Any]:
+        try:
+            return decoder.decode(line)  # type: ignore[no-any-return]
+        except msgspec.DecodeError:
+            return deserialize_json(line, parse_constant=Decimal)  # NaN as a Decimal too: never a float
 
 
 class TargetKhaosControl(Target):
@@ -28,6 +45,7 @@ class TargetKhaosControl(Target):
     channel serves to Khaos Control."""
 
     name = "target-khaos-control"
+    message_reader_class = Reader
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = ReturnsSink
 
@@ -35,6 +53,7 @@ class TargetKhaosControl(Target):
         super().__init__(*args, **kwargs)
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         self.passed_on: dict[str, Any] | None = None  # the last STATE written
+        self.catalogue = Latest()
         # A broken rule set stops the target before it reads a single record.
         try:
             _ = self.ruleset

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.exception_kinds import kind as exception_kind
 from target_khaos_control.exception_log import ExceptionLog, trace_key
+from target_khaos_control.rules.catalogue import changed as catalogue_changed
 from target_khaos_control.store import chunks, exceptions, order_statuses, stock_codes, stock_items, stock_levels
 
 ORDER_STATUSES = {"Received", "Shipping", "PartialShip", "Complete", "Cancelled"}
@@ -101,13 +102,18 @@ class _Push:
     def reject(self, where: str, key: str, reason: str) -> None:
         self.outcome.rejected.append({"where": where, "key": key, "reason": reason})
 
-    def keep(self, engine: Engine, rows: list[Any], write: Callable[[Connection, Any], object]) -> None:
+    def keep(
+        self, engine: Engine, rows: list[Any], write: Callable[[Connection, Any], object], *, catalogue: bool = False
+    ) -> None:
+        """`catalogue`: the rows change the stock catalogue the rules read."""
         for start in range(0, len(rows), CHUNK):
             if start:
                 self.pause()
             with engine.begin() as conn:
                 for row in rows[start : start + CHUNK]:
                     write(conn, row)
+                if catalogue:
+                    catalogue_changed(conn)
 
     def record(self, engine: Engine, moment: datetime) -> None:
         with engine.begin() as conn:
@@ -172,13 +178,14 @@ def save_stock_upload(engine: Engine, data: dict[str, Any], moment: datetime, pa
     readable = push.each(data, "Items", check_item)
     if not push.each(data, "Deleted", check_deleted) and not readable:
         raise PushError(_unreadable(push, "Items"))
-    push.keep(engine, items, lambda conn, row: _keep_item(conn, row, moment))
+    push.keep(engine, items, lambda conn, row: _keep_item(conn, row, moment), catalogue=True)
     push.keep(
         engine,
         deleted,
         lambda conn, gone: conn.execute(
             stock_items.update().where(stock_items.c.stock_id == gone).values(deleted=True, updated_at=moment)
         ),
+        catalogue=True,
     )
     push.outcome.kept = len(items) + len(deleted)
     push.record(engine, moment)

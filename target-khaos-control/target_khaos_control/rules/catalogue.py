@@ -1,8 +1,10 @@
 """What Khaos Control has told the channel about its stock, as the rules need it.
 
-Read once per batch from the store (`stock_items`, `stock_codes`): the current stock
-code of each item, every code it has had, its barcodes, and whether it is discontinued.
-Empty until Khaos links the channel; the rules then leave stock checks to Khaos.
+Read from the store (`stock_items`, `stock_codes`): the current stock code of each item,
+every code it has had, its barcodes, and whether it is discontinued. Empty until Khaos
+links the channel; the rules then leave stock checks to Khaos. A run reads it again at a
+batch only when a push has changed it since (`catalogue_version`): a batch costs the
+same whatever the size of Khaos's catalogue.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import stock_codes, stock_items
+from target_khaos_control.store import catalogue_version, stock_codes, stock_items
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,27 @@ def _barcodes(stored: str | None) -> list[object]:
     except ValueError:
         return []
     return found if isinstance(found, list) else []
+
+
+def version(conn: Connection) -> int:
+    """How many pushes have changed the catalogue (0 on a store that has none)."""
+    return int(conn.execute(sa.select(catalogue_version.c.version)).scalar() or 0)
+
+
+def changed(conn: Connection) -> None:
+    """Called in the transaction of each push that changes `stock_items` or `stock_codes`."""
+    conn.execute(catalogue_version.update().values(version=catalogue_version.c.version + 1))
+
+
+@dataclass
+class Latest:
+    """The catalogue as of the last push, read again only when a push has changed it."""
+
+    seen: int | None = None
+    catalogue: Catalogue = field(default_factory=Catalogue.empty)
+
+    def read(self, conn: Connection) -> Catalogue:
+        now = version(conn)
+        if now != self.seen:
+            self.catalogue, self.seen = Catalogue.read(conn), now
+        return self.catalogue

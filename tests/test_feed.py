@@ -1,0 +1,155 @@
+"""The feed's bookkeeping stays the same size whatever the store holds: a pull is marked
+and logged as the stretch of the feed it served, the pull log is bounded, and the
+first-contact walk starts past what was served."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+from target_khaos_control.channel import feed
+from target_khaos_control.store import MIGRATIONS, documents, open_store, pulls
+
+MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def _document(position: int | None, state: str = "published") -> dict[str, object]:
+    return {
+        "associated_ref": f"RV-{position}",
+        "return_id": str(position),
+        "sequence": 1,
+        "state": state,
+        "body": json.dumps({"AssociatedRef": f"RV-{position}"}),
+        "item_ids": "[]",
+        "hold_reason": "",
+        "source_updated_at": "2026-11-20T10:00:00Z",
+        "feed_position": position,
+        "created_at": MOMENT,
+        "state_changed_at": MOMENT,
+        "published_at": MOMENT,
+        "ruleset_hash": "",
+        "currency": "GBP",
+    }
+
+
+def _store(tmp_path: Path, count: int) -> Engine:
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as conn:
+        conn.execute(documents.insert(), [_document(n) for n in range(1, count + 1)])
+    return engine
+
+
+def _pull(engine: Engine, continuation: str, limit: int = 3) -> feed.Slice:
+    with engine.begin() as conn:
+        return feed.next_batch(conn, continuation, limit, "JSON", MOMENT)
+
+
+def test_a_pull_is_logged_as_the_stretch_of_the_feed_it_served(tmp_path: Path) -> None:
+    engine = _store(tmp_path, 5)
+
+    batch = _pull(engine, "2019-12-31T12:00:00")
+
+    with engine.connect() as conn:
+        logged = conn.execute(sa.select(pulls)).one()
+        states = {row.associated_ref: row.state for row in conn.execute(sa.select(documents))}
+    assert batch.refs == ["RV-1", "RV-2", "RV-3"]
+    logged_count = logged._mapping["count"]  # `count` is also a method of a row
+    assert (logged.first_position, logged.last_position, logged_count, logged.refs) == (1, 3, 3, "[]")
+    assert states == {"RV-1": "served", "RV-2": "served", "RV-3": "served", "RV-4": "published", "RV-5": "published"}
+
+
+def test_a_pull_keeps_a_re_request_mark_and_the_first_time_served(tmp_path: Path) -> None:
+    engine = _store(tmp_path, 3)
+    with engine.begin() as conn:
+        feed.specific_batch(conn, ["RV-2"], "", "JSON", datetime(2026, 11, 19, tzinfo=UTC))
+
+    _pull(engine, "0")
+
+    with engine.connect() as conn:
+        rows = {row.associated_ref: row for row in conn.execute(sa.select(documents))}
+    assert [rows[ref].state for ref in ("RV-1", "RV-2", "RV-3")] == ["served", "re_requested", "served"]
+    assert rows["RV-2"].first_served_at.replace(tzinfo=UTC) == datetime(2026, 11, 19, tzinfo=UTC)
+    assert rows["RV-2"].state_changed_at.replace(tzinfo=UTC) == datetime(2026, 11, 19, tzinfo=UTC)
+
+
+def test_the_same_first_contact_again_starts_where_that_pull_did(tmp_path: Path) -> None:
+    engine = _store(tmp_path, 5)
+    first = _pull(engine, "2019-12-31T12:00:00")
+
+    again = _pull(engine, "2019-12-31T12:00:00")  # Khaos lost our answer
+
+    assert again.refs == first.refs
+
+
+def test_the_pull_log_keeps_only_the_latest_pulls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _store(tmp_path, 10)
+    monkeypatch.setattr(feed, "PULLS_KEPT", 2)
+
+    continuation = "0"
+    for _ in range(4):
+        continuation = _pull(engine, continuation, limit=2).continuation
+
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(pulls.c.first_position).order_by(pulls.c.id)).scalars().all()
+    assert kept == [5, 7]
+
+
+def test_the_first_contact_walk_starts_past_what_was_served(tmp_path: Path) -> None:
+    engine = _store(tmp_path, 5)
+    continuation = "0"
+    for _ in range(2):
+        continuation = _pull(engine, continuation).continuation
+    with engine.begin() as conn:
+        conn.execute(documents.insert(), [_document(6)])
+
+    with engine.connect() as conn:
+        through = feed.served_through(conn)
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT min(feed_position) FROM documents WHERE feed_position > 5 "
+            "AND state = 'published'"
+        ).all()
+    assert through == 5
+    assert "(feed_position>?)" in " ".join(str(row[-1]) for row in plan), plan
+    assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-6"]
+
+
+def test_a_late_first_contact_still_serves_what_a_pull_skipped(tmp_path: Path) -> None:
+    engine = _store(tmp_path, 6)
+    assert _pull(engine, "3").refs == ["RV-4", "RV-5", "RV-6"]  # Khaos began past the start
+
+    with engine.connect() as conn:
+        assert feed.served_through(conn) == 0
+    assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]
+    with engine.connect() as conn:
+        assert feed.served_through(conn) == 3
+
+
+def test_a_store_from_before_learns_where_its_last_pull_started(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with sa.create_engine(url).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+        conn.execute(documents.insert(), [_document(n, "served") for n in (1, 2)] + [_document(3)])
+        conn.execute(
+            sa.text(
+                "insert into pulls (at, format, specific_ids, continuation_in, continuation_out, refs, count)"
+                " values (:at, 'JSON', false, '2019-12-31T12:00:00', '2', :refs, 2)"
+            ),
+            {"at": MOMENT, "refs": json.dumps(["RV-1", "RV-2"])},
+        )
+
+    engine = open_store(url)
+
+    with engine.connect() as conn:
+        logged = conn.execute(sa.select(pulls)).one()
+    assert (logged.first_position, logged.last_position, logged.refs, logged.served_through) == (1, 2, "[]", 2)
+    assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]
+    assert _pull(engine, "2020-01-01T12:00:00").refs == []

@@ -12,9 +12,18 @@ $(STAMP): pyproject.toml constraints.txt tap-reveni/pyproject.toml target-khaos-
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt --group dev -e './tap-reveni[testing]' -e './target-khaos-control[channel,testing,postgres]' -e ./sandbox
+	# Meltano's plugin environments follow the same dependencies: rebuilt below.
+	rm -rf .meltano/extractors .meltano/loaders .meltano/utilities
 	touch $@
 
-install: $(STAMP)
+# Meltano's plugin environments, built once before the tests (two test workers must never
+# both build them on first use).
+MELTANO_STAMP := .meltano/.installed
+$(MELTANO_STAMP): $(STAMP) meltano.yml
+	$(BIN)/meltano install
+	touch $@
+
+install: $(STAMP) $(MELTANO_STAMP)
 
 # `make demo KEEP=1` leaves the sandboxes, the channel and the dashboard running.
 demo: install
@@ -34,7 +43,7 @@ chromium:
 		echo "To run them: sudo apt-get install chromium chromium-driver"; \
 	fi
 
-test: lint chromium
+test: lint chromium $(MELTANO_STAMP)
 	$(BIN)/pytest --durations=10
 
 lint: install

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -268,7 +269,7 @@ def reconcile(
     rows = conn.execute(sa.select(reveni_returns.c.return_id, reveni_returns.c.record)).all()
     for row in progress(rows) if progress else rows:
         line = _compare(
-            json.loads(row.record),
+            _record(row.record),
             docs.get(row.return_id, []),
             by_ref,
             now=now,
@@ -347,6 +348,16 @@ def _why_no_credit_note(
         return ["refunded_not_sent"]
     refunded_at = _parse(line.refunded_at)
     return ["refund_without_credit_note"] if refunded_at is None or now - refunded_at >= after else []
+
+
+def _record(stored: str) -> dict[str, Any]:
+    """A stored Reveni record (money in it is text, never a float); msgspec reads it fast,
+    Python's json whatever msgspec refuses (a NaN kept from an unreadable record)."""
+    try:
+        found = msgspec.json.decode(stored)
+    except msgspec.DecodeError:
+        found = json.loads(stored)
+    return found if isinstance(found, dict) else {}
 
 
 def _completed(record: dict[str, Any], key: str, currency: str) -> list[dict[str, Any]]:

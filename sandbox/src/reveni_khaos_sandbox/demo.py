@@ -295,7 +295,7 @@ def _show_one_gap(store: Path, gaps: list[dict[str, Any]], return_id: str) -> No
     with sqlite3.connect(store) as db:
         explained = db.execute(
             "select kind, owner, message from exceptions where return_id = ? and status = 'open' "
-            "order by item_id = '(reconciliation)', kind limit 1",
+            "order by owner != 'finance', item_id = '(reconciliation)', kind limit 1",
             (line["return_id"],),
         ).fetchone()
     print(

@@ -26,7 +26,7 @@ from target_khaos_control.documents import (
     khaos_datetime,
     too_long,
 )
-from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.exception_kinds import KINDS, Owner, Routing
 from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.templates import TemplateFailed
@@ -188,7 +188,7 @@ class _Evaluation:
         }
         draft.process = bool(draft.lines) and rules.process_when(variables)
         self._check_refund_against_credit()
-        if any(not p.blocking for p in draft.problems):
+        if any(not p.blocking and KINDS[p.kind].owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _completed(self, key: str) -> list[dict[str, Any]]:

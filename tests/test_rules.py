@@ -15,25 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.rules.loader import RuleSetError
 
+from tests.rulesets import refusals, write_rules
 from tests.servers import DEMO_RULES, ReveniSandbox, reveni_khaos
 
 DEMO = (DEMO_RULES / "rules.yml").read_text()
 BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
-
-
-def _rules(tmp_path: Path, text: str) -> Path:
-    folder = tmp_path / "client"
-    folder.mkdir(exist_ok=True)
-    (folder / "rules.yml").write_text(text)
-    return folder
-
-
-def _errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(RuleSetError) as refused:
-        load_ruleset(_rules(tmp_path, text))
-    return refused.value.errors
 
 
 def _line_of(text: str, fragment: str) -> int:
@@ -70,7 +57,7 @@ def test_schema_errors_are_all_reported_with_their_positions(tmp_path: Path) -> 
     text = DEMO.replace("    disposition: quarantine\n", "    disposition: quarantined\n", 1)
     text = text.replace("  prices: gross", "  prices: gross\n  currency_rounding: up")
 
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert len(errors) == 2
     rules_yml = tmp_path / "client" / "rules.yml"
@@ -96,7 +83,7 @@ def test_five_mistakes_are_reported_at_once_each_at_its_line(tmp_path: Path) -> 
         assert edit[0] in text
         text = text.replace(*edit, 1)
 
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert len(errors) == 5, errors
     for (_, fragment, message), error in zip(sorted(mistakes, key=lambda m: _line_of(text, m[1])), errors, strict=True):
@@ -114,7 +101,7 @@ def test_five_mistakes_are_reported_at_once_each_at_its_line(tmp_path: Path) -> 
 )
 def test_one_mistake_is_one_message(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
     assert edit[0] in DEMO
-    errors = _errors(tmp_path, DEMO.replace(*edit, 1))
+    errors = refusals(tmp_path, DEMO.replace(*edit, 1))
 
     assert len(errors) == 1, errors
     assert message in errors[0]
@@ -125,7 +112,7 @@ def test_a_misspelt_key_is_reported_at_the_key_not_its_mapping(tmp_path: Path) -
         '    khaos_reason: "7"\n    disposition: restock\n', '    khaos_reason: "7"\n    dispositoin: restock\n'
     )
 
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert errors == [
         f"{tmp_path / 'client' / 'rules.yml'}:{_line_of(text, 'dispositoin')}:5: "
@@ -146,7 +133,7 @@ def test_an_unclosed_quote_is_reported_at_its_line_in_plain_words(
     assert edit[0] in DEMO
     text = DEMO.replace(*edit, 1)
 
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert len(errors) == 1
     assert f"rules.yml:{_line_of(text, fragment)}:" in errors[0]
@@ -199,7 +186,7 @@ def test_a_misspelt_golden_case_key_is_named(tmp_path: Path) -> None:
 def test_meaning_errors_name_the_line(tmp_path: Path, edit: tuple[str, str], fragment: str, message: str) -> None:
     assert edit[0] in DEMO
     text = DEMO.replace(*edit, 1)
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     found = [e for e in errors if message in e]
     assert found, errors
@@ -212,14 +199,14 @@ def test_a_rule_hidden_behind_an_earlier_one_is_refused(tmp_path: Path) -> None:
         '\nreasons:\n  - reason: [faulty, wrong_item]\n    khaos_reason: "2"\n    disposition: quarantine\n',
         1,
     )
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert any("this rule can never match: rule 1" in e for e in errors), errors
 
 
 def test_a_reason_and_verdict_with_no_decision_is_refused(tmp_path: Path) -> None:
     text = DEMO.replace("  - reason: wrong_item\n", "  - reason: wrong_item\n    verdict: accepted\n")
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert any("reason 'wrong_item' with verdict 'pending' reaches no decision" in e for e in errors), errors
 
@@ -241,7 +228,7 @@ def test_a_reason_and_verdict_with_no_decision_is_refused(tmp_path: Path) -> Non
 def test_templates_reaching_for_internals_are_refused_at_load(tmp_path: Path, template: str) -> None:
     text = DEMO.replace("urn: \"{{ customer.email | lower | lookup('customer_urns') }}\"", f'urn: "{template}"')
 
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert len(errors) == 1
     assert f"rules.yml:{_line_of(text, template)}:" in errors[0]
@@ -251,7 +238,7 @@ def test_yaml_tags_that_build_python_objects_are_refused(tmp_path: Path) -> None
     witness = tmp_path / "ran"
     text = DEMO.replace("client: demo", f'client: !!python/object/apply:os.system ["touch {witness}"]')
 
-    errors = _errors(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert errors[0].startswith(f"{tmp_path / 'client' / 'rules.yml'}:{_line_of(text, 'client: !!python')}:")
     assert "not valid rule-set YAML" in errors[0]
@@ -259,7 +246,7 @@ def test_yaml_tags_that_build_python_objects_are_refused(tmp_path: Path) -> None
 
 
 def test_preview_shows_documents_and_the_difference_an_edit_makes(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
-    edited = _rules(
+    edited = write_rules(
         tmp_path,
         DEMO.replace('  - reason: faulty\n    khaos_reason: "2"', '  - reason: faulty\n    khaos_reason: "5"').replace(
             '  - reason: faulty\n    khaos_reason: "5"\n    disposition: quarantine',
@@ -429,7 +416,7 @@ def test_a_when_condition_routes_items_by_their_fields(tmp_path: Path) -> None:
         "    disposition: restock\n  - reason: changed_mind\n",
         1,
     )
-    ruleset = load_ruleset(_rules(tmp_path, text))
+    ruleset = load_ruleset(write_rules(tmp_path, text))
     cheap = build_return(BASE, {"return_items": [{"return_reason": {"code": "changed_mind", "label": "x"}}]})
     dear = build_return(
         BASE,
@@ -451,7 +438,7 @@ def test_a_when_condition_routes_items_by_their_fields(tmp_path: Path) -> None:
 
 def test_publish_when_holds_a_return_until_reveni_has_refunded(tmp_path: Path) -> None:
     ruleset = load_ruleset(
-        _rules(tmp_path, DEMO.replace('publish_when: "{{ true }}"', 'publish_when: "{{ refunded }}"'))
+        write_rules(tmp_path, DEMO.replace('publish_when: "{{ true }}"', 'publish_when: "{{ refunded }}"'))
     )
     unpaid = build_return(BASE, {"refunds": []})
 
@@ -461,7 +448,7 @@ def test_publish_when_holds_a_return_until_reveni_has_refunded(tmp_path: Path) -
 
 def test_a_template_meeting_a_missing_field_makes_an_invalid_record_not_a_crash(tmp_path: Path) -> None:
     ruleset = load_ruleset(
-        _rules(
+        write_rules(
             tmp_path,
             DEMO.replace(
                 "Reveni return {{ id }} for order {{ order.number }}",

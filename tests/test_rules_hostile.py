@@ -14,26 +14,13 @@ import yaml
 from target_khaos_control.rules import load_ruleset, templates
 from target_khaos_control.rules.engine import RuleSet
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.rules.loader import RuleSetError
 
+from tests.rulesets import refusals, write_rules
 from tests.servers import DEMO_RULES
 
 DEMO = (DEMO_RULES / "rules.yml").read_text()
 BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
 NOTES = '  notes: "Reveni return {{ id }} for order {{ order.number }}, refund by {{ refund_method }}"\n'
-
-
-def _file(tmp_path: Path, text: str) -> Path:
-    folder = tmp_path / "client"
-    folder.mkdir(exist_ok=True)
-    (folder / "rules.yml").write_text(text)
-    return folder
-
-
-def _refused(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(RuleSetError) as refused:
-        load_ruleset(_file(tmp_path, text))
-    return refused.value.errors
 
 
 def _with_notes(template: str) -> str:
@@ -69,7 +56,7 @@ def _line_of(text: str, fragment: str) -> int:
 def test_a_template_too_big_to_make_is_refused_at_load(tmp_path: Path, template: str, message: str) -> None:
     text = _with_notes(template)
 
-    errors = _refused(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert len(errors) == 1, errors
     assert f"rules.yml:{_line_of(text, 'notes:')}:" in errors[0]
@@ -81,7 +68,7 @@ def test_a_template_too_big_to_make_is_refused_at_load(tmp_path: Path, template:
 def test_a_condition_too_big_to_work_out_is_refused_at_load(tmp_path: Path) -> None:
     text = DEMO.replace('publish_when: "{{ true }}"', 'publish_when: "{{ (2 ** 100000) > 1 }}"')
 
-    errors = _refused(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert len(errors) == 1
     assert f"rules.yml:{_line_of(text, 'publish_when')}:" in errors[0]
@@ -90,7 +77,7 @@ def test_a_condition_too_big_to_work_out_is_refused_at_load(tmp_path: Path) -> N
 
 @pytest.mark.timeout(10)
 def test_a_number_too_long_to_read_is_refused_at_load(tmp_path: Path) -> None:
-    errors = _refused(tmp_path, _with_notes('"{{ ' + "9" * 5000 + ' }}"'))
+    errors = refusals(tmp_path, _with_notes('"{{ ' + "9" * 5000 + ' }}"'))
 
     assert len(errors) == 1
     assert "rules.yml:" in errors[0]
@@ -100,7 +87,7 @@ def test_a_number_too_long_to_read_is_refused_at_load(tmp_path: Path) -> None:
 
 
 def _ruleset(tmp_path: Path, notes: str) -> RuleSet:
-    return load_ruleset(_file(tmp_path, _with_notes(notes)))
+    return load_ruleset(write_rules(tmp_path, _with_notes(notes)))
 
 
 @pytest.mark.timeout(10)
@@ -167,7 +154,7 @@ def test_a_when_condition_stopped_at_run_time_names_its_rule(tmp_path: Path) -> 
         "    disposition: restock\n  - reason: changed_mind\n",
         1,
     )
-    ruleset = load_ruleset(_file(tmp_path, text))
+    ruleset = load_ruleset(write_rules(tmp_path, text))
     record = build_return(BASE, {"return_items": [{"return_reason": {"code": "changed_mind", "label": "x"}}]})
 
     draft = ruleset.draft(record)
@@ -188,7 +175,7 @@ def test_a_render_past_its_time_limit_is_stopped(tmp_path: Path, monkeypatch: py
 
 
 def test_the_loop_guard_is_not_a_filter_rule_files_may_name(tmp_path: Path) -> None:
-    errors = _refused(tmp_path, _with_notes(f'"{{{{ return_items | {templates.LOOP} }}}}"'))
+    errors = refusals(tmp_path, _with_notes(f'"{{{{ return_items | {templates.LOOP} }}}}"'))
 
     assert f"filter '{templates.LOOP}' is not available" in errors[0]
 
@@ -219,7 +206,7 @@ i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
 def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
     text = DEMO.replace("version: 1\n", f"version: 1\n{BOMB}")
 
-    errors = _refused(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert len(errors) == 1
     assert "with its aliases (`*name`) expanded this would be over 200000 values: refused" in errors[0]
@@ -227,7 +214,7 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(10)
 def test_an_alias_inside_itself_is_refused(tmp_path: Path) -> None:
-    errors = _refused(tmp_path, DEMO.replace("version: 1\n", "version: 1\nloop: &me [1, *me]\n"))
+    errors = refusals(tmp_path, DEMO.replace("version: 1\n", "version: 1\nloop: &me [1, *me]\n"))
 
     assert len(errors) == 1
     assert "an alias refers to the value that contains it" in errors[0]
@@ -237,7 +224,7 @@ def test_an_alias_inside_itself_is_refused(tmp_path: Path) -> None:
 def test_a_rules_file_of_52_mb_is_refused_unread(tmp_path: Path) -> None:
     text = DEMO + "# padding\n" * 5_200_000
 
-    errors = _refused(tmp_path, text)
+    errors = refusals(tmp_path, text)
 
     assert errors == [
         f"{tmp_path / 'client' / 'rules.yml'}:1:1: the rule set is over 1 MB, far more than rules need: refused unread"
@@ -247,7 +234,7 @@ def test_a_rules_file_of_52_mb_is_refused_unread(tmp_path: Path) -> None:
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("nesting", ["[" * 100_000 + "]" * 100_000, "- " * 50_000 + "x"])
 def test_yaml_nested_beyond_reason_is_refused(tmp_path: Path, nesting: str) -> None:
-    errors = _refused(tmp_path, DEMO.replace("version: 1\n", f"version: 1\ndeep:\n  {nesting}\n"))
+    errors = refusals(tmp_path, DEMO.replace("version: 1\n", f"version: 1\ndeep:\n  {nesting}\n"))
 
     assert len(errors) == 1
     assert "nested too deeply" in errors[0]

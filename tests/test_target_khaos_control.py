@@ -321,6 +321,9 @@ def test_killed_mid_stream_then_rerun_leaves_no_duplicate_and_nothing_missing(
     assert 0 < partial < len(_documents(clean))
     as_body = {ref: doc["body"] for ref, doc in _documents(killed).items()}
     assert as_body == {ref: doc["body"] for ref, doc in _documents(clean).items()}
+    with _store(killed) as conn:
+        runs = [row.finished_at is None for row in conn.execute(sa.text("select finished_at from runs order by id"))]
+    assert runs == [True, False], "the killed sync stays on record as unfinished; the rerun finished"
 
 
 def test_killed_after_committing_batches_resumes_from_their_bookmark(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from target_khaos_control import alerts
 from target_khaos_control.config_errors import refusal
 from target_khaos_control.exception_log import ExceptionStream
-from target_khaos_control.publishing import record_run
+from target_khaos_control.publishing import finish_run, start_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
 from target_khaos_control.rules.catalogue import Latest
 from target_khaos_control.settings import CONFIG_SCHEMA
@@ -59,6 +59,8 @@ class TargetKhaosControl(Target):
             _ = self.ruleset
         except RuleSetError as error:
             raise SystemExit(f"target-khaos-control: the rule set is not usable:\n{error}") from None
+        with self.engine.begin() as conn:  # on the Runs page from now: a sync that dies stays unfinished
+            self.run_id = start_run(conn, "sync", self.started)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # singer-sdk's own messages would print a secret given with the wrong type, and name
@@ -106,7 +108,7 @@ class TargetKhaosControl(Target):
         super().process_endofpipe()
         self.exception_stream.close()
         with self.engine.begin() as conn:
-            record_run(conn, "sync", self.started, dict(self.run_counts))
+            finish_run(conn, self.run_id, dict(self.run_counts))
         url = self.config.get("alert_webhook_url")
         if url:
             sent = alerts.send(

@@ -233,12 +233,7 @@ def save_stock_statuses(engine: Engine, data: dict[str, Any], moment: datetime, 
         )
         return f"{stock_id}@{site}"
 
-    if not push.each(data, "Statuses", check):
-        raise PushError(_unreadable(push, "Statuses"))
-    push.keep(engine, rows, lambda conn, row: _upsert(conn, stock_levels, *row))
-    push.outcome.kept = len(rows)
-    push.record(engine, moment)
-    return push.outcome
+    return _save_statuses(push, engine, data, check, rows, stock_levels, moment)
 
 
 def save_order_statuses(engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause) -> Outcome:
@@ -271,9 +266,22 @@ def save_order_statuses(engine: Engine, data: dict[str, Any], moment: datetime, 
         )
         return order_id
 
+    return _save_statuses(push, engine, data, check, rows, order_statuses, moment)
+
+
+def _save_statuses(
+    push: _Push,
+    engine: Engine,
+    data: dict[str, Any],
+    check: Callable[[Any, str], str],
+    rows: list[Any],
+    table: sa.Table,
+    moment: datetime,
+) -> Outcome:
+    """A `Statuses` push: every entry checked, the readable ones kept, the rest on record."""
     if not push.each(data, "Statuses", check):
         raise PushError(_unreadable(push, "Statuses"))
-    push.keep(engine, rows, lambda conn, row: _upsert(conn, order_statuses, *row))
+    push.keep(engine, rows, lambda conn, row: _upsert(conn, table, *row))
     push.outcome.kept = len(rows)
     push.record(engine, moment)
     return push.outcome

@@ -172,6 +172,57 @@ KINDS: dict[str, ExceptionKind] = {
             "cx.md",
             holds=False,  # cut to fit by default; `field_lengths: hold` makes it hold the return
         ),
+        # From the store, judging a later version against what Khaos already holds (after_pull).
+        ExceptionKind(
+            "khaos_credit_difference",
+            FINANCE,
+            HIGH,
+            "Cash and what Khaos holds differ after Khaos pulled the return",
+            "Move Khaos by exactly the difference on the reference the message names (raise a credit for it, or "
+            "reverse it); never credit again what Khaos already holds.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "refund_reversed_after_posting",
+            FINANCE,
+            HIGH,
+            "A refund Reveni reversed after Khaos took the credit",
+            "Reverse the amount the message names on the named reference (or reduce it before approving it); "
+            "credit nothing again.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "chargeback_after_posting",
+            FINANCE,
+            HIGH,
+            "A refund charged back after Khaos took the credit",
+            "Confirm the chargeback with the payment provider, then reverse the amount the message names on the "
+            "named reference; credit nothing again.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "cancelled_after_posting",
+            CX,
+            HIGH,
+            "A return cancelled in Reveni after Khaos pulled it",
+            "Ask the customer whether the goods are coming back and tell the warehouse; any money difference is "
+            "finance's own exception. Never credit the return again.",
+            "cx.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "graded_after_pull",
+            WAREHOUSE,
+            HIGH,
+            "A grade after Khaos pulled the item as return to stock",
+            "Before anyone processes the Khaos return the message names, change the item's line to the "
+            "disposition it names (or move the stock out if Khaos already processed it).",
+            "warehouse.md",
+            holds=False,
+        ),
         # From the channel, on what Khaos pushes.
         ExceptionKind(
             "khaos_push_rejected",

@@ -10,6 +10,8 @@ The rules that keep money right:
 - A document Khaos has pulled is never changed. Items credited later (accepted after the
   first document went out, say) go in a follow-up document with a derived reference;
   an item already sent is never sent again, so it is never credited twice.
+- Once Khaos holds a document, each later version is judged against what Khaos holds
+  (`after_pull`), not against the document we would send now.
 
 A batch is read in three queries, decided in memory, and written with one statement
 per kind of change: the store costs the same whatever the batch size.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +30,11 @@ import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.documents import Draft, associated_ref
-from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.after_pull import DEDUCTION, judge
+from target_khaos_control.documents import Draft, Problem, associated_ref
+from target_khaos_control.exception_kinds import KINDS, Owner, Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, trace_key
+from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
 from target_khaos_control.store import (
     chunks,
@@ -160,6 +164,7 @@ class Batch:
             self.exception_keys.setdefault(row.return_id, set()).add(row.trace_key)
             statuses[row.trace_key] = row.status
         self.exception_log = ExceptionLog(statuses, moment)
+        self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
         self.next_position = (last or 0) + 1
@@ -192,8 +197,8 @@ class Batch:
             "record": canonical,
             "last_changed": self.moment,
         }
-        self._note_problems(return_id, draft)
         self._place_lines(record, draft)
+        self._note_problems(return_id, draft)
 
     def _question(self, return_id: str, latest: Version, incoming: Version, draft: Draft, updated_at: str) -> None:
         """Leave the return as it was and ask CX: the stored version stays the one decided on."""
@@ -219,6 +224,17 @@ class Batch:
         already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
         open_doc = next((doc for doc in existing if doc.state in OPEN), None)
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
+        position = self.positions.get(draft.return_id)
+        if position is not None:
+            sequence = open_doc.sequence if open_doc else max(doc.sequence for doc in existing) + 1
+            to_send = [line for line in to_send if line.item_id != DEDUCTION]
+            judgment = judge(position, record, draft, to_send, sequence, self.routing)
+            to_send += [judgment.adjustment] if judgment.adjustment is not None else []
+            if position.known:  # the rules compared with what we would send now: this replaces it
+                draft.problems = [p for p in draft.problems if p.kind != "refund_credit_difference" or p.part]
+            draft.problems += judgment.problems
+            if any(KINDS[p.kind].owner == Owner.FINANCE for p in judgment.problems):
+                draft.process = False  # a flagged figure waits for a person
         if not to_send:
             if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it
                 self._set_state(open_doc, SUPERSEDED, hold_reason="")
@@ -241,6 +257,7 @@ class Batch:
                 separators=(",", ":"),
             ),
             item_ids=json.dumps(open_doc.item_ids),
+            lines=line_facts(to_send),
             source_updated_at=str(record.get("updated_at", "")),
             currency=draft.currency,
         )
@@ -261,7 +278,12 @@ class Batch:
 
     def _note_problems(self, return_id: str, draft: Draft) -> None:
         """One open exception per problem; a problem that has gone away is resolved."""
-        current = {trace_key(p.kind, return_id, p.item_id): p for p in draft.problems}
+        current: dict[str, Problem] = {}
+        for problem in draft.problems:
+            key = trace_key(problem.kind, return_id, problem.item_id, problem.part)
+            if key in current and current[key].message != problem.message:  # never lose a cause
+                problem = replace(problem, message=f"{current[key].message}; {problem.message}")
+            current[key] = problem
         known = self.exception_keys.setdefault(return_id, set())
         for key, problem in current.items():
             self.exception_log.found(

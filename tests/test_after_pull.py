@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -184,14 +183,22 @@ def test_a_chargeback_on_a_return_awaiting_approval_asks_to_reduce_it_before_app
     assert khaos.documents()["RV-ret-1"]["ProcessReturn"] is False
 
     khaos.sync(
-        {"instant": True, "status": "received", "return_items": [{"status": "pending"}], "refunds": [refund("24.00", "charged_back")]}
+        {
+            "instant": True,
+            "status": "received",
+            "return_items": [{"status": "pending"}],
+            "refunds": [refund("24.00", "charged_back")],
+        }
     )
 
     [(kind, message)] = khaos.open_kinds().items()
     assert kind == "chargeback_after_posting"
     assert "RV-ret-1 24.00 (awaiting approval in Khaos)" in message
     assert "refund r-1 (24.00 GBP) was charged back" in message
-    assert "reverse 24.00 GBP on RV-ret-1: it awaits approval in Khaos, so reduce it by 24.00 GBP before approving" in message
+    assert (
+        "reverse 24.00 GBP on RV-ret-1: it awaits approval in Khaos, so reduce it by 24.00 GBP before approving"
+        in message
+    )
 
 
 def test_items_refunded_later_go_in_a_follow_up_and_the_figures_agree(khaos: Khaos) -> None:
@@ -228,12 +235,16 @@ def test_an_item_pulled_as_return_to_stock_then_graded_damaged_is_the_warehouse_
 
 def test_a_grade_that_gives_another_disposition_names_it(tmp_path: Path) -> None:
     # A client whose warehouse writes off what it accepts for changed minds (a test's rule set).
-    rules = (DEMO / "rules.yml").read_text().replace(
-        "\nreasons:\n",
-        "\nreasons:\n"
-        "  - {reason: changed_mind, verdict: pending, khaos_reason: '4', disposition: restock}\n"
-        "  - {reason: changed_mind, verdict: accepted, khaos_reason: '5', disposition: write_off}\n",
-        1,
+    rules = (
+        (DEMO / "rules.yml")
+        .read_text()
+        .replace(
+            "\nreasons:\n",
+            "\nreasons:\n"
+            "  - {reason: changed_mind, verdict: pending, khaos_reason: '4', disposition: restock}\n"
+            "  - {reason: changed_mind, verdict: accepted, khaos_reason: '5', disposition: write_off}\n",
+            1,
+        )
     )
     (tmp_path / "rules.yml").write_text(rules)
     khaos = Khaos(tmp_path / "store.db", tmp_path)
@@ -263,7 +274,10 @@ def test_a_euro_return_refunded_partly_in_dollars_keeps_both_causes(tmp_path: Pa
     euro = {"currency": "EUR", "total": "28.00", "customer": {"address": {"country_code": "IE"}}}
     item = {"price": "28.00", "total": "28.00", "tax": "4.67"}
     # 18.00 EUR and 10.00 USD for a 28.00 EUR return.
-    khaos.sync(euro | {"return_items": [item], "refunds": [refund("18.00", currency="EUR"), refund("10.00", n=2, currency="USD")]})
+    khaos.sync(
+        euro
+        | {"return_items": [item], "refunds": [refund("18.00", currency="EUR"), refund("10.00", n=2, currency="USD")]}
+    )
 
     found = khaos.open()
     assert set(found) == {"refund_credit_difference:ret-1:", "refund_credit_difference:ret-1::refunds:USD"}
@@ -313,16 +327,19 @@ def test_two_fields_cut_to_khaos_s_lengths_are_two_exceptions_and_the_old_one_is
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated store to copy: each example starts from an empty one."""
     path = tmp_path_factory.mktemp("template") / "store.db"
     open_store(f"sqlite:///{path}").dispose()
-    yield path
+    return path
 
 
 VERDICTS = st.sampled_from(["accepted", "rejected", "pending"])
 REFUNDS = st.lists(
-    st.tuples(st.sampled_from(["24.00", "30.00", "10.00", "48.00"]), st.sampled_from(["completed", "reversed", "charged_back"])),
+    st.tuples(
+        st.sampled_from(["24.00", "30.00", "10.00", "48.00"]),
+        st.sampled_from(["completed", "reversed", "charged_back"]),
+    ),
     max_size=2,
 )
 VERSION = st.tuples(st.lists(VERDICTS, min_size=2, max_size=2), REFUNDS, st.booleans(), st.booleans())

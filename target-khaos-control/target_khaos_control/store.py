@@ -83,7 +83,7 @@ documents = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False, default="", server_default=""),
     # What each Reveni item in it credits and how ({item id: {credit, disposition, reason}}):
     # once Khaos holds the document, later versions of the return are judged against this.
-    sa.Column("lines", FreeText, nullable=False, default="{}", server_default="{}"),
+    sa.Column("lines", FreeText, nullable=False, server_default="{}"),
 )
 # On Postgres the table is filled to 60% (migration 0008), and no index reads `state` or
 # the times a pull sets: marking a pull served is then a heap-only update, no index touched.

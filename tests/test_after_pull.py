@@ -214,6 +214,37 @@ def test_items_refunded_later_go_in_a_follow_up_and_the_figures_agree(khaos: Kha
     assert khaos.open_kinds() == {}, "Khaos holds 24.00, RV-ret-1-2 carries 24.00: the cash is 48.00"
 
 
+def test_a_fee_kept_back_from_items_accepted_later_travels_on_their_follow_up(with_deductions: Khaos) -> None:
+    # item-1 accepted, item-2 not graded, nothing refunded yet: RV-ret-1 credits 24.00.
+    khaos = with_deductions
+    khaos.sync({"total": "48.00", "status": "received", "return_items": [{}, {"status": "pending"}], "refunds": []})
+    khaos.pull()
+
+    # Both accepted; Reveni refunds 44.00, keeping 4.00 back. Khaos holds 24.00, so
+    # RV-ret-1-2 carries item-2 at 24.00 and the fee at -4.00: 24.00 + 20.00 = 44.00.
+    khaos.sync({"total": "48.00", "return_items": [{}, {}], "refunds": [refund("44.00")]})
+
+    follow_up = khaos.documents()["RV-ret-1-2"]
+    assert lines(follow_up) == [("TEE-BLK-M", 1, "24.0"), ("RETURN-FEE", 1, "-4.0")]
+    assert follow_up["ProcessReturn"] is True
+    assert khaos.open_kinds() == {}
+
+
+def test_a_fee_kept_back_after_every_item_went_asks_to_reverse_it_on_the_return(with_deductions: Khaos) -> None:
+    khaos = with_deductions
+    khaos.sync({"refunds": []})  # RV-ret-1 credits 24.00 before Reveni has paid
+    khaos.pull()
+
+    khaos.sync({"refunds": [refund("20.00")]})  # Reveni keeps 4.00 back: nothing left to carry it
+
+    assert list(khaos.documents()) == ["RV-ret-1"]
+    [(kind, message)] = khaos.open_kinds().items()
+    assert kind == "khaos_credit_difference"
+    assert "Khaos holds 24.00 GBP" in message
+    assert "Reveni's cash is 20.00 GBP, a difference of -4.00 GBP" in message
+    assert "reverse 4.00 GBP on RV-ret-1: it awaits approval in Khaos, so reduce it by 4.00 GBP" in message
+
+
 # --- grades after the pull ----------------------------------------------------------------
 
 
@@ -231,6 +262,20 @@ def test_an_item_pulled_as_return_to_stock_then_graded_damaged_is_the_warehouse_
     assert "TEE-BLK-M x1 went to Khaos in RV-ret-1 as return to stock (Khaos reason 1)" in row["message"]
     assert "rejected it (defect)" in row["message"]
     assert "before anyone processes RV-ret-1, change this line to quarantine" in row["message"]
+
+
+def test_an_item_rejected_after_khaos_processed_it_is_moved_out_of_stock(khaos: Khaos) -> None:
+    khaos.sync({})  # accepted, refunded: RV-ret-1 processed on import, to stock
+    khaos.pull()
+
+    khaos.sync({"status": "rejected", "return_items": [{"status": "rejected", "reject_reason": "used"}]})
+
+    found = khaos.open_kinds()
+    assert set(found) == {"graded_after_pull"}, "Reveni's 24.00 stands and Khaos holds 24.00: no money gap"
+    assert "rejected it (used)" in found["graded_after_pull"]
+    assert (
+        "Khaos processed RV-ret-1 on import: move it out of saleable stock as quarantine" in found["graded_after_pull"]
+    )
 
 
 def test_a_grade_that_gives_another_disposition_names_it(tmp_path: Path) -> None:
@@ -345,7 +390,7 @@ REFUNDS = st.lists(
 VERSION = st.tuples(st.lists(VERDICTS, min_size=2, max_size=2), REFUNDS, st.booleans(), st.booleans())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=st.lists(VERSION, min_size=1, max_size=4), deductions=st.booleans())
 def test_whatever_the_history_the_cash_is_what_khaos_holds_or_finance_has_the_difference(
     template: Path, tmp_path: Path, history: list[tuple[list[str], list[tuple[str, str]], bool, bool]], deductions: bool

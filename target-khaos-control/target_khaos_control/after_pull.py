@@ -45,9 +45,9 @@ def judge(
         judgment.problems.append(_cancelled(position, draft, routing))
     if not position.known:  # a document from before its figures were kept: the rules' own check stands
         return judgment
-    held, cash = position.held(), draft.refunded
+    held, cash = position.held(draft.currency), draft.refunded
     pending = sum((line.credit for line in to_send), Decimal("0.00"))
-    judgment.adjustment = _adjustment(position, record, draft, cash - held - pending, sequence)
+    judgment.adjustment = _adjustment(position, record, draft, cash - held - pending, pending, sequence)
     if judgment.adjustment is not None:
         pending += judgment.adjustment.credit
     difference = cash - held - pending
@@ -56,9 +56,11 @@ def judge(
     return judgment
 
 
-def _adjustment(position: Position, record: dict[str, Any], draft: Draft, gap: Decimal, sequence: int) -> Line | None:
+def _adjustment(
+    position: Position, record: dict[str, Any], draft: Draft, gap: Decimal, items: Decimal, sequence: int
+) -> Line | None:
     """A deductions line for the follow-up: a deduction Reveni has since paid out (up to
-    what was deducted), or a fee kept back from items still to go; never more."""
+    what was deducted), or a fee kept back from the `items` still to go (up to them)."""
     if draft.adjustment is None or gap == 0 or not draft.settled or draft.withdraw or draft.refunded <= 0:
         return None
     if _taken_back(record, draft.currency):
@@ -66,7 +68,6 @@ def _adjustment(position: Position, record: dict[str, Any], draft: Draft, gap: D
     deducted = -sum(
         (line.credit for _, line in position.lines().values() if line.item_id.startswith(DEDUCTION)), Decimal("0.00")
     )
-    items = sum((line.credit for line in draft.lines if line.item_id not in position.lines()), Decimal("0.00"))
     if 0 < gap <= deducted or (gap < 0 and items + gap >= 0 < items):
         return draft.adjustment(gap, f"{DEDUCTION}-{sequence}")
     return None
@@ -162,7 +163,7 @@ def _holder(position: Position, draft: Draft) -> HeldDocument:
 def _cancelled(position: Position, draft: Draft, routing: Routing) -> Problem:
     kind = "cancelled_after_posting"
     owner, severity = routing.route(kind)
-    held, currency = position.held(), draft.currency
+    held, currency = position.held(draft.currency), draft.currency
     money = (
         "The credit Khaos holds equals Reveni's refund: do not credit it again."
         if position.known and abs(draft.refunded - held) <= draft.tolerance

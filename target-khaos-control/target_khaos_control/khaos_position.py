@@ -77,8 +77,11 @@ class Position:
         """Whether every document's figure is on record (those from before it was kept may not be)."""
         return all(doc.held is not None for doc in self.documents)
 
-    def held(self) -> Decimal:
-        return sum((doc.held or Decimal("0.00") for doc in self.documents), Decimal("0.00"))
+    def held(self, currency: str) -> Decimal:
+        """What Khaos holds in `currency` (a document from before currencies were kept counts)."""
+        return sum(
+            (doc.held or Decimal("0.00") for doc in self.documents if doc.currency in ("", currency)), Decimal("0.00")
+        )
 
     def lines(self) -> dict[str, tuple[HeldDocument, HeldLine]]:
         """Each item Khaos holds, with the document holding it."""

@@ -161,6 +161,29 @@ def test_a_credit_note_read_by_the_reconciliation_is_what_khaos_holds(khaos: Kha
     assert "raise a credit for 4.00 GBP on RV-ret-1" in message
 
 
+def test_a_refund_still_to_come_after_the_pull_is_waited_for_not_reversed(khaos: Khaos) -> None:
+    khaos.sync({"refunds": []})  # RV-ret-1 credits 24.00 before Reveni has paid: awaiting approval
+    khaos.pull()
+
+    khaos.sync({"refunds": [refund("24.00", status="pending")]})
+
+    [(kind, message)] = khaos.open_kinds().items()
+    assert kind == "khaos_credit_difference"
+    assert "Reveni's cash is 0.00 GBP, a difference of -24.00 GBP" in message
+    assert "refund r-1 is still pending: the difference closes by itself once it is paid" in message
+    assert "leave RV-ret-1 awaiting approval in Khaos" in message
+    assert "reverse" not in message
+
+
+def test_an_unreadable_version_after_the_pull_gives_no_money_advice(khaos: Khaos) -> None:
+    khaos.sync({})
+    khaos.pull()
+
+    khaos.sync({"return_items": [{"quantity": "two", "status": "rejected", "reject_reason": "used"}]})
+
+    assert set(khaos.open_kinds()) == {"invalid_record"}, "nothing is judged on a version that cannot be read"
+
+
 def test_cancelled_with_the_refund_reversed_asks_to_reverse_what_khaos_holds(khaos: Khaos) -> None:
     khaos.sync({})
     khaos.pull()

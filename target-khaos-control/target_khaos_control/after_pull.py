@@ -91,12 +91,14 @@ def _difference(
     elif difference < 0 and any(m.get("status") == REVERSED for m in taken):
         kind = "refund_reversed_after_posting"
     more = difference > 0
-    advice = _more_cash(position, draft, amount) if more else _less_cash(position, draft, taken, kind, amount)
-    waiting = (
-        f", and {pending} {currency} goes in {associated_ref(draft.return_id, sequence)} at Khaos's next pull"
-        if pending
-        else ""
-    )
+    advice = _more_cash(position, draft, amount) if more else _less_cash(position, record, draft, taken, kind, amount)
+    follow_up = associated_ref(draft.return_id, sequence)
+    if not pending:
+        waiting = ""
+    elif draft.blocking_reason:
+        waiting = f", and {pending} {currency} waits in {follow_up}, held back until its exceptions are fixed"
+    else:
+        waiting = f", and {pending} {currency} goes in {follow_up} at Khaos's next pull"
     owner, severity = routing.route(kind)
     return Problem(
         kind,
@@ -134,14 +136,31 @@ def _more_cash(position: Position, draft: Draft, amount: Decimal) -> str:
     )
 
 
-def _less_cash(position: Position, draft: Draft, taken: list[dict[str, Any]], kind: str, amount: Decimal) -> str:
+def _less_cash(
+    position: Position, record: dict[str, Any], draft: Draft, taken: list[dict[str, Any]], kind: str, amount: Decimal
+) -> str:
     currency, doc = draft.currency, _holder(position, draft)
+    unpaid = [
+        m
+        for m in record.get("refunds") or []
+        if isinstance(m, dict) and m.get("status") not in ("completed", REVERSED, CHARGED_BACK, "failed")
+    ]
     if kind == "chargeback_after_posting":
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni's {what} was charged back. Confirm the chargeback with the payment provider, then "
     elif kind == "refund_reversed_after_posting":
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni reversed {what}: "
+    elif unpaid or not any(m.get("status") == "completed" for m in record.get("refunds") or [] if isinstance(m, dict)):
+        what = "; ".join(f"refund {m.get('id', '?')} is still {m.get('status')}" for m in unpaid)
+        return (
+            f"{what or 'Reveni has not refunded yet'}: the difference closes by itself once it is paid. Until then, "
+            + (
+                f"leave {doc.associated_ref} awaiting approval in Khaos."
+                if doc.credit_noted is None and not doc.processed
+                else f"Khaos has already posted {doc.associated_ref}: credit nothing again."
+            )
+        )
     else:
         cause = "Reveni kept back or recovered part of the refund after Khaos took the credit: "
     if doc.credit_noted is not None or doc.processed:

@@ -88,6 +88,7 @@ class Draft:
     refunded: Decimal = Decimal("0.00")  # Reveni's completed refunds, less top-ups the customer paid
     withdraw: bool = False  # Reveni cancelled it: take back what Khaos has not pulled
     hold_reason: str = ""  # the rules hold this return back for now
+    decided: bool = True  # False: the return could not be read, or the rules stopped: its figures mean nothing
     tolerance: Decimal = Decimal("0.00")  # the rules' value_tolerance: a smaller gap is no difference
     settled: bool = False  # every item graded and none waiting on an exception: Reveni's refund is final
     # item id -> (Khaos reason, disposition) the rules give it now, credited or not

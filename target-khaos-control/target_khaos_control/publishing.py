@@ -225,7 +225,7 @@ class Batch:
         open_doc = next((doc for doc in existing if doc.state in OPEN), None)
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
         position = self.positions.get(draft.return_id)
-        if position is not None:
+        if position is not None and draft.decided:
             sequence = open_doc.sequence if open_doc else max(doc.sequence for doc in existing) + 1
             to_send = [line for line in to_send if line.item_id != DEDUCTION]
             judgment = judge(position, record, draft, to_send, sequence, self.routing)

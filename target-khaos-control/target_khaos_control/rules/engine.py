@@ -132,13 +132,13 @@ class RuleSet:
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
             return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
-            draft.lines, draft.header = [], {}
+            draft.lines, draft.header, draft.decided = [], {}, False
             draft.problems = [self.problem("rule_template_failed", f"Reveni return {draft.return_id or '?'}: {failed}")]
             draft.outcomes = {str(i.get("id")): "exception:rule_template_failed" for i in _items(record)}
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
-        draft.lines, draft.header = [], {}
+        draft.lines, draft.header, draft.decided = [], {}, False
         draft.problems = [
             self.problem("invalid_record", f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]

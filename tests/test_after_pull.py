@@ -8,6 +8,7 @@ the documents, and Khaos pulls them through the channel's own feed.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from decimal import Decimal
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from target_khaos_control.channel.feed import next_batch
 from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.operations.commands import replay
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.golden import build_return
@@ -182,6 +184,25 @@ def test_an_unreadable_version_after_the_pull_gives_no_money_advice(khaos: Khaos
     khaos.sync({"return_items": [{"quantity": "two", "status": "rejected", "reject_reason": "used"}]})
 
     assert set(khaos.open_kinds()) == {"invalid_record"}, "nothing is judged on a version that cannot be read"
+
+
+def test_once_the_credit_asked_for_is_read_from_khaos_a_replay_closes_the_difference(khaos: Khaos) -> None:
+    khaos.sync({})
+    khaos.pull()
+    khaos.sync({"refunds": [refund("24.00"), refund("10.00", n=2)]})  # "raise a credit for 10.00 GBP on RV-ret-1"
+    # Finance raised it; the reconciliation read both credit notes: 24.00 + 10.00 = 34.00, the cash.
+    with khaos.engine.begin() as conn:
+        for code, gross in (("CN1", "24.00"), ("CN2", "10.00")):
+            conn.execute(
+                credit_notes.insert().values(
+                    code=code, associated_ref="RV-ret-1", gross=Decimal(gross), currency="GBP", date="x", seen_at=now()
+                )
+            )
+
+    replay(khaos.engine, str(DEMO), ids=[], kinds=["khaos_credit_difference"], owners=[], out=io.StringIO())
+
+    assert khaos.open_kinds() == {}
+    assert list(khaos.documents()) == ["RV-ret-1"], "nothing is sent again"
 
 
 def test_cancelled_with_the_refund_reversed_asks_to_reverse_what_khaos_holds(khaos: Khaos) -> None:

@@ -4,7 +4,7 @@ what Khaos holds once it has pulled the document, for later versions to be judge
 Documents from before keep `{}`: their credit is read from their gross prices instead.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

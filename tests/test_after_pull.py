@@ -408,6 +408,25 @@ def test_a_euro_return_refunded_partly_in_dollars_keeps_both_causes(tmp_path: Pa
     assert "kept" not in euros
 
 
+def test_after_the_pull_a_refund_in_dollars_on_a_euro_return_is_named_as_the_cause(khaos: Khaos) -> None:
+    euro = {"currency": "EUR", "total": "28.00", "customer": {"address": {"country_code": "IE"}}}
+    item = {"price": "28.00", "total": "28.00", "tax": "4.67"}
+    khaos.sync(euro | {"return_items": [item], "refunds": [refund("28.00", currency="EUR")]})
+    khaos.pull()
+
+    # Reveni's 28.00 EUR becomes 18.00 EUR and 10.00 USD.
+    paid = [refund("18.00", currency="EUR"), refund("10.00", n=2, currency="USD")]
+    khaos.sync(euro | {"return_items": [item], "refunds": paid})
+
+    found = {key: row["message"] for key, row in khaos.open().items()}
+    assert set(found) == {"khaos_credit_difference:ret-1::EUR", "refund_credit_difference:ret-1::refunds:USD"}
+    euros = found["khaos_credit_difference:ret-1::EUR"]
+    assert "Khaos holds 28.00 EUR" in euros
+    assert "Reveni's cash is 18.00 EUR, a difference of -10.00 EUR" in euros
+    assert "Reveni paid the rest in another currency: 10.00 USD (refund r-2)" in euros
+    assert "kept back" not in euros
+
+
 def test_two_fields_cut_to_khaos_s_lengths_are_two_exceptions_and_the_old_one_is_resolved(khaos: Khaos) -> None:
     # A store from before kept one `field_too_long` per return.
     with khaos.engine.begin() as conn:

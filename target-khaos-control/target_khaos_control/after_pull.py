@@ -140,18 +140,22 @@ def _less_cash(
     position: Position, record: dict[str, Any], draft: Draft, taken: list[dict[str, Any]], kind: str, amount: Decimal
 ) -> str:
     currency, doc = draft.currency, _holder(position, draft)
-    unpaid = [
-        m
-        for m in record.get("refunds") or []
-        if isinstance(m, dict) and m.get("status") not in ("completed", REVERSED, CHARGED_BACK, "failed")
-    ]
+    refunds = [m for m in record.get("refunds") or [] if isinstance(m, dict)]
+    unpaid = [m for m in refunds if m.get("status") not in ("completed", REVERSED, CHARGED_BACK, "failed")]
+    foreign = [m for m in refunds if m.get("status") == "completed" and m.get("currency", currency) != currency]
     if kind == "chargeback_after_posting":
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni's {what} was charged back. Confirm the chargeback with the payment provider, then "
     elif kind == "refund_reversed_after_posting":
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni reversed {what}: "
-    elif unpaid or not any(m.get("status") == "completed" for m in record.get("refunds") or [] if isinstance(m, dict)):
+    elif foreign:
+        paid = ", ".join(f"{m.get('amount')} {m.get('currency')} (refund {m.get('id', '?')})" for m in foreign)
+        return (
+            f"Reveni paid the rest in another currency: {paid}, an exception of its own. Agree with Reveni what "
+            f"that is in {currency} before moving {doc.associated_ref}: reverse only what is left over, once."
+        )
+    elif unpaid or not any(m.get("status") == "completed" for m in refunds):
         what = "; ".join(f"refund {m.get('id', '?')} is still {m.get('status')}" for m in unpaid)
         return (
             f"{what or 'Reveni has not refunded yet'}: the difference closes by itself once it is paid. Until then, "

@@ -20,12 +20,15 @@ import sqlalchemy as sa
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.testclient import TestClient
+from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.feed import next_batch
 from target_khaos_control.documents import Draft, Problem
 from target_khaos_control.operations.commands import replay
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.golden import build_return
+from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import credit_notes, exceptions, now, open_store, order_statuses, stock_items
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,6 +206,26 @@ def test_once_the_credit_asked_for_is_read_from_khaos_a_replay_closes_the_differ
 
     assert khaos.open_kinds() == {}
     assert list(khaos.documents()) == ["RV-ret-1"], "nothing is sent again"
+
+
+def test_the_return_s_timeline_says_what_khaos_holds(khaos: Khaos) -> None:
+    khaos.sync({})
+    khaos.pull()
+    settings = ChannelSettings.from_config(
+        {
+            "database_url": str(khaos.engine.url),
+            "channel_username": "khaos",
+            "channel_password": "channel-pw",
+            "public_url": "http://127.0.0.1:8803",
+            "dashboard_username": "finance-lead",
+            "dashboard_password": "dash-pw-2c7",
+        }
+    )
+
+    with TestClient(Channel(khaos.engine, settings).app()) as client:
+        page = client.get("/dashboard/returns/ret-1", auth=("finance-lead", "dash-pw-2c7")).text
+
+    assert '<p id="khaos-holds">Khaos holds 24.00 GBP: RV-ret-1 24.00 (processed on import)</p>' in page
 
 
 def test_cancelled_with_the_refund_reversed_asks_to_reverse_what_khaos_holds(khaos: Khaos) -> None:

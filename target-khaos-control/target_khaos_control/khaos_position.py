@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.documents import Line
 from target_khaos_control.states import RE_REQUESTED, SENT
 from target_khaos_control.store import chunks, credit_notes, documents, order_statuses
 
@@ -133,7 +134,7 @@ def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Positio
     return positions
 
 
-def line_facts(lines: list[Any]) -> str:
+def line_facts(lines: list[Line]) -> str:
     """The `lines` column of a document: what each of its lines credits, and how."""
     return json.dumps(
         {

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.exception_log import as_record
+from target_khaos_control.khaos_position import read_positions
 from target_khaos_control.rules import RuleSetError, load_ruleset
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import credit_notes, documents, exceptions, reveni_returns, runs, stock_levels
@@ -158,7 +159,9 @@ class Dashboard:
                 .where(stock_levels.c.stock_code.in_(codes))
                 .order_by(stock_levels.c.stock_code, stock_levels.c.site_id)
             ).all()
+            position = read_positions(conn, [return_id]).get(return_id)
         record = json.loads(stored.record)
+        currency = str(record.get("currency") or "")
         sites = self._sites()
         return _page(
             "timeline.html",
@@ -174,6 +177,7 @@ class Dashboard:
                 for level in stock
             ],
             events=_events(record, docs, notes, problems),
+            held=f"{position.held(currency)} {currency}: {position.describe()}" if position else "",
         )
 
     def _sites(self) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import credit_notes, exceptions, now, open_store, order_statuses, stock_items
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "rules" / "demo"
+DEMO, ACME = ROOT / "rules" / "demo", ROOT / "rules" / "acme"  # gross prices, net prices
 BASE = yaml.safe_load((DEMO / "tests" / "base.yaml").read_text())
 DEDUCTIONS = '\ndeductions: {stock_code: RETURN-FEE, khaos_reason: "4", tax_code: "2"}\n'
 
@@ -524,44 +524,76 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 VERDICTS = st.sampled_from(["accepted", "rejected", "pending"])
 REFUNDS = st.lists(
     st.tuples(
-        st.sampled_from(["24.00", "30.00", "10.00", "48.00"]),
+        st.sampled_from(["24.00", "30.00", "10.00", "48.00", "29.99"]),
         st.sampled_from(["completed", "reversed", "charged_back"]),
     ),
     max_size=2,
 )
 VERSION = st.tuples(st.lists(VERDICTS, min_size=2, max_size=2), REFUNDS, st.booleans(), st.booleans())
+PENNY = Decimal("0.01")
+RATES = {"TEE-BLK-M": Decimal(20), "RETURN-FEE": Decimal(0)}  # Reveni's rate; the deductions item's tax code 2
+
+
+def khaos_credit(line: dict[str, Any]) -> Decimal:
+    """What Khaos posts for a document line: the gross, or net + VAT each rounded half up per line."""
+    price = line["UnitPrice"]
+    if "Gross" in price:
+        return Decimal(str(price["Gross"])) * line["Quantity"]
+    net = (Decimal(str(price["Net"])) * line["Quantity"]).quantize(PENNY, ROUND_HALF_UP)
+    return net + (net * RATES[line["SKU"]] / 100).quantize(PENNY, ROUND_HALF_UP)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=st.lists(VERSION, min_size=1, max_size=4), deductions=st.booleans())
+@given(
+    history=st.lists(VERSION, min_size=1, max_size=4),
+    totals=st.lists(st.sampled_from(["24.00", "29.99", "0.69"]), min_size=2, max_size=2),
+    deductions=st.booleans(),
+    net=st.booleans(),
+)
 def test_whatever_the_history_the_cash_is_what_khaos_holds_or_finance_has_the_difference(
-    template: Path, tmp_path: Path, history: list[tuple[list[str], list[tuple[str, str]], bool, bool]], deductions: bool
+    template: Path,
+    tmp_path: Path,
+    history: list[tuple[list[str], list[tuple[str, str]], bool, bool]],
+    totals: list[str],
+    deductions: bool,
+    net: bool,
 ) -> None:
-    # Two tees at 24.00 (48.00); each version: the two verdicts, the refunds and their
-    # statuses, whether Reveni cancelled it, and whether Khaos pulls after it.
+    # Two tees (24.00, 29.99 or 0.69 each; 0.69 has no exact net price at 20%); each
+    # version: the two verdicts, the refunds and their statuses, whether Reveni cancelled
+    # it, and whether Khaos pulls after it. Gross prices (demo) or net prices (acme).
     folder = tmp_path / f"example-{len(list(tmp_path.iterdir()))}"
     folder.mkdir()
     shutil.copy(template, folder / "store.db")
-    rules = DEMO
+    client = ACME if net else DEMO
+    rules = client
     if deductions:
-        (folder / "rules.yml").write_text((DEMO / "rules.yml").read_text() + DEDUCTIONS)
+        (folder / "rules.yml").write_text((client / "rules.yml").read_text() + DEDUCTIONS)
         rules = folder
     khaos = Khaos(folder / "store.db", rules)
     cash = Decimal("0.00")
     for verdicts, refunds, cancelled, pulled in history:
-        items = [{"status": v, "reject_reason": "used" if v == "rejected" else None} for v in verdicts]
+        items = [
+            {
+                "status": verdict,
+                "reject_reason": "used" if verdict == "rejected" else None,
+                "price": total,
+                "total": total,
+                "tax": str((Decimal(total) / 6).quantize(PENNY, ROUND_HALF_UP)),  # 20% VAT inside the gross
+            }
+            for verdict, total in zip(verdicts, totals, strict=True)
+        ]
         paid = [refund(amount, status, n) for n, (amount, status) in enumerate(refunds, start=1)]
         status = "cancelled" if cancelled else "received"
-        khaos.sync({"total": "48.00", "status": status, "return_items": items, "refunds": paid})
+        khaos.sync({"status": status, "return_items": items, "refunds": paid})
         cash = sum((Decimal(a) for a, s in refunds if s == "completed"), Decimal("0.00"))
         if pulled:
             khaos.pull()
     khaos.pull()
 
-    # What Khaos holds, from the documents it pulled: Σ gross unit price x quantity.
+    # What Khaos holds, from the documents it pulled.
     held = sum(
         (
-            Decimal(str(line["UnitPrice"]["Gross"])) * line["Quantity"]
+            khaos_credit(line)
             for document in khaos.documents().values()
             if document["state"] == "served"
             for line in document["ReturnedItems"]

@@ -536,11 +536,11 @@ RATES = {"TEE-BLK-M": Decimal(20), "RETURN-FEE": Decimal(0)}  # Reveni's rate; t
 
 def khaos_credit(line: dict[str, Any]) -> Decimal:
     """What Khaos posts for a document line: the gross, or net + VAT each rounded half up per line."""
-    price = line["UnitPrice"]
+    price, quantity = line["UnitPrice"], int(line["Quantity"])
     if "Gross" in price:
-        return Decimal(str(price["Gross"])) * line["Quantity"]
-    net = (Decimal(str(price["Net"])) * line["Quantity"]).quantize(PENNY, ROUND_HALF_UP)
-    return net + (net * RATES[line["SKU"]] / 100).quantize(PENNY, ROUND_HALF_UP)
+        return Decimal(str(price["Gross"])) * quantity
+    net = (Decimal(str(price["Net"])) * quantity).quantize(PENNY, ROUND_HALF_UP)
+    return net + (net * RATES[str(line["SKU"])] / 100).quantize(PENNY, ROUND_HALF_UP)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

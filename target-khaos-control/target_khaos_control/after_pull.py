@@ -21,8 +21,8 @@ from typing import Any
 from target_khaos_control.documents import Draft, Line, Problem, associated_ref
 from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.khaos_position import HeldDocument, Position
+from target_khaos_control.rules.engine import DEDUCTION
 
-DEDUCTION = "(deduction)"  # as rules.engine.DEDUCTION: the line id of what Reveni kept back
 REVERSED, CHARGED_BACK = "reversed", "charged_back"  # a completed refund Reveni took back, and how
 RESTOCK = "restock"
 

@@ -30,11 +30,12 @@ import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.after_pull import DEDUCTION, judge
+from target_khaos_control.after_pull import judge
 from target_khaos_control.documents import Draft, Problem, associated_ref
 from target_khaos_control.exception_kinds import KINDS, Owner, Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, trace_key
 from target_khaos_control.khaos_position import line_facts, read_positions
+from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
 from target_khaos_control.store import (
     chunks,

@@ -1,9 +1,10 @@
 """Money after Khaos has pulled a return: every later version is judged against what Khaos
 holds, and every figure below was worked out by hand.
 
-Each case runs in process: the demo rule set decides each version of the golden cases'
-base return (one accepted TEE-BLK-M at 24.00, refunded in full, GBP), the store keeps
-the documents, and Khaos pulls them through the channel's own feed.
+Each case runs in process: the demo rule set (acme's, for net prices) decides each
+version of the golden cases' base return (one accepted TEE-BLK-M at 24.00, refunded in
+full, GBP), the store keeps the documents, and Khaos pulls them through the channel's
+own feed.
 """
 
 from __future__ import annotations

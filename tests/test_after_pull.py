@@ -229,6 +229,46 @@ def test_the_return_s_timeline_says_what_khaos_holds(khaos: Khaos) -> None:
     assert '<p id="khaos-holds">Khaos holds 24.00 GBP: RV-ret-1 24.00 (processed on import)</p>' in page
 
 
+def khaos_says(khaos: Khaos, status: str) -> None:
+    """Khaos pushes a status for RV-ret-1, as its OrderStatusUpload does."""
+    with khaos.engine.begin() as conn:
+        conn.execute(
+            order_statuses.insert().values(
+                order_id="7", associated_ref="RV-ret-1", status=status, payload="{}", updated_at=now()
+            )
+        )
+
+
+def test_a_return_approved_in_khaos_is_reversed_not_reduced(khaos: Khaos) -> None:
+    khaos.sync({"refunds": []})  # RV-ret-1 goes before Reveni has paid: awaiting approval
+    khaos.pull()
+    khaos_says(khaos, "Complete")  # a person approved it in Khaos
+
+    khaos.sync({"refunds": [refund("20.00")]})  # Reveni pays 20.00: 4.00 kept back
+
+    [(kind, message)] = khaos.open_kinds().items()
+    assert kind == "khaos_credit_difference"
+    assert "(RV-ret-1 24.00 (processed in Khaos, Khaos status Complete))" in message
+    assert "reverse 4.00 GBP on RV-ret-1; credit nothing again" in message
+
+
+def test_a_return_khaos_cancelled_holds_nothing(khaos: Khaos) -> None:
+    khaos.sync({})
+    khaos.pull()
+    khaos_says(khaos, "Cancelled")
+
+    khaos.sync({"shipping": {"tracking_number": "H2"}})  # Reveni's 24.00 stands
+
+    [(kind, message)] = khaos.open_kinds().items()
+    assert kind == "khaos_credit_difference"
+    assert (
+        "Khaos holds 0.00 GBP for Reveni return ret-1 (RV-ret-1 0.00 (cancelled in Khaos, Khaos status Cancelled))"
+        in (message)
+    )
+    assert "a difference of 24.00 GBP" in message
+    assert "raise a credit for 24.00 GBP on RV-ret-1" in message
+
+
 def test_cancelled_with_the_refund_reversed_asks_to_reverse_what_khaos_holds(khaos: Khaos) -> None:
     khaos.sync({})
     khaos.pull()
@@ -371,9 +411,7 @@ def test_an_item_rejected_after_khaos_processed_it_is_moved_out_of_stock(khaos: 
     found = khaos.open_kinds()
     assert set(found) == {"graded_after_pull"}, "Reveni's 24.00 stands and Khaos holds 24.00: no money gap"
     assert "rejected it (used)" in found["graded_after_pull"]
-    assert (
-        "Khaos processed RV-ret-1 on import: move it out of saleable stock as quarantine" in found["graded_after_pull"]
-    )
+    assert "Khaos has processed RV-ret-1: move it out of saleable stock as quarantine" in found["graded_after_pull"]
 
 
 def test_a_grade_that_gives_another_disposition_names_it(tmp_path: Path) -> None:

@@ -161,13 +161,13 @@ def _less_cash(
             f"{what or 'Reveni has not refunded yet'}: the difference closes by itself once it is paid. Until then, "
             + (
                 f"leave {doc.associated_ref} awaiting approval in Khaos."
-                if doc.credit_noted is None and not doc.processed
+                if not doc.posted
                 else f"Khaos has already posted {doc.associated_ref}: credit nothing again."
             )
         )
     else:
         cause = "Reveni kept back or recovered part of the refund after Khaos took the credit: "
-    if doc.credit_noted is not None or doc.processed:
+    if doc.posted:
         return f"{cause}reverse {amount} {currency} on {doc.associated_ref}; credit nothing again."
     return (
         f"{cause}reverse {amount} {currency} on {doc.associated_ref}: it awaits approval in Khaos, so reduce it by "
@@ -220,8 +220,8 @@ def _late_grades(position: Position, record: dict[str, Any], draft: Draft, routi
             cause, right = f"its grade now gives {disposition} (Khaos reason {reason})", disposition
         else:
             continue
-        if doc.processed:
-            act = f"Khaos processed {doc.associated_ref} on import: move it out of saleable stock as {right}"
+        if doc.posted:
+            act = f"Khaos has processed {doc.associated_ref}: move it out of saleable stock as {right}"
         else:
             act = f"before anyone processes {doc.associated_ref}, change this line to {right}"
         found.append(

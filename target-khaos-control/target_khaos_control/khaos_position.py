@@ -21,6 +21,9 @@ from target_khaos_control.documents import Line
 from target_khaos_control.states import RE_REQUESTED, SENT
 from target_khaos_control.store import chunks, credit_notes, documents, order_statuses
 
+# What Khaos's OrderStatusUpload says of a return it downloaded from us (spec: Order Status Upload).
+COMPLETE, CANCELLED = "Complete", "Cancelled"
+
 
 @dataclass(frozen=True)
 class HeldLine:
@@ -48,17 +51,30 @@ class HeldDocument:
 
     @property
     def held(self) -> Decimal | None:
-        """What Khaos holds for it: its credit notes once read, else the document's credit."""
-        return self.credit_noted if self.credit_noted is not None else self.credit
+        """What Khaos holds for it: its credit notes once read; nothing once Khaos says it
+        cancelled it; else the document's credit."""
+        if self.credit_noted is not None:
+            return self.credit_noted
+        return Decimal("0.00") if self.order_status == CANCELLED else self.credit
+
+    @property
+    def posted(self) -> bool:
+        """Whether Khaos has processed it: on import, by a person (status Complete), or a
+        credit note shows it."""
+        return self.processed or self.order_status == COMPLETE or self.credit_noted is not None
 
     def describe(self) -> str:
         """`RV-x 30.00 (processed on import)`: the reference, its figure and how far Khaos took it."""
         if self.credit_noted is not None:
             how = "credit note read"
+        elif self.order_status == CANCELLED:
+            how = "cancelled in Khaos"
         elif self.state == RE_REQUESTED:
             how = "its import failed in Khaos"
         elif self.processed:
             how = "processed on import"
+        elif self.posted:
+            how = "processed in Khaos"
         else:
             how = "awaiting approval in Khaos"
         if self.order_status:

@@ -174,6 +174,7 @@ def _operate(args: argparse.Namespace) -> int:
             unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),
             fmt=args.format,
             output=Path(args.output) if args.output else None,
+            tax_rates=ruleset.tax_code_rates,
         )
     except (ValueError, CreditNoteFileError) as error:
         detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)

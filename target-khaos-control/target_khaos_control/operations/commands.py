@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -97,9 +98,11 @@ def run_reconciliation(
     routing: Routing,
     fmt: str,
     output: Path | None,
+    tax_rates: dict[str, Decimal] | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
-    notes = reconciliation.read_credit_notes(export, columns)
+    read = reconciliation.read_export(export, columns)
+    notes = read.notes
     moment = now()
     with engine.begin() as conn:
         report = reconciliation.reconcile(
@@ -109,6 +112,9 @@ def run_reconciliation(
             unconfirmed_after=timedelta(hours=unconfirmed_hours),
             hold_days=hold_days,
             progress=_progress_bar(out, "Reconciling"),
+            tax_rates=tax_rates,
+            rejected=read.rejected,
+            repeated=read.repeated,
         )
         _record_gaps(conn, report, moment, routing)
         _keep_credit_notes(conn, notes, moment)

@@ -228,6 +228,8 @@ def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment
                     "currency": n.currency,
                     "date": n.date,
                     "seen_at": moment,
+                    "net": n.net,
+                    "tax": n.tax,
                 }
                 for n in {note.code: note for note in notes}.values()
             ],

@@ -117,7 +117,7 @@ def run_reconciliation(
             repeated=read.repeated,
         )
         _record_gaps(conn, report, moment, routing)
-        _keep_credit_notes(conn, notes, moment)
+        keep_credit_notes(conn, notes, moment)
         record_run(conn, "reconcile", moment, report.summary())
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
     if output is not None:
@@ -213,7 +213,8 @@ def _progress_bar(out: TextIO, what: str) -> Any:
     return lambda rows: tqdm(rows, desc=what, unit=" returns", file=sys.stderr)
 
 
-def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
+def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
+    """The export's credit notes in the store: the return timeline and the close read them."""
     codes = [note.code for note in notes]
     for chunk in chunks(codes):
         conn.execute(credit_notes.delete().where(credit_notes.c.code.in_(chunk)))

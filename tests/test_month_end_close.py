@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,13 +19,19 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
+from target_khaos_control.channel.app import Channel
 from target_khaos_control.operations import reconciliation
+from target_khaos_control.operations.commands import keep_credit_notes
 from target_khaos_control.operations.month_end import Period, close_period
 from target_khaos_control.operations.month_end_export import as_csv, as_table, summary, write_workbook
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue
+from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import documents, open_store
 
+from tests.servers import DEMO_RULES
+from tests.test_dashboard_pages import LOGIN
 from tests.test_reconciliation_breaks import HEADER, RULES, a_return
 
 NOVEMBER = Period.parse("2026-11")
@@ -181,3 +188,37 @@ def test_the_table_names_each_figure(store: Engine, tmp_path: Path) -> None:
     assert "Month-end close 2026-11" in table
     assert "  GBP      store credit  gap: not_confirmed               1        52.50       5" in table
     assert "No payout total given" in table
+
+
+def test_the_dashboard_shows_the_close_with_a_link_per_gap_to_its_returns(store: Engine, tmp_path: Path) -> None:
+    with store.begin() as conn:
+        keep_credit_notes(conn, notes(tmp_path, NOVEMBER_NOTES), NOV_20)
+    settings = ChannelSettings.from_config(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'store.db'}",
+            "channel_username": "khaos",
+            "channel_password": "channel-pw",
+            "public_url": "http://127.0.0.1:8803",
+            "dashboard_username": LOGIN[0],
+            "dashboard_password": LOGIN[1],
+            "rules_path": str(DEMO_RULES),
+        }
+    )
+    with TestClient(Channel(store, settings).app()) as client:
+        client.auth = LOGIN
+        page = client.get("/dashboard/close?period=2026-11")
+        gap = client.get("/dashboard/close/2026-11/not_confirmed")
+        refused = client.get("/dashboard/close?period=soon")
+        outside = client.get("/dashboard/close?period=2026-11", auth=None)
+
+    assert page.status_code == 200
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    rows = [re.sub(r"<[^>]+>", "|", row) for row in re.findall(r"<tr>(.*?)</tr>", page.text)]
+    assert "|GBP|store credit|gap: not_confirmed|1|52.50|5|" in [re.sub(r"\|+", "|", row) for row in rows]
+    assert 'href="/dashboard/close/2026-11/not_confirmed"' in page.text
+    assert 'href="/dashboard/close/2026-11/amount_difference"' in page.text
+    assert gap.status_code == 200
+    assert 'href="/dashboard/returns/b"' in gap.text
+    assert 'href="/dashboard/returns/a"' not in gap.text
+    assert refused.status_code == 400
+    assert outside.status_code == 401

@@ -155,7 +155,12 @@ def as_csv(close: Close) -> str:
 
 def write_workbook(close: Close, path: Path) -> None:
     """One sheet per currency: its returns, then its totals; amounts as numbers."""
-    from openpyxl import Workbook
+    try:
+        from openpyxl import Workbook
+    except ImportError:
+        raise ValueError(
+            "the .xlsx export needs openpyxl, in the `channel` extra: pip install 'target-khaos-control[channel]'"
+        ) from None
 
     book = Workbook()
     for blank in book.worksheets:  # a new workbook's empty first sheet

@@ -186,7 +186,7 @@ def test_the_table_names_each_figure(store: Engine, tmp_path: Path) -> None:
     table = as_table(close)
 
     assert "Month-end close 2026-11" in table
-    assert "  GBP      store credit  gap: not_confirmed               1        52.50       5" in table
+    assert "  GBP      store credit  gap: not_confirmed                     1        52.50       5" in table
     assert "No payout total given" in table
 
 

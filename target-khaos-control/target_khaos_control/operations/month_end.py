@@ -11,6 +11,11 @@ Data that arrives later never moves a closed period's figures.
 A return belongs to the period when money moved for it in the period (a refund, a
 top-up, a credit note); a return of an earlier period whose gap is still open at the end is
 carried into the close, since its gap is still to accrue.
+
+A return the store first heard of after the period's end (the first sync ran late, or
+the integration went live after it) joins by its Reveni dates, from the first version the
+store saw, and is marked late in the export: the one way a closed period can move is
+money Reveni dated in it that the store had not yet been told about.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from sqlalchemy.engine import Connection
 from target_khaos_control.operations.reconciliation import CreditNote, ReturnLine, StockVat, compare
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SERVED, SUPERSEDED
-from target_khaos_control.store import credit_notes, documents, return_versions, reveni_returns
+from target_khaos_control.store import credit_notes, documents, return_versions
 
 PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
 AWAITING = "awaiting_khaos"  # paid, no credit note yet, within Khaos's time: accrued too
@@ -71,6 +76,7 @@ class CloseLine:
     credited_in_period: Decimal  # its credit notes dated in the period, in the return's currency
     credited_net: Decimal | None = None  # the credit notes' Net, when the export has it
     credited_tax: Decimal | None = None
+    late: bool = False  # the store first heard of it after the period's end (a late sync)
 
     @property
     def status(self) -> str:
@@ -135,10 +141,11 @@ def close_period(
     by_ref: dict[str, list[CreditNote]] = defaultdict(list)
     for note in dated:
         by_ref[note.associated_ref].append(note)
-    docs = _documents_as_of(conn, end)
+    records, late = _records_as_of(conn, end)
+    docs = _documents_as_of(conn, end, late)
     vat = StockVat(Catalogue.read(conn), tax_rates or {})
     lines = []
-    for record in _records_as_of(conn, end):
+    for record in records:
         found = compare(
             record,
             docs.get(str(record.get("id")), []),
@@ -151,6 +158,7 @@ def close_period(
         if found is None:
             continue
         entry = _close_line(found, record, by_ref, docs.get(found.return_id, []), period)
+        entry.late = found.return_id in late
         if entry.of_period or not found.matched:
             lines.append(entry)
     known = {doc.associated_ref for rows in docs.values() for doc in rows}
@@ -200,22 +208,25 @@ def _figures(lines: list[CloseLine]) -> dict[tuple[str, str], Figures]:
     return dict(sorted(figures.items()))
 
 
-def _records_as_of(conn: Connection, end: datetime) -> list[dict[str, Any]]:
-    """Each return's version the store held at `end`, its money dated before `end`."""
-    latest: dict[str, str] = {}
+def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
+    """Each return's version the store held at `end`, its money dated before `end`; and the
+    returns the store first heard of after `end` (a late sync), with when: their first
+    version stands in, by its Reveni dates."""
+    held: dict[str, str] = {}
+    first: dict[str, tuple[datetime, str]] = {}
     for row in conn.execute(
-        sa.select(return_versions.c.return_id, return_versions.c.record)
-        .where(return_versions.c.seen_at < end)
-        .order_by(return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.id)
+        sa.select(return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.record).order_by(
+            return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.id
+        )
     ):
-        latest[row.return_id] = row.record
-    for row in conn.execute(  # a return stored before versions were kept, unchanged since
-        sa.select(reveni_returns.c.return_id, reveni_returns.c.record).where(reveni_returns.c.last_changed < end)
-    ):
-        latest.setdefault(row.return_id, row.record)
+        first.setdefault(row.return_id, (_aware(row.seen_at), row.record))
+        if _aware(row.seen_at) < end:
+            held[row.return_id] = row.record
+    late = {return_id: seen for return_id, (seen, _) in first.items() if return_id not in held}
+    stored = {return_id: record for return_id, (_, record) in first.items()} | held
     records = []
-    for stored in latest.values():
-        record = _decoded(stored)
+    for text in stored.values():
+        record = _decoded(text)
         for key, when in (("refunds", "refunded_at"), ("exchange_payments", "paid_at")):
             record[key] = [
                 m
@@ -223,20 +234,24 @@ def _records_as_of(conn: Connection, end: datetime) -> list[dict[str, Any]]:
                 if isinstance(m, dict) and ((day := _moment(str(m.get(when) or ""))) is None or day < end)
             ]
         records.append(record)
-    return records
+    return records, late
 
 
-def _documents_as_of(conn: Connection, end: datetime) -> dict[str, list[Any]]:
-    """Each document as it stood at `end`, from the times the store keeps."""
+def _documents_as_of(conn: Connection, end: datetime, late: dict[str, datetime]) -> dict[str, list[Any]]:
+    """Each document as it stood at `end` (a late return's: when the store first saw it),
+    from the times the store keeps."""
     found: dict[str, list[Any]] = defaultdict(list)
-    for doc in conn.execute(sa.select(documents).where(documents.c.created_at < end)):
-        if doc.state == RE_REQUESTED and _aware(doc.state_changed_at) < end:
+    for doc in conn.execute(sa.select(documents)):
+        cut = late[doc.return_id] + timedelta(microseconds=1) if doc.return_id in late else end
+        if _aware(doc.created_at) >= cut:
+            continue
+        if doc.state == RE_REQUESTED and _aware(doc.state_changed_at) < cut:
             state = RE_REQUESTED
-        elif doc.first_served_at is not None and _aware(doc.first_served_at) < end:
+        elif doc.first_served_at is not None and _aware(doc.first_served_at) < cut:
             state = SERVED
-        elif doc.state == SUPERSEDED and _aware(doc.state_changed_at) < end:
+        elif doc.state == SUPERSEDED and _aware(doc.state_changed_at) < cut:
             state = SUPERSEDED
-        elif doc.published_at is not None and _aware(doc.published_at) < end:
+        elif doc.published_at is not None and _aware(doc.published_at) < cut:
             state = PUBLISHED
         else:
             state = HELD

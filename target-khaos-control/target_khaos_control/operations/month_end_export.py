@@ -96,13 +96,13 @@ def as_table(close: Close, unread: list[str] | None = None) -> str:
         f"Month-end close {close.period.name} (as of {close.period.end.isoformat()}): "
         f"{len(close.lines)} returns, {sum(entry.of_period for entry in close.lines)} of the period",
         "",
-        f"  {'currency':<9}{'method':<14}{'figure':<28}{'count':>6}{'amount':>13}{'oldest':>8}",
+        f"  {'currency':<9}{'method':<14}{'figure':<34}{'count':>6}{'amount':>13}{'oldest':>8}",
     ]
     for row in total_rows(close):
         currency, method, figure, count, amount, oldest = row
-        out.append(f"  {currency:<9}{method:<14}{figure:<28}{count:>6}{amount!s:>13}{oldest:>8}")
+        out.append(f"  {currency:<9}{method:<14}{figure:<34}{count:>6}{amount!s:>13}{oldest:>8}")
     for currency, amount in close.unknown_credited.items():
-        out.append(f"  {currency:<9}{'':<14}{'credited, no Reveni return':<28}{'':>6}{amount!s:>13}")
+        out.append(f"  {currency:<9}{'':<14}{'credited, no Reveni return':<34}{'':>6}{amount!s:>13}")
     out += [""] + (close.tie_outs or ["No payout total given: no tie-out (--payout-total AMOUNT CURRENCY)"])
     problems = close.not_counted + (unread or [])
     if problems:
@@ -125,7 +125,7 @@ def return_row(close: Close, entry: CloseLine) -> list[object]:
     line = entry.line
     vat = line.vat_refunded
     return [
-        close.period.name if entry.of_period else "earlier",
+        (close.period.name if entry.of_period else "earlier") + (" (late)" if entry.late else ""),
         line.return_id,
         line.order_number,
         line.currency,

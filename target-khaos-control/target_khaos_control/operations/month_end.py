@@ -143,7 +143,7 @@ def close_period(
         by_ref[note.associated_ref].append(note)
     records, late = _records_as_of(conn, end)
     docs = _documents_as_of(conn, end, late)
-    vat = StockVat(Catalogue.read(conn), tax_rates or {})
+    vat = StockVat(Catalogue.read(conn), tax_rates or {}, of_cash=True)
     lines = []
     for record in records:
         found = compare(

@@ -104,6 +104,7 @@ class StockVat:
     catalogue: Catalogue
     tax_rates: dict[str, Decimal]
     reveni_rates: dict[str, Decimal] = field(default_factory=dict)
+    of_cash: bool = False  # also the VAT in the cash (the close's export); else only to check credit notes
 
     def rate(self, sku: str) -> Decimal | None:
         item = self.catalogue.current(sku)
@@ -220,8 +221,8 @@ def _vat_of(
     vat: StockVat | None,
 ) -> None:
     """The VAT in the cash and in the credit notes, at the stock items' rates."""
-    if vat is None:
-        return
+    if vat is None or not (vat.of_cash or (same and all(note.tax is not None for note in same))):
+        return  # nothing to check, and nothing asked for: no document is read
     vat.reveni_rates = {
         str(item.get("sku")): Decimal(str(item["tax_rate"]))
         for item in record.get("return_items") or []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.operations import reconciliation
+from target_khaos_control.operations.cli import main
 from target_khaos_control.operations.commands import keep_credit_notes
 from target_khaos_control.operations.month_end import Period, close_period
 from target_khaos_control.operations.month_end_export import as_csv, as_table, summary, write_workbook
@@ -222,3 +224,37 @@ def test_the_dashboard_shows_the_close_with_a_link_per_gap_to_its_returns(store:
     assert 'href="/dashboard/returns/a"' not in gap.text
     assert refused.status_code == 400
     assert outside.status_code == 401
+
+
+def test_the_workbook_never_holds_a_formula_from_a_return(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    sneaky = paid(a_return("sneaky", "24.00"), "2026-11-20T10:00:00Z")
+    sneaky["order"]["number"] = '=HYPERLINK("http://evil","x")'
+    sync(engine, NOV_20, sneaky)
+    with engine.connect() as conn:
+        close = close_period(conn, NOVEMBER, notes=[], tax_rates=RULES.tax_code_rates)
+
+    write_workbook(close, tmp_path / "close.xlsx")
+    cell = load_workbook(tmp_path / "close.xlsx")["GBP"]["C2"]
+
+    assert (cell.value, cell.data_type) == ('\'=HYPERLINK("http://evil","x")', "s")
+
+
+def test_a_bad_period_or_payout_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"database_url": f"sqlite:///{tmp_path / 'store.db'}", "rules_path": str(DEMO_RULES)}))
+    (tmp_path / "credit-notes.csv").write_text(HEADER)
+    base = ["close", "--config", str(config), "--credit-notes", str(tmp_path / "credit-notes.csv")]
+
+    with pytest.raises(SystemExit) as month:
+        main([*base, "--period", "November"])
+    said_month = capsys.readouterr().err
+    with pytest.raises(SystemExit) as payout:
+        main([*base, "--period", "2026-11", "--payout-total", "lots", "GBP"])
+    said_payout = capsys.readouterr().err
+
+    assert month.value.code == payout.value.code == 1
+    assert said_month == "reveni-khaos close: --period 'November' is not a month: write it as YYYY-MM, e.g. 2026-11\n"
+    assert said_payout == (
+        "reveni-khaos close: --payout-total lots GBP: write an amount and a currency, e.g. 1234.56 GBP\n"
+    )

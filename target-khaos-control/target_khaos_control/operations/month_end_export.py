@@ -94,7 +94,8 @@ def as_table(close: Close, unread: list[str] | None = None) -> str:
     """The close for a person: per currency and refund method, then the tie-out lines."""
     out = [
         f"Month-end close {close.period.name} (as of {close.period.end.isoformat()}): "
-        f"{len(close.lines)} returns, {sum(entry.of_period for entry in close.lines)} of the period",
+        f"{len(close.lines)} returns, {sum(entry.of_period for entry in close.lines)} of the period, "
+        f"{sum(entry.late for entry in close.lines)} first heard of after its end (late)",
         "",
         f"  {'currency':<9}{'method':<14}{'figure':<34}{'count':>6}{'amount':>13}{'oldest':>8}",
     ]

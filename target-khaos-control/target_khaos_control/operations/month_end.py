@@ -39,8 +39,7 @@ from target_khaos_control.store import credit_notes, documents, return_versions
 
 PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
 AWAITING = "awaiting_khaos"  # paid, no credit note yet, within Khaos's time: accrued too
-CASH, STORE_CREDIT = "cash", "store credit"
-STORE_CREDIT_METHODS = ("store_credit", "gift_card")
+CASH = "cash"  # a refund method's group; the other is "store credit" (compare.STORE_CREDIT)
 
 
 @dataclass(frozen=True)

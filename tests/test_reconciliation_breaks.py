@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from target_khaos_control.operations import commands, reconciliation
 from target_khaos_control.publishing import apply_returns
@@ -280,3 +282,30 @@ def test_odd_rows_on_postgres_are_reported_and_the_good_one_is_kept(tmp_path: Pa
         assert kept == [("CN1", Decimal("24.00"))]
     finally:
         server.stop()
+
+
+CELL = st.one_of(
+    st.sampled_from(["24.00", "-24.00", "NaN", "sNaN", "1e999999", "GBP", "EURO", "", "CN1", "RV-good", "2026-11-21"]),
+    st.text(max_size=50),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(CELL, min_size=0, max_size=9), max_size=8))
+def test_every_row_of_any_export_is_a_credit_note_or_one_reported_line(tmp_path: Path, rows: list[list[str]]) -> None:
+    # Given any rows under the export's header (short, long, any text, NUL included),
+    # expect no traceback, and each row counted once: a credit note, a repeat or a report.
+    path = tmp_path / "any.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["CreditNoteCode", "Date", "AssociatedRef", "Currency", "Net", "Tax", "Gross"])
+        writer.writerows(rows)
+
+    read = reconciliation.read_export(path)
+
+    written = [row for row in rows if row]  # csv reads an empty row as no row at all
+    assert len(read.notes) + len(read.repeated) + len(read.rejected) == len(written)
+    for note in read.notes:
+        assert note.gross >= 0
+        assert len(note.code) <= 40
+        assert len(note.currency) == 3

@@ -258,3 +258,24 @@ def test_a_bad_period_or_payout_is_one_line_naming_it(tmp_path: Path, capsys: py
     assert said_payout == (
         "reveni-khaos close: --payout-total lots GBP: write an amount and a currency, e.g. 1234.56 GBP\n"
     )
+
+
+def test_an_exchange_top_up_carries_the_vat_of_both_items(tmp_path: Path) -> None:
+    # A 24.00 tee exchanged for a 59.99 hoodie, both 20%; the customer paid 35.99 on top.
+    # VAT: 24.00 -> net 20.00 + 4.00; 59.99 -> net 49.99 + 10.00. The cash, -35.99, holds
+    # 4.00 - 10.00 = -6.00 of VAT and -29.99 net.
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    swap = a_return("swap", "24.00")
+    swap["refunds"] = []
+    swap["return_items"][0]["exchange"] = {"sku": "HOOD-GRY-L", "ean": "5056000000099", "price": "59.99", "quantity": 1}
+    swap["exchange_payments"] = [
+        {"id": "p-1", "amount": "35.99", "currency": "GBP", "status": "completed", "paid_at": "2026-11-20T09:00:00Z"}
+    ]
+    sync(engine, NOV_20, swap)
+    with engine.connect() as conn:
+        close = close_period(conn, NOVEMBER, notes=[], tax_rates=RULES.tax_code_rates)
+
+    row = next(csv.reader(io.StringIO(as_csv(close).splitlines()[1])))
+
+    assert row[1] == "swap"
+    assert row[5:9] == ["-35.99", "-35.99", "-6.00", "-29.99"]

@@ -30,7 +30,7 @@ from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.operations.reconciliation.read import CreditNote
 from target_khaos_control.operations.reconciliation.report import Report, ReturnLine
 from target_khaos_control.rules.catalogue import Catalogue
-from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, ExceptionStatus
+from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import documents, exceptions, reveni_returns
 
 PENNY = Decimal("0.01")
@@ -110,7 +110,11 @@ class StockVat:
         item = self.catalogue.current(sku)
         if item is not None and item.tax_code in self.tax_rates:
             return self.tax_rates[item.tax_code]
-        return self.reveni_rates.get(sku)
+        if sku in self.reveni_rates:
+            return self.reveni_rates[sku]
+        # A stock code the rules renamed (an alias): the return's rate, if it has only one.
+        rates = set(self.reveni_rates.values())
+        return rates.pop() if len(rates) == 1 else None
 
     def expected(self, body: str) -> tuple[Decimal, Decimal, int] | None:
         """(gross, VAT, lines) Khaos should post for a document; None if a rate is unknown."""
@@ -223,12 +227,20 @@ def _vat_of(
     """The VAT in the cash and in the credit notes, at the stock items' rates."""
     if vat is None or not (vat.of_cash or (same and all(note.tax is not None for note in same))):
         return  # nothing to check, and nothing asked for: no document is read
-    vat.reveni_rates = {
-        str(item.get("sku")): Decimal(str(item["tax_rate"]))
-        for item in record.get("return_items") or []
-        if isinstance(item, dict) and _is_amount(item.get("tax_rate"))
-    }
-    credited_docs = [doc for doc in docs if by_ref.get(doc.associated_ref)] or [d for d in docs if d.state in SENT]
+    vat.reveni_rates = {}
+    for item in record.get("return_items") or []:
+        if isinstance(item, dict) and _is_amount(item.get("tax_rate")):
+            rate = Decimal(str(item["tax_rate"]))
+            vat.reveni_rates[str(item.get("sku"))] = rate
+            exchange = item.get("exchange")
+            if isinstance(exchange, dict):  # like for like, as the rules price it
+                vat.reveni_rates.setdefault(str(exchange.get("sku")), rate)
+    # The documents Khaos credited, else those it holds, else those on their way.
+    credited_docs = (
+        [doc for doc in docs if by_ref.get(doc.associated_ref)]
+        or [doc for doc in docs if doc.state in SENT]
+        or [doc for doc in docs if doc.state != SUPERSEDED]
+    )
     expected = [vat.expected(doc.body) for doc in credited_docs]
     if not expected or None in expected:
         return

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from target_khaos_control.operations import commands, reconciliation
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
-from target_khaos_control.store import credit_notes, documents, open_store
+from target_khaos_control.store import credit_notes, documents, open_store, stock_items
 
 from tests.servers import DEMO_RULES, PG_BIN, PostgresServer
 from tests.test_target_khaos_control import _a_return
@@ -309,3 +309,24 @@ def test_every_row_of_any_export_is_a_credit_note_or_one_reported_line(tmp_path:
         assert note.gross >= 0
         assert len(note.code) <= 40
         assert len(note.currency) == 3
+
+
+def test_the_vat_is_checked_at_the_stock_items_rate_khaos_takes(tmp_path: Path) -> None:
+    # The document went at Reveni's 20%; Khaos's stock item TEE-BLK-M carries tax code 3
+    # (5%), so Khaos takes 5%: 24.00 -> net 22.86 (24.00 / 1.05 = 22.857), VAT 1.14.
+    # CN1 with Tax 1.14 is right; CN2 with Tax 4.00 (20%) is a wrong split.
+    engine = store_with(tmp_path, a_return("five", "24.00"), a_return("twenty", "24.00"))
+    with engine.begin() as conn:
+        conn.execute(
+            stock_items.insert().values(
+                stock_id="S1", stock_code="TEE-BLK-M", tax_rate='{"ID": "3"}', payload="{}", updated_at=NOW
+            )
+        )
+
+    report = reconcile(
+        engine,
+        tmp_path,
+        HEADER + "CN1,2026-11-21,RV-five,GBP,22.86,1.14,24.00\nCN2,2026-11-21,RV-twenty,GBP,20.00,4.00,24.00\n",
+    )
+
+    assert gaps(report) == {"twenty": ["credit_note_vat_split"]}

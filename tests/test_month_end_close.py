@@ -279,3 +279,32 @@ def test_an_exchange_top_up_carries_the_vat_of_both_items(tmp_path: Path) -> Non
 
     assert row[1] == "swap"
     assert row[5:9] == ["-35.99", "-35.99", "-6.00", "-29.99"]
+
+
+def test_a_eur_return_credited_in_gbp_counts_the_credit_in_gbp_and_a_pending_refund_not_at_all(
+    tmp_path: Path,
+) -> None:
+    # e: EUR, 24.00 EUR refunded 20 Nov, credited 24.00 GBP (CN9, 21 Nov): the EUR row shows
+    # 24.00 paid out and nothing credited (a `currency_mismatch` of 24.00 EUR), the GBP row
+    # the 24.00 credited. f: a 10.00 GBP refund still pending on 30 Nov: no money moved.
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    pending = paid(a_return("f", "10.00"), "2026-11-30T10:00:00Z")
+    pending["refunds"][0]["status"] = "pending"
+    sync(engine, NOV_20, paid(a_return("e", "24.00", currency="EUR"), "2026-11-20T10:00:00Z"), pending)
+    with engine.connect() as conn:
+        close = close_period(
+            conn,
+            NOVEMBER,
+            notes=notes(tmp_path, "CN9,2026-11-21,RV-e,GBP,20.00,4.00,24.00\n"),
+            tax_rates=RULES.tax_code_rates,
+        )
+
+    assert summary(close) == {
+        "EUR cash": {
+            "paid_out": "24.00",
+            "credited": "0.00",
+            "matched": "0.00",
+            "gaps": {"currency_mismatch": {"count": 1, "amount": "24.00", "oldest_age_days": 10}},
+        },
+        "GBP cash": {"paid_out": "0.00", "credited": "24.00", "matched": "0.00", "gaps": {}},
+    }

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.operations.reconciliation import CreditNote, ReturnLine, StockVat, compare
+from target_khaos_control.operations.reconciliation.compare import completed
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SERVED, SUPERSEDED
 from target_khaos_control.store import credit_notes, documents, return_versions
@@ -72,7 +73,7 @@ class CloseLine:
     line: ReturnLine
     of_period: bool  # money moved for it in the period (else carried, for its open gap)
     paid_in_period: dict[str, Decimal]  # currency -> refunds less top-ups dated in the period
-    credited_in_period: Decimal  # its credit notes dated in the period, in the return's currency
+    credited_in_period: dict[str, Decimal]  # currency -> its credit notes dated in the period
     credited_net: Decimal | None = None  # the credit notes' Net, when the export has it
     credited_tax: Decimal | None = None
     late: bool = False  # the store first heard of it after the period's end (a late sync)
@@ -174,16 +175,20 @@ def _close_line(
 ) -> CloseLine:
     paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
     for key, sign, when in (("refunds", 1, "refunded_at"), ("exchange_payments", -1, "paid_at")):
-        for movement in record.get(key) or []:
+        for movement in completed(record, key):
             if period.holds(_day(str(movement.get(when) or ""))):
                 paid[str(movement.get("currency") or line.currency)] += sign * Decimal(str(movement["amount"]))
-    notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, []) if note.currency == line.currency]
-    in_period = [note for note in notes if period.holds(note_day(note))]
+    every = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
+    notes = [note for note in every if note.currency == line.currency]
+    credited: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for note in every:
+        if period.holds(note_day(note)):
+            credited[note.currency] += note.gross
     entry = CloseLine(
         line,
-        bool(paid) or bool(in_period),
+        bool(paid) or bool(credited),
         {currency: amount for currency, amount in paid.items() if amount != 0},
-        sum((note.gross for note in in_period), Decimal("0.00")),
+        dict(credited),
     )
     if notes and all(note.net is not None and note.tax is not None for note in notes):
         entry.credited_net = sum((note.net for note in notes if note.net is not None), Decimal("0.00"))
@@ -197,8 +202,9 @@ def _figures(lines: list[CloseLine]) -> dict[tuple[str, str], Figures]:
         line = entry.line
         for currency, amount in entry.paid_in_period.items():
             figures[currency, line.method].paid_out += amount
+        for currency, amount in entry.credited_in_period.items():
+            figures[currency, line.method].credited += amount
         own = figures[line.currency, line.method]
-        own.credited += entry.credited_in_period
         if line.matched and entry.of_period:
             own.matched += line.refunded
         for gap in entry.gap_types:

@@ -155,8 +155,8 @@ def compare(
 ) -> ReturnLine | None:
     """One return: its cash, its credit notes and its gaps; None if neither exists."""
     currency = str(record.get("currency", ""))
-    refunds = _completed(record, "refunds")
-    top_ups = _completed(record, "exchange_payments")
+    refunds = completed(record, "refunds")
+    top_ups = completed(record, "exchange_payments")
     notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
     if not refunds and not top_ups and not notes:
         return None  # nothing paid and nothing credited: nothing to reconcile yet
@@ -284,7 +284,7 @@ def read_record(stored: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _completed(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def completed(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """Completed money movements whose amount can be read (an unreadable one is the rules'
     `invalid_record`, raised before the return ever reaches Khaos)."""
     return [

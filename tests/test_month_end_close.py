@@ -308,3 +308,18 @@ def test_a_eur_return_credited_in_gbp_counts_the_credit_in_gbp_and_a_pending_ref
         },
         "GBP cash": {"paid_out": "0.00", "credited": "24.00", "matched": "0.00", "gaps": {}},
     }
+
+
+def test_a_return_held_back_by_an_open_exception_at_the_end_is_refunded_not_sent(tmp_path: Path) -> None:
+    # g: 24.00 refunded 20 Nov, its reason unknown to the rules (an `unknown_reason` that
+    # holds the item), still open on 1 Dec: refunded and held back, 24.00 to accrue.
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    mystery = paid(a_return("g", "24.00"), "2026-11-20T10:00:00Z")
+    mystery["return_items"][0]["return_reason"] = {"code": "no_such_reason", "label": "?"}
+    sync(engine, NOV_20, mystery)
+    with engine.connect() as conn:
+        close = close_period(conn, NOVEMBER, notes=[], tax_rates=RULES.tax_code_rates)
+
+    assert summary(close)["GBP cash"]["gaps"] == {
+        "refunded_not_sent": {"count": 1, "amount": "24.00", "oldest_age_days": 10}
+    }

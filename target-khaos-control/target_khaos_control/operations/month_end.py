@@ -32,11 +32,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.operations.reconciliation import CreditNote, ReturnLine, StockVat, compare
 from target_khaos_control.operations.reconciliation.compare import completed
 from target_khaos_control.rules.catalogue import Catalogue
-from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SERVED, SUPERSEDED
-from target_khaos_control.store import credit_notes, documents, return_versions
+from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SERVED, SUPERSEDED, ExceptionStatus
+from target_khaos_control.store import credit_notes, documents, exceptions, return_versions
 
 PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
 AWAITING = "awaiting_khaos"  # paid, no credit note yet, within Khaos's time: accrued too
@@ -144,6 +145,7 @@ def close_period(
     records, late = _records_as_of(conn, end)
     docs = _documents_as_of(conn, end, late)
     vat = StockVat(Catalogue.read(conn), tax_rates or {}, of_cash=True)
+    waiting = _held_back_at(conn, end, late)
     lines = []
     for record in records:
         found = compare(
@@ -152,7 +154,7 @@ def close_period(
             by_ref,
             now=end,
             unconfirmed_after=unconfirmed_after,
-            waiting=False,
+            waiting=str(record.get("id")) in waiting,
             vat=vat,
         )
         if found is None:
@@ -272,6 +274,22 @@ def _documents_as_of(conn: Connection, end: datetime, late: dict[str, datetime])
             )
         )
     return found
+
+
+def _held_back_at(conn: Connection, end: datetime, late: dict[str, datetime]) -> set[str]:
+    """Returns with an exception that held items back, open at `end`: opened before it, and
+    still open or resolved after it (a resolved exception's `last_seen` is when it went)."""
+    holding = [name for name, kind in KINDS.items() if kind.holds]
+    table = exceptions.c
+    rows = conn.execute(
+        sa.select(table.return_id, table.first_seen, table.last_seen, table.status).where(table.kind.in_(holding))
+    )
+    held = set()
+    for row in rows:
+        cut = late[row.return_id] + timedelta(microseconds=1) if row.return_id in late else end
+        if _aware(row.first_seen) < cut and (row.status == ExceptionStatus.OPEN or _aware(row.last_seen) >= cut):
+            held.add(row.return_id)
+    return held
 
 
 def stored_credit_notes(conn: Connection) -> list[CreditNote]:

@@ -44,6 +44,7 @@ from target_khaos_control.store import (
     insert_many,
     lock_feed,
     now,
+    return_versions,
     reveni_returns,
     runs,
     update_many,
@@ -131,6 +132,7 @@ class Batch:
         self.versions = {row.return_id: (row.content_hash, row.ruleset_hash) for row in stored}
         self.latest = {row.return_id: Version(_moment(row.updated_at), row.status) for row in stored}
         self.stored_returns = set(self.versions)
+        self.new_versions: list[dict[str, Any]] = []
         self.documents: dict[str, list[Document]] = {}
         for row in self._select(
             sa.select(
@@ -187,6 +189,8 @@ class Batch:
         if latest is not None and _backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
+        if self.versions.get(return_id, ("",))[0] != version[0]:
+            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": canonical})
         self.versions[return_id], self.latest[return_id] = version, incoming
         digest = version[0]
         self.return_writes[return_id] = {
@@ -313,6 +317,7 @@ class Batch:
             [r | {"first_seen": moment} for r in rows if r["return_id"] not in self.stored_returns],
         )
         update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
+        insert_many(conn, return_versions, self.new_versions)  # what the month-end close reads as of a date
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
         # Every position given out here is past the feed's end, so no two rows ever clash.
         insert_many(

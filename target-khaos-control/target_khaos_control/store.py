@@ -5,6 +5,7 @@ a store brings it up to date first.
 What it keeps:
 - `reveni_returns`: the latest version of each Reveni return (its `updated_at`, a
   content hash, the record).
+- `return_versions`: every version of each return, when the store received it.
 - `documents`: the Khaos `CustomerReturn` documents made from them, each with its
   `AssociatedRef`, its state (held, published, served, re_requested, superseded) and
   its place in the feed Khaos pulls.
@@ -61,6 +62,17 @@ reveni_returns = sa.Table(
     sa.Column("last_changed", Moment, nullable=False),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
     sa.Column("status", FreeText, nullable=False, default=""),  # the stored version's Reveni status
+)
+
+# Every version of each return as it arrived (`seen_at`: when the store received it): the
+# month-end close reads the version the store held at the period's end.
+return_versions = sa.Table(
+    "return_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("return_id", FreeText, nullable=False, index=True),
+    sa.Column("seen_at", Moment, nullable=False),
+    sa.Column("record", FreeText, nullable=False),
 )
 
 documents = sa.Table(
@@ -200,6 +212,8 @@ credit_notes = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("date", sa.String(40), nullable=False),
     sa.Column("seen_at", Moment, nullable=False),
+    sa.Column("net", sa.Numeric(18, 2), nullable=True),
+    sa.Column("tax", sa.Numeric(18, 2), nullable=True),
 )
 
 # One row: the client this store belongs to (client_store.claim_store).

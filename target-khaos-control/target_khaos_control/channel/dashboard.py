@@ -90,10 +90,15 @@ class Dashboard:
         return [Route("/", landing), Route("/healthz", health)]
 
     def routes(self) -> list[Any]:  # one Mount, which the channel's list of Routes takes as any BaseRoute
+        from target_khaos_control.channel.close_page import ClosePages
+
+        close = ClosePages(self.engine, self.rules_path)
         pages = Router(
             [
                 Route("/", self.exceptions),
                 Route("/reconciliation", self.reconciliation),
+                Route("/close", close.period),
+                Route("/close/{period}/{gap}", close.gap),
                 Route("/runs", self.runs),
                 Route("/returns/{return_id}", self.timeline),
             ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -97,9 +98,11 @@ def run_reconciliation(
     routing: Routing,
     fmt: str,
     output: Path | None,
+    tax_rates: dict[str, Decimal] | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
-    notes = reconciliation.read_credit_notes(export, columns)
+    read = reconciliation.read_export(export, columns)
+    notes = read.notes
     moment = now()
     with engine.begin() as conn:
         report = reconciliation.reconcile(
@@ -109,9 +112,12 @@ def run_reconciliation(
             unconfirmed_after=timedelta(hours=unconfirmed_hours),
             hold_days=hold_days,
             progress=_progress_bar(out, "Reconciling"),
+            tax_rates=tax_rates,
+            rejected=read.rejected,
+            repeated=read.repeated,
         )
         _record_gaps(conn, report, moment, routing)
-        _keep_credit_notes(conn, notes, moment)
+        keep_credit_notes(conn, notes, moment)
         record_run(conn, "reconcile", moment, report.summary())
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
     if output is not None:
@@ -207,7 +213,8 @@ def _progress_bar(out: TextIO, what: str) -> Any:
     return lambda rows: tqdm(rows, desc=what, unit=" returns", file=sys.stderr)
 
 
-def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
+def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
+    """The export's credit notes in the store: the return timeline and the close read them."""
     codes = [note.code for note in notes]
     for chunk in chunks(codes):
         conn.execute(credit_notes.delete().where(credit_notes.c.code.in_(chunk)))
@@ -222,6 +229,8 @@ def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment
                     "currency": n.currency,
                     "date": n.date,
                     "seen_at": moment,
+                    "net": n.net,
+                    "tax": n.tax,
                 }
                 for n in {note.code: note for note in notes}.values()
             ],

@@ -38,6 +38,7 @@ from target_khaos_control.store import (
     exceptions,
     insert_many,
     lock_feed,
+    next_feed_position,
     now,
     reveni_returns,
     runs,
@@ -162,7 +163,7 @@ class Batch:
         self.exception_log = ExceptionLog(statuses, moment)
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
-        self.next_position = (last or 0) + 1
+        self.next_position = next_feed_position(last)
         self.counts = Counts()
 
     def apply(self, record: dict[str, Any], draft: Draft) -> None:

@@ -38,7 +38,7 @@ from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.exception_log import as_record
 from target_khaos_control.rules import RuleSetError, load_ruleset
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED, ExceptionStatus
-from target_khaos_control.store import credit_notes, documents, exceptions, reveni_returns, runs, stock_levels
+from target_khaos_control.store import credit_notes, documents, exceptions, now, reveni_returns, runs, stock_levels
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATES = Environment(
@@ -79,11 +79,14 @@ class Dashboard:
             return page
 
         async def health(request: Request) -> Response:
+            # A write, undone: a pull writes what it served, so a store that only reads
+            # (read-only, disk full, a standby) is not ok.
             try:
-                with engine.connect() as conn:
-                    conn.execute(sa.text("select 1"))
+                with engine.connect() as conn, conn.begin() as transaction:
+                    conn.execute(runs.insert().values(kind="healthz", started_at=now(), counts="{}"))
+                    transaction.rollback()
             except sa.exc.SQLAlchemyError:
-                return PlainTextResponse("the store does not answer", status_code=503)
+                return PlainTextResponse("the store does not take writes", status_code=503)
             return PlainTextResponse("ok")
 
         return [Route("/", landing), Route("/healthz", health)]

@@ -6,7 +6,9 @@ health check that proves the store takes writes."""
 from __future__ import annotations
 
 import base64
+import json
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
 
 from tests.khaos_docs import Client, store
-from tests.servers import ChannelServer, run_target, target_config
+from tests.servers import BIN, ChannelServer, run_target, target_config
 
 DASHBOARD = ("finance", "dash-pw-edges")
 
@@ -128,3 +130,29 @@ def test_healthz_is_not_ok_on_a_store_that_takes_no_writes(tmp_path: Path) -> No
     assert writable.get("/healthz").status_code == 200
     with store(tmp_path).connect() as conn:
         assert conn.execute(sa.text("select count(*) from runs")).scalar() == 0, "the check leaves nothing behind"
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ({"batch_size": "abc"}, "`batch_size` must be a whole number"),
+        ({"batch_size": 0}, "`batch_size` must be at least 1"),  # every pull would be empty for ever
+        ({"max_header_bytes": 10}, "`max_header_bytes` must be at least 1024"),
+        ({"channel_password": 12345}, "`channel_password` must be text"),
+    ],
+)
+def test_serve_refuses_a_bad_setting_at_its_start(tmp_path: Path, setting: dict[str, object], says: str) -> None:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({**target_config(tmp_path), **setting}))
+
+    started = subprocess.run(
+        [str(BIN / "reveni-khaos"), "serve", "--config", str(config_file), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert started.returncode != 0
+    assert says in started.stderr
+    assert "12345" not in started.stderr, "a value, maybe a secret, is never shown"

@@ -31,11 +31,24 @@ from sqlalchemy.engine import Connection, Engine
 from target_khaos_control.exception_kinds import kind as exception_kind
 from target_khaos_control.exception_log import ExceptionLog, trace_key
 from target_khaos_control.rules.catalogue import changed as catalogue_changed
-from target_khaos_control.store import chunks, exceptions, order_statuses, stock_codes, stock_items, stock_levels
+from target_khaos_control.store import (
+    PUSH_LOCK,
+    chunks,
+    exceptions,
+    hold,
+    order_statuses,
+    stock_codes,
+    stock_items,
+    stock_levels,
+)
 
 ORDER_STATUSES = {"Received", "Shipping", "PartialShip", "Complete", "Cancelled"}
 REJECTED = "khaos_push_rejected"
 LARGEST_LEVEL = Decimal(10) ** 14  # the store keeps 18 digits, 4 after the point
+PLACES = Decimal("0.0001")
+# The docs' table calls `Items` "an object containing an array" while their sample sends
+# the array: the object's one member, named as the XML element of each entry, is read too.
+ENTRY_ELEMENTS = {"StockItem", "StockID", "StockStatus", "OrderStatus"}
 # Column widths in the store: a longer value is refused here, never by the database.
 ID, CODE, REF, SITE = 40, 100, 80, 20
 CHUNK = 200  # entries per transaction: about what a pull may wait for
@@ -88,12 +101,14 @@ class _Push:
             return False
         if entries is None or entries == "":  # XML's empty <Deleted/>
             entries = []
+        entries = _unwrapped(entries)
         if not isinstance(entries, list):
             self.reject(name, "", f"expected a list, got {_kind(entries)}")
             return False
         for n, entry in enumerate(entries):
             where = f"{name}[{n}]"
             try:
+                _storable(entry, "")
                 self.keys_kept.append(check(entry, where))
             except EntryError as error:
                 self.reject(where, _entry_key(entry), str(error))
@@ -110,6 +125,7 @@ class _Push:
             if start:
                 self.pause()
             with engine.begin() as conn:
+                hold(conn, PUSH_LOCK)  # two identical pushes at once: the second updates what the first wrote
                 for row in rows[start : start + CHUNK]:
                     write(conn, row)
                 if catalogue:
@@ -117,6 +133,7 @@ class _Push:
 
     def record(self, engine: Engine, moment: datetime) -> None:
         with engine.begin() as conn:
+            hold(conn, PUSH_LOCK)
             self._record(conn, moment)
 
     def _record(self, conn: Connection, moment: datetime) -> None:
@@ -335,6 +352,8 @@ def _scalar(value: Any, name: str, longest: int) -> str:
         raise EntryError(f"{name}: required")
     if len(text) > longest:
         raise EntryError(f"{name}: {len(text)} characters; at most {longest} are kept")
+    if "\x00" in text:
+        raise EntryError(f"{name}: holds a NUL character")
     return text
 
 
@@ -349,6 +368,9 @@ def _number(entry: dict[str, Any], name: str, prefix: str = "") -> Decimal:
     except InvalidOperation:
         raise EntryError(f"{prefix}{name}: {_short(value)} is not a number") from None
     if not number.is_finite() or abs(number) >= LARGEST_LEVEL:
+        raise EntryError(f"{prefix}{name}: {_short(value)} is not a stock level")
+    number = number.quantize(PLACES)  # as the store keeps it: 1e-999999999 is 0.0000
+    if abs(number) >= LARGEST_LEVEL:
         raise EntryError(f"{prefix}{name}: {_short(value)} is not a stock level")
     return number
 
@@ -385,6 +407,34 @@ def _data_item(entry: dict[str, Any], name: str) -> dict[str, Any]:
     return {"Name": _scalar(value, name, CODE)}
 
 
+def _unwrapped(entries: Any) -> Any:
+    """`{"StockItem": [...]}` as its list; `{"StockItem": {...}}` (one entry) as a list of it."""
+    if isinstance(entries, dict) and len(entries) == 1:
+        [(name, inner)] = entries.items()
+        if isinstance(inner, list):
+            return inner
+        if name in ENTRY_ELEMENTS and isinstance(inner, dict):
+            return [inner]
+    return entries
+
+
+def _storable(value: Any, where: str) -> None:
+    """Refuse text the store cannot write: a lone surrogate (JSON's `"\\ud800"`)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _storable(key, where or "a field name")
+            _storable(inner, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for n, inner in enumerate(value):
+            _storable(inner, f"{where}[{n}]")
+    elif isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = where.encode("utf-8", "backslashreplace").decode()[:60]
+            raise EntryError(f"{shown or 'the entry'}: holds a lone surrogate, which is not text") from None
+
+
 def _entry_key(entry: Any) -> str:
     """The entry's own id when it has a readable one, else a digest of it: the same bad
     entry pushed again is the same exception, seen again."""
@@ -392,11 +442,26 @@ def _entry_key(entry: Any) -> str:
         ids = [entry.get(name) for name in ("StockID", "OrderID")]
         site = entry.get("SiteID")
         for value in ids:
-            if isinstance(value, str | int) and not isinstance(value, bool) and 0 < len(str(value)) <= ID:
-                suffix = f"@{site}" if isinstance(site, str | int) and len(str(site)) <= SITE and site != "" else ""
+            if (
+                isinstance(value, str | int)
+                and not isinstance(value, bool)
+                and 0 < len(str(value)) <= ID
+                and _text_ok(str(value))
+            ):
+                readable = isinstance(site, str | int) and len(str(site)) <= SITE and site != "" and _text_ok(str(site))
+                suffix = f"@{site}" if readable else ""
                 return f"{value}{suffix}"
     digest = hashlib.sha256(json.dumps(entry, default=str, sort_keys=True).encode()).hexdigest()[:16]
     return f"entry-{digest}"
+
+
+def _text_ok(text: str) -> bool:
+    """Text the store takes as a key: no NUL, no lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _kind(value: Any) -> str:

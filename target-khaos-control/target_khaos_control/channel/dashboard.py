@@ -162,6 +162,7 @@ class Dashboard:
                 .order_by(stock_levels.c.stock_code, stock_levels.c.site_id)
             ).all()
         record = json.loads(stored.record)
+        record = record if isinstance(record, dict) else {}
         sites = self._sites()
         return _page(
             "timeline.html",
@@ -226,13 +227,19 @@ def _refused(detail: str) -> HTMLResponse:
 def _events(
     record: dict[str, Any], docs: Sequence[Any], notes: Sequence[Any], problems: Sequence[Any]
 ) -> list[tuple[str, str]]:
-    events = [(record.get("created_at", ""), "Created in Reveni")]
+    # The record is as Reveni sent it: any field may be missing, null or of another type.
+    events = [(_said(record.get("created_at")), "Created in Reveni")]
+    refunds = record.get("refunds")
     events += [
-        (r.get("refunded_at") or "", f"Reveni refunded {r['amount']} {r['currency']} by {r['method']}")
-        for r in record.get("refunds") or []
-        if r.get("status") == "completed"
+        (
+            _said(r.get("refunded_at")),
+            f"Reveni refunded {_said(r.get('amount')) or '(no amount)'} {_said(r.get('currency'))} "
+            f"by {_said(r.get('method')) or '(no method)'}",
+        )
+        for r in (refunds if isinstance(refunds, list) else [])
+        if isinstance(r, dict) and r.get("status") == "completed"
     ]
-    events.append((record.get("updated_at", ""), f"Last change in Reveni: status {record.get('status')}"))
+    events.append((_said(record.get("updated_at")), f"Last change in Reveni: status {record.get('status')}"))
     for doc in docs:
         process = json.loads(doc.body).get("ProcessReturn")
         events.append(
@@ -256,6 +263,11 @@ def _events(
     events += [(note.date, f"Credit note {note.code} in Khaos: {note.gross} {note.currency}") for note in notes]
     events += [(_when(p.first_seen), f"Exception {p.kind} for {p.owner} ({p.status}): {p.message}") for p in problems]
     return sorted(events, key=lambda event: event[0])
+
+
+def _said(value: Any) -> str:
+    """A value of Reveni's as text: nothing for null, whatever its type otherwise."""
+    return "" if value is None else str(value)
 
 
 def _when(moment: Any) -> str:

@@ -99,7 +99,8 @@ def test_a_store_restored_from_a_backup_loses_no_later_return(tmp_path: Path) ->
     served, _ = _pull_until_empty(client, continuation)
 
     with engine.connect() as conn:
-        lowest = conn.execute(sa.text("select min(feed_position) from documents where return_id like 'RV-c%'")).scalar()
+        query = sa.text("select min(feed_position) from documents where return_id like 'RV-c%'")
+        lowest = conn.execute(query).scalar_one()
     assert len(lost_in_restore) == 20
     assert served == later, "all 30"
     assert lowest > int(continuation), "no position Khaos may hold is given out again"

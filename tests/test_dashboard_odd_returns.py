@@ -16,21 +16,21 @@ from target_khaos_control.store import now, open_store, reveni_returns
 
 LOGIN = ("cx-lead", "dash-pw-odd")
 REFUND = {"status": "completed", "amount": "24.00", "currency": "GBP", "method": "card", "refunded_at": "2026-11-21"}
-ODD = {
+ODD: dict[str, dict[str, Any]] = {
     "a refund without amount": {"refunds": [{k: v for k, v in REFUND.items() if k != "amount"}]},
     "a refund without method": {"refunds": [{k: v for k, v in REFUND.items() if k != "method"}]},
     "refunds as text": {"refunds": "24.00 by card"},
     "a refund as text": {"refunds": ["24.00 by card"]},
     "created_at a number": {"created_at": 1763700000},
     "created_at null": {"created_at": None},
-    "updated_at missing, refunded_at a number": {"updated_at": ..., "refunds": [REFUND | {"refunded_at": 5}]},
+    "updated_at missing, refunded_at a number": {"updated_at": None, "refunds": [REFUND | {"refunded_at": 5}]},
 }
 
 
 def _record(name: str, changes: dict[str, Any]) -> dict[str, Any]:
     record = {"id": name, "status": "refunded", "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-21"}
     record |= changes
-    return {key: value for key, value in record.items() if value is not ...}
+    return {key: value for key, value in record.items() if not (key == "updated_at" and value is None)}
 
 
 @pytest.fixture

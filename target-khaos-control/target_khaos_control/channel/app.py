@@ -17,7 +17,7 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -268,7 +268,7 @@ class Edges:
             return
         status = 0
 
-        async def send_checked(message: dict[str, Any]) -> None:
+        async def send_checked(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]

@@ -189,9 +189,8 @@ def _recover(conn: Connection, continuation: str, moment: datetime) -> int:
     and open an exception for the integration team."""
     start, end = provable_end(conn), feed_end(conn)
     key = trace_key(UNKNOWN, "feed", continuation[:LONGEST_CONTINUATION])
-    known = dict(
-        conn.execute(sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.trace_key == key)).all()
-    )
+    query = sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.trace_key == key)
+    known: dict[str, str] = {row.trace_key: row.status for row in conn.execute(query)}
     log, kind = ExceptionLog(known, moment), exception_kind(UNKNOWN)
     log.found(
         key,

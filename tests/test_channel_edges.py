@@ -122,7 +122,7 @@ def test_the_dashboard_asks_a_browser_for_its_login(served: ChannelServer) -> No
 def test_healthz_is_not_ok_on_a_store_that_takes_no_writes(tmp_path: Path) -> None:
     store(tmp_path)  # migrated, then opened read-only as a standby or a full disk would be
     read_only = sa.create_engine(f"sqlite:///file:{tmp_path / 'store.db'}?mode=ro&uri=true")
-    settings = {"database_url": "sqlite://", "channel_username": "khaos", "channel_password": "pw"}
+    settings = {"database_url": "sqlite://", "channel_username": "khaos", "channel_password": "pw", "public_url": "x"}
     client = Client(Channel(read_only, ChannelSettings.from_config(settings)).app())
     writable = Client(Channel(store(tmp_path), ChannelSettings.from_config(settings)).app())
 

@@ -3,6 +3,7 @@ wait for it and find the schema up to date; none fails (issue 18, item 11)."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from target_khaos_control.store import MIGRATIONS
+from target_khaos_control.store import MIGRATIONS, open_store
 
 from tests.servers import PG_BIN, PostgresServer
 
@@ -61,3 +62,19 @@ def test_processes_opening_a_new_sqlite_store_at_once_all_start(tmp_path: Path) 
     assert [run.returncode for run in opened] == [0] * 4, [run.stderr[-500:] for run in opened if run.returncode]
     with sa.create_engine(url).connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalars().all() == [_head()]
+
+
+def test_opening_a_store_already_up_to_date_never_waits_for_a_writer(tmp_path: Path) -> None:
+    """A sync mid-write holds SQLite's one write lock: `reveni-khaos exceptions` or a
+    channel starting then must not need it (it would fail after the 10 s busy timeout)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    open_store(url)
+    writer = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        engine = open_store(url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == _head()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

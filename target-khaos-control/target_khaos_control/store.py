@@ -31,6 +31,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 T = TypeVar("T")
@@ -228,10 +230,13 @@ def open_store(database_url: str) -> Engine:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         # Channels and a target started together on a new database: one migrates, the
-        # others wait for it, then find the schema up to date.
-        hold(connection, MIGRATION_LOCK)
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # others wait for it, then find the schema up to date. A store already up to date
+        # takes no lock, so opening one never waits behind a sync's write.
+        current = set(MigrationContext.configure(connection).get_current_heads())
+        if current != set(ScriptDirectory.from_config(config).get_heads()):
+            hold(connection, MIGRATION_LOCK)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
     return engine
 
 

@@ -4,6 +4,7 @@ once on Postgres upsert, and a fuzz of the push endpoints finds nothing but 200 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -242,3 +243,26 @@ def _fuzz_store(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     if "fuzz" not in _STORES:
         _STORES["fuzz"] = store(tmp_path_factory.mktemp("fuzz"))
     return _STORES["fuzz"]
+
+
+XML_PUSHES = {
+    "/khaos/stock": "<StockItems><Items><StockItem><StockID>{0}</StockID><StockCode>{1}</StockCode>"
+    "<Options><Discontinued>{2}</Discontinued></Options></StockItem></Items></StockItems>",
+    "/khaos/stock-status": "<StockStatuses><Statuses><StockStatus><StockID>{0}</StockID><SiteID>{1}</SiteID>"
+    "<Levels><Available>{2}</Available><OnOrder>0</OnOrder></Levels></StockStatus></Statuses></StockStatuses>",
+    "/khaos/order-status": "<OrderStatuses><Statuses><OrderStatus><OrderID>{0}</OrderID><Status>{1}</Status>"
+    "<OrderCode>{2}</OrderCode></OrderStatus></Statuses></OrderStatuses>",
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(sorted(XML_PUSHES)), values=st.tuples(TEXT, TEXT, st.one_of(TEXT, NUMBER.map(str))))
+def test_no_xml_push_answers_500(tmp_path_factory: pytest.TempPathFactory, path: str, values: tuple[str, ...]) -> None:
+    """Each value escaped as XML text; what XML cannot hold (a lone surrogate, NUL) makes
+    the body unreadable, a 400."""
+    body = XML_PUSHES[path].format(*(html.escape(value.replace(BARE, "")) for value in values))
+    engine = _fuzz_store(tmp_path_factory)
+
+    answer = channel(engine).post(path, body.encode("utf-8", "surrogatepass"), {"Content-Type": "application/xml"})
+
+    assert answer.status_code in (200, 400), answer.text[:500]

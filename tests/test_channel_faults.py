@@ -55,11 +55,14 @@ def test_a_first_contact_after_a_probe_with_a_date_serves_what_the_probe_was_sen
     engine = store(tmp_path)
     published = publish(engine, *(a_return(f"RV-{n}") for n in range(5)))
     client = channel(engine)
-    probe = client.get("/khaos/returns.json", headers={"Sirion-Continuation": "2020-01-01 00:00:00Z"})
+    dated = {"Sirion-Continuation": "2020-01-01 00:00:00Z"}
+    probe = client.get("/khaos/returns.json", headers=dated)
+    head = client.request("HEAD", "/khaos/returns.json", b"", dated)
 
     served, _ = _pull_until_empty(client, FIRST_CONTACT)
 
     assert refs(probe) == published
+    assert head.status_code == 400, "a HEAD never reads what it would mark served"
     assert served == published, "nothing proves Khaos had what the probe was sent"
 
 

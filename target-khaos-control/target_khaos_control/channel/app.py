@@ -139,6 +139,8 @@ class Channel:
 
     async def returns(self, request: Request) -> Response:
         fmt = _format(request)
+        if request.method == "HEAD":  # a probe: it would mark served what it never reads
+            raise BadRequest("HEAD serves nothing here: Khaos pulls with GET; to check the channel, use /healthz")
         continuation = request.headers.get("sirion-continuation", "")
         specific = request.headers.get("specificids")
         return await run_in_threadpool(self._serve_returns, fmt, continuation, specific)

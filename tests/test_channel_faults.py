@@ -6,10 +6,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tests.khaos_docs import Client, a_return, channel, publish, refs, store
+from tests.servers import ChannelServer, KhaosSandbox, ReveniSandbox, run_tap, run_target, tap_output, target_config
 
 FIRST_CONTACT = "2026-11-26 14:00:00Z"
 
@@ -122,3 +124,33 @@ def test_a_continuation_never_given_out_serves_from_what_khaos_provably_had(tmp_
     assert beyond == []
     assert len(messages) == 2, "one exception per continuation"
     assert any("'5000'" in message for message in messages)
+
+
+def test_khaos_links_after_an_operator_probed_the_real_channel_and_imports_every_return(
+    demo_sandbox: ReveniSandbox, tmp_path: Path
+) -> None:
+    """End to end, as the issue found it: the real `serve`, probed with curl's GET and HEAD
+    and the channel login before Khaos links; then khaos-sandbox links and pulls."""
+    tap = run_tap(tmp_path, demo_sandbox.tap_config())
+    assert run_target(tmp_path, target_config(tmp_path), tap_output(tap)).returncode == 0
+    server = ChannelServer(target_config(tmp_path, batch_size=40), tmp_path).start()
+    khaos = KhaosSandbox().start()
+    try:
+        probes = [
+            requests.get(f"{server.url}/khaos/returns.json", auth=server.auth, timeout=10),
+            requests.head(f"{server.url}/khaos/returns.json", auth=server.auth, timeout=10),
+        ]
+        khaos.link_to(server)
+        for _ in range(3):
+            khaos.act("poll")
+        pulls = khaos.get("pulls")
+    finally:
+        khaos.stop()
+        server.stop()
+
+    with sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}").connect() as conn:
+        published = set(conn.execute(sa.text("select associated_ref from documents where feed_position > 0")).scalars())
+    seen = [ref for pull in pulls for ref in [*pull["imported"], *pull["failed"]]]
+    assert [probe.status_code for probe in probes] == [400, 400]
+    assert len(published) >= 100
+    assert sorted(seen) == sorted(published), "every return, each once"

@@ -148,7 +148,9 @@ def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(
     assert "2 exceptions resolved, 0 still open" in replayed.stdout
     channel = ChannelServer(config, tmp_path).start()
     try:
-        served = channel.get("/khaos/returns.json").json()["Returns"]
+        served = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2026-11-26 14:00:00Z"}).json()[
+            "Returns"
+        ]
     finally:
         channel.stop()
     assert [(r["AssociatedRef"], r["ReturnedItems"][0]["ReturnReason"]) for r in served] == [("RV-ret-1", {"ID": "6"})]
@@ -329,7 +331,9 @@ def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path
         )
 
         replayed = reveni_khaos("replay", "--config", str(tmp_path / "config.json"), "--owner", "warehouse")
-        served = channel.get("/khaos/returns.json").json()["Returns"]
+        served = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2026-11-26 14:00:00Z"}).json()[
+            "Returns"
+        ]
     finally:
         channel.stop()
 

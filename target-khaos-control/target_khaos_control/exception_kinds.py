@@ -234,6 +234,17 @@ KINDS: dict[str, ExceptionKind] = {
             "integration.md",
             holds=False,  # about what Khaos pushed, not a return
         ),
+        ExceptionKind(
+            "unknown_continuation",
+            INTEGRATION,
+            HIGH,
+            "Khaos pulled with a continuation the channel never gave out",
+            "Nothing was skipped: the channel served again from the last place Khaos is known to have reached. "
+            "Khaos refuses a return it already has by its AssociatedRef: leave such failed downloads as they are. "
+            "Find out why: a store restored from a backup, or another channel's address set in Khaos.",
+            "integration.md",
+            holds=False,  # about the feed, not a return
+        ),
         # From the store, comparing a version with the one it holds.
         ExceptionKind(
             "status_moved_backwards",

@@ -43,6 +43,7 @@ from target_khaos_control.store import (
     exceptions,
     insert_many,
     lock_feed,
+    next_feed_position,
     now,
     return_versions,
     reveni_returns,
@@ -170,7 +171,7 @@ class Batch:
         self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
-        self.next_position = (last or 0) + 1
+        self.next_position = next_feed_position(last)
         self.counts = Counts()
 
     def apply(self, record: dict[str, Any], draft: Draft) -> None:

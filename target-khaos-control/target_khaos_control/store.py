@@ -23,6 +23,7 @@ What it keeps:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 T = TypeVar("T")
@@ -243,13 +246,39 @@ def open_store(database_url: str) -> Engine:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # Channels and a target started together on a new database: one migrates, the
+        # others wait for it, then find the schema up to date. A store already up to date
+        # takes no lock, so opening one never waits behind a sync's write.
+        current = set(MigrationContext.configure(connection).get_current_heads())
+        if current != set(ScriptDirectory.from_config(config).get_heads()):
+            hold(connection, MIGRATION_LOCK)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
     return engine
 
 
-# Any fixed number: the key of Postgres's lock on the feed (pg_advisory_xact_lock).
+# Any fixed numbers: the keys of Postgres's locks (pg_advisory_xact_lock).
 FEED_LOCK = 0x5245_5645_4E49  # "REVENI"
+PUSH_LOCK = FEED_LOCK + 1  # Khaos's pushes, one at a time: identical pushes at once upsert, never clash
+MIGRATION_LOCK = FEED_LOCK + 2
+
+
+def hold(conn: Connection, key: int) -> None:
+    """Hold the lock `key` until this transaction ends: on Postgres an advisory lock;
+    on SQLite, which has one lock, the database's write lock taken up front."""
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+def next_feed_position(last: int | None) -> int:
+    """The position after `last`, and never below the clock's microseconds: a store
+    restored from a backup then gives out only positions above every one it gave out
+    before the restore, which Khaos may still hold as its continuation."""
+    return max((last or 0) + 1, time.time_ns() // 1000)
 
 
 def lock_feed(conn: Connection) -> None:
@@ -261,12 +290,7 @@ def lock_feed(conn: Connection) -> None:
     takes the database's write lock up front (BEGIN IMMEDIATE; the driver would
     otherwise begin only at the first write), on Postgres an advisory lock that every
     process sharing the store honours."""
-    if conn.dialect.name == "sqlite":
-        driver = conn.connection.driver_connection
-        if not driver.in_transaction:  # type: ignore[union-attr]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FEED_LOCK)))
+    hold(conn, FEED_LOCK)
 
 
 def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:

@@ -155,7 +155,8 @@ def _serve(args: argparse.Namespace) -> None:
     logging.getLogger("reveni_khaos.channel").info(
         "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)", settings.public_url.rstrip("/")
     )
-    # uvicorn's access log shows method, path and status only: never the credentials.
+    # The channel logs each call itself (method, a path never whole, status; never the
+    # credentials): uvicorn's access log would print a 100 KB request line whole.
     # h11, not httptools: h11 refuses a request line and headers over the limit before
     # reading them all (httptools reads a 100 MB header before auth).
     uvicorn.run(
@@ -163,6 +164,7 @@ def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         log_level="info",
+        access_log=False,
         http="h11",
         h11_max_incomplete_event_size=settings.max_header_bytes,
     )

@@ -28,7 +28,7 @@ import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.documents import Draft, associated_ref
+from target_khaos_control.documents import Draft, associated_ref, storable
 from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, trace_key
 from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
@@ -101,7 +101,8 @@ def canonical_json(record: dict[str, Any]) -> str:
 
 
 def content_hash(canonical: str) -> str:
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: the same bytes for any text, and a hash too for a record holding a lone surrogate
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Batch:
@@ -178,6 +179,10 @@ class Batch:
         if latest is not None and _older(incoming, latest):
             self.counts.older += 1
             return
+        if latest is not None and incoming.updated_at is None:
+            # No telling whether it is newer: the stored version and its documents stand.
+            self._hold_unreadable(return_id, draft)
+            return
         if latest is not None and _backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
@@ -186,10 +191,10 @@ class Batch:
         self.return_writes[return_id] = {
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
-            "updated_at": str(record.get("updated_at", "")),
-            "status": incoming.status,
+            "updated_at": storable(str(record.get("updated_at", ""))),
+            "status": storable(incoming.status),
             "content_hash": digest,
-            "record": canonical,
+            "record": storable(canonical),
             "last_changed": self.moment,
         }
         self._note_problems(return_id, draft)
@@ -213,6 +218,24 @@ class Batch:
             ruleset_hash=draft.ruleset_hash,
         )
         self.exception_keys.setdefault(return_id, set()).add(trace_key(kind, return_id))
+
+    def _hold_unreadable(self, return_id: str, draft: Draft) -> None:
+        """A version whose `updated_at` cannot be read: its exceptions open, nothing else changes."""
+        self.counts.held += 1
+        for problem in draft.problems:
+            key = trace_key(problem.kind, return_id, problem.item_id)
+            self.exception_log.found(
+                key,
+                kind=problem.kind,
+                owner=problem.owner,
+                return_id=return_id,
+                item_id=problem.item_id,
+                message=problem.message,
+                severity=problem.severity,
+                details=json.dumps(problem.details, default=str, ensure_ascii=False),
+                ruleset_hash=draft.ruleset_hash,
+            )
+            self.exception_keys.setdefault(return_id, set()).add(key)
 
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)

@@ -24,6 +24,7 @@ from target_khaos_control.documents import (
     address,
     clean,
     khaos_datetime,
+    storable,
     too_long,
 )
 from target_khaos_control.exception_kinds import KINDS, Owner, Routing
@@ -117,7 +118,7 @@ class RuleSet:
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
         return_id = record.get("id")
-        draft = Draft(return_id="" if return_id is None else str(return_id), ruleset_hash=self.content_hash)
+        draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
         broken = unreadable(record)
         if broken:
             return self._unreadable(draft, record, "; ".join(broken))

@@ -163,6 +163,14 @@ KINDS: dict[str, ExceptionKind] = {
             "integration.md",
         ),
         ExceptionKind(
+            "customer_name_missing",
+            CX,
+            HIGH,
+            "A customer with neither forename nor surname",
+            "Add the customer's name to the return in Reveni; it follows on the next sync.",
+            "cx.md",
+        ),
+        ExceptionKind(
             "field_too_long",
             CX,
             MEDIUM,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -164,7 +165,7 @@ def _said(record: dict[str, Any], error: str) -> str:
         field = f"{where}.{missing.group(1)}".lstrip(".")
         return f"{field} is None: missing, and Reveni always sends it"
     field = where.lstrip(".") or "the record"
-    return f"{field} is {_shown(_at(record, where))}: {_plain(why)}"
+    return f"{field} is {shown(_at(record, where))}: {_plain(why)}"
 
 
 _NAMES = {
@@ -204,7 +205,12 @@ def _at(record: Any, where: str) -> Any:
     return value
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """`value` as a message shows it: short, and a number of 5,000 digits not printed whole."""
+    if isinstance(value, int) and value.bit_length() > 100:
+        return f"a whole number of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, Decimal) and len(value.as_tuple().digits) > 30:
+        return f"a number of {len(value.as_tuple().digits)} digits"
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:77]}..."
 

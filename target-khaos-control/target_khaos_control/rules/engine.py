@@ -236,6 +236,14 @@ class _Evaluation:
                     "lacks a first line, a town or a country, which Khaos requires",
                 )
             )
+        if not any(str(customer.get(name) or "").strip() for name in ("first_name", "last_name")):
+            # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
+            draft.problems.append(
+                rules.problem(
+                    "customer_name_missing",
+                    f"The customer of order {record['order']['number']} has neither a first name nor a surname",
+                )
+            )
         contact = clean(
             {
                 "Forename": customer.get("first_name"),

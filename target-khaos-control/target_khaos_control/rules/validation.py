@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from target_khaos_control.reveni import breaks
+from target_khaos_control.reveni import breaks, shown
 
 # Control characters (tab and line breaks aside). In an id they make a key no one can ask
 # for again: the return is unreadable. In free text (names, addresses) they are taken out
@@ -77,7 +77,7 @@ def _timestamp(field: str, value: Any) -> list[str]:
     try:
         moment = datetime.fromisoformat(value.upper())  # RFC 3339 allows a lower-case t and z
     except (AttributeError, ValueError):
-        return [f"{field} is {_short(value)}: not an ISO 8601 timestamp"]
+        return [f"{field} is {shown(value)}: not an ISO 8601 timestamp"]
     try:
         moment.astimezone(UTC)  # year 1 ahead of UTC, or 9999 behind it, is no moment in UTC
     except OverflowError:
@@ -87,7 +87,7 @@ def _timestamp(field: str, value: Any) -> list[str]:
 
 def _quantity(field: str, value: Any) -> list[str]:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
-        return [f"{field} is {_short(value)}: a returned quantity is a whole number from 1 to {MAX_QUANTITY}"]
+        return [f"{field} is {shown(value)}: a returned quantity is a whole number from 1 to {MAX_QUANTITY}"]
     return []
 
 
@@ -97,18 +97,10 @@ def _price(field: str, value: Any) -> list[str]:
     except InvalidOperation:
         price = None
     if price is None or not price.is_finite() or price.adjusted() > MAX_DIGITS:
-        return [f"{field} is {_short(value)}: not an amount"]
+        return [f"{field} is {shown(value)}: not an amount"]
     if price < 0:
         return [f"{field} is {value!r}: {'a price' if field.endswith('price') else 'an amount'} cannot be negative"]
     return []
 
 
 MAX_DIGITS = 12  # digits before the point in an amount: a billion pounds is no return
-
-
-def _short(value: Any) -> str:
-    """`value` as the message shows it: a number of 5,000 digits is not printed whole."""
-    if isinstance(value, int) and value.bit_length() > 100:
-        return f"a whole number of about {int(value.bit_length() * 0.30103) + 1} digits"
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:77]}..."

@@ -158,8 +158,8 @@ KINDS: dict[str, ExceptionKind] = {
             "rule_template_failed",
             INTEGRATION,
             HIGH,
-            "A rules template stopped by its limits",
-            "Fix the template the message names (it went past a size, loop or time limit), validate, then replay.",
+            "A rules template that failed or was stopped by its limits",
+            "Fix the template the message names, at the file and line it gives, validate, then replay.",
             "integration.md",
         ),
         ExceptionKind(

@@ -120,17 +120,19 @@ def _serve(args: argparse.Namespace) -> None:
             f"reveni-khaos serve: the channel needs the `channel` extra ({missing.name} is missing): "
             "pip install 'target-khaos-control[channel]'"
         )
+    from target_khaos_control.config_errors import masked
     from target_khaos_control.settings import ChannelSettings, read_config_file
     from target_khaos_control.store import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = ChannelSettings.from_config(read_config_file(args.config), args.config)
+        engine = open_store(settings.database_url)
     except ValueError as error:
-        sys.exit(f"reveni-khaos serve: {error}")
-    engine = open_store(settings.database_url)
+        sys.exit(masked(f"reveni-khaos serve: {error}"))
     logging.getLogger("reveni_khaos.channel").info(
-        "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)", settings.public_url.rstrip("/")
+        "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)",
+        masked(settings.public_url.rstrip("/")),
     )
     # uvicorn's access log shows method, path and status only: never the credentials.
     # h11, not httptools: h11 refuses a request line and headers over the limit before
@@ -146,6 +148,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _operate(args: argparse.Namespace) -> int:
+    from target_khaos_control.config_errors import masked
     from target_khaos_control.operations import commands
     from target_khaos_control.operations.reconciliation import CreditNoteFileError
     from target_khaos_control.rules import RuleSetError, load_ruleset
@@ -177,5 +180,5 @@ def _operate(args: argparse.Namespace) -> int:
         )
     except (ValueError, CreditNoteFileError) as error:
         detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)
-        print(f"reveni-khaos {args.command}: {detail}", file=sys.stderr)
+        print(masked(f"reveni-khaos {args.command}: {detail}"), file=sys.stderr)
         return 1

@@ -373,7 +373,7 @@ def _check_truncate(node: nodes.Filter, line: int) -> None:
     """Jinja's `truncate(length, killwords, end, leeway)` asserts its length is at least the
     length of its `end` (`...`): found at load, not on the first return."""
     args = dict(zip(("length", "killwords", "end", "leeway"), node.args, strict=False))
-    args |= {kw.key: kw.value for kw in node.kwargs}
+    args |= {str(kw.key): kw.value for kw in node.kwargs}
     length, end, leeway = (_literal(args.get(name)) for name in ("length", "end", "leeway"))
     shortest = len(str(end)) if end is not None else 3
     if length is not None and not (isinstance(length, int) and length >= shortest):

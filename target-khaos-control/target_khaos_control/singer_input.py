@@ -38,6 +38,14 @@ class StreamRefused(ValueError):
     """A stream the target does not load."""
 
 
+class RecordBeforeSchema(RecordsWithoutSchemaException, SystemExit):
+    """singer-sdk's own error (its standard tests expect it), ending the run as one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = message
+
+
 def _integer(text: str) -> int | Decimal:
     return int(text) if len(text) <= MAX_INT_DIGITS else Decimal(text)
 
@@ -86,7 +94,9 @@ class Reader(MsgSpecReader):
                 )
             try:
                 callback(message)
-            except (RecordsWithoutSchemaException, InvalidInputLine, StreamRefused) as error:
+            except RecordsWithoutSchemaException as error:
+                raise RecordBeforeSchema(_said(number, str(error))) from None
+            except (InvalidInputLine, StreamRefused) as error:
                 raise _stop(number, str(error)) from None
             stats[kind] += 1
         return Counter(**stats)
@@ -127,8 +137,12 @@ def _json_type(value: Any) -> str:
     return JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def _stop(number: int, what: str) -> SystemExit:
-    return SystemExit(
+def _said(number: int, what: str) -> str:
+    return (
         f"target-khaos-control: line {number} of the Singer input: {what}. "
         "Stopped there: returns committed before it keep their bookmark; rerun once the input is fixed."
     )
+
+
+def _stop(number: int, what: str) -> SystemExit:
+    return SystemExit(_said(number, what))

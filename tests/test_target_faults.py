@@ -12,6 +12,7 @@ import json
 import select
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from target_khaos_control.rules import load_ruleset
 from target_khaos_control.singer_input import Reader
 
-from tests.servers import BIN, DEMO_RULES, run_target, target_config
+from tests.servers import BIN, DEMO_RULES, PG_BIN, PostgresServer, run_target, target_config
 from tests.test_target_khaos_control import TAP_SCHEMA, _a_return, _documents, _exceptions, _named, _store
 
 
@@ -97,7 +98,28 @@ NAMED = {
 }
 
 
-def test_records_that_crashed_the_load_or_became_nonsense_are_each_an_invalid_record(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+STORES = [
+    "sqlite",
+    pytest.param(
+        "postgres",
+        marks=pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="PostgreSQL's binaries are not installed"),
+    ),
+]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_records_that_crashed_the_load_or_became_nonsense_are_each_an_invalid_record(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("postgres").url if store == "postgres" else None
+    config = target_config(tmp_path, **({"database_url": url} if url else {}))
     lines = [TAP_SCHEMA, json.dumps(_record(_named("ret-before", _a_return("accepted"))))]
     for return_id, (was, spoiled) in HOSTILE.items():
         line = json.dumps(_record(_named(return_id, _a_return("accepted"))))
@@ -105,11 +127,14 @@ def test_records_that_crashed_the_load_or_became_nonsense_are_each_an_invalid_re
         lines.append(line.replace(was, spoiled, 1))
     lines.append(json.dumps(_record(_named("ret-after", _a_return("accepted")))))
 
-    run = run_target(tmp_path, target_config(tmp_path), lines)
+    run = run_target(tmp_path, config, lines)
 
     assert run.returncode == 0, run.stderr[-3000:]
-    assert set(_documents(tmp_path)) == {"RV-ret-before", "RV-ret-after"}
-    invalid = {e["return_id"]: e["message"] for e in _exceptions(tmp_path) if e["kind"] == "invalid_record"}
+    with sa.create_engine(config["database_url"]).connect() as conn:
+        documents = set(conn.execute(sa.text("select associated_ref from documents")).scalars())
+        found = conn.execute(sa.text("select return_id, message from exceptions where kind = 'invalid_record'"))
+        invalid = dict(found.tuples().all())
+    assert documents == {"RV-ret-before", "RV-ret-after"}
     assert set(invalid) == set(HOSTILE)
     for return_id, field in NAMED.items():
         assert f"{field} is" in invalid[return_id] or f"{field} holds" in invalid[return_id], invalid[return_id]

@@ -84,6 +84,7 @@ HOSTILE: dict[str, tuple[str, str]] = {
     "ret-huge-quantity": ('"quantity": 1', '"quantity": 1000000000000000000000000000000'),
     "ret-null-currency": ('"currency": "GBP", "total"', '"currency": null, "total"'),
     "ret-long-currency": ('"currency": "GBP", "total"', '"currency": "GBPX", "total"'),
+    "ret-no-offset": ('"created_at": "2026-11-18T09:12:44Z"', '"created_at": "2026-11-18T09:12:44"'),
 }
 NAMED = {
     "ret-surrogate": "customer.first_name",
@@ -95,6 +96,7 @@ NAMED = {
     "ret-huge-quantity": "return_items[0].quantity",
     "ret-null-currency": "currency",
     "ret-long-currency": "currency",
+    "ret-no-offset": "created_at",
 }
 
 

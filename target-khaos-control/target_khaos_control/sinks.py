@@ -9,6 +9,7 @@ from singer_sdk.sinks import BatchSink
 
 from target_khaos_control.exception_log import touched_since
 from target_khaos_control.publishing import apply_returns
+from target_khaos_control.reveni import TIMESTAMP
 from target_khaos_control.store import now
 
 
@@ -78,7 +79,10 @@ class ReturnsSink(BatchSink):
 
 def _iso(value: str) -> str:
     """UTC with a `Z`, as Reveni writes it, to the microsecond (two versions in one second
-    stay in order); a value that is no timestamp, or no moment in UTC, stays as sent."""
+    stay in order); a value that is no RFC 3339 timestamp (one without its offset, say), or
+    no moment in UTC, stays as sent, for the schema check to name."""
+    if not TIMESTAMP.match(value):
+        return value
     try:
         moment = datetime.fromisoformat(value.upper())  # RFC 3339 allows a lower-case t and z
         if moment.tzinfo is not None:

@@ -13,11 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 import jsonschema
+import msgspec
+import msgspec.inspect
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tap_reveni.schemas import RETURN
-from target_khaos_control.reveni import breaks
+from target_khaos_control.reveni import Return, breaks
 from target_khaos_control.rules import load_ruleset
 
 from tests.servers import DEMO_RULES
@@ -197,3 +199,29 @@ def test_on_any_value_anywhere_the_check_agrees_with_jsonschema(path: Path_, val
     assert (breaks(record) is None) == valid, (path, value, breaks(record))
     if not valid:
         assert any(p.kind == "invalid_record" for p in RULES.draft(record).problems)
+
+
+def _struct_shape(info: msgspec.inspect.Type) -> Any:
+    if isinstance(info, msgspec.inspect.UnionType):
+        [info] = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+    if isinstance(info, msgspec.inspect.StructType):
+        return {f.name: _struct_shape(f.type) for f in info.fields}
+    if isinstance(info, msgspec.inspect.ListType):
+        return [_struct_shape(info.item_type)]
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return set(info.values)
+    return "value"
+
+
+def _schema_shape(spec: dict[str, Any]) -> Any:
+    if "properties" in spec:
+        return {name: _schema_shape(inner) for name, inner in spec["properties"].items()}
+    if "items" in spec:
+        return [_schema_shape(spec["items"])]
+    if "enum" in spec:
+        return {value for value in spec["enum"] if value is not None}
+    return "value"
+
+
+def test_the_typed_return_has_the_tap_schemas_every_field_and_listed_value() -> None:
+    assert _struct_shape(msgspec.inspect.type_info(Return)) == _schema_shape(SCHEMA)

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from target_khaos_control.config_errors import masked
+from target_khaos_control.config_errors import without_passwords
 
 from tests.servers import BIN, DEMO_RULES
 
@@ -48,7 +48,7 @@ def test_a_database_url_of_the_wrong_type_is_refused_without_its_password(tmp_pa
 def test_every_url_in_a_message_is_shown_without_its_password() -> None:
     text = f"bad: ['{URL}'] and {{'u': 'https://user:p%40ss@host/x'}}, keep http://host:8803/khaos and a@b.c"
 
-    assert masked(text) == (
+    assert without_passwords(text) == (
         "bad: ['postgresql://khaos:***@db.internal:5432/khaos'] and {'u': 'https://user:***@host/x'}, "
         "keep http://host:8803/khaos and a@b.c"
     )

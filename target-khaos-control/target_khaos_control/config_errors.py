@@ -23,7 +23,7 @@ from jsonschema import Draft7Validator, ValidationError
 URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]*:)[^@\s'\"]*@")
 
 
-def masked(text: str) -> str:
+def without_passwords(text: str) -> str:
     """`text` with the password of every URL in it shown as `***`."""
     return URL_PASSWORD.sub(r"\1***@", text)
 
@@ -41,7 +41,7 @@ def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, An
         if missing not in error.instance
     ]
     problems += [_describe(error, schema) for error in errors if error.validator != "required"]
-    return SystemExit(masked(f"{name}: the config is not usable: " + "; ".join(dict.fromkeys(problems))))
+    return SystemExit(without_passwords(f"{name}: the config is not usable: " + "; ".join(dict.fromkeys(problems))))
 
 
 def _describe(error: ValidationError, schema: dict[str, Any]) -> str:

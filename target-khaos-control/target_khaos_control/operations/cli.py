@@ -120,7 +120,8 @@ def _serve(args: argparse.Namespace) -> None:
             f"reveni-khaos serve: the channel needs the `channel` extra ({missing.name} is missing): "
             "pip install 'target-khaos-control[channel]'"
         )
-    from target_khaos_control.config_errors import masked
+    from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.settings import ChannelSettings, read_config_file
     from target_khaos_control.store import open_store
 
@@ -129,10 +130,13 @@ def _serve(args: argparse.Namespace) -> None:
         settings = ChannelSettings.from_config(read_config_file(args.config), args.config)
         engine = open_store(settings.database_url)
     except ValueError as error:
-        sys.exit(masked(f"reveni-khaos serve: {error}"))
+        sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
+    claim_store(
+        engine, settings.client or client_name({"rules_path": settings.rules_path}), masked(settings.database_url)
+    )
     logging.getLogger("reveni_khaos.channel").info(
         "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)",
-        masked(settings.public_url.rstrip("/")),
+        without_passwords(settings.public_url.rstrip("/")),
     )
     # uvicorn's access log shows method, path and status only: never the credentials.
     # h11, not httptools: h11 refuses a request line and headers over the limit before
@@ -148,7 +152,8 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _operate(args: argparse.Namespace) -> int:
-    from target_khaos_control.config_errors import masked
+    from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.operations import commands
     from target_khaos_control.operations.reconciliation import CreditNoteFileError
     from target_khaos_control.rules import RuleSetError, load_ruleset
@@ -163,6 +168,7 @@ def _operate(args: argparse.Namespace) -> int:
                 f"{args.config}: no {' and no '.join(f'`{name}`' for name in missing)} (see docs/README.md)"
             )
         engine = open_store(config["database_url"])
+        claim_store(engine, client_name(config), masked(config["database_url"]))
         if args.command == "replay":
             return commands.replay(engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner)
         if args.command == "exceptions":
@@ -180,5 +186,5 @@ def _operate(args: argparse.Namespace) -> int:
         )
     except (ValueError, CreditNoteFileError) as error:
         detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)
-        print(masked(f"reveni-khaos {args.command}: {detail}"), file=sys.stderr)
+        print(without_passwords(f"reveni-khaos {args.command}: {detail}"), file=sys.stderr)
         return 1

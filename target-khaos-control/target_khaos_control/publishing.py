@@ -222,20 +222,7 @@ class Batch:
     def _hold_unreadable(self, return_id: str, draft: Draft) -> None:
         """A version whose `updated_at` cannot be read: its exceptions open, nothing else changes."""
         self.counts.held += 1
-        for problem in draft.problems:
-            key = trace_key(problem.kind, return_id, problem.item_id)
-            self.exception_log.found(
-                key,
-                kind=problem.kind,
-                owner=problem.owner,
-                return_id=return_id,
-                item_id=problem.item_id,
-                message=problem.message,
-                severity=problem.severity,
-                details=json.dumps(problem.details, default=str, ensure_ascii=False),
-                ruleset_hash=draft.ruleset_hash,
-            )
-            self.exception_keys.setdefault(return_id, set()).add(key)
+        self._note_problems(return_id, draft, resolve=False)
 
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
@@ -282,8 +269,9 @@ class Batch:
         doc.state, doc.feed_position = (state if doc.new else check(doc.state, state)), position
         doc.values.update(state=state, feed_position=position, hold_reason=hold_reason, state_changed_at=self.moment)
 
-    def _note_problems(self, return_id: str, draft: Draft) -> None:
-        """One open exception per problem; a problem that has gone away is resolved."""
+    def _note_problems(self, return_id: str, draft: Draft, *, resolve: bool = True) -> None:
+        """One open exception per problem; a problem that has gone away is resolved (unless
+        this version is not the one decided on)."""
         current = {trace_key(p.kind, return_id, p.item_id): p for p in draft.problems}
         known = self.exception_keys.setdefault(return_id, set())
         for key, problem in current.items():
@@ -299,7 +287,7 @@ class Batch:
                 ruleset_hash=draft.ruleset_hash,
             )
             known.add(key)
-        for key in known - set(current):
+        for key in known - set(current) if resolve else ():
             # The reconciliation's own findings are its to resolve, not the rules'.
             if not key.endswith(RECONCILIATION):
                 self.exception_log.gone(key, ruleset_hash=draft.ruleset_hash)

@@ -85,6 +85,7 @@ HOSTILE: dict[str, tuple[str, str]] = {
     "ret-null-currency": ('"currency": "GBP", "total"', '"currency": null, "total"'),
     "ret-long-currency": ('"currency": "GBP", "total"', '"currency": "GBPX", "total"'),
     "ret-no-offset": ('"created_at": "2026-11-18T09:12:44Z"', '"created_at": "2026-11-18T09:12:44"'),
+    "ret-null-exchange-sku": ('"exchange": null', '"exchange": {"sku": null, "quantity": 1}'),
 }
 NAMED = {
     "ret-surrogate": "customer.first_name",
@@ -97,6 +98,7 @@ NAMED = {
     "ret-null-currency": "currency",
     "ret-long-currency": "currency",
     "ret-no-offset": "created_at",
+    "ret-null-exchange-sku": "return_items[0].exchange.sku",
 }
 
 

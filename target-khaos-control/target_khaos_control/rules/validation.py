@@ -50,10 +50,21 @@ def _contract(record: dict[str, Any]) -> list[str]:
             found += _quantity(f"return_items[{n}].quantity", item.get("quantity"))
             found += _price(f"return_items[{n}].price", item.get("price"))
             found += _price(f"return_items[{n}].total", item.get("total"))
-            sku = item.get("sku")
-            if not isinstance(sku, str) or not sku.strip():
-                found.append(f"return_items[{n}].sku is {sku!r}: an item needs its SKU to be credited")
+            found += _sku(f"return_items[{n}].sku", item.get("sku"))
+            exchange = item.get("exchange")
+            if isinstance(exchange, dict):  # the item the customer takes instead goes to Khaos too
+                found += _sku(f"return_items[{n}].exchange.sku", exchange.get("sku"))
+                if exchange.get("quantity") is not None:
+                    found += _quantity(f"return_items[{n}].exchange.quantity", exchange["quantity"])
+                if exchange.get("price") is not None:
+                    found += _price(f"return_items[{n}].exchange.price", exchange["price"])
     return found
+
+
+def _sku(field: str, value: Any) -> list[str]:
+    if not isinstance(value, str) or not value.strip():
+        return [f"{field} is {shown(value)}: an item needs its SKU to go to Khaos"]
+    return []
 
 
 def _controls(value: Any, field: str) -> list[str]:

@@ -7,14 +7,15 @@ underscore attributes (`__class__`, `__globals__`, `mro` ...), or uses a filter 
 the short documented list. Each compiles once per run.
 
 A rule file is written by a person and may be wrong or hostile, so nothing in it may
-cost more than a moment: a template is at most MAX_SOURCE long and may not set
+cost more than a moment: a template is at most MAX_SOURCE long, MAX_DEPTH deep, and may not set
 variables (so nothing it makes can be reused to grow), text and lists it makes are at
 most MAX_TEXT long, whole numbers at most MAX_DIGITS digits, what a filter reads at most
 MAX_INPUT, loops at most MAX_LOOP turns and the output MAX_OUTPUT characters, and one
 render stops after TIME_LIMIT seconds. Constant parts are
 worked out at load time under the same limits (Jinja itself would fold `'a' * 10**9`
 unbounded while compiling, so those operators are intercepted, which stops its folding).
-A template that hits a limit at run time raises `TemplateFailed`, naming the template.
+A template that hits a limit at run time, or fails (a division by zero, an index past the end
+of a list, text compared with a number), raises `TemplateFailed`, naming the template.
 """
 
 from __future__ import annotations

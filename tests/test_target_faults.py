@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from target_khaos_control.rules import load_ruleset
-from target_khaos_control.singer_input import Reader
+from target_khaos_control.singer_input import Reader, StreamRefused
 
 from tests.servers import BIN, DEMO_RULES, PG_BIN, PostgresServer, run_target, target_config
 from tests.test_target_khaos_control import TAP_SCHEMA, _a_return, _documents, _exceptions, _named, _store
@@ -231,10 +231,25 @@ MALFORMED: dict[str, tuple[str, str]] = {
     ),
     "stream not text": ('{"type": "RECORD", "stream": 5, "record": {}}', "`stream` of a RECORD message is a whole"),
     "schema not an object": ('{"type": "SCHEMA", "stream": "returns", "schema": []}', "`schema` of a SCHEMA message"),
-    "schema without properties": ('{"type": "SCHEMA", "stream": "returns", "schema": {}}', "properties"),
+    "schema without properties": (
+        '{"type": "SCHEMA", "stream": "returns", "schema": {}}',
+        "`schema` of a SCHEMA message has no `properties` object",
+    ),
+    "properties a list": (
+        '{"type": "SCHEMA", "stream": "returns", "schema": {"properties": []}}',
+        "`schema` of a SCHEMA message has no `properties` object",
+    ),
+    "key_properties not names": (
+        '{"type": "SCHEMA", "stream": "returns", "schema": {"properties": {}}, "key_properties": [1]}',
+        "`key_properties` of a SCHEMA message is not a list of field names",
+    ),
+    "a stream the target does not load": (
+        '{"type": "SCHEMA", "stream": "orders", "schema": {"properties": {}}}',
+        "loads tap-reveni's `returns` stream only",
+    ),
     "key_properties not a list": (
         '{"type": "SCHEMA", "stream": "returns", "schema": {"properties": {}}, "key_properties": "id"}',
-        "`key_properties` of a SCHEMA message is not a list",
+        "`key_properties` of a SCHEMA message is not a list of field names",
     ),
     "state without value": ('{"type": "STATE"}', "a STATE message without `value`"),
     "record before its schema": (
@@ -258,10 +273,8 @@ class _Calls:
             raise RecordsWithoutSchemaException(
                 "A record for stream 'other' was encountered before a corresponding schema."
             )
-        if message["type"] == "SCHEMA" and "properties" not in message["schema"]:
-            from singer_sdk.singerlib.exceptions import InvalidInputLine
-
-            raise InvalidInputLine(f"Line is missing required properties key(s): {message['schema']}")
+        if message["type"] == "SCHEMA" and message["stream"] != "returns":
+            raise StreamRefused("target-khaos-control loads tap-reveni's `returns` stream only")
         self.seen.append(message["type"])
 
 

@@ -124,8 +124,13 @@ class Reader(MsgSpecReader):
                     JSON_TYPES.get(t, t.__name__) for t in (expected if isinstance(expected, tuple) else (expected,))
                 )
                 raise _stop(number, f"`{field}` of a {kind} message is {_json_type(value)}, not {wanted}")
-        if kind == "SCHEMA" and not isinstance(message.get("key_properties", []), list | type(None)):
-            raise _stop(number, "`key_properties` of a SCHEMA message is not a list")
+        if kind == "SCHEMA" and not isinstance(message["schema"].get("properties"), dict):
+            raise _stop(number, "`schema` of a SCHEMA message has no `properties` object")
+        keys = message.get("key_properties", [])
+        if kind == "SCHEMA" and not (
+            keys is None or (isinstance(keys, list) and all(isinstance(k, str) for k in keys))
+        ):
+            raise _stop(number, "`key_properties` of a SCHEMA message is not a list of field names")
         return message
 
 

@@ -76,6 +76,8 @@ def test_an_unreadable_updated_at_neither_withdraws_the_document_nor_lets_an_old
 HOSTILE: dict[str, tuple[str, str]] = {
     # return id -> (how the record is spoiled, as a JSON edit of the line; the field its exception names)
     "ret-surrogate": ('"first_name": "Ana"', '"first_name": "An\\ud800a"'),
+    "ret-surrogate-status": ('"status": "received"', '"status": "rec\\udf86eived"'),
+    "ret-surrogate-price": ('"price": "24.00"', '"price": "24.0\\udf860"'),
     "ret-9999": ('"created_at": "2026-11-18T09:12:44Z"', '"created_at": "9999-12-31T23:59:59-01:00"'),
     "ret-year-1": ('"created_at": "2026-11-18T09:12:44Z"', '"created_at": "0001-01-01T00:00:00+01:00"'),
     "ret-digits": ('"quantity": 1', '"quantity": ' + "7" * 5000),
@@ -89,6 +91,8 @@ HOSTILE: dict[str, tuple[str, str]] = {
 }
 NAMED = {
     "ret-surrogate": "customer.first_name",
+    "ret-surrogate-status": "status",
+    "ret-surrogate-price": "return_items[0].price",
     "ret-9999": "created_at",
     "ret-year-1": "created_at",
     "ret-digits": "return_items[0].quantity",

@@ -154,6 +154,8 @@ def breaks(record: dict[str, Any]) -> str | None:
         parsed = msgspec.convert(record, Return)
     except msgspec.ValidationError as error:
         return _said(record, str(error))
+    except UnicodeEncodeError:  # a lone surrogate where a pattern or a listed value is checked
+        return _unwritable(record)
     return _bad_day(parsed) or _unwritable(record)
 
 

@@ -162,6 +162,15 @@ def clean(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def storable(text: str) -> str:
+    """`text` as a store can hold it: a lone surrogate (an unreadable record's) written as its JSON escape."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
 def khaos_datetime(value: str) -> str:
     """RFC 3339 without offset, as Khaos wants (`2018-01-18T12:20:48`), in UK time; a
     value without an offset is UTC, as Reveni's are."""

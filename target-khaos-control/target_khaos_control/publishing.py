@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.after_pull import judge
-from target_khaos_control.documents import Draft, Problem, associated_ref
+from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import KINDS, Owner, Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, trace_key
 from target_khaos_control.khaos_position import line_facts, read_positions
@@ -108,7 +108,8 @@ def canonical_json(record: dict[str, Any]) -> str:
 
 
 def content_hash(canonical: str) -> str:
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: the same bytes for any text, and a hash too for a record holding a lone surrogate
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Batch:
@@ -187,6 +188,10 @@ class Batch:
         if latest is not None and _older(incoming, latest):
             self.counts.older += 1
             return
+        if latest is not None and incoming.updated_at is None:
+            # No telling whether it is newer: the stored version and its documents stand.
+            self._hold_unreadable(return_id, draft)
+            return
         if latest is not None and _backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
@@ -197,10 +202,10 @@ class Batch:
         self.return_writes[return_id] = {
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
-            "updated_at": str(record.get("updated_at", "")),
-            "status": incoming.status,
+            "updated_at": storable(str(record.get("updated_at", ""))),
+            "status": storable(incoming.status),
             "content_hash": digest,
-            "record": canonical,
+            "record": storable(canonical),
             "last_changed": self.moment,
         }
         self._place_lines(record, draft)
@@ -224,6 +229,11 @@ class Batch:
             ruleset_hash=draft.ruleset_hash,
         )
         self.exception_keys.setdefault(return_id, set()).add(trace_key(kind, return_id))
+
+    def _hold_unreadable(self, return_id: str, draft: Draft) -> None:
+        """A version whose `updated_at` cannot be read: its exceptions open, nothing else changes."""
+        self.counts.held += 1
+        self._note_problems(return_id, draft, resolve=False)
 
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
@@ -282,8 +292,9 @@ class Batch:
         doc.state, doc.feed_position = (state if doc.new else check(doc.state, state)), position
         doc.values.update(state=state, feed_position=position, hold_reason=hold_reason, state_changed_at=self.moment)
 
-    def _note_problems(self, return_id: str, draft: Draft) -> None:
-        """One open exception per problem; a problem that has gone away is resolved."""
+    def _note_problems(self, return_id: str, draft: Draft, *, resolve: bool = True) -> None:
+        """One open exception per problem; a problem that has gone away is resolved (unless
+        this version is not the one decided on)."""
         current: dict[str, Problem] = {}
         for problem in draft.problems:
             key = trace_key(problem.kind, return_id, problem.item_id, problem.part)
@@ -304,7 +315,7 @@ class Batch:
                 ruleset_hash=draft.ruleset_hash,
             )
             known.add(key)
-        for key in known - set(current):
+        for key in known - set(current) if resolve else ():
             # The reconciliation's own findings are its to resolve, not the rules'.
             if not key.endswith(RECONCILIATION):
                 self.exception_log.gone(key, ruleset_hash=draft.ruleset_hash)

@@ -237,6 +237,10 @@ def now() -> datetime:
 
 def open_store(database_url: str) -> Engine:
     """Connect, create the SQLite file's folder if needed, and migrate to the latest schema."""
+    if not isinstance(database_url, str):  # never printed: a URL may hold a password
+        raise ValueError(
+            f"`database_url` must be text (a SQLite file or a Postgres URL), not {type(database_url).__name__}"
+        )
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)

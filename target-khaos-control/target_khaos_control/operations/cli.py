@@ -140,20 +140,22 @@ def _serve(args: argparse.Namespace) -> None:
             "pip install 'target-khaos-control[channel]'"
         )
     from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.settings import ChannelSettings, read_config_file
     from target_khaos_control.store import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = ChannelSettings.from_config(read_config_file(args.config), args.config)
+        engine = open_store(settings.database_url)
     except ValueError as error:
-        sys.exit(f"reveni-khaos serve: {error}")
-    engine = open_store(settings.database_url)
+        sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
     claim_store(
         engine, settings.client or client_name({"rules_path": settings.rules_path}), masked(settings.database_url)
     )
     logging.getLogger("reveni_khaos.channel").info(
-        "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)", settings.public_url.rstrip("/")
+        "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)",
+        without_passwords(settings.public_url.rstrip("/")),
     )
     # The channel logs each call itself (method, a path never whole, status; never the
     # credentials): uvicorn's access log would print a 100 KB request line whole.
@@ -172,6 +174,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _operate(args: argparse.Namespace) -> int:
     from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.operations import commands
     from target_khaos_control.operations.reconciliation import CreditNoteFileError
     from target_khaos_control.rules import RuleSetError, load_ruleset
@@ -207,7 +210,7 @@ def _operate(args: argparse.Namespace) -> int:
         )
     except (ValueError, CreditNoteFileError) as error:
         detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)
-        print(f"reveni-khaos {args.command}: {detail}", file=sys.stderr)
+        print(without_passwords(f"reveni-khaos {args.command}: {detail}"), file=sys.stderr)
         return 1
 
 

@@ -24,6 +24,7 @@ from target_khaos_control.documents import (
     address,
     clean,
     khaos_datetime,
+    storable,
     too_long,
 )
 from target_khaos_control.exception_kinds import KINDS, Owner, Routing
@@ -118,7 +119,7 @@ class RuleSet:
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
         return_id = record.get("id")
-        draft = Draft(return_id="" if return_id is None else str(return_id), ruleset_hash=self.content_hash)
+        draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
         broken = unreadable(record)
         if broken:
             return self._unreadable(draft, record, "; ".join(broken))
@@ -247,6 +248,14 @@ class _Evaluation:
                     "invalid_record",
                     f"The address on order {record['order']['number']} "
                     "lacks a first line, a town or a country, which Khaos requires",
+                )
+            )
+        if not any(str(customer.get(name) or "").strip() for name in ("first_name", "last_name")):
+            # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
+            draft.problems.append(
+                rules.problem(
+                    "customer_name_missing",
+                    f"The customer of order {record['order']['number']} has neither a first name nor a surname",
                 )
             )
         contact = clean(

@@ -196,7 +196,7 @@ class Batch:
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
         if self.versions.get(return_id, ("",))[0] != version[0]:
-            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": canonical})
+            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": storable(canonical)})
         self.versions[return_id], self.latest[return_id] = version, incoming
         digest = version[0]
         self.return_writes[return_id] = {

@@ -17,6 +17,7 @@ from singer_sdk import typing as th
 # How a return item names its sales order. The docs disagree (README L969 and L876, their
 # examples at L1873 and L1959, returns.php L65): the table's form is the default.
 SOURCE_REFERENCE_FORMS = ("SourceReference/SourceOrder", "SourceReturnReference/SourceOrder", "SourceReference")
+ALERT_FORMATS = ("slack", "teams", "pagerduty", "json")
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -90,7 +91,20 @@ CONFIG_SCHEMA = th.PropertiesList(
         "alert_webhook_url",
         th.StringType,
         secret=True,
-        description="Where new or worsened exceptions are posted (Slack-compatible JSON); empty: no alerts",
+        description="Where each owner's alert event is posted after a sync; empty: no alerts",
+    ),
+    th.Property(
+        "alert_format",
+        th.StringType,
+        default="slack",
+        allowed_values=list(ALERT_FORMATS),
+        description="The alert's form: slack, teams (a Workflows webhook), pagerduty (Events v2) or json",
+    ),
+    th.Property(
+        "alert_routing_key",
+        th.StringType,
+        secret=True,
+        description="PagerDuty's integration key (alert_format pagerduty only)",
     ),
     th.Property("alert_attempts", th.IntegerType, default=3, description="Tries per alert before giving up"),
     th.Property("alert_backoff_seconds", th.NumberType, default=1.0, description="Wait before the 2nd try; doubles"),

@@ -54,6 +54,11 @@ class TargetKhaosControl(Target):
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         self.passed_on: dict[str, Any] | None = None  # the last STATE written
         self.catalogue = Latest()
+        if self.config.get("alert_format") == "pagerduty" and not self.config.get("alert_routing_key"):
+            raise SystemExit(
+                "target-khaos-control: alert_format is pagerduty but no alert_routing_key is set "
+                "(set TARGET_KHAOS_CONTROL_ALERT_ROUTING_KEY to the PagerDuty service's integration key)"
+            )
         # A broken rule set stops the target before it reads a single record.
         try:
             _ = self.ruleset
@@ -111,13 +116,15 @@ class TargetKhaosControl(Target):
             finish_run(conn, self.run_id, dict(self.run_counts))
         url = self.config.get("alert_webhook_url")
         if url:
-            sent = alerts.send(
-                self.engine,
+            destination = alerts.Destination(
                 url,
+                format=self.config.get("alert_format") or "slack",
+                routing_key=self.config.get("alert_routing_key") or "",
                 attempts=int(self.config["alert_attempts"]),
                 backoff_seconds=float(self.config["alert_backoff_seconds"]),
             )
-            self.logger.info("Sent %d alert message(s)", sent)
+            sent = alerts.send(self.engine, destination, alerts.origin(self.config), datetime.now(UTC))
+            self.logger.info("Sent %d alert event(s) (%s)", sent, destination.format)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control import at_stake
 from target_khaos_control.alert_formats import render
+from target_khaos_control.client_store import client_name
 from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.exception_log import as_record
 from target_khaos_control.states import ExceptionStatus
@@ -68,10 +68,9 @@ class Destination:
 def origin(config: Mapping[str, Any]) -> Where:
     """The client (its `client` setting, else its rule folder's name), Meltano's environment,
     and the dashboard's address, as alerts name them."""
-    client = config.get("client") or Path(str(config.get("rules_path") or "")).name
     public_url = str(config.get("public_url") or "").rstrip("/")
     return Where(
-        client=client,
+        client=client_name(config),
         environment=os.environ.get("MELTANO_ENVIRONMENT", ""),
         dashboard_url=f"{public_url}/dashboard/" if public_url else "",
     )

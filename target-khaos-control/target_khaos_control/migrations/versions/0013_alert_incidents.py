@@ -2,7 +2,7 @@
 to 0, so PagerDuty (or any destination) hears of the resolution exactly once.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

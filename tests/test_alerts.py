@@ -223,7 +223,7 @@ def test_pagerduty_without_its_key_stops_the_target_naming_the_variable(tmp_path
     assert "Traceback" not in run.stderr
 
 
-def test_a_failing_webhook_is_a_warning_in_meltano(tmp_path: Path) -> None:
+def test_a_failing_webhook_is_a_warning_and_a_refusal_an_error_in_meltano(tmp_path: Path) -> None:
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     loader = next(p for p in project["plugins"]["loaders"] if p["name"] == "target-khaos-control")
     extractor = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-reveni")
@@ -249,12 +249,10 @@ def test_a_failing_webhook_is_a_warning_in_meltano(tmp_path: Path) -> None:
             }
         )
     )
-    broken = Webhook(status=500)
-    config_file = tmp_path / "config.json"
-    config_file.write_text(
-        json.dumps(_config(tmp_path, alert_webhook_url=broken.url, alert_attempts=1, alert_backoff_seconds=0))
-    )
-    try:
+
+    def run(**settings: Any) -> tuple[int, dict[str, int]]:
+        config_file = tmp_path / "config.json"
+        config_file.write_text(json.dumps(_config(tmp_path, **settings)))
         done = subprocess.run(
             [str(BIN / "target-khaos-control"), "--config", str(config_file)],
             input="\n".join(_records(_a_return("accepted", reason="colour_not_as_pictured"))) + "\n",
@@ -264,11 +262,19 @@ def test_a_failing_webhook_is_a_warning_in_meltano(tmp_path: Path) -> None:
             timeout=240,
             check=False,
         )
+        parsed = [SingerSDKLogParser().parse(line) for line in done.stderr.splitlines()]
+        return done.returncode, {record.message: record.level for record in parsed if record is not None}
+
+    broken = Webhook(status=500)
+    try:
+        loaded, levels = run(alert_webhook_url=broken.url, alert_attempts=1, alert_backoff_seconds=0)
     finally:
         broken.close()
+    refused, refusal_levels = run(alert_webhook_url=broken.url, alert_format="pagerduty")
 
-    assert done.returncode == 0, done.stderr
-    parsed = [SingerSDKLogParser().parse(line) for line in done.stderr.splitlines()]
-    levels = {record.message: record.level for record in parsed if record is not None}
+    assert loaded == 0
     failure = next(message for message in levels if "alert webhook failed" in message)
     assert levels[failure] == 30, "WARNING, as Meltano shows it"
+    assert refused == 1
+    stop = next(message for message in refusal_levels if "ALERT_ROUTING_KEY" in message)
+    assert refusal_levels[stop] == 40, "a refusal to start is an ERROR in Meltano, not a raw line it shows as info"

@@ -57,6 +57,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="The client this loader, its store and its channel belong to; empty: the rule set's "
         "folder name. A store holding another client's returns is refused",
     ),
+    th.Property(
+        "channel_port",
+        th.IntegerType,
+        default=8803,
+        description="The port `reveni-khaos serve` listens on for this client (each client its own)",
+    ),
     th.Property("batch_size", th.IntegerType, default=1000, description="Returns per pull"),
     th.Property(
         "pull_frequency_minutes",
@@ -145,6 +151,7 @@ class ChannelSettings:
     dashboard_username: str = ""
     dashboard_password: str = ""
     source_reference_form: str = SOURCE_REFERENCE_FORMS[0]
+    channel_port: int = 8803
     client: str = ""  # whose store this is: empty, the rule set's folder name (client_store)
     rules_path: str = ""  # the dashboard names Khaos's sites from it; the channel itself reads no rules
 

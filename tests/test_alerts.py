@@ -278,3 +278,15 @@ def test_a_failing_webhook_is_a_warning_and_a_refusal_an_error_in_meltano(tmp_pa
     assert refused == 1
     stop = next(message for message in refusal_levels if "ALERT_ROUTING_KEY" in message)
     assert refusal_levels[stop] == 40, "a refusal to start is an ERROR in Meltano, not a raw line it shows as info"
+    (tmp_path / "tap.json").write_text("{}")
+    tapped = subprocess.run(
+        [str(BIN / "tap-reveni"), "--config", str(tmp_path / "tap.json")],
+        env={**os.environ, "SINGER_SDK_LOG_CONFIG": str(logging_config)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    tap_levels = [SingerSDKLogParser().parse(line) for line in tapped.stderr.splitlines()]
+    assert tapped.returncode == 1
+    assert [r.level for r in tap_levels if r is not None and "set TAP_REVENI_API_KEY" in r.message] == [40]

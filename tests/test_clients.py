@@ -75,21 +75,37 @@ def test_a_third_client_added_in_one_command_syncs_into_its_own_store(tmp_path: 
         "acme": ReveniSandbox(seed=11, store_id="acme-store").start(),
         "beta": ReveniSandbox(seed=13, store_id="beta-store").start(),
     }
+    stores = {name: tmp_path / f"{name}.db" for name in sandboxes}
+    # Production as the docs set it up: every value from the client's own variables, on a bare machine.
+    variables = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}",
+    }
+    for name, sandbox in sandboxes.items():
+        tap, loader = (
+            ("TAP_REVENI", "TARGET_KHAOS_CONTROL")
+            if name == "demo"
+            else (
+                f"TAP_REVENI__{name.upper()}",
+                f"TARGET_KHAOS_CONTROL__{name.upper()}",
+            )
+        )
+        variables |= {
+            f"{tap}_API_URL": sandbox.url,
+            f"{tap}_API_KEY": SANDBOX_KEY,
+            f"{tap}_STORE_ID": sandbox.store_id,
+            f"{loader}_DATABASE_URL": f"sqlite:///{stores[name]}",
+            f"{loader}_CHANNEL_USERNAME": f"khaos-{name}",
+            f"{loader}_CHANNEL_PASSWORD": f"{name}-channel-secret",
+            f"{loader}_PUBLIC_URL": f"https://returns.{name}.example.com",
+        }
+    variables["TARGET_KHAOS_CONTROL_RULES_PATH"] = "rules/demo"  # the first client's only: the others name theirs
     try:
         synced = subprocess.run(
-            [str(BIN / "meltano"), "--environment", "dev", "run", "sync", "sync-acme", "sync-beta"],
+            [str(BIN / "meltano"), "--environment", "prod", "run", "sync", "sync-acme", "sync-beta"],
             cwd=project,
-            env={
-                **os.environ,
-                "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
-                # Only the sandboxes' addresses and key: each store is where `clients add` put it.
-                "TAP_REVENI_API_URL": sandboxes["demo"].url,
-                "TAP_REVENI_API_KEY": SANDBOX_KEY,
-                "TAP_REVENI__ACME_API_URL": sandboxes["acme"].url,
-                "TAP_REVENI__ACME_API_KEY": SANDBOX_KEY,
-                "TAP_REVENI__BETA_API_URL": sandboxes["beta"].url,
-                "TAP_REVENI__BETA_API_KEY": SANDBOX_KEY,
-            },
+            env=variables,
             capture_output=True,
             text=True,
             timeout=600,
@@ -101,13 +117,10 @@ def test_a_third_client_added_in_one_command_syncs_into_its_own_store(tmp_path: 
             sandbox.stop()
 
     assert synced.returncode == 0, synced.stderr[-3000:]
-    stores = {
-        "demo": project / "output" / "reveni-khaos.db",
-        "acme": project / "output" / "acme" / "reveni-khaos.db",
-        "beta": project / "output" / "beta" / "reveni-khaos.db",
-    }
     for name, store in stores.items():
         assert _returns_in(store) == expected[name], f"{name}'s store holds its own returns, and only those"
+        with sa.create_engine(f"sqlite:///{store}").connect() as conn:
+            assert conn.execute(sa.text("select client from store_owner")).scalar_one() == name
     assert not expected["beta"] & (expected["demo"] | expected["acme"])
     with sa.create_engine(f"sqlite:///{stores['beta']}").connect() as conn:
         hashes = set(conn.execute(sa.text("select ruleset_hash from documents")).scalars())

@@ -187,7 +187,7 @@ def test_teams_and_pagerduty_show_a_hostile_value_as_typed(tmp_path: Path) -> No
     teams = json.dumps(_rendered(engine, alerts.Destination("https://hooks.example", "teams"))["cx"])
     paged = _rendered(engine, alerts.Destination("https://events.pagerduty.com/v2/enqueue", "pagerduty", PD_KEY))
 
-    assert "order \\\\<!channel\\\\> \\\\<https://x\\\\|Click\\\\>" in teams  # Markdown-escaped
+    assert "order \\\\<!channel\\\\> \\\\<https://x|Click\\\\>" in teams  # Markdown-escaped
     assert paged["cx"]["payload"]["custom_details"]["examples"][0]["order_number"] == HOSTILE  # plain JSON data
     assert len(paged["cx"]["payload"]["summary"]) <= 1024
 

@@ -109,8 +109,9 @@ def slack(event: OwnerEvent) -> dict[str, Any]:
 
 # --- Microsoft Teams ---------------------------------------------------------------------
 
-_MARKDOWN = re.compile(r"([\\`*_\[\]()<>~#|])")
-_LIST_START = re.compile(r"^(\d+)\.|^([-+])")  # what would start a list, at the start of a line
+# Markdown's emphasis, code, links and HTML; a list only where one can start (at the start, before a space).
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>])")
+_LIST_START = re.compile(r"^(\d+)\.(?=\s)|^([-+])(?=\s)")
 
 
 def teams_escaped(value: str) -> str:

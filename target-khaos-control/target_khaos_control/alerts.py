@@ -119,17 +119,8 @@ class OwnerEvent(msgspec.Struct):
     schema: str = "reveni-khaos/alert/1"
 
 
-def due(engine: Engine) -> list[Any]:
-    """Open exceptions never alerted, reopened since, or now more severe."""
-    table = exceptions.c
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(exceptions).where(table.status == ExceptionStatus.OPEN).order_by(table.trace_key)
-        ).all()
-    return [row for row in rows if _worse(row)]
-
-
 def _worse(row: Any) -> bool:
+    """Never alerted, reopened since (resolving clears what was alerted), or now more severe."""
     return row.alerted_status != ExceptionStatus.OPEN or SEVERITY_RANK.get(row.severity, 2) > SEVERITY_RANK.get(
         row.alerted_severity or "", -1
     )

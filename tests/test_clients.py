@@ -240,3 +240,38 @@ def _written(tmp_path: Path, config: dict[str, object]) -> Path:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     return path
+
+
+def test_a_job_written_as_a_list_of_lists_still_names_its_client(tmp_path: Path) -> None:
+    project = {
+        "plugins": {
+            "extractors": [{"name": "tap-reveni"}, {"name": "tap-reveni--acme", "inherit_from": "tap-reveni"}],
+            "loaders": [
+                {"name": "target-khaos-control", "config": {"rules_path": "rules/demo"}},
+                {
+                    "name": "target-khaos-control--acme",
+                    "inherit_from": "target-khaos-control",
+                    "config": {"client": "acme"},
+                },
+            ],
+        },
+        "jobs": [
+            {"name": "sync", "tasks": "tap-reveni target-khaos-control"},
+            {"name": "sync-acme", "tasks": [["tap-reveni--acme", "target-khaos-control--acme"]]},
+        ],
+        "environments": [{"name": "dev"}],
+    }
+
+    found = {client.name: client for client in clients.of_project(project, tmp_path, {})}
+
+    assert found["acme"].extractor == "tap-reveni--acme"
+    assert found["acme"].jobs == ["sync-acme"]
+    assert found["demo"].environments["dev"].state_id == "dev:tap-reveni-to-target-khaos-control"
+    assert [str(c) for c in clients.clashes(list(found.values()))] == [
+        f"dev: clients 'demo' and 'acme' would share one {what} ({value}); give each its own"
+        for what, value in (
+            ("store", "$TARGET_KHAOS_CONTROL_DATABASE_URL"),  # acme would read the first client's variable
+            ("exceptions path", str(tmp_path / "output" / "exceptions")),
+            ("channel port", "8803"),
+        )
+    ]

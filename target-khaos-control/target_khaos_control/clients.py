@@ -99,7 +99,7 @@ def of_project(project: Mapping[str, Any], root: Path, environ: Mapping[str, str
     plugins = {p["name"]: p for kind in ("extractors", "loaders") for p in _listed(project, "plugins", kind)}
     loaders = [p["name"] for p in _listed(project, "plugins", "loaders") if _is_ours(p["name"], plugins)]
     environments = [e["name"] for e in project.get("environments") or []]
-    jobs = {job["name"]: [str(task).split() for task in _tasks(job)] for job in project.get("jobs") or []}
+    jobs = {job["name"]: [task.split() for task in _tasks(job)] for job in project.get("jobs") or []}
     clients = []
     for loader in loaders:
         mine = {name: tasks for name, tasks in jobs.items() if any(task[-1:] == [loader] for task in tasks)}
@@ -187,9 +187,13 @@ def _listed(project: Mapping[str, Any], *path: str) -> Iterator[dict[str, Any]]:
     yield from (item for item in node or [] if isinstance(item, dict) and "name" in item)
 
 
-def _tasks(job: Mapping[str, Any]) -> list[Any]:
+def _tasks(job: Mapping[str, Any]) -> list[str]:
+    """A job's tasks as strings: Meltano takes one string, a list, or a list of lists."""
     tasks = job.get("tasks") or []
-    return [tasks] if isinstance(tasks, str) else list(tasks)
+    found: list[str] = []
+    for task in [tasks] if isinstance(tasks, str) else tasks:
+        found += [task] if isinstance(task, str) else [" ".join(str(part) for part in task)]
+    return found
 
 
 def _is_ours(name: str, plugins: Mapping[str, dict[str, Any]]) -> bool:

@@ -41,6 +41,7 @@ def _documented() -> list[tuple[str, str]]:
 def project(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("project")
     shutil.copytree(ROOT / "rules", folder / "rules")
+    shutil.copy(ROOT / "meltano.yml", folder)  # `reveni-khaos clients ...` read and edit it
     tapped = tap_output(run_tap(folder, demo_sandbox.tap_config()))
     (folder / "acme-returns.singer").write_text("\n".join(tapped) + "\n")
     synced = run_target(folder, target_config(folder, rules_path=str(folder / "rules" / "demo")), tapped)

@@ -164,13 +164,16 @@ def _serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = ChannelSettings.from_config(read_config_file(args.config), args.config)
-        engine = open_store(settings.database_url)
     except ValueError as error:
         sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
     client = settings.client or client_name({"rules_path": settings.rules_path})
     clash = clash_for(client, os.environ.get("MELTANO_ENVIRONMENT"))
-    if clash:
+    if clash:  # before the store is opened: another client's is never touched
         sys.exit(f"reveni-khaos serve: {clash}")
+    try:
+        engine = open_store(settings.database_url)
+    except ValueError as error:
+        sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
     claim_store(engine, client, masked(settings.database_url))
     logging.getLogger("reveni_khaos.channel").info(
         "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)",

@@ -233,8 +233,11 @@ class Channel:
             Route("/khaos/returns.{fmt:str}", self.returns),
         ]
         routes += [Route(path, self.receiver(name), methods=["POST"]) for name, (path, _, _) in PUSHES.items()]
-        if self.settings.dashboard_username and self.settings.dashboard_password:
-            routes += Dashboard(self.engine, self.settings.rules_path).routes()
+        dashboard = bool(self.settings.dashboard_username and self.settings.dashboard_password)
+        if dashboard:
+            routes += Dashboard(self.engine, self.settings.rules_path, self.settings.dashboard_password).routes()
+        else:
+            routes += Dashboard.not_configured_routes()
         app = Starlette(
             routes=routes,
             exception_handlers={BadRequest: _bad_request, 404: _not_found, 405: _not_allowed, Exception: _failure},
@@ -243,7 +246,8 @@ class Channel:
             "/dashboard": (self.settings.dashboard_username, self.settings.dashboard_password),
             "/": (self.settings.channel_username, self.settings.channel_password),
         }
-        app.add_middleware(BasicAuth, logins=logins)
+        # No dashboard login: its pages say so to anyone, rather than ask for a login no one has.
+        app.add_middleware(BasicAuth, logins=logins, open_prefixes=() if dashboard else ("/dashboard",))
         return app
 
 
@@ -255,8 +259,14 @@ class BasicAuth:
     never logged. Each path prefix has its own login: Khaos's channel login opens the
     channel, and only the dashboard's opens the dashboard."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], logins: dict[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Awaitable[None]],
+        logins: dict[str, tuple[str, str]],
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
+        self.open_prefixes = open_prefixes
         # Longest prefix first; an unset login (empty) lets nobody in.
         self.logins = sorted(
             (
@@ -267,7 +277,9 @@ class BasicAuth:
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self._allowed(scope):
+        path = scope.get("path", "")
+        opened = path in OPEN_PATHS or any(path == p or path.startswith(f"{p}/") for p in self.open_prefixes)
+        if scope["type"] == "http" and not opened and not self._allowed(scope):
             response = PlainTextResponse(
                 "Unauthorised: check the username and password",
                 status_code=401,

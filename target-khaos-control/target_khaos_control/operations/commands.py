@@ -67,11 +67,14 @@ def replay(
                 "published": counts.published,
                 "resolved": len(before - after),
                 "still_open": len(after),
+                "exceptions_opened": counts.exceptions_opened,
+                "exceptions_resolved": counts.exceptions_resolved,
             },
         )
     print(
         f"Replayed {len(records)} returns with rule set {ruleset.content_hash[:12]}: {counts.published} "
-        f"documents now go to Khaos, {len(before - after)} exceptions resolved, {len(after)} still open",
+        f"documents now go to Khaos, {len(before - after)} exceptions resolved, {counts.exceptions_opened} opened, "
+        f"{len(after)} still open",
         file=out,
     )
     return 0
@@ -110,9 +113,10 @@ def run_reconciliation(
             hold_days=hold_days,
             progress=_progress_bar(out, "Reconciling"),
         )
-        _record_gaps(conn, report, moment, routing)
+        gaps = _record_gaps(conn, report, moment, routing)
         _keep_credit_notes(conn, notes, moment)
-        record_run(conn, "reconcile", moment, report.summary())
+        opened = {"exceptions_opened": gaps.opened, "exceptions_resolved": gaps.resolved}
+        record_run(conn, "reconcile", moment, report.summary() | opened)
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +127,7 @@ def run_reconciliation(
     return 0
 
 
-def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing: Routing) -> None:
+def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing: Routing) -> ExceptionLog:
     """Each gap is an exception; a gap that closed since the last run is resolved."""
     table = exceptions.c
     known = dict(conn.execute(sa.select(table.trace_key, table.status).where(table.item_id == RECONCILIATION)).all())
@@ -171,6 +175,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
     for key in set(known) - found:
         log.gone(key)
     log.write(conn)
+    return log
 
 
 def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
@@ -187,10 +192,11 @@ def list_exceptions(engine: Engine, owner: str | None, fmt: str, out: TextIO = s
     if fmt == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False), file=out)
         return 0
+    print(f"{'OWNER':<11} {'TYPE':<28} {'RETURN ID':<36} {'ORDER':<10} {'SKU':<16} WHAT HAPPENED", file=out)
     for record in records:
         print(
-            f"{record['owner']:<11} {record['type']:<26} order {record['order_number'] or '?':<8} "
-            f"{record['sku'] or '-':<16} {record['message']}",
+            f"{record['owner']:<11} {record['type']:<28} {record['return_id'] or '-':<36} "
+            f"{record['order_number'] or '-':<10} {record['sku'] or '-':<16} {record['message']}",
             file=out,
         )
     print(f"{len(records)} open exception(s)", file=out)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
-from target_khaos_control.channel.dashboard_actions import Forms
+from target_khaos_control.channel.dashboard_actions import Forms, login
 from target_khaos_control.channel.dashboard_lists import ListRefused, ListView, csv_response, worked
 from target_khaos_control.channel.pages import page, refused
 from target_khaos_control.exception_kinds import KINDS, Owner
@@ -142,7 +142,7 @@ class ExceptionPages:
             f"Exception: {KINDS[row.kind].title if row.kind in KINDS else row.kind}",
             e=record,
             history=[_action(action) for action in history],
-            csrf=self.forms.token(request),
+            csrf=self.forms.token(login(request)),
             done=request.query_params.get("done", ""),
         )
 

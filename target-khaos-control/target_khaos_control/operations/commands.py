@@ -73,8 +73,8 @@ def replay(
         )
     print(
         f"Replayed {len(records)} returns with rule set {ruleset.content_hash[:12]}: {counts.published} "
-        f"documents now go to Khaos, {len(before - after)} exceptions resolved, {counts.exceptions_opened} opened, "
-        f"{len(after)} still open",
+        f"documents now go to Khaos, {counts.exceptions_opened} exceptions opened, {len(before - after)} exceptions "
+        f"resolved, {len(after)} still open",
         file=out,
     )
     return 0

@@ -335,5 +335,6 @@ def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path
         channel.stop()
 
     assert replayed.returncode == 0, replayed.stderr
-    assert "0 exceptions opened, 2 exceptions resolved, 0 still open" in replayed.stdout  # the rename, and the refund it held
+    # The rename, and the refund it held.
+    assert "0 exceptions opened, 2 exceptions resolved, 0 still open" in replayed.stdout
     assert [line["SKU"] for line in served[0]["ReturnedItems"]] == ["JEANS-INDIGO-32"]

@@ -89,6 +89,7 @@ def settings(database_url: str, dashboard: bool = True) -> ChannelSettings:
             "database_url": database_url,
             "channel_username": "khaos",
             "channel_password": "channel-pw",
+            "public_url": "http://testserver",
             **({"dashboard_username": LOGIN[0], "dashboard_password": LOGIN[1]} if dashboard else {}),
         }
     )

@@ -191,6 +191,25 @@ def test_the_list_starts_with_the_most_urgent(client: TestClient) -> None:
     assert severities == ["high", "high", "medium", "medium", "low", "low"]
 
 
+def test_within_a_severity_the_most_money_then_the_oldest_comes_first(client: TestClient) -> None:
+    page = client.get("/dashboard/")
+
+    assert [row["Order"] for row in rows_of(page.text, "exceptions")] == ["1001", "1004", "1003", "1006", "1005", "1002"]
+
+
+def test_a_sort_copes_with_a_severity_no_one_knows_and_a_person_called_high(client: TestClient, store: str) -> None:
+    with sa.create_engine(store).begin() as conn:
+        conn.execute(exceptions.update().where(exceptions.c.return_id == "ret-1004").values(severity="urgent!"))
+        conn.execute(exceptions.update().where(exceptions.c.return_id == "ret-1001").values(assigned_to="high"))
+        conn.execute(exceptions.update().where(exceptions.c.return_id == "ret-1002").values(assigned_to="Ann"))
+
+    by_severity = client.get("/dashboard/", params={"sort": "severity", "dir": "asc"})
+    by_person = client.get("/dashboard/", params={"sort": "assigned_to", "dir": "asc"})
+
+    assert [row["Order"] for row in rows_of(by_severity.text, "exceptions")][0] == "1004", "unknown ranks lowest"
+    assert [row["Order"] for row in rows_of(by_person.text, "exceptions")][:2] == ["1002", "1001"], "Ann, then high"
+
+
 def test_sorting_by_amount_puts_rows_without_money_last(client: TestClient) -> None:
     page = client.get("/dashboard/", params={"sort": "amount", "dir": "asc"})
 

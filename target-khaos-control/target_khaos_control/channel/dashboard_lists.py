@@ -68,7 +68,8 @@ class ListView:
         # Empty values last whichever way: a row with no amount is no cheaper than one with.
         present = [row for row in rows if row.get(self.sort) not in (None, "")]
         absent = [row for row in rows if row.get(self.sort) in (None, "")]
-        return sorted(present, key=lambda row: _key(row[self.sort]), reverse=self.descending) + absent
+        key = _urgency if self.sort == "severity" else lambda row: row[self.sort]
+        return sorted(present, key=key, reverse=self.descending) + absent
 
     def paged(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         """This view's page of `rows`, and how many pages there are."""
@@ -90,8 +91,13 @@ class ListView:
         return urlencode({name: value for name, value in values.items() if value not in ("", None)})
 
 
-def _key(value: Any) -> Any:
-    return SEVERITY_RANK.get(value, value) if isinstance(value, str) and value in SEVERITY_RANK else value
+def _urgency(row: dict[str, Any]) -> tuple[int, Decimal, int]:
+    """By severity (one no one knows ranks lowest), then the money at stake, then the age."""
+    return (
+        SEVERITY_RANK.get(row["severity"], -1),
+        row.get("amount") or Decimal(0),
+        row.get("age_days") or 0,
+    )
 
 
 def worked(row: Any, moment: datetime) -> dict[str, Any]:

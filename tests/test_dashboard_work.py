@@ -194,7 +194,14 @@ def test_the_list_starts_with_the_most_urgent(client: TestClient) -> None:
 def test_within_a_severity_the_most_money_then_the_oldest_comes_first(client: TestClient) -> None:
     page = client.get("/dashboard/")
 
-    assert [row["Order"] for row in rows_of(page.text, "exceptions")] == ["1001", "1004", "1003", "1006", "1005", "1002"]
+    assert [row["Order"] for row in rows_of(page.text, "exceptions")] == [
+        "1001",
+        "1004",
+        "1003",
+        "1006",
+        "1005",
+        "1002",
+    ]
 
 
 def test_a_sort_copes_with_a_severity_no_one_knows_and_a_person_called_high(client: TestClient, store: str) -> None:

@@ -434,3 +434,28 @@ def test_the_runs_page_counts_the_exceptions_each_run_opened_and_resolved(client
 
     assert (run["exceptions opened"], run["exceptions resolved"]) == ("3", "1")
     assert (exported[0]["exceptions opened"], exported[0]["kind"]) == ("3", "sync")
+
+
+def test_the_resolved_history_reads_its_trail_for_any_number_of_exceptions(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'many.db'}"
+    engine = open_store(url)
+    seed(engine, {str(3000 + n): ("sku_not_found", "warehouse", "high", {}, 0, "No stock code") for n in range(1200)})
+    with engine.begin() as conn:
+        conn.execute(exceptions.update().values(status="resolved"))
+        conn.execute(
+            exception_actions.insert().values(
+                trace_key="sku_not_found:ret-4199:item-1",  # the last of the 1,200
+                action="resolve",
+                login=LOGIN[0],
+                person="Jo",
+                at=NOW,
+                note="Credited by hand, CN-4",
+            )
+        )
+    with TestClient(Channel(engine, settings(url)).app()) as many:
+        many.auth = LOGIN
+        found = many.get("/dashboard/resolved", params={"q": "CN-4"})
+        everything = many.get("/dashboard/resolved.csv")
+
+    assert [(r["Order"], r["By"]) for r in rows_of(found.text, "resolved")] == [("4199", "Jo (login finance-lead)")]
+    assert len(list(csv.DictReader(io.StringIO(everything.text)))) == 1200

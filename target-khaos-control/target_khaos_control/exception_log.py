@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import suggested_fix
 from target_khaos_control.states import ExceptionStatus
-from target_khaos_control.store import exception_actions, exceptions, insert_many, update_many
+from target_khaos_control.store import chunks, exception_actions, exceptions, insert_many, update_many
 
 OPEN, RESOLVED = ExceptionStatus
 
@@ -158,9 +158,10 @@ def resolve(conn: Connection, key: str, *, note: str, login: str, person: str, m
 def actions(conn: Connection, keys: list[str]) -> dict[str, list[Any]]:
     """The audit trail of these exceptions, oldest first, by trace key."""
     found: dict[str, list[Any]] = {}
-    query = sa.select(exception_actions).where(exception_actions.c.trace_key.in_(keys))
-    for row in conn.execute(query.order_by(exception_actions.c.id)):
-        found.setdefault(row.trace_key, []).append(row)
+    for chunk in chunks(keys):
+        query = sa.select(exception_actions).where(exception_actions.c.trace_key.in_(chunk))
+        for row in conn.execute(query.order_by(exception_actions.c.id)):
+            found.setdefault(row.trace_key, []).append(row)
     return found
 
 

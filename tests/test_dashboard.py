@@ -37,7 +37,8 @@ def dashboard(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFact
         dashboard_password=DASHBOARD[1],
         exceptions_path=str(workdir / "exceptions"),
     )
-    run_target(workdir, config, tap_output(run_tap(workdir, demo_sandbox.tap_config())))
+    sync = run_target(workdir, config, tap_output(run_tap(workdir, demo_sandbox.tap_config())))
+    (workdir / "sync.log").write_text(sync.stderr)
     with sa.create_engine(f"sqlite:///{workdir / 'store.db'}").begin() as conn:
         refs = [
             row[0]
@@ -343,6 +344,7 @@ def test_a_syncs_row_on_the_runs_page_counts_the_exceptions_it_opened(
     sync = next(row for row in _rows(browser, "runs") if row[1] == "sync")
     (opened,) = _store(dashboard, "select count(*) from exceptions where item_id != '(reconciliation)'")[0]
     assert sync[headers.index("exceptions opened")] == str(opened)
+    assert f"; {opened} exceptions opened, 0 resolved" in (dashboard.workdir / "sync.log").read_text()
 
 
 def test_a_reconciliation_gap_opens_its_returns(dashboard: ChannelServer, browser: webdriver.Chrome) -> None:

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from target_khaos_control.channel.dashboard_actions import Forms
 from target_khaos_control.channel.dashboard_exceptions import ExceptionPages
 from target_khaos_control.channel.dashboard_lists import csv_response
-from target_khaos_control.channel.pages import SECURITY_HEADERS
+from target_khaos_control.channel.pages import SECURITY_HEADERS, refused
 from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.operations.reconciliation import GAP_EXCEPTIONS
 from target_khaos_control.rules import RuleSetError, load_ruleset
@@ -45,6 +45,7 @@ from target_khaos_control.store import credit_notes, documents, exceptions, reve
 STATE_WORDS = {HELD: "on hold", RE_REQUESTED: "re-requested by Khaos", SUPERSEDED: "withdrawn"}
 COUNT_LABELS = {"held": "put on hold", "older": "older than stored", "backwards": "moved backwards"}
 RUNS_SHOWN = 50
+_refused = refused  # the dashboard's other pages render through `_page` and `_refused` from here
 
 
 class Dashboard:

@@ -162,6 +162,7 @@ class Dashboard:
                 for level in stock
             ],
             events=_events(record, docs, notes, problems),
+            problems=problems,
         )
 
     def _sites(self) -> dict[str, str]:

@@ -74,6 +74,16 @@ def dashboard(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFact
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
     if not Path("/usr/bin/chromedriver").exists():
         pytest.skip("Chromium is missing: `sudo apt-get install chromium chromium-driver` runs these tests")
+    driver = _chromium(tmp_path_factory.mktemp("chromium"))
+    token = base64.b64encode(":".join(DASHBOARD).encode()).decode()
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _chromium(profile: Path) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in (
@@ -86,16 +96,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1366,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    token = base64.b64encode(":".join(DASHBOARD).encode()).decode()
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    yield driver
-    driver.quit()
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def _open(browser: webdriver.Chrome, url: str, shot: str) -> None:
@@ -356,3 +360,27 @@ def test_a_reconciliation_gap_opens_its_returns(dashboard: ChannelServer, browse
     assert "/dashboard/?type=" in browser.current_url
     first = browser.find_element(By.CSS_SELECTOR, "table#exceptions tr[data-key] td:nth-child(3) a")
     assert "/dashboard/returns/" in (first.get_attribute("href") or "")
+
+
+def test_sign_out_makes_chromium_forget_the_login(dashboard: ChannelServer, tmp_path: Path) -> None:
+    if not Path("/usr/bin/chromedriver").exists():
+        pytest.skip("Chromium is missing: `sudo apt-get install chromium chromium-driver` runs these tests")
+    own = _chromium(tmp_path / "profile")  # a login the browser remembers, not one sent by the test on every request
+    signed_in = dashboard.url.replace("http://", f"http://{DASHBOARD[0]}:{DASHBOARD[1]}@")
+    try:
+        own.get(f"{signed_in}/dashboard/")
+        own.get(f"{dashboard.url}/dashboard/runs")
+        remembered = own.find_element(By.TAG_NAME, "h1").text
+
+        own.find_element(By.ID, "logout").click()
+        own.get(f"{dashboard.url}/")  # elsewhere, then back
+        own.get(f"{dashboard.url}/dashboard/runs")
+        after = own.find_elements(By.TAG_NAME, "h1")
+        own.get(f"{signed_in}/dashboard/runs")
+        again = own.find_element(By.TAG_NAME, "h1").text
+    finally:
+        own.quit()
+
+    assert remembered == "Last runs"
+    assert after == [], "the Runs page is not shown: the browser asks for the login again"
+    assert again == "Last runs"

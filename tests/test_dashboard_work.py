@@ -478,3 +478,29 @@ def test_a_returns_timeline_opens_each_of_its_exceptions(client: TestClient, sto
 
     assert [(r["Type"], r["Status"]) for r in rows_of(page.text, "return-exceptions")] == [("missing_tax_code", "open")]
     assert 'href="/dashboard/exception?key=missing_tax_code%3Aret-1003%3Aitem-1"' in page.text
+
+
+def test_the_reconciliations_totals_export_as_csv(client: TestClient, store: str) -> None:
+    summary = {
+        "at": "2026-11-20T10:00:00Z",
+        "gaps": {"not_pulled": 2},
+        "totals_by_currency": {
+            "EUR": {"refunded": "30.00", "credited": "42.50", "gap": "-12.50"},
+            "GBP": {"refunded": "150.00", "credited": "0", "gap": "150.00"},
+        },
+    }
+    with sa.create_engine(store).begin() as conn:
+        conn.execute(
+            runs.insert().values(kind="reconcile", started_at=NOW, finished_at=NOW, counts=json.dumps(summary))
+        )
+
+    page = client.get("/dashboard/reconciliation")
+    exported = client.get("/dashboard/reconciliation.csv")
+
+    assert 'href="/dashboard/?type=not_collected_by_khaos"' in page.text, "the gap opens its returns"
+    assert 'href="/dashboard/reconciliation.csv"' in page.text
+    assert exported.text.splitlines() == [
+        "currency,refunded,credited,gap",
+        "EUR,30.00,42.50,-12.50",  # a negative gap stays a number
+        "GBP,150.00,0,150.00",
+    ]

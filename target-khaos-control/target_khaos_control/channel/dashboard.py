@@ -86,6 +86,7 @@ class Dashboard:
                 Route("/resolved", listed.resolved_list),
                 Route("/resolved.csv", listed.resolved_list),
                 Route("/reconciliation", self.reconciliation),
+                Route("/reconciliation.csv", self.reconciliation),
                 Route("/runs", self.runs),
                 Route("/runs.csv", self.runs),
                 Route("/returns/{return_id}", self.timeline),
@@ -109,6 +110,11 @@ class Dashboard:
             last = conn.execute(
                 sa.select(runs.c.counts).where(runs.c.kind == "reconcile").order_by(runs.c.id.desc()).limit(1)
             ).scalar_one_or_none()
+        if request.url.path.endswith(".csv"):  # its totals; each gap's returns export from their own list
+            totals = (json.loads(last) if last else {}).get("totals_by_currency") or {}
+            rows = [{"currency": currency, **t} for currency, t in totals.items() if isinstance(t, dict)]
+            headings = [(name, name) for name in ("currency", "refunded", "credited", "gap")]
+            return csv_response("reconciliation-totals", headings, rows)
         return _page(
             "reconciliation.html",
             "Reconciliation",

@@ -4,6 +4,8 @@ retries; run history; and the production files (Dockerfile, compose.yaml, dagste
 
 from __future__ import annotations
 
+import importlib
+import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -14,9 +16,10 @@ from dagster._core.instance.config import dagster_instance_config
 from reveni_khaos_orchestration.definitions import CLIENT_TAG, build_definitions
 from reveni_khaos_orchestration.project import ProjectError, read_project
 
-from tests.servers import SANDBOX_KEY, ReveniSandbox, free_port
+from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCATION = "reveni_khaos_orchestration.location"
 
 
 def _prod_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_url: str, acme_url: str) -> None:
@@ -191,3 +194,62 @@ def test_a_failing_sync_is_retried_then_fails_with_meltanos_last_lines(
     failure = next(event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "`meltano --environment prod run sync-acme` exited with 1" in str(failure.event_specific_data)
     assert "127.0.0.1" in str(failure.event_specific_data), "Meltano's own words about the failure"
+
+
+# --- the production files: they cannot run here (no docker), so their content is checked ---
+
+
+def _pin(requirement: str, text: str) -> str:
+    return text.split(f"{requirement}==", 1)[1].split('"', 1)[0].split()[0]
+
+
+def test_the_image_installs_what_the_tests_ran_and_builds_meltanos_plugins() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    constraints = (ROOT / "constraints.txt").read_text()
+
+    assert dockerfile.startswith("# ") and "\nFROM python:3.11-slim\n" in dockerfile
+    # expect Dagster's webserver at the very version of dagster the tests ran, and the
+    # postgres storage of the same release (dagster 1.13.N goes with its libraries' 0.29.N)
+    dagster = _pin("dagster", constraints)
+    assert _pin("dagster-webserver", dockerfile) == dagster
+    assert _pin("dagster-postgres", dockerfile) == "0.29." + dagster.split(".")[2]
+    assert _pin("meltano[postgres]", dockerfile) == _pin("meltano", constraints)
+    assert "-c constraints.txt" in dockerfile
+    assert "&& .venv/bin/meltano install" in dockerfile
+    assert 'cp orchestration/dagster.yaml "$DAGSTER_HOME/dagster.yaml"' in dockerfile
+    assert "EXPOSE 8803 3000" in dockerfile
+
+
+def test_compose_runs_postgres_the_channel_and_dagster_each_with_a_health_check() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+
+    assert set(services) == {"postgres", "channel", "dagster-webserver", "dagster-daemon"}
+    assert all("healthcheck" in service for service in services.values())
+    for name in ("channel", "dagster-webserver", "dagster-daemon"):
+        assert services[name]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+        assert services[name]["environment"]["MELTANO_ENVIRONMENT"] == "prod"
+        assert services[name]["environment"]["MELTANO_DATABASE_URI"].startswith("postgresql+psycopg://")
+    channel = " ".join(services["channel"]["command"])
+    assert "reveni-khaos serve --config /tmp/channel-config.json --host 0.0.0.0 --port 8803" in channel
+    assert services["channel"]["ports"] == ["8803:8803"]
+    assert "http://127.0.0.1:8803/healthz" in " ".join(services["channel"]["healthcheck"]["test"])
+    webserver = services["dagster-webserver"]
+    assert webserver["command"] == ["dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-m", LOCATION]
+    assert webserver["ports"] == ["3000:3000"]
+    assert services["dagster-daemon"]["command"] == ["dagster-daemon", "run", "-m", LOCATION]
+    assert services["dagster-daemon"]["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
+    init = (ROOT / "orchestration" / "postgres-init.sql").read_text()
+    assert "CREATE DATABASE meltano;" in init
+    assert "CREATE DATABASE dagster;" in init
+
+
+def test_the_commands_compose_runs_exist_and_load_the_code_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given the project as the image has it (MELTANO_PROJECT_ROOT), the module Dagster loads
+    monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(ROOT))
+    location = importlib.import_module(LOCATION)
+
+    assert {job.name for job in location.defs.resolve_all_job_defs()} == {"sync", "sync_acme", "reconcile"}
+    for command in (["dagster-daemon", "liveness-check", "--help"], ["reveni-khaos", "serve", "--help"]):
+        done = subprocess.run([str(BIN / command[0]), *command[1:]], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr

@@ -62,5 +62,6 @@ bench: install
 	$(BIN)/python bench/reconcile_throughput.py
 	$(BIN)/python bench/channel_under_push.py
 
+# Everything the demo, the tests and the docs' commands leave in the project folder.
 clean:
-	rm -rf $(VENV) .meltano .demo output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .meltano .demo output .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

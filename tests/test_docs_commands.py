@@ -119,7 +119,9 @@ def project(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFactor
     # As the demo writes it, paths relative to the project folder.
     config = target_config(folder, rules_path="rules/demo", database_url="sqlite:///store.db")
     (folder / CHANNEL_CONFIG).write_text(json.dumps(config))
-    (folder / "acme-config.json").write_text(json.dumps({**config, "rules_path": "rules/acme"}))
+    # Acme is another client: its own store (one store holding two clients' returns is refused).
+    acme = {**config, "rules_path": "rules/acme", "database_url": "sqlite:///acme.db"}
+    (folder / "acme-config.json").write_text(json.dumps(acme))
     (folder / "output" / "credit-notes.csv").write_text(
         "CreditNoteCode,Date,AssociatedRef,Currency,Gross\nCN1,2026-11-21,RV-nobody-knows,GBP,1.00\n"
     )
@@ -139,7 +141,9 @@ def _production(demo_sandbox: ReveniSandbox, acme_url: str) -> dict[str, str]:
         "TARGET_KHAOS_CONTROL_PUBLIC_URL": "https://returns.example.com",
         "TAP_REVENI__ACME_API_URL": acme_url,
         "TAP_REVENI__ACME_API_KEY": DEV_SANDBOX_KEY,
+        "TAP_REVENI__ACME_STORE_ID": "acme-store",
         "TARGET_KHAOS_CONTROL__ACME_DATABASE_URL": "sqlite:///acme.db",
+        "TARGET_KHAOS_CONTROL__ACME_CHANNEL_USERNAME": "khaos-acme",
         "TARGET_KHAOS_CONTROL__ACME_CHANNEL_PASSWORD": "acme-channel-secret",
         "TARGET_KHAOS_CONTROL__ACME_PUBLIC_URL": "https://acme-returns.example.com",
     }

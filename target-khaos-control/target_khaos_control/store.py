@@ -17,6 +17,7 @@ What it keeps:
   was alerted about it.
 - `runs`: each sync, replay and reconciliation, with its counts.
 - `credit_notes`: the credit notes the last reconciliations read from Khaos's export.
+- `store_owner`: the one client whose returns this store holds.
 """
 
 from __future__ import annotations
@@ -196,6 +197,15 @@ credit_notes = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("date", sa.String(40), nullable=False),
     sa.Column("seen_at", Moment, nullable=False),
+)
+
+# One row: the client this store belongs to (client_store.claim_store).
+store_owner = sa.Table(
+    "store_owner",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("client", sa.String(100), nullable=False),
+    sa.Column("claimed_at", Moment, nullable=False),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -126,7 +126,8 @@ def test_a_clients_schedule_skips_its_tick_while_its_last_run_is_still_going() -
         tick = defs.resolve_schedule_def("sync_acme_schedule").evaluate_tick(
             dg.build_schedule_context(instance=instance)
         )
-        assert [request.job_name for request in tick.run_requests or []] in ([None], ["sync_acme"])
+        assert len(tick.run_requests or []) == 1
+        assert tick.skip_message is None
 
         # given a run of acme itself going: acme's tick is skipped, naming that run
         going = instance.create_run_for_job(acme, status=dg.DagsterRunStatus.STARTED)

@@ -5,6 +5,7 @@ retries; run history; and the production files (Dockerfile, compose.yaml, dagste
 from __future__ import annotations
 
 import importlib
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def test_each_client_of_meltano_yml_is_one_job_and_one_schedule_tagged_with_its_
     defs = build_definitions(ROOT)
 
     clients = {job.name: job.tags.get(CLIENT_TAG) for job in defs.resolve_all_job_defs()}
-    schedules = {schedule.job_name: schedule.cron_schedule for schedule in defs.schedules}  # type: ignore[union-attr]
+    schedules = {schedule.job_name: schedule.cron_schedule for schedule in defs.schedules}
 
     # expect the project's two sync jobs as clients, and the reconciliation without one
     assert clients == {"sync": "sync", "sync_acme": "acme", "reconcile": None}
@@ -149,33 +150,80 @@ def test_the_production_instance_queues_a_second_run_of_a_client_behind_the_firs
 # --- run against the sandboxes, in process --------------------------------------------------
 
 
-def test_dagster_syncs_two_clients_prod_style_each_into_its_own_store(
+def _project_with_a_third_client(folder: Path) -> Path:
+    """A copy of the project with client `zeta` added as acme was: its own inherited tap and
+    loader, rule folder, job, schedule, and prod settings from its own variables."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+
+    def zeta(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+        acme = [entry for entry in entries if "--acme" in str(entry["name"])]
+        return [yaml.safe_load(yaml.safe_dump(entry).replace("acme", "zeta").replace("ACME", "ZETA")) for entry in acme]
+
+    for kind in ("extractors", "loaders"):
+        project["plugins"][kind] += zeta(project["plugins"][kind])
+        prod = next(env for env in project["environments"] if env["name"] == "prod")["config"]["plugins"]
+        prod[kind] += zeta(prod.get(kind, []))
+    project["jobs"].append({"name": "sync-zeta", "tasks": ["tap-reveni--zeta target-khaos-control--zeta"]})
+    project["schedules"].append({"name": "sync-zeta-every-15-minutes", "interval": "*/15 * * * *", "job": "sync-zeta"})
+    folder.mkdir()
+    (folder / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False))
+    shutil.copytree(ROOT / "rules", folder / "rules")
+    shutil.copytree(ROOT / "rules" / "acme", folder / "rules" / "zeta")
+    for shared in (".meltano", "tap-reveni", "target-khaos-control"):  # the installed plugins, read here
+        (folder / shared).symlink_to(ROOT / shared)
+    return folder
+
+
+def test_dagster_syncs_three_clients_prod_style_each_into_its_own_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    demo, acme = ReveniSandbox(seed=7).start(), ReveniSandbox(seed=11, store_id="acme-store").start()
-    _prod_variables(monkeypatch, tmp_path, demo.url, acme.url)
-    defs = build_definitions(ROOT, environment="prod", retries=0)
+    # given three clients, each with its own Reveni store (60 returns each)
+    project = _project_with_a_third_client(tmp_path / "project")
+    sandboxes = {
+        "demo": ReveniSandbox(returns=60, seed=7).start(),
+        "acme": ReveniSandbox(returns=60, seed=11, store_id="acme-store").start(),
+        "zeta": ReveniSandbox(returns=60, seed=13, store_id="zeta-store").start(),
+    }
+    _prod_variables(monkeypatch, tmp_path, sandboxes["demo"].url, sandboxes["acme"].url)
+    for name, value in {
+        "TAP_REVENI__ZETA_API_URL": sandboxes["zeta"].url,
+        "TAP_REVENI__ZETA_API_KEY": SANDBOX_KEY,
+        "TAP_REVENI__ZETA_STORE_ID": "zeta-store",
+        "TARGET_KHAOS_CONTROL__ZETA_DATABASE_URL": f"sqlite:///{tmp_path / 'zeta.db'}",
+        "TARGET_KHAOS_CONTROL__ZETA_EXCEPTIONS_PATH": str(tmp_path / "zeta-exceptions"),
+        "TARGET_KHAOS_CONTROL__ZETA_CHANNEL_USERNAME": "khaos-zeta",
+        "TARGET_KHAOS_CONTROL__ZETA_CHANNEL_PASSWORD": "a-third-long-channel-secret",
+        "TARGET_KHAOS_CONTROL__ZETA_PUBLIC_URL": "https://zeta-returns.example.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    defs = build_definitions(project, environment="prod", retries=0)
     try:
         with dg.instance_for_test() as instance:
-            results = [defs.resolve_job_def(job).execute_in_process(instance=instance) for job in ("sync", "sync_acme")]
+            results = [
+                defs.resolve_job_def(job).execute_in_process(instance=instance)
+                for job in ("sync", "sync_acme", "sync_zeta")
+            ]
             history = {run.job_name: (run.status, run.tags.get(CLIENT_TAG)) for run in instance.get_runs()}
-        demo_ids, acme_ids = {r["id"] for r in demo.all_returns()}, {r["id"] for r in acme.all_returns()}
+        expected = {client: {r["id"] for r in sandbox.all_returns()} for client, sandbox in sandboxes.items()}
     finally:
-        demo.stop()
-        acme.stop()
+        for sandbox in sandboxes.values():
+            sandbox.stop()
 
-    assert [result.success for result in results] == [True, True]
+    assert [result.success for result in results] == [True, True, True]
     # expect each run on record, tagged with its client
     assert history == {
         "sync": (dg.DagsterRunStatus.SUCCESS, "sync"),
         "sync_acme": (dg.DagsterRunStatus.SUCCESS, "acme"),
+        "sync_zeta": (dg.DagsterRunStatus.SUCCESS, "zeta"),
     }
     # expect each store to hold its own client's returns, and only those
-    assert len(demo_ids) == 200
-    assert len(acme_ids) == 200
-    assert not demo_ids & acme_ids
-    assert _stored_returns(tmp_path / "demo.db") == demo_ids
-    assert _stored_returns(tmp_path / "acme.db") == acme_ids
+    assert [len(ids) for ids in expected.values()] == [60, 60, 60]
+    assert not expected["demo"] & expected["acme"]
+    assert not expected["acme"] & expected["zeta"]
+    assert not expected["demo"] & expected["zeta"]
+    assert _stored_returns(tmp_path / "demo.db") == expected["demo"]
+    assert _stored_returns(tmp_path / "acme.db") == expected["acme"]
+    assert _stored_returns(tmp_path / "zeta.db") == expected["zeta"]
 
 
 def test_a_failing_sync_is_retried_then_fails_with_meltanos_last_lines(

@@ -60,7 +60,7 @@ def test_each_client_of_meltano_yml_is_one_job_and_one_schedule_tagged_with_its_
     defs = build_definitions(ROOT)
 
     clients = {job.name: job.tags.get(CLIENT_TAG) for job in defs.resolve_all_job_defs()}
-    schedules = {schedule.job_name: schedule.cron_schedule for schedule in defs.schedules}
+    schedules = {s.job_name: s.cron_schedule for s in defs.get_repository_def().schedule_defs}
 
     # expect the project's two sync jobs as clients, and the reconciliation without one
     assert clients == {"sync": "sync", "sync_acme": "acme", "reconcile": None}

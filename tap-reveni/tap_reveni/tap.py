@@ -8,11 +8,11 @@ import sys
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_reveni.config_errors import refusal
 from tap_reveni.streams import ReturnsStream
+from tap_reveni.writer import Writer
 
 
 class TapReveni(Tap):
@@ -20,7 +20,7 @@ class TapReveni(Tap):
 
     name = "tap-reveni"
     # msgspec writes each message in a fraction of simplejson's time: the tap's main cost per record.
-    message_writer_class = MsgSpecWriter
+    message_writer_class = Writer
 
     config_jsonschema = th.PropertiesList(
         th.Property(

@@ -4,7 +4,7 @@ Each record names its owner and carries what the owner needs: the Reveni return 
 item, the order number and Khaos sales order reference, the original SKU and line
 (quantity, price, reason), a message in the owner's words and a suggested fix. It never
 carries bank details or a full email address. Records are keyed by `trace_key` (type +
-return + item), so a consumer upserts: a repeat is the same key with more occurrences.
+return + item, + the field or currency where that matters), so a consumer upserts: a repeat is the same key with more occurrences.
 """
 
 from __future__ import annotations
@@ -53,10 +53,11 @@ SCHEMA = {
 }
 
 
-def trace_key(kind: str, subject: str, item: str = "") -> str:
-    """One exception per kind, subject (a Reveni return, a pushed entry) and item: a
+def trace_key(kind: str, subject: str, item: str = "", part: str = "") -> str:
+    """One exception per kind, subject (a Reveni return, a pushed entry), item and part
+    (the field, currency or SKU where one return has several causes of one kind): a
     problem seen again is the same key, so it is counted, never duplicated."""
-    return f"{kind}:{subject}:{item}"
+    return f"{kind}:{subject}:{item}" + (f":{part}" if part else "")
 
 
 RECONCILIATION = "(reconciliation)"  # the item id of the exceptions the reconciliation raises

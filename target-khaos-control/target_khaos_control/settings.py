@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft7Validator, ValidationError
 from singer_sdk import typing as th
 
 # How a return item names its sales order. The docs disagree (README L969 and L876, their
@@ -56,19 +57,22 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="The client this loader, its store and its channel belong to; empty: the rule set's "
         "folder name. A store holding another client's returns is refused",
     ),
-    th.Property("batch_size", th.IntegerType, default=1000, description="Returns per pull"),
+    th.Property("batch_size", th.IntegerType(minimum=1), default=1000, description="Returns per pull"),
     th.Property(
         "pull_frequency_minutes",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=5,
         description="How often Khaos should pull returns (the config file's Frequency)",
     ),
     th.Property(
-        "max_body_bytes", th.IntegerType, default=20_000_000, description="Largest push from Khaos the channel accepts"
+        "max_body_bytes",
+        th.IntegerType(minimum=1),
+        default=20_000_000,
+        description="Largest push from Khaos the channel accepts",
     ),
     th.Property(
         "max_header_bytes",
-        th.IntegerType,
+        th.IntegerType(minimum=1024),
         default=65_536,
         description="Largest request line and headers the channel reads; more is refused before auth",
     ),
@@ -136,9 +140,16 @@ class ChannelSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], source: str = "config") -> ChannelSettings:
+        """The channel's settings, checked against the same schema as the target's: a
+        wrong type or value stops `serve` at its start, naming the setting."""
+        # What the channel needs is checked below: `rules_path`, say, is the target's.
+        errors = Draft7Validator(CONFIG_SCHEMA).iter_errors(config)
+        problems = [_problem(error) for error in errors if error.validator != "required"]
+        if problems:
+            raise ValueError(f"{source}: {'; '.join(sorted(problems))}")
         values: dict[str, Any] = {}
         for spec in fields(cls):
-            if spec.name in config:
+            if config.get(spec.name) is not None:
                 values[spec.name] = config[spec.name]
             elif "default" in CONFIG_SCHEMA["properties"][spec.name]:
                 values[spec.name] = CONFIG_SCHEMA["properties"][spec.name]["default"]
@@ -151,6 +162,24 @@ class ChannelSettings:
         if not values["channel_password"] or not values["channel_username"]:
             raise ValueError(f"{source}: `channel_username` and `channel_password` must not be empty")
         return cls(**values)
+
+
+WORDS = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false"}
+WORDS |= {"array": "a list", "object": "an object"}
+
+
+def _problem(error: ValidationError) -> str:
+    """What is wrong with one setting, in words that never show its value (it may be a secret)."""
+    name = ".".join(str(part) for part in error.absolute_path) or "the settings"
+    wanted = error.validator_value
+    if error.validator == "type":
+        kinds = [WORDS.get(kind, kind) for kind in ([wanted] if isinstance(wanted, str) else wanted) if kind != "null"]
+        return f"`{name}` must be {' or '.join(kinds)}"
+    if error.validator == "minimum":
+        return f"`{name}` must be at least {wanted}"
+    if error.validator == "enum":
+        return f"`{name}` must be one of {', '.join(map(str, wanted))}"
+    return f"`{name}` is not valid ({error.validator})"
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ a store brings it up to date first.
 What it keeps:
 - `reveni_returns`: the latest version of each Reveni return (its `updated_at`, a
   content hash, the record).
+- `return_versions`: every version of each return, when the store received it.
 - `documents`: the Khaos `CustomerReturn` documents made from them, each with its
   `AssociatedRef`, its state (held, published, served, re_requested, superseded) and
   its place in the feed Khaos pulls.
@@ -22,6 +23,7 @@ What it keeps:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 T = TypeVar("T")
@@ -63,6 +67,17 @@ reveni_returns = sa.Table(
     sa.Column("status", FreeText, nullable=False, default=""),  # the stored version's Reveni status
 )
 
+# Every version of each return as it arrived (`seen_at`: when the store received it): the
+# month-end close reads the version the store held at the period's end.
+return_versions = sa.Table(
+    "return_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("return_id", FreeText, nullable=False, index=True),
+    sa.Column("seen_at", Moment, nullable=False),
+    sa.Column("record", FreeText, nullable=False),
+)
+
 documents = sa.Table(
     "documents",
     metadata,
@@ -82,6 +97,9 @@ documents = sa.Table(
     sa.Column("last_served_at", Moment, nullable=True),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
     sa.Column("currency", sa.String(3), nullable=False, default="", server_default=""),
+    # What each Reveni item in it credits and how ({item id: {credit, disposition, reason}}):
+    # once Khaos holds the document, later versions of the return are judged against this.
+    sa.Column("lines", FreeText, nullable=False, server_default="{}"),
 )
 # On Postgres the table is filled to 60% (migration 0008), and no index reads `state` or
 # the times a pull sets: marking a pull served is then a heap-only update, no index touched.
@@ -197,6 +215,8 @@ credit_notes = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("date", sa.String(40), nullable=False),
     sa.Column("seen_at", Moment, nullable=False),
+    sa.Column("net", sa.Numeric(18, 2), nullable=True),
+    sa.Column("tax", sa.Numeric(18, 2), nullable=True),
 )
 
 # One row: the client this store belongs to (client_store.claim_store).
@@ -217,6 +237,10 @@ def now() -> datetime:
 
 def open_store(database_url: str) -> Engine:
     """Connect, create the SQLite file's folder if needed, and migrate to the latest schema."""
+    if not isinstance(database_url, str):  # never printed: a URL may hold a password
+        raise ValueError(
+            f"`database_url` must be text (a SQLite file or a Postgres URL), not {type(database_url).__name__}"
+        )
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -226,13 +250,39 @@ def open_store(database_url: str) -> Engine:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # Channels and a target started together on a new database: one migrates, the
+        # others wait for it, then find the schema up to date. A store already up to date
+        # takes no lock, so opening one never waits behind a sync's write.
+        current = set(MigrationContext.configure(connection).get_current_heads())
+        if current != set(ScriptDirectory.from_config(config).get_heads()):
+            hold(connection, MIGRATION_LOCK)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
     return engine
 
 
-# Any fixed number: the key of Postgres's lock on the feed (pg_advisory_xact_lock).
+# Any fixed numbers: the keys of Postgres's locks (pg_advisory_xact_lock).
 FEED_LOCK = 0x5245_5645_4E49  # "REVENI"
+PUSH_LOCK = FEED_LOCK + 1  # Khaos's pushes, one at a time: identical pushes at once upsert, never clash
+MIGRATION_LOCK = FEED_LOCK + 2
+
+
+def hold(conn: Connection, key: int) -> None:
+    """Hold the lock `key` until this transaction ends: on Postgres an advisory lock;
+    on SQLite, which has one lock, the database's write lock taken up front."""
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+def next_feed_position(last: int | None) -> int:
+    """The position after `last`, and never below the clock's microseconds: a store
+    restored from a backup then gives out only positions above every one it gave out
+    before the restore, which Khaos may still hold as its continuation."""
+    return max((last or 0) + 1, time.time_ns() // 1000)
 
 
 def lock_feed(conn: Connection) -> None:
@@ -244,12 +294,7 @@ def lock_feed(conn: Connection) -> None:
     takes the database's write lock up front (BEGIN IMMEDIATE; the driver would
     otherwise begin only at the first write), on Postgres an advisory lock that every
     process sharing the store honours."""
-    if conn.dialect.name == "sqlite":
-        driver = conn.connection.driver_connection
-        if not driver.in_transaction:  # type: ignore[union-attr]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FEED_LOCK)))
+    hold(conn, FEED_LOCK)
 
 
 def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import msgspec
-from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.singerlib.json import deserialize_json
 from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
@@ -25,20 +21,9 @@ from target_khaos_control.publishing import finish_run, start_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
 from target_khaos_control.rules.catalogue import Latest
 from target_khaos_control.settings import CONFIG_SCHEMA
+from target_khaos_control.singer_input import Reader, StreamRefused
 from target_khaos_control.sinks import ReturnsSink
 from target_khaos_control.store import open_store
-
-
-class Reader(MsgSpecReader):
-    """Each line decoded by msgspec (numbers with a point as Decimal, as singer-sdk's own
-    reader); a line only Python's json reads (a bare NaN, say) is read as singer-sdk would,
-    so the rules, not the reader, judge what it holds."""
-
-    def deserialize_json(self, line: str) -> dict[str, Any]:
-        try:
-            return decoder.decode(line)  # type: ignore[no-any-return]
-        except msgspec.DecodeError:
-            return deserialize_json(line, parse_constant=Decimal)  # NaN as a Decimal too: never a float
 
 
 class TargetKhaosControl(Target):
@@ -75,7 +60,7 @@ class TargetKhaosControl(Target):
     def get_sink_class(self, stream_name: str) -> type[ReturnsSink]:
         if stream_name != "returns":
             msg = f"target-khaos-control loads tap-reveni's `returns` stream only; got a stream named {stream_name!r}"
-            raise ValueError(msg)
+            raise StreamRefused(msg)
         return ReturnsSink
 
     @cached_property
@@ -92,12 +77,20 @@ class TargetKhaosControl(Target):
         folder = self.config.get("exceptions_path")
         return ExceptionStream(Path(folder) / f"exceptions-{started}.jsonl" if folder else None)
 
-    def batch_committed(self) -> None:
-        """Every record read so far is now committed (one stream, so one sink, drained
-        whole), and so is everything the latest STATE from the tap covers: pass it on
-        now rather than at the end of the run or after singer-sdk's five minutes, so a
+    def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
+        # A changed SCHEMA retires the sink holding the records read so far: commit them
+        # first, so no later batch's STATE can cover records still waiting in it.
+        if any(sink.current_size for sink in (*self._sinks_to_clear, *self._sinks_active.values())):
+            self.drain_all()
+        super()._process_schema_message(message_dict)
+
+    def batch_committed(self, sink: ReturnsSink) -> None:
+        """Every record `sink` read is now committed; when no other sink holds one still
+        waiting, so is everything the latest STATE from the tap covers: pass it on now
+        rather than at the end of the run or after singer-sdk's five minutes, so a
         target killed later resends only records it never committed."""
-        if self._latest_state:
+        waiting = [s for s in (*self._sinks_to_clear, *self._sinks_active.values()) if s is not sink and s.current_size]
+        if self._latest_state and not waiting:
             self._write_state_message(copy.deepcopy(self._latest_state))
 
     def _write_state_message(self, state: dict[str, Any]) -> None:

@@ -36,9 +36,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.exception_log import as_record
+from target_khaos_control.khaos_position import read_positions
 from target_khaos_control.rules import RuleSetError, load_ruleset
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED, ExceptionStatus
-from target_khaos_control.store import credit_notes, documents, exceptions, reveni_returns, runs, stock_levels
+from target_khaos_control.store import credit_notes, documents, exceptions, now, reveni_returns, runs, stock_levels
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATES = Environment(
@@ -79,20 +80,28 @@ class Dashboard:
             return page
 
         async def health(request: Request) -> Response:
+            # A write, undone: a pull writes what it served, so a store that only reads
+            # (read-only, disk full, a standby) is not ok.
             try:
-                with engine.connect() as conn:
-                    conn.execute(sa.text("select 1"))
+                with engine.connect() as conn, conn.begin() as transaction:
+                    conn.execute(runs.insert().values(kind="healthz", started_at=now(), counts="{}"))
+                    transaction.rollback()
             except sa.exc.SQLAlchemyError:
-                return PlainTextResponse("the store does not answer", status_code=503)
+                return PlainTextResponse("the store does not take writes", status_code=503)
             return PlainTextResponse("ok")
 
         return [Route("/", landing), Route("/healthz", health)]
 
     def routes(self) -> list[Any]:  # one Mount, which the channel's list of Routes takes as any BaseRoute
+        from target_khaos_control.channel.close_page import ClosePages
+
+        close = ClosePages(self.engine, self.rules_path)
         pages = Router(
             [
                 Route("/", self.exceptions),
                 Route("/reconciliation", self.reconciliation),
+                Route("/close", close.period),
+                Route("/close/{period}/{gap}", close.gap),
                 Route("/runs", self.runs),
                 Route("/returns/{return_id}", self.timeline),
             ],
@@ -158,7 +167,10 @@ class Dashboard:
                 .where(stock_levels.c.stock_code.in_(codes))
                 .order_by(stock_levels.c.stock_code, stock_levels.c.site_id)
             ).all()
+            position = read_positions(conn, [return_id]).get(return_id)
         record = json.loads(stored.record)
+        record = record if isinstance(record, dict) else {}
+        currency = str(record.get("currency") or "")
         sites = self._sites()
         return _page(
             "timeline.html",
@@ -174,6 +186,7 @@ class Dashboard:
                 for level in stock
             ],
             events=_events(record, docs, notes, problems),
+            held=f"{position.held(currency)} {currency}: {position.describe()}" if position else "",
         )
 
     def _sites(self) -> dict[str, str]:
@@ -223,13 +236,19 @@ def _refused(detail: str) -> HTMLResponse:
 def _events(
     record: dict[str, Any], docs: Sequence[Any], notes: Sequence[Any], problems: Sequence[Any]
 ) -> list[tuple[str, str]]:
-    events = [(record.get("created_at", ""), "Created in Reveni")]
+    # The record is as Reveni sent it: any field may be missing, null or of another type.
+    events = [(_said(record.get("created_at")), "Created in Reveni")]
+    refunds = record.get("refunds")
     events += [
-        (r.get("refunded_at") or "", f"Reveni refunded {r['amount']} {r['currency']} by {r['method']}")
-        for r in record.get("refunds") or []
-        if r.get("status") == "completed"
+        (
+            _said(r.get("refunded_at")),
+            f"Reveni refunded {_said(r.get('amount')) or '(no amount)'} {_said(r.get('currency'))} "
+            f"by {_said(r.get('method')) or '(no method)'}",
+        )
+        for r in (refunds if isinstance(refunds, list) else [])
+        if isinstance(r, dict) and r.get("status") == "completed"
     ]
-    events.append((record.get("updated_at", ""), f"Last change in Reveni: status {record.get('status')}"))
+    events.append((_said(record.get("updated_at")), f"Last change in Reveni: status {record.get('status')}"))
     for doc in docs:
         process = json.loads(doc.body).get("ProcessReturn")
         events.append(
@@ -253,6 +272,11 @@ def _events(
     events += [(note.date, f"Credit note {note.code} in Khaos: {note.gross} {note.currency}") for note in notes]
     events += [(_when(p.first_seen), f"Exception {p.kind} for {p.owner} ({p.status}): {p.message}") for p in problems]
     return sorted(events, key=lambda event: event[0])
+
+
+def _said(value: Any) -> str:
+    """A value of Reveni's as text: nothing for null, whatever its type otherwise."""
+    return "" if value is None else str(value)
 
 
 def _when(moment: Any) -> str:

@@ -5,6 +5,7 @@ reveni-khaos rules validate PATH                            check a rule set, ev
 reveni-khaos rules test PATH                                run its golden cases
 reveni-khaos rules preview PATH --input FILE [--against OTHER_PATH]
 reveni-khaos replay | reconcile | exceptions --config FILE ...    the daily work on the store
+reveni-khaos close --period YYYY-MM --config FILE --credit-notes FILE [--payout-total AMOUNT CURRENCY ...]
 
 Every value an option takes is checked against what exists (owners, exception types), and a
 refusal lists the valid ones; every expected error is one line and an exit code, never a traceback.
@@ -16,8 +17,10 @@ import argparse
 import logging
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.operations import rules_commands as rules
@@ -74,6 +77,22 @@ def parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--format", choices=("table", "csv", "json"), default="table")
     reconcile.add_argument("--output", help="write the report to this file instead of the terminal")
 
+    close = commands.add_parser("close", help="the month-end close of a period, and the accountant's export")
+    close.add_argument("--period", required=True, help="the month to close, YYYY-MM (e.g. 2026-11)")
+    close.add_argument("--config", required=True, help="the target's config file (JSON)")
+    close.add_argument("--credit-notes", required=True, help="Khaos Control's credit-note export (CSV)")
+    close.add_argument(
+        "--payout-total",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("AMOUNT", "CURRENCY"),
+        help="what Reveni's payout report says it paid out in the period (repeatable, one per currency)",
+    )
+    close.add_argument(
+        "--output", help="where the export goes, without its suffix (default: close-PERIOD, as .csv and .xlsx)"
+    )
+
     listing = commands.add_parser("exceptions", help="list open exceptions")
     listing.add_argument("--config", required=True, help="the target's config file (JSON)")
     listing.add_argument("--owner", choices=OWNERS, metavar="OWNER", help=f"only this owner's: {', '.join(OWNERS)}")
@@ -96,7 +115,7 @@ def _run(argv: list[str] | None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
-    elif args.command in ("replay", "reconcile", "exceptions"):
+    elif args.command in ("replay", "reconcile", "exceptions", "close"):
         sys.exit(_operate(args))
     elif args.action == "validate":
         sys.exit(rules.validate(args.path))
@@ -121,22 +140,25 @@ def _serve(args: argparse.Namespace) -> None:
             "pip install 'target-khaos-control[channel]'"
         )
     from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.settings import ChannelSettings, read_config_file
     from target_khaos_control.store import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = ChannelSettings.from_config(read_config_file(args.config), args.config)
+        engine = open_store(settings.database_url)
     except ValueError as error:
-        sys.exit(f"reveni-khaos serve: {error}")
-    engine = open_store(settings.database_url)
+        sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
     claim_store(
         engine, settings.client or client_name({"rules_path": settings.rules_path}), masked(settings.database_url)
     )
     logging.getLogger("reveni_khaos.channel").info(
-        "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)", settings.public_url.rstrip("/")
+        "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)",
+        without_passwords(settings.public_url.rstrip("/")),
     )
-    # uvicorn's access log shows method, path and status only: never the credentials.
+    # The channel logs each call itself (method, a path never whole, status; never the
+    # credentials): uvicorn's access log would print a 100 KB request line whole.
     # h11, not httptools: h11 refuses a request line and headers over the limit before
     # reading them all (httptools reads a 100 MB header before auth).
     uvicorn.run(
@@ -144,6 +166,7 @@ def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         log_level="info",
+        access_log=False,
         http="h11",
         h11_max_incomplete_event_size=settings.max_header_bytes,
     )
@@ -151,6 +174,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _operate(args: argparse.Namespace) -> int:
     from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.operations import commands
     from target_khaos_control.operations.reconciliation import CreditNoteFileError
     from target_khaos_control.rules import RuleSetError, load_ruleset
@@ -171,6 +195,8 @@ def _operate(args: argparse.Namespace) -> int:
         if args.command == "exceptions":
             return commands.list_exceptions(engine, args.owner, args.format)
         ruleset = load_ruleset(config["rules_path"])
+        if args.command == "close":
+            return _close(args, engine, config, ruleset)
         return commands.run_reconciliation(
             engine,
             Path(args.credit_notes),
@@ -180,8 +206,35 @@ def _operate(args: argparse.Namespace) -> int:
             unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),
             fmt=args.format,
             output=Path(args.output) if args.output else None,
+            tax_rates=ruleset.tax_code_rates,
         )
     except (ValueError, CreditNoteFileError) as error:
         detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)
-        print(f"reveni-khaos {args.command}: {detail}", file=sys.stderr)
+        print(without_passwords(f"reveni-khaos {args.command}: {detail}"), file=sys.stderr)
         return 1
+
+
+def _close(args: argparse.Namespace, engine: Any, config: dict[str, Any], ruleset: Any) -> int:
+    from target_khaos_control.operations.month_end import Period
+    from target_khaos_control.operations.month_end_export import run_close
+
+    period = Period.parse(args.period)
+    payouts = []
+    for amount, currency in args.payout_total:
+        try:
+            total = Decimal(amount)
+        except InvalidOperation:
+            total = Decimal("NaN")
+        if not total.is_finite() or len(currency) != 3 or not currency.isalpha():
+            raise ValueError(f"--payout-total {amount} {currency}: write an amount and a currency, e.g. 1234.56 GBP")
+        payouts.append((total, currency.upper()))
+    return run_close(
+        engine,
+        period,
+        Path(args.credit_notes),
+        columns=config.get("credit_note_columns"),
+        tax_rates=ruleset.tax_code_rates,
+        unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),
+        payouts=payouts,
+        output=Path(args.output) if args.output else Path(f"close-{period.name}"),
+    )

@@ -161,6 +161,8 @@ def _read_yaml(file: Path) -> tuple[Any, yaml.Node | None]:
         raise RuleSetError([f"{file}:{line}:{column}: {message}"]) from None
     except (yaml.YAMLError, RecursionError) as error:
         raise RuleSetError([f"{file}:1:1: not valid rule-set YAML: {_plain(error)}"]) from None
+    except RuleSetError:  # keys written twice: already in the rule set's words
+        raise
     except ValueError as error:  # a whole number longer than Python reads (4,300 digits)
         line, column = _long_number(node)
         raise RuleSetError([f"{file}:{line}:{column}: not valid rule-set YAML: {error}"]) from None

@@ -39,7 +39,13 @@ DEDUCTIONS = '\ndeductions: {stock_code: RETURN-FEE, khaos_reason: "4", tax_code
 
 
 def refund(amount: str, status: str = "completed", n: int = 1, currency: str = "GBP") -> dict[str, Any]:
-    return {"id": f"r-{n}", "amount": amount, "currency": currency, "status": status, "refunded_at": "2026-11-20T10:00:00Z"}
+    return {
+        "id": f"r-{n}",
+        "amount": amount,
+        "currency": currency,
+        "status": status,
+        "refunded_at": "2026-11-20T10:00:00Z",
+    }
 
 
 class Khaos:

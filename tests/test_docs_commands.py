@@ -102,11 +102,21 @@ def acme_sandbox() -> Iterator[ReveniSandbox]:
 
 
 @pytest.fixture(scope="module")
+def northwind_sandbox() -> Iterator[ReveniSandbox]:
+    """The Reveni of the client the docs add (`clients add northwind`), as its dev sandbox."""
+    sandbox = ReveniSandbox(
+        returns=20, seed=23, store_id="northwind-store", extra_args=["--api-key", DEV_SANDBOX_KEY]
+    ).start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture(scope="module")
 def project(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project folder after `make install` and `make demo`."""
     folder = tmp_path_factory.mktemp("project")
     shutil.copytree(ROOT / "rules", folder / "rules")
-    shutil.copy(ROOT / "meltano.yml", folder / "meltano.yml")
+    shutil.copy(ROOT / "meltano.yml", folder / "meltano.yml")  # `reveni-khaos clients ...` read and edit it
     for shared in (".venv", ".meltano", "tap-reveni", "target-khaos-control"):  # installed once, read here
         (folder / shared).symlink_to(ROOT / shared)
     (folder / "output").mkdir()
@@ -155,13 +165,24 @@ def _production(demo_sandbox: ReveniSandbox, acme_url: str) -> dict[str, str]:
     ids=lambda page: str(page.relative_to(ROOT)),
 )
 def test_every_command_of_the_page_runs_as_written(
-    page: Path, project: Path, demo_sandbox: ReveniSandbox, acme_sandbox: ReveniSandbox, tmp_path: Path
+    page: Path,
+    project: Path,
+    demo_sandbox: ReveniSandbox,
+    acme_sandbox: ReveniSandbox,
+    northwind_sandbox: ReveniSandbox,
+    tmp_path: Path,
 ) -> None:
-    _run_page(page, project, demo_sandbox, acme_sandbox, tmp_path)  # finance.md: its own test, below
+    moved = {"TAP_REVENI__NORTHWIND_API_URL": northwind_sandbox.url}  # its dev port, 8821
+    _run_page(page, project, demo_sandbox, acme_sandbox, tmp_path, moved)  # finance.md: its own test, below
 
 
 def _run_page(
-    page: Path, project: Path, demo_sandbox: ReveniSandbox, acme_sandbox: ReveniSandbox, tmp_path: Path
+    page: Path,
+    project: Path,
+    demo_sandbox: ReveniSandbox,
+    acme_sandbox: ReveniSandbox,
+    tmp_path: Path,
+    moved: dict[str, str] | None = None,
 ) -> Path:
     """Run every step of `page` in order in a copy of `project`; the copy, for a look after."""
     folder = tmp_path / "project"
@@ -175,6 +196,7 @@ def _run_page(
         "EDITOR": "true",
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",  # this test's own bookmarks
         "TAP_REVENI__ACME_API_URL": f"http://127.0.0.1:{own_port}" if starts_sandbox else acme_sandbox.url,
+        **(moved or {}),
     }
     for step in steps:
         where = f"{page.relative_to(ROOT)}:{step.line}"

@@ -30,7 +30,13 @@ BASE = yaml.safe_load((DEMO / "tests" / "base.yaml").read_text())
 
 
 def refund(amount: str, currency: str = "GBP") -> dict[str, Any]:
-    return {"id": f"r-{amount}", "amount": amount, "currency": currency, "status": "completed", "refunded_at": "2026-11-20T10:00:00Z"}
+    return {
+        "id": f"r-{amount}",
+        "amount": amount,
+        "currency": currency,
+        "status": "completed",
+        "refunded_at": "2026-11-20T10:00:00Z",
+    }
 
 
 def draft(rules: Path, given: dict[str, Any], stock: list[StockItem] | None = None) -> Any:
@@ -260,7 +266,13 @@ def test_an_exchange_for_a_cheaper_item_credits_the_difference_reveni_refunded()
 def test_an_exchange_for_a_dearer_item_balances_the_top_up_the_customer_paid() -> None:
     # A 24.00 tee back, a 30.00 item out, the customer paid 6.00: credit -6.00, refunded -6.00.
     exchange = {"sku": "TEE-BLK-L", "ean": "5056000000024", "quantity": 1, "price": "30.00"}
-    top_up = {"id": "p-1", "amount": "6.00", "currency": "GBP", "status": "completed", "paid_at": "2026-11-20T10:00:00Z"}
+    top_up = {
+        "id": "p-1",
+        "amount": "6.00",
+        "currency": "GBP",
+        "status": "completed",
+        "paid_at": "2026-11-20T10:00:00Z",
+    }
     result = draft(
         DEMO,
         {"type": "exchange", "refunds": [], "exchange_payments": [top_up], "return_items": [{"exchange": exchange}]},

@@ -96,20 +96,30 @@ class TapReveni(Tap):
 
 def main() -> None:
     """`tap-reveni`: singer-sdk's command, where an expected failure (Reveni refusing, a
-    target that stopped reading) is one line naming what to check, never a traceback."""
+    target that stopped reading, a config refused) is one ERROR line naming what to check,
+    never a traceback; logged, not printed, so Meltano shows it as an error."""
     try:
         TapReveni.cli()
     except (FatalAPIError, RetriableAPIError, requests.RequestException) as error:
-        sys.exit(f"tap-reveni: {error}")
+        _stop(f"tap-reveni: {error}")
     except FileNotFoundError as error:  # a --config, --state or --catalog file that is not there
-        sys.exit(
+        _stop(
             f"tap-reveni: {error} Write the tap's settings to a file first, e.g. "
             "`.venv/bin/meltano invoke --dump=config tap-reveni > tap-config.json`, "
             "or run the tap through Meltano: `.venv/bin/meltano invoke tap-reveni`"
         )
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write
-        sys.exit("tap-reveni: the target stopped reading the returns; its own error says why")
+        _stop("tap-reveni: the target stopped reading the returns; its own error says why")
+    except SystemExit as stop:
+        if not isinstance(stop.code, str):
+            raise
+        _stop(stop.code)
+
+
+def _stop(message: str) -> None:
+    TapReveni.logger.error("%s", message)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from singer_sdk import typing as th
 # How a return item names its sales order. The docs disagree (README L969 and L876, their
 # examples at L1873 and L1959, returns.php L65): the table's form is the default.
 SOURCE_REFERENCE_FORMS = ("SourceReference/SourceOrder", "SourceReturnReference/SourceOrder", "SourceReference")
+ALERT_FORMATS = ("slack", "teams", "pagerduty", "json")
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -56,6 +57,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         description="The client this loader, its store and its channel belong to; empty: the rule set's "
         "folder name. A store holding another client's returns is refused",
+    ),
+    th.Property(
+        "channel_port",
+        th.IntegerType(minimum=1),
+        default=8803,
+        description="The port `reveni-khaos serve` listens on for this client (each client its own)",
     ),
     th.Property("batch_size", th.IntegerType(minimum=1), default=1000, description="Returns per pull"),
     th.Property(
@@ -100,7 +107,20 @@ CONFIG_SCHEMA = th.PropertiesList(
         "alert_webhook_url",
         th.StringType,
         secret=True,
-        description="Where new or worsened exceptions are posted (Slack-compatible JSON); empty: no alerts",
+        description="Where each owner's alert event is posted after a sync; empty: no alerts",
+    ),
+    th.Property(
+        "alert_format",
+        th.StringType,
+        default="slack",
+        allowed_values=list(ALERT_FORMATS),
+        description="The alert's form: slack, teams (a Workflows webhook), pagerduty (Events v2) or json",
+    ),
+    th.Property(
+        "alert_routing_key",
+        th.StringType,
+        secret=True,
+        description="PagerDuty's integration key (alert_format pagerduty only)",
     ),
     th.Property("alert_attempts", th.IntegerType, default=3, description="Tries per alert before giving up"),
     th.Property("alert_backoff_seconds", th.NumberType, default=1.0, description="Wait before the 2nd try; doubles"),
@@ -135,6 +155,7 @@ class ChannelSettings:
     dashboard_username: str = ""
     dashboard_password: str = ""
     source_reference_form: str = SOURCE_REFERENCE_FORMS[0]
+    channel_port: int = 8803
     client: str = ""  # whose store this is: empty, the rule set's folder name (client_store)
     rules_path: str = ""  # the dashboard names Khaos's sites from it; the channel itself reads no rules
 

@@ -15,7 +15,7 @@ What it keeps:
 - `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed;
   `catalogue_version` counts the pushes that changed the stock catalogue.
 - `exceptions`: what the integration could not carry through, for its owner, and what
-  was alerted about it.
+  was alerted about it; `alert_incidents`: each owner's alert, standing or resolved.
 - `runs`: each sync, replay and reconciliation, with its counts.
 - `credit_notes`: the credit notes the last reconciliations read from Khaos's export.
 - `store_owner`: the one client whose returns this store holds.
@@ -194,6 +194,15 @@ exceptions = sa.Table(
     sa.Column("alerted_status", sa.String(12), nullable=False, default=""),
     sa.Column("alerted_severity", sa.String(8), nullable=False, default=""),
     sa.Column("alerted_at", Moment, nullable=True),
+)
+
+# Per owner: whether an alert is standing (`triggered`) or was resolved once its count fell to 0.
+alert_incidents = sa.Table(
+    "alert_incidents",
+    metadata,
+    sa.Column("owner", sa.String(20), primary_key=True),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("changed_at", Moment, nullable=False),
 )
 
 runs = sa.Table(

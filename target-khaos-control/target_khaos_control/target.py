@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections import Counter
 from datetime import UTC, datetime
 from functools import cached_property
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from target_khaos_control import alerts
 from target_khaos_control.client_store import claim_store, client_name, masked
+from target_khaos_control.clients import clash_for
 from target_khaos_control.config_errors import refusal
 from target_khaos_control.exception_log import ExceptionStream
 from target_khaos_control.publishing import finish_run, start_run
@@ -40,14 +42,34 @@ class TargetKhaosControl(Target):
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         self.passed_on: dict[str, Any] | None = None  # the last STATE written
         self.catalogue = Latest()
+        if self.config.get("alert_format") == "pagerduty" and not self.config.get("alert_routing_key"):
+            raise SystemExit(
+                "target-khaos-control: alert_format is pagerduty but no alert_routing_key is set "
+                "(set TARGET_KHAOS_CONTROL_ALERT_ROUTING_KEY to the PagerDuty service's integration key)"
+            )
         # A broken rule set stops the target before it reads a single record.
         try:
             _ = self.ruleset
         except RuleSetError as error:
             raise SystemExit(f"target-khaos-control: the rule set is not usable:\n{error}") from None
+        clash = clash_for(client_name(self.config), os.environ.get("MELTANO_ENVIRONMENT"))
+        if clash:  # two clients of this project would share a store, state, exceptions or port
+            raise SystemExit(f"target-khaos-control: {clash}")
         claim_store(self.engine, client_name(self.config), masked(self.config["database_url"]))
         with self.engine.begin() as conn:  # on the Runs page from now: a sync that dies stays unfinished
             self.run_id = start_run(conn, "sync", self.started)
+
+    @classmethod
+    def invoke(cls, **options: Any) -> None:
+        """Run the target; a refusal (a SystemExit with a message) is logged as one ERROR, which
+        Meltano shows as an error, rather than printed raw (which it shows as info)."""
+        try:
+            super().invoke(**options)
+        except SystemExit as stop:
+            if not isinstance(stop.code, str):
+                raise
+            cls.logger.error("%s", stop.code)
+            raise SystemExit(1) from None
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # singer-sdk's own messages would print a secret given with the wrong type, and name
@@ -106,13 +128,15 @@ class TargetKhaosControl(Target):
             finish_run(conn, self.run_id, dict(self.run_counts))
         url = self.config.get("alert_webhook_url")
         if url:
-            sent = alerts.send(
-                self.engine,
+            destination = alerts.Destination(
                 url,
+                format=self.config.get("alert_format") or "slack",
+                routing_key=self.config.get("alert_routing_key") or "",
                 attempts=int(self.config["alert_attempts"]),
                 backoff_seconds=float(self.config["alert_backoff_seconds"]),
             )
-            self.logger.info("Sent %d alert message(s)", sent)
+            sent = alerts.send(self.engine, destination, alerts.origin(self.config), datetime.now(UTC))
+            self.logger.info("Sent %d alert event(s) (%s)", sent, destination.format)
 
 
 if __name__ == "__main__":

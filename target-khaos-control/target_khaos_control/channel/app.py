@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -31,6 +32,8 @@ from target_khaos_control.channel import feed, khaos_xml
 from target_khaos_control.channel import pushes as khaos_pushes
 from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.channel.guards import BasicAuth, Edges
+from target_khaos_control.channel.metrics import Metrics
+from target_khaos_control.client_store import client_name
 from target_khaos_control.settings import SOURCE_REFERENCE_FORMS, ChannelSettings
 from target_khaos_control.store import now
 
@@ -104,6 +107,7 @@ class Channel:
     def __init__(self, engine: Engine, settings: ChannelSettings) -> None:
         self.engine, self.settings = engine, settings
         self.pulls_first = PullsFirst()
+        self.metrics = Metrics(engine, settings.client or client_name({"rules_path": settings.rules_path}))
 
     # --- what Khaos reads -------------------------------------------------------------
 
@@ -143,7 +147,10 @@ class Channel:
             raise BadRequest("HEAD serves nothing here: Khaos pulls with GET; to check the channel, use /healthz")
         continuation = request.headers.get("sirion-continuation", "")
         specific = request.headers.get("specificids")
-        return await run_in_threadpool(self._serve_returns, fmt, continuation, specific)
+        started = time.perf_counter()
+        answer = await run_in_threadpool(self._serve_returns, fmt, continuation, specific)
+        self.metrics.observe_pull(time.perf_counter() - started)
+        return answer
 
     def _serve_returns(self, fmt: str, continuation: str, specific: str | None) -> Response:
         try:
@@ -231,6 +238,7 @@ class Channel:
             Route("/khaos/config.{fmt:str}", self.config_file),
             Route("/khaos/orders.{fmt:str}", self.orders),
             Route("/khaos/returns.{fmt:str}", self.returns),
+            Route("/metrics", self.metrics.endpoint),
         ]
         routes += [Route(path, self.receiver(name), methods=["POST"]) for name, (path, _, _) in PUSHES.items()]
         if self.settings.dashboard_username and self.settings.dashboard_password:
@@ -241,6 +249,8 @@ class Channel:
         )
         logins = {
             "/dashboard": (self.settings.dashboard_username, self.settings.dashboard_password),
+            # Prometheus scrapes with the dashboard's read-only login, never Khaos's.
+            "/metrics": (self.settings.dashboard_username, self.settings.dashboard_password),
             "/": (self.settings.channel_username, self.settings.channel_password),
         }
         app.add_middleware(BasicAuth, logins=logins)

@@ -2,8 +2,9 @@
 headers, the access log, and the login.
 
 Khaos understands only 200, 400 and 500 (its docs: "these can either be: 200 / 400 /
-500"), so what is refused here on its paths is a 400 saying why; only the dashboard, which
-Khaos never calls, answers 401, which a browser needs to ask for its login.
+500"), so what is refused here on its paths (`/khaos/...`) is a 400 saying why; the
+dashboard and `/metrics`, which Khaos never calls, answer 401, which a browser and
+Prometheus need to ask for their login.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class BasicAuth:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self._allowed(scope):
-            if scope["path"].startswith("/dashboard"):
+            if not scope["path"].startswith("/khaos/"):  # the dashboard, /metrics: people and Prometheus
                 response = PlainTextResponse(
                     "Unauthorised: check the username and password",
                     status_code=401,

@@ -6,6 +6,7 @@ reveni-khaos rules test PATH                                run its golden cases
 reveni-khaos rules preview PATH --input FILE [--against OTHER_PATH]
 reveni-khaos replay | reconcile | exceptions --config FILE ...    the daily work on the store
 reveni-khaos close --period YYYY-MM --config FILE --credit-notes FILE [--payout-total AMOUNT CURRENCY ...]
+reveni-khaos clients add NAME | list | check                 one command per new client; none may share
 
 Every value an option takes is checked against what exists (owners, exception types), and a
 refusal lists the valid ones; every expected error is one line and an exit code, never a traceback.
@@ -35,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the channel Khaos Control pulls returns from")
     serve.add_argument("--config", required=True, help="the target's config file (JSON)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8803)
+    serve.add_argument("--port", type=int, help="default: the config's channel_port (8803 unless set)")
 
     ruleset = commands.add_parser("rules", help="check, test and preview a client's rule set")
     actions = ruleset.add_subparsers(dest="action", required=True)
@@ -92,6 +93,17 @@ def parser() -> argparse.ArgumentParser:
     close.add_argument(
         "--output", help="where the export goes, without its suffix (default: close-PERIOD, as .csv and .xlsx)"
     )
+    clients = commands.add_parser("clients", help="add a client, list them, check none share a store or port")
+    client_actions = clients.add_subparsers(dest="action", required=True)
+    adding = client_actions.add_parser("add", help="add a client: rules, plugins, settings, job and schedule")
+    adding.add_argument("name", help="the client's name, e.g. acme (lower-case letters, digits, dashes)")
+    adding.add_argument("--template", help="the rule folder to start from (default rules/demo)")
+    for action in (adding, client_actions.add_parser("list", help="the clients and where each keeps its data")):
+        action.add_argument("--project", default=".", help="the Meltano project's folder (default: this one)")
+    client_actions.choices["list"].add_argument("--format", choices=("table", "json"), default="table")
+    client_actions.add_parser(
+        "check", help="refuse two clients sharing a store, state id, exceptions path or channel port"
+    ).add_argument("--project", default=".", help="the Meltano project's folder (default: this one)")
 
     listing = commands.add_parser("exceptions", help="list open exceptions")
     listing.add_argument("--config", required=True, help="the target's config file (JSON)")
@@ -115,6 +127,10 @@ def _run(argv: list[str] | None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
+    elif args.command == "clients":
+        from target_khaos_control.operations.client_commands import run
+
+        sys.exit(run(args))
     elif args.command in ("replay", "reconcile", "exceptions", "close"):
         sys.exit(_operate(args))
     elif args.action == "validate":
@@ -140,6 +156,7 @@ def _serve(args: argparse.Namespace) -> None:
             "pip install 'target-khaos-control[channel]'"
         )
     from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.clients import clash_for
     from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.settings import ChannelSettings, read_config_file
     from target_khaos_control.store import open_store
@@ -147,12 +164,17 @@ def _serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = ChannelSettings.from_config(read_config_file(args.config), args.config)
+    except ValueError as error:
+        sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
+    client = settings.client or client_name({"rules_path": settings.rules_path})
+    clash = clash_for(client, os.environ.get("MELTANO_ENVIRONMENT"))
+    if clash:  # before the store is opened: another client's is never touched
+        sys.exit(f"reveni-khaos serve: {clash}")
+    try:
         engine = open_store(settings.database_url)
     except ValueError as error:
         sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
-    claim_store(
-        engine, settings.client or client_name({"rules_path": settings.rules_path}), masked(settings.database_url)
-    )
+    claim_store(engine, client, masked(settings.database_url))
     logging.getLogger("reveni_khaos.channel").info(
         "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)",
         without_passwords(settings.public_url.rstrip("/")),
@@ -164,7 +186,7 @@ def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(
         Channel(engine, settings).app(),
         host=args.host,
-        port=args.port,
+        port=args.port or settings.channel_port,
         log_level="info",
         access_log=False,
         http="h11",

@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed
 
 # constraints.txt pins every package installed (the lock: regenerate it with
 # `.venv/bin/pip freeze --exclude-editable > constraints.txt` after changing a dependency).
-$(STAMP): pyproject.toml constraints.txt tap-reveni/pyproject.toml target-khaos-control/pyproject.toml sandbox/pyproject.toml
+$(STAMP): pyproject.toml constraints.txt tap-reveni/pyproject.toml target-khaos-control/pyproject.toml sandbox/pyproject.toml orchestration/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt --group dev -e './tap-reveni[testing]' -e './target-khaos-control[channel,testing,postgres]' -e ./sandbox
+	$(BIN)/python -m pip install --quiet -c constraints.txt --group dev -e './tap-reveni[testing]' -e './target-khaos-control[channel,testing,postgres]' -e ./sandbox -e ./orchestration
 	# Meltano's plugin environments follow the same dependencies: rebuilt below.
 	rm -rf .meltano/extractors .meltano/loaders .meltano/utilities
 	touch $@
@@ -62,5 +62,6 @@ bench: install
 	$(BIN)/python bench/reconcile_throughput.py
 	$(BIN)/python bench/channel_under_push.py
 
+# Everything the demo, the tests and the docs' commands leave in the project folder.
 clean:
-	rm -rf $(VENV) .meltano .demo output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .meltano .demo output .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -102,6 +102,12 @@ def main() -> None:
         TapReveni.cli()
     except (FatalAPIError, RetriableAPIError, requests.RequestException) as error:
         _stop(f"tap-reveni: {error}")
+    except FileNotFoundError as error:  # a --config, --state or --catalog file that is not there
+        _stop(
+            f"tap-reveni: {error} Write the tap's settings to a file first, e.g. "
+            "`.venv/bin/meltano invoke --dump=config tap-reveni > tap-config.json`, "
+            "or run the tap through Meltano: `.venv/bin/meltano invoke tap-reveni`"
+        )
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write
         _stop("tap-reveni: the target stopped reading the returns; its own error says why")

@@ -33,6 +33,7 @@ import yaml
 from target_khaos_control.exception_kinds import KINDS, Routing
 from target_khaos_control.money import Pricing
 from target_khaos_control.rules import templates
+from target_khaos_control.rules.duplicates import duplicates
 from target_khaos_control.rules.engine import Deduction, ReasonRule, RuleSet, TaxRule
 
 SCHEMA = json.loads((Path(__file__).parent / "ruleset.schema.json").read_text())
@@ -152,12 +153,16 @@ def _read_yaml(file: Path) -> tuple[Any, yaml.Node | None]:
     try:
         node = loader.get_single_node()
         _check_expansion(node)
+        if twice := duplicates(node):  # before construction, which keeps only the last
+            raise RuleSetError([f"{file}:{line}:{column}: {message}" for line, column, message in twice])
         return loader.construct_document(node) if node is not None else None, node
     except yaml.MarkedYAMLError as error:
         line, column, message = _yaml_problem(text, error)
         raise RuleSetError([f"{file}:{line}:{column}: {message}"]) from None
     except (yaml.YAMLError, RecursionError) as error:
         raise RuleSetError([f"{file}:1:1: not valid rule-set YAML: {_plain(error)}"]) from None
+    except RuleSetError:  # keys written twice: already in the rule set's words
+        raise
     except ValueError as error:  # a whole number longer than Python reads (4,300 digits)
         line, column = _long_number(node)
         raise RuleSetError([f"{file}:{line}:{column}: not valid rule-set YAML: {error}"]) from None

@@ -1,0 +1,6 @@
+-- The databases compose.yaml's Postgres starts with: Meltano's state, Dagster's run
+-- history, and one store per client (add one per client: `reveni_<client>`).
+CREATE DATABASE meltano;
+CREATE DATABASE dagster;
+CREATE DATABASE reveni_sync;
+CREATE DATABASE reveni_acme;

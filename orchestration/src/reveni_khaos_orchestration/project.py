@@ -1,0 +1,111 @@
+"""What the orchestrator runs, read from meltano.yml: each job, its schedules, and its client.
+
+A client is a `sync*` job whose one task pairs an extractor inheriting from `tap-reveni`
+with a loader inheriting from `target-khaos-control` (or those two themselves): the
+client is named by the job (`sync-acme` is client `acme`; the first client's job is plain
+`sync`). Any other job (the daily reconciliation) is run on its schedules too, without a
+client. A mistake in meltano.yml is an error naming the file and the job, never a client
+silently left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TAP, LOADER = "tap-reveni", "target-khaos-control"
+
+
+class ProjectError(ValueError):
+    """meltano.yml cannot be turned into jobs and schedules: says what and where."""
+
+
+@dataclass(frozen=True)
+class MeltanoJob:
+    """One `jobs:` entry of meltano.yml, with the cron lines of the schedules that run it."""
+
+    name: str
+    tasks: tuple[str, ...]
+    crons: tuple[str, ...]
+    client: str | None  # None: a job that syncs no client (e.g. the reconciliation)
+
+
+def read_project(project_dir: str | Path) -> list[MeltanoJob]:
+    """Every job of the Meltano project in `project_dir`, in the order meltano.yml lists them."""
+    file = Path(project_dir) / "meltano.yml"
+    try:
+        project = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise ProjectError(f"{file}: cannot read the Meltano project ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ProjectError(f"{file}: not valid YAML: {error}") from None
+    plugins = project.get("plugins") or {}
+    parents = {
+        plugin["name"]: plugin.get("inherit_from", plugin["name"])
+        for kind in ("extractors", "loaders")
+        for plugin in plugins.get(kind) or []
+    }
+    crons: dict[str, list[str]] = {}
+    for schedule in project.get("schedules") or []:
+        if "job" in schedule:  # a schedule of an extractor and loader pair is Meltano's legacy form
+            if "interval" not in schedule:
+                raise ProjectError(f"{file}: schedule {schedule.get('name')!r} has no `interval` (a cron line)")
+            crons.setdefault(schedule["job"], []).append(str(schedule["interval"]))
+    jobs = []
+    for entry in project.get("jobs") or []:
+        name, tasks = entry["name"], tuple(_tasks(entry.get("tasks") or []))
+        client = _client(name, tasks, parents)
+        if name.startswith("sync") and client is None:
+            raise ProjectError(
+                f"{file}: job {name!r} is named like a client's sync but its task is not one "
+                f"`{TAP}...` extractor and one `{LOADER}...` loader: {list(tasks)}"
+            )
+        jobs.append(MeltanoJob(name, tasks, tuple(crons.pop(name, [])), client))
+    for job in crons:
+        raise ProjectError(f"{file}: a schedule runs job {job!r}, which `jobs:` does not define")
+    _check_clients_apart(file, jobs)
+    return jobs
+
+
+def _tasks(tasks: Any) -> list[str]:
+    """A job's tasks as Meltano accepts them: a string, or a list of strings or of lists."""
+    if isinstance(tasks, str):
+        return [tasks]
+    return [" ".join(task) if isinstance(task, list) else str(task) for task in tasks]
+
+
+def _client(name: str, tasks: tuple[str, ...], parents: dict[str, str]) -> str | None:
+    if not name.startswith("sync") or len(tasks) != 1:
+        return None
+    blocks = tasks[0].split()
+    if len(blocks) != 2 or _root(blocks[0], parents) != TAP or _root(blocks[1], parents) != LOADER:
+        return None
+    return name.removeprefix("sync-") if name != "sync" else "sync"
+
+
+def _root(plugin: str, parents: dict[str, str]) -> str | None:
+    """The plugin a chain of `inherit_from` ends at."""
+    seen = {plugin}
+    while plugin in parents and parents[plugin] != plugin:
+        plugin = parents[plugin]
+        if plugin in seen:
+            return None
+        seen.add(plugin)
+    return plugin if plugin in parents else None
+
+
+def _check_clients_apart(file: Path, jobs: list[MeltanoJob]) -> None:
+    """Two jobs syncing the same tap and loader would share a Meltano state id."""
+    seen: dict[str, str] = {}
+    for job in jobs:
+        if job.client is None:
+            continue
+        if job.tasks[0] in seen:
+            raise ProjectError(
+                f"{file}: jobs {seen[job.tasks[0]]!r} and {job.name!r} both run `{job.tasks[0]}`: "
+                "they would share one Meltano state id; give each client its own inherited tap and loader"
+            )
+        seen[job.tasks[0]] = job.name

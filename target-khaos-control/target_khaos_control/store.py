@@ -17,6 +17,8 @@ What it keeps:
   was alerted about it.
 - `runs`: each sync, replay and reconciliation, with its counts.
 - `credit_notes`: the credit notes the last reconciliations read from Khaos's export.
+- `proposal_decisions`: fixes the integration proposed that an operator accepted or
+  rejected, by whom and when (`proposals/`).
 """
 
 from __future__ import annotations
@@ -196,6 +198,22 @@ credit_notes = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("date", sa.String(40), nullable=False),
     sa.Column("seen_at", Moment, nullable=False),
+)
+
+proposal_decisions = sa.Table(
+    "proposal_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("proposal_id", sa.String(16), nullable=False, index=True),
+    sa.Column("client", FreeText, nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("subject", FreeText, nullable=False),  # the Reveni reason code, SKU, rate or email
+    sa.Column("path", FreeText, nullable=False),  # where in rules.yml, e.g. `skus.aliases.TEE-BLK-M`
+    sa.Column("value", FreeText, nullable=False),  # the value written there, as JSON
+    sa.Column("meaning", FreeText, nullable=False, default=""),  # e.g. the Khaos reason's name and processing
+    sa.Column("decision", sa.String(10), nullable=False),  # accepted | rejected
+    sa.Column("decided_by", FreeText, nullable=False),
+    sa.Column("decided_at", Moment, nullable=False),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,0 +1,190 @@
+"""Proposals for `unknown_reason`: which Khaos reason (and so disposition) a new Reveni
+reason code should map to, from three kinds of evidence, strongest first:
+
+- operators: the same Reveni code accepted for another client (`decisions`);
+- other clients in this project: how their rule sets map the same code;
+- this client: its rules for codes alike in words, the synonyms table, and its Khaos
+  reasons' names.
+
+A candidate supported by several sources ranks higher; two candidates close together are
+never "likely". A reason the evidence calls unsellable (faulty, damaged, or mapped to
+quarantine or write-off elsewhere) is never proposed with a disposition that restocks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from target_khaos_control.proposals.model import APPEND, LIKELY, Edit, Proposal
+from target_khaos_control.proposals.words import UNSELLABLE, alike, meanings, words
+
+DISPOSITION = {  # Khaos's processing -> the rules' disposition (rules/loader.py PROCESSING, inverted)
+    "return_to_stock": "restock",
+    "quarantine": "quarantine",
+    "write_off": "write_off",
+    "return_to_supplier": "return_to_supplier",
+}
+RESTOCK = "return_to_stock"
+ALIKE = 80  # codes or labels this alike (0-100) count as evidence
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A mapping an operator accepted for some client: its Khaos reason in words."""
+
+    client: str
+    name: str  # the Khaos reason's name, e.g. "Faulty"
+    processing: str
+    by: str
+    on: str
+
+
+@dataclass
+class _Candidates:
+    support: dict[str, list[tuple[int, str, str]]]  # Khaos reason id -> (score, source, evidence)
+    unsellable: list[str]
+
+    def add(self, khaos_id: str, score: int, source: str, evidence: str) -> None:
+        self.support.setdefault(khaos_id, []).append((score, source, evidence))
+
+
+def reason_proposals(
+    client: str,
+    rules: dict[str, Any],
+    code: str,
+    label: str,
+    others: Iterable[tuple[str, dict[str, Any]]] = (),
+    accepted: Iterable[Accepted] = (),
+) -> list[Proposal]:
+    """Ranked proposals for mapping Reveni reason `code` (shown to shoppers as `label`)."""
+    khaos: dict[str, dict[str, Any]] = {str(k): v for k, v in rules["khaos"]["return_reasons"].items()}
+    found = _Candidates({}, [])
+    described = f"{code!r}" + (f" (\u201c{label}\u201d)" if label else "")
+    for decision in accepted:
+        for khaos_id in _same_reason(khaos, decision.name, decision.processing):
+            found.add(
+                khaos_id,
+                97,
+                "operators",
+                f"{decision.by} accepted {code!r} as Khaos reason \u201c{decision.name}\u201d for "
+                f"{decision.client} on {decision.on}",
+            )
+        if decision.processing != RESTOCK:
+            found.unsellable.append(f"operators mapped it to {decision.processing} for {decision.client}")
+    for other_client, other in others:
+        rule = _general_rule(other.get("reasons") or [], code)
+        their = (other.get("khaos") or {}).get("return_reasons", {}).get(str(rule["khaos_reason"])) if rule else None
+        if not their:
+            continue
+        if their["processing"] != RESTOCK:
+            found.unsellable.append(f"{other_client} {DISPOSITION[their['processing']]}s it")
+        for khaos_id in _same_reason(khaos, their["name"], their["processing"]):
+            found.add(
+                khaos_id,
+                90,
+                f"client {other_client}",
+                f"client {other_client} maps {code!r} to Khaos reason \u201c{their['name']}\u201d "
+                f"({DISPOSITION[their['processing']]})",
+            )
+    said = meanings(code) | meanings(label)
+    for known_code, rule in _general_rules(rules.get("reasons") or []).items():
+        theirs = khaos.get(str(rule["khaos_reason"]))
+        if theirs is None:
+            continue
+        score = max(alike(code, known_code), alike(label, known_code) if label else 0)
+        if score >= ALIKE:
+            found.add(
+                str(rule["khaos_reason"]),
+                score - 6,
+                "alike",
+                f"{described} is {score}% alike {known_code!r}, which this client maps to "
+                f"\u201c{theirs['name']}\u201d ({rule['disposition']})",
+            )
+            if theirs["processing"] != RESTOCK:
+                found.unsellable.append(f"the alike {known_code!r} is {rule['disposition']}")
+        shared = said & meanings(known_code)
+        if shared:
+            meaning = sorted(shared)[0]
+            found.add(
+                str(rule["khaos_reason"]),
+                84,
+                "synonyms",
+                f"{described} means {meaning.replace('_', ' ')}, as {known_code!r} does, which this client maps "
+                f"to \u201c{theirs['name']}\u201d ({rule['disposition']})",
+            )
+    for khaos_id, reason in khaos.items():
+        shared = said & meanings(str(reason["name"]))
+        if shared:
+            meaning = sorted(shared)[0]
+            found.add(
+                khaos_id, 78, "names", f"{described} and Khaos reason \u201c{reason['name']}\u201d both mean {meaning}"
+            )
+        score = max(alike(label, str(reason["name"])) if label else 0, alike(code, str(reason["name"])))
+        if score >= ALIKE:
+            found.add(khaos_id, score - 12, "names", f"{described} is {score}% alike Khaos reason \u201c{reason['name']}\u201d")
+    found.unsellable += [f"it means {m}" for m in sorted(said & UNSELLABLE)]
+    return _ranked(client, code, khaos, found, ambiguous=len(said) > 1)
+
+
+def _ranked(client: str, code: str, khaos: dict[str, Any], found: _Candidates, ambiguous: bool) -> list[Proposal]:
+    scored = []
+    for khaos_id, support in found.support.items():
+        reason = khaos[khaos_id]
+        if found.unsellable and reason["processing"] == RESTOCK:
+            continue  # never restock what the evidence calls unsellable
+        best = max(score for score, _, _ in support)
+        sources = {source for _, source, _ in support}
+        evidence = tuple(dict.fromkeys(why for _, _, why in sorted(support, key=lambda s: -s[0])))
+        scored.append((min(99, best + 3 * (len(sources) - 1)), khaos_id, evidence))
+    scored.sort(key=lambda entry: (-entry[0], entry[1]))
+    proposals = []
+    for rank, (score, khaos_id, evidence) in enumerate(scored[:3]):
+        close = rank == 0 and len(scored) > 1 and scored[1][0] >= score - 5
+        if close or ambiguous:
+            score = min(score, LIKELY - 5)  # two readings of the evidence: a person chooses
+        reason = khaos[khaos_id]
+        disposition = DISPOSITION[reason["processing"]]
+        notes = (f"not restocked: {'; '.join(dict.fromkeys(found.unsellable))}",) if found.unsellable else ()
+        proposals.append(
+            Proposal(
+                client=client,
+                kind="unknown_reason",
+                subject=code,
+                edit=Edit(("reasons", APPEND), {"reason": code, "khaos_reason": khaos_id, "disposition": disposition}),
+                confidence=score,
+                evidence=evidence + notes,
+                meaning=f"{reason['name']}|{reason['processing']}",
+            )
+        )
+    return proposals
+
+
+def _same_reason(khaos: dict[str, dict[str, Any]], name: str, processing: str) -> list[str]:
+    """This client's Khaos reasons that are the one named elsewhere: same processing, and
+    the same name in words (clients name them a little differently)."""
+    return [
+        khaos_id
+        for khaos_id, reason in khaos.items()
+        if reason["processing"] == processing
+        and (words(str(reason["name"])) == words(name) or alike(str(reason["name"]), name) >= 90)
+    ]
+
+
+def _general_rule(rules: list[dict[str, Any]], code: str) -> dict[str, Any] | None:
+    return _general_rules(rules).get(code)
+
+
+def _general_rules(rules: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each Reveni code a client maps, and its rule for any verdict (the one without
+    `verdict`, `reject_reason` or `when`; else the first that names it)."""
+    found: dict[str, dict[str, Any]] = {}
+    for rule in rules:
+        if not isinstance(rule, dict) or "reason" not in rule:
+            continue
+        general = not any(key in rule for key in ("verdict", "reject_reason", "when"))
+        for code in [rule["reason"]] if isinstance(rule["reason"], str) else rule["reason"]:
+            if code not in found or (general and any(k in found[code] for k in ("verdict", "reject_reason", "when"))):
+                found[str(code)] = rule
+    return found

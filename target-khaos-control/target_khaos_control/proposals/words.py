@@ -1,0 +1,124 @@
+"""Returns language: how alike two reason codes or labels are, and what they mean.
+
+Codes and labels are compared as words (`size_too_small` and "Too small" share "too
+small"), by rapidfuzz's token and edit-distance ratios. The synonyms table groups the
+phrases shoppers and merchants use for the same reason, so "Defective" finds a rule for
+`faulty` though the words share no letters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rapidfuzz import fuzz
+
+# Each meaning, and the phrases that say it (as whole words, after normalising).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "faulty": (
+        "faulty",
+        "defective",
+        "damaged",
+        "broken",
+        "not working",
+        "stopped working",
+        "doesnt work",
+        "does not work",
+        "torn",
+        "ripped",
+        "stained",
+        "hole",
+        "fault",
+        "defect",
+        "damage",
+    ),
+    "fit": (
+        "too small",
+        "too big",
+        "too large",
+        "too tight",
+        "too loose",
+        "too long",
+        "too short",
+        "doesnt fit",
+        "does not fit",
+        "didnt fit",
+        "poor fit",
+        "wrong size",
+        "size",
+        "fit",
+        "small",
+        "large",
+        "tight",
+        "loose",
+    ),
+    "late": ("late", "delayed", "arrived late", "took too long", "too late", "delivery delay", "slow delivery"),
+    "not_as_described": (
+        "not as described",
+        "not as pictured",
+        "not as expected",
+        "different from picture",
+        "different from photo",
+        "looks different",
+        "colour different",
+        "color different",
+        "misdescribed",
+        "not like the picture",
+        "quality",
+    ),
+    "changed_mind": (
+        "changed mind",
+        "change of mind",
+        "changed my mind",
+        "no longer needed",
+        "no longer wanted",
+        "dont want",
+        "do not want",
+        "unwanted",
+        "dont like",
+        "did not like",
+        "didnt like",
+        "ordered by mistake",
+        "found cheaper",
+    ),
+    "wrong_item": (
+        "wrong item",
+        "wrong product",
+        "wrong colour",
+        "wrong color",
+        "incorrect item",
+        "sent wrong",
+        "not what i ordered",
+        "wrong article",
+        "received wrong",
+    ),
+}
+UNSELLABLE = frozenset({"faulty"})  # a meaning whose goods may never go back to stock unseen
+
+
+def words(text: str) -> str:
+    """Lower-case words only: `Size_Too-Small` -> `size too small`, "Doesn't fit" -> `doesnt fit`."""
+    text = text.replace("'", "").replace("\u2019", "")
+    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()))
+
+
+def alike(a: str, b: str) -> int:
+    """0-100: how alike two codes or labels are as words (order and extra words matter little)."""
+    a, b = words(a), words(b)
+    if not a or not b:
+        return 0
+    return round(max(fuzz.token_sort_ratio(a, b), fuzz.token_set_ratio(a, b) - 5 if min(len(a), len(b)) > 4 else 0))
+
+
+def meanings(text: str) -> set[str]:
+    """The synonyms table's meanings that `text` says; the longest phrase found decides a
+    tie, so "too small" is fit even though "small" alone would say the same."""
+    said = f" {words(text)} "
+    found: dict[str, int] = {}
+    for meaning, phrases in SYNONYMS.items():
+        for phrase in phrases:
+            if f" {phrase} " in said:
+                found[meaning] = max(found.get(meaning, 0), len(phrase))
+    if not found:
+        return set()
+    longest = max(found.values())
+    return {meaning for meaning, length in found.items() if length == longest}

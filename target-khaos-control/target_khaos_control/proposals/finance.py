@@ -73,7 +73,10 @@ def tax_proposals(
                     subject=f"rate {rate:.2f}",
                     edit=Edit(("tax", "rates", APPEND), {"rate": f"{rate:.2f}", "code": code}),
                     confidence=90 if code == carried else 75,
-                    evidence=(f"Khaos tax code {code} \u201c{entry.get('name', '')}\u201d is {entry['rate']}%", *reason),
+                    evidence=(
+                        f"Khaos tax code {code} \u201c{entry.get('name', '')}\u201d is {entry['rate']}%",
+                        *reason,
+                    ),
                     advice_only=True,
                     advice=ADVICE,
                 )

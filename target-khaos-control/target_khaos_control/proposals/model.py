@@ -16,6 +16,14 @@ LIKELY = 80  # a confidence from here up is shown as "likely"; below, "possible"
 APPEND = "+"  # a path's last part that appends to a list, e.g. `reasons[+]`
 
 Part = str | int
+# What Khaos credits, and whether it processes the credit on import: a person's to change.
+MONEY: tuple[tuple[str, ...], ...] = (
+    ("tax",),
+    ("khaos", "tax_codes"),
+    ("deductions",),
+    ("sequencing", "value_tolerance"),
+    ("sequencing", "process_when"),
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,11 @@ class Edit:
 
     path: tuple[Part, ...]
     value: Any
+
+    @property
+    def touches_money(self) -> bool:
+        """Would it change what Khaos credits (prices, VAT, deductions, tolerance)?"""
+        return any(tuple(self.path[: len(prefix)]) == prefix for prefix in MONEY)
 
     @property
     def where(self) -> str:
@@ -67,6 +80,11 @@ class Proposal:
         return self.confidence >= LIKELY
 
     @property
+    def for_people(self) -> bool:
+        """Advice only: finance's kinds, and any change to what Khaos credits."""
+        return self.advice_only or self.edit is None or self.edit.touches_money
+
+    @property
     def command(self) -> str:
         """What to run to accept it; none for advice."""
-        return "" if self.advice_only else f"reveni-khaos fix accept {self.id} --config CONFIG"
+        return "" if self.for_people else f"reveni-khaos fix accept {self.id} --config CONFIG"

@@ -123,7 +123,12 @@ def reason_proposals(
             )
         score = max(alike(label, str(reason["name"])) if label else 0, alike(code, str(reason["name"])))
         if score >= ALIKE:
-            found.add(khaos_id, score - 12, "names", f"{described} is {score}% alike Khaos reason \u201c{reason['name']}\u201d")
+            found.add(
+                khaos_id,
+                score - 12,
+                "names",
+                f"{described} is {score}% alike Khaos reason \u201c{reason['name']}\u201d",
+            )
     found.unsellable += [f"it means {m}" for m in sorted(said & UNSELLABLE)]
     return _ranked(client, code, khaos, found, ambiguous=len(said) > 1)
 

@@ -80,7 +80,9 @@ def sku_proposals(client: str, kind: str, sku: str, ean: str, name: str, stock: 
     scored = []
     for code, found in support.items():
         best = max(score for score, _ in found)
-        scored.append((min(99, best + 3 * (len(found) - 1)), code, tuple(why for _, why in sorted(found, key=lambda f: -f[0]))))
+        scored.append(
+            (min(99, best + 3 * (len(found) - 1)), code, tuple(why for _, why in sorted(found, key=lambda f: -f[0])))
+        )
     scored.sort(key=lambda entry: (-entry[0], entry[1]))
     proposals = []
     for rank, (score, code, evidence) in enumerate(scored[:3]):
@@ -114,7 +116,11 @@ def _near(sku: str, name: str, stock: Stock, add: Callable[[str, int, str], None
         if flat == key:
             add(code, 93 if same_name or not name else 88, f"{code!r} is {sku!r} written another way")
         elif score >= 80 and same_name:
-            add(code, round(score * 0.2 + 78), f"{code!r} is {round(score)}% alike {sku!r} and has its name \u201c{item.name}\u201d")
+            add(
+                code,
+                round(score * 0.2 + 78),
+                f"{code!r} is {round(score)}% alike {sku!r} and has its name \u201c{item.name}\u201d",
+            )
         elif score >= 70:
             add(
                 code,

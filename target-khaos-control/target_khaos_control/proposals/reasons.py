@@ -134,11 +134,12 @@ def reason_proposals(
 
 
 def _ranked(client: str, code: str, khaos: dict[str, Any], found: _Candidates, ambiguous: bool) -> list[Proposal]:
-    scored = []
+    scored, dropped = [], False
     for khaos_id, support in found.support.items():
         reason = khaos[khaos_id]
         if found.unsellable and reason["processing"] == RESTOCK:
-            continue  # never restock what the evidence calls unsellable
+            dropped = True  # never restock what the evidence calls unsellable
+            continue
         best = max(score for score, _, _ in support)
         sources = {source for _, source, _ in support}
         evidence = tuple(dict.fromkeys(why for _, _, why in sorted(support, key=lambda s: -s[0])))
@@ -151,7 +152,7 @@ def _ranked(client: str, code: str, khaos: dict[str, Any], found: _Candidates, a
             score = min(score, LIKELY - 5)  # two readings of the evidence: a person chooses
         reason = khaos[khaos_id]
         disposition = DISPOSITION[reason["processing"]]
-        notes = (f"not restocked: {'; '.join(dict.fromkeys(found.unsellable))}",) if found.unsellable else ()
+        notes = (f"not restocked: {'; '.join(dict.fromkeys(found.unsellable))}",) if dropped else ()
         proposals.append(
             Proposal(
                 client=client,

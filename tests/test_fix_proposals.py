@@ -1,0 +1,277 @@
+"""Exceptions that come with their fix (issue 21): given open exceptions in a store and a
+client's rule set with comments, expect ranked proposals with their evidence, `fix accept`
+that keeps the comments, validates, runs the golden cases, shows the impact and replays,
+a file left as it was on any failure, rejections that stick, and money left to people."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from target_khaos_control import publishing
+from target_khaos_control.channel.pushes import save_stock_upload
+from target_khaos_control.operations import fix_commands
+from target_khaos_control.proposals import propose
+from target_khaos_control.proposals.reasons import reason_proposals
+from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.rules.golden import build_return
+from target_khaos_control.store import exceptions, now, open_store, proposal_decisions
+
+from tests.servers import BIN
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+BASE = yaml.safe_load((RULES / "acme" / "tests" / "base.yaml").read_text())
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's rules folder: clients acme and demo."""
+    shutil.copytree(RULES, tmp_path / "rules")
+    return tmp_path / "rules"
+
+
+def _store(tmp_path: Path) -> sa.Engine:
+    return open_store(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def _load(engine: sa.Engine, client: Path, *returns: dict[str, Any]) -> None:
+    """What the target does with a batch of Reveni returns, under `client`'s rules."""
+    ruleset = load_ruleset(client)
+    with engine.begin() as conn:
+        catalogue = Catalogue.read(conn)
+        publishing.apply_returns(conn, [(r, ruleset.draft(r, catalogue)) for r in returns], now())
+
+
+def _return(return_id: str, **item: Any) -> dict[str, Any]:
+    return build_return(BASE, {"id": return_id, "return_items": [item]})
+
+
+def _open(engine: sa.Engine) -> list[tuple[str, str]]:
+    """The open exceptions, but for finance's refund difference that each held item also
+    raises (the refund is paid, the item not credited): it goes when the item does."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(exceptions.c.kind, exceptions.c.return_id).where(
+                exceptions.c.status == "open", exceptions.c.kind != "refund_credit_difference"
+            )
+        )
+        return sorted((kind, return_id) for kind, return_id in rows)
+
+
+def _proposals(engine: sa.Engine, client: Path) -> list[Any]:
+    with engine.connect() as conn:
+        return propose(conn, client)
+
+
+def test_accepting_a_reason_keeps_the_comments_checks_the_rules_and_resolves_its_exceptions(
+    tmp_path: Path, project: Path
+) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    defective = {"return_reason": {"code": "defective", "label": "Defective"}}
+    _load(engine, acme, _return("ret-1", **defective), _return("ret-2", **defective))
+    before = (acme / "rules.yml").read_text()
+    assert _open(engine) == [("unknown_reason", "ret-1"), ("unknown_reason", "ret-2")]
+
+    top = _proposals(engine, acme)[0]
+    # Acme writes faulty goods off (its rule for `faulty`), so a defective item is written off too.
+    assert (top.subject, top.edit.where, top.edit.value) == (
+        "defective",
+        "reasons[+]",
+        {"reason": "defective", "khaos_reason": "5", "disposition": "write_off"},
+    )
+    assert top.likely
+    assert any("'faulty'" in why for why in top.evidence)
+    out = io.StringIO()
+    assert fix_commands.accept(engine, str(acme), top.id, dry_run=False, by="ana", out=out) == 0
+
+    after = (acme / "rules.yml").read_text()
+    assert after.startswith(before.split("\ntax:")[0])  # everything before the new rule as it was
+    assert "  - reason: faulty               # Acme does not refurbish: faulty goods are written off" in after
+    assert '  - reason: defective\n    khaos_reason: "5"\n    disposition: write_off\n\ntax:' in after
+    assert after.split("\ntax:")[1] == before.split("\ntax:")[1]  # and everything after it
+    shown = out.getvalue()
+    assert "valid rule set for 'acme'" in shown
+    assert "golden cases: 4 passed, 0 failed" in shown
+    assert "impact: 2 of 2 return(s) released; money that moves: +48.00 GBP" in shown
+    assert "4 exceptions resolved, 0 still open" in shown  # with the refund differences they raised
+    assert _open(engine) == []
+    with engine.connect() as conn:
+        decided = conn.execute(sa.select(proposal_decisions)).one()
+    assert (decided.proposal_id, decided.decision, decided.decided_by, decided.subject) == (
+        top.id,
+        "accepted",
+        "ana",
+        "defective",
+    )
+
+
+def test_a_change_that_breaks_a_golden_case_leaves_the_file_as_it_was(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    # The client's own case says `defective` must stay an exception: the proposal breaks it.
+    (acme / "tests" / "defective.yaml").write_text(
+        "- name: defective goods wait for a person\n"
+        "  given: {return: {return_items: [{return_reason: {code: defective, label: Defective}}]}}\n"
+        "  expect: {exceptions: [{kind: unknown_reason, owner: cx, item: item-1}]}\n"
+    )
+    _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))
+    before = (acme / "rules.yml").read_bytes()
+    top = _proposals(engine, acme)[0]
+
+    out = io.StringIO()
+    assert fix_commands.accept(engine, str(acme), top.id, dry_run=False, by="ana", out=out) == 1
+
+    assert "FAIL defective.yaml: defective goods wait for a person" in out.getvalue()
+    assert f"{acme / 'rules.yml'} is unchanged" in out.getvalue()
+    assert (acme / "rules.yml").read_bytes() == before
+    assert sorted(p.name for p in acme.iterdir()) == ["rules.yml", "tests"]  # no trial file left behind
+    assert _open(engine) == [("unknown_reason", "ret-1")]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(proposal_decisions)).scalar() == 0
+
+
+def test_a_dry_run_shows_the_diff_and_writes_nothing(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))
+    before = (acme / "rules.yml").read_bytes()
+    top = _proposals(engine, acme)[0]
+
+    out = io.StringIO()
+    assert fix_commands.accept(engine, str(acme), top.id, dry_run=True, out=out) == 0
+
+    assert out.getvalue().splitlines()[:2] == ["--- a/rules.yml", "+++ b/rules.yml"]
+    assert '+  - reason: defective\n+    khaos_reason: "5"\n+    disposition: write_off\n' in out.getvalue()
+    assert (acme / "rules.yml").read_bytes() == before
+    assert _open(engine) == [("unknown_reason", "ret-1")]
+
+
+def test_a_rejected_proposal_is_not_offered_again(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))
+    offered = _proposals(engine, acme)
+    assert len(offered) >= 2
+
+    assert fix_commands.reject(engine, str(acme), offered[0].id, by="ben", out=io.StringIO()) == 0
+    # The same reason again, on another return: still not offered.
+    _load(engine, acme, _return("ret-2", return_reason={"code": "defective", "label": "Defective"}))
+
+    again = _proposals(engine, acme)
+    assert [p.id for p in again] == [p.id for p in offered[1:]]
+    assert set(again[0].exceptions) == {"unknown_reason:ret-1:item-1", "unknown_reason:ret-2:item-1"}
+    with engine.connect() as conn:
+        decided = conn.execute(sa.select(proposal_decisions)).one()
+    assert (decided.decision, decided.decided_by, decided.path) == ("rejected", "ben", "reasons[+]")
+
+
+def test_a_mapping_accepted_for_one_client_ranks_first_for_the_same_code_at_another(
+    tmp_path: Path, project: Path
+) -> None:
+    engine, acme, demo = _store(tmp_path), project / "acme", project / "demo"
+    _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))
+    accepted = _proposals(engine, acme)[0]
+    assert fix_commands.accept(engine, str(acme), accepted.id, dry_run=False, by="ana", out=io.StringIO()) == 0
+    (project / "acme" / "rules.yml").write_text((RULES / "acme" / "rules.yml").read_text())  # as other evidence goes
+    _load(engine, demo, _return("ret-9", return_reason={"code": "defective", "label": "Defective"}))
+
+    top = _proposals(engine, demo)[0]
+
+    # Demo would quarantine a faulty item ("Faulty", its own rule); operators wrote defective off at acme.
+    assert top.edit.value == {"reason": "defective", "khaos_reason": "5", "disposition": "write_off"}
+    assert top.evidence[0].startswith(
+        "ana accepted 'defective' as Khaos reason \u201cDamaged by customer\u201d for acme"
+    )
+
+
+def test_a_reason_another_client_quarantines_is_never_proposed_for_restocking() -> None:
+    this = yaml.safe_load((RULES / "demo" / "rules.yml").read_text())
+    other = yaml.safe_load((RULES / "demo" / "rules.yml").read_text())
+    other["reasons"].append({"reason": "changed_mind_used", "khaos_reason": "2", "disposition": "quarantine"})
+
+    found = reason_proposals("demo", this, "changed_mind_used", "Changed mind (worn)", [("outlet", other)])
+
+    # Alike `changed_mind` (restock) in words, but the other client quarantines worn goods.
+    assert [p.edit.value["khaos_reason"] for p in found][:1] == ["2"]
+    assert all(p.edit.value["disposition"] != "restock" for p in found)
+    assert "not restocked: outlet quarantines it" in found[0].evidence
+
+
+def test_a_renamed_stock_code_is_proposed_as_an_alias_and_accepted(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    for code in ("JEAN-IND-32", "JEANS-INDIGO-32"):  # Khaos renamed the item: same StockID, new code
+        save_stock_upload(engine, {"Items": [_stock_item("2001", code, "Slim jeans indigo 32", "505600000055")]}, now())
+    _load(engine, acme, _return("ret-1", sku="JEAN-IND-32", ean="", name="Slim jeans indigo 32", tax_rate="20.00"))
+    assert _open(engine) == [("sku_renamed_needs_review", "ret-1")]
+
+    top = _proposals(engine, acme)[0]
+    assert (top.edit.where, top.edit.value, top.likely) == ("skus.aliases.JEAN-IND-32", "JEANS-INDIGO-32", True)
+    assert top.evidence[0] == "Khaos renamed 'JEAN-IND-32' to 'JEANS-INDIGO-32' (the same StockID 2001)"
+    assert fix_commands.accept(engine, str(acme), top.id, dry_run=False, by="ana", out=io.StringIO()) == 0
+
+    assert "    JEAN-IND-32: JEANS-INDIGO-32\n" in (acme / "rules.yml").read_text()
+    assert "aliases:                        # SKUs Reveni still sends" in (acme / "rules.yml").read_text()
+    assert _open(engine) == []
+
+
+def test_a_finance_kind_gets_advice_and_never_a_rule_edit(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    rules = (acme / "rules.yml").read_text().replace('    - {rate: "5.00", code: "3"}\n', "")
+    (acme / "rules.yml").write_text(rules)
+    _load(engine, acme, _return("ret-1", tax_rate="5.00", tax="1.14"))
+    assert _open(engine) == [("missing_tax_code", "ret-1")]
+
+    advice = _proposals(engine, acme)[0]
+    assert (advice.edit.where, advice.edit.value) == ("tax.rates[+]", {"rate": "5.00", "code": "3"})
+    assert advice.for_people and advice.command == ""
+    out = io.StringIO()
+    assert fix_commands.accept(engine, str(acme), advice.id, dry_run=False, by="ana", out=out) == 1
+
+    assert "is not accepted by command: it would change what Khaos credits, so it is finance's" in out.getvalue()
+    assert (acme / "rules.yml").read_text() == rules
+    assert _open(engine) == [("missing_tax_code", "ret-1")]
+
+
+def test_fix_list_shows_each_proposal_with_its_evidence_and_impact(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"database_url": f"sqlite:///{tmp_path / 'store.db'}", "rules_path": str(acme)}))
+
+    listed = subprocess.run(
+        [str(BIN / "reveni-khaos"), "fix", "list", "--config", str(config), "--owner", "cx", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    first = json.loads(listed.stdout)[0]
+    assert {k: first[k] for k in ("exception_id", "kind", "owner", "subject", "proposal", "impact")} == {
+        "exception_id": "unknown_reason:ret-1:item-1",
+        "kind": "unknown_reason",
+        "owner": "cx",
+        "subject": "defective",
+        "proposal": {
+            "path": "reasons[+]",
+            "value": {"reason": "defective", "khaos_reason": "5", "disposition": "write_off"},
+        },
+        "impact": {"exceptions": 1, "returns": 1, "held": {"GBP": "24.00"}},
+    }
+    assert first["command"] == f"reveni-khaos fix accept {first['id']} --config CONFIG"
+    assert first["evidence"] and first["confidence"] >= 80
+
+
+def _stock_item(stock_id: str, code: str, name: str, ean: str) -> dict[str, Any]:
+    return {
+        "StockID": stock_id,
+        "StockCode": code,
+        "ShortDescription": name,
+        "Barcodes": [{"Barcode": ean, "Type": "EAN13"}],
+        "TaxRate": {"ID": "1", "Code": "1", "Name": "Standard"},
+        "Options": {"Discontinued": False},
+    }

@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python bench/channel_drain.py
 	$(BIN)/python bench/reconcile_throughput.py
 	$(BIN)/python bench/channel_under_push.py
+	$(BIN)/python bench/fix_proposals.py
 
 clean:
 	rm -rf $(VENV) .meltano .demo output .pytest_cache .mypy_cache .ruff_cache

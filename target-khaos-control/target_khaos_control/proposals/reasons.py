@@ -147,9 +147,9 @@ def _ranked(client: str, code: str, khaos: dict[str, Any], found: _Candidates, a
     scored.sort(key=lambda entry: (-entry[0], entry[1]))
     proposals = []
     for rank, (score, khaos_id, evidence) in enumerate(scored[:3]):
-        close = rank == 0 and len(scored) > 1 and scored[1][0] >= score - 5
-        if close or ambiguous:
-            score = min(score, LIKELY - 5)  # two readings of the evidence: a person chooses
+        close = len(scored) > 1 and scored[1][0] >= scored[0][0] - 5
+        if rank > 0 or close or ambiguous:
+            score = min(score, LIKELY - 5)  # only a clear first is likely; else a person chooses
         reason = khaos[khaos_id]
         disposition = DISPOSITION[reason["processing"]]
         notes = (f"not restocked: {'; '.join(dict.fromkeys(found.unsellable))}",) if dropped else ()

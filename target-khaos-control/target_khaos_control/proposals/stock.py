@@ -86,8 +86,8 @@ def sku_proposals(client: str, kind: str, sku: str, ean: str, name: str, stock: 
     scored.sort(key=lambda entry: (-entry[0], entry[1]))
     proposals = []
     for rank, (score, code, evidence) in enumerate(scored[:3]):
-        if rank == 0 and len(scored) > 1 and scored[1][0] >= score - 5:
-            score = min(score, LIKELY - 5)
+        if rank > 0 or (len(scored) > 1 and scored[1][0] >= scored[0][0] - 5):
+            score = min(score, LIKELY - 5)  # only a clear first is likely
         item = stock.items[code]
         notes = ("Khaos has discontinued it: a replacement may be needed",) if item.discontinued else ()
         proposals.append(

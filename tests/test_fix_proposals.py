@@ -15,13 +15,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from starlette.testclient import TestClient
 from target_khaos_control import publishing
+from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.pushes import save_stock_upload
 from target_khaos_control.operations import fix_commands
 from target_khaos_control.proposals import propose
 from target_khaos_control.proposals.reasons import reason_proposals
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.golden import build_return
+from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import exceptions, now, open_store, proposal_decisions
 
 from tests.servers import BIN
@@ -268,6 +271,32 @@ def test_fix_list_shows_each_proposal_with_its_evidence_and_impact(tmp_path: Pat
     assert first["command"] == f"reveni-khaos fix accept {first['id']} --config CONFIG"
     assert first["evidence"]
     assert first["confidence"] >= 80
+
+
+def test_the_dashboard_shows_each_returns_proposals_and_how_many_each_owner_has(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    defective = {"return_reason": {"code": "defective", "label": "Defective"}}
+    _load(engine, acme, _return("ret-1", **defective), _return("ret-2", **defective))
+    top = _proposals(engine, acme)[0]
+    settings = ChannelSettings.from_config(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'store.db'}",
+            "rules_path": str(acme),
+            "channel_username": "khaos",
+            "channel_password": "channel-pw",
+            "dashboard_username": "cx-lead",
+            "dashboard_password": "dash-pw-2c7",
+        }
+    )
+    with TestClient(Channel(engine, settings).app()) as client:
+        client.auth = ("cx-lead", "dash-pw-2c7")
+        listed, page = client.get("/dashboard/"), client.get("/dashboard/returns/ret-1")
+
+    assert '<span class="muted proposed">2 with a proposed fix</span>' in listed.text  # cx: both
+    assert "proposed fix" not in listed.text.split('data-owner="finance"')[1].split("</a>")[0]
+    assert f"<code>reveni-khaos fix accept {top.id} --config CONFIG</code>" in page.text
+    assert "87% likely" in page.text
+    assert "means faulty, as &#39;faulty&#39; does" in page.text
 
 
 def _stock_item(stock_id: str, code: str, name: str, ean: str) -> dict[str, Any]:

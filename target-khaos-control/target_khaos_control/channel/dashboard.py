@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
@@ -36,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.exception_log import as_record
+from target_khaos_control.proposals import Proposal, propose
 from target_khaos_control.rules import RuleSetError, load_ruleset
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import credit_notes, documents, exceptions, reveni_returns, runs, stock_levels
@@ -110,9 +112,11 @@ class Dashboard:
         query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(exceptions.c.owner, exceptions.c.kind)).all()
+            covered = {key for proposal in self._proposals(conn) for key in proposal.exceptions}
         records = [as_record(row) for row in rows]
         by_type = Counter((r["owner"], r["type"]) for r in records)
         by_owner = Counter(r["owner"] for r in records)
+        proposed = Counter(r["owner"] for r in records if r["trace_key"] in covered)
         shown = [r for r in records if (not owner or r["owner"] == owner) and (not kind or r["type"] == kind)][:500]
         return _page(
             "exceptions.html",
@@ -123,6 +127,7 @@ class Dashboard:
             total=len(records),
             by_owner=[(o, by_owner[o]) for o in [*owners, *sorted(set(by_owner) - set(owners))] if by_owner[o]],
             by_type=[(o, k, n) for (o, k), n in sorted(by_type.items())],
+            proposed=proposed,
         )
 
     async def reconciliation(self, request: Request) -> Response:
@@ -152,6 +157,7 @@ class Dashboard:
             refs = [doc.associated_ref for doc in docs]
             notes = conn.execute(sa.select(credit_notes).where(credit_notes.c.associated_ref.in_(refs))).all()
             problems = conn.execute(sa.select(exceptions).where(exceptions.c.return_id == return_id)).all()
+            fixes = [proposal for proposal in self._proposals(conn) if return_id in proposal.return_ids]
             codes = {line["SKU"] for doc in docs for line in json.loads(doc.body).get("ReturnedItems", [])}
             stock = conn.execute(
                 sa.select(stock_levels)
@@ -174,7 +180,17 @@ class Dashboard:
                 for level in stock
             ],
             events=_events(record, docs, notes, problems),
+            fixes=fixes,
         )
+
+    def _proposals(self, conn: sa.Connection) -> list[Proposal]:
+        """The open exceptions' proposed fixes (`reveni-khaos fix list`); none without rules."""
+        if not self.rules_path:
+            return []
+        try:
+            return propose(conn, self.rules_path)
+        except (OSError, ValueError, yaml.YAMLError):
+            return []  # an unreadable rule set: the exceptions still show, without proposals
 
     def _sites(self) -> dict[str, str]:
         """Khaos's site names, from the client's rule set (`khaos.sites`), read when asked."""

@@ -104,7 +104,13 @@ class Client:
 
 
 def channel(engine: Engine, **settings: Any) -> Client:
-    config = {"database_url": "sqlite://", "channel_username": USER, "channel_password": PASSWORD, **settings}
+    config = {
+        "database_url": "sqlite://",
+        "channel_username": USER,
+        "channel_password": PASSWORD,
+        "public_url": "http://127.0.0.1:8803",
+        **settings,
+    }
     app = Channel(engine, ChannelSettings.from_config(config)).app()
     token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     return Client(app, {"Authorization": f"Basic {token}"})

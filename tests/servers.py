@@ -166,6 +166,7 @@ def target_config(workdir: Path, **settings: Any) -> dict[str, Any]:
         "rules_path": str(DEMO_RULES),
         "channel_username": CHANNEL_USER,
         "channel_password": CHANNEL_PASSWORD,
+        "public_url": "http://127.0.0.1:8803",
         **settings,
     }
 

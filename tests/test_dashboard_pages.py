@@ -25,6 +25,7 @@ def empty(tmp_path: Path) -> Iterator[TestClient]:
             "database_url": f"sqlite:///{tmp_path / 'store.db'}",
             "channel_username": "khaos",
             "channel_password": "channel-pw",
+            "public_url": "http://127.0.0.1:8803",
             "dashboard_username": LOGIN[0],
             "dashboard_password": LOGIN[1],
         }

@@ -48,7 +48,9 @@ def project(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFactor
     # As the demo writes it, paths relative to the project folder.
     config = target_config(folder, rules_path="rules/demo", database_url="sqlite:///store.db")
     (folder / CHANNEL_CONFIG).write_text(json.dumps(config))
-    (folder / "acme-config.json").write_text(json.dumps({**config, "rules_path": "rules/acme"}))
+    # Acme is another client: its own store (one store holding two clients' returns is refused).
+    acme = {**config, "rules_path": "rules/acme", "database_url": "sqlite:///acme.db"}
+    (folder / "acme-config.json").write_text(json.dumps(acme))
     (folder / "credit-notes.csv").write_text(
         "CreditNoteCode,Date,AssociatedRef,Currency,Gross\nCN1,2026-11-21,RV-nobody-knows,GBP,1.00\n"
     )

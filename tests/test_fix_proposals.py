@@ -282,6 +282,7 @@ def test_the_dashboard_shows_each_returns_proposals_and_how_many_each_owner_has(
         {
             "database_url": f"sqlite:///{tmp_path / 'store.db'}",
             "rules_path": str(acme),
+            "public_url": "https://returns.example.com",
             "channel_username": "khaos",
             "channel_password": "channel-pw",
             "dashboard_username": "cx-lead",

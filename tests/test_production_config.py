@@ -45,6 +45,7 @@ def test_the_documented_variables_are_every_required_setting() -> None:
         "TARGET_KHAOS_CONTROL_CHANNEL_PASSWORD",
         "TARGET_KHAOS_CONTROL_CHANNEL_USERNAME",
         "TARGET_KHAOS_CONTROL_DATABASE_URL",
+        "TARGET_KHAOS_CONTROL_PUBLIC_URL",
         "TARGET_KHAOS_CONTROL_RULES_PATH",
     ]
 

@@ -26,6 +26,7 @@ CONFIG = {
     "rules_path": str(DEMO_RULES),
     "channel_username": "khaos",
     "channel_password": "sdk-suite-password",
+    "public_url": "http://127.0.0.1:8803",
     "exceptions_path": str(STORE.parent / "exceptions"),
 }
 

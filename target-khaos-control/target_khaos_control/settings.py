@@ -47,8 +47,14 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "public_url",
         th.StringType,
-        default="http://127.0.0.1:8803",
+        required=True,
         description="The channel's address as Khaos reaches it (behind HTTPS in production)",
+    ),
+    th.Property(
+        "client",
+        th.StringType,
+        description="The client this loader, its store and its channel belong to; empty: the rule set's "
+        "folder name. A store holding another client's returns is refused",
     ),
     th.Property("batch_size", th.IntegerType, default=1000, description="Returns per pull"),
     th.Property(
@@ -125,6 +131,7 @@ class ChannelSettings:
     dashboard_username: str = ""
     dashboard_password: str = ""
     source_reference_form: str = SOURCE_REFERENCE_FORMS[0]
+    client: str = ""  # whose store this is: empty, the rule set's folder name (client_store)
     rules_path: str = ""  # the dashboard names Khaos's sites from it; the channel itself reads no rules
 
     @classmethod
@@ -135,7 +142,7 @@ class ChannelSettings:
                 values[spec.name] = config[spec.name]
             elif "default" in CONFIG_SCHEMA["properties"][spec.name]:
                 values[spec.name] = CONFIG_SCHEMA["properties"][spec.name]["default"]
-            elif spec.name.startswith("dashboard_") or spec.name == "rules_path":
+            elif spec.name.startswith("dashboard_") or spec.name in ("rules_path", "client"):
                 continue  # optional: no dashboard without its own login, site ids without rules
             else:
                 raise ValueError(f"{source}: `{spec.name}` is required")

@@ -19,6 +19,7 @@ What it keeps:
 - `credit_notes`: the credit notes the last reconciliations read from Khaos's export.
 - `proposal_decisions`: fixes the integration proposed that an operator accepted or
   rejected, by whom and when (`proposals/`).
+- `store_owner`: the one client whose returns this store holds.
 """
 
 from __future__ import annotations
@@ -214,6 +215,15 @@ proposal_decisions = sa.Table(
     sa.Column("decision", sa.String(10), nullable=False),  # accepted | rejected
     sa.Column("decided_by", FreeText, nullable=False),
     sa.Column("decided_at", Moment, nullable=False),
+)
+
+# One row: the client this store belongs to (client_store.claim_store).
+store_owner = sa.Table(
+    "store_owner",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("client", sa.String(100), nullable=False),
+    sa.Column("claimed_at", Moment, nullable=False),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

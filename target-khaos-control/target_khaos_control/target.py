@@ -18,6 +18,7 @@ from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
 from target_khaos_control import alerts
+from target_khaos_control.client_store import claim_store, client_name, masked
 from target_khaos_control.config_errors import refusal
 from target_khaos_control.exception_log import ExceptionStream
 from target_khaos_control.publishing import finish_run, start_run
@@ -59,6 +60,7 @@ class TargetKhaosControl(Target):
             _ = self.ruleset
         except RuleSetError as error:
             raise SystemExit(f"target-khaos-control: the rule set is not usable:\n{error}") from None
+        claim_store(self.engine, client_name(self.config), masked(self.config["database_url"]))
         with self.engine.begin() as conn:  # on the Runs page from now: a sync that dies stays unfinished
             self.run_id = start_run(conn, "sync", self.started)
 

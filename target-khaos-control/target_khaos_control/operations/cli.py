@@ -139,6 +139,7 @@ def _serve(args: argparse.Namespace) -> None:
             f"reveni-khaos serve: the channel needs the `channel` extra ({missing.name} is missing): "
             "pip install 'target-khaos-control[channel]'"
         )
+    from target_khaos_control.client_store import claim_store, client_name, masked
     from target_khaos_control.settings import ChannelSettings, read_config_file
     from target_khaos_control.store import open_store
 
@@ -148,6 +149,9 @@ def _serve(args: argparse.Namespace) -> None:
     except ValueError as error:
         sys.exit(f"reveni-khaos serve: {error}")
     engine = open_store(settings.database_url)
+    claim_store(
+        engine, settings.client or client_name({"rules_path": settings.rules_path}), masked(settings.database_url)
+    )
     logging.getLogger("reveni_khaos.channel").info(
         "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)", settings.public_url.rstrip("/")
     )
@@ -175,6 +179,7 @@ def _fix(engine: Engine, rules_path: str, args: argparse.Namespace) -> int:
 
 
 def _operate(args: argparse.Namespace) -> int:
+    from target_khaos_control.client_store import claim_store, client_name, masked
     from target_khaos_control.operations import commands
     from target_khaos_control.operations.reconciliation import CreditNoteFileError
     from target_khaos_control.rules import RuleSetError, load_ruleset
@@ -189,6 +194,7 @@ def _operate(args: argparse.Namespace) -> int:
                 f"{args.config}: no {' and no '.join(f'`{name}`' for name in missing)} (see docs/README.md)"
             )
         engine = open_store(config["database_url"])
+        claim_store(engine, client_name(config), masked(config["database_url"]))
         if args.command == "replay":
             return commands.replay(engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner)
         if args.command == "exceptions":

@@ -97,7 +97,11 @@ def test_accepting_a_reason_keeps_the_comments_checks_the_rules_and_resolves_its
     after = (acme / "rules.yml").read_text()
     assert after.startswith(before.split("\ntax:")[0])  # everything before the new rule as it was
     assert "  - reason: faulty               # Acme does not refurbish: faulty goods are written off" in after
-    assert '  - reason: defective\n    khaos_reason: "5"\n    disposition: write_off\n\ntax:' in after
+    today = f"{now():%Y-%m-%d}"
+    assert (
+        f"  - reason: defective            # accepted by ana on {today} (fix {top.id})\n"
+        '    khaos_reason: "5"\n    disposition: write_off\n\ntax:'
+    ) in after
     assert after.split("\ntax:")[1] == before.split("\ntax:")[1]  # and everything after it
     shown = out.getvalue()
     assert "valid rule set for 'acme'" in shown
@@ -146,10 +150,11 @@ def test_a_dry_run_shows_the_diff_and_writes_nothing(tmp_path: Path, project: Pa
     top = _proposals(engine, acme)[0]
 
     out = io.StringIO()
-    assert fix_commands.accept(engine, str(acme), top.id, dry_run=True, out=out) == 0
+    assert fix_commands.accept(engine, str(acme), top.id, dry_run=True, by="ana", out=out) == 0
 
     assert out.getvalue().splitlines()[:2] == ["--- a/rules.yml", "+++ b/rules.yml"]
-    assert '+  - reason: defective\n+    khaos_reason: "5"\n+    disposition: write_off\n' in out.getvalue()
+    assert f"+  - reason: defective            # accepted by ana on {now():%Y-%m-%d} (fix {top.id})\n" in out.getvalue()
+    assert '+    khaos_reason: "5"\n+    disposition: write_off\n' in out.getvalue()
     assert (acme / "rules.yml").read_bytes() == before
     assert _open(engine) == [("unknown_reason", "ret-1")]
 
@@ -175,19 +180,23 @@ def test_a_rejected_proposal_is_not_offered_again(tmp_path: Path, project: Path)
 def test_a_mapping_accepted_for_one_client_ranks_first_for_the_same_code_at_another(
     tmp_path: Path, project: Path
 ) -> None:
-    engine, acme, demo = _store(tmp_path), project / "acme", project / "demo"
-    _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))
-    accepted = _proposals(engine, acme)[0]
-    assert fix_commands.accept(engine, str(acme), accepted.id, dry_run=False, by="ana", out=io.StringIO()) == 0
-    (project / "acme" / "rules.yml").write_text((RULES / "acme" / "rules.yml").read_text())  # as other evidence goes
-    _load(engine, demo, _return("ret-9", return_reason={"code": "defective", "label": "Defective"}))
+    acme, demo = project / "acme", project / "demo"
+    acme_store, demo_store = _store(tmp_path / "acme"), _store(tmp_path / "demo")  # one store per client
+    defective = {"return_reason": {"code": "defective", "label": "Defective"}}
+    _load(acme_store, acme, _return("ret-1", **defective))
+    _load(demo_store, demo, _return("ret-9", **defective))
+    before = _proposals(demo_store, demo)[0]
+    # Demo quarantines faulty goods (its own rule for `faulty`): on its own evidence, Faulty.
+    assert before.edit.value == {"reason": "defective", "khaos_reason": "2", "disposition": "quarantine"}
+    accepted = _proposals(acme_store, acme)[0]
+    assert fix_commands.accept(acme_store, str(acme), accepted.id, dry_run=False, by="ana", out=io.StringIO()) == 0
 
-    top = _proposals(engine, demo)[0]
+    top = _proposals(demo_store, demo)[0]
 
-    # Demo would quarantine a faulty item ("Faulty", its own rule); operators wrote defective off at acme.
+    # Operators wrote defective goods off at acme: that ranks first at demo now.
     assert top.edit.value == {"reason": "defective", "khaos_reason": "5", "disposition": "write_off"}
-    assert top.evidence[0].startswith(
-        "ana accepted 'defective' as Khaos reason \u201cDamaged by customer\u201d for acme"
+    assert top.evidence[0] == (
+        f"ana accepted 'defective' as Khaos reason \u201cDamaged by customer\u201d for acme on {now():%Y-%m-%d}"
     )
 
 

@@ -105,9 +105,9 @@ def accept(
             file=out,
         )
         return 1
-    before = file.read_text(encoding="utf-8")
+    before, by = file.read_text(encoding="utf-8"), by or getpass.getuser()
     try:
-        after = apply_edit(before, proposal.edit.path, proposal.edit.value)
+        after = apply_edit(before, proposal.edit.path, proposal.edit.value, decisions.note(by, now(), proposal.id))
     except EditError as error:
         print(f"{file}: cannot write {proposal.edit.where}: {error}; the file is unchanged", file=out)
         return 1
@@ -132,7 +132,7 @@ def accept(
         print(f"the replay failed: {file} is back as it was", file=out)
         raise
     with engine.begin() as conn:
-        decisions.record(conn, proposal, decisions.ACCEPTED, by or getpass.getuser(), now())
+        decisions.record(conn, proposal, decisions.ACCEPTED, by, now())
     print(f"{proposal.id} accepted into {file}", file=out)
     return 0
 

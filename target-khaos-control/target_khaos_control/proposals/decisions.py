@@ -1,19 +1,46 @@
 """What operators decided about proposals, kept in the store (`proposal_decisions`): who,
-when, what. A rejection keeps a proposal from being offered again for its subject; an
-accepted reason mapping ranks first for the same Reveni code at another client."""
+when, what. A rejection keeps a proposal from being offered again for its subject.
+
+An accepted reason mapping ranks first for the same Reveni code at another client. Each
+client has its own store, so this travels in the rule file: `fix accept` notes on the new
+rule's line who accepted it and when, and the other clients' proposers read that note.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.proposals.model import Proposal
-from target_khaos_control.proposals.reasons import Accepted
+from target_khaos_control.proposals.reasons import Accepted, general_rules
 from target_khaos_control.store import proposal_decisions
 
 ACCEPTED, REJECTED = "accepted", "rejected"
+# `- reason: defective   # accepted by ana on 2026-12-04 (fix p6740dde05b)`
+NOTED = re.compile(
+    r"^\s*-\s*reason:\s*[\"']?([^\s#\"']+)[\"']?\s*#\s*accepted by (.+?) on (\d{4}-\d{2}-\d{2})", re.MULTILINE
+)
+
+
+def note(by: str, moment: datetime, proposal_id: str) -> str:
+    """What `fix accept` writes on the line of a rule it added."""
+    return f"accepted by {by} on {moment:%Y-%m-%d} (fix {proposal_id})"
+
+
+def noted(client: str, text: str, data: dict[str, Any]) -> dict[str, list[Accepted]]:
+    """The reason mappings a client's rule file says operators accepted, by Reveni code."""
+    rules = general_rules(data.get("reasons") or [])
+    khaos = (data.get("khaos") or {}).get("return_reasons") or {}
+    found: dict[str, list[Accepted]] = {}
+    for code, by, on in NOTED.findall(text):
+        reason = khaos.get(str(rules[code]["khaos_reason"])) if code in rules else None
+        if isinstance(reason, dict):
+            found.setdefault(code, []).append(Accepted(client, str(reason["name"]), str(reason["processing"]), by, on))
+    return found
 
 
 def record(conn: Connection, proposal: Proposal, decision: str, by: str, moment: datetime) -> None:

@@ -25,7 +25,7 @@ from target_khaos_control.proposals import decisions
 from target_khaos_control.proposals.customers import customer_proposals
 from target_khaos_control.proposals.finance import tax_proposals
 from target_khaos_control.proposals.model import Proposal
-from target_khaos_control.proposals.reasons import reason_proposals
+from target_khaos_control.proposals.reasons import Accepted, reason_proposals
 from target_khaos_control.proposals.stock import Stock, sku_proposals
 from target_khaos_control.rules.loader import rules_file
 from target_khaos_control.states import ExceptionStatus
@@ -95,19 +95,25 @@ def read_rules(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def other_clients(file: Path) -> list[tuple[str, dict[str, Any]]]:
-    """The project's other clients' rule sets: the folders beside this client's."""
-    found = []
+def other_clients(file: Path) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[Accepted]]]:
+    """The project's other clients' rule sets (the folders beside this client's), and the
+    reason mappings their files say operators accepted, by Reveni code."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    accepted: dict[str, list[Accepted]] = {}
     for other in sorted(file.parent.parent.glob("*/rules.yml")):
         if other.resolve() == file.resolve():
             continue
         try:
-            data = yaml.safe_load(other.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
+            text = other.read_text(encoding="utf-8")
+            data = yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue  # a broken neighbour is its own consultant's problem, not evidence
         if isinstance(data, dict) and isinstance(data.get("reasons"), list) and isinstance(data.get("khaos"), dict):
-            found.append((str(data.get("client") or other.parent.name), data))
-    return found
+            client = str(data.get("client") or other.parent.name)
+            found.append((client, data))
+            for code, decisions_ in decisions.noted(client, text, data).items():
+                accepted.setdefault(code, []).extend(decisions_)
+    return found, accepted
 
 
 class _Context:
@@ -118,7 +124,7 @@ class _Context:
         self.aliases = {str(k): str(v) for k, v in ((rules.get("skus") or {}).get("aliases") or {}).items()}
         self._stock: Stock | None = None
         self._others: list[tuple[str, dict[str, Any]]] | None = None
-        self._accepted: dict[str, Any] | None = None
+        self._accepted: dict[str, list[Accepted]] = {}
 
     @property
     def stock(self) -> Stock:
@@ -141,10 +147,11 @@ class _Context:
         item = _item(record, row.item_id)
         if kind == "unknown_reason":
             if self._others is None:
-                self._others = other_clients(self.file)
-                self._accepted = decisions.accepted_reasons(self.conn)
+                self._others, self._accepted = other_clients(self.file)
+                for code, kept in decisions.accepted_reasons(self.conn).items():
+                    self._accepted.setdefault(code, []).extend(kept)
             label = str((item.get("return_reason") or {}).get("label") or "")
-            accepted = (self._accepted or {}).get(subject, [])
+            accepted = self._accepted.get(subject, [])
             return reason_proposals(self.client, self.rules, subject, label, self._others, accepted)
         if kind in ("sku_not_found", "sku_renamed_needs_review"):
             sku, ean, name = self._unknown_sku(item, kind)

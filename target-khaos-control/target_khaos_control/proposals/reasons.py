@@ -89,7 +89,7 @@ def reason_proposals(
                 f"({DISPOSITION[their['processing']]})",
             )
     said = meanings(code) | meanings(label)
-    for known_code, rule in _general_rules(rules.get("reasons") or []).items():
+    for known_code, rule in general_rules(rules.get("reasons") or []).items():
         theirs = khaos.get(str(rule["khaos_reason"]))
         if theirs is None:
             continue
@@ -179,10 +179,10 @@ def _same_reason(khaos: dict[str, dict[str, Any]], name: str, processing: str) -
 
 
 def _general_rule(rules: list[dict[str, Any]], code: str) -> dict[str, Any] | None:
-    return _general_rules(rules).get(code)
+    return general_rules(rules).get(code)
 
 
-def _general_rules(rules: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def general_rules(rules: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each Reveni code a client maps, and its rule for any verdict (the one without
     `verdict`, `reject_reason` or `when`; else the first that names it)."""
     found: dict[str, dict[str, Any]] = {}

@@ -34,8 +34,9 @@ def _yaml() -> YAML:
     return yaml
 
 
-def apply_edit(text: str, path: tuple[str | int, ...], value: Any) -> str:
-    """`text` with `value` set at `path`; the rest of the file as it was."""
+def apply_edit(text: str, path: tuple[str | int, ...], value: Any, comment: str = "") -> str:
+    """`text` with `value` set at `path`; the rest of the file as it was. A `comment` goes
+    at the end of a new mapping's first line (`- reason: x  # accepted by ...`)."""
     yaml = _yaml()
     data = yaml.load(text)
     if not isinstance(data, CommentedMap) or not path:
@@ -54,6 +55,8 @@ def apply_edit(text: str, path: tuple[str | int, ...], value: Any) -> str:
         if not isinstance(node, CommentedSeq):
             raise EditError(f"`{'.'.join(map(str, path[:-1]))}` is not a list")
         _add(node, len(node), new)
+        if comment and isinstance(new, CommentedMap) and new:
+            new.yaml_add_eol_comment(f"# {comment}", next(iter(new)), column=_comment_column(node))
     elif isinstance(node, CommentedMap):
         if last in node:
             node[last] = new
@@ -64,6 +67,16 @@ def apply_edit(text: str, path: tuple[str | int, ...], value: Any) -> str:
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
+
+
+def _comment_column(node: CommentedSeq) -> int:
+    """Where the list's other end-of-line comments start, so a new one lines up."""
+    for item in node:
+        for slot in getattr(getattr(item, "ca", None), "items", {}).values():
+            token = slot[2] if len(slot) > 2 else None
+            if isinstance(token, CommentToken) and token.value.startswith("#") and token.start_mark is not None:
+                return int(token.start_mark.column)
+    return 0
 
 
 def diff(before: str, after: str, name: str) -> str:

@@ -18,7 +18,7 @@ import yaml
 from starlette.testclient import TestClient
 from target_khaos_control import publishing
 from target_khaos_control.channel.app import Channel
-from target_khaos_control.channel.pushes import save_stock_upload
+from target_khaos_control.channel.pushes import save_order_statuses, save_stock_upload
 from target_khaos_control.operations import fix_commands
 from target_khaos_control.proposals import propose
 from target_khaos_control.proposals.reasons import reason_proposals
@@ -249,6 +249,47 @@ def test_a_finance_kind_gets_advice_and_never_a_rule_edit(tmp_path: Path, projec
     assert "is not accepted by command: it would change what Khaos credits, so it is finance's" in out.getvalue()
     assert (acme / "rules.yml").read_text() == rules
     assert _open(engine) == [("missing_tax_code", "ret-1")]
+
+
+def test_a_customers_urn_is_proposed_only_where_khaos_pushed_it(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    newcomer = build_return(BASE, {"id": "ret-1", "customer": {"email": "New.Customer@example.com"}})
+    stranger = build_return(BASE, {"id": "ret-2", "customer": {"email": "stranger@example.com"}})
+    _load(engine, acme, newcomer, stranger)
+    assert _open(engine) == [("customer_not_found", "ret-1"), ("customer_not_found", "ret-2")]
+    order = {"OrderID": "9001", "OrderCode": "SO9001", "Status": "Complete", "AssociatedRef": "5123400056"}
+    customer = {"URN": "CUST0042", "Customer": {"Email": "new.customer@example.com"}}
+    save_order_statuses(engine, {"Statuses": [order | customer]}, now())
+
+    found = _proposals(engine, acme)
+
+    # The rules look the URN up by the email in lower case: the new row is keyed so.
+    assert [(p.subject, p.edit.where if p.edit else "", p.edit.value if p.edit else None) for p in found] == [
+        ("New.Customer@example.com", "tables.customer_urns.new.customer@example.com", "CUST0042")
+    ]
+    assert found[0].evidence == ("Khaos pushed order SO9001 of New.Customer@example.com under URN CUST0042",)
+    assert fix_commands.accept(engine, str(acme), found[0].id, dry_run=False, by="cx-lead", out=io.StringIO()) == 0
+    assert _open(engine) == [("customer_not_found", "ret-2")]  # the stranger: no URN anywhere, so no guess
+
+
+def test_an_unknown_proposal_id_is_refused_in_one_line(tmp_path: Path, project: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"database_url": f"sqlite:///{tmp_path / 'store.db'}", "rules_path": str(project / "acme")})
+    )
+
+    refused = subprocess.run(
+        [str(BIN / "reveni-khaos"), "fix", "accept", "p0000000000", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "reveni-khaos fix: no open proposal 'p0000000000' (open now: none); run `reveni-khaos fix list`"
+    )
 
 
 def test_fix_list_shows_each_proposal_with_its_evidence_and_impact(tmp_path: Path, project: Path) -> None:

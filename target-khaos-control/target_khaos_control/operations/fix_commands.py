@@ -158,6 +158,11 @@ def _check(engine: Engine, file: Path, trial: Path, proposal: Proposal, out: Tex
     """Validate the changed rules, run the golden cases, show the impact; None if any fails."""
     try:
         old = load_ruleset(file)
+    except RuleSetError as error:
+        print("\n".join(error.errors), file=out)
+        print("the rule set is not valid as it is: fix it first (`reveni-khaos rules validate`)", file=out)
+        return None
+    try:
         new = load_ruleset(trial)
     except RuleSetError as error:
         print("\n".join(e.replace(str(trial), str(file)) for e in error.errors), file=out)

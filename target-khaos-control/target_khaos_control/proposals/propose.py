@@ -67,8 +67,9 @@ def propose(conn: Connection, rules_path: str | Path, owner: str | None = None) 
     groups: dict[tuple[str, str], list[Any]] = {}
     for row in open_:
         record = records.get(row.return_id)
-        if record is not None:
-            groups.setdefault((row.kind, context.subject(row, record)), []).append(row)
+        subject = context.subject(row, record) if record is not None else ""
+        if subject:  # nothing to go on (an item gone from the return): no proposal
+            groups.setdefault((row.kind, subject), []).append(row)
     rejected = decisions.rejected(conn)
     found = []
     for (kind, subject), rows in groups.items():
@@ -89,9 +90,13 @@ def propose(conn: Connection, rules_path: str | Path, owner: str | None = None) 
 
 def read_rules(path: str | Path) -> dict[str, Any]:
     """A rule set's YAML as data (validated separately, by rules/loader.py)."""
-    data = yaml.safe_load(rules_file(path).read_text(encoding="utf-8"))
+    file = rules_file(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{file}: cannot read the rule set ({error}): run `reveni-khaos rules validate`") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{rules_file(path)}: not a rule set")
+        raise ValueError(f"{file}: not a rule set: run `reveni-khaos rules validate`")
     return data
 
 

@@ -215,6 +215,18 @@ def test_a_reason_another_client_quarantines_is_never_proposed_for_restocking() 
     assert "not restocked: outlet quarantines it" in found[0].evidence
 
 
+def test_only_a_clear_first_proposal_is_ever_likely() -> None:
+    demo = yaml.safe_load((RULES / "demo" / "rules.yml").read_text())
+
+    # "Damaged": faulty (demo's `faulty` rule), or the Khaos reason "Damaged by customer"?
+    found = reason_proposals("demo", demo, "damaged", "Damaged", [])
+
+    assert [(p.meaning, p.likely) for p in found] == [
+        ("Faulty|quarantine", False),
+        ("Damaged by customer|write_off", False),
+    ]
+
+
 def test_a_renamed_stock_code_is_proposed_as_an_alias_and_accepted(tmp_path: Path, project: Path) -> None:
     engine, acme = _store(tmp_path), project / "acme"
     for code in ("JEAN-IND-32", "JEANS-INDIGO-32"):  # Khaos renamed the item: same StockID, new code

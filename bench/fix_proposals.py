@@ -219,6 +219,22 @@ def sku_cases(stock: Stock, items: list[Item]) -> list[Case]:
         family, colour, size = item.code.split("-")
         typo = f"{family}-{colour}-{size}{size[-1]}"
         cases.append(Case("sku_not_found", typo, "", item.name, item.code))
+    # Renamed before Khaos linked the channel (no history), and the shop's name reworded.
+    for code, name, right in (
+        ("TSHIRT-BLK-M", "Logo t-shirt black M", "TEE-BLK-M"),
+        ("TSHIRT-NVY-L", "Logo t-shirt navy L", "TEE-NVY-L"),
+        ("HOODIE-GRY-M", "Hoodie grey M", "HOOD-GRY-M"),
+        ("HOODY-RED-XL", "Hoody red XL", "HOOD-RED-XL"),
+        ("JEANS-IND-32", "Slim jeans indigo 32", "JEAN-IND-32"),
+        ("JEANS-BLK-30", "Slim fit jeans black 30", "JEAN-BLK-30"),
+        ("DRS-RED-10", "Wrap dress red 10", "DRESS-RED-10"),
+        ("OXF-SHIRT-NVY-S", "Oxford shirt navy S", "SHIRT-NVY-S"),
+        ("KNIT-CREW-GRY-M", "Crew knit grey M", "KNIT-GRY-M"),
+        ("CANDLE-FIG-200G", "Fig candle 200g", "CANDLE-FIG"),
+        ("TEE-BLACK-M", "Logo tee black M", "TEE-BLK-M"),
+        ("HOOD-GREY-L", "Hoodie grey L", "HOOD-GRY-L"),
+    ):
+        cases.append(Case("sku_not_found", code, "", name, right))
     for family, name, _ in FAMILIES:  # sizes Khaos does not stock: nothing is right
         for colour, colour_name in COLOURS[:3]:
             cases.append(Case("sku_not_found", f"{family}-{colour}-XXL", "", f"{name} {colour_name} XXL", None))

@@ -160,7 +160,9 @@ class _Context:
             return reason_proposals(self.client, self.rules, subject, label, self._others, accepted)
         if kind in ("sku_not_found", "sku_renamed_needs_review"):
             sku, ean, name = self._unknown_sku(item, kind)
-            return sku_proposals(self.client, kind, sku, ean, name, self.stock) if sku else []
+            return (
+                sku_proposals(self.client, kind, sku, ean, name, self.stock, self.aliases.get(sku, "")) if sku else []
+            )
         if kind == "customer_not_found":
             return customer_proposals(self.client, self.rules, subject, self.conn)
         code = self._code(str(item.get("sku") or ""))

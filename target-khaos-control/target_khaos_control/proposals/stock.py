@@ -63,16 +63,19 @@ class Stock:
         return cls(items, renamed)
 
 
-def sku_proposals(client: str, kind: str, sku: str, ean: str, name: str, stock: Stock) -> list[Proposal]:
-    """Ranked alias proposals for Reveni SKU `sku` (with its EAN and product name)."""
+def sku_proposals(
+    client: str, kind: str, sku: str, ean: str, name: str, stock: Stock, aliased: str = ""
+) -> list[Proposal]:
+    """Ranked alias proposals for Reveni SKU `sku` (with its EAN and product name; `aliased`:
+    the stock code the rules already send for it, if any)."""
     support: dict[str, list[tuple[int, str]]] = {}
 
     def add(code: str, score: int, why: str) -> None:
         support.setdefault(code, []).append((score, why))
 
-    if sku in stock.renamed:
-        code, stock_id = stock.renamed[sku]
-        add(code, 96, f"Khaos renamed {sku!r} to {code!r} (the same StockID {stock_id})")
+    for old in dict.fromkeys(code for code in (sku, aliased) if code in stock.renamed):
+        code, stock_id = stock.renamed[old]
+        add(code, 96, f"Khaos renamed {old!r} to {code!r} (the same StockID {stock_id})")
     by_barcode = [item for item in stock.items.values() if ean and ean in item.barcodes]
     for item in by_barcode:
         add(item.code, 95 if len(by_barcode) == 1 else 70, f"EAN {ean} is a barcode of Khaos's {item.code!r}")
@@ -113,8 +116,12 @@ def _near(sku: str, name: str, stock: Stock, add: Callable[[str, int, str], None
         item = stock.items[code]
         same_name = bool(name) and words(name) == words(item.name)
         named = fuzz.token_sort_ratio(words(name), words(item.name)) if name and item.name else 0
-        if flat == key:
-            add(code, 93 if same_name or not name else 88, f"{code!r} is {sku!r} written another way")
+        if flat == key:  # the same code but for case and separators; a name that differs casts doubt
+            add(
+                code,
+                93 if same_name or not name else 88 if named >= 60 else 70,
+                f"{code!r} is {sku!r} written another way",
+            )
         elif score >= 80 and same_name:
             add(
                 code,

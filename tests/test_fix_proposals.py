@@ -23,6 +23,7 @@ from target_khaos_control.operations import fix_commands
 from target_khaos_control.proposals import propose
 from target_khaos_control.proposals.reasons import reason_proposals
 from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.rules.editing import EditError, apply_edit
 from target_khaos_control.rules.golden import build_return
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import exceptions, now, open_store, proposal_decisions
@@ -371,3 +372,15 @@ def _stock_item(stock_id: str, code: str, name: str, ean: str) -> dict[str, Any]
         "TaxRate": {"ID": "1", "Code": "1", "Name": "Standard"},
         "Options": {"Discontinued": False},
     }
+
+
+def test_an_edit_fills_an_empty_mapping_and_refuses_a_path_through_a_value() -> None:
+    text = "skus:\n  mapping: [StockCode]   # how Khaos looks it up\n  aliases: {}\n\n# the end\nversion: 1\n"
+
+    written = apply_edit(text, ("skus", "aliases", "OLD-1"), "NEW-1")
+
+    assert written == (
+        "skus:\n  mapping: [StockCode]   # how Khaos looks it up\n  aliases:\n    OLD-1: NEW-1\n\n# the end\nversion: 1\n"
+    )
+    with pytest.raises(EditError, match="`version` is not a mapping or a list"):
+        apply_edit(text, ("version", "aliases", "OLD-1"), "NEW-1")

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from target_khaos_control import publishing
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.pushes import save_order_statuses, save_stock_upload
-from target_khaos_control.operations import fix_commands
+from target_khaos_control.operations import commands, fix_commands
 from target_khaos_control.proposals import propose
 from target_khaos_control.proposals.reasons import reason_proposals
 from target_khaos_control.rules import Catalogue, load_ruleset
@@ -384,3 +384,22 @@ def test_an_edit_fills_an_empty_mapping_and_refuses_a_path_through_a_value() -> 
     )
     with pytest.raises(EditError, match="`version` is not a mapping or a list"):
         apply_edit(text, ("version", "aliases", "OLD-1"), "NEW-1")
+
+
+def test_a_replay_that_fails_puts_the_file_back(tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))
+    before = (acme / "rules.yml").read_bytes()
+    top = _proposals(engine, acme)[0]
+
+    def store_gone(*args: Any, **kwargs: Any) -> int:
+        raise sa.exc.OperationalError("UPDATE exceptions", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(commands, "replay", store_gone)
+    out = io.StringIO()
+    with pytest.raises(sa.exc.OperationalError):
+        fix_commands.accept(engine, str(acme), top.id, dry_run=False, by="ana", out=out)
+
+    assert f"the replay failed: {acme / 'rules.yml'} is back as it was" in out.getvalue()
+    assert (acme / "rules.yml").read_bytes() == before
+    assert _open(engine) == [("unknown_reason", "ret-1")]

@@ -105,7 +105,7 @@ def accept(
             file=out,
         )
         return 1
-    before, by = file.read_text(encoding="utf-8"), by or getpass.getuser()
+    before, by = file.read_text(encoding="utf-8"), by or _login()
     try:
         after = apply_edit(before, proposal.edit.path, proposal.edit.value, decisions.note(by, now(), proposal.id))
     except EditError as error:
@@ -141,9 +141,17 @@ def reject(engine: Engine, rules_path: str, proposal_id: str, *, by: str = "", o
     """Record that a person rejected a proposal: it is not offered again for its subject."""
     with engine.begin() as conn:
         proposal = _find(conn, rules_path, proposal_id)
-        decisions.record(conn, proposal, decisions.REJECTED, by or getpass.getuser(), now())
+        decisions.record(conn, proposal, decisions.REJECTED, by or _login(), now())
     print(f"{proposal.id} rejected: {proposal.kind} {proposal.subject!r} will not be offered it again", file=out)
     return 0
+
+
+def _login() -> str:
+    """Who is deciding, when `--by` does not say: the login name, as `git` would take it."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a container with no user entry
+        return "unknown"
 
 
 def _find(conn: Connection, rules_path: str, proposal_id: str) -> Proposal:

@@ -61,7 +61,15 @@ def reason_proposals(
     """Ranked proposals for mapping Reveni reason `code` (shown to shoppers as `label`)."""
     khaos: dict[str, dict[str, Any]] = {str(k): v for k, v in rules["khaos"]["return_reasons"].items()}
     found = _Candidates({}, [])
-    described = f"{code!r}" + (f" (\u201c{label}\u201d)" if label else "")
+    said = meanings(code) | meanings(label)
+    _from_operators(found, khaos, code, accepted)
+    _from_other_clients(found, khaos, code, others)
+    _from_this_client(found, khaos, code, label, said, rules.get("reasons") or [])
+    found.unsellable += [f"it means {m}" for m in sorted(said & UNSELLABLE)]
+    return _ranked(client, code, khaos, found, ambiguous=len(said) > 1)
+
+
+def _from_operators(found: _Candidates, khaos: dict[str, Any], code: str, accepted: Iterable[Accepted]) -> None:
     for decision in accepted:
         for khaos_id in _same_reason(khaos, decision.name, decision.processing):
             found.add(
@@ -73,8 +81,13 @@ def reason_proposals(
             )
         if decision.processing != RESTOCK:
             found.unsellable.append(f"operators mapped it to {decision.processing} for {decision.client}")
+
+
+def _from_other_clients(
+    found: _Candidates, khaos: dict[str, Any], code: str, others: Iterable[tuple[str, dict[str, Any]]]
+) -> None:
     for other_client, other in others:
-        rule = _general_rule(other.get("reasons") or [], code)
+        rule = general_rules(other.get("reasons") or []).get(code)
         their = (other.get("khaos") or {}).get("return_reasons", {}).get(str(rule["khaos_reason"])) if rule else None
         if not their:
             continue
@@ -88,49 +101,52 @@ def reason_proposals(
                 f"client {other_client} maps {code!r} to Khaos reason \u201c{their['name']}\u201d "
                 f"({DISPOSITION[their['processing']]})",
             )
-    said = meanings(code) | meanings(label)
-    for known_code, rule in general_rules(rules.get("reasons") or []).items():
+
+
+def _from_this_client(
+    found: _Candidates,
+    khaos: dict[str, Any],
+    code: str,
+    label: str,
+    said: set[str],
+    rules: list[dict[str, Any]],
+) -> None:
+    """This client's rules for codes alike in words or meaning, and its Khaos reasons' names."""
+    described = f"{code!r}" + (f" (\u201c{label}\u201d)" if label else "")
+    for known_code, rule in general_rules(rules).items():
         theirs = khaos.get(str(rule["khaos_reason"]))
         if theirs is None:
             continue
+        mapped = f"which this client maps to \u201c{theirs['name']}\u201d ({rule['disposition']})"
         score = max(alike(code, known_code), alike(label, known_code) if label else 0)
         if score >= ALIKE:
             found.add(
-                str(rule["khaos_reason"]),
-                score - 6,
-                "alike",
-                f"{described} is {score}% alike {known_code!r}, which this client maps to "
-                f"\u201c{theirs['name']}\u201d ({rule['disposition']})",
+                str(rule["khaos_reason"]), score - 6, "alike", f"{described} is {score}% alike {known_code!r}, {mapped}"
             )
             if theirs["processing"] != RESTOCK:
                 found.unsellable.append(f"the alike {known_code!r} is {rule['disposition']}")
-        shared = said & meanings(known_code)
+        shared = sorted(said & meanings(known_code))
         if shared:
-            meaning = sorted(shared)[0]
             found.add(
                 str(rule["khaos_reason"]),
                 84,
                 "synonyms",
-                f"{described} means {meaning.replace('_', ' ')}, as {known_code!r} does, which this client maps "
-                f"to \u201c{theirs['name']}\u201d ({rule['disposition']})",
+                f"{described} means {_plain(shared[0])}, as {known_code!r} does, {mapped}",
             )
     for khaos_id, reason in khaos.items():
-        shared = said & meanings(str(reason["name"]))
+        name = str(reason["name"])
+        shared = sorted(said & meanings(name))
         if shared:
-            meaning = sorted(shared)[0]
             found.add(
-                khaos_id, 78, "names", f"{described} and Khaos reason \u201c{reason['name']}\u201d both mean {meaning}"
+                khaos_id, 78, "names", f"{described} and Khaos reason \u201c{name}\u201d both mean {_plain(shared[0])}"
             )
-        score = max(alike(label, str(reason["name"])) if label else 0, alike(code, str(reason["name"])))
+        score = max(alike(label, name) if label else 0, alike(code, name))
         if score >= ALIKE:
-            found.add(
-                khaos_id,
-                score - 12,
-                "names",
-                f"{described} is {score}% alike Khaos reason \u201c{reason['name']}\u201d",
-            )
-    found.unsellable += [f"it means {m}" for m in sorted(said & UNSELLABLE)]
-    return _ranked(client, code, khaos, found, ambiguous=len(said) > 1)
+            found.add(khaos_id, score - 12, "names", f"{described} is {score}% alike Khaos reason \u201c{name}\u201d")
+
+
+def _plain(meaning: str) -> str:
+    return meaning.replace("_", " ")
 
 
 def _ranked(client: str, code: str, khaos: dict[str, Any], found: _Candidates, ambiguous: bool) -> list[Proposal]:
@@ -176,10 +192,6 @@ def _same_reason(khaos: dict[str, dict[str, Any]], name: str, processing: str) -
         if reason["processing"] == processing
         and (words(str(reason["name"])) == words(name) or alike(str(reason["name"]), name) >= 90)
     ]
-
-
-def _general_rule(rules: list[dict[str, Any]], code: str) -> dict[str, Any] | None:
-    return general_rules(rules).get(code)
 
 
 def general_rules(rules: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

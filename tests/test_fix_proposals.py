@@ -305,6 +305,25 @@ def test_an_unknown_proposal_id_is_refused_in_one_line(tmp_path: Path, project: 
     )
 
 
+def test_a_vat_rate_khaos_disagrees_with_is_advice_with_nothing_to_write(tmp_path: Path, project: Path) -> None:
+    engine, acme = _store(tmp_path), project / "acme"
+    item = _stock_item("2002", "TEE-BLK-M", "Logo tee black M", "5056000000017") | {"TaxRate": {"ID": "3"}}
+    save_stock_upload(engine, {"Items": [item]}, now())
+    _load(engine, acme, _return("ret-1"))  # Reveni charged 20.00%; Khaos's item is at Reduced, 5.00%
+    assert _open(engine) == [("vat_rate_mismatch", "ret-1")]
+
+    advice = _proposals(engine, acme)[0]
+
+    assert (advice.edit, advice.for_people, advice.command) == (None, True, "")
+    assert advice.evidence == (
+        "Khaos's stock item 'TEE-BLK-M' carries tax code 3 \u201cReduced\u201d at 5.00%",
+        "Reveni charged 20.00% on the line",
+    )
+    out = io.StringIO()
+    assert fix_commands.accept(engine, str(acme), advice.id, dry_run=False, by="ana", out=out) == 1
+    assert "so it is finance's to decide and make by hand" in out.getvalue()
+
+
 def test_fix_list_shows_each_proposal_with_its_evidence_and_impact(tmp_path: Path, project: Path) -> None:
     engine, acme = _store(tmp_path), project / "acme"
     _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))

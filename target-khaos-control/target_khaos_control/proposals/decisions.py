@@ -80,23 +80,3 @@ def accepted_reasons(conn: Connection) -> dict[str, list[Accepted]]:
         name, _, processing = str(meaning).partition("|")
         found.setdefault(code, []).append(Accepted(client, name, processing, by, f"{moment:%Y-%m-%d}"))
     return found
-
-
-def history(conn: Connection) -> list[dict[str, str]]:
-    """Every decision, newest first, as a person reads it."""
-    table = proposal_decisions.c
-    rows = conn.execute(sa.select(proposal_decisions).order_by(table.id.desc()))
-    return [
-        {
-            "proposal_id": row.proposal_id,
-            "client": row.client,
-            "kind": row.kind,
-            "subject": row.subject,
-            "path": row.path,
-            "value": row.value,
-            "decision": row.decision,
-            "decided_by": row.decided_by,
-            "decided_at": row.decided_at.isoformat(),
-        }
-        for row in rows
-    ]

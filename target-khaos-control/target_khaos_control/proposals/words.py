@@ -2,13 +2,14 @@
 
 Codes and labels are compared as words (`size_too_small` and "Too small" share "too
 small"), by rapidfuzz's token and edit-distance ratios. The synonyms table groups the
-phrases shoppers and merchants use for the same reason, so "Defective" finds a rule for
-`faulty` though the words share no letters.
+phrases shoppers and merchants use for the same reason, in English and Spanish, so
+"Defective" or "Producto defectuoso" finds a rule for `faulty` though the words differ.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from rapidfuzz import fuzz
 
@@ -43,6 +44,19 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "leaking",
         "zip",
         "button missing",
+        # Spanish: Reveni and many of its merchants are.
+        "defectuoso",
+        "defectuosa",
+        "defecto",
+        "roto",
+        "rota",
+        "danado",
+        "danada",
+        "no funciona",
+        "estropeado",
+        "averiado",
+        "descosido",
+        "manchado",
     ),
     "fit": (
         "too small",
@@ -68,6 +82,13 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "narrow",
         "sizing",
         "uncomfortable",
+        "talla",
+        "pequeno",
+        "pequena",
+        "grande",
+        "no me queda",
+        "ajustado",
+        "holgado",
     ),
     "late": (
         "late",
@@ -79,6 +100,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "slow delivery",
         "arrived after",
         "after the date",
+        "tarde",
+        "retraso",
+        "retrasado",
     ),
     "not_as_described": (
         "not as described",
@@ -99,6 +123,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "material",
         "cheap looking",
         "feels cheap",
+        "no corresponde",
+        "no es como",
+        "no coincide",
+        "descripcion",
+        "calidad",
     ),
     "changed_mind": (
         "changed mind",
@@ -121,6 +150,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "not needed",
         "not suitable",
         "unsuitable",
+        "cambio de opinion",
+        "he cambiado de opinion",
+        "ya no lo quiero",
+        "ya no la quiero",
+        "no me gusta",
     ),
     "wrong_item": (
         "wrong item",
@@ -132,14 +166,21 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "not what i ordered",
         "wrong article",
         "received wrong",
+        "equivocado",
+        "producto equivocado",
+        "articulo equivocado",
+        "producto incorrecto",
+        "no es lo que pedi",
     ),
 }
 UNSELLABLE = frozenset({"faulty"})  # a meaning whose goods may never go back to stock unseen
 
 
 def words(text: str) -> str:
-    """Lower-case words only: `Size_Too-Small` -> `size too small`, "Doesn't fit" -> `doesnt fit`."""
-    text = text.replace("'", "").replace("\u2019", "")
+    """Lower-case words only: `Size_Too-Small` -> `size too small`, "Doesn't fit" -> `doesnt fit`,
+    "Talla pequeña" -> `talla pequena` (accents dropped, as codes are written without them)."""
+    text = unicodedata.normalize("NFKD", text.replace("'", "").replace("\u2019", ""))
+    text = "".join(char for char in text if not unicodedata.combining(char))
     return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()))
 
 

@@ -17,7 +17,7 @@ from requests.structures import CaseInsensitiveDict
 from sqlalchemy.engine import Engine
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
-from target_khaos_control.store import documents, open_store
+from target_khaos_control.store import documents, next_feed_position, open_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kcc"
 USER, PASSWORD = "khaos", "channel-pw-docs"
@@ -147,8 +147,9 @@ def a_return(ref: str, **changes: Any) -> dict[str, Any]:
 def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) -> list[str]:
     """Put documents at the end of the feed, as the target does when it publishes them."""
     with engine.begin() as conn:
-        last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none() or 0
-        for n, body in enumerate(bodies, start=1):
+        last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
+        first = next_feed_position(last)
+        for n, body in enumerate(bodies):
             conn.execute(
                 documents.insert().values(
                     associated_ref=body["AssociatedRef"],
@@ -158,10 +159,10 @@ def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) ->
                     body=json.dumps(body, ensure_ascii=False),
                     item_ids="[]",
                     source_updated_at="",
-                    feed_position=last + n,
+                    feed_position=first + n,
                     created_at=at,
                     state_changed_at=at,
-                    published_at=at + timedelta(seconds=n),
+                    published_at=at + timedelta(seconds=n + 1),
                 )
             )
     return [body["AssociatedRef"] for body in bodies]

@@ -59,7 +59,7 @@ def _load(engine: sa.Engine, *records: dict[str, Any]) -> None:
         publishing.apply_returns(conn, [(r, ruleset.draft(r, catalogue)) for r in records], now())
 
 
-def _pull(channel: ChannelServer, continuation: str = "") -> tuple[list[dict[str, Any]], str]:
+def _pull(channel: ChannelServer, continuation: str = "2026-11-26 14:00:00Z") -> tuple[list[dict[str, Any]], str]:
     response = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": continuation})
     assert response.status_code == 200, response.text
     return json.loads(response.content)["Returns"], response.headers["Sirion-Continuation"]

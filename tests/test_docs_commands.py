@@ -41,6 +41,7 @@ def _documented() -> list[tuple[str, str]]:
 def project(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("project")
     shutil.copytree(ROOT / "rules", folder / "rules")
+    shutil.copy(ROOT / "meltano.yml", folder)  # `reveni-khaos clients ...` read and edit it
     tapped = tap_output(run_tap(folder, demo_sandbox.tap_config()))
     (folder / "acme-returns.singer").write_text("\n".join(tapped) + "\n")
     synced = run_target(folder, target_config(folder, rules_path=str(folder / "rules" / "demo")), tapped)
@@ -93,3 +94,68 @@ def _serve(argv: list[str], project: Path) -> None:
 
 def test_every_role_page_shows_commands() -> None:
     assert {page for page, _ in _documented()} >= {"README.md", "finance.md", "cx.md", "warehouse.md", "consultant.md"}
+
+
+def test_finance_month_end_checklist_runs_as_written_and_leaves_its_papers(project: Path) -> None:
+    # Given the demo's state, the controller runs finance.md's commands in its order.
+    for page, command in _documented():
+        if page != "finance.md":
+            continue
+        argv = shlex.split(command)
+        argv[0] = str(BIN / "reveni-khaos")
+        done = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, f"`{command}`\n{done.stderr[-2000:]}"
+
+    # Expect the papers the checklist names: the close's two exports and the report.
+    for paper in ("close-2026-11.csv", "close-2026-11.xlsx", "reconciliation-2026-11.csv"):
+        assert (project / paper).stat().st_size > 0, paper
+
+
+def test_close_on_the_demo_gives_the_figures_worked_out_by_hand(project: Path) -> None:
+    # The demo's 200 returns, refunds and top-ups dated in November 2026, summed by hand
+    # from the tap's output per currency and refund method (store_credit: store credit;
+    # bank_transfer, original_payment_method: cash):
+    #   GBP cash 511.62, GBP store credit 24.00, EUR cash 495.89, EUR store credit 48.07,
+    #   USD cash 245.92, USD store credit 0.00. Khaos credited none of them; the one credit
+    #   note of the export (CN1, 1.00 GBP) names a reference Reveni never sent.
+    done = subprocess.run(
+        [
+            str(BIN / "reveni-khaos"),
+            "close",
+            "--period",
+            "2026-11",
+            "--config",
+            "channel-config.json",
+            "--credit-notes",
+            "credit-notes.csv",
+            "--payout-total",
+            "511.62",
+            "GBP",
+            "--payout-total",
+            "500.00",
+            "EUR",
+            "--output",
+            "demo-close",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    paid = re.findall(r"^  (\w{3})\s+(cash|store credit)\s+paid out by Reveni\s+(-?\d+\.\d\d)", done.stdout, re.M)
+    assert paid == [
+        ("EUR", "cash", "495.89"),
+        ("EUR", "store credit", "48.07"),
+        ("GBP", "cash", "511.62"),
+        ("GBP", "store credit", "24.00"),
+        ("USD", "cash", "245.92"),
+        ("USD", "store credit", "0.00"),
+    ]
+    assert not re.search(r"credited by Khaos\s+[1-9]", done.stdout), "Khaos credited none of the demo's returns"
+    assert re.search(r"GBP\s+credited, no Reveni return\s+1\.00", done.stdout)
+    assert "Reveni payout 511.62 GBP against cash refunds less top-ups 511.62 GBP: ties out" in done.stdout
+    assert "Reveni payout 500.00 EUR against cash refunds less top-ups 495.89 EUR: difference 4.11 EUR" in done.stdout
+    assert {"demo-close.csv", "demo-close.xlsx"} <= {path.name for path in project.iterdir()}

@@ -34,7 +34,7 @@ def _raised_kinds() -> set[str]:
                 name = getattr(node.func, "attr", getattr(node.func, "id", ""))
                 if name in {"problem", "Problem"} and node.args and isinstance(node.args[0], ast.Constant):
                     found.add(str(node.args[0].value))
-    reconcile = (PACKAGE / "operations" / "reconciliation.py").read_text()
+    reconcile = (PACKAGE / "operations" / "reconciliation" / "report.py").read_text()
     found |= set(re.findall(r'\(\s*"([a-z_]+)",\s*\n\s*"', reconcile))
     return found
 

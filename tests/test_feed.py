@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 from target_khaos_control.channel import feed
-from target_khaos_control.store import MIGRATIONS, documents, open_store, pulls
+from target_khaos_control.store import MIGRATIONS, documents, exceptions, open_store, pulls
 
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -100,7 +100,9 @@ def test_the_pull_log_keeps_only_the_latest_pulls(tmp_path: Path, monkeypatch: p
     assert kept == [5, 7]
 
 
-def test_the_first_contact_walk_starts_past_what_was_served(tmp_path: Path) -> None:
+def test_a_first_contact_starts_at_the_end_of_what_khaos_sent_back(tmp_path: Path) -> None:
+    """Khaos sent "3" back, so it had RV-1 to RV-3; RV-4 and RV-5 were served, but nothing
+    proves Khaos got them: a first contact serves them again."""
     engine = _store(tmp_path, 5)
     continuation = "0"
     for _ in range(2):
@@ -116,18 +118,19 @@ def test_the_first_contact_walk_starts_past_what_was_served(tmp_path: Path) -> N
         ).all()
     assert through == 5
     assert "(feed_position>?)" in " ".join(str(row[-1]) for row in plan), plan
-    assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-6"]
+    assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-4", "RV-5", "RV-6"]
 
 
-def test_a_late_first_contact_still_serves_what_a_pull_skipped(tmp_path: Path) -> None:
+def test_a_position_never_given_out_is_served_from_what_khaos_provably_had(tmp_path: Path) -> None:
     engine = _store(tmp_path, 6)
-    assert _pull(engine, "3").refs == ["RV-4", "RV-5", "RV-6"]  # Khaos began past the start
+
+    batch = _pull(engine, "3")  # no pull ever answered "3"
 
     with engine.connect() as conn:
-        assert feed.served_through(conn) == 0
-    assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]
-    with engine.connect() as conn:
-        assert feed.served_through(conn) == 3
+        opened = conn.execute(sa.select(exceptions.c.kind, exceptions.c.owner, exceptions.c.status)).all()
+    assert batch.refs == ["RV-1", "RV-2", "RV-3"]
+    assert [tuple(row) for row in opened] == [("unknown_continuation", "integration", "open")]
+    assert _pull(engine, batch.continuation).refs == ["RV-4", "RV-5", "RV-6"], "what it answered is trusted"
 
 
 def test_a_store_from_before_learns_where_its_last_pull_started(tmp_path: Path) -> None:
@@ -152,4 +155,6 @@ def test_a_store_from_before_learns_where_its_last_pull_started(tmp_path: Path) 
         logged = conn.execute(sa.select(pulls)).one()
     assert (logged.first_position, logged.last_position, logged.refs, logged.served_through) == (1, 2, "[]", 2)
     assert _pull(engine, "2019-12-31T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]
-    assert _pull(engine, "2020-01-01T12:00:00").refs == []
+    # Khaos never sent "2" or "3" back: nothing proves it had them, so a new first contact
+    # serves them again (Khaos refuses what it already has by its AssociatedRef).
+    assert _pull(engine, "2020-01-01T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]

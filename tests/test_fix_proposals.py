@@ -355,7 +355,9 @@ def test_fix_list_shows_each_proposal_with_its_evidence_and_impact(tmp_path: Pat
     assert first["confidence"] >= 80
 
 
-def test_the_dashboard_shows_each_returns_proposals_and_how_many_each_owner_has(tmp_path: Path, project: Path) -> None:
+def test_the_dashboard_shows_each_exceptions_proposals_and_how_many_each_owner_has(
+    tmp_path: Path, project: Path
+) -> None:
     engine, acme = _store(tmp_path), project / "acme"
     defective = {"return_reason": {"code": "defective", "label": "Defective"}}
     _load(engine, acme, _return("ret-1", **defective), _return("ret-2", **defective))
@@ -373,13 +375,17 @@ def test_the_dashboard_shows_each_returns_proposals_and_how_many_each_owner_has(
     )
     with TestClient(Channel(engine, settings).app()) as client:
         client.auth = ("cx-lead", "dash-pw-2c7")
-        listed, page = client.get("/dashboard/"), client.get("/dashboard/returns/ret-1")
+        listed = client.get("/dashboard/")
+        page = client.get("/dashboard/exception", params={"key": "unknown_reason:ret-1:item-1"})
+        other = client.get("/dashboard/exception", params={"key": "refund_credit_difference:ret-1:"})
 
     assert '<span class="muted proposed">2 with a proposed fix</span>' in listed.text  # cx: both
     assert "proposed fix" not in listed.text.split('data-owner="finance"')[1].split("</a>")[0]
     assert f"<code>reveni-khaos fix accept {top.id} --config CONFIG</code>" in page.text
     assert "87% likely" in page.text
     assert "means faulty, as &#39;faulty&#39; does" in page.text
+    assert other.status_code == 200
+    assert "Proposed fixes" not in other.text
 
 
 def _stock_item(stock_id: str, code: str, name: str, ean: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_the_dumped_target_config_serves_the_channel_and_loads_returns(
     loaded = run_target(tmp_path, config, tap_output(run_tap(tmp_path, demo_sandbox.tap_config())))
     channel = ChannelServer(config, tmp_path).start()  # on a port of the test's choosing
     try:
-        served = channel.get("/khaos/returns.json")
+        served = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2026-11-26 14:00:00Z"})
     finally:
         channel.stop()
 

@@ -8,7 +8,10 @@ the finance exception that explains a difference.
 
 from __future__ import annotations
 
+import math
+import random
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,13 @@ BASE = yaml.safe_load((DEMO / "tests" / "base.yaml").read_text())
 
 
 def refund(amount: str, currency: str = "GBP") -> dict[str, Any]:
-    return {"id": f"r-{amount}", "amount": amount, "currency": currency, "status": "completed", "refunded_at": "x"}
+    return {
+        "id": f"r-{amount}",
+        "amount": amount,
+        "currency": currency,
+        "status": "completed",
+        "refunded_at": "2026-11-20T10:00:00Z",
+    }
 
 
 def draft(rules: Path, given: dict[str, Any], stock: list[StockItem] | None = None) -> Any:
@@ -257,7 +266,13 @@ def test_an_exchange_for_a_cheaper_item_credits_the_difference_reveni_refunded()
 def test_an_exchange_for_a_dearer_item_balances_the_top_up_the_customer_paid() -> None:
     # A 24.00 tee back, a 30.00 item out, the customer paid 6.00: credit -6.00, refunded -6.00.
     exchange = {"sku": "TEE-BLK-L", "ean": "5056000000024", "quantity": 1, "price": "30.00"}
-    top_up = {"id": "p-1", "amount": "6.00", "currency": "GBP", "status": "completed", "paid_at": "x"}
+    top_up = {
+        "id": "p-1",
+        "amount": "6.00",
+        "currency": "GBP",
+        "status": "completed",
+        "paid_at": "2026-11-20T10:00:00Z",
+    }
     result = draft(
         DEMO,
         {"type": "exchange", "refunds": [], "exchange_payments": [top_up], "return_items": [{"exchange": exchange}]},
@@ -364,3 +379,86 @@ def test_over_the_sandboxs_returns_a_credit_khaos_processes_is_always_the_refund
 
     assert processed > 300, "most settled returns are processed on import"
     assert differences > 100, "the sandbox's fees, partial refunds and top-ups are all caught"
+
+
+# --- net prices: one or two net unit prices reach the paid total ----------------------
+
+
+def test_net_prices_3_for_29_99_at_20_percent_go_as_one_line_at_8_33() -> None:
+    # 3 × 8.33 = net 24.99, VAT 24.99 × 20% = 4.998 -> 5.00: 29.99. Before, the line was
+    # first cut into gross units (1 at 9.99, 2 at 10.00) and no net price gives 9.99.
+    result = draft(
+        ACME,
+        {
+            "total": "29.99",
+            "return_items": [{"quantity": 3, "price": "9.99", "total": "29.99", "tax": "5.00"}],
+            "refunds": [refund("29.99")],
+        },
+    )
+
+    assert prices(result.lines[0]) == [(3, "Net", "8.33")]
+    assert result.credit == Decimal("29.99")
+    assert "net_price_penny" not in {p.kind for p in result.problems}
+
+
+def test_net_prices_11_for_99_99_at_20_percent_go_as_8_at_7_58_and_3_at_7_56() -> None:
+    # No single price: 11 × 7.57 = 83.27 + 16.65 = 99.92, 11 × 7.58 = 83.38 + 16.68 = 100.06.
+    # 8 × 7.58 = 60.64 + VAT 12.128 -> 12.13 = 72.77; 3 × 7.56 = 22.68 + 4.536 -> 4.54 = 27.22;
+    # 72.77 + 27.22 = 99.99.
+    result = draft(
+        ACME,
+        {
+            "total": "99.99",
+            "return_items": [{"quantity": 11, "price": "9.09", "total": "99.99", "tax": "16.67"}],
+            "refunds": [refund("99.99")],
+        },
+    )
+
+    assert prices(result.lines[0]) == [(8, "Net", "7.58"), (3, "Net", "7.56")]
+    assert result.credit == Decimal("99.99")
+    assert "net_price_penny" not in {p.kind for p in result.problems}
+
+
+RATES = ("20", "5", "23", "21", "10", "7.7", "5.5", "0", "19")
+WINDOW = 50  # the brute force tries every first price within 50 pennies of the mean unit net
+
+
+def _gross(net_pennies: int, quantity: int, rate: Fraction) -> int:
+    """Khaos's gross in pennies, worked out apart from money.py: net, plus VAT rounded half up."""
+    net = net_pennies * quantity
+    return net + math.floor(net * rate / 100 + Fraction(1, 2))
+
+
+def _brute_force(quantity: int, total: int, rate: Fraction) -> bool:
+    """Is there any split of the line into one or two net unit prices that reaches `total`?"""
+    mean = round(total * 100 / (100 + rate) / quantity)
+    prices_tried = range(max(mean - WINDOW, 0), mean + WINDOW + 1)
+    if any(_gross(net, quantity, rate) == total for net in prices_tried):
+        return True
+    for first in range(1, quantity):
+        second = {_gross(net, quantity - first, rate) for net in range(max(mean - 3 * WINDOW, 0), mean + 3 * WINDOW)}
+        if any(total - _gross(net, first, rate) in second for net in prices_tried):
+            return True
+    return False
+
+
+def test_net_prices_reach_the_total_whenever_any_split_into_two_prices_does() -> None:
+    # Given 3,000 generated lines (1 to 12 units, 0.01 to 300.00, nine VAT rates), expect:
+    # a split that adds up to the total exactly when the brute force finds one, in at most
+    # two lines; otherwise one line, which the rules hold with `net_price_penny`.
+    generated = random.Random(17)
+    unreachable = 0
+    for _ in range(3000):
+        quantity, rate_text = generated.randint(1, 12), generated.choice(RATES)
+        rate, total = Fraction(rate_text), generated.randint(quantity, 30000)
+        parts = Pricing(gross_prices=False).price(Decimal(total) / 100, quantity, Decimal(rate_text))
+        reached = sum((part.credit for part in parts), Decimal(0)) == Decimal(total) / 100
+        exists = _brute_force(quantity, total, rate)
+
+        assert reached == exists, f"{quantity} units for {total / 100} at {rate}%: {parts}"
+        assert len(parts) <= 2
+        assert sum(part.quantity for part in parts) == quantity
+        for part in parts:
+            assert _gross(int(part.price["Net"] * 100), part.quantity, rate) == part.credit * 100
+        unreachable += not exists
+    assert 0 < unreachable < 3000  # both kinds of line were tried

@@ -111,7 +111,11 @@ def _ruleset(tmp_path: Path, notes: str) -> RuleSet:
             {"customer": {"first_name": "x" * 5000}},
             "`replace` would make more than 10000 characters",
         ),
-        ('"{{ customer.id ** customer.id }}"', {"customer": {"id": 10**6}}, "digits; the limit is 100"),
+        (
+            '"{{ return_items[0].quantity ** return_items[0].quantity }}"',
+            {"return_items": [{"quantity": 99_999}]},
+            "digits; the limit is 100",
+        ),
         ('"{{ return_items * 1000 }}"', {}, "characters or items; the limit is 10000"),
         (
             "\"{{ customer.first_name | replace('x', customer.first_name, -1) }}\"",
@@ -123,7 +127,11 @@ def _ruleset(tmp_path: Path, notes: str) -> RuleSet:
             {"customer": {"first_name": "x" * 5000, "last_name": "y" * 5000}},
             "`join` would make more than 10000 characters",
         ),
-        ('"{{ customer.id ** 2 }}"', {"customer": {"id": int("9" * 4000)}}, "digits; the limit is 100"),
+        (
+            '"{{ return_items[0].quantity ** 60 }}"',
+            {"return_items": [{"quantity": 99_999}]},
+            "digits; the limit is 100",
+        ),
         (
             '"{{ [' + ", ".join(["customer.first_name"] * 12) + '] }}"',
             {"customer": {"first_name": "x" * 9000}},

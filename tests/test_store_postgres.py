@@ -160,7 +160,7 @@ def test_two_channels_on_one_postgres_serve_every_reference_once_while_the_targe
     feeder = threading.Thread(target=target.communicate, args=("\n".join(lines).encode() + b"\n",))
     feeder.start()
     served: list[dict[str, Any]] = []
-    continuation, pulls = "", 0
+    continuation, pulls = "2026-11-26 14:00:00Z", 0  # Khaos's first contact
     try:
         while True:
             finished = target.poll() is not None

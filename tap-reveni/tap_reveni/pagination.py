@@ -28,6 +28,8 @@ from weakref import WeakKeyDictionary
 
 from singer_sdk.pagination import BaseAPIPaginator
 
+from tap_reveni.records import moment, timestamp_of
+
 if t.TYPE_CHECKING:
     import requests
 
@@ -41,10 +43,6 @@ def page_body(response: requests.Response) -> dict[str, t.Any]:
         body = response.json(parse_float=Decimal)
         _bodies[response] = body
     return body
-
-
-def parse_timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 @dataclass(frozen=True)
@@ -74,10 +72,13 @@ def next_step(body: dict[str, t.Any], current: Cursor, *, shifted: bool = False)
     results = body.get("results") or []
     if not body.get("next") or not results:
         return Step(emit=True, upcoming=None)
-    newest = results[-1]["updated_at"]
-    if current.updated_after and parse_timestamp(newest) == parse_timestamp(current.updated_after):
+    # The newest timestamp the page holds that can be read: a garbled one says nothing of
+    # where the list is (records.py). A page with none is stepped through by number, as a tie.
+    newest = next((r["updated_at"] for r in reversed(results) if timestamp_of(r) is not None), None)
+    if newest is None or (current.updated_after and moment(newest) == moment(current.updated_after)):
         return Step(
-            emit=True, upcoming=Cursor(current.updated_after, current.page + 1, results[-1]["id"], len(results))
+            emit=True,
+            upcoming=Cursor(current.updated_after, current.page + 1, results[-1].get("id"), len(results)),
         )
     return Step(emit=True, upcoming=Cursor(newest))
 
@@ -101,17 +102,24 @@ class Emitted:
 
     def __init__(self) -> None:
         self._seen: set[tuple[datetime, str]] = set()
+        self._unreadable: set[str] = set()  # returns whose updated_at cannot be read: kept all run
         self._floor: datetime | None = None
 
     def is_new(self, record: dict[str, t.Any]) -> bool:
-        key = (parse_timestamp(record["updated_at"]), record["id"])
+        stamp = timestamp_of(record)
+        if stamp is None:
+            garbled = repr((record.get("id"), record.get("updated_at")))
+            new = garbled not in self._unreadable
+            self._unreadable.add(garbled)
+            return new
+        key = (stamp, str(record.get("id")))
         if key in self._seen:
             return False
         self._seen.add(key)
         return True
 
     def forget_before(self, updated_after: str | None) -> None:
-        floor = parse_timestamp(updated_after) if updated_after else None
+        floor = moment(updated_after) if updated_after else None
         if floor is not None and floor != self._floor:
             self._floor = floor
             self._seen = {key for key in self._seen if key[0] >= floor}

@@ -8,7 +8,22 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-Money = th.StringType(pattern=r"^-?\d+(\.\d+)?$")
+Money = th.StringType(pattern=r"^-?[0-9]+(\.[0-9]+)?$")
+
+# The values Reveni's API lists ([public], shared/spec/reveni-api.md); null: not said.
+TYPES = ["refund", "exchange", "mixed", None]
+STATUSES = [
+    "in_progress",
+    "shipped",
+    "received",
+    "for_review",
+    "accepted",
+    "partly_accepted",
+    "rejected",
+    "cancelled",
+    None,
+]
+VERDICTS = ["pending", "accepted", "rejected", None]
 
 ADDRESS = th.ObjectType(
     th.Property("line1", th.StringType),
@@ -53,7 +68,7 @@ RETURN_ITEM = th.ObjectType(
         ),
         description="The item the customer takes instead; null for a refund",
     ),
-    th.Property("status", th.StringType, description="Warehouse verdict: pending, accepted, rejected"),
+    th.Property("status", th.StringType(allowed_values=VERDICTS), description="Warehouse verdict"),
     th.Property("reject_reason", th.StringType),
     th.Property("reject_reason_text", th.StringType),
 )
@@ -86,9 +101,9 @@ RETURN = th.PropertiesList(
         ),
     ),
     th.Property("customer", CUSTOMER),
-    th.Property("type", th.StringType, description="refund, exchange or mixed"),
+    th.Property("type", th.StringType(allowed_values=TYPES), description="refund, exchange or mixed"),
     th.Property("instant", th.BooleanType, description="Refunded before the goods are back"),
-    th.Property("status", th.StringType),
+    th.Property("status", th.StringType(allowed_values=STATUSES)),
     th.Property("refund_method", th.StringType),
     th.Property("currency", th.StringType),
     th.Property("total", Money),

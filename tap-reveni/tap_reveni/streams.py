@@ -14,6 +14,7 @@ from singer_sdk.singerlib import RecordMessage
 
 from tap_reveni.client import ReveniStream
 from tap_reveni.pagination import Cursor, Emitted, Step, UpdatedAfterPaginator, next_step, page_body
+from tap_reveni.records import unreadable
 from tap_reveni.schemas import RETURN
 
 if t.TYPE_CHECKING:
@@ -64,6 +65,22 @@ class ReturnsStream(ReveniStream):
                     version=self._stream_version,
                     time_extracted=utc_now(),
                 )
+
+    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
+        why = unreadable(row)
+        if why is not None:
+            self.logger.warning(
+                "Reveni return %r cannot be read (%s): passed on for the target to hold as an invalid_record; "
+                "the bookmark does not move for it",
+                row.get("id"),
+                why,
+            )
+        return row
+
+    def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
+        # A return the tap cannot read never moves the bookmark (post_process has said so).
+        if unreadable(latest_record) is None:
+            super()._increment_stream_state(latest_record, context=context)
 
     @property
     def path(self) -> str:  # type: ignore[override]

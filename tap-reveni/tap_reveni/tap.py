@@ -8,11 +8,11 @@ import sys
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_reveni.config_errors import refusal
 from tap_reveni.streams import ReturnsStream
+from tap_reveni.writer import Writer
 
 
 class TapReveni(Tap):
@@ -20,7 +20,7 @@ class TapReveni(Tap):
 
     name = "tap-reveni"
     # msgspec writes each message in a fraction of simplejson's time: the tap's main cost per record.
-    message_writer_class = MsgSpecWriter
+    message_writer_class = Writer
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -96,14 +96,24 @@ class TapReveni(Tap):
 
 def main() -> None:
     """`tap-reveni`: singer-sdk's command, where an expected failure (Reveni refusing, a
-    target that stopped reading) is one line naming what to check, never a traceback."""
+    target that stopped reading, a config refused) is one ERROR line naming what to check,
+    never a traceback; logged, not printed, so Meltano shows it as an error."""
     try:
         TapReveni.cli()
     except (FatalAPIError, RetriableAPIError, requests.RequestException) as error:
-        sys.exit(f"tap-reveni: {error}")
+        _stop(f"tap-reveni: {error}")
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write
-        sys.exit("tap-reveni: the target stopped reading the returns; its own error says why")
+        _stop("tap-reveni: the target stopped reading the returns; its own error says why")
+    except SystemExit as stop:
+        if not isinstance(stop.code, str):
+            raise
+        _stop(stop.code)
+
+
+def _stop(message: str) -> None:
+    TapReveni.logger.error("%s", message)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

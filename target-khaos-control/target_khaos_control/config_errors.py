@@ -13,9 +13,19 @@ and all problems are given in one message: `SystemExit`, so no traceback.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from jsonschema import Draft7Validator, ValidationError
+
+# `scheme://user:password@`: the password of any URL a message shows (a database_url given
+# with the wrong type is printed by jsonschema's message) becomes `***`.
+URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]*:)[^@\s'\"]*@")
+
+
+def without_passwords(text: str) -> str:
+    """`text` with the password of every URL in it shown as `***`."""
+    return URL_PASSWORD.sub(r"\1***@", text)
 
 
 def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, Any]) -> SystemExit:
@@ -31,7 +41,7 @@ def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, An
         if missing not in error.instance
     ]
     problems += [_describe(error, schema) for error in errors if error.validator != "required"]
-    return SystemExit(f"{name}: the config is not usable: " + "; ".join(dict.fromkeys(problems)))
+    return SystemExit(without_passwords(f"{name}: the config is not usable: " + "; ".join(dict.fromkeys(problems))))
 
 
 def _describe(error: ValidationError, schema: dict[str, Any]) -> str:

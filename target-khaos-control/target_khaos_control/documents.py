@@ -10,6 +10,7 @@ warehouse.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -50,6 +51,7 @@ class Problem:
     severity: str = "high"
     details: dict[str, Any] = field(default_factory=dict, compare=False)
     hold: bool | None = None  # a rule set's own choice for this one; None: the kind's default
+    part: str = ""  # the field, currency or SKU it is about, where one return has several causes
 
     @property
     def blocking(self) -> bool:
@@ -86,6 +88,14 @@ class Draft:
     refunded: Decimal = Decimal("0.00")  # Reveni's completed refunds, less top-ups the customer paid
     withdraw: bool = False  # Reveni cancelled it: take back what Khaos has not pulled
     hold_reason: str = ""  # the rules hold this return back for now
+    decided: bool = True  # False: the return could not be read, or the rules stopped: its figures mean nothing
+    tolerance: Decimal = Decimal("0.00")  # the rules' value_tolerance: a smaller gap is no difference
+    settled: bool = False  # every item graded and none waiting on an exception: Reveni's refund is final
+    # item id -> (Khaos reason, disposition) the rules give it now, credited or not
+    dispositions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # A deductions line for an amount (negative: kept back, positive: recovered), with the
+    # given line id; None when the rules name no deductions item.
+    adjustment: Callable[[Decimal, str], Line] | None = field(default=None, compare=False)
 
     @property
     def blocking_reason(self) -> str:
@@ -150,6 +160,15 @@ def clean(fields: dict[str, Any]) -> dict[str, Any]:
     return {
         key: xml_safe(value) if isinstance(value, str) else value for key, value in fields.items() if value is not None
     }
+
+
+def storable(text: str) -> str:
+    """`text` as a store can hold it: a lone surrogate (an unreadable record's) written as its JSON escape."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 def khaos_datetime(value: str) -> str:

@@ -158,9 +158,17 @@ KINDS: dict[str, ExceptionKind] = {
             "rule_template_failed",
             INTEGRATION,
             HIGH,
-            "A rules template stopped by its limits",
-            "Fix the template the message names (it went past a size, loop or time limit), validate, then replay.",
+            "A rules template that failed or was stopped by its limits",
+            "Fix the template the message names, at the file and line it gives, validate, then replay.",
             "integration.md",
+        ),
+        ExceptionKind(
+            "customer_name_missing",
+            CX,
+            HIGH,
+            "A customer with neither forename nor surname",
+            "Add the customer's name to the return in Reveni; it follows on the next sync.",
+            "cx.md",
         ),
         ExceptionKind(
             "field_too_long",
@@ -172,6 +180,57 @@ KINDS: dict[str, ExceptionKind] = {
             "cx.md",
             holds=False,  # cut to fit by default; `field_lengths: hold` makes it hold the return
         ),
+        # From the store, judging a later version against what Khaos already holds (after_pull).
+        ExceptionKind(
+            "khaos_credit_difference",
+            FINANCE,
+            HIGH,
+            "Cash and what Khaos holds differ after Khaos pulled the return",
+            "Move Khaos by exactly the difference on the reference the message names (raise a credit for it, or "
+            "reverse it); never credit again what Khaos already holds.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "refund_reversed_after_posting",
+            FINANCE,
+            HIGH,
+            "A refund Reveni reversed after Khaos took the credit",
+            "Reverse the amount the message names on the named reference (or reduce it before approving it); "
+            "credit nothing again.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "chargeback_after_posting",
+            FINANCE,
+            HIGH,
+            "A refund charged back after Khaos took the credit",
+            "Confirm the chargeback with the payment provider, then reverse the amount the message names on the "
+            "named reference; credit nothing again.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "cancelled_after_posting",
+            CX,
+            HIGH,
+            "A return cancelled in Reveni after Khaos pulled it",
+            "Ask the customer whether the goods are coming back and tell the warehouse; any money difference is "
+            "finance's own exception. Never credit the return again.",
+            "cx.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "graded_after_pull",
+            WAREHOUSE,
+            HIGH,
+            "A grade after Khaos pulled the item as return to stock",
+            "Before anyone processes the Khaos return the message names, change the item's line to the "
+            "disposition it names (or move the stock out if Khaos already processed it).",
+            "warehouse.md",
+            holds=False,
+        ),
         # From the channel, on what Khaos pushes.
         ExceptionKind(
             "khaos_push_rejected",
@@ -182,6 +241,17 @@ KINDS: dict[str, ExceptionKind] = {
             "this resolves itself.",
             "integration.md",
             holds=False,  # about what Khaos pushed, not a return
+        ),
+        ExceptionKind(
+            "unknown_continuation",
+            INTEGRATION,
+            HIGH,
+            "Khaos pulled with a continuation the channel never gave out",
+            "Nothing was skipped: the channel served again from the last place Khaos is known to have reached. "
+            "Khaos refuses a return it already has by its AssociatedRef: leave such failed downloads as they are. "
+            "Find out why: a store restored from a backup, or another channel's address set in Khaos.",
+            "integration.md",
+            holds=False,  # about the feed, not a return
         ),
         # From the store, comparing a version with the one it holds.
         ExceptionKind(
@@ -260,8 +330,18 @@ KINDS: dict[str, ExceptionKind] = {
             "duplicate_credit_note",
             FINANCE,
             HIGH,
-            "More than one credit note for one return",
-            "Cancel the extra credit note in Khaos.",
+            "Credit notes that add up to more than the refund",
+            "Find the credit note that repeats another (same items, same amount) and cancel only that one; "
+            "credit notes that together make up the refund are right.",
+            "finance.md",
+            holds=False,
+        ),
+        ExceptionKind(
+            "credit_note_vat_split",
+            FINANCE,
+            HIGH,
+            "A credit note whose VAT is not the stock items' rate",
+            "Correct the VAT of the credit note in Khaos (its gross stays as it is), or the stock item's tax rate.",
             "finance.md",
             holds=False,
         ),

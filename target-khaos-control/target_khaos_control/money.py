@@ -9,6 +9,8 @@ the credit it will produce is computed here, once, for the rules and the checks.
 A Reveni line's price is what was paid: `total` ÷ `quantity`, never the list `price`.
 Where that is not a whole penny the line is split into units a penny apart (3 for 25.00:
 2 at 8.33 and 1 at 8.34), so Σ UnitPrice × Quantity equals the line total to the penny.
+With net prices the whole line is priced at once: one net unit price, else two whose
+Khaos grosses add up to the line total (3 for 29.99 at 20%: 3 at 8.33, one line).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 PENNY = Decimal("0.01")
 ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+SPLIT_PENNIES = 5  # how far from the mean unit net a two-line split is searched
 
 
 @dataclass(frozen=True)
@@ -46,35 +49,44 @@ class Pricing:
         """Khaos prices for a paid line; Σ credit equals `total` whenever pennies allow it.
 
         With net prices `rate` is the VAT rate Khaos will apply (its stock item's rate)."""
-        parts = paid_units(total, quantity)
         if self.gross_prices:
-            return [Priced(units, {"Gross": unit}, unit * units) for units, unit in parts]
+            return [Priced(units, {"Gross": unit}, unit * units) for units, unit in paid_units(total, quantity)]
         if rate is None:
             msg = "a net price needs the VAT rate Khaos will apply"
             raise ValueError(msg)
-        priced: list[Priced] = []
-        for units, unit_gross in parts:
-            for count, net in self._net_parts(units, unit_gross * units, rate):
-                priced.append(Priced(count, {"Net": net}, self.khaos_gross(net, count, rate)))
-        return priced
+        paid_units(total, quantity)  # the same checks of the quantity and the pennies
+        return [
+            Priced(count, {"Net": net}, self.khaos_gross(net, count, rate))
+            for count, net in self.net_parts(quantity, total, rate)
+        ]
 
-    def _net_parts(self, quantity: int, gross: Decimal, rate: Decimal) -> list[tuple[int, Decimal]]:
-        """Unit nets whose Khaos gross adds up to `gross`: one line, else one unit split off
-        to make up the penny, else the nearest single line (the caller sees the gap)."""
+    def net_parts(self, quantity: int, gross: Decimal, rate: Decimal) -> list[tuple[int, Decimal]]:
+        """Unit nets whose Khaos gross adds up to `gross`: one line if one price reaches it,
+        else the first of all splits into two lines that does, else the nearest single line
+        (the caller sees the gap).
+
+        The search is small: a split's first price is tried within SPLIT_PENNIES of the
+        line's mean unit net, for every size of the first line, and the second line's price
+        is then solved exactly. A wider window finds nothing more (tests/test_money.py
+        compares it with a brute force over a hundred pennies either side)."""
         whole = self._solve(quantity, gross, rate)
         if whole is not None:
             return [(quantity, whole)]
-        if quantity > 1:
-            for net in self._candidates(gross * (quantity - 1) / quantity, quantity - 1, rate):
-                rest = self._solve(1, gross - self.khaos_gross(net, quantity - 1, rate), rate)
+        mean = self.round(gross * 100 / (100 + rate) / quantity)
+        for step in sorted(range(-SPLIT_PENNIES, SPLIT_PENNIES + 1), key=lambda step: (abs(step), step)):
+            net = mean + PENNY * step
+            for first in range(quantity - 1, 0, -1):
+                rest = self._solve(quantity - first, gross - self.khaos_gross(net, first, rate), rate)
                 if rest is not None:
-                    return [(quantity - 1, net), (1, rest)]
+                    return [(first, net), (quantity - first, rest)]
         nearest = min(
             self._candidates(gross, quantity, rate), key=lambda net: abs(self.khaos_gross(net, quantity, rate) - gross)
         )
         return [(quantity, nearest)]
 
     def _solve(self, quantity: int, gross: Decimal, rate: Decimal) -> Decimal | None:
+        """The unit net of one line whose Khaos gross is exactly `gross`, if there is one: the
+        gross rises by at least a penny a penny of net, so it lies within a penny of the guess."""
         return next(
             (net for net in self._candidates(gross, quantity, rate) if self.khaos_gross(net, quantity, rate) == gross),
             None,

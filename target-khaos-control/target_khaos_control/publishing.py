@@ -10,6 +10,8 @@ The rules that keep money right:
 - A document Khaos has pulled is never changed. Items credited later (accepted after the
   first document went out, say) go in a follow-up document with a derived reference;
   an item already sent is never sent again, so it is never credited twice.
+- Once Khaos holds a document, each later version is judged against what Khaos holds
+  (`after_pull`), not against the document we would send now.
 
 A batch is read in three queries, decided in memory, and written with one statement
 per kind of change: the store costs the same whatever the batch size.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +30,12 @@ import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.documents import Draft, associated_ref
-from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.after_pull import judge
+from target_khaos_control.documents import Draft, Problem, associated_ref, storable
+from target_khaos_control.exception_kinds import KINDS, Owner, Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, trace_key
+from target_khaos_control.khaos_position import line_facts, read_positions
+from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
 from target_khaos_control.store import (
     chunks,
@@ -38,7 +43,9 @@ from target_khaos_control.store import (
     exceptions,
     insert_many,
     lock_feed,
+    next_feed_position,
     now,
+    return_versions,
     reveni_returns,
     runs,
     update_many,
@@ -64,6 +71,8 @@ class Counts:
     unchanged: int = 0
     older: int = 0  # versions older than the one stored: ignored
     backwards: int = 0  # versions whose status went back: left for CX
+    exceptions_opened: int = 0  # new, or reopened
+    exceptions_resolved: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,8 @@ def canonical_json(record: dict[str, Any]) -> str:
 
 
 def content_hash(canonical: str) -> str:
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: the same bytes for any text, and a hash too for a record holding a lone surrogate
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Batch:
@@ -126,6 +136,7 @@ class Batch:
         self.versions = {row.return_id: (row.content_hash, row.ruleset_hash) for row in stored}
         self.latest = {row.return_id: Version(_moment(row.updated_at), row.status) for row in stored}
         self.stored_returns = set(self.versions)
+        self.new_versions: list[dict[str, Any]] = []
         self.documents: dict[str, list[Document]] = {}
         for row in self._select(
             sa.select(
@@ -160,9 +171,10 @@ class Batch:
             self.exception_keys.setdefault(row.return_id, set()).add(row.trace_key)
             statuses[row.trace_key] = row.status
         self.exception_log = ExceptionLog(statuses, moment)
+        self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
-        self.next_position = (last or 0) + 1
+        self.next_position = next_feed_position(last)
         self.counts = Counts()
 
     def apply(self, record: dict[str, Any], draft: Draft) -> None:
@@ -178,22 +190,28 @@ class Batch:
         if latest is not None and _older(incoming, latest):
             self.counts.older += 1
             return
+        if latest is not None and incoming.updated_at is None:
+            # No telling whether it is newer: the stored version and its documents stand.
+            self._hold_unreadable(return_id, draft)
+            return
         if latest is not None and _backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
+        if self.versions.get(return_id, ("",))[0] != version[0]:
+            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": storable(canonical)})
         self.versions[return_id], self.latest[return_id] = version, incoming
         digest = version[0]
         self.return_writes[return_id] = {
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
-            "updated_at": str(record.get("updated_at", "")),
-            "status": incoming.status,
+            "updated_at": storable(str(record.get("updated_at", ""))),
+            "status": storable(incoming.status),
             "content_hash": digest,
-            "record": canonical,
+            "record": storable(canonical),
             "last_changed": self.moment,
         }
-        self._note_problems(return_id, draft)
         self._place_lines(record, draft)
+        self._note_problems(return_id, draft)
 
     def _question(self, return_id: str, latest: Version, incoming: Version, draft: Draft, updated_at: str) -> None:
         """Leave the return as it was and ask CX: the stored version stays the one decided on."""
@@ -214,11 +232,27 @@ class Batch:
         )
         self.exception_keys.setdefault(return_id, set()).add(trace_key(kind, return_id))
 
+    def _hold_unreadable(self, return_id: str, draft: Draft) -> None:
+        """A version whose `updated_at` cannot be read: its exceptions open, nothing else changes."""
+        self.counts.held += 1
+        self._note_problems(return_id, draft, resolve=False)
+
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
         already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
         open_doc = next((doc for doc in existing if doc.state in OPEN), None)
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
+        position = self.positions.get(draft.return_id)
+        if position is not None and draft.decided:
+            sequence = open_doc.sequence if open_doc else max(doc.sequence for doc in existing) + 1
+            to_send = [line for line in to_send if line.item_id != DEDUCTION]
+            judgment = judge(position, record, draft, to_send, sequence, self.routing)
+            to_send += [judgment.adjustment] if judgment.adjustment is not None else []
+            if position.known:  # the rules compared with what we would send now: this replaces it
+                draft.problems = [p for p in draft.problems if p.kind != "refund_credit_difference" or p.part]
+            draft.problems += judgment.problems
+            if any(KINDS[p.kind].owner == Owner.FINANCE for p in judgment.problems):
+                draft.process = False  # a flagged figure waits for a person
         if not to_send:
             if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it
                 self._set_state(open_doc, SUPERSEDED, hold_reason="")
@@ -241,6 +275,7 @@ class Batch:
                 separators=(",", ":"),
             ),
             item_ids=json.dumps(open_doc.item_ids),
+            lines=line_facts(to_send),
             source_updated_at=str(record.get("updated_at", "")),
             currency=draft.currency,
         )
@@ -259,9 +294,15 @@ class Batch:
         doc.state, doc.feed_position = (state if doc.new else check(doc.state, state)), position
         doc.values.update(state=state, feed_position=position, hold_reason=hold_reason, state_changed_at=self.moment)
 
-    def _note_problems(self, return_id: str, draft: Draft) -> None:
-        """One open exception per problem; a problem that has gone away is resolved."""
-        current = {trace_key(p.kind, return_id, p.item_id): p for p in draft.problems}
+    def _note_problems(self, return_id: str, draft: Draft, *, resolve: bool = True) -> None:
+        """One open exception per problem; a problem that has gone away is resolved (unless
+        this version is not the one decided on)."""
+        current: dict[str, Problem] = {}
+        for problem in draft.problems:
+            key = trace_key(problem.kind, return_id, problem.item_id, problem.part)
+            if key in current and current[key].message != problem.message:  # never lose a cause
+                problem = replace(problem, message=f"{current[key].message}; {problem.message}")
+            current[key] = problem
         known = self.exception_keys.setdefault(return_id, set())
         for key, problem in current.items():
             self.exception_log.found(
@@ -276,7 +317,7 @@ class Batch:
                 ruleset_hash=draft.ruleset_hash,
             )
             known.add(key)
-        for key in known - set(current):
+        for key in known - set(current) if resolve else ():
             # The reconciliation's own findings are its to resolve, not the rules'.
             if not key.endswith(RECONCILIATION):
                 self.exception_log.gone(key, ruleset_hash=draft.ruleset_hash)
@@ -290,6 +331,7 @@ class Batch:
             [r | {"first_seen": moment} for r in rows if r["return_id"] not in self.stored_returns],
         )
         update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
+        insert_many(conn, return_versions, self.new_versions)  # what the month-end close reads as of a date
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
         # Every position given out here is past the feed's end, so no two rows ever clash.
         insert_many(
@@ -308,6 +350,8 @@ class Batch:
             [{"associated_ref": d.associated_ref, **d.values} for d in changed if not d.new],
         )
         self.exception_log.write(conn)
+        self.counts.exceptions_opened = self.exception_log.opened
+        self.counts.exceptions_resolved = self.exception_log.resolved
         return self.counts
 
     def _select(self, query: sa.Select[Any], column: sa.ColumnElement[Any], ids: list[str]) -> list[Any]:

@@ -12,11 +12,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft7Validator, ValidationError
 from singer_sdk import typing as th
 
 # How a return item names its sales order. The docs disagree (README L969 and L876, their
 # examples at L1873 and L1959, returns.php L65): the table's form is the default.
 SOURCE_REFERENCE_FORMS = ("SourceReference/SourceOrder", "SourceReturnReference/SourceOrder", "SourceReference")
+ALERT_FORMATS = ("slack", "teams", "pagerduty", "json")
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -56,19 +58,28 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="The client this loader, its store and its channel belong to; empty: the rule set's "
         "folder name. A store holding another client's returns is refused",
     ),
-    th.Property("batch_size", th.IntegerType, default=1000, description="Returns per pull"),
+    th.Property(
+        "channel_port",
+        th.IntegerType(minimum=1),
+        default=8803,
+        description="The port `reveni-khaos serve` listens on for this client (each client its own)",
+    ),
+    th.Property("batch_size", th.IntegerType(minimum=1), default=1000, description="Returns per pull"),
     th.Property(
         "pull_frequency_minutes",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=5,
         description="How often Khaos should pull returns (the config file's Frequency)",
     ),
     th.Property(
-        "max_body_bytes", th.IntegerType, default=20_000_000, description="Largest push from Khaos the channel accepts"
+        "max_body_bytes",
+        th.IntegerType(minimum=1),
+        default=20_000_000,
+        description="Largest push from Khaos the channel accepts",
     ),
     th.Property(
         "max_header_bytes",
-        th.IntegerType,
+        th.IntegerType(minimum=1024),
         default=65_536,
         description="Largest request line and headers the channel reads; more is refused before auth",
     ),
@@ -83,7 +94,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "dashboard_username",
         th.StringType,
-        description="The dashboard's own read-only login (never the channel's); empty: no dashboard",
+        description="The dashboard's own login (never the channel's), which can also assign and resolve exceptions; empty: no dashboard",
     ),
     th.Property("dashboard_password", th.StringType, secret=True, description="The dashboard's password"),
     th.Property(
@@ -96,7 +107,20 @@ CONFIG_SCHEMA = th.PropertiesList(
         "alert_webhook_url",
         th.StringType,
         secret=True,
-        description="Where new or worsened exceptions are posted (Slack-compatible JSON); empty: no alerts",
+        description="Where each owner's alert event is posted after a sync; empty: no alerts",
+    ),
+    th.Property(
+        "alert_format",
+        th.StringType,
+        default="slack",
+        allowed_values=list(ALERT_FORMATS),
+        description="The alert's form: slack, teams (a Workflows webhook), pagerduty (Events v2) or json",
+    ),
+    th.Property(
+        "alert_routing_key",
+        th.StringType,
+        secret=True,
+        description="PagerDuty's integration key (alert_format pagerduty only)",
     ),
     th.Property("alert_attempts", th.IntegerType, default=3, description="Tries per alert before giving up"),
     th.Property("alert_backoff_seconds", th.NumberType, default=1.0, description="Wait before the 2nd try; doubles"),
@@ -131,14 +155,22 @@ class ChannelSettings:
     dashboard_username: str = ""
     dashboard_password: str = ""
     source_reference_form: str = SOURCE_REFERENCE_FORMS[0]
+    channel_port: int = 8803
     client: str = ""  # whose store this is: empty, the rule set's folder name (client_store)
     rules_path: str = ""  # the dashboard names Khaos's sites from it; the channel itself reads no rules
 
     @classmethod
     def from_config(cls, config: dict[str, Any], source: str = "config") -> ChannelSettings:
+        """The channel's settings, checked against the same schema as the target's: a
+        wrong type or value stops `serve` at its start, naming the setting."""
+        # What the channel needs is checked below: `rules_path`, say, is the target's.
+        errors = Draft7Validator(CONFIG_SCHEMA).iter_errors(config)
+        problems = [_problem(error) for error in errors if error.validator != "required"]
+        if problems:
+            raise ValueError(f"{source}: {'; '.join(sorted(problems))}")
         values: dict[str, Any] = {}
         for spec in fields(cls):
-            if spec.name in config:
+            if config.get(spec.name) is not None:
                 values[spec.name] = config[spec.name]
             elif "default" in CONFIG_SCHEMA["properties"][spec.name]:
                 values[spec.name] = CONFIG_SCHEMA["properties"][spec.name]["default"]
@@ -151,6 +183,24 @@ class ChannelSettings:
         if not values["channel_password"] or not values["channel_username"]:
             raise ValueError(f"{source}: `channel_username` and `channel_password` must not be empty")
         return cls(**values)
+
+
+WORDS = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false"}
+WORDS |= {"array": "a list", "object": "an object"}
+
+
+def _problem(error: ValidationError) -> str:
+    """What is wrong with one setting, in words that never show its value (it may be a secret)."""
+    name = ".".join(str(part) for part in error.absolute_path) or "the settings"
+    wanted = error.validator_value
+    if error.validator == "type":
+        kinds = [WORDS.get(kind, kind) for kind in ([wanted] if isinstance(wanted, str) else wanted) if kind != "null"]
+        return f"`{name}` must be {' or '.join(kinds)}"
+    if error.validator == "minimum":
+        return f"`{name}` must be at least {wanted}"
+    if error.validator == "enum":
+        return f"`{name}` must be one of {', '.join(map(str, wanted))}"
+    return f"`{name}` is not valid ({error.validator})"
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

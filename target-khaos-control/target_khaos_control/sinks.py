@@ -9,6 +9,7 @@ from singer_sdk.sinks import BatchSink
 
 from target_khaos_control.exception_log import touched_since
 from target_khaos_control.publishing import apply_returns
+from target_khaos_control.reveni import TIMESTAMP
 from target_khaos_control.store import now
 
 
@@ -63,25 +64,32 @@ class ReturnsSink(BatchSink):
         # Committed: now the exceptions this batch opened, saw again or resolved go out.
         with self.target.engine.connect() as conn:
             self.target.exception_stream.write(touched_since(conn, moment))
-        self.target.batch_committed()
+        self.target.batch_committed(self)
         self.logger.info(
             "Committed %d returns: %d documents published, %d put on hold, %d unchanged, %d older than stored, "
-            "%d moved backwards",
+            "%d moved backwards; %d exceptions opened, %d resolved",
             len(records),
             counts.published,
             counts.held,
             counts.unchanged,
             counts.older,
             counts.backwards,
+            counts.exceptions_opened,
+            counts.exceptions_resolved,
         )
 
 
 def _iso(value: str) -> str:
-    """UTC with a `Z`, as Reveni writes it; a value that is no timestamp stays as sent."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+    """UTC with a `Z`, as Reveni writes it, to the microsecond (two versions in one second
+    stay in order); a value that is no RFC 3339 timestamp (one without its offset, say), or
+    no moment in UTC, stays as sent, for the schema check to name."""
+    if not TIMESTAMP.match(value):
         return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        moment = datetime.fromisoformat(value.upper())  # RFC 3339 allows a lower-case t and z
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return value
+    precision = "microseconds" if moment.microsecond else "seconds"
+    return moment.replace(tzinfo=None).isoformat(timespec=precision) + "Z"

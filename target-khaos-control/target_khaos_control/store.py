@@ -5,6 +5,7 @@ a store brings it up to date first.
 What it keeps:
 - `reveni_returns`: the latest version of each Reveni return (its `updated_at`, a
   content hash, the record).
+- `return_versions`: every version of each return, when the store received it.
 - `documents`: the Khaos `CustomerReturn` documents made from them, each with its
   `AssociatedRef`, its state (held, published, served, re_requested, superseded) and
   its place in the feed Khaos pulls.
@@ -14,7 +15,8 @@ What it keeps:
 - `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed;
   `catalogue_version` counts the pushes that changed the stock catalogue.
 - `exceptions`: what the integration could not carry through, for its owner, and what
-  was alerted about it.
+  was alerted about it; `alert_incidents`: each owner's alert, standing or resolved.
+- `exception_actions`: who assigned or resolved an exception on the dashboard, when, why.
 - `runs`: each sync, replay and reconciliation, with its counts.
 - `credit_notes`: the credit notes the last reconciliations read from Khaos's export.
 - `proposal_decisions`: fixes the integration proposed that an operator accepted or
@@ -24,6 +26,7 @@ What it keeps:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +35,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 T = TypeVar("T")
@@ -65,6 +70,17 @@ reveni_returns = sa.Table(
     sa.Column("status", FreeText, nullable=False, default=""),  # the stored version's Reveni status
 )
 
+# Every version of each return as it arrived (`seen_at`: when the store received it): the
+# month-end close reads the version the store held at the period's end.
+return_versions = sa.Table(
+    "return_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("return_id", FreeText, nullable=False, index=True),
+    sa.Column("seen_at", Moment, nullable=False),
+    sa.Column("record", FreeText, nullable=False),
+)
+
 documents = sa.Table(
     "documents",
     metadata,
@@ -84,6 +100,9 @@ documents = sa.Table(
     sa.Column("last_served_at", Moment, nullable=True),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
     sa.Column("currency", sa.String(3), nullable=False, default="", server_default=""),
+    # What each Reveni item in it credits and how ({item id: {credit, disposition, reason}}):
+    # once Khaos holds the document, later versions of the return are judged against this.
+    sa.Column("lines", FreeText, nullable=False, server_default="{}"),
 )
 # On Postgres the table is filled to 60% (migration 0008), and no index reads `state` or
 # the times a pull sets: marking a pull served is then a heap-only update, no index touched.
@@ -178,6 +197,30 @@ exceptions = sa.Table(
     sa.Column("alerted_status", sa.String(12), nullable=False, default=""),
     sa.Column("alerted_severity", sa.String(8), nullable=False, default=""),
     sa.Column("alerted_at", Moment, nullable=True),
+    sa.Column("assigned_to", FreeText, nullable=False, default="", server_default=""),  # a person, from the dashboard
+)
+
+# The dashboard's audit trail: every assignment and resolution, never changed or deleted.
+exception_actions = sa.Table(
+    "exception_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trace_key", FreeText, nullable=False, index=True),
+    sa.Column("action", sa.String(12), nullable=False),  # assign | resolve
+    sa.Column("login", FreeText, nullable=False),  # the dashboard login that acted
+    sa.Column("person", FreeText, nullable=False),  # the name the person gave
+    sa.Column("at", Moment, nullable=False),
+    sa.Column("assigned_to", FreeText, nullable=False, default="", server_default=""),
+    sa.Column("note", FreeText, nullable=False, default="", server_default=""),
+)
+
+# Per owner: whether an alert is standing (`triggered`) or was resolved once its count fell to 0.
+alert_incidents = sa.Table(
+    "alert_incidents",
+    metadata,
+    sa.Column("owner", sa.String(20), primary_key=True),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("changed_at", Moment, nullable=False),
 )
 
 runs = sa.Table(
@@ -199,6 +242,8 @@ credit_notes = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("date", sa.String(40), nullable=False),
     sa.Column("seen_at", Moment, nullable=False),
+    sa.Column("net", sa.Numeric(18, 2), nullable=True),
+    sa.Column("tax", sa.Numeric(18, 2), nullable=True),
 )
 
 proposal_decisions = sa.Table(
@@ -235,6 +280,10 @@ def now() -> datetime:
 
 def open_store(database_url: str) -> Engine:
     """Connect, create the SQLite file's folder if needed, and migrate to the latest schema."""
+    if not isinstance(database_url, str):  # never printed: a URL may hold a password
+        raise ValueError(
+            f"`database_url` must be text (a SQLite file or a Postgres URL), not {type(database_url).__name__}"
+        )
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -244,13 +293,39 @@ def open_store(database_url: str) -> Engine:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # Channels and a target started together on a new database: one migrates, the
+        # others wait for it, then find the schema up to date. A store already up to date
+        # takes no lock, so opening one never waits behind a sync's write.
+        current = set(MigrationContext.configure(connection).get_current_heads())
+        if current != set(ScriptDirectory.from_config(config).get_heads()):
+            hold(connection, MIGRATION_LOCK)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
     return engine
 
 
-# Any fixed number: the key of Postgres's lock on the feed (pg_advisory_xact_lock).
+# Any fixed numbers: the keys of Postgres's locks (pg_advisory_xact_lock).
 FEED_LOCK = 0x5245_5645_4E49  # "REVENI"
+PUSH_LOCK = FEED_LOCK + 1  # Khaos's pushes, one at a time: identical pushes at once upsert, never clash
+MIGRATION_LOCK = FEED_LOCK + 2
+
+
+def hold(conn: Connection, key: int) -> None:
+    """Hold the lock `key` until this transaction ends: on Postgres an advisory lock;
+    on SQLite, which has one lock, the database's write lock taken up front."""
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+def next_feed_position(last: int | None) -> int:
+    """The position after `last`, and never below the clock's microseconds: a store
+    restored from a backup then gives out only positions above every one it gave out
+    before the restore, which Khaos may still hold as its continuation."""
+    return max((last or 0) + 1, time.time_ns() // 1000)
 
 
 def lock_feed(conn: Connection) -> None:
@@ -262,12 +337,7 @@ def lock_feed(conn: Connection) -> None:
     takes the database's write lock up front (BEGIN IMMEDIATE; the driver would
     otherwise begin only at the first write), on Postgres an advisory lock that every
     process sharing the store honours."""
-    if conn.dialect.name == "sqlite":
-        driver = conn.connection.driver_connection
-        if not driver.in_transaction:  # type: ignore[union-attr]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FEED_LOCK)))
+    hold(conn, FEED_LOCK)
 
 
 def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:

@@ -3,42 +3,29 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections import Counter
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import msgspec
-from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.singerlib.json import deserialize_json
 from singer_sdk.target_base import Target
 from sqlalchemy.engine import Engine
 
 from target_khaos_control import alerts
 from target_khaos_control.client_store import claim_store, client_name, masked
+from target_khaos_control.clients import clash_for
 from target_khaos_control.config_errors import refusal
 from target_khaos_control.exception_log import ExceptionStream
 from target_khaos_control.publishing import finish_run, start_run
 from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
 from target_khaos_control.rules.catalogue import Latest
 from target_khaos_control.settings import CONFIG_SCHEMA
+from target_khaos_control.singer_input import Reader, StreamRefused
 from target_khaos_control.sinks import ReturnsSink
 from target_khaos_control.store import open_store
-
-
-class Reader(MsgSpecReader):
-    """Each line decoded by msgspec (numbers with a point as Decimal, as singer-sdk's own
-    reader); a line only Python's json reads (a bare NaN, say) is read as singer-sdk would,
-    so the rules, not the reader, judge what it holds."""
-
-    def deserialize_json(self, line: str) -> dict[str, Any]:
-        try:
-            return decoder.decode(line)  # type: ignore[no-any-return]
-        except msgspec.DecodeError:
-            return deserialize_json(line, parse_constant=Decimal)  # NaN as a Decimal too: never a float
 
 
 class TargetKhaosControl(Target):
@@ -55,14 +42,34 @@ class TargetKhaosControl(Target):
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         self.passed_on: dict[str, Any] | None = None  # the last STATE written
         self.catalogue = Latest()
+        if self.config.get("alert_format") == "pagerduty" and not self.config.get("alert_routing_key"):
+            raise SystemExit(
+                "target-khaos-control: alert_format is pagerduty but no alert_routing_key is set "
+                "(set TARGET_KHAOS_CONTROL_ALERT_ROUTING_KEY to the PagerDuty service's integration key)"
+            )
         # A broken rule set stops the target before it reads a single record.
         try:
             _ = self.ruleset
         except RuleSetError as error:
             raise SystemExit(f"target-khaos-control: the rule set is not usable:\n{error}") from None
+        clash = clash_for(client_name(self.config), os.environ.get("MELTANO_ENVIRONMENT"))
+        if clash:  # two clients of this project would share a store, state, exceptions or port
+            raise SystemExit(f"target-khaos-control: {clash}")
         claim_store(self.engine, client_name(self.config), masked(self.config["database_url"]))
         with self.engine.begin() as conn:  # on the Runs page from now: a sync that dies stays unfinished
             self.run_id = start_run(conn, "sync", self.started)
+
+    @classmethod
+    def invoke(cls, **options: Any) -> None:
+        """Run the target; a refusal (a SystemExit with a message) is logged as one ERROR, which
+        Meltano shows as an error, rather than printed raw (which it shows as info)."""
+        try:
+            super().invoke(**options)
+        except SystemExit as stop:
+            if not isinstance(stop.code, str):
+                raise
+            cls.logger.error("%s", stop.code)
+            raise SystemExit(1) from None
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # singer-sdk's own messages would print a secret given with the wrong type, and name
@@ -75,7 +82,7 @@ class TargetKhaosControl(Target):
     def get_sink_class(self, stream_name: str) -> type[ReturnsSink]:
         if stream_name != "returns":
             msg = f"target-khaos-control loads tap-reveni's `returns` stream only; got a stream named {stream_name!r}"
-            raise ValueError(msg)
+            raise StreamRefused(msg)
         return ReturnsSink
 
     @cached_property
@@ -92,12 +99,20 @@ class TargetKhaosControl(Target):
         folder = self.config.get("exceptions_path")
         return ExceptionStream(Path(folder) / f"exceptions-{started}.jsonl" if folder else None)
 
-    def batch_committed(self) -> None:
-        """Every record read so far is now committed (one stream, so one sink, drained
-        whole), and so is everything the latest STATE from the tap covers: pass it on
-        now rather than at the end of the run or after singer-sdk's five minutes, so a
+    def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
+        # A changed SCHEMA retires the sink holding the records read so far: commit them
+        # first, so no later batch's STATE can cover records still waiting in it.
+        if any(sink.current_size for sink in (*self._sinks_to_clear, *self._sinks_active.values())):
+            self.drain_all()
+        super()._process_schema_message(message_dict)
+
+    def batch_committed(self, sink: ReturnsSink) -> None:
+        """Every record `sink` read is now committed; when no other sink holds one still
+        waiting, so is everything the latest STATE from the tap covers: pass it on now
+        rather than at the end of the run or after singer-sdk's five minutes, so a
         target killed later resends only records it never committed."""
-        if self._latest_state:
+        waiting = [s for s in (*self._sinks_to_clear, *self._sinks_active.values()) if s is not sink and s.current_size]
+        if self._latest_state and not waiting:
             self._write_state_message(copy.deepcopy(self._latest_state))
 
     def _write_state_message(self, state: dict[str, Any]) -> None:
@@ -111,15 +126,25 @@ class TargetKhaosControl(Target):
         self.exception_stream.close()
         with self.engine.begin() as conn:
             finish_run(conn, self.run_id, dict(self.run_counts))
+        self.logger.info(
+            "Sync finished: %d returns, %d documents published, %d put on hold; %d exceptions opened, %d resolved",
+            self.run_counts["returns"],
+            self.run_counts["published"],
+            self.run_counts["held"],
+            self.run_counts["exceptions_opened"],
+            self.run_counts["exceptions_resolved"],
+        )
         url = self.config.get("alert_webhook_url")
         if url:
-            sent = alerts.send(
-                self.engine,
+            destination = alerts.Destination(
                 url,
+                format=self.config.get("alert_format") or "slack",
+                routing_key=self.config.get("alert_routing_key") or "",
                 attempts=int(self.config["alert_attempts"]),
                 backoff_seconds=float(self.config["alert_backoff_seconds"]),
             )
-            self.logger.info("Sent %d alert message(s)", sent)
+            sent = alerts.send(self.engine, destination, alerts.origin(self.config), datetime.now(UTC))
+            self.logger.info("Sent %d alert event(s) (%s)", sent, destination.format)
 
 
 if __name__ == "__main__":

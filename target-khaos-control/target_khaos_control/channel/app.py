@@ -11,12 +11,10 @@ worker thread, so a 20 MB push never stalls a pull or the dashboard.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -33,6 +31,9 @@ from starlette.routing import Route
 from target_khaos_control.channel import feed, khaos_xml
 from target_khaos_control.channel import pushes as khaos_pushes
 from target_khaos_control.channel.dashboard import Dashboard
+from target_khaos_control.channel.guards import BasicAuth, Edges
+from target_khaos_control.channel.metrics import Metrics
+from target_khaos_control.client_store import client_name
 from target_khaos_control.settings import SOURCE_REFERENCE_FORMS, ChannelSettings
 from target_khaos_control.store import now
 
@@ -106,6 +107,7 @@ class Channel:
     def __init__(self, engine: Engine, settings: ChannelSettings) -> None:
         self.engine, self.settings = engine, settings
         self.pulls_first = PullsFirst()
+        self.metrics = Metrics(engine, settings.client or client_name({"rules_path": settings.rules_path}))
 
     # --- what Khaos reads -------------------------------------------------------------
 
@@ -141,9 +143,14 @@ class Channel:
 
     async def returns(self, request: Request) -> Response:
         fmt = _format(request)
+        if request.method == "HEAD":  # a probe: it would mark served what it never reads
+            raise BadRequest("HEAD serves nothing here: Khaos pulls with GET; to check the channel, use /healthz")
         continuation = request.headers.get("sirion-continuation", "")
         specific = request.headers.get("specificids")
-        return await run_in_threadpool(self._serve_returns, fmt, continuation, specific)
+        started = time.perf_counter()
+        answer = await run_in_threadpool(self._serve_returns, fmt, continuation, specific)
+        self.metrics.observe_pull(time.perf_counter() - started)
+        return answer
 
     def _serve_returns(self, fmt: str, continuation: str, specific: str | None) -> Response:
         try:
@@ -231,62 +238,28 @@ class Channel:
             Route("/khaos/config.{fmt:str}", self.config_file),
             Route("/khaos/orders.{fmt:str}", self.orders),
             Route("/khaos/returns.{fmt:str}", self.returns),
+            Route("/metrics", self.metrics.endpoint),
         ]
         routes += [Route(path, self.receiver(name), methods=["POST"]) for name, (path, _, _) in PUSHES.items()]
-        if self.settings.dashboard_username and self.settings.dashboard_password:
-            routes += Dashboard(self.engine, self.settings.rules_path).routes()
+        dashboard = bool(self.settings.dashboard_username and self.settings.dashboard_password)
+        if dashboard:
+            routes += Dashboard(self.engine, self.settings.rules_path, self.settings.dashboard_password).routes()
+        else:
+            routes += Dashboard.not_configured_routes()
         app = Starlette(
             routes=routes,
             exception_handlers={BadRequest: _bad_request, 404: _not_found, 405: _not_allowed, Exception: _failure},
         )
         logins = {
             "/dashboard": (self.settings.dashboard_username, self.settings.dashboard_password),
+            # Prometheus scrapes with the dashboard's read-only login, never Khaos's.
+            "/metrics": (self.settings.dashboard_username, self.settings.dashboard_password),
             "/": (self.settings.channel_username, self.settings.channel_password),
         }
-        app.add_middleware(BasicAuth, logins=logins)
+        # No dashboard login: its pages say so to anyone, rather than ask for a login no one has.
+        app.add_middleware(BasicAuth, logins=logins, open_prefixes=() if dashboard else ("/dashboard",))
+        app.add_middleware(Edges, max_header_bytes=self.settings.max_header_bytes)  # outermost: before auth
         return app
-
-
-OPEN_PATHS = frozenset({"/", "/healthz"})  # the landing page and the load balancers' health check: no secrets
-
-
-class BasicAuth:
-    """HTTP Basic auth on every path, compared in constant time; the credentials are
-    never logged. Each path prefix has its own login: Khaos's channel login opens the
-    channel, and only the dashboard's opens the dashboard."""
-
-    def __init__(self, app: Callable[..., Awaitable[None]], logins: dict[str, tuple[str, str]]) -> None:
-        self.app = app
-        # Longest prefix first; an unset login (empty) lets nobody in.
-        self.logins = sorted(
-            (
-                (prefix, f"{user}:{password}".encode() if user and password else None)
-                for prefix, (user, password) in logins.items()
-            ),
-            key=lambda p: -len(p[0]),
-        )
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self._allowed(scope):
-            response = PlainTextResponse(
-                "Unauthorised: check the username and password",
-                status_code=401,
-                headers={"WWW-Authenticate": 'Basic realm="reveni-khaos"'},
-            )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    def _allowed(self, scope: dict[str, Any]) -> bool:
-        # `GET *` (an asterisk-form target) starts with no prefix: nobody is let in.
-        expected = next((login for prefix, login in self.logins if scope["path"].startswith(prefix)), None)
-        header = dict(scope["headers"]).get(b"authorization", b"")
-        scheme, _, encoded = header.partition(b" ")
-        try:
-            given = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            given = b""
-        return expected is not None and scheme.lower() == b"basic" and hmac.compare_digest(given, expected)
 
 
 def _format(request: Request) -> str:
@@ -305,7 +278,7 @@ def _decode(body: bytes, root: str, content_type: str) -> dict[str, Any]:
             raise BadRequest(str(error)) from None
     try:
         # NaN and Infinity parse as numbers, so that their entry alone is refused.
-        data = json.loads(body, parse_float=Decimal, parse_constant=Decimal)
+        data = json.loads(body, parse_float=Decimal, parse_constant=Decimal, parse_int=_whole_number)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BadRequest(f"not valid JSON: {error}") from None
     except RecursionError:
@@ -315,6 +288,12 @@ def _decode(body: bytes, root: str, content_type: str) -> dict[str, Any]:
     if _depth(data) > MAX_DEPTH:
         raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels")
     return data
+
+
+def _whole_number(digits: str) -> int | Decimal:
+    """A whole number; past Python's limit for `int` (4,300 digits) a Decimal, which
+    the entry's own check then refuses, rather than a failure of the whole push."""
+    return int(digits) if len(digits) <= 4000 else Decimal(digits)
 
 
 def _depth(value: Any) -> int:
@@ -330,7 +309,7 @@ def _depth(value: Any) -> int:
 
 
 async def _bad_request(request: Request, error: Exception) -> Response:
-    log.warning("400 on %s: %s", request.url.path, error)
+    log.warning("400 on %s: %s", shown(request.url.path, 80), error)
     return PlainTextResponse(str(error), status_code=400)
 
 
@@ -343,5 +322,5 @@ async def _not_allowed(request: Request, error: Exception) -> Response:
 
 
 async def _failure(request: Request, error: Exception) -> Response:
-    log.exception("500 on %s", request.url.path)
+    log.exception("500 on %s", shown(request.url.path, 80))
     return PlainTextResponse("The channel failed; Khaos will retry", status_code=500)

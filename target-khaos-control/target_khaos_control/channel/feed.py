@@ -5,11 +5,17 @@ The `Sirion-Continuation` value we hand Khaos is the position of the last docume
 the batch, so a pull is stable (the same continuation always gives the same slice) and
 monotonic, and it lives in the database, so it survives a restart.
 
-On first contact Khaos sends a datetime (README L230), whenever the channel was linked:
-it cannot know what we have. The feed then starts at the first document never served,
-so nothing published before the link is lost; the first datetime pull that served
-anything is remembered, and the same datetime again (Khaos lost our answer) starts at
-the same place. A value that is neither a position nor a datetime is a 400 naming it.
+Khaos sends a continuation on every pull: a datetime on its first contact (README L230),
+ours after that. A call without one is not Khaos's (a person with curl, a health check):
+it is a 400 and serves nothing, so it can never mark a document served that Khaos never
+saw. What Khaos provably had is what it acknowledged: everything up to the last position
+of ours it sent back. A first contact (a new datetime) starts there, so documents a probe
+was served are served again; the same datetime again (Khaos lost our answer) starts where
+that pull did. A position we never gave out and past what Khaos provably had (a store
+restored from a backup, another channel's continuation) is never trusted: the pull is
+served from the end of what Khaos provably had, and an `unknown_continuation` exception
+says so. Nothing is skipped; at worst Khaos is sent a document it already has, which it
+refuses by its AssociatedRef. A value that is neither a position nor a datetime is a 400.
 """
 
 from __future__ import annotations
@@ -21,11 +27,19 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.exception_kinds import kind as exception_kind
+from target_khaos_control.exception_log import ExceptionLog, trace_key
 from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, may_become
-from target_khaos_control.store import PULLS_KEPT, chunks, documents, lock_feed, pulls
+from target_khaos_control.store import PULLS_KEPT, chunks, documents, exceptions, lock_feed, pulls
 
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it
+UNKNOWN = "unknown_continuation"
+ACKNOWLEDGED_LOOKBACK = 1000  # pulls searched for Khaos's last acknowledgement (the last one, nearly always)
+NO_CONTINUATION = (
+    "no Sirion-Continuation: Khaos sends one on every pull (a datetime on its first contact), so this "
+    "call was served nothing; to check that the channel is up, use /healthz"
+)
 
 
 class ContinuationError(ValueError):
@@ -66,9 +80,16 @@ def parse_specific_ids(value: str) -> list[str]:
 
 def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime) -> Slice:
     position = parse_continuation(continuation)
+    if position is None:
+        raise ContinuationError(NO_CONTINUATION)
     lock_feed(conn)  # what is read here is what gets marked served
     through = served_through(conn)
-    after = position if isinstance(position, int) else first_contact(conn, continuation.strip(), through)
+    if isinstance(position, datetime):
+        after = first_contact(conn, continuation.strip())
+    elif _trusted(conn, position):
+        after = position
+    else:
+        after = _recover(conn, continuation.strip(), moment)
     query = (
         sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
         .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > after)
@@ -95,11 +116,11 @@ def served_through(conn: Connection) -> int:
     return int(through or 0)
 
 
-def first_contact(conn: Connection, continuation: str, through: int) -> int:
-    """Where a pull without a feed position of ours starts. The same value as the last
-    pull's, with nothing pulled since, is Khaos pulling again after losing our answer:
-    it starts where that pull did. Otherwise: just before the first document never
-    served, so a channel linked late loses nothing and re-linking repeats nothing."""
+def first_contact(conn: Connection, continuation: str) -> int:
+    """Where a pull with a datetime starts. The same value as the last pull's, with
+    nothing pulled since, is Khaos pulling again after losing our answer: it starts where
+    that pull did. Otherwise: at the end of what Khaos provably had, so whatever anyone
+    else was served before (a probe, a pull whose answer was lost) is served again."""
     last = conn.execute(
         sa.select(pulls.c.continuation_in, pulls.c.first_position)
         .where(pulls.c.specific_ids.is_(False))
@@ -109,7 +130,87 @@ def first_contact(conn: Connection, continuation: str, through: int) -> int:
     again = last is not None and continuation and last.continuation_in == continuation[:LONGEST_CONTINUATION]
     if again and last is not None and last.first_position is not None:
         return int(last.first_position) - 1
-    return resume_point(conn, through)
+    return provable_end(conn)
+
+
+def provable_end(conn: Connection) -> int:
+    """The last feed position of ours Khaos sent back as its continuation: it had every
+    document up to there. 0 when it never sent one back (nothing is proven)."""
+    recent = conn.execute(
+        sa.select(pulls.c.continuation_in)
+        .where(pulls.c.specific_ids.is_(False))
+        .order_by(pulls.c.id.desc())
+        .limit(ACKNOWLEDGED_LOOKBACK)
+    ).scalars()
+    for value in recent:
+        position = _position(value)
+        if position is not None and _issued(conn, position):
+            return position
+    return 0
+
+
+def feed_end(conn: Connection) -> int:
+    """The last feed position given out, as far as this store knows."""
+    return int(conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none() or 0)
+
+
+def _trusted(conn: Connection, position: int) -> bool:
+    """A position we gave out (and that the store still has), or one at or before what
+    Khaos provably had: carrying on from it skips nothing."""
+    if position <= feed_end(conn) and _issued(conn, position):
+        return True
+    return position <= provable_end(conn)
+
+
+def _issued(conn: Connection, position: int) -> bool:
+    """Whether a pull answered with this position. A SpecificIDs retry hands back the
+    continuation it was sent, so only its answer to none counts. The latest pulls are
+    read first: Khaos's continuation is nearly always the last one we gave."""
+    table = pulls.c
+    answered = conn.execute(
+        sa.select(table.id)
+        .where(
+            table.continuation_out == str(position),
+            sa.or_(table.specific_ids.is_(False), table.continuation_in == ""),
+        )
+        .order_by(table.id.desc())
+        .limit(1)
+    ).first()
+    return answered is not None
+
+
+def _position(value: str) -> int | None:
+    value = value.strip().strip('"')
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= LONGEST_POSITION else None
+
+
+def _recover(conn: Connection, continuation: str, moment: datetime) -> int:
+    """A continuation we never gave out, past what Khaos provably had: serve from there
+    and open an exception for the integration team."""
+    start, end = provable_end(conn), feed_end(conn)
+    key = trace_key(UNKNOWN, "feed", continuation[:LONGEST_CONTINUATION])
+    query = sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.trace_key == key)
+    known: dict[str, str] = {row.trace_key: row.status for row in conn.execute(query)}
+    log, kind = ExceptionLog(known, moment), exception_kind(UNKNOWN)
+    log.found(
+        key,
+        kind=UNKNOWN,
+        owner=kind.owner.value,
+        severity=kind.severity.value,
+        return_id="",
+        item_id="",
+        message=(
+            f"Khaos pulled with Sirion-Continuation {continuation[:LONGEST_CONTINUATION]!r}, a feed position this "
+            f"channel never gave out (the feed ends at {end}); served from {start}, the end of what Khaos is "
+            "known to have had, so nothing is skipped"
+        ),
+        details=json.dumps(
+            {"continuation": continuation[:LONGEST_CONTINUATION], "feed_end": end, "served_from": start}
+        ),
+        ruleset_hash="",
+    )
+    log.write(conn)
+    return start
 
 
 def resume_point(conn: Connection, through: int) -> int:

@@ -17,27 +17,34 @@ push cut short is not answered 200, and Khaos's repeat of it is harmless.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from target_khaos_control.channel import push_entries as read
+from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
 from target_khaos_control.exception_kinds import kind as exception_kind
 from target_khaos_control.exception_log import ExceptionLog, trace_key
 from target_khaos_control.rules.catalogue import changed as catalogue_changed
-from target_khaos_control.store import chunks, exceptions, order_statuses, stock_codes, stock_items, stock_levels
+from target_khaos_control.store import (
+    PUSH_LOCK,
+    chunks,
+    exceptions,
+    hold,
+    order_statuses,
+    stock_codes,
+    stock_items,
+    stock_levels,
+)
 
 ORDER_STATUSES = {"Received", "Shipping", "PartialShip", "Complete", "Cancelled"}
 REJECTED = "khaos_push_rejected"
-LARGEST_LEVEL = Decimal(10) ** 14  # the store keeps 18 digits, 4 after the point
-# Column widths in the store: a longer value is refused here, never by the database.
-ID, CODE, REF, SITE = 40, 100, 80, 20
 CHUNK = 200  # entries per transaction: about what a pull may wait for
 
 
@@ -50,10 +57,6 @@ def _no_pause() -> None:
 
 class PushError(ValueError):
     """A push none of which can be read; the message says what is wrong."""
-
-
-class EntryError(ValueError):
-    """One entry we cannot keep; the message names the field."""
 
 
 @dataclass
@@ -88,15 +91,17 @@ class _Push:
             return False
         if entries is None or entries == "":  # XML's empty <Deleted/>
             entries = []
+        entries = read.unwrapped(entries)
         if not isinstance(entries, list):
-            self.reject(name, "", f"expected a list, got {_kind(entries)}")
+            self.reject(name, "", f"expected a list, got {read.kind_of(entries)}")
             return False
         for n, entry in enumerate(entries):
             where = f"{name}[{n}]"
             try:
+                read.storable(entry, "")
                 self.keys_kept.append(check(entry, where))
-            except EntryError as error:
-                self.reject(where, _entry_key(entry), str(error))
+            except read.EntryError as error:
+                self.reject(where, read.entry_key(entry), str(error))
         return True
 
     def reject(self, where: str, key: str, reason: str) -> None:
@@ -110,6 +115,7 @@ class _Push:
             if start:
                 self.pause()
             with engine.begin() as conn:
+                hold(conn, PUSH_LOCK)  # two identical pushes at once: the second updates what the first wrote
                 for row in rows[start : start + CHUNK]:
                     write(conn, row)
                 if catalogue:
@@ -117,6 +123,7 @@ class _Push:
 
     def record(self, engine: Engine, moment: datetime) -> None:
         with engine.begin() as conn:
+            hold(conn, PUSH_LOCK)
             self._record(conn, moment)
 
     def _record(self, conn: Connection, moment: datetime) -> None:
@@ -152,17 +159,17 @@ def save_stock_upload(engine: Engine, data: dict[str, Any], moment: datetime, pa
     push, items, deleted = _Push("StockUpload", pause), [], []
 
     def check_item(item: Any, where: str) -> str:
-        item = _object(item, where)
-        stock_id, code = _text(item, "StockID", ID), _text(item, "StockCode", CODE)
-        options = _optional_object(item, "Options")
+        item = read.as_object(item, where)
+        stock_id, code = read.text(item, "StockID", ID), read.text(item, "StockCode", CODE)
+        options = read.optional_object(item, "Options")
         items.append(
             {
                 "stock_id": stock_id,
                 "stock_code": code,
-                "other_ref": _text(item, "OtherRef", CODE, required=False),
-                "barcodes": json.dumps(_barcodes(item.get("Barcodes"))),
-                "tax_rate": json.dumps(_data_item(item, "TaxRate")),
-                "discontinued": _flag(options, "Discontinued"),
+                "other_ref": read.text(item, "OtherRef", CODE, required=False),
+                "barcodes": json.dumps(read.barcodes(item.get("Barcodes"))),
+                "tax_rate": json.dumps(read.data_item(item, "TaxRate")),
+                "discontinued": read.flag(options, "Discontinued"),
                 "deleted": False,
                 "payload": json.dumps(item, default=str, ensure_ascii=False),
                 "updated_at": moment,
@@ -171,7 +178,7 @@ def save_stock_upload(engine: Engine, data: dict[str, Any], moment: datetime, pa
         return stock_id
 
     def check_deleted(entry: Any, where: str) -> str:
-        gone = _text(entry, "StockID", ID) if isinstance(entry, dict) else _scalar(entry, "StockID", ID)
+        gone = read.text(entry, "StockID", ID) if isinstance(entry, dict) else read.scalar(entry, "StockID", ID)
         deleted.append(gone)
         return f"deleted:{gone}"
 
@@ -206,17 +213,17 @@ def save_stock_statuses(engine: Engine, data: dict[str, Any], moment: datetime, 
     push, rows = _Push("StockStatusUpload", pause), []
 
     def check(status: Any, where: str) -> str:
-        status = _object(status, where)
-        stock_id, site = _text(status, "StockID", ID), _text(status, "SiteID", SITE)
-        levels = _optional_object(status, "Levels")
-        potential = _optional_object(status, "RelationshipPotential")
+        status = read.as_object(status, where)
+        stock_id, site = read.text(status, "StockID", ID), read.text(status, "SiteID", SITE)
+        levels = read.optional_object(status, "Levels")
+        potential = read.optional_object(status, "RelationshipPotential")
         # README L724-726: the levels are absent for an item that is not stock controlled;
         # without them, RelationshipPotential.FromChildren is what could be available.
         if levels:
-            available = _number(levels, "Available", "Levels.")
-            on_order = _number(levels, "OnOrder", "Levels.")
+            available = read.number(levels, "Available", "Levels.")
+            on_order = read.number(levels, "OnOrder", "Levels.")
         elif potential:
-            available, on_order = _number(potential, "FromChildren", "RelationshipPotential."), Decimal(0)
+            available, on_order = read.number(potential, "FromChildren", "RelationshipPotential."), Decimal(0)
         else:
             push.outcome.not_stock_controlled += 1
             return f"{stock_id}@{site}"
@@ -224,7 +231,7 @@ def save_stock_statuses(engine: Engine, data: dict[str, Any], moment: datetime, 
             (
                 {"stock_id": stock_id, "site_id": site},
                 {
-                    "stock_code": _text(status, "StockCode", CODE, required=False),
+                    "stock_code": read.text(status, "StockCode", CODE, required=False),
                     "available": available,
                     "on_order": on_order,
                     "updated_at": moment,
@@ -240,24 +247,24 @@ def save_order_statuses(engine: Engine, data: dict[str, Any], moment: datetime, 
     push, rows = _Push("OrderStatusUpload", pause), []
 
     def check(status: Any, where: str) -> str:
-        status = _object(status, where)
+        status = read.as_object(status, where)
         # The samples and order_status.php say `Status`; the table (README L662) says
         # `OrderStatus`. Either is read; two that disagree are refused.
-        given = {name: _text(status, name, REF) for name in ("Status", "OrderStatus") if name in status}
+        given = {name: read.text(status, name, REF) for name in ("Status", "OrderStatus") if name in status}
         if not given:
-            raise EntryError("Status: required")
+            raise read.EntryError("Status: required")
         if len(set(given.values())) > 1:
-            raise EntryError(f"Status {given['Status']!r} and OrderStatus {given['OrderStatus']!r} disagree")
+            raise read.EntryError(f"Status {given['Status']!r} and OrderStatus {given['OrderStatus']!r} disagree")
         state = next(iter(given.values()))
         if state not in ORDER_STATUSES:
-            raise EntryError(f"Status: {state!r} is not one of {', '.join(sorted(ORDER_STATUSES))}")
-        order_id = _text(status, "OrderID", ID)
+            raise read.EntryError(f"Status: {state!r} is not one of {', '.join(sorted(ORDER_STATUSES))}")
+        order_id = read.text(status, "OrderID", ID)
         rows.append(
             (
                 {"order_id": order_id},
                 {
-                    "order_code": _text(status, "OrderCode", REF, required=False),
-                    "associated_ref": _text(status, "AssociatedRef", REF, required=False),
+                    "order_code": read.text(status, "OrderCode", REF, required=False),
+                    "associated_ref": read.text(status, "AssociatedRef", REF, required=False),
                     "status": state,
                     "payload": json.dumps(status, default=str, ensure_ascii=False),
                     "updated_at": moment,
@@ -300,112 +307,3 @@ def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict
     condition = sa.and_(*(table.c[name] == value for name, value in key.items()))
     if conn.execute(table.update().where(condition).values(**values)).rowcount == 0:
         conn.execute(table.insert().values(**key, **values))
-
-
-def _object(entry: Any, where: str) -> dict[str, Any]:
-    if not isinstance(entry, dict):
-        raise EntryError(f"expected an object, got {_kind(entry)}")
-    return entry
-
-
-def _optional_object(entry: dict[str, Any], name: str) -> dict[str, Any]:
-    value = entry.get(name)
-    if value is None or value == "":
-        return {}
-    if not isinstance(value, dict):
-        raise EntryError(f"{name}: expected an object, got {_kind(value)}")
-    return value
-
-
-def _text(entry: dict[str, Any], name: str, longest: int, *, required: bool = True) -> str:
-    value = entry.get(name)
-    if value is None or value == "":
-        if required:
-            raise EntryError(f"{name}: required")
-        return ""
-    return _scalar(value, name, longest)
-
-
-def _scalar(value: Any, name: str, longest: int) -> str:
-    """Text or a whole number (JSON gives SiteID as a number): anything else is refused."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise EntryError(f"{name}: expected text, got {_kind(value)}")
-    text = str(value).strip()
-    if not text:
-        raise EntryError(f"{name}: required")
-    if len(text) > longest:
-        raise EntryError(f"{name}: {len(text)} characters; at most {longest} are kept")
-    return text
-
-
-def _number(entry: dict[str, Any], name: str, prefix: str = "") -> Decimal:
-    value = entry.get(name)
-    if value is None or value == "":
-        raise EntryError(f"{prefix}{name}: required")
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise EntryError(f"{prefix}{name}: expected a number, got {_kind(value)}")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise EntryError(f"{prefix}{name}: {_short(value)} is not a number") from None
-    if not number.is_finite() or abs(number) >= LARGEST_LEVEL:
-        raise EntryError(f"{prefix}{name}: {_short(value)} is not a stock level")
-    return number
-
-
-def _flag(options: dict[str, Any], name: str) -> bool:
-    """JSON true/false, or XML's True/False text (README L1576)."""
-    value = options.get(name)
-    if value is None or value == "" or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise EntryError(f"Options.{name}: expected true or false, got {_short(value)}")
-
-
-def _barcodes(value: Any) -> list[dict[str, Any]]:
-    if value is None or value == "":
-        return []
-    if not isinstance(value, list):
-        raise EntryError(f"Barcodes: expected a list, got {_kind(value)}")
-    found = []
-    for n, barcode in enumerate(value):
-        if not isinstance(barcode, dict):
-            raise EntryError(f"Barcodes[{n}]: expected an object, got {_kind(barcode)}")
-        found.append({"Barcode": _text(barcode, "Barcode", CODE), "Type": barcode.get("Type", "")})
-    return found
-
-
-def _data_item(entry: dict[str, Any], name: str) -> dict[str, Any]:
-    value = entry.get(name)
-    if value is None or value == "":
-        return {}
-    if isinstance(value, dict):
-        return value
-    return {"Name": _scalar(value, name, CODE)}
-
-
-def _entry_key(entry: Any) -> str:
-    """The entry's own id when it has a readable one, else a digest of it: the same bad
-    entry pushed again is the same exception, seen again."""
-    if isinstance(entry, dict):
-        ids = [entry.get(name) for name in ("StockID", "OrderID")]
-        site = entry.get("SiteID")
-        for value in ids:
-            if isinstance(value, str | int) and not isinstance(value, bool) and 0 < len(str(value)) <= ID:
-                suffix = f"@{site}" if isinstance(site, str | int) and len(str(site)) <= SITE and site != "" else ""
-                return f"{value}{suffix}"
-    digest = hashlib.sha256(json.dumps(entry, default=str, sort_keys=True).encode()).hexdigest()[:16]
-    return f"entry-{digest}"
-
-
-def _kind(value: Any) -> str:
-    names = {bool: "true/false", int: "a number", float: "a number", Decimal: "a number", str: "text"}
-    names |= {list: "a list", dict: "an object", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _short(value: Any) -> str:
-    """Never echo long input: the first 40 characters, marked as cut."""
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"

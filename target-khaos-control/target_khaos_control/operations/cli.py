@@ -5,6 +5,8 @@ reveni-khaos rules validate PATH                            check a rule set, ev
 reveni-khaos rules test PATH                                run its golden cases
 reveni-khaos rules preview PATH --input FILE [--against OTHER_PATH]
 reveni-khaos replay | reconcile | exceptions --config FILE ...    the daily work on the store
+reveni-khaos close --period YYYY-MM --config FILE --credit-notes FILE [--payout-total AMOUNT CURRENCY ...]
+reveni-khaos clients add NAME | list | check                 one command per new client; none may share
 reveni-khaos fix list | accept ID | reject ID --config FILE        exceptions that come with their fix
 
 Every value an option takes is checked against what exists (owners, exception types), and a
@@ -17,9 +19,10 @@ import argparse
 import logging
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.operations import rules_commands as rules
@@ -37,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the channel Khaos Control pulls returns from")
     serve.add_argument("--config", required=True, help="the target's config file (JSON)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8803)
+    serve.add_argument("--port", type=int, help="default: the config's channel_port (8803 unless set)")
 
     ruleset = commands.add_parser("rules", help="check, test and preview a client's rule set")
     actions = ruleset.add_subparsers(dest="action", required=True)
@@ -79,6 +82,33 @@ def parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--format", choices=("table", "csv", "json"), default="table")
     reconcile.add_argument("--output", help="write the report to this file instead of the terminal")
 
+    close = commands.add_parser("close", help="the month-end close of a period, and the accountant's export")
+    close.add_argument("--period", required=True, help="the month to close, YYYY-MM (e.g. 2026-11)")
+    close.add_argument("--config", required=True, help="the target's config file (JSON)")
+    close.add_argument("--credit-notes", required=True, help="Khaos Control's credit-note export (CSV)")
+    close.add_argument(
+        "--payout-total",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("AMOUNT", "CURRENCY"),
+        help="what Reveni's payout report says it paid out in the period (repeatable, one per currency)",
+    )
+    close.add_argument(
+        "--output", help="where the export goes, without its suffix (default: close-PERIOD, as .csv and .xlsx)"
+    )
+    clients = commands.add_parser("clients", help="add a client, list them, check none share a store or port")
+    client_actions = clients.add_subparsers(dest="action", required=True)
+    adding = client_actions.add_parser("add", help="add a client: rules, plugins, settings, job and schedule")
+    adding.add_argument("name", help="the client's name, e.g. acme (lower-case letters, digits, dashes)")
+    adding.add_argument("--template", help="the rule folder to start from (default rules/demo)")
+    for action in (adding, client_actions.add_parser("list", help="the clients and where each keeps its data")):
+        action.add_argument("--project", default=".", help="the Meltano project's folder (default: this one)")
+    client_actions.choices["list"].add_argument("--format", choices=("table", "json"), default="table")
+    client_actions.add_parser(
+        "check", help="refuse two clients sharing a store, state id, exceptions path or channel port"
+    ).add_argument("--project", default=".", help="the Meltano project's folder (default: this one)")
+
     listing = commands.add_parser("exceptions", help="list open exceptions")
     listing.add_argument("--config", required=True, help="the target's config file (JSON)")
     listing.add_argument("--owner", choices=OWNERS, metavar="OWNER", help=f"only this owner's: {', '.join(OWNERS)}")
@@ -115,7 +145,11 @@ def _run(argv: list[str] | None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
-    elif args.command in ("replay", "reconcile", "exceptions", "fix"):
+    elif args.command == "clients":
+        from target_khaos_control.operations.client_commands import run
+
+        sys.exit(run(args))
+    elif args.command in ("replay", "reconcile", "exceptions", "close", "fix"):
         sys.exit(_operate(args))
     elif args.action == "validate":
         sys.exit(rules.validate(args.path))
@@ -140,6 +174,8 @@ def _serve(args: argparse.Namespace) -> None:
             "pip install 'target-khaos-control[channel]'"
         )
     from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.clients import clash_for
+    from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.settings import ChannelSettings, read_config_file
     from target_khaos_control.store import open_store
 
@@ -147,22 +183,30 @@ def _serve(args: argparse.Namespace) -> None:
     try:
         settings = ChannelSettings.from_config(read_config_file(args.config), args.config)
     except ValueError as error:
-        sys.exit(f"reveni-khaos serve: {error}")
-    engine = open_store(settings.database_url)
-    claim_store(
-        engine, settings.client or client_name({"rules_path": settings.rules_path}), masked(settings.database_url)
-    )
+        sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
+    client = settings.client or client_name({"rules_path": settings.rules_path})
+    clash = clash_for(client, os.environ.get("MELTANO_ENVIRONMENT"))
+    if clash:  # before the store is opened: another client's is never touched
+        sys.exit(f"reveni-khaos serve: {clash}")
+    try:
+        engine = open_store(settings.database_url)
+    except ValueError as error:
+        sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
+    claim_store(engine, client, masked(settings.database_url))
     logging.getLogger("reveni_khaos.channel").info(
-        "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)", settings.public_url.rstrip("/")
+        "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)",
+        without_passwords(settings.public_url.rstrip("/")),
     )
-    # uvicorn's access log shows method, path and status only: never the credentials.
+    # The channel logs each call itself (method, a path never whole, status; never the
+    # credentials): uvicorn's access log would print a 100 KB request line whole.
     # h11, not httptools: h11 refuses a request line and headers over the limit before
     # reading them all (httptools reads a 100 MB header before auth).
     uvicorn.run(
         Channel(engine, settings).app(),
         host=args.host,
-        port=args.port,
+        port=args.port or settings.channel_port,
         log_level="info",
+        access_log=False,
         http="h11",
         h11_max_incomplete_event_size=settings.max_header_bytes,
     )
@@ -180,6 +224,7 @@ def _fix(engine: Engine, rules_path: str, args: argparse.Namespace) -> int:
 
 def _operate(args: argparse.Namespace) -> int:
     from target_khaos_control.client_store import claim_store, client_name, masked
+    from target_khaos_control.config_errors import without_passwords
     from target_khaos_control.operations import commands
     from target_khaos_control.operations.reconciliation import CreditNoteFileError
     from target_khaos_control.rules import RuleSetError, load_ruleset
@@ -202,6 +247,8 @@ def _operate(args: argparse.Namespace) -> int:
         if args.command == "fix":
             return _fix(engine, config["rules_path"], args)
         ruleset = load_ruleset(config["rules_path"])
+        if args.command == "close":
+            return _close(args, engine, config, ruleset)
         return commands.run_reconciliation(
             engine,
             Path(args.credit_notes),
@@ -211,8 +258,35 @@ def _operate(args: argparse.Namespace) -> int:
             unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),
             fmt=args.format,
             output=Path(args.output) if args.output else None,
+            tax_rates=ruleset.tax_code_rates,
         )
     except (ValueError, CreditNoteFileError) as error:
         detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)
-        print(f"reveni-khaos {args.command}: {detail}", file=sys.stderr)
+        print(without_passwords(f"reveni-khaos {args.command}: {detail}"), file=sys.stderr)
         return 1
+
+
+def _close(args: argparse.Namespace, engine: Any, config: dict[str, Any], ruleset: Any) -> int:
+    from target_khaos_control.operations.month_end import Period
+    from target_khaos_control.operations.month_end_export import run_close
+
+    period = Period.parse(args.period)
+    payouts = []
+    for amount, currency in args.payout_total:
+        try:
+            total = Decimal(amount)
+        except InvalidOperation:
+            total = Decimal("NaN")
+        if not total.is_finite() or len(currency) != 3 or not currency.isalpha():
+            raise ValueError(f"--payout-total {amount} {currency}: write an amount and a currency, e.g. 1234.56 GBP")
+        payouts.append((total, currency.upper()))
+    return run_close(
+        engine,
+        period,
+        Path(args.credit_notes),
+        columns=config.get("credit_note_columns"),
+        tax_rates=ruleset.tax_code_rates,
+        unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),
+        payouts=payouts,
+        output=Path(args.output) if args.output else Path(f"close-{period.name}"),
+    )

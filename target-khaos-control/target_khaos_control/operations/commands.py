@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,16 +17,22 @@ from sqlalchemy.engine import Engine
 from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, as_record, trace_key
 from target_khaos_control.operations import reconciliation
-from target_khaos_control.publishing import apply_returns, record_run
+from target_khaos_control.publishing import apply_returns, finish_run, record_run, start_run
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import chunks, credit_notes, exceptions, now, reveni_returns
+
+REPLAY_CHUNK = 200  # returns per transaction: a pull during a replay waits for one chunk at most
 
 
 def replay(
     engine: Engine, rules_path: str, *, ids: list[str], kinds: list[str], owners: list[str], out: TextIO = sys.stdout
 ) -> int:
-    """Run open exceptions' returns through the current rules, without extracting again."""
+    """Run open exceptions' returns through the current rules, without extracting again.
+
+    The rules run outside any transaction, and their decisions are written REPLAY_CHUNK
+    returns to a transaction, each holding the feed's lock only while it writes: Khaos's
+    pulls go on during a replay of any size. Each return is decided whole in one chunk."""
     ruleset = load_ruleset(rules_path)
     table = exceptions.c
     query = sa.select(sa.distinct(table.return_id)).where(
@@ -37,7 +44,7 @@ def replay(
         query = query.where(table.kind.in_(kinds))
     if owners:
         query = query.where(table.owner.in_(owners))
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         stored = set(
             conn.execute(sa.select(reveni_returns.c.return_id).where(reveni_returns.c.return_id.in_(ids))).scalars()
         )
@@ -45,46 +52,51 @@ def replay(
         if unknown:
             raise ValueError(f"no Reveni return {', '.join(map(repr, unknown))} in the store: check the id")
         return_ids = list(conn.execute(query).scalars())
-        records = [
-            json.loads(r)
-            for r in conn.execute(
-                sa.select(reveni_returns.c.record).where(reveni_returns.c.return_id.in_(return_ids))
-            ).scalars()
-        ]
         before = _open(conn, return_ids)
         catalogue = Catalogue.read(conn)
-        moment = now()
-        progress = _progress_bar(out, "Replaying")
-        entries = [(r, ruleset.draft(r, catalogue)) for r in (progress(records) if progress else records)]
-        counts = apply_returns(conn, entries, moment, force=True, routing=ruleset.routing)
+    moment = now()
+    with engine.begin() as conn:
+        run_id = start_run(conn, "replay", moment)
+    progress = _progress_bar(out, "Replaying")
+    replayed = published = opened = resolved = 0
+    for chunk in progress(list(chunks(return_ids, REPLAY_CHUNK))) if progress else chunks(return_ids, REPLAY_CHUNK):
+        with engine.connect() as conn:
+            query = sa.select(reveni_returns.c.record).where(reveni_returns.c.return_id.in_(chunk))
+            records = [json.loads(record) for record in conn.execute(query).scalars()]
+        entries = [(record, ruleset.draft(record, catalogue)) for record in records]
+        with engine.begin() as conn:
+            applied = apply_returns(conn, entries, moment, force=True, routing=ruleset.routing)
+        published, opened = published + applied.published, opened + applied.exceptions_opened
+        resolved += applied.exceptions_resolved
+        replayed += len(records)
+    with engine.begin() as conn:
         after = _open(conn, return_ids)
-        record_run(
-            conn,
-            "replay",
-            moment,
-            {
-                "returns": len(records),
-                "published": counts.published,
-                "resolved": len(before - after),
-                "still_open": len(after),
-            },
-        )
+        counts = {
+            "returns": replayed,
+            "published": published,
+            "resolved": len(before - after),
+            "still_open": len(after),
+            "exceptions_opened": opened,
+            "exceptions_resolved": resolved,
+        }
+        finish_run(conn, run_id, counts)
     print(
-        f"Replayed {len(records)} returns with rule set {ruleset.content_hash[:12]}: {counts.published} "
-        f"documents now go to Khaos, {len(before - after)} exceptions resolved, {len(after)} still open",
+        f"Replayed {replayed} returns with rule set {ruleset.content_hash[:12]}: {published} "
+        f"documents now go to Khaos, {opened} exceptions opened, {len(before - after)} exceptions "
+        f"resolved, {len(after)} still open",
         file=out,
     )
     return 0
 
 
 def _open(conn: Any, return_ids: list[str]) -> set[str]:
-    return set(
-        conn.execute(
-            sa.select(exceptions.c.trace_key).where(
-                exceptions.c.status == ExceptionStatus.OPEN, exceptions.c.return_id.in_(return_ids)
-            )
-        ).scalars()
-    )
+    found: set[str] = set()
+    for chunk in chunks(return_ids):
+        query = sa.select(exceptions.c.trace_key).where(
+            exceptions.c.status == ExceptionStatus.OPEN, exceptions.c.return_id.in_(chunk)
+        )
+        found |= set(conn.execute(query).scalars())
+    return found
 
 
 def run_reconciliation(
@@ -97,9 +109,11 @@ def run_reconciliation(
     routing: Routing,
     fmt: str,
     output: Path | None,
+    tax_rates: dict[str, Decimal] | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
-    notes = reconciliation.read_credit_notes(export, columns)
+    read = reconciliation.read_export(export, columns)
+    notes = read.notes
     moment = now()
     with engine.begin() as conn:
         report = reconciliation.reconcile(
@@ -109,10 +123,14 @@ def run_reconciliation(
             unconfirmed_after=timedelta(hours=unconfirmed_hours),
             hold_days=hold_days,
             progress=_progress_bar(out, "Reconciling"),
+            tax_rates=tax_rates,
+            rejected=read.rejected,
+            repeated=read.repeated,
         )
-        _record_gaps(conn, report, moment, routing)
-        _keep_credit_notes(conn, notes, moment)
-        record_run(conn, "reconcile", moment, report.summary())
+        gaps = _record_gaps(conn, report, moment, routing)
+        keep_credit_notes(conn, notes, moment)
+        opened = {"exceptions_opened": gaps.opened, "exceptions_resolved": gaps.resolved}
+        record_run(conn, "reconcile", moment, report.summary() | opened)
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +141,7 @@ def run_reconciliation(
     return 0
 
 
-def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing: Routing) -> None:
+def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing: Routing) -> ExceptionLog:
     """Each gap is an exception; a gap that closed since the last run is resolved."""
     table = exceptions.c
     known = dict(conn.execute(sa.select(table.trace_key, table.status).where(table.item_id == RECONCILIATION)).all())
@@ -171,6 +189,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
     for key in set(known) - found:
         log.gone(key)
     log.write(conn)
+    return log
 
 
 def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
@@ -187,10 +206,11 @@ def list_exceptions(engine: Engine, owner: str | None, fmt: str, out: TextIO = s
     if fmt == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False), file=out)
         return 0
+    print(f"{'OWNER':<11} {'TYPE':<28} {'RETURN ID':<36} {'ORDER':<10} {'SKU':<16} WHAT HAPPENED", file=out)
     for record in records:
         print(
-            f"{record['owner']:<11} {record['type']:<26} order {record['order_number'] or '?':<8} "
-            f"{record['sku'] or '-':<16} {record['message']}",
+            f"{record['owner']:<11} {record['type']:<28} {record['return_id'] or '-':<36} "
+            f"{record['order_number'] or '-':<10} {record['sku'] or '-':<16} {record['message']}",
             file=out,
         )
     print(f"{len(records)} open exception(s)", file=out)
@@ -207,7 +227,8 @@ def _progress_bar(out: TextIO, what: str) -> Any:
     return lambda rows: tqdm(rows, desc=what, unit=" returns", file=sys.stderr)
 
 
-def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
+def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
+    """The export's credit notes in the store: the return timeline and the close read them."""
     codes = [note.code for note in notes]
     for chunk in chunks(codes):
         conn.execute(credit_notes.delete().where(credit_notes.c.code.in_(chunk)))
@@ -222,6 +243,8 @@ def _keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment
                     "currency": n.currency,
                     "date": n.date,
                     "seen_at": moment,
+                    "net": n.net,
+                    "tax": n.tax,
                 }
                 for n in {note.code: note for note in notes}.values()
             ],

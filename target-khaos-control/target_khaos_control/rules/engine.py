@@ -24,6 +24,7 @@ from target_khaos_control.documents import (
     address,
     clean,
     khaos_datetime,
+    storable,
     too_long,
 )
 from target_khaos_control.exception_kinds import KINDS, Owner, Routing
@@ -111,13 +112,14 @@ class RuleSet:
         *,
         details: dict[str, Any] | None = None,
         hold: bool | None = None,
+        part: str = "",
     ) -> Problem:
         owner, severity = self.routing.route(kind)
-        return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold)
+        return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold, part=part)
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
         return_id = record.get("id")
-        draft = Draft(return_id="" if return_id is None else str(return_id), ruleset_hash=self.content_hash)
+        draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
         broken = unreadable(record)
         if broken:
             return self._unreadable(draft, record, "; ".join(broken))
@@ -131,13 +133,13 @@ class RuleSet:
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
             return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
-            draft.lines, draft.header = [], {}
+            draft.lines, draft.header, draft.decided = [], {}, False
             draft.problems = [self.problem("rule_template_failed", f"Reveni return {draft.return_id or '?'}: {failed}")]
             draft.outcomes = {str(i.get("id")): "exception:rule_template_failed" for i in _items(record)}
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
-        draft.lines, draft.header = [], {}
+        draft.lines, draft.header, draft.decided = [], {}, False
         draft.problems = [
             self.problem("invalid_record", f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]
@@ -157,6 +159,7 @@ class _Evaluation:
     catalogue: Catalogue
     draft: Draft
     mappings: dict[str, list[str]] = field(default_factory=dict)  # SKU sent -> its Mapping types
+    foreign: dict[str, Decimal] = field(default_factory=dict)  # paid in another currency than the return's
 
     def run(self) -> None:
         record, rules, draft = self.record, self.rules, self.draft
@@ -182,6 +185,9 @@ class _Evaluation:
             else:
                 self._item(item, variables)
         self._deduct()
+        draft.settled, draft.tolerance = self._settled(), rules.value_tolerance
+        if rules.deduction is not None:
+            draft.adjustment = self._deduction_line
         variables |= {
             "every_line_accepted": all(line.accepted for line in draft.lines),
             "credited_amount": draft.credit,
@@ -192,18 +198,27 @@ class _Evaluation:
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _completed(self, key: str) -> list[dict[str, Any]]:
-        """Completed money movements of one kind; one in another currency is a problem of its own."""
+        """Completed money movements of one kind; those in another currency are a problem of
+        their own, one per currency (keyed by it), so a later cause never overwrites them."""
         found = [m for m in self.record.get(key) or [] if m.get("status") == "completed"]
+        foreign: dict[str, list[dict[str, Any]]] = {}
         for movement in found:
             if movement.get("currency", self.draft.currency) != self.draft.currency:
-                self.draft.problems.append(
-                    self.rules.problem(
-                        "refund_credit_difference",
-                        f"Reveni paid {movement['amount']} {movement['currency']} ({key[:-1].replace('_', ' ')} "
-                        f"{movement.get('id', '?')}) on a {self.draft.currency} return: agree the amount in "
-                        f"{self.draft.currency} before approving the credit",
-                    )
+                foreign.setdefault(str(movement["currency"]), []).append(movement)
+        for currency, movements in foreign.items():
+            paid = ", ".join(
+                f"{m['amount']} {currency} ({key[:-1].replace('_', ' ')} {m.get('id', '?')})" for m in movements
+            )
+            self.draft.problems.append(
+                self.rules.problem(
+                    "refund_credit_difference",
+                    f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
+                    f"{self.draft.currency} before approving the credit",
+                    details={"paid_currency": currency, "paid": str(_sum(movements))},
+                    part=f"{key}:{currency}",
                 )
+            )
+            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + _sum(movements)
         return [m for m in found if m.get("currency", self.draft.currency) == self.draft.currency]
 
     def _header(self, variables: dict[str, Any]) -> None:
@@ -233,6 +248,14 @@ class _Evaluation:
                     "invalid_record",
                     f"The address on order {record['order']['number']} "
                     "lacks a first line, a town or a country, which Khaos requires",
+                )
+            )
+        if not any(str(customer.get(name) or "").strip() for name in ("first_name", "last_name")):
+            # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
+            draft.problems.append(
+                rules.problem(
+                    "customer_name_missing",
+                    f"The customer of order {record['order']['number']} has neither a first name nor a surname",
                 )
             )
         contact = clean(
@@ -272,6 +295,7 @@ class _Evaluation:
                     + ("the return waits until it is shortened" if hold else f"sent as {fields[part]!r}"),
                     hold=hold,
                     details={"field": f"{name}.{part}", "length": len(value), "limit": most},
+                    part=f"{name}.{part}",
                 )
             )
 
@@ -279,6 +303,7 @@ class _Evaluation:
         rules, draft, item_id = self.rules, self.draft, str(item["id"])
         verdict = item.get("status") or "pending"
         policy = rules.verdicts.get(verdict, "skip")
+        self._note_disposition(item, variables)
         if policy == "skip" or (policy == "credit_if_refunded" and not variables["refunded"]):
             draft.outcomes[item_id] = f"skip:{verdict}"
             return
@@ -295,11 +320,12 @@ class _Evaluation:
         swap_sku = ""
         if exchange:
             swap_sku, exchange_problem = self._stock_code(str(exchange["sku"]), exchange.get("ean"))
-            problems += [exchange_problem] if exchange_problem is not None else []
+            if exchange_problem is not None:  # its own exception, beside one about the returned SKU
+                problems.append(Problem(exchange_problem.kind, "", exchange_problem.message, part="exchange"))
         rate = self._khaos_rate(item, sku, problems)
         blocking = [p for p in problems if p.blocking]
         for found in problems:
-            draft.problems.append(rules.problem(found.kind, found.message, item_id, details=details))
+            draft.problems.append(rules.problem(found.kind, found.message, item_id, details=details, part=found.part))
         if blocking:
             draft.outcomes[item_id] = f"exception:{blocking[0].kind}"
             return
@@ -362,6 +388,7 @@ class _Evaluation:
                     "",
                     f"{sku}: Khaos's stock item carries tax code {stock.tax_code!r}, which is not under "
                     "the rules' khaos.tax_codes",
+                    part="khaos",
                 )
             )
         elif reveni is not None and khaos != reveni:
@@ -386,6 +413,16 @@ class _Evaluation:
                     str(item["id"]),
                 )
             )
+
+    def _note_disposition(self, item: dict[str, Any], variables: dict[str, Any]) -> None:
+        """The Khaos reason and disposition the rules give the item now, credited or not:
+        what Khaos holds is judged against it when the grade comes after Khaos pulled."""
+        try:
+            rule = next((r for r in self.rules.reasons if r.matches(item, variables)), None)
+        except TemplateFailed:  # the rules' fault; the item's own outcome reports it if it matters
+            return
+        if rule is not None:
+            self.draft.dispositions[str(item["id"])] = (rule.khaos_reason, rule.disposition)
 
     def _reason(self, item: dict[str, Any], variables: dict[str, Any]) -> Problem | None:
         code = item["return_reason"]["code"]
@@ -489,30 +526,35 @@ class _Evaluation:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
         when the rules name a Khaos non-stock item for it, a negative line carries it, so
         the credit equals the refund and the return may be processed."""
-        rules, draft, deduction = self.rules, self.draft, self.rules.deduction
+        draft, deduction = self.draft, self.rules.deduction
         kept = draft.credit - draft.refunded
         if deduction is None or not draft.lines or kept <= 0 or draft.refunded <= 0 or not self._settled():
             return
-        priced = rules.pricing.price(-kept, 1, rules.tax_code_rates.get(deduction.tax_code))
-        draft.lines.append(
-            Line(
-                DEDUCTION,
-                [
-                    {
-                        "SKU": deduction.stock_code,
-                        "Mapping": [{"Mapping": "StockCode"}],
-                        "Quantity": part.quantity,
-                        "ReturnReason": {"ID": deduction.khaos_reason},
-                        "SourceReference": {"SourceOrder": draft.source_order},
-                        "UnitPrice": part.price,
-                    }
-                    for part in priced
-                ],
-                [],
-                accepted=True,
-                credit=credited(priced),
-                disposition="deduction",
-            )
+        draft.lines.append(self._deduction_line(-kept, DEDUCTION))
+
+    def _deduction_line(self, amount: Decimal, line_id: str) -> Line:
+        """The deductions item at `amount`: negative for what Reveni kept back, positive for a
+        deduction Reveni paid out after all (carried by a follow-up document)."""
+        rules, draft, deduction = self.rules, self.draft, self.rules.deduction
+        assert deduction is not None
+        priced = rules.pricing.price(amount, 1, rules.tax_code_rates.get(deduction.tax_code))
+        return Line(
+            line_id,
+            [
+                {
+                    "SKU": deduction.stock_code,
+                    "Mapping": [{"Mapping": "StockCode"}],
+                    "Quantity": part.quantity,
+                    "ReturnReason": {"ID": deduction.khaos_reason},
+                    "SourceReference": {"SourceOrder": draft.source_order},
+                    "UnitPrice": part.price,
+                }
+                for part in priced
+            ],
+            [],
+            accepted=True,
+            credit=credited(priced),
+            disposition="deduction",
         )
 
     def _settled(self) -> bool:
@@ -539,6 +581,12 @@ class _Evaluation:
             advice = f"{ungraded} item(s) are not graded by the warehouse yet; their credit follows once they are."
         elif draft.refunded == 0:
             advice = "Reveni has not refunded yet: approve the credit in Khaos only once Reveni's refund is paid."
+        elif difference < 0 and self.foreign:
+            paid = ", ".join(f"{amount} {code}" for code, amount in sorted(self.foreign.items()))
+            advice = (
+                f"The rest was paid in another currency ({paid}, an exception of its own): agree what that "
+                f"is in {currency} and reduce the credit to the {currency} refund before approving it."
+            )
         elif difference < 0 and self.record.get("exchange_payments"):
             advice = (
                 "Reveni's refunds less what the customer paid on top for exchange items come to less than the "

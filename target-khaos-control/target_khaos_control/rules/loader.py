@@ -7,9 +7,12 @@ earlier one, and every Reveni status, warehouse verdict and reason reaches a dec
 Each error reads `file:line:column: message`, in a consultant's words, at the line of
 the mistake, and all of them come in one pass, sorted by line.
 
-A rule file may be wrong or hostile, so reading one is bounded: at most MAX_BYTES, and at
-most MAX_NODES values once YAML's aliases are expanded (an alias "bomb" of a few lines
-otherwise expands to gigabytes before any check sees it).
+A rule file may be wrong or hostile, so reading one is bounded: a regular file (never a
+FIFO or a device, which would block or never end), at most MAX_BYTES, at most MAX_NODES
+values once YAML's aliases are expanded (an alias "bomb" of a few lines otherwise expands
+to gigabytes before any check sees it), at most MAX_REASON_RULES reason rules and
+MAX_TAX_RATES tax rates (docs/consultant.md), counted before any other check; every check
+after that is linear in the size of the file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -42,6 +46,8 @@ PROCESSING = {
 }
 MAX_BYTES = 1_000_000  # the demo's is 5 KB; a long customer table still fits
 MAX_NODES = 200_000  # values in the file, each alias counted as often as it is used
+MAX_REASON_RULES = 2_000  # a client has tens; checked in well under a second
+MAX_TAX_RATES = 1_000
 Path_ = tuple[str | int, ...]
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -98,6 +104,7 @@ class _Reader:
 def load_ruleset(path: str | Path) -> RuleSet:
     file = rules_file(path)
     data, node = _read_yaml(file)
+    _check_size(file, data)
     reader = _Reader(file, *_positions(node))
     _check_schema(reader, data)
     if not isinstance(data, dict):
@@ -108,8 +115,27 @@ def load_ruleset(path: str | Path) -> RuleSet:
     return ruleset
 
 
+def _check_size(file: Path, data: Any) -> None:
+    """Refuse a rule set past the documented size before any check that grows with it."""
+    if not isinstance(data, dict):
+        return
+    tax = data.get("tax")
+    for count, most, what in (
+        (data.get("reasons"), MAX_REASON_RULES, "reason rules"),
+        (tax.get("rates") if isinstance(tax, dict) else None, MAX_TAX_RATES, "tax rates"),
+    ):
+        if isinstance(count, list) and len(count) > most:
+            raise RuleSetError(
+                [f"{file}:1:1: the rule set has {len(count)} {what}; at most {most} are allowed (docs/consultant.md)"]
+            )
+
+
 def _read_yaml(file: Path) -> tuple[Any, yaml.Node | None]:
     try:
+        if not stat.S_ISREG(file.stat().st_mode):
+            raise RuleSetError(
+                [f"{file}:1:1: the rule set is not a regular file (a FIFO or a device?): refused unread"]
+            )
         with file.open("rb") as stream:
             raw = stream.read(MAX_BYTES + 1)
     except OSError as error:
@@ -132,8 +158,29 @@ def _read_yaml(file: Path) -> tuple[Any, yaml.Node | None]:
         raise RuleSetError([f"{file}:{line}:{column}: {message}"]) from None
     except (yaml.YAMLError, RecursionError) as error:
         raise RuleSetError([f"{file}:1:1: not valid rule-set YAML: {_plain(error)}"]) from None
+    except ValueError as error:  # a whole number longer than Python reads (4,300 digits)
+        line, column = _long_number(node)
+        raise RuleSetError([f"{file}:{line}:{column}: not valid rule-set YAML: {error}"]) from None
     finally:
         loader.dispose()
+
+
+def _long_number(root: yaml.Node | None) -> tuple[int, int]:
+    """Where the longest plain scalar is: the number YAML could not read."""
+    stack, longest, where = [root] if root is not None else [], 0, (1, 1)
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and len(str(node.value)) > longest:
+            longest, where = len(str(node.value)), (node.start_mark.line + 1, node.start_mark.column + 1)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return where
 
 
 class _TooBig(yaml.MarkedYAMLError):  # type: ignore[misc]
@@ -310,6 +357,7 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
         if source is None:
             return None
         name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
+        name += f" at {reader.file}:{reader.positions.get(where, (1, 1))[0]}"  # a failure names the file and line
         try:
             templates.check(env, source, fields, set(tables))
             if condition:
@@ -442,31 +490,45 @@ def _covers(earlier: frozenset[str] | None, later: frozenset[str] | None) -> boo
 
 
 def _check_shadowing(reader: _Reader, rules: list[dict[str, Any]]) -> None:
-    for j, later in enumerate(rules):
-        for i, earlier in enumerate(rules[:j]):
-            if "when" in earlier:
-                continue
-            if all(_covers(_many(earlier.get(k)), _many(later.get(k))) for k in ("reason", "verdict", "reject_reason")):
-                reader.error(
-                    ("reasons", j),
-                    f"this rule can never match: rule {i + 1} (line "
-                    f"{reader.positions.get(('reasons', i), (0, 0))[0]}) matches everything it does",
-                )
-                break
+    """A rule an earlier one without `when` matches whole can never match. Earlier rules are
+    looked up by each reason they name, so this stays near linear in the number of rules."""
+    keys = ("reason", "verdict", "reject_reason")
+    catch_all: list[int] = []  # earlier rules without `when` matching any reason
+    by_reason: dict[str, list[int]] = {}  # earlier rules without `when`, by each reason they name
+    sets = [tuple(_many(rule.get(k)) for k in keys) for rule in rules]
+    for j, rule in enumerate(rules):
+        reasons = sets[j][0]
+        candidates = catch_all + (by_reason.get(min(reasons), []) if reasons else [])
+        earlier = min(
+            (i for i in candidates if all(_covers(a, b) for a, b in zip(sets[i], sets[j], strict=True))), default=None
+        )
+        if earlier is not None:
+            reader.error(
+                ("reasons", j),
+                f"this rule can never match: rule {earlier + 1} (line "
+                f"{reader.positions.get(('reasons', earlier), (0, 0))[0]}) matches everything it does",
+            )
+        if "when" not in rule:
+            if reasons is None:
+                catch_all.append(j)
+            else:
+                for code in reasons:
+                    by_reason.setdefault(code, []).append(j)
 
 
 def _check_reason_coverage(reader: _Reader, data: dict[str, Any]) -> None:
     credited = [v for v in VERDICTS if data["sequencing"]["verdicts"].get(v, "skip") != "skip"]
+    decided: dict[str, set[str]] = {}  # reason -> the verdicts a rule without conditions decides
+    for rule in data["reasons"]:
+        if "when" in rule or "reject_reason" in rule:
+            continue
+        verdicts = _many(rule.get("verdict"))
+        for code in _many(rule["reason"]) or ():
+            decided.setdefault(code, set()).update(VERDICTS if verdicts is None else verdicts)
     codes = sorted({code for rule in data["reasons"] for code in _many(rule["reason"]) or ()})
     for code in codes:
         for verdict in credited:
-            if not any(
-                code in (_many(r["reason"]) or ())
-                and _covers(_many(r.get("verdict")), frozenset([verdict]))
-                and "when" not in r
-                and "reject_reason" not in r
-                for r in data["reasons"]
-            ):
+            if verdict not in decided.get(code, set()):
                 reader.error(
                     ("reasons",),
                     f"reason {code!r} with verdict {verdict!r} reaches no decision: add a "
@@ -476,6 +538,7 @@ def _check_reason_coverage(reader: _Reader, data: dict[str, Any]) -> None:
 
 def _tax_rules(reader: _Reader, tax: dict[str, Any], tax_codes: dict[str, Any]) -> list[TaxRule]:
     rules: list[TaxRule] = []
+    same_rate: dict[Decimal, list[int]] = {}
     for n, rate in enumerate(tax["rates"]):
         code = tax_codes.get(rate["code"])
         if code is None:
@@ -486,13 +549,11 @@ def _tax_rules(reader: _Reader, tax: dict[str, Any], tax_codes: dict[str, Any]) 
                 f"rate {rate['rate']}% maps to Khaos tax code {rate['code']!r}, which is {code['rate']}%",
             )
         rule = TaxRule(Decimal(rate["rate"]), _many(rate.get("country")), _many(rate.get("currency")), rate["code"])
-        for m, earlier in enumerate(rules):
-            if (
-                earlier.rate == rule.rate
-                and _covers(earlier.countries, rule.countries)
-                and _covers(earlier.currencies, rule.currencies)
-            ):
+        for m in same_rate.get(rule.rate, []):  # only entries of the same rate can hide this one
+            earlier = rules[m]
+            if _covers(earlier.countries, rule.countries) and _covers(earlier.currencies, rule.currencies):
                 reader.error(("tax", "rates", n), f"this rate can never match: tax.rates entry {m + 1} matches first")
+        same_rate.setdefault(rule.rate, []).append(len(rules))
         rules.append(rule)
     return rules
 

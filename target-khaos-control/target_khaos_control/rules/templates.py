@@ -7,14 +7,15 @@ underscore attributes (`__class__`, `__globals__`, `mro` ...), or uses a filter 
 the short documented list. Each compiles once per run.
 
 A rule file is written by a person and may be wrong or hostile, so nothing in it may
-cost more than a moment: a template is at most MAX_SOURCE long and may not set
+cost more than a moment: a template is at most MAX_SOURCE long, MAX_DEPTH deep, and may not set
 variables (so nothing it makes can be reused to grow), text and lists it makes are at
 most MAX_TEXT long, whole numbers at most MAX_DIGITS digits, what a filter reads at most
 MAX_INPUT, loops at most MAX_LOOP turns and the output MAX_OUTPUT characters, and one
 render stops after TIME_LIMIT seconds. Constant parts are
 worked out at load time under the same limits (Jinja itself would fold `'a' * 10**9`
 unbounded while compiling, so those operators are intercepted, which stops its folding).
-A template that hits a limit at run time raises `TemplateFailed`, naming the template.
+A template that hits a limit at run time, or fails (a division by zero, an index past the end
+of a list, text compared with a number), raises `TemplateFailed`, naming the template.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_context, pass_eval_context
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes, pass_context, pass_eval_context
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError
 from jinja2.filters import do_join, do_replace
@@ -44,6 +45,7 @@ MAX_INPUT = 1_000_000  # characters (and items) a filter may read: a whole retur
 MAX_DIGITS = 100  # digits in a number a template makes
 MAX_LOOP = 1_000  # turns of all loops in one render together
 MAX_OUTPUT = 100_000  # characters one render writes
+MAX_DEPTH = 40  # nodes inside one another (`not not ...`, `((...))`, `{% if %}` in `{% if %}`)
 TIME_LIMIT = 1.0  # CPU seconds one render may take (its thread's: a busy machine stops no fair template)
 
 # The fields of a Reveni return (shared/spec/reveni-api.md) a template may read; None
@@ -119,10 +121,12 @@ class TemplateLimit(SecurityError):
 
 
 class TemplateFailed(Exception):
-    """A rule template the sandbox stopped at run time: the rules' fault, not the return's."""
+    """A rule template the sandbox stopped at run time, or that failed (a division by zero,
+    an index out of range, text compared with a number): the rules' fault, not the return's."""
 
     def __init__(self, template: str, reason: str) -> None:
-        super().__init__(f"the rules' template `{template}` was stopped: {reason}")
+        template, _, where = template.partition(" at ")  # the loader names it `path at file:line`
+        super().__init__(f"the rules' template `{template}` was stopped: {reason}" + (f" ({where})" if where else ""))
         self.template = template
 
 
@@ -327,6 +331,10 @@ def check(env: SandboxedEnvironment, source: str, fields: dict[str, Any], tables
         raise TemplateProblem(f"template syntax: {error.message}", error.lineno) from None
     except ValueError as error:  # a number literal too long for Python to read, say
         raise TemplateProblem(f"template cannot be read: {error}") from None
+    except RecursionError:  # 300 brackets inside one another: Jinja's parser gives up
+        raise TemplateProblem(f"the template is nested too deeply; at most {MAX_DEPTH} levels") from None
+    if _depth(tree) > MAX_DEPTH:  # 500 `not`s, 200 `if`s: Python could not compile it
+        raise TemplateProblem(f"the template is nested too deeply; at most {MAX_DEPTH} levels")
     # A loop's own names (and `loop`) hold what it runs over: checked when it runs.
     targets = [name for loop in tree.find_all(nodes.For) for name in (loop.target, *loop.target.find_all(nodes.Name))]
     local = {"loop"} | {name.name for name in targets if isinstance(name, nodes.Name)}
@@ -337,6 +345,8 @@ def check(env: SandboxedEnvironment, source: str, fields: dict[str, Any], tables
         line = getattr(node, "lineno", 1) or 1
         if isinstance(node, nodes.Filter) and node.name not in FILTERS:
             raise TemplateProblem(f"filter {node.name!r} is not available; use one of {', '.join(FILTERS)}", line)
+        if isinstance(node, nodes.Filter) and node.name == "truncate":
+            _check_truncate(node, line)
         if isinstance(node, nodes.Filter) and node.name == "lookup":
             table = node.args[0].value if node.args and isinstance(node.args[0], nodes.Const) else None
             if table not in tables:
@@ -346,6 +356,45 @@ def check(env: SandboxedEnvironment, source: str, fields: dict[str, Any], tables
         if isinstance(node, nodes.Getattr | nodes.Getitem | nodes.Name):
             _check_path(node, fields, line, local)
     _check_constants(tree)
+
+
+def _depth(tree: nodes.Node) -> int:
+    """How many nodes deep the template goes, found without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
+
+
+def _check_truncate(node: nodes.Filter, line: int) -> None:
+    """Jinja's `truncate(length, killwords, end, leeway)` asserts its length is at least the
+    length of its `end` (`...`): found at load, not on the first return."""
+    args = dict(zip(("length", "killwords", "end", "leeway"), node.args, strict=False))
+    args |= {str(kw.key): kw.value for kw in node.kwargs}
+    length, end, leeway = (_literal(args.get(name)) for name in ("length", "end", "leeway"))
+    shortest = len(str(end)) if end is not None else 3
+    if length is not None and not (isinstance(length, int) and length >= shortest):
+        raise TemplateProblem(
+            f"truncate's length is {length!r}: it must be a whole number of at least {shortest}, "
+            "the length of what it ends with",
+            line,
+        )
+    if leeway is not None and not (isinstance(leeway, int) and leeway >= 0):
+        raise TemplateProblem(f"truncate's leeway is {leeway!r}: it must be a whole number of 0 or more", line)
+
+
+def _literal(node: nodes.Node | None) -> Any:
+    """The value of a literal argument (`5`, `-5`, `'...'`), or None for anything else."""
+    if isinstance(node, nodes.Const):
+        return node.value
+    if isinstance(node, nodes.Neg | nodes.Pos) and isinstance(node.node, nodes.Const):
+        value = node.node.value
+        return -value if isinstance(node, nodes.Neg) and isinstance(value, int | float) else value
+    return None
 
 
 def _check_constants(tree: nodes.Template) -> None:
@@ -473,6 +522,8 @@ def _joined(name: str, parts: list[Part]) -> Callable[[dict[str, Any]], str]:
             written = "".join(part if isinstance(part, str) else str(_finalize(part(variables))) for part in parts)
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None
+        except RULE_ERRORS as error:
+            raise TemplateFailed(name, _error(error)) from None
         if len(written) > MAX_OUTPUT:
             raise TemplateFailed(name, f"it wrote more than {MAX_OUTPUT} characters")
         return written.strip()
@@ -513,15 +564,30 @@ def _bounded(env: SandboxedEnvironment, tree: nodes.Template) -> nodes.Template:
     return tree
 
 
+# What a template's own mistake raises while it runs. A field the return lacks (Jinja's
+# UndefinedError) or a value no filter can read (ValueError) is the return's: not here.
+RULE_ERRORS = (ArithmeticError, IndexError, KeyError, TypeError, AssertionError, AttributeError, RecursionError)
+
+
 def _run(name: str, render: Callable[[], Any]) -> Any:
-    """One render under a fresh budget; a limit it hits is the template's failure."""
+    """One render under a fresh budget; a limit it hits, or an error it makes, is the template's failure."""
     token = _BUDGET.set(_Budget())
     try:
         return render()
     except SecurityError as error:
         raise TemplateFailed(name, str(error)) from None
+    except RULE_ERRORS as error:
+        raise TemplateFailed(name, _error(error)) from None
+    except UndefinedError as error:
+        if "has no element" not in str(error):  # a field the return lacks: the return's
+            raise
+        raise TemplateFailed(name, f"it reads past the end of a list ({error})") from None
     finally:
         _BUDGET.reset(token)
+
+
+def _error(error: BaseException) -> str:
+    return f"it raised {type(error).__name__} ({str(error)[:200] or 'no message'})"
 
 
 def _output(chunks: Iterator[str]) -> str:
@@ -580,3 +646,5 @@ def _guard(name: str, reader: Reader, variables: dict[str, Any]) -> Any:
         return reader(variables)
     except SecurityError as error:
         raise TemplateFailed(name, str(error)) from None
+    except RULE_ERRORS as error:
+        raise TemplateFailed(name, _error(error)) from None

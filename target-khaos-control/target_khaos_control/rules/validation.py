@@ -9,28 +9,62 @@ finding names the field and the value, for an `invalid_record` exception.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from target_khaos_control.reveni import breaks, shown
 
 # Control characters (tab and line breaks aside). In an id they make a key no one can ask
 # for again: the return is unreadable. In free text (names, addresses) they are taken out
 # where a document is built (documents.xml_safe): a document is never withheld for them.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217, as the store's column and Khaos hold it
+# More of one item than any shop returns: beyond it a quantity is a mistake, and Khaos's
+# figures (quantity times price) would no longer be exact.
+MAX_QUANTITY = 100_000
 
 
 def unreadable(record: dict[str, Any]) -> list[str]:
-    """Every field of `record` that breaks the contract, as `field is value: why`."""
+    """Every field of `record` that breaks tap-reveni's schema (the first break) or the
+    contract beyond it, as `field is value: why`."""
+    broken = breaks(record)
+    found = _contract(record)
+    if broken is None:
+        return found
+    field = broken.split(" ", 1)[0]
+    return [broken, *(finding for finding in found if finding.split(" ", 1)[0] != field)]
+
+
+def _contract(record: dict[str, Any]) -> list[str]:
     found = _id("id", record.get("id"))
     for name in ("created_at", "updated_at"):
         found += _timestamp(name, record.get(name))
+    currency = record.get("currency")
+    if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
+        found.append(f"currency is {currency!r}: not a currency code (three capital letters, like GBP)")
     items = record.get("return_items")
     for n, item in enumerate(items if isinstance(items, list) else []):
         if isinstance(item, dict):
             found += _controls(item.get("id"), f"return_items[{n}].id")
             found += _quantity(f"return_items[{n}].quantity", item.get("quantity"))
             found += _price(f"return_items[{n}].price", item.get("price"))
+            found += _price(f"return_items[{n}].total", item.get("total"))
+            found += _sku(f"return_items[{n}].sku", item.get("sku"))
+            exchange = item.get("exchange")
+            if isinstance(exchange, dict):  # the item the customer takes instead goes to Khaos too
+                found += _sku(f"return_items[{n}].exchange.sku", exchange.get("sku"))
+                if exchange.get("quantity") is not None:
+                    found += _quantity(f"return_items[{n}].exchange.quantity", exchange["quantity"])
+                if exchange.get("price") is not None:
+                    found += _price(f"return_items[{n}].exchange.price", exchange["price"])
     return found
+
+
+def _sku(field: str, value: Any) -> list[str]:
+    if not isinstance(value, str) or not value.strip():
+        return [f"{field} is {shown(value)}: an item needs its SKU to go to Khaos"]
+    return []
 
 
 def _controls(value: Any, field: str) -> list[str]:
@@ -52,15 +86,19 @@ def _id(field: str, value: Any) -> list[str]:
 
 def _timestamp(field: str, value: Any) -> list[str]:
     try:
-        datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return [f"{field} is {value!r}: not an ISO 8601 timestamp"]
+        moment = datetime.fromisoformat(value.upper())  # RFC 3339 allows a lower-case t and z
+    except (AttributeError, ValueError):
+        return [f"{field} is {shown(value)}: not an ISO 8601 timestamp"]
+    try:
+        moment.astimezone(UTC)  # year 1 ahead of UTC, or 9999 behind it, is no moment in UTC
+    except OverflowError:
+        return [f"{field} is {value!r}: out of range once in UTC"]
     return []
 
 
 def _quantity(field: str, value: Any) -> list[str]:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return [f"{field} is {value!r}: a returned quantity is a whole number above zero"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
+        return [f"{field} is {shown(value)}: a returned quantity is a whole number from 1 to {MAX_QUANTITY}"]
     return []
 
 
@@ -69,8 +107,11 @@ def _price(field: str, value: Any) -> list[str]:
         price = Decimal(value) if isinstance(value, str | int | Decimal) and not isinstance(value, bool) else None
     except InvalidOperation:
         price = None
-    if price is None or not price.is_finite():
-        return [f"{field} is {value!r}: not an amount"]
+    if price is None or not price.is_finite() or price.adjusted() > MAX_DIGITS:
+        return [f"{field} is {shown(value)}: not an amount"]
     if price < 0:
-        return [f"{field} is {value!r}: a price cannot be negative"]
+        return [f"{field} is {value!r}: {'a price' if field.endswith('price') else 'an amount'} cannot be negative"]
     return []
+
+
+MAX_DIGITS = 12  # digits before the point in an amount: a billion pounds is no return

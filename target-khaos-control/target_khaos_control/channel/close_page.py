@@ -1,0 +1,87 @@
+"""The dashboard's month-end close: `/dashboard/close?period=2026-11`, the same figures as
+`reveni-khaos close` (as of the period's end, from the credit notes the store keeps from
+the last reconciliation or close), and a list of returns per gap type.
+
+Served inside the dashboard's login and security headers (dashboard.py mounts it).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy.engine import Engine
+from starlette.requests import Request
+from starlette.responses import Response
+
+from target_khaos_control.channel.pages import page as _page
+from target_khaos_control.channel.pages import refused as _refused
+from target_khaos_control.operations.month_end import AWAITING, Close, Period, close_period
+from target_khaos_control.operations.month_end_export import total_rows
+from target_khaos_control.rules import RuleSetError, load_ruleset
+
+GAP_NAMES = {AWAITING: "paid, within Khaos's time (no credit note yet)"}
+
+
+class ClosePages:
+    """The close of a period, and its returns per gap type."""
+
+    def __init__(self, engine: Engine, rules_path: str = "") -> None:
+        self.engine, self.rules_path = engine, rules_path
+
+    async def period(self, request: Request) -> Response:
+        try:
+            period = Period.parse(request.query_params.get("period") or _last_month())
+        except ValueError as error:
+            return _refused(str(error).replace("--period", "period"))
+        close = self._close(period)
+        rows = [
+            {"currency": c, "method": m, "figure": f, "count": n, "amount": a, "oldest": o, "gap": f[5:]}
+            for c, m, f, n, a, o in total_rows(close)
+        ]
+        return _page(
+            "close.html",
+            f"Month-end close {period.name}",
+            close=close,
+            rows=rows,
+            previous=_shifted(period, -1),
+            following=_shifted(period, 1),
+        )
+
+    async def gap(self, request: Request) -> Response:
+        try:
+            period = Period.parse(request.path_params["period"])
+        except ValueError as error:
+            return _refused(str(error).replace("--period", "period"))
+        gap = request.path_params["gap"]
+        close = self._close(period)
+        return _page(
+            "close_gap.html",
+            f"{gap} at the end of {period.name}",
+            period=period,
+            gap=gap,
+            meaning=GAP_NAMES.get(gap, ""),
+            entries=close.returns_with(gap),
+        )
+
+    def _close(self, period: Period) -> Close:
+        with self.engine.connect() as conn:
+            return close_period(conn, period, tax_rates=self._tax_rates())
+
+    def _tax_rates(self) -> dict[str, Decimal]:
+        if not self.rules_path:
+            return {}
+        try:
+            return load_ruleset(self.rules_path).tax_code_rates
+        except RuleSetError:
+            return {}
+
+
+def _last_month() -> str:
+    today = datetime.now(UTC)
+    return f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
+
+
+def _shifted(period: Period, months: int) -> str:
+    index = period.start.year * 12 + period.start.month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

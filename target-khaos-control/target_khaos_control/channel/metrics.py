@@ -1,0 +1,113 @@
+"""`/metrics`: the client's state in Prometheus's text format, for dashboards and alert rules
+(a sample rule file is `deploy/prometheus/alerts.yml`).
+
+Everything but the pull latency is read from the store at each scrape, so every channel
+process of a client answers the same, and a restart loses nothing: open exceptions by
+owner and kind, money at stake per currency, documents by state, and the last finished
+sync and the last pull. The pull latency is this process's own histogram. Every series
+carries the `client` label, so one Prometheus can watch every client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from target_khaos_control import at_stake
+from target_khaos_control.states import DocumentState, ExceptionStatus
+from target_khaos_control.store import documents, exceptions, pulls, runs
+
+PREFIX = "reveni_khaos"
+
+
+class StoreCollector(Collector):
+    """The store's figures, read at each scrape."""
+
+    def __init__(self, engine: Engine, client: str) -> None:
+        self.engine, self.client = engine, client
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self.engine.connect() as conn:
+            open_rows = conn.execute(
+                sa.select(exceptions.c.owner, exceptions.c.kind, exceptions.c.return_id)
+                .add_columns(exceptions.c.item_id, exceptions.c.details)
+                .where(exceptions.c.status == ExceptionStatus.OPEN)
+            ).all()
+            by_state = dict(
+                conn.execute(sa.select(documents.c.state, sa.func.count()).group_by(documents.c.state)).tuples().all()
+            )
+            last_sync = conn.execute(
+                sa.select(sa.func.max(runs.c.finished_at)).where(runs.c.kind == "sync", runs.c.finished_at.is_not(None))
+            ).scalar()
+            last_pull = conn.execute(sa.select(sa.func.max(pulls.c.at))).scalar()
+
+        counts = GaugeMetricFamily(
+            f"{PREFIX}_open_exceptions", "Open exceptions, by owner and kind", labels=["client", "owner", "kind"]
+        )
+        tally: dict[tuple[str, str], int] = {}
+        for row in open_rows:
+            tally[(row.owner, row.kind)] = tally.get((row.owner, row.kind), 0) + 1
+        for (owner, kind), count in sorted(tally.items()):
+            counts.add_metric([self.client, owner, kind], count)
+        yield counts
+
+        money = GaugeMetricFamily(
+            f"{PREFIX}_money_at_stake",
+            "What open exceptions hold back, per currency (each item once)",
+            labels=["client", "currency"],
+        )
+        for currency, amount in at_stake.by_currency(open_rows).items():
+            money.add_metric([self.client, currency], float(amount))  # Prometheus's samples are floats
+        yield money
+
+        states = GaugeMetricFamily(f"{PREFIX}_documents", "Khaos documents, by state", labels=["client", "state"])
+        for state in DocumentState:
+            states.add_metric([self.client, str(state)], by_state.get(state, 0))
+        yield states
+
+        for name, moment, what in (
+            ("last_sync_success_timestamp_seconds", last_sync, "When the last sync finished"),
+            ("last_pull_timestamp_seconds", last_pull, "When Khaos last pulled returns"),
+        ):
+            gauge = GaugeMetricFamily(f"{PREFIX}_{name}", f"{what} (Unix time; absent: never)", labels=["client"])
+            if moment is not None:
+                gauge.add_metric([self.client], _unix(moment))
+            yield gauge
+
+
+class Metrics:
+    """One channel's registry: the store's figures and this process's pull latency."""
+
+    def __init__(self, engine: Engine, client: str) -> None:
+        self.client = client
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(StoreCollector(engine, client))
+        self.pull_seconds = Histogram(
+            f"{PREFIX}_pull_duration_seconds",
+            "Time to answer one pull of returns by Khaos",
+            labelnames=["client"],
+            registry=self.registry,
+        )
+
+    def observe_pull(self, seconds: float) -> None:
+        """Count one pull that took `seconds`."""
+        self.pull_seconds.labels(self.client).observe(seconds)
+
+    async def endpoint(self, request: Request) -> Response:
+        """GET /metrics: the text exposition format."""
+        body = await run_in_threadpool(generate_latest, self.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _unix(moment: datetime) -> float:
+    # SQLite hands back the stored moment without its zone: it was written in UTC.
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()

@@ -1,0 +1,200 @@
+"""What Khaos holds of a return: every document it has pulled, what each credits, and how far
+Khaos has taken it, as far as the channel and the credit-note export tell.
+
+Once Khaos has pulled a document its credit is a fact: later versions of the return are
+judged against what Khaos holds, never against the document we would send now
+(`after_pull`). A credit note the reconciliation has read is what Khaos posted, so it
+counts instead of the document's own figure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from target_khaos_control.documents import Line
+from target_khaos_control.states import RE_REQUESTED, SENT
+from target_khaos_control.store import chunks, credit_notes, documents, order_statuses
+
+# What Khaos's OrderStatusUpload says of a return it downloaded from us (spec: Order Status Upload).
+COMPLETE, CANCELLED = "Complete", "Cancelled"
+
+
+@dataclass(frozen=True)
+class HeldLine:
+    """One Reveni item (or a deductions line) in a document Khaos holds."""
+
+    item_id: str
+    credit: Decimal
+    disposition: str  # restock, quarantine, write_off, return_to_supplier, deduction; "" if not on record
+    khaos_reason: str
+
+
+@dataclass
+class HeldDocument:
+    """One document Khaos has pulled."""
+
+    associated_ref: str
+    sequence: int
+    state: str
+    currency: str
+    credit: Decimal | None  # what the document credits; None where no record of it was kept
+    processed: bool  # sent with ProcessReturn: Khaos processed it on import
+    lines: dict[str, HeldLine] = field(default_factory=dict)
+    order_status: str = ""  # the last status Khaos pushed for it
+    credit_noted: Decimal | None = None  # Σ credit notes read by the reconciliation, in its currency
+
+    @property
+    def held(self) -> Decimal | None:
+        """What Khaos holds for it: its credit notes once read; nothing once Khaos says it
+        cancelled it; else the document's credit."""
+        if self.credit_noted is not None:
+            return self.credit_noted
+        return Decimal("0.00") if self.order_status == CANCELLED else self.credit
+
+    @property
+    def posted(self) -> bool:
+        """Whether Khaos has processed it: on import, by a person (status Complete), or a
+        credit note shows it."""
+        return self.processed or self.order_status == COMPLETE or self.credit_noted is not None
+
+    def describe(self) -> str:
+        """`RV-x 30.00 (processed on import)`: the reference, its figure and how far Khaos took it."""
+        if self.credit_noted is not None:
+            how = "credit note read"
+        elif self.order_status == CANCELLED:
+            how = "cancelled in Khaos"
+        elif self.state == RE_REQUESTED:
+            how = "its import failed in Khaos"
+        elif self.processed:
+            how = "processed on import"
+        elif self.posted:
+            how = "processed in Khaos"
+        else:
+            how = "awaiting approval in Khaos"
+        if self.order_status:
+            how += f", Khaos status {self.order_status}"
+        figure = "credit not on record" if self.held is None else str(self.held)
+        return f"{self.associated_ref} {figure} ({how})"
+
+
+@dataclass
+class Position:
+    """Every document of one return Khaos holds, oldest first."""
+
+    documents: list[HeldDocument] = field(default_factory=list)
+
+    @property
+    def known(self) -> bool:
+        """Whether every document's figure is on record (those from before it was kept may not be)."""
+        return all(doc.held is not None for doc in self.documents)
+
+    def held(self, currency: str) -> Decimal:
+        """What Khaos holds in `currency` (a document from before currencies were kept counts)."""
+        return sum(
+            (doc.held or Decimal("0.00") for doc in self.documents if doc.currency in ("", currency)), Decimal("0.00")
+        )
+
+    def lines(self) -> dict[str, tuple[HeldDocument, HeldLine]]:
+        """Each item Khaos holds, with the document holding it."""
+        return {item: (doc, line) for doc in self.documents for item, line in doc.lines.items()}
+
+    def describe(self) -> str:
+        return ", ".join(doc.describe() for doc in self.documents)
+
+
+def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Position]:
+    """What Khaos holds of each of these returns; a return Khaos holds nothing of is absent."""
+    rows: list[Any] = []
+    query = sa.select(
+        documents.c.associated_ref,
+        documents.c.return_id,
+        documents.c.sequence,
+        documents.c.state,
+        documents.c.currency,
+        documents.c.body,
+        documents.c.lines,
+    ).where(documents.c.state.in_(SENT))
+    for chunk in chunks(return_ids):
+        rows += conn.execute(query.where(documents.c.return_id.in_(chunk))).all()
+    if not rows:
+        return {}
+    refs = [row.associated_ref for row in rows]
+    statuses, noted = _order_statuses(conn, refs), _credit_notes(conn, refs)
+    positions: dict[str, Position] = {}
+    for row in sorted(rows, key=lambda r: (r.return_id, r.sequence)):
+        body = json.loads(row.body, parse_float=Decimal)
+        lines = {
+            item: HeldLine(item, Decimal(fact["credit"]), str(fact.get("disposition", "")), str(fact.get("reason", "")))
+            for item, fact in json.loads(row.lines or "{}").items()
+        }
+        credit = sum((line.credit for line in lines.values()), Decimal("0.00")) if lines else _gross(body)
+        positions.setdefault(row.return_id, Position()).documents.append(
+            HeldDocument(
+                row.associated_ref,
+                row.sequence,
+                row.state,
+                row.currency,
+                credit,
+                body.get("ProcessReturn") is True,
+                lines,
+                statuses.get(row.associated_ref, ""),
+                noted.get((row.associated_ref, row.currency)),
+            )
+        )
+    return positions
+
+
+def line_facts(lines: list[Line]) -> str:
+    """The `lines` column of a document: what each of its lines credits, and how."""
+    return json.dumps(
+        {
+            line.item_id: {
+                "credit": str(line.credit),
+                "disposition": line.disposition,
+                "reason": str((line.returned[0].get("ReturnReason") or {}).get("ID", "")) if line.returned else "",
+            }
+            for line in lines
+        },
+        sort_keys=True,
+    )
+
+
+def _gross(body: dict[str, Any]) -> Decimal | None:
+    """A document kept before its line facts were: its credit from gross prices, or None
+    (a net price's credit depends on the VAT Khaos applies)."""
+    total = Decimal("0.00")
+    for name, sign in (("ReturnedItems", 1), ("ExchangeItems", -1)):
+        for item in body.get(name) or []:
+            price = item.get("UnitPrice") or {}
+            if "Gross" not in price:
+                return None
+            total += sign * Decimal(str(price["Gross"])) * int(item.get("Quantity") or 0)
+    return total
+
+
+def _order_statuses(conn: Connection, refs: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in chunks(refs):
+        query = sa.select(order_statuses.c.associated_ref, order_statuses.c.status).where(
+            order_statuses.c.associated_ref.in_(chunk)
+        )
+        found.update({row.associated_ref: row.status for row in conn.execute(query)})
+    return found
+
+
+def _credit_notes(conn: Connection, refs: list[str]) -> dict[tuple[str, str], Decimal]:
+    found: dict[tuple[str, str], Decimal] = {}
+    for chunk in chunks(refs):
+        query = sa.select(credit_notes.c.associated_ref, credit_notes.c.currency, credit_notes.c.gross).where(
+            credit_notes.c.associated_ref.in_(chunk)
+        )
+        for row in conn.execute(query):
+            key = (row.associated_ref, row.currency)
+            found[key] = found.get(key, Decimal("0.00")) + Decimal(str(row.gross))
+    return found

@@ -1,0 +1,48 @@
+"""Reconciliation: Reveni's refunds against Khaos Control's credit notes, return by return.
+
+Three parts: `read` (Khaos's credit-note export, row by row), `compare` (each return's
+cash against its credit notes) and `report` (the gaps, the totals, the report's formats).
+Every gap becomes an exception too, so nobody finds at month-end that a refund never
+became a credit note.
+"""
+
+from __future__ import annotations
+
+from target_khaos_control.operations.reconciliation.compare import StockVat, compare, read_record, reconcile
+from target_khaos_control.operations.reconciliation.read import (
+    CreditNote,
+    CreditNoteExport,
+    CreditNoteFileError,
+    read_credit_notes,
+    read_export,
+)
+from target_khaos_control.operations.reconciliation.report import (
+    AGING,
+    GAP_EXCEPTIONS,
+    UNKNOWN_REFERENCE,
+    Report,
+    ReturnLine,
+    gap_problems,
+    safe_cell,
+    write_csv,
+)
+
+__all__ = [
+    "AGING",
+    "GAP_EXCEPTIONS",
+    "UNKNOWN_REFERENCE",
+    "CreditNote",
+    "CreditNoteExport",
+    "CreditNoteFileError",
+    "Report",
+    "ReturnLine",
+    "StockVat",
+    "compare",
+    "gap_problems",
+    "read_credit_notes",
+    "read_export",
+    "read_record",
+    "reconcile",
+    "safe_cell",
+    "write_csv",
+]

@@ -1,0 +1,283 @@
+"""The reconciliation's report: what each return's gaps mean, the totals per currency, and
+the report as a table, JSON or CSV.
+
+CSV is written with the csv module (quotes, commas and newlines in a cell stay in their
+cell), and a cell that a spreadsheet would run as a formula (starting with `=`, `+`, `-`,
+`@`, a tab or a carriage return) is written with a leading apostrophe, except a plain
+negative amount, which stays a number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from target_khaos_control.operations.reconciliation.read import CreditNote
+
+AGING = (("0-1 days", 1), ("2-7 days", 7), ("8-30 days", 30), ("over 30 days", None))
+GAP_EXCEPTIONS = {  # gap -> (exception kind, message)
+    "refunded_not_sent": (
+        "held_too_long",
+        "Reveni refunded {refunded} {currency} on {date}; the return is still "
+        "held back from Khaos (see its other exceptions)",
+    ),
+    "not_pulled": (
+        "not_collected_by_khaos",
+        "Waiting in the channel since {published} but Khaos has not pulled it; Reveni refunded {refunded} {currency}",
+    ),
+    "not_confirmed": (
+        "not_collected_by_khaos",
+        "Served to Khaos on {served} but no credit note yet; Reveni refunded {refunded} {currency}",
+    ),
+    "import_failed": (
+        "khaos_import_failed",
+        "Khaos could not import this return (it asked for it again); Reveni refunded {refunded} {currency}",
+    ),
+    "refund_without_credit_note": (
+        "refund_without_credit_note",
+        "Reveni refunded {refunded} {currency} on {date} but nothing will credit it in Khaos: "
+        "every item was rejected or left out, or the return was withdrawn",
+    ),
+    "credit_note_without_refund": (
+        "credit_note_without_refund",
+        "Khaos has credit note(s) {codes} for {credited} {currency} but Reveni shows no completed refund",
+    ),
+    "amount_difference": (
+        "amount_difference",
+        "Reveni refunded {refunded} {currency}; Khaos credited {credited} {currency} ({codes}): "
+        "a difference of {difference} {currency}",
+    ),
+    "currency_mismatch": (
+        "currency_mismatch",
+        "The return is in {currency} but money moved in another currency: {other_codes}",
+    ),
+    "duplicate_credit_note": (
+        "duplicate_credit_note",
+        "Khaos credited {credited} {currency} in {count} credit notes ({codes}) for a refund of "
+        "{refunded} {currency}: {excess} {currency} beyond the cash",
+    ),
+    "credit_note_vat_split": (
+        "credit_note_vat_split",
+        "Khaos credited {credited} {currency} ({codes}) with VAT {vat_credited}; at the stock items' "
+        "rates the VAT is {vat_expected} {currency}",
+    ),
+}
+# A return with no refund whose customer paid a top-up for a dearer exchange item.
+TOP_UP_WITHOUT_CHARGE = (
+    "The customer paid a {top_up} {currency} exchange top-up on {date} but nothing in Khaos "
+    "charges it: every item was rejected or left out, or the return was withdrawn"
+)
+UNKNOWN_REFERENCE = "credit_note_unknown_reference"
+FORMULA = re.compile(r"^[=+\-@\t\r]")
+NUMBER = re.compile(r"^-\d+(\.\d+)?$")
+CSV_COLUMNS = [
+    "return_id",
+    "order_number",
+    "currency",
+    "refunded",
+    "credited",
+    "gaps",
+    "age_days",
+    "credit_notes",
+    "states",
+]
+
+
+@dataclass
+class ReturnLine:
+    """One return's cash, its credit notes and its gaps."""
+
+    return_id: str
+    order_number: str
+    currency: str
+    refunded: Decimal  # completed refunds less completed exchange top-ups, in `currency`
+    refunded_at: str  # the last money movement: a refund, or a top-up the customer paid
+    states: list[str]
+    served_at: str
+    credit_notes: list[str]
+    credited: Decimal  # the credit notes in `currency`
+    other_currency_notes: list[str] = field(default_factory=list)  # never added to `credited`
+    published_at: str = ""
+    gaps: list[str] = field(default_factory=list)
+    age_days: int = 0
+    hold_days: int = 14
+    top_up: Decimal = Decimal(0)  # what the customer paid on top, in `currency`
+    refunded_elsewhere: dict[str, Decimal] = field(default_factory=dict)  # refunds in other currencies
+    method: str = "cash"  # cash, or store credit (store credit and gift cards: liabilities)
+    created_at: str = ""
+    vat_refunded: Decimal | None = None  # the VAT in the cash, at the stock items' rates
+    vat_credited: Decimal | None = None  # the credit notes' Tax
+    vat_expected: Decimal | None = None  # the VAT of what was credited, at the stock items' rates
+    vat_lines: int = 1
+
+    @property
+    def matched(self) -> bool:
+        """The credit notes add up, in the return's currency, to exactly what Reveni paid."""
+        return not self.gaps and not self.other_currency_notes and self.credited == self.refunded
+
+
+@dataclass
+class Report:
+    """A reconciliation: every compared return, and the export's notes and unread rows."""
+
+    at: str
+    returns: list[ReturnLine]
+    unknown_notes: list[CreditNote]  # for references this integration never sent
+    notes: list[CreditNote] = field(default_factory=list)  # the credit notes of known returns
+    rejected_rows: list[str] = field(default_factory=list)  # rows of the export not counted
+    repeated_rows: list[str] = field(default_factory=list)  # the same credit note again
+
+    @property
+    def unknown_credit_notes(self) -> list[str]:
+        return sorted(note.code for note in self.unknown_notes)
+
+    def totals(self) -> dict[str, dict[str, str]]:
+        """Per currency: what Reveni paid out, what Khaos credited, and the gap. Every
+        currency money moved in has its row; currencies are never added together."""
+        refunded: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+        credited: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+        for line in self.returns:
+            refunded[line.currency] += line.refunded
+            for currency, amount in line.refunded_elsewhere.items():
+                refunded[currency] += amount
+        for note in self.notes:
+            credited[note.currency] += note.gross
+        return {
+            currency: {
+                "refunded": str(refunded[currency]),
+                "credited": str(credited[currency]),
+                "gap": str(refunded[currency] - credited[currency]),
+            }
+            for currency in sorted(set(refunded) | set(credited))
+        }
+
+    def summary(self) -> dict[str, Any]:
+        with_refund = [line for line in self.returns if line.refunded != 0 or line.credit_notes]
+        matched = [line for line in with_refund if line.matched]
+        awaiting = [line for line in with_refund if not line.gaps and not line.matched]
+        gaps: Counter[str] = Counter(gap for line in self.returns for gap in line.gaps)
+        aging: Counter[str] = Counter(bucket(line.age_days) for line in self.returns if line.gaps)
+        return {
+            "at": self.at,
+            "returns_compared": len(with_refund),
+            "matched": len(matched),
+            "match_rate": f"{len(matched) / len(with_refund):.1%}" if with_refund else "n/a",
+            "awaiting_khaos": len(awaiting),
+            "gaps": dict(sorted(gaps.items())),
+            "aging": {label: aging.get(label, 0) for label, _ in AGING},
+            "totals_by_currency": self.totals(),
+            "credit_notes_for_unknown_returns": self.unknown_credit_notes,
+            "rows_not_counted": self.rejected_rows,
+            "repeated_rows": self.repeated_rows,
+        }
+
+    def as_json(self) -> str:
+        lines = [vars(line) for line in self.returns if line.gaps]  # flat fields: no deep copy needed
+        # Amounts as exact decimal strings, never floats.
+        return json.dumps({"summary": self.summary(), "gaps": lines}, indent=2, ensure_ascii=False, default=str)
+
+    def as_csv(self) -> str:
+        rows = [
+            (
+                line.return_id,
+                line.order_number,
+                line.currency,
+                line.refunded,
+                line.credited,
+                " ".join(line.gaps),
+                line.age_days,
+                " ".join(line.credit_notes),
+                " ".join(line.states),
+            )
+            for line in self.returns
+            if line.gaps
+        ]
+        return write_csv(CSV_COLUMNS, rows)
+
+    def as_table(self) -> str:
+        summary = self.summary()
+        out = [
+            f"Reconciliation at {summary['at']}: {summary['matched']} of {summary['returns_compared']} returns "
+            f"match ({summary['match_rate']}); {summary['awaiting_khaos']} more are within Khaos's time "
+            "(no credit note yet, no gap yet)",
+            "",
+            "Gaps:",
+        ]
+        out += [f"  {count:>5}  {gap}" for gap, count in summary["gaps"].items()] or ["      none"]
+        out += ["", "Age of the gaps:"] + [f"  {count:>5}  {label}" for label, count in summary["aging"].items()]
+        out += ["", f"  {'currency':<9}{'refunded':>12}{'credited':>12}{'gap':>12}"]
+        out += [
+            f"  {currency:<9}{t['refunded']:>12}{t['credited']:>12}{t['gap']:>12}"
+            for currency, t in summary["totals_by_currency"].items()
+        ]
+        if self.unknown_credit_notes:
+            out += ["", f"Credit notes for references Reveni never sent: {', '.join(self.unknown_credit_notes)}"]
+        if self.repeated_rows:
+            out += ["", "Rows repeated in the export (each credit note counted once):"]
+            out += [f"  {row}" for row in self.repeated_rows]
+        if self.rejected_rows:
+            out += ["", "Rows of the export not counted (fix the export and run again):"]
+            out += [f"  {row}" for row in self.rejected_rows]
+        return "\n".join(out) + "\n"
+
+
+def gap_problems(line: ReturnLine) -> list[tuple[str, str]]:
+    """Each gap of a line as (exception kind, message)."""
+    found = []
+    for gap in line.gaps:
+        if gap == "refunded_not_sent" and line.age_days <= line.hold_days:
+            continue  # held for now: the return's own exceptions say why
+        kind, template = GAP_EXCEPTIONS[gap]
+        if gap == "refund_without_credit_note" and line.refunded < 0:
+            template = TOP_UP_WITHOUT_CHARGE
+        elsewhere = [f"refund {amount} {currency}" for currency, amount in line.refunded_elsewhere.items()]
+        message = template.format(
+            refunded=line.refunded,
+            credited=line.credited,
+            difference=line.refunded - line.credited,
+            excess=line.credited - line.refunded,
+            currency=line.currency,
+            date=line.refunded_at[:10] or "an unknown date",
+            codes=", ".join(line.credit_notes),
+            count=len(line.credit_notes),
+            other_codes=", ".join(elsewhere + line.other_currency_notes),
+            served=line.served_at[:16] or "?",
+            published=line.published_at[:16] or "?",
+            top_up=-line.refunded,
+            vat_credited=line.vat_credited,
+            vat_expected=line.vat_expected,
+        )
+        found.append((kind, message))
+    return found
+
+
+def bucket(days: int) -> str:
+    """The age bucket of a gap `days` old."""
+    for label, limit in AGING:
+        if limit is None or days <= limit:
+            return label
+    return AGING[-1][0]
+
+
+def safe_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: never a live formula."""
+    text = "" if value is None else str(value)
+    if FORMULA.match(text) and not NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def write_csv(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+    """Rows as CSV text, every cell neutralised."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(header))
+    writer.writerows([safe_cell(value) for value in row] for row in rows)
+    return out.getvalue()

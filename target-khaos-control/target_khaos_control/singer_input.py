@@ -1,0 +1,153 @@
+"""The Singer lines the target reads, each checked for its shape before singer-sdk acts on it.
+
+A line that is no Singer message (not JSON, not an object, a RECORD without its stream, a
+SCHEMA whose schema is a list ...) stops the target with one line naming the line's number
+and what is wrong, never a traceback: nothing it had not committed is passed on as done,
+so a rerun after the fix loses nothing. A RECORD whose record is null carries no return
+to hold an exception against: it is skipped, and said so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from decimal import Decimal
+from typing import IO, Any
+
+import msgspec
+from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
+from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+from singer_sdk.singerlib.json import deserialize_json
+
+logger = logging.getLogger("target-khaos-control")
+
+MAX_INT_DIGITS = 4_000  # Python reads no longer whole number: one is kept as a Decimal, for the rules to refuse
+# What each message type must hold: field -> the JSON type it must have.
+REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "RECORD": {"stream": str, "record": (dict, type(None))},
+    "SCHEMA": {"stream": str, "schema": dict},
+    "STATE": {"value": (dict, type(None))},
+    "ACTIVATE_VERSION": {"stream": str, "version": int},
+}
+JSON_TYPES = {dict: "an object", str: "text", int: "a whole number", list: "a list", type(None): "null"}
+
+
+class StreamRefused(ValueError):
+    """A stream the target does not load."""
+
+
+class RecordBeforeSchema(RecordsWithoutSchemaException, SystemExit):
+    """singer-sdk's own error (its standard tests expect it), ending the run as one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = message
+
+
+def _integer(text: str) -> int | Decimal:
+    return int(text) if len(text) <= MAX_INT_DIGITS else Decimal(text)
+
+
+class Reader(MsgSpecReader):
+    """Each line decoded by msgspec (numbers with a point as Decimal, as singer-sdk's own
+    reader); a line only Python's json reads (a bare NaN, say) is read as singer-sdk would,
+    so the rules, not the reader, judge what it holds."""
+
+    def deserialize_json(self, line: str) -> dict[str, Any]:
+        try:
+            return decoder.decode(line)  # type: ignore[no-any-return]
+        except msgspec.DecodeError:
+            # NaN as a Decimal too, never a float; a 5,000-digit whole number as a Decimal
+            return deserialize_json(line, parse_constant=Decimal, parse_int=_integer)
+
+    def process_lines(
+        self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict[str, Any]], None]]
+    ) -> Counter[str]:
+        stats: dict[str, int] = defaultdict(int)
+        lines = iter(file_input or self.default_input)
+        number = 0
+        while True:
+            number += 1
+            try:
+                line = next(lines)
+            except StopIteration:
+                break
+            except UnicodeDecodeError as error:
+                raise _stop(number, f"not UTF-8 text (byte {error.start} cannot be read)") from None
+            if not line.strip():
+                continue  # an empty line says nothing
+            message = self._message(number, line)
+            kind = message["type"]
+            if kind == "RECORD" and message["record"] is None:
+                logger.warning(
+                    "Line %d: a RECORD of stream %r with a null record: no return in it, skipped",
+                    number,
+                    message["stream"],
+                )
+                continue
+            callback = callbacks.get(kind)
+            if callback is None:
+                raise _stop(
+                    number, f"unknown message type {kind!r}; a Singer message is one of {', '.join(sorted(callbacks))}"
+                )
+            try:
+                callback(message)
+            except RecordsWithoutSchemaException as error:
+                raise RecordBeforeSchema(_said(number, str(error))) from None
+            except (InvalidInputLine, StreamRefused) as error:
+                raise _stop(number, str(error)) from None
+            stats[kind] += 1
+        return Counter(**stats)
+
+    def _message(self, number: int, line: str) -> dict[str, Any]:
+        self._current_message = line
+        try:
+            message = self.deserialize_json(line)
+        except ValueError as error:  # json's JSONDecodeError is one
+            raise _stop(number, f"not JSON ({error})") from None
+        if not isinstance(message, dict):
+            raise _stop(number, f"a Singer message is a JSON object, not {_json_type(message)}")
+        kind = message.get("type")
+        if not isinstance(kind, str):
+            raise _stop(
+                number,
+                f"`type` is {_json_type(kind) if 'type' in message else 'missing'}: a Singer message names its type",
+            )
+        for field, expected in REQUIRED.get(kind, {}).items():
+            if field not in message:
+                raise _stop(number, f"a {kind} message without `{field}`")
+            value = message[field]
+            if not isinstance(value, expected) or isinstance(value, bool):
+                wanted = " or ".join(
+                    JSON_TYPES.get(t, t.__name__) for t in (expected if isinstance(expected, tuple) else (expected,))
+                )
+                raise _stop(number, f"`{field}` of a {kind} message is {_json_type(value)}, not {wanted}")
+        if kind == "SCHEMA" and not isinstance(message["schema"].get("properties"), dict):
+            raise _stop(number, "`schema` of a SCHEMA message has no `properties` object")
+        keys = message.get("key_properties", [])
+        if kind == "SCHEMA" and not (
+            keys is None or (isinstance(keys, list) and all(isinstance(k, str) for k in keys))
+        ):
+            raise _stop(number, "`key_properties` of a SCHEMA message is not a list of field names")
+        return message
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, Decimal | float):
+        return "a number"
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _said(number: int, what: str) -> str:
+    return (
+        f"target-khaos-control: line {number} of the Singer input: {what}. "
+        "Stopped there: returns committed before it keep their bookmark; rerun once the input is fixed."
+    )
+
+
+def _stop(number: int, what: str) -> SystemExit:
+    return SystemExit(_said(number, what))

@@ -52,7 +52,7 @@ def measure(
         started = time.perf_counter()
         with (stdin or Path(os.devnull)).open("rb") as source:
             subprocess.run(
-                command, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, **options
+                command, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, cwd=cwd, env=env
             )
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)

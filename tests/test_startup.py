@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -18,9 +19,10 @@ from tests.servers import target_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "returns.singer"
 
-# Runs a plugin's command in this interpreter, then writes the modules it imported.
+# Runs a plugin's command in this interpreter, then writes the modules it imported and how
+# many objects it left out of garbage collection (gc.freeze: what start-up loaded).
 RUN_AND_LIST = """
-import json, sys
+import gc, json, sys
 plugin, listing = sys.argv[1], sys.argv[2]
 sys.argv = [plugin, *sys.argv[3:]]
 try:
@@ -33,7 +35,7 @@ try:
 except SystemExit as stop:
     assert not stop.code, stop.code
 with open(listing, "w") as out:
-    json.dump(sorted(sys.modules), out)
+    json.dump({"modules": sorted(sys.modules), "frozen": gc.get_freeze_count()}, out)
 """
 
 # What a run may need, and `--about` never: the store, the rules, the alerts, the web side.
@@ -56,6 +58,11 @@ NOT_FOR_ABOUT = (
 
 
 def imported_by(tmp_path: Path, plugin: str, *args: str, stdin: str = "") -> set[str]:
+    listed = run_listing(tmp_path, plugin, *args, stdin=stdin)
+    return set(listed["modules"])
+
+
+def run_listing(tmp_path: Path, plugin: str, *args: str, stdin: str = "") -> dict[str, Any]:
     listing = tmp_path / f"{plugin}-modules.json"
     done = subprocess.run(
         [sys.executable, "-c", RUN_AND_LIST, plugin, str(listing), *args],
@@ -66,7 +73,8 @@ def imported_by(tmp_path: Path, plugin: str, *args: str, stdin: str = "") -> set
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return set(json.loads(listing.read_text()))
+    listed: dict[str, Any] = json.loads(listing.read_text())
+    return listed
 
 
 @pytest.mark.parametrize("plugin", ["target-khaos-control", "tap-reveni"])
@@ -92,6 +100,13 @@ def test_a_sync_into_a_store_already_up_to_date_never_imports_alembic(tmp_path: 
             (ScriptDirectory(str(MIGRATIONS)).get_current_head(),)
         ]
         assert db.execute("select return_id from reveni_returns").fetchall() == [(json.loads(second)["record"]["id"],)]
+
+
+@pytest.mark.parametrize("plugin", ["target-khaos-control", "tap-reveni"])
+def test_what_start_up_loaded_is_left_out_of_garbage_collection(plugin: str, tmp_path: Path) -> None:
+    listed = run_listing(tmp_path, plugin, "--about", "--format", "json")
+
+    assert listed["frozen"] > 10_000, "singer-sdk alone leaves tens of thousands of objects"
 
 
 def test_the_latest_revision_read_from_the_files_is_alembics_head() -> None:

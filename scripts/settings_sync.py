@@ -54,7 +54,9 @@ def about(executable: str) -> dict[str, Any]:
 
 def setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     """One Meltano setting definition from one property of the plugin's settings schema."""
-    types = [kind for kind in ([schema["type"]] if isinstance(schema["type"], str) else schema["type"]) if kind != "null"]
+    types = [
+        kind for kind in ([schema["type"]] if isinstance(schema["type"], str) else schema["type"]) if kind != "null"
+    ]
     if len(types) != 1 or types[0] not in KINDS:
         raise ValueError(f"setting `{name}`: no Meltano kind for JSON schema type {schema['type']!r}")
     kind = KINDS[types[0]]

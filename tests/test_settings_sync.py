@@ -114,7 +114,8 @@ def test_syncing_rewrites_a_drifted_copy_and_keeps_the_rest_of_meltano_yml(
     drifted = original.replace("value: 8803", "value: 8804").replace(
         "description: Returns per pull\n", "description: Returns per pull.\n"
     )
-    assert drifted.count("\n") == original.count("\n") and drifted != original
+    assert "value: 8804" in drifted  # the given: a default and a description changed by hand
+    assert "Returns per pull.\n" in drifted
     project.write_text(drifted)
     shutil.copy(ROOT / "target-khaos-control" / "meltano-hub.yml", hub)
     hub.write_text(hub.read_text().replace("  sensitive: true\n", "", 1))

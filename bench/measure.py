@@ -41,7 +41,7 @@ def run_child(
     """Run `command` to its end (stdin from a file, output dropped); its cost, from the
     RUSAGE_CHILDREN delta (which counts the grandchildren it waited for, e.g. Meltano's plugins)."""
     cpu_before = children_cpu()
-    with (stdin.open("rb") if stdin else open(os.devnull, "rb")) as source, tempfile.TemporaryFile() as errors:
+    with stdin.open("rb") if stdin else open(os.devnull, "rb") as source, tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdin=source, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=cwd)
         _, status, usage = os.wait4(process.pid, 0)

@@ -48,6 +48,11 @@ def direct(tap_config: Path, target_config_file: Path) -> Run:
     return Run(time.perf_counter() - started, children_cpu() - cpu_before, 0.0)
 
 
+def store(work: Path, name: str) -> str:
+    """A fresh SQLite store for one run."""
+    return f"sqlite:///{work / name}.db"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -65,12 +70,13 @@ def main() -> None:
             "TAP_REVENI_API_KEY": SANDBOX_KEY,
             "TARGET_KHAOS_CONTROL_EXCEPTIONS_PATH": str(work / "exceptions"),
         }
-        store = lambda name: f"sqlite:///{work / name}.db"  # noqa: E731
-        run_child(meltano, env={**env, "TARGET_KHAOS_CONTROL_DATABASE_URL": store("warm-up")}, cwd=ROOT)
+        run_child(meltano, env={**env, "TARGET_KHAOS_CONTROL_DATABASE_URL": store(work, "warm-up")}, cwd=ROOT)
         through_meltano, directly = [], []
         for n in range(rounds):
             through_meltano.append(
-                run_child(meltano, env={**env, "TARGET_KHAOS_CONTROL_DATABASE_URL": store(f"meltano-{n}")}, cwd=ROOT)
+                run_child(
+                    meltano, env={**env, "TARGET_KHAOS_CONTROL_DATABASE_URL": store(work, f"meltano-{n}")}, cwd=ROOT
+                )
             )
             folder = work / f"direct-{n}"
             folder.mkdir()

@@ -130,6 +130,7 @@ class Khaos:
         self.session.auth = channel.auth
         self.continuation = FIRST_CONTACT
         self.times: list[float] = []
+        self.carrying: list[float] = []  # the times of pulls that brought returns
         self.served = 0
 
     def pull(self) -> int:
@@ -141,6 +142,8 @@ class Khaos:
         returns = len(response.json()["Returns"])
         self.continuation = response.headers["Sirion-Continuation"]
         self.served += returns
+        if returns:
+            self.carrying.append(self.times[-1])
         return returns
 
     def until(self, done: Callable[[], bool]) -> None:
@@ -221,6 +224,8 @@ def measure(name: str, url: str, count: int, work: Path, load: Path | None) -> N
                 f"{len(during.times)} pulls, {during.served:,} returns picked up; {latency(during.times)}"
             )
             print(f"      p95 {against(percentile(during.times, 95) * 1000, LOADED_P95_GOAL * 1000, ' ms')}")
+            if during.carrying:  # the pulls that brought what the target published (the rest found nothing new)
+                print(f"      the {len(during.carrying)} pulls that brought returns: {latency(during.carrying)}")
     finally:
         channel.stop()
     engine = open_store(url)

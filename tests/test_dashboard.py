@@ -5,8 +5,11 @@ Screenshots land in test-artifacts/dashboard/."""
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +37,8 @@ def dashboard(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFact
         dashboard_password=DASHBOARD[1],
         exceptions_path=str(workdir / "exceptions"),
     )
-    run_target(workdir, config, tap_output(run_tap(workdir, demo_sandbox.tap_config())))
+    sync = run_target(workdir, config, tap_output(run_tap(workdir, demo_sandbox.tap_config())))
+    (workdir / "sync.log").write_text(sync.stderr)
     with sa.create_engine(f"sqlite:///{workdir / 'store.db'}").begin() as conn:
         refs = [
             row[0]
@@ -70,6 +74,16 @@ def dashboard(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFact
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
     if not Path("/usr/bin/chromedriver").exists():
         pytest.skip("Chromium is missing: `sudo apt-get install chromium chromium-driver` runs these tests")
+    driver = _chromium(tmp_path_factory.mktemp("chromium"))
+    token = base64.b64encode(":".join(DASHBOARD).encode()).decode()
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _chromium(profile: Path) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in (
@@ -82,16 +96,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1366,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    token = base64.b64encode(":".join(DASHBOARD).encode()).decode()
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    yield driver
-    driver.quit()
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def _open(browser: webdriver.Chrome, url: str, shot: str) -> None:
@@ -104,6 +112,12 @@ def _rows(browser: webdriver.Chrome, table: str) -> list[list[str]]:
         [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
         for row in browser.find_elements(By.CSS_SELECTOR, f"table#{table} tr")[1:]
     ]
+
+
+def _assert_listed(browser: webdriver.Chrome, expected: int) -> None:
+    """The list says how many match, and shows them a page of 50 at a time."""
+    assert browser.find_element(By.ID, "matching").text == f"{expected} matching"
+    assert len(_rows(browser, "exceptions")) == min(expected, 50)
 
 
 def _store(server: ChannelServer, query: str, **params: Any) -> list[Any]:
@@ -124,8 +138,8 @@ def test_exceptions_page_shows_the_stores_open_exceptions(dashboard: ChannelServ
     )
     shown = Counter({(owner, kind): int(n) for owner, kind, n in _rows(browser, "by-type")})
     assert shown == expected
-    assert len(_rows(browser, "exceptions")) == sum(expected.values())
-    assert browser.find_element(By.CSS_SELECTOR, "table#exceptions td:nth-child(7)").text, "a suggested fix"
+    _assert_listed(browser, sum(expected.values()))
+    assert browser.find_element(By.CSS_SELECTOR, "table#exceptions td:nth-child(11)").text, "a suggested fix"
 
 
 def test_reconciliation_page_shows_the_last_run(dashboard: ChannelServer, browser: webdriver.Chrome) -> None:
@@ -187,7 +201,7 @@ def test_an_owner_card_opens_that_owners_exceptions(dashboard: ChannelServer, br
     assert browser.current_url.endswith(f"/dashboard/?owner={owner}")
     rows = _rows(browser, "exceptions")
     (expected,) = _store(dashboard, "select count(*) from exceptions where status = 'open' and owner = :o", o=owner)[0]
-    assert len(rows) == expected
+    _assert_listed(browser, expected)
     assert {row[0] for row in rows} == {owner}
 
 
@@ -201,7 +215,7 @@ def test_a_type_link_opens_that_types_exceptions(dashboard: ChannelServer, brows
     assert browser.current_url.endswith(f"/dashboard/?type={kind}")
     (expected,) = _store(dashboard, "select count(*) from exceptions where status = 'open' and kind = :k", k=kind)[0]
     rows = _rows(browser, "exceptions")
-    assert len(rows) == expected
+    _assert_listed(browser, expected)
     assert {row[1] for row in rows} == {kind}
 
 
@@ -211,10 +225,7 @@ def test_the_all_owners_card_clears_the_filter(dashboard: ChannelServer, browser
     browser.find_element(By.ID, "all").click()
 
     assert browser.current_url.endswith("/dashboard/")
-    assert (
-        len(_rows(browser, "exceptions"))
-        == _store(dashboard, "select count(*) from exceptions where status = 'open'")[0][0]
-    )
+    _assert_listed(browser, _store(dashboard, "select count(*) from exceptions where status = 'open'")[0][0])
 
 
 def test_an_unknown_owner_or_type_is_refused_with_the_valid_ones(dashboard: ChannelServer) -> None:
@@ -265,3 +276,111 @@ def test_a_timeline_names_the_site_and_shows_whole_quantities(
     _open(browser, f"{dashboard.url}/dashboard/returns/{return_id}", "timeline-stock")
 
     assert [code, "Main warehouse (1)", "16"] in [row[:3] for row in _rows(browser, "stock")]
+
+
+def test_assign_then_resolve_with_a_note_in_the_browser(dashboard: ChannelServer, browser: webdriver.Chrome) -> None:
+    _open(browser, f"{dashboard.url}/dashboard/?owner=finance", "work-list")
+    first = browser.find_element(By.CSS_SELECTOR, "table#exceptions tr[data-key]")
+    key = first.get_attribute("data-key")
+    first.find_element(By.CSS_SELECTOR, "a.work").click()
+
+    browser.find_element(By.ID, "assign-to").clear()
+    browser.find_element(By.ID, "assign-to").send_keys("Priya (finance)")
+    browser.find_element(By.ID, "assign-by").send_keys("Sam")
+    browser.find_element(By.CSS_SELECTOR, "form#assign button").click()
+    browser.save_screenshot(str(ARTIFACTS / "exception-assigned.png"))
+
+    assert browser.find_element(By.ID, "done").text == "Assigned."
+    assert browser.find_element(By.ID, "assigned-to").text == "Priya (finance)"
+
+    browser.find_element(By.ID, "resolve-note").send_keys("Raised credit note CN-901 in Khaos by hand")
+    browser.find_element(By.ID, "resolve-by").send_keys("Priya")
+    browser.find_element(By.CSS_SELECTOR, "form#resolve button").click()
+    browser.save_screenshot(str(ARTIFACTS / "exception-resolved.png"))
+
+    assert browser.find_element(By.ID, "done").text == "Resolved."
+    assert browser.find_element(By.ID, "status").text == "resolved"
+    assert [row[1:] for row in _rows(browser, "history")] == [
+        ["Priya (login finance-lead)", "resolved", "Raised credit note CN-901 in Khaos by hand"],
+        ["Sam (login finance-lead)", "assigned to Priya (finance)", ""],
+    ][::-1]
+    assert _store(dashboard, "select status, assigned_to from exceptions where trace_key = :k", k=key) == [
+        ("resolved", "Priya (finance)")
+    ]
+    assert _store(
+        dashboard, "select action, login, person, note from exception_actions where trace_key = :k order by id", k=key
+    ) == [
+        ("assign", "finance-lead", "Sam", ""),
+        ("resolve", "finance-lead", "Priya", "Raised credit note CN-901 in Khaos by hand"),
+    ]
+
+    _open(browser, f"{dashboard.url}/dashboard/resolved?q=CN-901", "resolved-history")
+    (row,) = _rows(browser, "resolved")
+    assert row[1:3] == ["Priya (login finance-lead)", "Raised credit note CN-901 in Khaos by hand"]
+
+
+def test_export_downloads_every_matching_row_as_csv(
+    dashboard: ChannelServer, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    _open(browser, f"{dashboard.url}/dashboard/?owner=finance", "export")
+
+    browser.find_element(By.ID, "export").click()
+
+    downloaded = tmp_path / "open-exceptions.csv"
+    for _ in range(200):  # until Chromium has written it (at most 20 s)
+        if downloaded.exists():
+            break
+        time.sleep(0.1)
+    rows = list(csv.DictReader(io.StringIO(downloaded.read_text(encoding="utf-8"))))
+    expected = _store(dashboard, "select trace_key from exceptions where status = 'open' and owner = 'finance'")
+    assert len(rows) == len(expected), "every matching row, not one page"
+    assert {row["owner"] for row in rows} == {"finance"}
+    assert {"amount at stake", "currency", "age (days)", "severity", "return id"} <= set(rows[0])
+
+
+def test_a_syncs_row_on_the_runs_page_counts_the_exceptions_it_opened(
+    dashboard: ChannelServer, browser: webdriver.Chrome
+) -> None:
+    _open(browser, f"{dashboard.url}/dashboard/runs", "runs-exceptions")
+
+    headers = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "table#runs th")]
+    sync = next(row for row in _rows(browser, "runs") if row[1] == "sync")
+    (opened,) = _store(dashboard, "select count(*) from exceptions where item_id != '(reconciliation)'")[0]
+    assert sync[headers.index("exceptions opened")] == str(opened)
+    assert f"; {opened} exceptions opened, 0 resolved" in (dashboard.workdir / "sync.log").read_text()
+
+
+def test_a_reconciliation_gap_opens_its_returns(dashboard: ChannelServer, browser: webdriver.Chrome) -> None:
+    _open(browser, f"{dashboard.url}/dashboard/reconciliation", "reconciliation-gap")
+    link = browser.find_element(By.CSS_SELECTOR, "table#gaps td a")
+
+    link.click()
+
+    assert "/dashboard/?type=" in browser.current_url
+    first = browser.find_element(By.CSS_SELECTOR, "table#exceptions tr[data-key] td:nth-child(3) a")
+    assert "/dashboard/returns/" in (first.get_attribute("href") or "")
+
+
+def test_sign_out_makes_chromium_forget_the_login(dashboard: ChannelServer, tmp_path: Path) -> None:
+    if not Path("/usr/bin/chromedriver").exists():
+        pytest.skip("Chromium is missing: `sudo apt-get install chromium chromium-driver` runs these tests")
+    own = _chromium(tmp_path / "profile")  # a login the browser remembers, not one sent by the test on every request
+    signed_in = dashboard.url.replace("http://", f"http://{DASHBOARD[0]}:{DASHBOARD[1]}@")
+    try:
+        own.get(f"{signed_in}/dashboard/")
+        own.get(f"{dashboard.url}/dashboard/runs")
+        remembered = own.find_element(By.TAG_NAME, "h1").text
+
+        own.find_element(By.ID, "logout").click()
+        own.get(f"{dashboard.url}/")  # elsewhere, then back
+        own.get(f"{dashboard.url}/dashboard/runs")
+        after = own.find_elements(By.TAG_NAME, "h1")
+        own.get(f"{signed_in}/dashboard/runs")
+        again = own.find_element(By.TAG_NAME, "h1").text
+    finally:
+        own.quit()
+
+    assert remembered == "Last runs"
+    assert after == [], "the Runs page is not shown: the browser asks for the login again"
+    assert again == "Last runs"

@@ -152,6 +152,13 @@ PAGES = (
     f"/dashboard/no-such-page/{SVG}",
     f"/dashboard/?type={SVG}",
     f"/dashboard/?type={SCRIPT}&owner=finance",
+    f"/dashboard/?q={SCRIPT}",
+    f"/dashboard/?sort={SVG}",
+    f"/dashboard/exception?key=k-{SCRIPT}",
+    f"/dashboard/exception?key={IMG}",
+    "/dashboard/resolved",
+    f"/dashboard/resolved?q={SVG}",
+    "/dashboard/logout",
     "/",
 )
 
@@ -203,6 +210,23 @@ def test_the_dashboard_sends_no_script_of_its_own(client: TestClient) -> None:
         "*"
     ):
         assert "<script" not in template.read_text().lower(), template.name
+
+
+def test_an_exceptions_own_page_shows_its_stored_fields_escaped(client: TestClient) -> None:
+    response = client.get("/dashboard/exception", params={"key": f"k-{SCRIPT}"})
+
+    assert response.status_code == 200
+    assert "Khaos said: &lt;script&gt;" in response.text
+    assert 'name="key" value="k-&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"' in response.text
+
+
+def test_a_csv_export_is_a_download_never_a_page(client: TestClient) -> None:
+    response = client.get("/dashboard/exceptions.csv")
+
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "Khaos said: <script>" in response.text, "a CSV holds the text as it was, for a spreadsheet"
 
 
 def test_a_wrong_method_is_refused_with_the_same_guard(client: TestClient) -> None:

@@ -145,7 +145,7 @@ def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(
 
     assert replayed.returncode == 0, replayed.stderr
     # The unknown reason, and finance's refund not yet credited that it caused.
-    assert "2 exceptions resolved, 0 still open" in replayed.stdout
+    assert "0 exceptions opened, 2 exceptions resolved, 0 still open" in replayed.stdout
     channel = ChannelServer(config, tmp_path).start()
     try:
         served = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2026-11-26 14:00:00Z"}).json()[
@@ -338,5 +338,6 @@ def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path
         channel.stop()
 
     assert replayed.returncode == 0, replayed.stderr
-    assert "2 exceptions resolved, 0 still open" in replayed.stdout  # the rename, and the refund it held
+    # The rename, and the refund it held.
+    assert "0 exceptions opened, 2 exceptions resolved, 0 still open" in replayed.stdout
     assert [line["SKU"] for line in served[0]["ReturnedItems"]] == ["JEANS-INDIGO-32"]

@@ -97,3 +97,37 @@ def test_replaying_a_return_the_store_never_read_is_refused(tmp_path: Path) -> N
     assert refused.stderr.strip() == (
         "reveni-khaos replay: no Reveni return 'no-such-return' in the store: check the id"
     )
+
+
+def test_the_exceptions_table_has_a_header_and_each_rows_return_id(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from target_khaos_control.store import exceptions, open_store
+
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    moment = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            exceptions.insert().values(
+                trace_key="sku_not_found:ret-7f3a:item-1",
+                kind="sku_not_found",
+                owner="warehouse",
+                return_id="ret-7f3a",
+                item_id="item-1",
+                message="No Khaos stock code for SKU TEE-RED-M",
+                status="open",
+                first_seen=moment,
+                last_seen=moment,
+                occurrences=1,
+                details=json.dumps({"order_number": "1042", "sku": "TEE-RED-M"}),
+            )
+        )
+    out = io.StringIO()
+
+    commands.list_exceptions(engine, None, "table", out=out)
+
+    header, row, total = out.getvalue().splitlines()
+    assert header.split() == ["OWNER", "TYPE", "RETURN", "ID", "ORDER", "SKU", "WHAT", "HAPPENED"]
+    assert row.split()[:5] == ["warehouse", "sku_not_found", "ret-7f3a", "1042", "TEE-RED-M"]
+    assert header.index("RETURN ID") == row.index("ret-7f3a"), "each value under its heading"
+    assert total == "1 open exception(s)"

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import suggested_fix
 from target_khaos_control.states import ExceptionStatus
-from target_khaos_control.store import exceptions, insert_many, update_many
+from target_khaos_control.store import chunks, exception_actions, exceptions, insert_many, update_many
 
 OPEN, RESOLVED = ExceptionStatus
 
@@ -48,6 +48,7 @@ SCHEMA = {
             "last_seen": "string",
             "occurrences": "integer",
             "ruleset_hash": "string",
+            "assigned_to": "string",
         }.items()
     },
 }
@@ -71,8 +72,11 @@ class ExceptionLog:
     def __init__(self, known: dict[str, str], moment: datetime) -> None:
         self.stored = set(known)  # trace keys already in the store
         self.status = dict(known)  # trace key -> open | resolved, as it will be
+        self.before = dict(known)  # trace key -> open | resolved, as written
         self.moment = moment
         self.writes: dict[str, dict[str, Any]] = {}
+        self.opened = 0  # new, or reopened: for the run's summary
+        self.resolved = 0
 
     def found(self, trace_key: str, **fields: Any) -> None:
         write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
@@ -87,6 +91,10 @@ class ExceptionLog:
         write.update(fields, status=RESOLVED, last_seen=self.moment, alerted_status=RESOLVED)
         self.status[trace_key] = RESOLVED
 
+    def was_resolved(self, trace_key: str) -> bool:
+        """Resolved in the store (by a run or by a person), so finding it again reopens it."""
+        return self.before.get(trace_key) == RESOLVED
+
     def write(self, conn: Connection) -> None:
         fresh, repeat, resolved = [], [], []
         for key, write in self.writes.items():
@@ -98,6 +106,12 @@ class ExceptionLog:
                 repeat.append((write, seen))
             else:
                 resolved.append(write)
+        self.opened += len(fresh) + sum(1 for row, _ in repeat if self.was_resolved(row["trace_key"]))
+        self.resolved += len(resolved)
+        self.stored |= {row["trace_key"] for row in fresh}
+        self.before.update({row["trace_key"]: OPEN for row in fresh})
+        self.before.update({row["trace_key"]: OPEN for row, _ in repeat})
+        self.before.update({row["trace_key"]: RESOLVED for row in resolved})
         self.writes = {}
         insert_many(conn, exceptions, fresh)
         for row, seen in repeat:  # few per batch: a problem seen again
@@ -108,6 +122,71 @@ class ExceptionLog:
                 .values(**values, occurrences=exceptions.c.occurrences + seen)
             )
         update_many(conn, exceptions, "trace_key", resolved)
+
+
+class ActionRefused(ValueError):
+    """An assignment or resolution that cannot be made, with the reason in a person's words."""
+
+
+NAME_MOST, NOTE_MOST = 80, 2000  # a person's name, a resolution note: longer is refused, never cut
+
+
+def assign(conn: Connection, key: str, *, to: str, login: str, person: str, moment: datetime) -> None:
+    """Give an open exception to a person (an empty name takes it back), on the audit trail."""
+    to = _text("the person to assign it to", to, NAME_MOST, required=False)
+    person = _text("your name", person, NAME_MOST)
+    _open_row(conn, key)
+    conn.execute(exceptions.update().where(exceptions.c.trace_key == key).values(assigned_to=to))
+    _on_record(conn, key, "assign", login, person, moment, assigned_to=to)
+
+
+def resolve(conn: Connection, key: str, *, note: str, login: str, person: str, moment: datetime) -> None:
+    """Mark an open exception resolved by a person, with why, on the audit trail.
+
+    It changes nothing in Khaos or Reveni: if the problem is still there, the next run
+    that meets it opens it again."""
+    note = _text("the note (what was done)", note, NOTE_MOST)
+    person = _text("your name", person, NAME_MOST)
+    _open_row(conn, key)
+    conn.execute(
+        exceptions.update()
+        .where(exceptions.c.trace_key == key)
+        .values(status=RESOLVED, alerted_status=RESOLVED)  # as a run resolves it: a reopening alerts again
+    )
+    _on_record(conn, key, "resolve", login, person, moment, note=note)
+
+
+def actions(conn: Connection, keys: list[str]) -> dict[str, list[Any]]:
+    """The audit trail of these exceptions, oldest first, by trace key."""
+    found: dict[str, list[Any]] = {}
+    for chunk in chunks(keys):
+        query = sa.select(exception_actions).where(exception_actions.c.trace_key.in_(chunk))
+        for row in conn.execute(query.order_by(exception_actions.c.id)):
+            found.setdefault(row.trace_key, []).append(row)
+    return found
+
+
+def _open_row(conn: Connection, key: str) -> None:
+    status = conn.execute(sa.select(exceptions.c.status).where(exceptions.c.trace_key == key)).scalar_one_or_none()
+    if status is None:
+        raise ActionRefused(f"No exception {key[:80]!r}: it may have been removed; open the list again.")
+    if status != OPEN:
+        raise ActionRefused(f"Exception {key[:80]!r} is already resolved: nothing to do.")
+
+
+def _text(what: str, value: str, most: int, *, required: bool = True) -> str:
+    value = " ".join(value.split())  # one line, as the lists show it
+    if required and not value:
+        raise ActionRefused(f"Give {what}.")
+    if len(value) > most:
+        raise ActionRefused(f"{what[0].upper()}{what[1:]} is {len(value)} characters; at most {most}.")
+    return value
+
+
+def _on_record(conn: Connection, key: str, action: str, login: str, person: str, moment: datetime, **more: str) -> None:
+    conn.execute(
+        exception_actions.insert().values(trace_key=key, action=action, login=login, person=person, at=moment, **more)
+    )
 
 
 def as_record(row: Any) -> dict[str, Any]:
@@ -135,6 +214,7 @@ def as_record(row: Any) -> dict[str, Any]:
         "last_seen": _iso(row.last_seen),
         "occurrences": row.occurrences,
         "ruleset_hash": row.ruleset_hash,
+        "assigned_to": row.assigned_to,
     }
 
 

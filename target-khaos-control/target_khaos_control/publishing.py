@@ -71,6 +71,8 @@ class Counts:
     unchanged: int = 0
     older: int = 0  # versions older than the one stored: ignored
     backwards: int = 0  # versions whose status went back: left for CX
+    exceptions_opened: int = 0  # new, or reopened
+    exceptions_resolved: int = 0
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,8 @@ class Batch:
             [{"associated_ref": d.associated_ref, **d.values} for d in changed if not d.new],
         )
         self.exception_log.write(conn)
+        self.counts.exceptions_opened = self.exception_log.opened
+        self.counts.exceptions_resolved = self.exception_log.resolved
         return self.counts
 
     def _select(self, query: sa.Select[Any], column: sa.ColumnElement[Any], ids: list[str]) -> list[Any]:

@@ -94,7 +94,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "dashboard_username",
         th.StringType,
-        description="The dashboard's own read-only login (never the channel's); empty: no dashboard",
+        description="The dashboard's own login (never the channel's), which can also assign and resolve exceptions; empty: no dashboard",
     ),
     th.Property("dashboard_password", th.StringType, secret=True, description="The dashboard's password"),
     th.Property(

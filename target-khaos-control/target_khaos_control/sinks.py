@@ -67,13 +67,15 @@ class ReturnsSink(BatchSink):
         self.target.batch_committed(self)
         self.logger.info(
             "Committed %d returns: %d documents published, %d put on hold, %d unchanged, %d older than stored, "
-            "%d moved backwards",
+            "%d moved backwards; %d exceptions opened, %d resolved",
             len(records),
             counts.published,
             counts.held,
             counts.unchanged,
             counts.older,
             counts.backwards,
+            counts.exceptions_opened,
+            counts.exceptions_resolved,
         )
 
 

@@ -51,4 +51,4 @@ def may_become(new: DocumentState) -> frozenset[DocumentState]:
 
 class ExceptionStatus(StrEnum):
     OPEN = "open"  # found, and not fixed yet
-    RESOLVED = "resolved"  # the problem has gone: its item went through, or the gap closed
+    RESOLVED = "resolved"  # the problem has gone (its item went through, the gap closed), or a person resolved it

@@ -126,6 +126,14 @@ class TargetKhaosControl(Target):
         self.exception_stream.close()
         with self.engine.begin() as conn:
             finish_run(conn, self.run_id, dict(self.run_counts))
+        self.logger.info(
+            "Sync finished: %d returns, %d documents published, %d put on hold; %d exceptions opened, %d resolved",
+            self.run_counts["returns"],
+            self.run_counts["published"],
+            self.run_counts["held"],
+            self.run_counts["exceptions_opened"],
+            self.run_counts["exceptions_resolved"],
+        )
         url = self.config.get("alert_webhook_url")
         if url:
             destination = alerts.Destination(

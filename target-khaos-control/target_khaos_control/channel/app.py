@@ -241,8 +241,11 @@ class Channel:
             Route("/metrics", self.metrics.endpoint),
         ]
         routes += [Route(path, self.receiver(name), methods=["POST"]) for name, (path, _, _) in PUSHES.items()]
-        if self.settings.dashboard_username and self.settings.dashboard_password:
-            routes += Dashboard(self.engine, self.settings.rules_path).routes()
+        dashboard = bool(self.settings.dashboard_username and self.settings.dashboard_password)
+        if dashboard:
+            routes += Dashboard(self.engine, self.settings.rules_path, self.settings.dashboard_password).routes()
+        else:
+            routes += Dashboard.not_configured_routes()
         app = Starlette(
             routes=routes,
             exception_handlers={BadRequest: _bad_request, 404: _not_found, 405: _not_allowed, Exception: _failure},
@@ -253,7 +256,8 @@ class Channel:
             "/metrics": (self.settings.dashboard_username, self.settings.dashboard_password),
             "/": (self.settings.channel_username, self.settings.channel_password),
         }
-        app.add_middleware(BasicAuth, logins=logins)
+        # No dashboard login: its pages say so to anyone, rather than ask for a login no one has.
+        app.add_middleware(BasicAuth, logins=logins, open_prefixes=() if dashboard else ("/dashboard",))
         app.add_middleware(Edges, max_header_bytes=self.settings.max_header_bytes)  # outermost: before auth
         return app
 

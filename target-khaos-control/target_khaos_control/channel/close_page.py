@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from target_khaos_control.channel.pages import page as _page
+from target_khaos_control.channel.pages import refused as _refused
 from target_khaos_control.operations.month_end import AWAITING, Close, Period, close_period
 from target_khaos_control.operations.month_end_export import total_rows
 from target_khaos_control.rules import RuleSetError, load_ruleset
@@ -28,8 +30,6 @@ class ClosePages:
         self.engine, self.rules_path = engine, rules_path
 
     async def period(self, request: Request) -> Response:
-        from target_khaos_control.channel.dashboard import _page, _refused
-
         try:
             period = Period.parse(request.query_params.get("period") or _last_month())
         except ValueError as error:
@@ -49,8 +49,6 @@ class ClosePages:
         )
 
     async def gap(self, request: Request) -> Response:
-        from target_khaos_control.channel.dashboard import _page, _refused
-
         try:
             period = Period.parse(request.path_params["period"])
         except ValueError as error:

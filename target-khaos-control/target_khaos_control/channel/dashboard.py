@@ -1,74 +1,60 @@
-"""The dashboard: what finance, the warehouse and CX look at, served by `reveni-khaos serve`.
+"""The dashboard: what finance, the warehouse and CX work in, served by `reveni-khaos serve`.
 
-Read-only pages under `/dashboard/`, behind their own credential (never the channel's):
-open exceptions by owner and type with the suggested fix (each owner's and type's card
-links to its list), the last reconciliation, a timeline per return, and the last runs.
-Server-rendered, no external assets, no script. Outside the login: a landing page at `/`
-and `/healthz` for load balancers, neither showing anything from the store.
+Pages under `/dashboard/`, behind their own credential (never the channel's): open
+exceptions by owner and type, with the money at stake, its age and the suggested fix, to
+search, sort, page through, export as CSV, assign and resolve with a note
+(dashboard_exceptions, dashboard_actions); the resolved history; the last reconciliation,
+each gap linked to its returns; a timeline per return; the last runs, with the
+exceptions each opened and resolved. Server-rendered, no external assets, no script.
+Outside the login: a landing page at `/` and `/healthz` for load balancers, neither
+showing anything from the store; with no dashboard login set, a page that says so.
 
 Everything a page shows comes from outside (Reveni, Khaos, customers, the URL), so every
 page, errors included, is an autoescaped template, and every response carries a
-Content-Security-Policy that allows no script and no framing at all.
+Content-Security-Policy that allows no script and no framing at all (pages.py).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from target_khaos_control.exception_kinds import KINDS, Owner
-from target_khaos_control.exception_log import as_record
+from target_khaos_control.channel.dashboard_actions import Forms
+from target_khaos_control.channel.dashboard_exceptions import ExceptionPages
+from target_khaos_control.channel.dashboard_lists import csv_response
+from target_khaos_control.channel.pages import SECURITY_HEADERS, refused
+from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.khaos_position import read_positions
+from target_khaos_control.operations.reconciliation import GAP_EXCEPTIONS
 from target_khaos_control.rules import RuleSetError, load_ruleset
-from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED, ExceptionStatus
+from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED
 from target_khaos_control.store import credit_notes, documents, exceptions, now, reveni_returns, runs, stock_levels
-
-TEMPLATE_DIR = Path(__file__).parent / "templates"
-TEMPLATES = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html"], default_for_string=True, default=True)
-)
-# The one inline style sheet is allowed by its hash; nothing else is allowed at all.
-_STYLE = re.search(r"<style>(.*?)</style>", (TEMPLATE_DIR / "base.html").read_text(), re.DOTALL)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.group(1).encode() if _STYLE else b"").digest()).decode()
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-
 
 # The glossary's words (docs/README.md) for a document's state and a run's counts.
 STATE_WORDS = {HELD: "on hold", RE_REQUESTED: "re-requested by Khaos", SUPERSEDED: "withdrawn"}
 COUNT_LABELS = {"held": "put on hold", "older": "older than stored", "backwards": "moved backwards"}
+RUNS_SHOWN = 50
+_refused = refused  # the dashboard's other pages render through `_page` and `_refused` from here
 
 
 class Dashboard:
-    def __init__(self, engine: Engine, rules_path: str = "") -> None:
+    def __init__(self, engine: Engine, rules_path: str = "", password: str = "") -> None:
         self.engine = engine
         self.rules_path = rules_path
+        self.forms = Forms(engine, password)
+        self.exception_pages = ExceptionPages(engine, self.forms, rules_path)
 
     @staticmethod
     def open_routes(engine: Engine, public_url: str) -> list[Route]:
@@ -96,57 +82,65 @@ class Dashboard:
         from target_khaos_control.channel.close_page import ClosePages
 
         close = ClosePages(self.engine, self.rules_path)
+        listed = self.exception_pages
         pages = Router(
             [
-                Route("/", self.exceptions),
+                Route("/", listed.open_list),
+                Route("/exceptions.csv", listed.open_list),
+                Route("/exception", listed.one),
+                Route("/exception/assign", self.forms.assign, methods=["POST"]),
+                Route("/exception/resolve", self.forms.resolve, methods=["POST"]),
+                Route("/resolved", listed.resolved_list),
+                Route("/resolved.csv", listed.resolved_list),
                 Route("/reconciliation", self.reconciliation),
                 Route("/close", close.period),
                 Route("/close/{period}/{gap}", close.gap),
+                Route("/reconciliation.csv", self.reconciliation),
                 Route("/runs", self.runs),
+                Route("/runs.csv", self.runs),
                 Route("/returns/{return_id}", self.timeline),
+                Route("/logout", _logout),
             ],
             default=_not_found,
         )
         return [Mount("/dashboard", app=Guarded(pages))]
 
-    async def exceptions(self, request: Request) -> Response:
-        owner, kind = request.query_params.get("owner", ""), request.query_params.get("type", "")
-        owners = [str(o) for o in Owner]
-        if owner and owner not in owners:
-            return _refused(f"No owner {owner!r}: the owners are {', '.join(owners)}.")
-        if kind and kind not in KINDS:
-            return _refused(f"No exception type {kind!r}: the types are {', '.join(sorted(KINDS))}.")
-        query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(exceptions.c.owner, exceptions.c.kind)).all()
-        records = [as_record(row) for row in rows]
-        by_type = Counter((r["owner"], r["type"]) for r in records)
-        by_owner = Counter(r["owner"] for r in records)
-        shown = [r for r in records if (not owner or r["owner"] == owner) and (not kind or r["type"] == kind)][:500]
-        return _page(
-            "exceptions.html",
-            "Open exceptions",
-            records=shown,
-            owner=owner,
-            kind=kind,
-            total=len(records),
-            by_owner=[(o, by_owner[o]) for o in [*owners, *sorted(set(by_owner) - set(owners))] if by_owner[o]],
-            by_type=[(o, k, n) for (o, k), n in sorted(by_type.items())],
-        )
+    @staticmethod
+    def not_configured_routes() -> list[Any]:
+        """With no dashboard login set, every dashboard page says so (and how to set one)."""
+
+        async def not_configured(scope: Scope, receive: Receive, send: Send) -> None:
+            await _page("not_configured.html", "Dashboard not configured", status_code=503)(scope, receive, send)
+
+        return [Mount("/dashboard", app=Guarded(not_configured))]
 
     async def reconciliation(self, request: Request) -> Response:
         with self.engine.connect() as conn:
             last = conn.execute(
                 sa.select(runs.c.counts).where(runs.c.kind == "reconcile").order_by(runs.c.id.desc()).limit(1)
             ).scalar_one_or_none()
-        return _page("reconciliation.html", "Reconciliation", summary=json.loads(last) if last else None)
+        if request.url.path.endswith(".csv"):  # its totals; each gap's returns export from their own list
+            totals = (json.loads(last) if last else {}).get("totals_by_currency") or {}
+            rows = [{"currency": currency, **t} for currency, t in totals.items() if isinstance(t, dict)]
+            headings = [(name, name) for name in ("currency", "refunded", "credited", "gap")]
+            return csv_response("reconciliation-totals", headings, rows)
+        return _page(
+            "reconciliation.html",
+            "Reconciliation",
+            summary=json.loads(last) if last else None,
+            gap_kinds={gap: kind for gap, (kind, _) in GAP_EXCEPTIONS.items()},
+        )
 
     async def runs(self, request: Request) -> Response:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(50)).all()
+            rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(RUNS_SHOWN)).all()
         shown = [_run(row) for row in rows]
         # Each count a column (a reconciliation's nested figures are on its own page).
         columns = list(dict.fromkeys(name for run in shown for name in run["counts"]))
+        if request.url.path.endswith(".csv"):
+            headings = [("started", "started"), ("kind", "kind"), ("status", "status"), ("duration", "duration")]
+            flat = [run | run["counts"] for run in shown]
+            return csv_response("runs", [*headings, *((name, name) for name in columns)], flat)
         return _page("runs.html", "Last runs", runs=shown, columns=columns)
 
     async def timeline(self, request: Request) -> Response:
@@ -187,6 +181,7 @@ class Dashboard:
             ],
             events=_events(record, docs, notes, problems),
             held=f"{position.held(currency)} {currency}: {position.describe()}" if position else "",
+            problems=problems,
         )
 
     def _sites(self) -> dict[str, str]:
@@ -227,10 +222,6 @@ def _shown_time(moment: datetime | None) -> str:
 def _quantity(value: Decimal) -> str:
     """`16.0000` as `16`; a part quantity keeps only the digits it needs."""
     return f"{value.normalize():f}" if value != value.to_integral_value() else str(int(value))
-
-
-def _refused(detail: str) -> HTMLResponse:
-    return _page("error.html", "Not possible", status_code=400, detail=detail)
 
 
 def _events(
@@ -284,8 +275,12 @@ def _when(moment: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else ""
 
 
-def _page(template: str, title: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-    return HTMLResponse(TEMPLATES.get_template(template).render(title=title, **values), status_code=status_code)
+async def _logout(request: Request) -> Response:
+    """Basic auth has no session to end: answering 401 to the login the browser holds makes
+    it forget that login; the page says what happened and how to sign in again."""
+    response = _page("signed_out.html", "Signed out", status_code=401)
+    response.headers["WWW-Authenticate"] = 'Basic realm="reveni-khaos"'
+    return response
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:

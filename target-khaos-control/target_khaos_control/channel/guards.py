@@ -78,8 +78,14 @@ class BasicAuth:
     401, which a browser needs to ask for the login. Two Authorization headers are
     refused: which one a proxy or server reads is anyone's guess."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], logins: dict[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Awaitable[None]],
+        logins: dict[str, tuple[str, str]],
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
+        self.open_prefixes = open_prefixes  # the dashboard with no login set: it says so to anyone
         # Longest prefix first; an unset login (empty) lets nobody in.
         self.logins = sorted(
             (
@@ -90,7 +96,9 @@ class BasicAuth:
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self._allowed(scope):
+        path = scope.get("path", "")
+        opened = path in OPEN_PATHS or any(path == p or path.startswith(f"{p}/") for p in self.open_prefixes)
+        if scope["type"] == "http" and not opened and not self._allowed(scope):
             if not scope["path"].startswith("/khaos/"):  # the dashboard, /metrics: people and Prometheus
                 response = PlainTextResponse(
                     "Unauthorised: check the username and password",

@@ -58,14 +58,16 @@ def replay(
     with engine.begin() as conn:
         run_id = start_run(conn, "replay", moment)
     progress = _progress_bar(out, "Replaying")
-    replayed = published = 0
+    replayed = published = opened = resolved = 0
     for chunk in progress(list(chunks(return_ids, REPLAY_CHUNK))) if progress else chunks(return_ids, REPLAY_CHUNK):
         with engine.connect() as conn:
             query = sa.select(reveni_returns.c.record).where(reveni_returns.c.return_id.in_(chunk))
             records = [json.loads(record) for record in conn.execute(query).scalars()]
         entries = [(record, ruleset.draft(record, catalogue)) for record in records]
         with engine.begin() as conn:
-            published += apply_returns(conn, entries, moment, force=True, routing=ruleset.routing).published
+            applied = apply_returns(conn, entries, moment, force=True, routing=ruleset.routing)
+        published, opened = published + applied.published, opened + applied.exceptions_opened
+        resolved += applied.exceptions_resolved
         replayed += len(records)
     with engine.begin() as conn:
         after = _open(conn, return_ids)
@@ -74,11 +76,14 @@ def replay(
             "published": published,
             "resolved": len(before - after),
             "still_open": len(after),
+            "exceptions_opened": opened,
+            "exceptions_resolved": resolved,
         }
         finish_run(conn, run_id, counts)
     print(
         f"Replayed {replayed} returns with rule set {ruleset.content_hash[:12]}: {published} "
-        f"documents now go to Khaos, {len(before - after)} exceptions resolved, {len(after)} still open",
+        f"documents now go to Khaos, {opened} exceptions opened, {len(before - after)} exceptions "
+        f"resolved, {len(after)} still open",
         file=out,
     )
     return 0
@@ -122,9 +127,10 @@ def run_reconciliation(
             rejected=read.rejected,
             repeated=read.repeated,
         )
-        _record_gaps(conn, report, moment, routing)
+        gaps = _record_gaps(conn, report, moment, routing)
         keep_credit_notes(conn, notes, moment)
-        record_run(conn, "reconcile", moment, report.summary())
+        opened = {"exceptions_opened": gaps.opened, "exceptions_resolved": gaps.resolved}
+        record_run(conn, "reconcile", moment, report.summary() | opened)
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +141,7 @@ def run_reconciliation(
     return 0
 
 
-def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing: Routing) -> None:
+def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing: Routing) -> ExceptionLog:
     """Each gap is an exception; a gap that closed since the last run is resolved."""
     table = exceptions.c
     known = dict(conn.execute(sa.select(table.trace_key, table.status).where(table.item_id == RECONCILIATION)).all())
@@ -183,6 +189,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
     for key in set(known) - found:
         log.gone(key)
     log.write(conn)
+    return log
 
 
 def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
@@ -199,10 +206,11 @@ def list_exceptions(engine: Engine, owner: str | None, fmt: str, out: TextIO = s
     if fmt == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False), file=out)
         return 0
+    print(f"{'OWNER':<11} {'TYPE':<28} {'RETURN ID':<36} {'ORDER':<10} {'SKU':<16} WHAT HAPPENED", file=out)
     for record in records:
         print(
-            f"{record['owner']:<11} {record['type']:<26} order {record['order_number'] or '?':<8} "
-            f"{record['sku'] or '-':<16} {record['message']}",
+            f"{record['owner']:<11} {record['type']:<28} {record['return_id'] or '-':<36} "
+            f"{record['order_number'] or '-':<10} {record['sku'] or '-':<16} {record['message']}",
             file=out,
         )
     print(f"{len(records)} open exception(s)", file=out)

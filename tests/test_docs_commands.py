@@ -293,11 +293,10 @@ def test_the_tap_without_its_config_file_says_what_to_write_in_one_line(tmp_path
 
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    # one ERROR line (Meltano shows it as an error), naming the file and how to write it
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "| ERROR " in done.stderr
-    assert "tap-reveni: File at 'tap-config.json' was not found. Write the tap's settings" in done.stderr
-    assert "meltano invoke --dump=config tap-reveni > tap-config.json" in done.stderr
+    [line] = done.stderr.strip().splitlines()  # one line, logged as an ERROR Meltano shows as one
+    assert "| ERROR " in line
+    assert "tap-reveni: File at 'tap-config.json' was not found. Write the tap's settings" in line
+    assert "meltano invoke --dump=config tap-reveni > tap-config.json" in line
 
 
 def test_make_clean_removes_every_folder_the_demo_tests_and_docs_leave() -> None:
@@ -313,6 +312,37 @@ def test_make_clean_removes_every_folder_the_demo_tests_and_docs_leave() -> None
 
     # expect `make clean` to remove each of them
     assert left <= set(dry_run.split())
+
+
+def test_starting_a_client_from_the_demo_never_nests_into_an_existing_folder(tmp_path: Path) -> None:
+    # given each documented command that starts a client's rules from the demo's
+    starts = [
+        line
+        for page in DOCS_PAGES
+        for step in _steps(page)
+        if step.script
+        for line in step.text.splitlines()
+        if " clients add " in line
+    ]
+    assert len(starts) == 2, "consultant.md and rules/README.md"
+    for line in starts:
+        command = line.split(" #")[0].replace(".venv/bin/reveni-khaos", str(BIN / "reveni-khaos"))
+        client = command.split()[-1]
+        shutil.rmtree(tmp_path / "rules", ignore_errors=True)
+        shutil.copytree(ROOT / "rules" / "demo", tmp_path / "rules" / "demo")
+        shutil.copy(ROOT / "meltano.yml", tmp_path / "meltano.yml")
+
+        # for a new client: the demo's files, in the client's own folder
+        created = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert created.returncode == 0, created.stderr
+        assert sorted(path.name for path in (tmp_path / "rules" / client).iterdir()) == ["rules.yml", "tests"]
+
+        # for a client that has a folder already: refused, nothing copied into it
+        (tmp_path / "meltano.yml").write_text((ROOT / "meltano.yml").read_text())
+        again = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert again.returncode != 0
+        assert f"rules/{client}" in again.stderr
+        assert sorted(path.name for path in (tmp_path / "rules" / client).iterdir()) == ["rules.yml", "tests"]
 
 
 def test_finance_month_end_checklist_runs_as_written_and_leaves_its_papers(

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import backoff._sync
 import pytest
 
+from tests.in_process import InProcessReveniSandbox, Waits
 from tests.servers import ReveniSandbox
 
 _shared: ReveniSandbox | None = None
@@ -34,7 +36,15 @@ def demo_sandbox() -> Iterator[ReveniSandbox]:
 
 @pytest.fixture
 def sandbox() -> Iterator[ReveniSandbox]:
-    """A sandbox of this test's own, free to change."""
-    own = ReveniSandbox(returns=200).start()
+    """A sandbox of this test's own, free to change: the sandbox's app, served from this process."""
+    own = InProcessReveniSandbox(returns=200).start()
     yield own
     own.stop()
+
+
+@pytest.fixture
+def retry_waits(monkeypatch: pytest.MonkeyPatch) -> Waits:
+    """The tap's retry waits, recorded instead of slept (only the backoff library's clock)."""
+    waits = Waits()
+    monkeypatch.setattr(backoff._sync, "time", waits)
+    return waits

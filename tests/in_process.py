@@ -15,6 +15,8 @@ import logging
 import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -26,8 +28,9 @@ from reveni_khaos_sandbox.reveni_app import ReveniSandbox as ReveniApp
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
 from reveni_khaos_sandbox.reveni_store import ReturnStore
 from tap_reveni import tap
+from target_khaos_control.target import TargetKhaosControl
 
-from tests.servers import SANDBOX_KEY, ReveniSandbox, TapRun
+from tests.servers import SANDBOX_KEY, ReveniSandbox, TapRun, TargetRun
 
 
 @dataclass
@@ -87,21 +90,55 @@ def run_tap_here(
         state_file = workdir / "tap-state.json"
         state_file.write_text(json.dumps(state))
         argv += ["--state", str(state_file)]
+    returncode, err_text = _command(capfd, tap.main, argv)
+    out, err = capfd.readouterr()
+    messages = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return TapRun(returncode, messages, err + err_text)
+
+
+def _command(
+    capfd: pytest.CaptureFixture[str], command: Callable[[], object], argv: list[str] | None = None
+) -> tuple[int, str]:
+    """Call a command's entry point as its process would run it: its exit code, and what
+    Python would print to stderr on its way out (a message, a traceback)."""
     capfd.readouterr()  # what came before is not this run's
     root = logging.getLogger()
     # singer-sdk's command adds a handler on the stderr of the moment to the root logger
     # each time it runs: removed after, so no later run writes to this one's stderr.
-    saved, sys.argv, handlers, level = sys.argv, argv, list(root.handlers), root.level
+    saved, handlers, level = sys.argv, list(root.handlers), root.level
+    sys.argv = argv or saved
     try:
-        tap.main()
-        returncode = 0
+        command()
+        return 0, ""
     except SystemExit as stop:
-        returncode = stop.code if isinstance(stop.code, int) else 1
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0, ""
+        return 1, f"{stop.code}\n"
+    except Exception:
+        return 1, traceback.format_exc()
     finally:
         sys.argv = saved
         for handler in set(root.handlers) - set(handlers):
             root.removeHandler(handler)
         root.setLevel(level)
+
+
+def run_target_here(
+    capfd: pytest.CaptureFixture[str], workdir: Path, config: dict[str, Any], singer_lines: list[str]
+) -> TargetRun:
+    """Run `target-khaos-control`'s command in this process, as `run_target` runs it, the
+    Singer lines given as its `--input` file rather than on stdin."""
+    config_file = workdir / "target-config.json"
+    config_file.write_text(json.dumps(config))
+    input_file = workdir / "target-input.jsonl"
+    input_file.write_text("\n".join(singer_lines) + "\n")
+    returncode, err_text = _command(
+        capfd, lambda: TargetKhaosControl.cli(["--config", str(config_file), "--input", str(input_file)])
+    )
     out, err = capfd.readouterr()
-    messages = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return TapRun(returncode, messages, err)
+    states = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return TargetRun(returncode, states, err + err_text)
+
+
+TargetCommand = Callable[[Path, dict[str, Any], list[str]], TargetRun]
+TapCommand = Callable[..., TapRun]

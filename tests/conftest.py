@@ -15,7 +15,14 @@ from collections.abc import Iterator
 import backoff._sync
 import pytest
 
-from tests.in_process import InProcessReveniSandbox, TapCommand, TargetCommand, Waits, run_tap_here, run_target_here
+from tests.in_process import (
+    InProcessReveniSandbox,
+    TapCommand,
+    TargetCommand,
+    Waits,
+    run_tap_here,
+    run_target_here,
+)
 from tests.servers import ReveniSandbox
 
 _shared: ReveniSandbox | None = None

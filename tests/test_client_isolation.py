@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.in_process import TapCommand, TargetCommand
+from tests.in_process import InProcessReveniSandbox, TapCommand, TargetCommand
 from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, tap_output, target_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def _meltano(tmp_path: Path, job: str, variables: dict[str, str]) -> subprocess.
 def test_in_prod_the_second_client_never_inherits_the_first_clients_store(tmp_path: Path) -> None:
     """Given the first client's production variables set on the machine, acme's sync
     without its own stops and names them; with them, acme loads into its own store only."""
-    sandbox = ReveniSandbox(seed=11, returns=8, store_id="acme-store").start()
+    sandbox = InProcessReveniSandbox(seed=11, returns=8, store_id="acme-store").start()
     first_store = tmp_path / "first.db"
     first_client = {
         "TAP_REVENI_API_URL": sandbox.url,

@@ -9,7 +9,6 @@ refusals with the tap's entry point and the sandbox's app inside the test's proc
 from __future__ import annotations
 
 import random
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +93,15 @@ def test_a_return_changing_mid_run_does_not_hide_another(
     sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture
 ) -> None:
     # Paging by number alone would skip one return when an earlier one moves to the end.
+    # The change lands between the tap's fourth and fifth list requests, every time.
     before = sandbox.all_returns()
-    sandbox.faults(latency_ms=150)
-    mover = threading.Timer(0.6, lambda: sandbox.admin("PATCH", f"returns/{before[1]['id']}", {"status": "shipped"}))
-    mover.start()
+    mover = before[1]["id"]
+    sandbox.admin("POST", f"returns/{mover}/schedule", {"after_list_requests": 4, "fields": {"status": "shipped"}})
     run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=10))
-    mover.join()
 
     assert run.returncode == 0, run.stderr
     assert set(run.ids) == {r["id"] for r in before}
+    assert [r["status"] for r in run.records if r["id"] == mover][-1] == "shipped", "the change landed mid-run"
 
 
 def test_a_tied_return_changing_between_pages_hides_no_other(

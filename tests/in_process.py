@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ from reveni_khaos_sandbox.reveni_app import ReveniSandbox as ReveniApp
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
 from reveni_khaos_sandbox.reveni_store import ReturnStore
 from tap_reveni import tap
+from target_khaos_control.operations import cli as operator_cli
 from target_khaos_control.target import TargetKhaosControl
 
 from tests.servers import SANDBOX_KEY, ReveniSandbox, TapRun, TargetRun
@@ -138,6 +140,17 @@ def run_target_here(
     out, err = capfd.readouterr()
     states = [json.loads(line) for line in out.splitlines() if line.strip()]
     return TargetRun(returncode, states, err + err_text)
+
+
+def reveni_khaos_here(capfd: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `reveni-khaos` command's entry point in this process, as `reveni_khaos` runs it.
+
+    For its refusals (argparse's, a config it cannot use): some commands write their
+    report to the `sys.stdout` of the moment they were imported, which pytest has replaced
+    since; those run as a process (`reveni_khaos`)."""
+    returncode, err_text = _command(capfd, lambda: operator_cli.main(list(args)))
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(["reveni-khaos", *args], returncode, out, err + err_text)
 
 
 TargetCommand = Callable[[Path, dict[str, Any], list[str]], TargetRun]

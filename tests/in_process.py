@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any, Self
 
 import pytest
+import tap_reveni.tap as tap
+import target_khaos_control.operations.cli as operator_cli
 import uvicorn
 from reveni_khaos_sandbox.faults import FaultInjector
 from reveni_khaos_sandbox.reveni_app import ReveniSandbox as ReveniApp
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
 from reveni_khaos_sandbox.reveni_store import ReturnStore
-from tap_reveni import tap
-from target_khaos_control.operations import cli as operator_cli
 from target_khaos_control.target import TargetKhaosControl
 
 from tests.servers import SANDBOX_KEY, ReveniSandbox, TapRun, TargetRun

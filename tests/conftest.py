@@ -8,11 +8,21 @@ server. A test that changes data or faults takes its own `sandbox`.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 
+import backoff._sync
 import pytest
 
+from tests.in_process import (
+    InProcessReveniSandbox,
+    TapCommand,
+    TargetCommand,
+    Waits,
+    run_tap_here,
+    run_target_here,
+)
 from tests.servers import ReveniSandbox
 
 _shared: ReveniSandbox | None = None
@@ -34,7 +44,27 @@ def demo_sandbox() -> Iterator[ReveniSandbox]:
 
 @pytest.fixture
 def sandbox() -> Iterator[ReveniSandbox]:
-    """A sandbox of this test's own, free to change."""
-    own = ReveniSandbox(returns=200).start()
+    """A sandbox of this test's own, free to change: the sandbox's app, served from this process."""
+    own = InProcessReveniSandbox(returns=200).start()
     yield own
     own.stop()
+
+
+@pytest.fixture
+def retry_waits(monkeypatch: pytest.MonkeyPatch) -> Waits:
+    """The tap's retry waits, recorded instead of slept (only the backoff library's clock)."""
+    waits = Waits()
+    monkeypatch.setattr(backoff._sync, "time", waits)
+    return waits
+
+
+@pytest.fixture
+def tap_here(capfd: pytest.CaptureFixture[str]) -> TapCommand:
+    """`run_tap`, with the tap's entry point called in this process (`tests/in_process.py`)."""
+    return functools.partial(run_tap_here, capfd)
+
+
+@pytest.fixture
+def target_here(capfd: pytest.CaptureFixture[str]) -> TargetCommand:
+    """`run_target`, with the target's command called in this process (`tests/in_process.py`)."""
+    return functools.partial(run_target_here, capfd)

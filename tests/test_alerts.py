@@ -22,7 +22,8 @@ from target_khaos_control import alerts, at_stake
 from target_khaos_control.alert_formats import render
 from target_khaos_control.store import exceptions, open_store
 
-from tests.servers import BIN, run_target
+from tests.in_process import TargetCommand
+from tests.servers import BIN
 from tests.test_exceptions_and_reconciliation import Webhook, _config
 from tests.test_target_khaos_control import _a_return, _records
 
@@ -167,11 +168,13 @@ def test_money_at_stake_counts_each_item_once_and_leaves_out_what_cannot_be_read
     assert at_stake.by_currency(rows) == {"EUR": Decimal("9.99"), "GBP": Decimal("91.60")}  # 48 + 37.50 + 6.10
 
 
-def test_a_return_cannot_ping_a_slack_channel_or_hide_a_link(tmp_path: Path, webhook: Webhook) -> None:
+def test_a_return_cannot_ping_a_slack_channel_or_hide_a_link(
+    tmp_path: Path, webhook: Webhook, target_here: TargetCommand
+) -> None:
     hostile = _a_return("accepted", reason=HOSTILE)
     hostile["order"] = {"external_id": "5123400056", "number": HOSTILE}
 
-    run = run_target(tmp_path, _config(tmp_path, alert_webhook_url=webhook.url), _records(hostile))
+    run = target_here(tmp_path, _config(tmp_path, alert_webhook_url=webhook.url), _records(hostile))
 
     assert run.returncode == 0, run.stderr
     posted = json.dumps(webhook.received)
@@ -213,10 +216,12 @@ def test_pagerduty_triggers_one_incident_per_owner_and_resolves_it_at_zero(tmp_p
     assert webhook.received[2] == _sample("pagerduty-resolve.json")
 
 
-def test_pagerduty_without_its_key_stops_the_target_naming_the_variable(tmp_path: Path) -> None:
+def test_pagerduty_without_its_key_stops_the_target_naming_the_variable(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
     config = _config(tmp_path, alert_webhook_url="https://events.pagerduty.com/v2/enqueue", alert_format="pagerduty")
 
-    run = run_target(tmp_path, config, _records(_a_return("accepted")))
+    run = target_here(tmp_path, config, _records(_a_return("accepted")))
 
     assert run.returncode != 0
     assert "TARGET_KHAOS_CONTROL_ALERT_ROUTING_KEY" in run.stderr

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from tests.in_process import run_target_here
 from tests.khaos_docs import channel, store
-from tests.servers import ChannelServer, run_target, target_config
+from tests.servers import ChannelServer, target_config
 
 NESTED_JSON = b'{"Items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 NESTED_XML = b"<StockItems><Items><StockItem>" + b"<a>" * 5_000 + b"</a>" * 5_000 + b"</StockItem></Items></StockItems>"
@@ -194,8 +195,8 @@ def test_no_input_answers_500_and_none_is_echoed_at_length(
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[ChannelServer]:
-    run_target(tmp_path, target_config(tmp_path), [])
+def served(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[ChannelServer]:
+    run_target_here(capfd, tmp_path, target_config(tmp_path), [])  # the empty store the channel serves
     server = ChannelServer(target_config(tmp_path, max_header_bytes=16_384), tmp_path).start()
     yield server
     server.stop()

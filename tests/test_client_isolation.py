@@ -10,7 +10,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, run_tap, run_target, tap_output, target_config
+from tests.in_process import InProcessReveniSandbox, TapCommand, TargetCommand
+from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, tap_output, target_config
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME_RULES = ROOT / "rules" / "acme"
@@ -22,14 +23,14 @@ def _returns_in(store: Path) -> set[str]:
 
 
 def test_a_store_that_holds_one_clients_returns_refuses_another_client(
-    tmp_path: Path, demo_sandbox: ReveniSandbox
+    tmp_path: Path, demo_sandbox: ReveniSandbox, target_here: TargetCommand, tap_here: TapCommand
 ) -> None:
-    given = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
-    demo_loaded = run_target(tmp_path, target_config(tmp_path), given)
+    given = tap_output(tap_here(tmp_path, demo_sandbox.tap_config()))
+    demo_loaded = target_here(tmp_path, target_config(tmp_path), given)
     assert demo_loaded.returncode == 0, demo_loaded.stderr[-2000:]
     before = _returns_in(tmp_path / "store.db")
 
-    acme = run_target(tmp_path, target_config(tmp_path, rules_path=str(ACME_RULES)), given)
+    acme = target_here(tmp_path, target_config(tmp_path, rules_path=str(ACME_RULES)), given)
 
     assert acme.returncode != 0
     assert "holds client 'demo'" in acme.stderr, acme.stderr[-2000:]
@@ -85,7 +86,7 @@ def _meltano(tmp_path: Path, job: str, variables: dict[str, str]) -> subprocess.
 def test_in_prod_the_second_client_never_inherits_the_first_clients_store(tmp_path: Path) -> None:
     """Given the first client's production variables set on the machine, acme's sync
     without its own stops and names them; with them, acme loads into its own store only."""
-    sandbox = ReveniSandbox(seed=11, returns=8, store_id="acme-store").start()
+    sandbox = InProcessReveniSandbox(seed=11, returns=8, store_id="acme-store").start()
     first_store = tmp_path / "first.db"
     first_client = {
         "TAP_REVENI_API_URL": sandbox.url,

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from target_khaos_control import clients
 from target_khaos_control.rules import load_ruleset
 
-from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, target_config
+from tests.in_process import InProcessReveniSandbox
+from tests.servers import BIN, SANDBOX_KEY, target_config
 from tests.test_target_khaos_control import _a_return, _records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,9 +72,9 @@ def test_a_third_client_added_in_one_command_syncs_into_its_own_store(tmp_path: 
     assert _reveni_khaos(project, "clients", "check").returncode == 0
 
     sandboxes = {
-        "demo": ReveniSandbox(seed=7).start(),
-        "acme": ReveniSandbox(seed=11, store_id="acme-store").start(),
-        "beta": ReveniSandbox(seed=13, store_id="beta-store").start(),
+        "demo": InProcessReveniSandbox(seed=7).start(),
+        "acme": InProcessReveniSandbox(seed=11, store_id="acme-store").start(),
+        "beta": InProcessReveniSandbox(seed=13, store_id="beta-store").start(),
     }
     stores = {name: tmp_path / f"{name}.db" for name in sandboxes}
     # Production as the docs set it up: every value from the client's own variables, on a bare machine.

@@ -8,16 +8,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 import yaml
 from target_khaos_control.rules.golden import build_return
 
+from tests.in_process import InProcessReveniSandbox, run_target_here
 from tests.servers import (
     BIN,
     DEMO_RULES,
     ChannelServer,
     KhaosSandbox,
-    ReveniSandbox,
     run_tap,
     run_target,
     tap_output,
@@ -53,10 +54,10 @@ def _order_with(orders: list[dict[str, Any]], stock_id: str) -> dict[str, Any]:
     return next(o for o in orders if any(line["StockID"] == stock_id for line in o["Lines"]))
 
 
-def test_each_exception_type_reaches_its_owner(tmp_path: Path) -> None:
-    reveni, khaos = ReveniSandbox().start(), KhaosSandbox().start()
+def test_each_exception_type_reaches_its_owner(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    reveni, khaos = InProcessReveniSandbox().start(), KhaosSandbox().start()
     config = target_config(tmp_path, exceptions_path=str(tmp_path / "exceptions"), unconfirmed_after_hours=0)
-    run_target(tmp_path, config, [])
+    run_target_here(capfd, tmp_path, config, [])  # the empty store the channel serves
     channel = ChannelServer(config, tmp_path).start()
     try:
         khaos.link_to(channel)  # Khaos pushes its stock: the rules now see renames and discontinued items

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.in_process import TapCommand, TargetCommand
 from tests.servers import (
     DEMO_RULES,
     ChannelServer,
     ReveniSandbox,
     reveni_khaos,
-    run_tap,
-    run_target,
     tap_output,
     target_config,
 )
@@ -76,9 +75,9 @@ def _config(workdir: Path, **settings: Any) -> dict[str, Any]:
 
 
 def test_exceptions_go_out_as_a_singer_stream_with_what_the_owner_needs(
-    demo_sandbox: ReveniSandbox, tmp_path: Path
+    demo_sandbox: ReveniSandbox, tmp_path: Path, target_here: TargetCommand, tap_here: TapCommand
 ) -> None:
-    run = run_target(tmp_path, _config(tmp_path), tap_output(run_tap(tmp_path, demo_sandbox.tap_config())))
+    run = target_here(tmp_path, _config(tmp_path), tap_output(tap_here(tmp_path, demo_sandbox.tap_config())))
 
     assert run.returncode == 0, run.stderr
     messages = _stream(tmp_path)
@@ -98,13 +97,15 @@ def test_exceptions_go_out_as_a_singer_stream_with_what_the_owner_needs(
     assert not any("@" in json.dumps(record) for record in records), "no email address in an exception"
 
 
-def test_alerts_one_message_per_owner_and_nothing_for_repeats(tmp_path: Path, webhook: Webhook) -> None:
+def test_alerts_one_message_per_owner_and_nothing_for_repeats(
+    tmp_path: Path, webhook: Webhook, target_here: TargetCommand
+) -> None:
     unmapped = _a_return("accepted", reason="colour_not_as_pictured")
     untaxed = {**_a_return("accepted", tax_rate=None), "id": "ret-2"}
     config = _config(tmp_path, alert_webhook_url=webhook.url)
 
-    first = run_target(tmp_path, config, _records(unmapped, untaxed))
-    again = run_target(tmp_path, config, _records({**unmapped, "updated_at": "2026-11-21T00:00:00Z"}))
+    first = target_here(tmp_path, config, _records(unmapped, untaxed))
+    again = target_here(tmp_path, config, _records({**unmapped, "updated_at": "2026-11-21T00:00:00Z"}))
 
     assert first.returncode == 0, first.stderr
     assert again.returncode == 0, again.stderr
@@ -116,11 +117,11 @@ def test_alerts_one_message_per_owner_and_nothing_for_repeats(tmp_path: Path, we
     assert "unknown_reason" in cx["blocks"][2]["text"]["text"]
 
 
-def test_a_failing_webhook_never_fails_the_load(tmp_path: Path) -> None:
+def test_a_failing_webhook_never_fails_the_load(tmp_path: Path, target_here: TargetCommand) -> None:
     broken = Webhook(status=500)
     try:
         config = _config(tmp_path, alert_webhook_url=broken.url, alert_attempts=3, alert_backoff_seconds=0.05)
-        run = run_target(tmp_path, config, _records(_a_return("accepted", reason="colour_not_as_pictured")))
+        run = target_here(tmp_path, config, _records(_a_return("accepted", reason="colour_not_as_pictured")))
     finally:
         broken.close()
 
@@ -129,11 +130,13 @@ def test_a_failing_webhook_never_fails_the_load(tmp_path: Path) -> None:
     assert "alert webhook failed after 3 attempts" in run.stderr
 
 
-def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(tmp_path: Path) -> None:
+def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(DEMO_RULES, rules)
     config = _config(tmp_path, rules_path=str(rules))
-    run_target(tmp_path, config, _records(_a_return("accepted", refunded=True, reason="colour_not_as_pictured")))
+    target_here(tmp_path, config, _records(_a_return("accepted", refunded=True, reason="colour_not_as_pictured")))
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
     text = (rules / "rules.yml").read_text()
@@ -161,7 +164,7 @@ def _served_long_ago(workdir: Path) -> None:
         conn.execute(sa.text("update documents set state = 'served', first_served_at = '2026-10-01 00:00:00'"))
 
 
-def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) -> None:
+def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path, target_here: TargetCommand) -> None:
     returns = {
         "ok": _a_return("accepted", refunded=True),  # 24.00 refunded, 24.00 credited
         "ok-eur": _a_return("accepted", refunded=True),  # 24.00 EUR both sides
@@ -178,7 +181,7 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) 
             record["currency"] = "EUR"
             record["refunds"][0]["currency"] = "EUR"
     config = _config(tmp_path, unconfirmed_after_hours=1)
-    run_target(tmp_path, config, _records(*returns.values()))
+    target_here(tmp_path, config, _records(*returns.values()))
     _served_long_ago(tmp_path)
     notes = tmp_path / "credit-notes.csv"
     notes.write_text(
@@ -250,13 +253,15 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path) 
     assert len((tmp_path / "gaps.csv").read_text().splitlines()) == 7  # a header and six returns
 
 
-def test_a_return_whose_credit_notes_add_up_to_the_refund_is_matched_whatever_we_sent(tmp_path: Path) -> None:
+def test_a_return_whose_credit_notes_add_up_to_the_refund_is_matched_whatever_we_sent(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
     # The documents asked Khaos for 24.00; Reveni refunded 19.00 (a fee kept back) and
     # finance corrected the credit in Khaos to 19.00 before approving it: matched.
     fee = _a_return("accepted", refunded=True)
     fee["refunds"][0]["amount"] = "19.00"
     config = _config(tmp_path, unconfirmed_after_hours=1)
-    run_target(tmp_path, config, _records(fee))
+    target_here(tmp_path, config, _records(fee))
     _served_long_ago(tmp_path)
     notes = tmp_path / "credit-notes.csv"
     config_file = tmp_path / "config.json"
@@ -277,8 +282,10 @@ def test_a_return_whose_credit_notes_add_up_to_the_refund_is_matched_whatever_we
     assert as_sent["summary"]["totals_by_currency"]["GBP"] == {"refunded": "19.00", "credited": "24.00", "gap": "-5.00"}
 
 
-def test_a_credit_note_export_with_other_headers_is_named_in_the_error(tmp_path: Path) -> None:
-    run_target(tmp_path, _config(tmp_path), [])
+def test_a_credit_note_export_with_other_headers_is_named_in_the_error(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
+    target_here(tmp_path, _config(tmp_path), [])
     notes = tmp_path / "export.csv"
     notes.write_text("Number,Ref,Total,Cur,When\nCN1,RV-x,1.00,GBP,2026-11-21\n")
     config_file = tmp_path / "config.json"
@@ -308,11 +315,11 @@ def test_a_credit_note_export_with_other_headers_is_named_in_the_error(tmp_path:
     assert "CN1" in mapped.stdout, "a credit note for a reference Reveni never sent is shown"
 
 
-def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path) -> None:
+def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path, target_here: TargetCommand) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(DEMO_RULES, rules)
     config = _config(tmp_path, rules_path=str(rules))
-    run_target(tmp_path, config, [])
+    target_here(tmp_path, config, [])
     channel = ChannelServer(config, tmp_path).start()
     try:
         for code in ("JEAN-IND-32", "JEANS-INDIGO-32"):  # Khaos renames the item: two pushes, one StockID
@@ -321,7 +328,7 @@ def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path
         jeans = _a_return("accepted", refunded=True)
         jeans["return_items"][0] |= {"sku": "JEAN-IND-32", "price": "79.50", "total": "79.50", "tax": "13.25"}
         jeans["refunds"][0]["amount"] = "79.50"
-        run_target(tmp_path, config, _records(jeans))
+        target_here(tmp_path, config, _records(jeans))
         (tmp_path / "config.json").write_text(json.dumps(config))
         text = (rules / "rules.yml").read_text()
         (rules / "rules.yml").write_text(

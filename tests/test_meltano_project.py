@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import yaml
 from target_khaos_control.rules import load_ruleset
 
+from tests.in_process import InProcessReveniSandbox
 from tests.servers import BIN, SANDBOX_KEY, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def test_meltano_invoke_runs_every_command_a_user_runs() -> None:
 
 
 def test_two_clients_run_their_scheduled_jobs_apart(tmp_path: Path) -> None:
-    demo, acme = ReveniSandbox(seed=7).start(), ReveniSandbox(seed=11, store_id="acme-store").start()
+    demo, acme = InProcessReveniSandbox(seed=7).start(), InProcessReveniSandbox(seed=11, store_id="acme-store").start()
     env = {
         **os.environ,
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",  # this test's own state

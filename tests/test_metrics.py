@@ -16,7 +16,8 @@ from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import open_store
 
-from tests.servers import CHANNEL_PASSWORD, CHANNEL_USER, run_target, target_config
+from tests.in_process import TargetCommand
+from tests.servers import CHANNEL_PASSWORD, CHANNEL_USER, target_config
 from tests.test_target_khaos_control import _a_return, _records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def test_a_scrape_shows_exceptions_money_documents_syncs_and_pulls(tmp_path: Path) -> None:
+def test_a_scrape_shows_exceptions_money_documents_syncs_and_pulls(tmp_path: Path, target_here: TargetCommand) -> None:
     config = target_config(
         tmp_path, dashboard_username=DASHBOARD[0], dashboard_password=DASHBOARD[1], client="acme-test"
     )
@@ -42,7 +43,7 @@ def test_a_scrape_shows_exceptions_money_documents_syncs_and_pulls(tmp_path: Pat
     unmapped = {**_a_return("accepted", reason="colour_not_as_pictured"), "id": "ret-cx"}
     untaxed = {**_a_return("accepted", "accepted", tax_rate=None), "id": "ret-finance"}
     before = time.time()
-    loaded = run_target(tmp_path, config, _records(clean, unmapped, untaxed))
+    loaded = target_here(tmp_path, config, _records(clean, unmapped, untaxed))
     assert loaded.returncode == 0, loaded.stderr
     settings = ChannelSettings.from_config(config)
     engine = open_store(settings.database_url)

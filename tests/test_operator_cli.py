@@ -12,9 +12,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import pytest
 from target_khaos_control.operations import commands
 
+from tests.in_process import reveni_khaos_here
 from tests.servers import BIN, DEMO_RULES
+
+Capture = pytest.CaptureFixture[str]
 
 
 def _reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
@@ -27,29 +31,29 @@ def test_it_tells_its_version() -> None:
     assert (told.returncode, told.stdout.strip()) == (0, f"reveni-khaos {version('target-khaos-control')}")
 
 
-def test_an_owner_that_does_not_exist_is_refused_with_the_owners_listed(tmp_path: Path) -> None:
+def test_an_owner_that_does_not_exist_is_refused_with_the_owners_listed(tmp_path: Path, capfd: Capture) -> None:
     for command in ("exceptions", "replay"):
         for owner in ("bogus", "Finance"):
-            refused = _reveni_khaos(command, "--config", str(tmp_path / "c.json"), "--owner", owner)
+            refused = reveni_khaos_here(capfd, command, "--config", str(tmp_path / "c.json"), "--owner", owner)
 
             assert refused.returncode == 2, (command, owner)
             assert "'finance', 'warehouse', 'cx', 'integration'" in refused.stderr
             assert "Traceback" not in refused.stderr
 
 
-def test_a_misspelt_exception_type_is_refused_with_the_types_listed(tmp_path: Path) -> None:
-    refused = _reveni_khaos("replay", "--config", str(tmp_path / "c.json"), "--type", "unknwn_reason")
+def test_a_misspelt_exception_type_is_refused_with_the_types_listed(tmp_path: Path, capfd: Capture) -> None:
+    refused = reveni_khaos_here(capfd, "replay", "--config", str(tmp_path / "c.json"), "--type", "unknwn_reason")
 
     assert refused.returncode == 2
     assert "invalid choice: 'unknwn_reason'" in refused.stderr
     assert "'unknown_reason'" in refused.stderr
 
 
-def test_a_config_without_the_store_or_rules_is_named_in_one_line(tmp_path: Path) -> None:
+def test_a_config_without_the_store_or_rules_is_named_in_one_line(tmp_path: Path, capfd: Capture) -> None:
     config = tmp_path / "c.json"
     config.write_text("{}")
 
-    refused = _reveni_khaos("exceptions", "--config", str(config))
+    refused = reveni_khaos_here(capfd, "exceptions", "--config", str(config))
 
     assert refused.returncode == 1
     assert refused.stderr.strip() == f"reveni-khaos exceptions: {config}: no `database_url` and no `rules_path` " + (

@@ -17,7 +17,8 @@ from dagster._core.instance.config import dagster_instance_config
 from reveni_khaos_orchestration.definitions import CLIENT_TAG, build_definitions
 from reveni_khaos_orchestration.project import ProjectError, read_project
 
-from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, free_port
+from tests.in_process import InProcessReveniSandbox
+from tests.servers import BIN, SANDBOX_KEY, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCATION = "reveni_khaos_orchestration.location"
@@ -172,9 +173,9 @@ def test_dagster_syncs_three_clients_prod_style_each_into_its_own_store(
     # given three clients, each with its own Reveni store (60 returns each)
     project = _project_with_a_third_client(tmp_path / "project")
     sandboxes = {
-        "demo": ReveniSandbox(returns=60, seed=7).start(),
-        "acme": ReveniSandbox(returns=60, seed=11, store_id="acme-store").start(),
-        "zeta": ReveniSandbox(returns=60, seed=13, store_id="zeta-store").start(),
+        "demo": InProcessReveniSandbox(returns=60, seed=7).start(),
+        "acme": InProcessReveniSandbox(returns=60, seed=11, store_id="acme-store").start(),
+        "zeta": InProcessReveniSandbox(returns=60, seed=13, store_id="zeta-store").start(),
     }
     _prod_variables(monkeypatch, tmp_path, sandboxes["demo"].url, sandboxes["acme"].url)
     for name, value in {

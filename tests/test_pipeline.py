@@ -1,5 +1,9 @@
 """The whole path on one machine: Reveni sandbox -> tap-reveni -> target-khaos-control
--> store -> `reveni-khaos serve` <- Khaos Control sandbox polling, as Khaos does."""
+-> store -> `reveni-khaos serve` <- Khaos Control sandbox polling, as Khaos does.
+
+The tap, the target, the channel and Khaos's sandbox are processes; Reveni's sandbox is
+served from the test's process, and the empty store is made in it too (no product code
+is spared a process by that, only start-up time)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.in_process import InProcessReveniSandbox, run_target_here
 from tests.servers import (
     ChannelServer,
     KhaosSandbox,
@@ -50,9 +55,9 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    reveni, khaos = ReveniSandbox().start(), KhaosSandbox().start()
-    run_target(tmp_path, target_config(tmp_path), [])  # creates the store the channel serves
+def pipeline(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Pipeline]:
+    reveni, khaos = InProcessReveniSandbox().start(), KhaosSandbox().start()
+    run_target_here(capfd, tmp_path, target_config(tmp_path), [])  # creates the store the channel serves
     channel = ChannelServer(target_config(tmp_path, batch_size=40), tmp_path).start()
     try:
         yield Pipeline(reveni, khaos, channel, tmp_path)

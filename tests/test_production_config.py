@@ -12,7 +12,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox
+from tests.in_process import InProcessReveniSandbox
+from tests.servers import BIN, SANDBOX_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = (ROOT / "docs" / "integration.md").read_text().split("## Production settings", 1)[1].split("\n## ", 1)[0]
@@ -51,7 +52,7 @@ def test_the_documented_variables_are_every_required_setting() -> None:
 
 
 def test_prod_syncs_with_only_the_documented_variables(tmp_path: Path) -> None:
-    sandbox = ReveniSandbox(seed=5, returns=12).start()
+    sandbox = InProcessReveniSandbox(seed=5, returns=12).start()
     try:
         done = _prod_sync(
             tmp_path,

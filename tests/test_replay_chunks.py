@@ -17,12 +17,13 @@ from target_khaos_control.operations import commands
 from target_khaos_control.rules.engine import RuleSet
 from target_khaos_control.store import now, open_store
 
-from tests.servers import DEMO_RULES, run_target, target_config
+from tests.in_process import TargetCommand
+from tests.servers import DEMO_RULES, target_config
 from tests.test_target_khaos_control import _a_return, _records
 
 
 def test_a_replay_writes_in_short_transactions_and_pulls_go_on_between_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target_here: TargetCommand
 ) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(DEMO_RULES, rules)
@@ -30,7 +31,7 @@ def test_a_replay_writes_in_short_transactions_and_pulls_go_on_between_them(
     unknown = [
         {**_a_return("accepted", refunded=True, reason="colour_not_as_pictured"), "id": f"ret-{n}"} for n in range(5)
     ]
-    assert run_target(tmp_path, config, _records(*unknown)).returncode == 0
+    assert target_here(tmp_path, config, _records(*unknown)).returncode == 0
     text = (rules / "rules.yml").read_text()
     (rules / "rules.yml").write_text(
         text.replace("  - reason: wrong_item\n", "  - reason: [wrong_item, colour_not_as_pictured]\n")

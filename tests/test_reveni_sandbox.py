@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from tests.in_process import InProcessReveniSandbox
 from tests.servers import STORE_ID, ReveniSandbox
 
 
@@ -128,7 +129,7 @@ def test_money_is_decimal_strings_with_two_places(demo_sandbox: ReveniSandbox) -
 
 
 def test_same_seed_gives_the_same_returns(demo_sandbox: ReveniSandbox) -> None:
-    twin = ReveniSandbox(returns=200).start()
+    twin = InProcessReveniSandbox(returns=200).start()
     try:
         assert twin.all_returns() == demo_sandbox.all_returns()
     finally:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from target_khaos_control.store import MIGRATIONS, open_store
 
+from tests.in_process import TargetCommand
 from tests.servers import (
     BIN,
     PG_BIN,
@@ -87,12 +88,14 @@ def test_the_models_and_the_migrations_agree_on_postgres(postgres: PostgresServe
     assert schema_drift(_database(postgres)) == []
 
 
-def test_a_long_id_loads_on_postgres_with_the_records_around_it(postgres: PostgresServer, tmp_path: Path) -> None:
+def test_a_long_id_loads_on_postgres_with_the_records_around_it(
+    postgres: PostgresServer, tmp_path: Path, target_here: TargetCommand
+) -> None:
     long_id = "ret-" + "x" * 300
     records = [{**_a_return("accepted"), "id": return_id} for return_id in ("ret-before", long_id, "ret-after")]
     config = target_config(tmp_path, database_url=_database(postgres))
 
-    run = run_target(tmp_path, config, _records(*records))
+    run = target_here(tmp_path, config, _records(*records))
 
     assert run.returncode == 0, run.stderr
     with sa.create_engine(config["database_url"]).connect() as conn:
@@ -196,7 +199,7 @@ def _pull(channel: ChannelServer, continuation: str) -> tuple[list[dict[str, Any
 
 
 def test_nul_characters_anywhere_in_a_record_do_not_stop_a_load_on_postgres(
-    postgres: PostgresServer, tmp_path: Path
+    postgres: PostgresServer, tmp_path: Path, target_here: TargetCommand
 ) -> None:
     # Postgres refuses NUL in text: each of these once failed the whole batch.
     bad = []
@@ -216,7 +219,7 @@ def test_nul_characters_anywhere_in_a_record_do_not_stop_a_load_on_postgres(
     records = [{**_a_return("accepted"), "id": "ret-before"}, *bad, {**_a_return("accepted"), "id": "ret-after"}]
     config = target_config(tmp_path, database_url=_database(postgres))
 
-    run = run_target(tmp_path, config, _records(*records))
+    run = target_here(tmp_path, config, _records(*records))
 
     assert run.returncode == 0, run.stderr
     with sa.create_engine(config["database_url"]).connect() as conn:

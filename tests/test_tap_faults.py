@@ -1,7 +1,8 @@
 """One Reveni return the tap cannot read never stops a sync nor hides the others.
 
 Reveni's list is played by a tiny HTTP server in the test (the sandbox refuses such
-returns), serving the page text exactly as written; the tap is the real command.
+returns), serving the page text exactly as written; the tap runs its command's entry point
+in the test's process, the target is the real command.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.servers import run_tap, run_target, target_config
+import pytest
+
+from tests.in_process import run_tap_here
+from tests.servers import run_target, target_config
 from tests.test_target_khaos_control import _a_return, _exceptions
 
 
@@ -54,7 +58,9 @@ BAD: dict[str, tuple[str, str]] = {
 }
 
 
-def test_unreadable_returns_flow_on_for_the_target_and_the_rest_is_read(tmp_path: Path) -> None:
+def test_unreadable_returns_flow_on_for_the_target_and_the_rest_is_read(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     page = [_return("ret-before", "2026-11-20T10:00:00Z")]
     for n, (was, now) in enumerate(BAD.values()):
         bad = _return("ret-bad", "2026-11-20T11:00:00Z")
@@ -63,7 +69,7 @@ def test_unreadable_returns_flow_on_for_the_target_and_the_rest_is_read(tmp_path
     page.append(_return("ret-after", "2026-11-20T12:00:00Z"))
     reveni = _Reveni(", ".join(page))
     try:
-        tap = run_tap(tmp_path, reveni.tap_config())
+        tap = run_tap_here(capfd, tmp_path, reveni.tap_config())
     finally:
         reveni.server.shutdown()
 

@@ -1,19 +1,23 @@
 """tap-reveni pulls every return, incrementally and without loss, from the sandbox.
 
-Each test runs the real `tap-reveni` command against a sandbox over HTTP.
+Each test runs the tap against a sandbox over HTTP. The first runs the real `tap-reveni`
+command against the sandbox process, end to end; the others test paging, retries and
+refusals with the tap's entry point and the sandbox's app inside the test's process
+(`tests/in_process.py`), where retry waits are recorded rather than slept.
 """
 
 from __future__ import annotations
 
 import random
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.in_process import Waits, run_tap_here
 from tests.servers import SANDBOX_KEY, ReveniSandbox, run_tap
+
+Capture = pytest.CaptureFixture[str]
 
 
 def _returns_at(timestamps: list[str]) -> list[dict[str, Any]]:
@@ -35,8 +39,8 @@ def test_full_run_emits_every_return_once_with_money_as_strings(demo_sandbox: Re
     assert SANDBOX_KEY not in run.stderr
 
 
-def test_second_run_emits_only_what_changed(sandbox: ReveniSandbox, tmp_path: Path) -> None:
-    first = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=0))
+def test_second_run_emits_only_what_changed(sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture) -> None:
+    first = run_tap_here(capfd, tmp_path, sandbox.tap_config(lookback_minutes=0))
     assert first.returncode == 0, first.stderr
     in_progress = next(r for r in sandbox.all_returns() if r["status"] == "in_progress")
     verdicts = [
@@ -46,7 +50,7 @@ def test_second_run_emits_only_what_changed(sandbox: ReveniSandbox, tmp_path: Pa
     received = next(r for r in sandbox.all_returns() if r["status"] == "received")
     sandbox.admin("PATCH", f"returns/{received['id']}", {"status": "for_review"})
 
-    second = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=0), state=first.state)
+    second = run_tap_here(capfd, tmp_path, sandbox.tap_config(lookback_minutes=0), state=first.state)
 
     assert second.returncode == 0, second.stderr
     # The bookmark is inclusive: returns stamped exactly at it are read again (and
@@ -60,45 +64,49 @@ def test_second_run_emits_only_what_changed(sandbox: ReveniSandbox, tmp_path: Pa
     assert second.bookmark > first.bookmark
 
 
-def test_lookback_rereads_a_window_before_the_bookmark(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+def test_lookback_rereads_a_window_before_the_bookmark(sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture) -> None:
     sandbox.admin(
         "POST",
         "returns",
         _returns_at(["2026-11-01T10:00:00Z", "2026-11-01T11:50:00Z", "2026-11-01T11:58:00Z", "2026-11-01T12:00:00Z"]),
     )
-    first = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=5))
-    second = run_tap(tmp_path, sandbox.tap_config(lookback_minutes=5), state=first.state)
+    first = run_tap_here(capfd, tmp_path, sandbox.tap_config(lookback_minutes=5))
+    second = run_tap_here(capfd, tmp_path, sandbox.tap_config(lookback_minutes=5), state=first.state)
 
     assert first.bookmark == "2026-11-01T12:00:00Z"
     assert second.ids == ["ret-002", "ret-003"]
 
 
-def test_ties_across_page_boundaries_lose_nothing(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+def test_ties_across_page_boundaries_lose_nothing(sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture) -> None:
     # Twelve returns share one timestamp: more than two whole pages of five.
     timestamps = [f"2026-11-01T10:00:0{n}Z" for n in range(4)]
     timestamps += ["2026-11-01T11:00:00Z"] * 12 + [f"2026-11-01T12:00:0{n}Z" for n in range(4)]
     sandbox.admin("POST", "returns", _returns_at(timestamps))
 
-    run = run_tap(tmp_path, sandbox.tap_config(page_size=5))
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=5))
 
     assert run.returncode == 0, run.stderr
     assert run.ids == sorted(run.ids) == [f"ret-{n:03d}" for n in range(20)]
 
 
-def test_a_return_changing_mid_run_does_not_hide_another(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+def test_a_return_changing_mid_run_does_not_hide_another(
+    sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture
+) -> None:
     # Paging by number alone would skip one return when an earlier one moves to the end.
+    # The change lands between the tap's fourth and fifth list requests, every time.
     before = sandbox.all_returns()
-    sandbox.faults(latency_ms=150)
-    mover = threading.Timer(0.6, lambda: sandbox.admin("PATCH", f"returns/{before[1]['id']}", {"status": "shipped"}))
-    mover.start()
-    run = run_tap(tmp_path, sandbox.tap_config(page_size=10))
-    mover.join()
+    mover = before[1]["id"]
+    sandbox.admin("POST", f"returns/{mover}/schedule", {"after_list_requests": 4, "fields": {"status": "shipped"}})
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=10))
 
     assert run.returncode == 0, run.stderr
     assert set(run.ids) == {r["id"] for r in before}
+    assert [r["status"] for r in run.records if r["id"] == mover][-1] == "shipped", "the change landed mid-run"
 
 
-def test_a_tied_return_changing_between_pages_hides_no_other(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+def test_a_tied_return_changing_between_pages_hides_no_other(
+    sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture
+) -> None:
     # Twelve returns share one timestamp, more than two pages of five: the tap must page
     # through the tie by number. A tied return it already read changes just before each
     # later page, so every later return slides back one place.
@@ -108,7 +116,7 @@ def test_a_tied_return_changing_between_pages_hides_no_other(sandbox: ReveniSand
     for after, moved in ((2, "ret-005"), (4, "ret-004"), (7, "ret-006")):
         sandbox.admin("POST", f"returns/{moved}/schedule", {"after_list_requests": after, "fields": {}})
 
-    run = run_tap(tmp_path, sandbox.tap_config(page_size=5))
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=5))
 
     assert run.returncode == 0, run.stderr
     assert set(run.ids) == {f"ret-{n:03d}" for n in range(20)}, "no return skipped"
@@ -118,7 +126,7 @@ def test_a_tied_return_changing_between_pages_hides_no_other(sandbox: ReveniSand
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_no_return_is_skipped_whatever_changes_land_between_pages(
-    seed: int, sandbox: ReveniSandbox, tmp_path: Path
+    seed: int, sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture
 ) -> None:
     # Two ties of 13 (page size 4), and eight changes landing between random requests.
     draw = random.Random(seed)
@@ -128,30 +136,33 @@ def test_no_return_is_skipped_whatever_changes_land_between_pages(
         moved = f"ret-{draw.randrange(30):03d}"
         sandbox.admin("POST", f"returns/{moved}/schedule", {"after_list_requests": draw.randrange(1, 16), "fields": {}})
 
-    run = run_tap(tmp_path, sandbox.tap_config(page_size=4))
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=4))
 
     assert run.returncode == 0, run.stderr
     assert set(run.ids) == {f"ret-{n:03d}" for n in range(30)}
 
 
-def test_429_waits_as_long_as_retry_after_says(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+def test_429_waits_as_long_as_retry_after_says(
+    sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture, retry_waits: Waits
+) -> None:
     sandbox.faults(rate_limit_every=2, retry_after_seconds=1)
-    started = time.monotonic()
-    run = run_tap(tmp_path, sandbox.tap_config(page_size=50))
-    elapsed = time.monotonic() - started
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=50))
 
     assert run.returncode == 0, run.stderr
     assert len(set(run.ids)) == 200
     throttled = sandbox.admin("GET", "stats")["rate_limited"]
     assert throttled >= 4
-    assert elapsed >= throttled * 1.0, "each 429 waited its Retry-After"
+    # Retry-After says 1 s; the tap's own first wait would be backoff_seconds (0.2 s).
+    assert retry_waits.seconds == [1.0] * throttled, "each 429 waited its Retry-After"
     assert "HTTP 429" in run.stderr
 
 
-def test_server_errors_broken_connections_and_timeouts_are_retried(sandbox: ReveniSandbox, tmp_path: Path) -> None:
+def test_server_errors_broken_connections_and_timeouts_are_retried(
+    sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture, retry_waits: Waits
+) -> None:
     expected = sorted(r["id"] for r in sandbox.all_returns())
     sandbox.faults(error_every=3, drop_rate=0.2, stall_rate=0.1, stall_seconds=3, fault_seed=11)
-    run = run_tap(tmp_path, sandbox.tap_config(page_size=20, request_timeout=1, max_retries=8))
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=20, request_timeout=1, max_retries=8))
 
     assert run.returncode == 0, run.stderr
     assert sorted(run.ids) == expected
@@ -159,15 +170,19 @@ def test_server_errors_broken_connections_and_timeouts_are_retried(sandbox: Reve
     assert stats["server_error"] >= 3
     assert stats.get("dropped", 0) >= 1
     assert stats.get("stalled", 0) >= 1
+    failures = stats["server_error"] + stats["dropped"] + stats["stalled"]
+    assert len(retry_waits.seconds) == failures, "each failed request was retried after a wait"
+    # No Retry-After here: 0.2 s, doubling with each failure in a row.
+    assert set(retry_waits.seconds) <= {0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6}
 
 
 def test_persistent_5xx_fails_clearly_and_keeps_the_bookmark_before_unread_data(
-    sandbox: ReveniSandbox, tmp_path: Path
+    sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture
 ) -> None:
     everything = sandbox.all_returns()
     sandbox.admin("POST", "faults/reset")  # so the outage counts the tap's requests only
     sandbox.faults(outage_after_requests=5)
-    failed = run_tap(tmp_path, sandbox.tap_config(page_size=30, max_retries=2))
+    failed = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=30, max_retries=2))
 
     assert failed.returncode != 0
     assert "Reveni still failing after 3 attempts" in failed.stderr
@@ -178,40 +193,43 @@ def test_persistent_5xx_fails_clearly_and_keeps_the_bookmark_before_unread_data(
     assert failed.bookmark <= first_unread["updated_at"]
 
     sandbox.admin("POST", "faults/reset")
-    resumed = run_tap(tmp_path, sandbox.tap_config(page_size=50), state=failed.state)
+    resumed = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=50), state=failed.state)
     assert resumed.returncode == 0, resumed.stderr
     assert set(failed.ids) | set(resumed.ids) == {r["id"] for r in everything}
 
 
-def test_wrong_key_fails_at_once_naming_the_setting(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
-    started = time.monotonic()
-    run = run_tap(tmp_path, demo_sandbox.tap_config(api_key="wrong-key-5e1"))
+def test_wrong_key_fails_at_once_naming_the_setting(
+    demo_sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture, retry_waits: Waits
+) -> None:
+    run = run_tap_here(capfd, tmp_path, demo_sandbox.tap_config(api_key="wrong-key-5e1"))
 
     assert run.returncode != 0
     assert "Reveni rejected the API key. Check the `api_key` setting" in run.stderr
     assert "wrong-key-5e1" not in run.stderr
-    assert time.monotonic() - started < 30, "no retries on 401"
+    assert retry_waits.seconds == [], "no retries on 401"
 
 
-def test_unknown_store_names_store_id(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
-    run = run_tap(tmp_path, demo_sandbox.tap_config(store_id="elsewhere"))
+def test_unknown_store_names_store_id(demo_sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture) -> None:
+    run = run_tap_here(capfd, tmp_path, demo_sandbox.tap_config(store_id="elsewhere"))
 
     assert run.returncode != 0
     assert "`store_id`" in run.stderr
     assert "Store not found." in run.stderr
 
 
-def test_start_date_skips_older_returns(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
+def test_start_date_skips_older_returns(demo_sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture) -> None:
     everything = demo_sandbox.all_returns()
     start = everything[150]["updated_at"]
-    run = run_tap(tmp_path, demo_sandbox.tap_config(start_date=start, lookback_minutes=0))
+    run = run_tap_here(capfd, tmp_path, demo_sandbox.tap_config(start_date=start, lookback_minutes=0))
 
     assert run.returncode == 0, run.stderr
     assert set(run.ids) == {r["id"] for r in everything if r["updated_at"] >= start}
 
 
-def test_a_secret_of_the_wrong_type_is_named_but_never_printed(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
-    run = run_tap(tmp_path, demo_sandbox.tap_config(api_key=98765432101234))
+def test_a_secret_of_the_wrong_type_is_named_but_never_printed(
+    demo_sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture
+) -> None:
+    run = run_tap_here(capfd, tmp_path, demo_sandbox.tap_config(api_key=98765432101234))
 
     assert run.returncode != 0
     assert "98765432101234" not in run.stderr

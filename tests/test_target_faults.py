@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from target_khaos_control.rules import load_ruleset
 from target_khaos_control.singer_input import Reader, StreamRefused
 
-from tests.servers import BIN, DEMO_RULES, PG_BIN, PostgresServer, run_target, target_config
+from tests.in_process import TargetCommand
+from tests.servers import BIN, DEMO_RULES, PG_BIN, PostgresServer, target_config
 from tests.test_target_khaos_control import TAP_SCHEMA, _a_return, _documents, _exceptions, _named, _store
 
 
@@ -40,12 +41,14 @@ def _version(updated: str, *verdicts: str) -> dict[str, Any]:
 # --- versions in the same second ----------------------------------------------------------
 
 
-def test_a_newer_version_in_the_same_second_is_never_replaced_by_an_older_one(tmp_path: Path) -> None:
+def test_a_newer_version_in_the_same_second_is_never_replaced_by_an_older_one(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
     newer = _version("2026-11-20T10:00:00.900Z", "accepted", "accepted")
     older = _version("2026-11-20T10:00:00.100Z", "accepted", "pending")
 
-    run_target(tmp_path, target_config(tmp_path), _lines(TAP_SCHEMA, _record(newer)))
-    run = run_target(tmp_path, target_config(tmp_path), _lines(TAP_SCHEMA, _record(older)))
+    target_here(tmp_path, target_config(tmp_path), _lines(TAP_SCHEMA, _record(newer)))
+    run = target_here(tmp_path, target_config(tmp_path), _lines(TAP_SCHEMA, _record(older)))
 
     assert run.returncode == 0, run.stderr
     assert "1 older than stored" in run.stderr
@@ -54,15 +57,15 @@ def test_a_newer_version_in_the_same_second_is_never_replaced_by_an_older_one(tm
 
 
 def test_an_unreadable_updated_at_neither_withdraws_the_document_nor_lets_an_older_version_win(
-    tmp_path: Path,
+    tmp_path: Path, target_here: TargetCommand
 ) -> None:
     config = target_config(tmp_path)
-    run_target(tmp_path, config, _lines(TAP_SCHEMA, _record(_version("2026-11-21T10:00:00Z", "accepted", "accepted"))))
+    target_here(tmp_path, config, _lines(TAP_SCHEMA, _record(_version("2026-11-21T10:00:00Z", "accepted", "accepted"))))
     before = _documents(tmp_path)
 
     garbled = _version("garbage", "accepted", "accepted")
     older = _version("2026-11-20T10:00:00Z", "accepted", "pending")
-    run = run_target(tmp_path, config, _lines(TAP_SCHEMA, _record(garbled), _record(older)))
+    run = target_here(tmp_path, config, _lines(TAP_SCHEMA, _record(garbled), _record(older)))
 
     assert run.returncode == 0, run.stderr
     assert _documents(tmp_path) == before, "the unserved document is neither withdrawn nor replaced"
@@ -124,7 +127,7 @@ STORES = [
 
 @pytest.mark.parametrize("store", STORES)
 def test_records_that_crashed_the_load_or_became_nonsense_are_each_an_invalid_record(
-    tmp_path: Path, store: str, request: pytest.FixtureRequest
+    tmp_path: Path, store: str, request: pytest.FixtureRequest, target_here: TargetCommand
 ) -> None:
     url = request.getfixturevalue("postgres").url if store == "postgres" else None
     config = target_config(tmp_path, **({"database_url": url} if url else {}))
@@ -135,7 +138,7 @@ def test_records_that_crashed_the_load_or_became_nonsense_are_each_an_invalid_re
         lines.append(line.replace(was, spoiled, 1))
     lines.append(json.dumps(_record(_named("ret-after", _a_return("accepted")))))
 
-    run = run_target(tmp_path, config, lines)
+    run = target_here(tmp_path, config, lines)
 
     assert run.returncode == 0, run.stderr[-3000:]
     with sa.create_engine(config["database_url"]).connect() as conn:
@@ -171,7 +174,7 @@ def _numbered(n: int) -> dict[str, Any]:
     return _named(f"ret-{n:03d}", _a_return("accepted", updated=f"2026-11-20T10:{n // 60:02d}:{n % 60:02d}Z"))
 
 
-def test_a_schema_change_then_sigkill_then_resume_loses_no_return(tmp_path: Path) -> None:
+def test_a_schema_change_then_sigkill_then_resume_loses_no_return(tmp_path: Path, target_here: TargetCommand) -> None:
     # 300 returns, a bookmark after every 100; the schema changes after return 50, when 10
     # of them wait in a batch of 20. The target is killed once it passes on a bookmark.
     changed = json.loads(TAP_SCHEMA)
@@ -205,7 +208,7 @@ def test_a_schema_change_then_sigkill_then_resume_loses_no_return(tmp_path: Path
 
     # Resumed as Meltano would: the tap starts again after the bookmark passed on.
     resume_at = lines.index(json.dumps({"type": "STATE", "value": bookmark}))
-    rerun = run_target(tmp_path, target_config(tmp_path), [json.dumps(changed), *lines[resume_at + 1 :]])
+    rerun = target_here(tmp_path, target_config(tmp_path), [json.dumps(changed), *lines[resume_at + 1 :]])
 
     assert rerun.returncode == 0, rerun.stderr
     with _store(tmp_path) as conn:
@@ -307,10 +310,10 @@ def test_a_null_record_is_said_and_skipped_and_the_rest_is_read(caplog: pytest.L
     assert "Line 2: a RECORD of stream 'returns' with a null record: no return in it, skipped" in caplog.text
 
 
-def test_the_target_stops_on_a_malformed_line_without_a_traceback(tmp_path: Path) -> None:
+def test_the_target_stops_on_a_malformed_line_without_a_traceback(tmp_path: Path, target_here: TargetCommand) -> None:
     good = json.dumps(_record(_a_return("accepted")))
 
-    run = run_target(tmp_path, target_config(tmp_path), [TAP_SCHEMA, good, '{"type": "RECORD", "stream": "returns"'])
+    run = target_here(tmp_path, target_config(tmp_path), [TAP_SCHEMA, good, '{"type": "RECORD", "stream": "returns"'])
 
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
@@ -318,12 +321,12 @@ def test_the_target_stops_on_a_malformed_line_without_a_traceback(tmp_path: Path
     assert run.states == [], "no bookmark passes over what was not committed"
 
 
-def test_the_same_record_in_other_words_still_changes_nothing(tmp_path: Path) -> None:
+def test_the_same_record_in_other_words_still_changes_nothing(tmp_path: Path, target_here: TargetCommand) -> None:
     # Sub-second precision kept: a version written with `.000` is the same moment as without.
     record = _a_return("accepted")
     again = copy.deepcopy(record) | {"updated_at": "2026-11-20T10:00:00.000Z"}
-    run_target(tmp_path, target_config(tmp_path), _lines(TAP_SCHEMA, _record(record)))
+    target_here(tmp_path, target_config(tmp_path), _lines(TAP_SCHEMA, _record(record)))
 
-    run = run_target(tmp_path, target_config(tmp_path), _lines(TAP_SCHEMA, _record(again)))
+    run = target_here(tmp_path, target_config(tmp_path), _lines(TAP_SCHEMA, _record(again)))
 
     assert "0 documents published, 0 put on hold, 1 unchanged" in run.stderr

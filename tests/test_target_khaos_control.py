@@ -1,7 +1,9 @@
 """target-khaos-control turns Reveni returns into Khaos documents, exactly once.
 
-Each test runs the real `target-khaos-control` command over Singer messages and reads
-the SQLite store it writes.
+Each test runs the target's command over Singer messages and reads the SQLite store it
+writes: the first end to end, with the real `tap-reveni` and `target-khaos-control`
+processes; those killed mid-run as processes too; the others call the same commands
+inside the test's process (`tests/in_process.py`), which spares each a process start.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tap_reveni.schemas import RETURN
 from target_khaos_control.publishing import canonical_json
 from target_khaos_control.rules import load_ruleset
 
+from tests.in_process import TapCommand, TargetCommand
 from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
 
 SCHEMA = json.dumps(
@@ -166,24 +169,26 @@ def test_demo_returns_become_documents_or_exceptions_and_state_follows_commit(
     assert hashes == {made_by}, "each document and exception records the rule set that made it"
 
 
-def test_the_same_records_twice_change_nothing(demo_sandbox: ReveniSandbox, tmp_path: Path) -> None:
-    lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
-    run_target(tmp_path, target_config(tmp_path), lines)
+def test_the_same_records_twice_change_nothing(
+    demo_sandbox: ReveniSandbox, tmp_path: Path, target_here: TargetCommand, tap_here: TapCommand
+) -> None:
+    lines = tap_output(tap_here(tmp_path, demo_sandbox.tap_config()))
+    target_here(tmp_path, target_config(tmp_path), lines)
     before = _documents(tmp_path)
 
-    again = run_target(tmp_path, target_config(tmp_path), lines)
+    again = target_here(tmp_path, target_config(tmp_path), lines)
 
     assert again.returncode == 0, again.stderr
     assert _documents(tmp_path) == before
     assert "0 documents published, 0 put on hold, 200 unchanged" in again.stderr
 
 
-def test_a_change_before_khaos_pulls_updates_the_same_document(tmp_path: Path) -> None:
-    run_target(tmp_path, target_config(tmp_path), _records(_a_return("accepted", "pending")))
+def test_a_change_before_khaos_pulls_updates_the_same_document(tmp_path: Path, target_here: TargetCommand) -> None:
+    target_here(tmp_path, target_config(tmp_path), _records(_a_return("accepted", "pending")))
     first = _documents(tmp_path)["RV-ret-1"]
 
     later = _a_return("accepted", "accepted", refunded=True, updated="2026-11-21T10:00:00Z")
-    run_target(tmp_path, target_config(tmp_path), _records(later))
+    target_here(tmp_path, target_config(tmp_path), _records(later))
 
     documents = _documents(tmp_path)
     assert list(documents) == ["RV-ret-1"]
@@ -193,9 +198,11 @@ def test_a_change_before_khaos_pulls_updates_the_same_document(tmp_path: Path) -
     assert documents["RV-ret-1"]["feed_position"] > first["feed_position"]
 
 
-def test_after_khaos_pulls_later_items_go_in_a_follow_up_and_nothing_is_credited_twice(tmp_path: Path) -> None:
+def test_after_khaos_pulls_later_items_go_in_a_follow_up_and_nothing_is_credited_twice(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
     config = target_config(tmp_path)
-    run_target(tmp_path, config, _records(_a_return("accepted", "pending")))
+    target_here(tmp_path, config, _records(_a_return("accepted", "pending")))
     channel = ChannelServer(config, tmp_path).start()
     try:
         assert [
@@ -207,9 +214,9 @@ def test_after_khaos_pulls_later_items_go_in_a_follow_up_and_nothing_is_credited
         pulled = _documents(tmp_path)["RV-ret-1"]
 
         both = _a_return("accepted", "accepted", updated="2026-11-21T10:00:00Z")
-        run_target(tmp_path, config, _records(both))
+        target_here(tmp_path, config, _records(both))
         refunded = _a_return("accepted", "accepted", refunded=True, updated="2026-11-22T10:00:00Z")
-        run_target(tmp_path, config, _records(refunded))
+        target_here(tmp_path, config, _records(refunded))
     finally:
         channel.stop()
 
@@ -220,14 +227,16 @@ def test_after_khaos_pulls_later_items_go_in_a_follow_up_and_nothing_is_credited
     assert len(documents) == 2
 
 
-def test_rejected_items_and_unrefunded_pending_items_are_not_credited(tmp_path: Path) -> None:
-    run_target(tmp_path, target_config(tmp_path), _records(_a_return("rejected", "pending")))
+def test_rejected_items_and_unrefunded_pending_items_are_not_credited(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
+    target_here(tmp_path, target_config(tmp_path), _records(_a_return("rejected", "pending")))
 
     assert _documents(tmp_path) == {}
 
 
-def test_an_instant_refund_is_queued_for_approval_until_graded(tmp_path: Path) -> None:
-    run_target(tmp_path, target_config(tmp_path), _records(_a_return("pending", instant=True)))
+def test_an_instant_refund_is_queued_for_approval_until_graded(tmp_path: Path, target_here: TargetCommand) -> None:
+    target_here(tmp_path, target_config(tmp_path), _records(_a_return("pending", instant=True)))
 
     body = _documents(tmp_path)["RV-ret-1"]["body"]
     assert body["ProcessReturn"] is False
@@ -235,23 +244,25 @@ def test_an_instant_refund_is_queued_for_approval_until_graded(tmp_path: Path) -
     assert body["ReturnedItems"][0]["SourceReference"] == {"SourceOrder": {"AssociatedRef": "5123400056"}}
 
 
-def test_what_cannot_be_mapped_waits_as_an_exception_for_its_owner(tmp_path: Path) -> None:
+def test_what_cannot_be_mapped_waits_as_an_exception_for_its_owner(tmp_path: Path, target_here: TargetCommand) -> None:
     unmapped = _a_return("accepted", reason="colour_not_as_pictured", tax_rate=None)
-    run_target(tmp_path, target_config(tmp_path), _records(unmapped))
+    target_here(tmp_path, target_config(tmp_path), _records(unmapped))
 
     assert _documents(tmp_path) == {}, "nothing Khaos could be sent for its only item"
     found = {(e["kind"], e["owner"], e["status"]) for e in _exceptions(tmp_path)}
     assert found == {("unknown_reason", "cx", "open"), ("missing_tax_code", "finance", "open")}
 
     fixed = _a_return("accepted", refunded=True, updated="2026-11-21T10:00:00Z")
-    run_target(tmp_path, target_config(tmp_path), _records(fixed))
+    target_here(tmp_path, target_config(tmp_path), _records(fixed))
     assert _documents(tmp_path)["RV-ret-1"]["state"] == "published"
     assert {e["status"] for e in _exceptions(tmp_path)} == {"resolved"}
 
 
-def test_a_malformed_record_becomes_an_exception_and_the_load_goes_on(tmp_path: Path) -> None:
+def test_a_malformed_record_becomes_an_exception_and_the_load_goes_on(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
     broken = {"id": "ret-broken", "updated_at": "2026-11-20T10:00:00Z", "status": "accepted"}
-    run = run_target(tmp_path, target_config(tmp_path), _records(broken, _a_return("accepted")))
+    run = target_here(tmp_path, target_config(tmp_path), _records(broken, _a_return("accepted")))
 
     assert run.returncode == 0, run.stderr
     assert "RV-ret-1" in _documents(tmp_path)
@@ -259,14 +270,16 @@ def test_a_malformed_record_becomes_an_exception_and_the_load_goes_on(tmp_path: 
     assert [(e["return_id"], e["owner"]) for e in invalid] == [("ret-broken", "integration")]
 
 
-def test_a_price_only_pythons_json_reads_is_still_the_rules_to_judge(tmp_path: Path) -> None:
+def test_a_price_only_pythons_json_reads_is_still_the_rules_to_judge(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
     nan = _a_return("accepted")
     nan["id"] = "ret-nan"
     lines = _records(nan, _a_return("accepted"))
     lines[1] = lines[1].replace('"price": "24.00"', '"price": NaN')  # no JSON, but Python's json reads it
     assert "NaN" in lines[1]
 
-    run = run_target(tmp_path, target_config(tmp_path), lines)
+    run = target_here(tmp_path, target_config(tmp_path), lines)
 
     assert run.returncode == 0, run.stderr
     assert "RV-ret-1" in _documents(tmp_path)
@@ -277,13 +290,13 @@ def test_a_price_only_pythons_json_reads_is_still_the_rules_to_judge(tmp_path: P
     ] == [("ret-nan", True)]
 
 
-def test_a_broken_rule_set_stops_the_target_before_any_record(tmp_path: Path) -> None:
+def test_a_broken_rule_set_stops_the_target_before_any_record(tmp_path: Path, target_here: TargetCommand) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "rules.yml").write_text(
         (DEMO_RULES / "rules.yml").read_text().replace('khaos_reason: "2"', 'khaos_reason: "9"')
     )
-    run = run_target(tmp_path, target_config(tmp_path, rules_path=str(rules)), _records(_a_return("accepted")))
+    run = target_here(tmp_path, target_config(tmp_path, rules_path=str(rules)), _records(_a_return("accepted")))
 
     assert run.returncode != 0
     assert f"{rules / 'rules.yml'}:" in run.stderr
@@ -291,22 +304,22 @@ def test_a_broken_rule_set_stops_the_target_before_any_record(tmp_path: Path) ->
     assert not (tmp_path / "store.db").exists()
 
 
-def test_a_stream_other_than_returns_is_refused_by_name(tmp_path: Path) -> None:
+def test_a_stream_other_than_returns_is_refused_by_name(tmp_path: Path, target_here: TargetCommand) -> None:
     other = json.dumps({"type": "SCHEMA", "stream": "orders", "key_properties": [], "schema": {"properties": {}}})
-    run = run_target(tmp_path, target_config(tmp_path), [other])
+    run = target_here(tmp_path, target_config(tmp_path), [other])
 
     assert run.returncode != 0
     assert "got a stream named 'orders'" in run.stderr
 
 
 def test_killed_mid_stream_then_rerun_leaves_no_duplicate_and_nothing_missing(
-    demo_sandbox: ReveniSandbox, tmp_path: Path
+    demo_sandbox: ReveniSandbox, tmp_path: Path, target_here: TargetCommand, tap_here: TapCommand
 ) -> None:
-    lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
+    lines = tap_output(tap_here(tmp_path, demo_sandbox.tap_config()))
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     clean.mkdir()
     killed.mkdir()
-    run_target(clean, target_config(clean), lines)
+    target_here(clean, target_config(clean), lines)
 
     config_file = killed / "target-config.json"
     config_file.write_text(json.dumps(target_config(killed, batch_size_rows=20)))
@@ -324,7 +337,7 @@ def test_killed_mid_stream_then_rerun_leaves_no_duplicate_and_nothing_missing(
     process.send_signal(signal.SIGKILL)
     process.wait()
     partial = len(_documents(killed))
-    run_target(killed, target_config(killed), lines)
+    target_here(killed, target_config(killed), lines)
 
     assert 0 < partial < len(_documents(clean))
     as_body = {ref: doc["body"] for ref, doc in _documents(killed).items()}
@@ -335,10 +348,10 @@ def test_killed_mid_stream_then_rerun_leaves_no_duplicate_and_nothing_missing(
 
 
 def test_killed_after_committing_batches_resumes_from_their_bookmark(
-    demo_sandbox: ReveniSandbox, tmp_path: Path
+    demo_sandbox: ReveniSandbox, tmp_path: Path, tap_here: TapCommand
 ) -> None:
     # The tap says where it got to every 100 returns; the target commits every 20.
-    lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
+    lines = tap_output(tap_here(tmp_path, demo_sandbox.tap_config()))
     config_file = tmp_path / "target-config.json"
     config_file.write_text(json.dumps(target_config(tmp_path, batch_size_rows=20)))
     process = subprocess.Popen(
@@ -381,23 +394,25 @@ def _wait_for_documents(workdir: Path) -> None:
     raise AssertionError("the target committed nothing")
 
 
-def test_exchange_items_are_sent_with_the_returned_item(tmp_path: Path) -> None:
+def test_exchange_items_are_sent_with_the_returned_item(tmp_path: Path, target_here: TargetCommand) -> None:
     exchange = copy.deepcopy(_a_return("accepted"))
     exchange["type"] = "exchange"
     exchange["return_items"][0]["exchange"] = {"sku": "HOOD-GRY-M", "ean": "5056000000031", "quantity": 1}
-    run_target(tmp_path, target_config(tmp_path), _records(exchange))
+    target_here(tmp_path, target_config(tmp_path), _records(exchange))
 
     body = _documents(tmp_path)["RV-ret-1"]["body"]
     assert body["ExchangeItems"][0]["SKU"] == "HOODIE-GREY-M", "the alias applies to exchange items too"
     assert body["ReturnedItems"][0]["SKU"] == "TEE-BLK-M"
 
 
-def test_the_return_s_currency_is_on_its_document_and_on_each_exception(tmp_path: Path) -> None:
+def test_the_return_s_currency_is_on_its_document_and_on_each_exception(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
     euros = _a_return("accepted", refunded=True)
     euros["currency"] = "EUR"
     euros["refunds"][0] |= {"currency": "EUR", "amount": "20.00"}  # 4.00 kept back
 
-    run_target(tmp_path, target_config(tmp_path), _records(euros))
+    target_here(tmp_path, target_config(tmp_path), _records(euros))
 
     with _store(tmp_path) as conn:
         currencies = [tuple(row) for row in conn.execute(sa.text("select associated_ref, currency from documents"))]
@@ -411,27 +426,29 @@ def _named(return_id: str, record: dict[str, Any]) -> dict[str, Any]:
     return {**copy.deepcopy(record), "id": return_id}
 
 
-def test_an_older_version_never_replaces_a_newer_one(tmp_path: Path) -> None:
+def test_an_older_version_never_replaces_a_newer_one(tmp_path: Path, target_here: TargetCommand) -> None:
     newer = _a_return("accepted", "accepted", updated="2026-11-21T10:00:00Z")
-    run_target(tmp_path, target_config(tmp_path), _records(newer))
+    target_here(tmp_path, target_config(tmp_path), _records(newer))
     before = _documents(tmp_path)
 
     older = _a_return("accepted", "pending", updated="2026-11-20T10:00:00Z")
-    run = run_target(tmp_path, target_config(tmp_path), _records(older))
+    run = target_here(tmp_path, target_config(tmp_path), _records(older))
 
     assert run.returncode == 0, run.stderr
     assert _documents(tmp_path) == before, "the newer version's document stands, in its place in the feed"
     assert "1 older than stored" in run.stderr
 
 
-def test_a_status_moving_backwards_is_an_exception_for_cx_not_a_withdrawal(tmp_path: Path) -> None:
-    run_target(
+def test_a_status_moving_backwards_is_an_exception_for_cx_not_a_withdrawal(
+    tmp_path: Path, target_here: TargetCommand
+) -> None:
+    target_here(
         tmp_path, target_config(tmp_path), _records({**_a_return("accepted", refunded=True), "status": "accepted"})
     )
     before = _documents(tmp_path)
 
     back = {**_a_return("pending", updated="2026-11-21T10:00:00Z"), "status": "in_progress"}
-    run = run_target(tmp_path, target_config(tmp_path), _records(back))
+    run = target_here(tmp_path, target_config(tmp_path), _records(back))
 
     assert run.returncode == 0, run.stderr
     assert _documents(tmp_path) == before, "the published document is not withdrawn"
@@ -461,7 +478,7 @@ UNREADABLE: dict[str, tuple[dict[str, Any], str, str]] = {
 
 @pytest.mark.parametrize("case", UNREADABLE, ids=list(UNREADABLE))
 def test_an_unreadable_record_is_an_exception_naming_field_and_value_and_the_rest_loads(
-    case: str, tmp_path: Path
+    case: str, tmp_path: Path, target_here: TargetCommand
 ) -> None:
     changes, field, value = UNREADABLE[case]
     bad = _named("ret-bad", _a_return("accepted"))
@@ -473,7 +490,7 @@ def test_an_unreadable_record_is_an_exception_naming_field_and_value_and_the_res
             target[name] = new
     good_before, good_after = _named("ret-before", _a_return("accepted")), _named("ret-after", _a_return("accepted"))
 
-    run = run_target(tmp_path, target_config(tmp_path), _records(good_before, bad, good_after, schema=TAP_SCHEMA))
+    run = target_here(tmp_path, target_config(tmp_path), _records(good_before, bad, good_after, schema=TAP_SCHEMA))
 
     assert run.returncode == 0, run.stderr
     documents = _documents(tmp_path)
@@ -486,10 +503,10 @@ def test_an_unreadable_record_is_an_exception_naming_field_and_value_and_the_res
     assert value in message, message
 
 
-def test_a_secret_of_the_wrong_type_is_named_but_never_printed(tmp_path: Path) -> None:
+def test_a_secret_of_the_wrong_type_is_named_but_never_printed(tmp_path: Path, target_here: TargetCommand) -> None:
     config = target_config(tmp_path, channel_password=98765432101234)
 
-    run = run_target(tmp_path, config, _records(_a_return("accepted")))
+    run = target_here(tmp_path, config, _records(_a_return("accepted")))
 
     assert run.returncode != 0
     assert "98765432101234" not in run.stderr

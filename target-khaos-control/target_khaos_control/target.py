@@ -171,6 +171,10 @@ class TargetKhaosControl(Target):
             )
             sent = alerts.send(self.engine, destination, alerts.origin(self.config), datetime.now(UTC))
             self.logger.info("Sent %d alert event(s) (%s)", sent, destination.format)
+        # Close the store's connections now: what start-up loaded is frozen (gc.freeze), so
+        # nothing would close them at exit, and SQLite folds its write-ahead log back into the
+        # file only when the last connection closes (a copy of the file alone would miss it).
+        self.engine.dispose()
 
 
 if __name__ == "__main__":

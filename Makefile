@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python bench/channel_drain.py
 	$(BIN)/python bench/reconcile_throughput.py
 	$(BIN)/python bench/channel_under_push.py
+	$(BIN)/python bench/fix_proposals.py
 
 # Everything the demo, the tests and the docs' commands leave in the project folder.
 clean:

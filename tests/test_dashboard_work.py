@@ -415,7 +415,7 @@ def test_with_no_dashboard_login_the_dashboard_says_it_is_not_configured(store: 
     assert "TARGET_KHAOS_CONTROL_DASHBOARD_USERNAME" in page.text
     assert "ret-1001" not in deeper.text, "nothing from the store"
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    assert feed.status_code == 400, "the channel keeps its own login (refused as Khaos understands: 400)"
+    assert feed.status_code == 400, "the channel keeps its own login (refused with a code Khaos understands)"
 
 
 def test_the_runs_page_counts_the_exceptions_each_run_opened_and_resolved(client: TestClient, store: str) -> None:

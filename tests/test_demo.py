@@ -33,4 +33,7 @@ def test_the_demo_writes_the_channel_config_where_the_docs_and_meltano_read_it()
     commands = next(p for p in yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["utilities"])["commands"]
 
     assert f"`{demo.CHANNEL_CONFIG}`" in readme
-    assert all(f"--config {demo.CHANNEL_CONFIG}" in c["args"] for c in commands.values() if "--config" in c["args"])
+    demo_client = {name: c for name, c in commands.items() if "--config" in c["args"] and "acme" not in name}
+    assert demo_client, "the demo's channel and reconciliation commands"
+    assert all(f"--config {demo.CHANNEL_CONFIG}" in c["args"] for c in demo_client.values())
+    assert "--config acme-config.json" in commands["serve-channel-acme"]["args"], "another client, its own file"

@@ -151,24 +151,19 @@ def test_the_production_instance_queues_a_second_run_of_a_client_behind_the_firs
 
 
 def _project_with_a_third_client(folder: Path) -> Path:
-    """A copy of the project with client `zeta` added as acme was: its own inherited tap and
-    loader, rule folder, job, schedule, and prod settings from its own variables."""
-    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
-
-    def zeta(entries: list[dict[str, object]]) -> list[dict[str, object]]:
-        acme = [entry for entry in entries if "--acme" in str(entry["name"])]
-        return [yaml.safe_load(yaml.safe_dump(entry).replace("acme", "zeta").replace("ACME", "ZETA")) for entry in acme]
-
-    for kind in ("extractors", "loaders"):
-        project["plugins"][kind] += zeta(project["plugins"][kind])
-        prod = next(env for env in project["environments"] if env["name"] == "prod")["config"]["plugins"]
-        prod[kind] += zeta(prod.get(kind, []))
-    project["jobs"].append({"name": "sync-zeta", "tasks": ["tap-reveni--zeta target-khaos-control--zeta"]})
-    project["schedules"].append({"name": "sync-zeta-every-15-minutes", "interval": "*/15 * * * *", "job": "sync-zeta"})
+    """A copy of the project with client `zeta` added by `reveni-khaos clients add`, as
+    docs/consultant.md does it: its own inherited tap and loader, rule folder, job,
+    schedule, channel port, and prod settings from its own variables."""
     folder.mkdir()
-    (folder / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False))
+    shutil.copy(ROOT / "meltano.yml", folder / "meltano.yml")
     shutil.copytree(ROOT / "rules", folder / "rules")
-    shutil.copytree(ROOT / "rules" / "acme", folder / "rules" / "zeta")
+    added = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "reveni-khaos"), "clients", "add", "zeta", "--project", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
     for shared in (".meltano", "tap-reveni", "target-khaos-control"):  # the installed plugins, read here
         (folder / shared).symlink_to(ROOT / shared)
     return folder

@@ -19,6 +19,8 @@ What it keeps:
 - `exception_actions`: who assigned or resolved an exception on the dashboard, when, why.
 - `runs`: each sync, replay and reconciliation, with its counts.
 - `credit_notes`: the credit notes the last reconciliations read from Khaos's export.
+- `proposal_decisions`: fixes the integration proposed that an operator accepted or
+  rejected, by whom and when (`proposals/`).
 - `store_owner`: the one client whose returns this store holds.
 """
 
@@ -242,6 +244,22 @@ credit_notes = sa.Table(
     sa.Column("seen_at", Moment, nullable=False),
     sa.Column("net", sa.Numeric(18, 2), nullable=True),
     sa.Column("tax", sa.Numeric(18, 2), nullable=True),
+)
+
+proposal_decisions = sa.Table(
+    "proposal_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("proposal_id", sa.String(16), nullable=False, index=True),
+    sa.Column("client", FreeText, nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("subject", FreeText, nullable=False),  # the Reveni reason code, SKU, rate or email
+    sa.Column("path", FreeText, nullable=False),  # where in rules.yml, e.g. `skus.aliases.TEE-BLK-M`
+    sa.Column("value", FreeText, nullable=False),  # the value written there, as JSON
+    sa.Column("meaning", FreeText, nullable=False, default=""),  # e.g. the Khaos reason's name and processing
+    sa.Column("decision", sa.String(10), nullable=False),  # accepted | rejected
+    sa.Column("decided_by", FreeText, nullable=False),
+    sa.Column("decided_at", Moment, nullable=False),
 )
 
 # One row: the client this store belongs to (client_store.claim_store).

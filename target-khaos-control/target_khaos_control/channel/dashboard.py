@@ -54,7 +54,7 @@ class Dashboard:
         self.engine = engine
         self.rules_path = rules_path
         self.forms = Forms(engine, password)
-        self.exception_pages = ExceptionPages(engine, self.forms)
+        self.exception_pages = ExceptionPages(engine, self.forms, rules_path)
 
     @staticmethod
     def open_routes(engine: Engine, public_url: str) -> list[Route]:

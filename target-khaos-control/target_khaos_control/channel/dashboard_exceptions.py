@@ -1,5 +1,6 @@
 """The dashboard's exception pages: the open list (search, sort, pages, CSV), one
-exception with its history and what a person can do about it, and the resolved history.
+exception with its history, its proposed fixes and what a person can do about it, and
+the resolved history.
 
 Severity on these pages is graded per row (exception_grade): by the money at stake and
 the age, so finance's rows are not all red.
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,6 +22,7 @@ from target_khaos_control.channel.dashboard_lists import ListRefused, ListView, 
 from target_khaos_control.channel.pages import page, refused
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.exception_log import actions
+from target_khaos_control.proposals import Proposal, propose
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import exceptions, now
 
@@ -62,9 +64,10 @@ BY_A_RUN = "the integration"  # who resolved it when a run no longer found the p
 class ExceptionPages:
     """The exception pages of one store."""
 
-    def __init__(self, engine: Engine, forms: Forms) -> None:
+    def __init__(self, engine: Engine, forms: Forms, rules_path: str = "") -> None:
         self.engine = engine
         self.forms = forms
+        self.rules_path = rules_path  # for the proposed fixes (`reveni-khaos fix list`)
 
     async def open_list(self, request: Request) -> Response:
         owner, kind = request.query_params.get("owner", ""), request.query_params.get("type", "")
@@ -80,6 +83,9 @@ class ExceptionPages:
         records = self._open()
         by_type = Counter((r["owner"], r["type"]) for r in records)
         by_owner = Counter(r["owner"] for r in records)
+        with self.engine.connect() as conn:
+            covered = {key for proposal in self._proposals(conn) for key in proposal.exceptions}
+        proposed = Counter(r["owner"] for r in records if r["trace_key"] in covered)
         chosen = [r for r in records if (not owner or r["owner"] == owner) and (not kind or r["type"] == kind)]
         matching = view.apply(chosen, SEARCHED)
         if request.url.path.endswith(".csv"):
@@ -103,6 +109,7 @@ class ExceptionPages:
             sorts=OPEN_SORTS,
             by_owner=[(o, by_owner[o]) for o in [*owners, *sorted(set(by_owner) - set(owners))] if by_owner[o]],
             by_type=[(o, k, n) for (o, k), n in sorted(by_type.items())],
+            proposed=proposed,
         )
 
     async def resolved_list(self, request: Request) -> Response:
@@ -134,6 +141,7 @@ class ExceptionPages:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(exceptions).where(exceptions.c.trace_key == key)).first()
             history = actions(conn, [key]).get(key, [])
+            fixes = [p for p in self._proposals(conn) if key in p.exceptions] if row is not None else []
         if row is None:
             return page("not_found.html", "Not found", status_code=404, what=f"exception {key[:80]}")
         record = worked(row, moment)
@@ -144,7 +152,17 @@ class ExceptionPages:
             history=[_action(action) for action in history],
             csrf=self.forms.token(login(request)),
             done=request.query_params.get("done", ""),
+            fixes=fixes,
         )
+
+    def _proposals(self, conn: Connection) -> list[Proposal]:
+        """The open exceptions' proposed fixes; none without a rule set that reads."""
+        if not self.rules_path:
+            return []
+        try:
+            return propose(conn, self.rules_path)
+        except (OSError, ValueError):
+            return []  # an unreadable rule set: the exceptions still show, without proposals
 
     def _open(self) -> list[dict[str, Any]]:
         moment = now()

@@ -7,6 +7,7 @@ reveni-khaos rules preview PATH --input FILE [--against OTHER_PATH]
 reveni-khaos replay | reconcile | exceptions --config FILE ...    the daily work on the store
 reveni-khaos close --period YYYY-MM --config FILE --credit-notes FILE [--payout-total AMOUNT CURRENCY ...]
 reveni-khaos clients add NAME | list | check                 one command per new client; none may share
+reveni-khaos fix list | accept ID | reject ID --config FILE        exceptions that come with their fix
 
 Every value an option takes is checked against what exists (owners, exception types), and a
 refusal lists the valid ones; every expected error is one line and an exit code, never a traceback.
@@ -21,10 +22,13 @@ import sys
 from decimal import Decimal, InvalidOperation
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.operations import rules_commands as rules
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 OWNERS = [str(owner) for owner in Owner]
 
@@ -109,6 +113,20 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--config", required=True, help="the target's config file (JSON)")
     listing.add_argument("--owner", choices=OWNERS, metavar="OWNER", help=f"only this owner's: {', '.join(OWNERS)}")
     listing.add_argument("--format", choices=("table", "json"), default="table")
+
+    fix = commands.add_parser("fix", help="proposed rule changes for open exceptions: list, accept, reject")
+    fixes = fix.add_subparsers(dest="action", required=True)
+    fix_list = fixes.add_parser("list", help="the open exceptions' proposals, with their evidence")
+    fix_list.add_argument("--config", required=True, help="the target's config file (JSON)")
+    fix_list.add_argument("--owner", choices=OWNERS, metavar="OWNER", help=f"only this owner's: {', '.join(OWNERS)}")
+    fix_list.add_argument("--format", choices=("table", "json"), default="table")
+    for name, words in (("accept", "write it into the rules, check them, replay"), ("reject", "never offer it again")):
+        decide = fixes.add_parser(name, help=f"{name} a proposal: {words}")
+        decide.add_argument("id", help="the proposal's id, from `fix list`")
+        decide.add_argument("--config", required=True, help="the target's config file (JSON)")
+        decide.add_argument("--by", default="", help="who decides (default: your login name)")
+        if name == "accept":
+            decide.add_argument("--dry-run", action="store_true", help="show the change to rules.yml only")
     return main
 
 
@@ -131,7 +149,7 @@ def _run(argv: list[str] | None) -> None:
         from target_khaos_control.operations.client_commands import run
 
         sys.exit(run(args))
-    elif args.command in ("replay", "reconcile", "exceptions", "close"):
+    elif args.command in ("replay", "reconcile", "exceptions", "close", "fix"):
         sys.exit(_operate(args))
     elif args.action == "validate":
         sys.exit(rules.validate(args.path))
@@ -194,6 +212,16 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
+def _fix(engine: Engine, rules_path: str, args: argparse.Namespace) -> int:
+    from target_khaos_control.operations import fix_commands
+
+    if args.action == "list":
+        return fix_commands.list_fixes(engine, rules_path, args.owner, args.format)
+    if args.action == "accept":
+        return fix_commands.accept(engine, rules_path, args.id, dry_run=args.dry_run, by=args.by)
+    return fix_commands.reject(engine, rules_path, args.id, by=args.by)
+
+
 def _operate(args: argparse.Namespace) -> int:
     from target_khaos_control.client_store import claim_store, client_name, masked
     from target_khaos_control.config_errors import without_passwords
@@ -216,6 +244,8 @@ def _operate(args: argparse.Namespace) -> int:
             return commands.replay(engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner)
         if args.command == "exceptions":
             return commands.list_exceptions(engine, args.owner, args.format)
+        if args.command == "fix":
+            return _fix(engine, config["rules_path"], args)
         ruleset = load_ruleset(config["rules_path"])
         if args.command == "close":
             return _close(args, engine, config, ruleset)

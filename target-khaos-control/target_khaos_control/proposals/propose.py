@@ -1,0 +1,201 @@
+"""Every open exception that can come with its fix, and its ranked proposals.
+
+Exceptions that share a kind and a subject (one new Reveni reason on forty returns) share
+their proposals: each proposal lists them all, and accepting it replays them all. Nothing
+here writes: proposals are worked out afresh from the store and the rule sets each time,
+so they follow what Khaos pushed and what operators decided since.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.engine import Connection
+
+from target_khaos_control.exception_kinds import KINDS, Owner
+from target_khaos_control.exception_log import RECONCILIATION
+from target_khaos_control.proposals import decisions
+from target_khaos_control.proposals.customers import customer_proposals
+from target_khaos_control.proposals.finance import tax_proposals
+from target_khaos_control.proposals.model import Proposal
+from target_khaos_control.proposals.reasons import Accepted, reason_proposals
+from target_khaos_control.proposals.stock import Stock, sku_proposals
+from target_khaos_control.rules.loader import rules_file
+from target_khaos_control.states import ExceptionStatus
+from target_khaos_control.store import exceptions, reveni_returns, stock_items
+
+KINDS_PROPOSED = (
+    "unknown_reason",
+    "sku_not_found",
+    "sku_renamed_needs_review",
+    "missing_tax_code",
+    "vat_rate_mismatch",
+    "customer_not_found",
+)
+
+
+def propose(conn: Connection, rules_path: str | Path, owner: str | None = None) -> list[Proposal]:
+    """Ranked proposals for the open exceptions (of one owner's, if given), by subject."""
+    rules = read_rules(rules_path)
+    client = str(rules.get("client") or "")
+    table = exceptions.c
+    query = sa.select(exceptions).where(
+        table.status == ExceptionStatus.OPEN, table.kind.in_(KINDS_PROPOSED), table.item_id != RECONCILIATION
+    )
+    if owner:
+        query = query.where(table.owner == owner)
+    open_ = conn.execute(query.order_by(table.first_seen, table.trace_key)).all()
+    if not open_:
+        return []
+    return_ids = sorted({row.return_id for row in open_})
+    records = {
+        return_id: json.loads(record)
+        for return_id, record in conn.execute(
+            sa.select(reveni_returns.c.return_id, reveni_returns.c.record).where(
+                reveni_returns.c.return_id.in_(return_ids)
+            )
+        )
+    }
+    context = _Context(conn, client, rules, rules_file(rules_path))
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for row in open_:
+        record = records.get(row.return_id)
+        subject = context.subject(row, record) if record is not None else ""
+        if subject:  # nothing to go on (an item gone from the return): no proposal
+            groups.setdefault((row.kind, subject), []).append(row)
+    rejected = decisions.rejected(conn)
+    found = []
+    for (kind, subject), rows in groups.items():
+        record = records[rows[0].return_id]
+        for proposal in context.proposals(kind, subject, rows[0], record):
+            if proposal.id in rejected:
+                continue
+            found.append(
+                replace(
+                    proposal,
+                    exceptions=tuple(row.trace_key for row in rows),
+                    return_ids=tuple(dict.fromkeys(row.return_id for row in rows)),
+                    advice_only=proposal.advice_only or KINDS[kind].owner == Owner.FINANCE,
+                )
+            )
+    return found
+
+
+def read_rules(path: str | Path) -> dict[str, Any]:
+    """A rule set's YAML as data (validated separately, by rules/loader.py)."""
+    file = rules_file(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{file}: cannot read the rule set ({error}): run `reveni-khaos rules validate`") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{file}: not a rule set: run `reveni-khaos rules validate`")
+    return data
+
+
+def other_clients(file: Path) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[Accepted]]]:
+    """The project's other clients' rule sets (the folders beside this client's), and the
+    reason mappings their files say operators accepted, by Reveni code."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    accepted: dict[str, list[Accepted]] = {}
+    for other in sorted(file.parent.parent.glob("*/rules.yml")):
+        if other.resolve() == file.resolve():
+            continue
+        try:
+            text = other.read_text(encoding="utf-8")
+            data = yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # a broken neighbour is its own consultant's problem, not evidence
+        if isinstance(data, dict) and isinstance(data.get("reasons"), list) and isinstance(data.get("khaos"), dict):
+            client = str(data.get("client") or other.parent.name)
+            found.append((client, data))
+            for code, decisions_ in decisions.noted(client, text, data).items():
+                accepted.setdefault(code, []).extend(decisions_)
+    return found, accepted
+
+
+class _Context:
+    """What the proposers read, read once per run."""
+
+    def __init__(self, conn: Connection, client: str, rules: dict[str, Any], file: Path) -> None:
+        self.conn, self.client, self.rules, self.file = conn, client, rules, file
+        self.aliases = {str(k): str(v) for k, v in ((rules.get("skus") or {}).get("aliases") or {}).items()}
+        self._stock: Stock | None = None
+        self._others: list[tuple[str, dict[str, Any]]] | None = None
+        self._accepted: dict[str, list[Accepted]] = {}
+
+    @property
+    def stock(self) -> Stock:
+        if self._stock is None:
+            self._stock = Stock.read(self.conn)
+        return self._stock
+
+    def subject(self, row: Any, record: dict[str, Any]) -> str:
+        """What exceptions of a kind share, so they share their proposals."""
+        item = _item(record, row.item_id)
+        if row.kind == "unknown_reason":
+            return str((item.get("return_reason") or {}).get("code") or "")
+        if row.kind in ("sku_not_found", "sku_renamed_needs_review"):
+            return self._unknown_sku(item, row.kind)[0]
+        if row.kind == "customer_not_found":
+            return str((record.get("customer") or {}).get("email") or "")
+        return f"{self._code(str(item.get('sku') or ''))}:{item.get('tax_rate')}"
+
+    def proposals(self, kind: str, subject: str, row: Any, record: dict[str, Any]) -> Iterable[Proposal]:
+        item = _item(record, row.item_id)
+        if kind == "unknown_reason":
+            if self._others is None:
+                self._others, self._accepted = other_clients(self.file)
+                for code, kept in decisions.accepted_reasons(self.conn).items():
+                    self._accepted.setdefault(code, []).extend(kept)
+            label = str((item.get("return_reason") or {}).get("label") or "")
+            accepted = self._accepted.get(subject, [])
+            return reason_proposals(self.client, self.rules, subject, label, self._others, accepted)
+        if kind in ("sku_not_found", "sku_renamed_needs_review"):
+            sku, ean, name = self._unknown_sku(item, kind)
+            return (
+                sku_proposals(self.client, kind, sku, ean, name, self.stock, self.aliases.get(sku, "")) if sku else []
+            )
+        if kind == "customer_not_found":
+            return customer_proposals(self.client, self.rules, subject, self.conn)
+        code = self._code(str(item.get("sku") or ""))
+        pushed = self.conn.execute(sa.select(stock_items.c.tax_rate).where(stock_items.c.stock_code == code)).scalar()
+        tax = json.loads(pushed or "{}")
+        return tax_proposals(self.client, kind, self.rules, _rate(item.get("tax_rate")), code, tax)
+
+    def _code(self, sku: str) -> str:
+        return self.aliases.get(sku, sku)
+
+    def _unknown_sku(self, item: dict[str, Any], kind: str) -> tuple[str, str, str]:
+        """The SKU of the item (or of its exchange) that Khaos does not know as it is."""
+        exchange = item.get("exchange") if isinstance(item.get("exchange"), dict) else {}
+        for part in (item, exchange or {}):
+            sku = str(part.get("sku") or "")
+            if not sku:
+                continue
+            code = self._code(sku)
+            unknown = code not in self.stock.items
+            if unknown or (kind == "sku_renamed_needs_review" and code in self.stock.renamed):
+                return sku, str(part.get("ean") or ""), str(part.get("name") or "")
+        return "", "", ""
+
+
+def _item(record: dict[str, Any], item_id: str) -> dict[str, Any]:
+    for item in record.get("return_items") or []:
+        if isinstance(item, dict) and str(item.get("id")) == item_id:
+            return item
+    return {}
+
+
+def _rate(value: Any) -> str:
+    try:
+        return f"{Decimal(str(value)):.2f}" if value not in (None, "") else ""
+    except InvalidOperation:
+        return str(value)

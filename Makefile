@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test lint bench clean chromium
+.PHONY: install demo demo-stop test lint bench clean chromium settings
 
 # constraints.txt pins every package installed (the lock: regenerate it with
 # `.venv/bin/pip freeze --exclude-editable > constraints.txt` after changing a dependency).
@@ -52,6 +52,11 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/typos
 
+# Each plugin's settings in meltano.yml and its meltano-hub.yml, written from the plugin's own
+# schema (`--about`); run after adding or changing a setting (tests/test_settings_sync.py).
+settings: install
+	$(BIN)/python scripts/settings_sync.py
+
 # Each figure beside its yardstick, measured in the same run (issue 14); takes a while.
 bench: install
 	$(BIN)/python bench/tap_throughput.py
@@ -62,6 +67,7 @@ bench: install
 	$(BIN)/python bench/reconcile_throughput.py
 	$(BIN)/python bench/channel_under_push.py
 	$(BIN)/python bench/fix_proposals.py
+	$(BIN)/python bench/meltano_sync.py
 
 # Everything the demo, the tests and the docs' commands leave in the project folder.
 clean:

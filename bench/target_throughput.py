@@ -1,22 +1,28 @@
-"""target-khaos-control against its yardsticks on the same input, in one run.
+"""target-khaos-control against its yardsticks on the same input, in one run, by CPU time.
 
-1. 10,000, 50,000 and 200,000 Reveni returns (tap-reveni output, captured once), each into
-   a fresh store, through target-khaos-control and through a no-op singer-sdk target
-   (bench/noop_target.py): seconds, returns/s, peak RSS and the ratio (no-op time /
-   target time; goal, issue 14: >= 1.0 at 50k and 200k). The floor, parsing each line
-   and dropping it, is printed beside them.
-2. Scaling: the target's time per return at 200k over its time per return at 10k (goal:
-   about 1.0, time per return does not grow with the store) and peak RSS (goal: flat).
-3. The channel: one pull of 1,000 returns from the 200k store, p95 over 40 pulls
-   (bench/channel_drain.py drains a million).
+1. 10,000, 50,000 and 500,000 Reveni returns (tap-reveni output, captured once). For each,
+   three rounds, interleaved (target, SDK no-op, matched no-op, floor, then again), and the
+   median of the three by CPU time (user + system of the child process):
+   - the target, each round into a fresh store;
+   - the SDK no-op (bench/noop_target.py): singer-sdk's own reading, jsonschema validation
+     and timestamp parsing, then drop;
+   - the matched no-op (bench/matched_noop_target.py): the target's own reader and decoder
+     and its full record check (`rules.validation.unreadable`), then drop;
+   - the floor: a process that reads the lines and nothing else.
+   Ratios, each beside its goal (issue 22): SDK no-op CPU / target CPU (goal >= 3: the
+   target at least 3x as fast) and target CPU / matched no-op CPU (goal <= 3) at 50k and 500k.
+2. Scaling: the target's CPU per return at the largest size over the smallest (goal about
+   1.0) and peak RSS (goal: flat).
+3. The channel: one pull of 1,000 returns from the largest store, p95 over the feed
+   (bench/channel_drain.py drains a million over HTTP).
 
-    .venv/bin/python bench/target_throughput.py
+    .venv/bin/python bench/target_throughput.py [--counts 10000,50000,500000] [--rounds 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,9 +31,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.measure import Run, against, median_run, percentile, run_child
 from tests.servers import BIN, ChannelServer, ReveniSandbox, target_config
 
 HERE = Path(__file__).resolve().parent
+SDK_NOOP_GOAL, MATCHED_GOAL = 3.0, 3.0  # target >= 3x the SDK no-op, <= 3x the matched no-op
+GOAL_SIZES = (50_000, 500_000)
+FLOOR = "import sys\nfor line in sys.stdin.buffer:\n    pass\n"  # reading the lines, nothing more
 
 
 def capture_tap(count: int, into: Path) -> Path:
@@ -45,60 +55,69 @@ def capture_tap(count: int, into: Path) -> Path:
     return out
 
 
-def timed(command: list[str], stdin: Path) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of one process reading `stdin`."""
-    with stdin.open("rb") as source:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{command[0]} failed")
-    return elapsed, usage.ru_maxrss / 1024
-
-
-def floor(stdin: Path) -> float:
-    """Seconds to parse every line with json and drop it: what reading the input costs."""
-    started = time.perf_counter()
-    with stdin.open("rb") as lines:
-        for line in lines:
-            json.loads(line)
-    return time.perf_counter() - started
-
-
-def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="bench-target-"))
-    counts = (10_000, 50_000, 200_000)
-    inputs = {count: capture_tap(count, work) for count in counts}
-
-    print("target-khaos-control and a no-op singer-sdk target, same input, each into a fresh store")
-    print(
-        f"{'returns':>8} {'target s':>9} {'ret/s':>7} {'peak MB':>8} {'no-op s':>8} {'ret/s':>7} {'peak MB':>8} "
-        f"{'ratio':>6} {'floor s':>8}"
-    )
-    per_return: dict[int, float] = {}
-    peaks: dict[int, float] = {}
-    for count in counts:
-        store = work / f"store-{count}"
+def yardsticks(count: int, stdin: Path, work: Path, rounds: int) -> dict[str, Run]:
+    """The median of `rounds` interleaved runs of the target and each yardstick on `stdin`."""
+    commands = {
+        "SDK no-op": [sys.executable, str(HERE / "noop_target.py")],
+        "matched no-op": [sys.executable, str(HERE / "matched_noop_target.py")],
+        "floor": [sys.executable, "-c", FLOOR],
+    }
+    runs: dict[str, list[Run]] = {"target": [], **{name: [] for name in commands}}
+    for n in range(rounds):
+        store = work / f"store-{count}-{n}"
         store.mkdir()
         config = store / "target.json"
         config.write_text(json.dumps(target_config(store)))
-        target_s, target_mb = timed([str(BIN / "target-khaos-control"), "--config", str(config)], inputs[count])
-        noop_s, noop_mb = timed([sys.executable, str(HERE / "noop_target.py")], inputs[count])
-        per_return[count], peaks[count] = target_s / count, target_mb
-        print(
-            f"{count:>8} {target_s:>9.2f} {count / target_s:>7.0f} {target_mb:>8.1f} {noop_s:>8.2f} "
-            f"{count / noop_s:>7.0f} {noop_mb:>8.1f} {noop_s / target_s:>6.2f} {floor(inputs[count]):>8.2f}"
-        )
-    print("  ratio: no-op time / target time (goal >= 1.0 at 50k and 200k)")
+        runs["target"].append(run_child([str(BIN / "target-khaos-control"), "--config", str(config)], stdin))
+        for name, command in commands.items():
+            runs[name].append(run_child(command, stdin))
+    return {name: median_run(each) for name, each in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="10000,50000,500000", help="sizes, comma-separated")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is printed")
+    args = parser.parse_args()
+    counts = tuple(int(c) for c in args.counts.split(","))
+    work = Path(tempfile.mkdtemp(prefix="bench-target-"))
+    inputs = {count: capture_tap(count, work) for count in counts}
+
     print(
-        f"\nscaling: time per return {per_return[10_000] * 1e6:.0f} us at 10k, {per_return[200_000] * 1e6:.0f} us "
-        f"at 200k: ratio {per_return[200_000] / per_return[10_000]:.2f} (goal about 1.0); "
-        f"peak RSS 200k / 10k: {peaks[200_000] / peaks[10_000]:.2f} (goal about 1.0)"
+        f"target-khaos-control and its yardsticks, same input, median of {args.rounds} interleaved runs, "
+        "CPU seconds (user + system)"
+    )
+    print(
+        f"{'returns':>8} {'target':>8} {'us/ret':>7} {'peak MB':>8} {'SDK no-op':>10} {'matched':>8} {'floor':>6} "
+        f"{'SDK no-op/target':>17} {'target/matched':>15}"
+    )
+    per_return: dict[int, float] = {}
+    peaks: dict[int, float] = {}
+    verdicts: list[str] = []
+    for count in counts:
+        got = yardsticks(count, inputs[count], work, args.rounds)
+        target, sdk, matched = got["target"], got["SDK no-op"], got["matched no-op"]
+        per_return[count], peaks[count] = target.cpu / count, target.peak_mb
+        print(
+            f"{count:>8} {target.cpu:>8.2f} {target.cpu / count * 1e6:>7.0f} {target.peak_mb:>8.1f} "
+            f"{sdk.cpu:>10.2f} {matched.cpu:>8.2f} {got['floor'].cpu:>6.2f} "
+            f"{sdk.cpu / target.cpu:>17.2f} {target.cpu / matched.cpu:>15.2f}"
+        )
+        if count in GOAL_SIZES:
+            verdicts.append(
+                f"  at {count:,}: SDK no-op / target {against(sdk.cpu / target.cpu, SDK_NOOP_GOAL, 'x', at_most=False)}"
+                f"; target / matched no-op {against(target.cpu / matched.cpu, MATCHED_GOAL, 'x')}"
+            )
+    print("\n".join(verdicts) or f"  (no run at a goal's size: {', '.join(f'{c:,}' for c in GOAL_SIZES)})")
+    smallest, largest = min(counts), max(counts)
+    print(
+        f"\nscaling: CPU per return {per_return[smallest] * 1e6:.0f} us at {smallest:,}, "
+        f"{per_return[largest] * 1e6:.0f} us at {largest:,}: ratio {per_return[largest] / per_return[smallest]:.2f} "
+        f"(goal about 1.0); peak RSS {largest:,} / {smallest:,}: {peaks[largest] / peaks[smallest]:.2f} (goal about 1.0)"
     )
 
-    print("\nchannel: one pull of 1,000 returns from the 200k store")
-    grown = work / "store-200000"
+    print(f"\nchannel: one pull of 1,000 returns from the {largest:,} store")
+    grown = work / f"store-{largest}-{args.rounds - 1}"
     channel = ChannelServer(target_config(grown, batch_size=1000), grown).start()
     total = _published(grown)
     times: list[float] = []
@@ -117,8 +136,7 @@ def main() -> None:
                 break
     finally:
         channel.stop()
-    times.sort()
-    p95 = times[int(len(times) * 0.95) - 1]
+    p95 = percentile(times, 95)
     print(
         f"  {total} documents in the feed; {statistics.mean(sizes):.0f} returns a pull; "
         f"median {statistics.median(times) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms (over HTTP)"

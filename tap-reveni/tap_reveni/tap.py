@@ -35,7 +35,7 @@ class TapReveni(Tap):
             th.StringType,
             required=True,
             secret=True,
-            description="The store's Reveni API key, sent as a Bearer token",
+            description="The store's Reveni API key, sent as a Bearer token (set TAP_REVENI_API_KEY; never commit it)",
         ),
         th.Property("store_id", th.StringType, required=True, description="The Reveni Store ID"),
         th.Property(

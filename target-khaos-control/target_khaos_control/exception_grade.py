@@ -10,33 +10,18 @@ the exception's own currency (docs/finance.md, "How urgent").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
+from target_khaos_control.at_stake import amount as money_at_stake
 from target_khaos_control.exception_kinds import KINDS, Severity
+
+__all__ = ["age_days", "grade", "money_at_stake"]  # money at stake is at_stake's, one definition
 
 HIGH_AMOUNT = Decimal("100")  # at stake: at least this much is high
 MEDIUM_AMOUNT = Decimal("20")  # at least this much is medium; below, low
 HIGH_AGE_DAYS = 7  # open this long: high, whatever the amount
 MEDIUM_AGE_DAYS = 2  # open this long: at least medium
-
-
-def money_at_stake(details: Mapping[str, Any]) -> Decimal | None:
-    """What the exception puts at risk, in its currency: a difference between a refund and
-    a credit, else a refund or credit alone, else an item's price times its quantity;
-    None when it names no money (or only figures that are not numbers)."""
-    if "difference" in details:
-        difference = _amount(details["difference"])
-        return abs(difference) if difference is not None else None
-    refunded, credited = _amount(details.get("refunded")), _amount(details.get("credited"))
-    if refunded is not None or credited is not None:
-        return abs((refunded or Decimal(0)) - (credited or Decimal(0)))
-    price, quantity = _amount(details.get("price")), _amount(details.get("quantity"))
-    if price is not None:
-        return abs(price * (quantity if quantity is not None else 1))
-    return None
 
 
 def age_days(first_seen: datetime | None, moment: datetime) -> int | None:
@@ -62,13 +47,3 @@ def grade(kind: str, stored: str, at_stake: Decimal | None, age: int | None) -> 
     if at_stake >= MEDIUM_AMOUNT or old >= MEDIUM_AGE_DAYS:
         return str(Severity.MEDIUM)
     return str(Severity.LOW)
-
-
-def _amount(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool | dict | list):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None

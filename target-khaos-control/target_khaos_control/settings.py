@@ -62,7 +62,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         "channel_port",
         th.IntegerType(minimum=1),
         default=8803,
-        description="The port `reveni-khaos serve` listens on for this client (each client its own)",
+        description="The port `reveni-khaos serve` listens on for this client (each client its own; "
+        "`reveni-khaos clients check` compares them)",
     ),
     th.Property("batch_size", th.IntegerType(minimum=1), default=1000, description="Returns per pull"),
     th.Property(
@@ -107,7 +108,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         "alert_webhook_url",
         th.StringType,
         secret=True,
-        description="Where each owner's alert event is posted after a sync; empty: no alerts",
+        description="Where each owner's alert event is posted after a sync (see docs/alerts/); empty: no alerts",
     ),
     th.Property(
         "alert_format",
@@ -135,8 +136,18 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=24,
         description="A return served to Khaos this long ago with no credit note is a gap",
     ),
-    th.Property("match_address_on", th.ArrayType(th.StringType), default=["Address1", "Postcode"]),
-    th.Property("match_contact_on", th.ArrayType(th.StringType), default=["Surname"]),
+    th.Property(
+        "match_address_on",
+        th.ArrayType(th.StringType),
+        default=["Address1", "Postcode"],
+        description="Address fields Khaos matches a customer's address on (the feed's Config.MatchAddressOn)",
+    ),
+    th.Property(
+        "match_contact_on",
+        th.ArrayType(th.StringType),
+        default=["Surname"],
+        description="Contact fields Khaos matches a customer's contact on (the feed's Config.MatchContactOn)",
+    ),
 ).to_dict()
 
 

@@ -1,0 +1,1 @@
+"""The bench: each figure beside its yardstick and its goal (`make bench`)."""

@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/python bench/channel_under_push.py
 	$(BIN)/python bench/fix_proposals.py
 	$(BIN)/python bench/meltano_sync.py
+	$(BIN)/python bench/startup.py
 
 # Everything the demo, the tests and the docs' commands leave in the project folder.
 clean:

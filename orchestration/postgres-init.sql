@@ -2,5 +2,5 @@
 -- history, and one store per client (add one per client: `reveni_<client>`).
 CREATE DATABASE meltano;
 CREATE DATABASE dagster;
-CREATE DATABASE reveni_sync;
+CREATE DATABASE reveni_demo;
 CREATE DATABASE reveni_acme;

@@ -11,8 +11,7 @@ Khaos's credit-note export in `output/`). A `reveni-khaos` command in any other 
 - `/tmp/...` and the server's `/srv/returns/` become folders of this test's own;
 - `$EDITOR` is `true`, and the production settings (docs/integration.md) point at the
   sandboxes and this test's stores, for blocks run `--environment prod`;
-- a block that starts a client's rule folder (`mkdir rules/<client>`) runs as for a new
-  client: that folder is removed first.
+- the client the docs add (`clients add northwind`) has its own sandbox, on its dev port.
 
 `make` lines are not run here (`make test` runs this test); tests/test_docs.py checks each
 target exists.
@@ -55,7 +54,6 @@ SERVER_ROOT = "/srv/returns/"  # the project folder on the server (integration.m
 ACME_DEV_PORT = "8811"  # Acme's sandbox in meltano.yml's `dev` environment
 DEV_SANDBOX_KEY = "sandbox-key"  # the `dev` environment's key, and reveni-sandbox's default
 COMMAND = re.compile(r"(?:^|[\s/=])((?:[^\s=]*/)?reveni-khaos\s+.+)$")
-NEW_FOLDER = re.compile(r"\bmkdir (rules/[\w-]+)")
 
 
 @dataclass(frozen=True)
@@ -204,8 +202,6 @@ def _run_page(
         if not step.script:
             _serve(shlex.split(text), folder) if " serve " in text else _run(shlex.split(text), folder, env, where)
             continue
-        for created in NEW_FOLDER.findall(text):
-            shutil.rmtree(folder / created, ignore_errors=True)
         script = text.replace(f"--port {ACME_DEV_PORT}", f"--port {own_port}")
         production = _production(demo_sandbox, acme_sandbox.url) if "--environment prod" in script else {}
         _run(["bash", "-e", "-c", script], folder, {**env, **production}, where)

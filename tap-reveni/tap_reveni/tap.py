@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -98,6 +99,9 @@ def main() -> None:
     """`tap-reveni`: singer-sdk's command, where an expected failure (Reveni refusing, a
     target that stopped reading, a config refused) is one ERROR line naming what to check,
     never a traceback; logged, not printed, so Meltano shows it as an error."""
+    # What start-up loaded lives until the process ends: the garbage collector is told to
+    # leave it alone, which saves a fifth of the tap's start-up CPU, mostly at exit (issue 22).
+    gc.freeze()
     try:
         TapReveni.cli()
     except (FatalAPIError, RetriableAPIError, requests.RequestException) as error:

@@ -33,11 +33,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
+
+from target_khaos_control.schema_version import latest_revisions, stored_revisions
 
 T = TypeVar("T")
 metadata = sa.MetaData()
@@ -290,9 +288,17 @@ def open_store(database_url: str) -> Engine:
     engine = sa.create_engine(url, future=True)
     if url.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        # Up to date, as a store almost always is: no Alembic to import (schema_version).
+        if stored_revisions(connection) == latest_revisions(MIGRATIONS / "versions"):
+            return engine
+        from alembic import command  # only when a migration may be due
+        from alembic.config import Config
+        from alembic.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
         # Channels and a target started together on a new database: one migrates, the
         # others wait for it, then find the schema up to date. A store already up to date
         # takes no lock, so opening one never waits behind a sync's write.

@@ -1,11 +1,11 @@
 """What the orchestrator runs, read from meltano.yml: each job, its schedules, and its client.
 
-A client is a `sync*` job whose one task pairs an extractor inheriting from `tap-reveni`
-with a loader inheriting from `target-khaos-control` (or those two themselves): the
-client is named by the job (`sync-acme` is client `acme`; the first client's job is plain
-`sync`). Any other job (the daily reconciliation) is run on its schedules too, without a
-client. A mistake in meltano.yml is an error naming the file and the job, never a client
-silently left out.
+The clients and their names are the project's own (`target_khaos_control.clients`, what
+`reveni-khaos clients list` shows): a job feeding a client's loader is that client's. A
+`sync*` job must be one: its one task an extractor inheriting from `tap-reveni` and a
+loader inheriting from `target-khaos-control`. Any other job (the daily reconciliation)
+runs on its schedules too, without a client. A mistake in meltano.yml is an error naming
+the file and the job, never a client silently left out.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from target_khaos_control import clients
 
 TAP, LOADER = "tap-reveni", "target-khaos-control"
 
@@ -54,19 +55,21 @@ def read_project(project_dir: str | Path) -> list[MeltanoJob]:
             if "interval" not in schedule:
                 raise ProjectError(f"{file}: schedule {schedule.get('name')!r} has no `interval` (a cron line)")
             crons.setdefault(schedule["job"], []).append(str(schedule["interval"]))
+    try:
+        owners = {job: client.name for client in clients.of_project(project, file.parent, {}) for job in client.jobs}
+    except (clients.ProjectError, KeyError, TypeError) as error:
+        raise ProjectError(f"{file}: its clients cannot be read ({error})") from None
     jobs = []
     for entry in project.get("jobs") or []:
         name, tasks = entry["name"], tuple(_tasks(entry.get("tasks") or []))
-        client = _client(name, tasks, parents)
-        if name.startswith("sync") and client is None:
+        if name.startswith("sync") and not _pairs(tasks, parents):
             raise ProjectError(
                 f"{file}: job {name!r} is named like a client's sync but its task is not one "
                 f"`{TAP}...` extractor and one `{LOADER}...` loader: {list(tasks)}"
             )
-        jobs.append(MeltanoJob(name, tasks, tuple(crons.pop(name, [])), client))
+        jobs.append(MeltanoJob(name, tasks, tuple(crons.pop(name, [])), owners.get(name)))
     for job in crons:
         raise ProjectError(f"{file}: a schedule runs job {job!r}, which `jobs:` does not define")
-    _check_clients_apart(file, jobs)
     return jobs
 
 
@@ -77,13 +80,10 @@ def _tasks(tasks: Any) -> list[str]:
     return [" ".join(task) if isinstance(task, list) else str(task) for task in tasks]
 
 
-def _client(name: str, tasks: tuple[str, ...], parents: dict[str, str]) -> str | None:
-    if not name.startswith("sync") or len(tasks) != 1:
-        return None
-    blocks = tasks[0].split()
-    if len(blocks) != 2 or _root(blocks[0], parents) != TAP or _root(blocks[1], parents) != LOADER:
-        return None
-    return name.removeprefix("sync-") if name != "sync" else "sync"
+def _pairs(tasks: tuple[str, ...], parents: dict[str, str]) -> bool:
+    """One task: an extractor of tap-reveni's line, then a loader of target-khaos-control's."""
+    blocks = tasks[0].split() if len(tasks) == 1 else []
+    return len(blocks) == 2 and _root(blocks[0], parents) == TAP and _root(blocks[1], parents) == LOADER
 
 
 def _root(plugin: str, parents: dict[str, str]) -> str | None:
@@ -95,17 +95,3 @@ def _root(plugin: str, parents: dict[str, str]) -> str | None:
             return None
         seen.add(plugin)
     return plugin if plugin in parents else None
-
-
-def _check_clients_apart(file: Path, jobs: list[MeltanoJob]) -> None:
-    """Two jobs syncing the same tap and loader would share a Meltano state id."""
-    seen: dict[str, str] = {}
-    for job in jobs:
-        if job.client is None:
-            continue
-        if job.tasks[0] in seen:
-            raise ProjectError(
-                f"{file}: jobs {seen[job.tasks[0]]!r} and {job.name!r} both run `{job.tasks[0]}`: "
-                "they would share one Meltano state id; give each client its own inherited tap and loader"
-            )
-        seen[job.tasks[0]] = job.name

@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.feed import next_batch
 from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.exception_log import resolve
 from target_khaos_control.operations.commands import replay
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
@@ -400,7 +401,7 @@ def test_an_item_pulled_as_return_to_stock_then_graded_damaged_is_the_warehouse_
     khaos.sync(pending | {"status": "rejected", "return_items": [{"status": "rejected", "reject_reason": "defect"}]})
 
     found = khaos.open()
-    assert list(found) == ["graded_after_pull:ret-1:item-1"]
+    assert list(found) == ["graded_after_pull:ret-1:item-1:quarantine"]
     [row] = found.values()
     assert (row["owner"], row["severity"]) == ("warehouse", "high")
     assert "TEE-BLK-M x1 went to Khaos in RV-ret-1 as return to stock (Khaos reason 1)" in row["message"]
@@ -418,6 +419,27 @@ def test_an_item_rejected_after_khaos_processed_it_is_moved_out_of_stock(khaos: 
     assert set(found) == {"graded_after_pull"}, "Reveni's 24.00 stands and Khaos holds 24.00: no money gap"
     assert "rejected it (used)" in found["graded_after_pull"]
     assert "Khaos has processed RV-ret-1: move it out of saleable stock as quarantine" in found["graded_after_pull"]
+
+
+def test_a_late_grade_a_person_resolved_is_not_opened_again_by_later_versions(khaos: Khaos) -> None:
+    pending = {"instant": True, "status": "received", "return_items": [{"status": "pending"}]}
+    khaos.sync(pending)
+    khaos.pull()
+    rejected = pending | {"status": "rejected", "return_items": [{"status": "rejected", "reject_reason": "defect"}]}
+    khaos.sync(rejected)
+    with khaos.engine.begin() as conn:  # the warehouse changed the line in Khaos, and says so on the dashboard
+        resolve(
+            conn,
+            "graded_after_pull:ret-1:item-1:quarantine",
+            note="RV-ret-1 line set to quarantine",
+            login="warehouse",
+            person="Sam",
+            moment=now(),
+        )
+
+    khaos.sync(rejected | {"shipping": {"tracking_number": "H2"}})  # a later version, the same grade
+
+    assert khaos.open_kinds() == {}, "nothing in Khaos would show the fix: the person's word stands"
 
 
 def test_a_grade_that_gives_another_disposition_names_it(tmp_path: Path) -> None:

@@ -24,6 +24,10 @@ from target_khaos_control.khaos_position import HeldDocument, Position
 from target_khaos_control.rules.engine import DEDUCTION
 
 REVERSED, CHARGED_BACK = "reversed", "charged_back"  # a completed refund Reveni took back, and how
+# Settled by a person in Khaos, which tells us nothing of it: once a person resolves one,
+# later versions of the return do not open it again (the money kinds reopen until a
+# credit note shows Khaos holds the cash).
+SETTLED_IN_KHAOS = frozenset({"graded_after_pull", "cancelled_after_posting"})
 RESTOCK = "restock"
 
 
@@ -234,6 +238,7 @@ def _late_grades(position: Position, record: dict[str, Any], draft: Draft, routi
                 item_id,
                 severity=severity,
                 details={"associated_ref": doc.associated_ref, "disposition": right, "sku": item.get("sku")},
+                part=right,  # a later grade with another disposition is news
             )
         )
     return found

@@ -30,10 +30,10 @@ import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.after_pull import judge
+from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import KINDS, Owner, Routing
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, trace_key
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, actions, trace_key
 from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
@@ -304,7 +304,11 @@ class Batch:
                 problem = replace(problem, message=f"{current[key].message}; {problem.message}")
             current[key] = problem
         known = self.exception_keys.setdefault(return_id, set())
+        settled = self._settled_by_person([key for key, p in current.items() if p.kind in SETTLED_IN_KHAOS])
         for key, problem in current.items():
+            if key in settled:
+                known.add(key)
+                continue
             self.exception_log.found(
                 key,
                 kind=problem.kind,
@@ -321,6 +325,12 @@ class Batch:
             # The reconciliation's own findings are its to resolve, not the rules'.
             if not key.endswith(RECONCILIATION):
                 self.exception_log.gone(key, ruleset_hash=draft.ruleset_hash)
+
+    def _settled_by_person(self, keys: list[str]) -> set[str]:
+        """Of these keys, those a person resolved (on the dashboard) and that stay resolved."""
+        resolved = [key for key in keys if self.exception_log.was_resolved(key)]
+        trail = actions(self.conn, resolved) if resolved else {}
+        return {key for key, done in trail.items() if any(action.action == "resolve" for action in done)}
 
     def write(self) -> Counts:
         conn, moment = self.conn, self.moment

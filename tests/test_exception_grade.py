@@ -32,6 +32,8 @@ NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
         ({"sku": "TEE-RED-M"}, None),  # names no money
         ({"price": "twelve", "quantity": 2}, None),  # a price that is no number
         ({"refunded": "NaN"}, None),
+        ({"price": "1e999999999", "quantity": "1e999999999"}, None),  # past any context: none, not a crash
+        ({"refunded": "1e999999999", "credited": "-1e999999999"}, None),
     ],
 )
 def test_money_at_stake(details: dict[str, Any], expected: Decimal | None) -> None:

@@ -118,6 +118,22 @@ def test_a_nul_in_a_code_and_a_tiny_level_are_handled_in_the_entry(engine: Engin
     assert _rows(engine, "select stock_id, available from stock_levels") == [("2", 0)]
 
 
+def test_a_level_past_every_context_is_refused_in_its_entry_not_answered_500(engine: Engine) -> None:
+    # found by the XML fuzz: abs() of 1e999999999 overflows Python's decimal context
+    json_answer = _post(
+        engine,
+        "/khaos/stock-status",
+        {"Statuses": [{"StockID": "1", "SiteID": 1, "Levels": {"Available": "1e999999999"}}]},
+    )
+    xml = XML_PUSHES["/khaos/stock-status"].format("2", "1", "-1E+999999999")
+    xml_answer = channel(engine).post("/khaos/stock-status", xml.encode(), {"Content-Type": "application/xml"})
+
+    assert json_answer.status_code == xml_answer.status_code == 200
+    assert json_answer.json()["rejections"][0]["reason"] == "Levels.Available: '1e999999999' is not a stock level"
+    assert xml_answer.json()["rejections"][0]["reason"] == "Levels.Available: '-1E+999999999' is not a stock level"
+    assert _rows(engine, "select stock_id from stock_levels") == []
+
+
 # --- The same on Postgres, where a NUL, a tiny exponent and a race each answered 500
 
 

@@ -204,6 +204,8 @@ ODD_ROWS = [
     ("CN6,2026-11-21,RV-good,EUROS,20.00,4.00,24.00", "Currency 'EUROS' is not a currency code (three letters)"),
     ("CN7,2026-11-21,RV-go\x00od,GBP,20.00,4.00,24.00", "AssociatedRef holds a NUL character"),
     ("CN8,2026-11-21,RV-good,GBP,20.00,4.00,1e999999", "Gross '1e999999' is not an amount (not finite, or too large)"),
+    # an exponent past Python's own context: abs() of it overflowed (found by the push fuzz)
+    ("CN9,2026-11-21,RV-good,GBP,20.00,4.00,1e999999999", "Gross '1e999999999' is not an amount"),
 ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, Overflow, localcontext
 from typing import Any
 
 
@@ -21,16 +21,18 @@ def amount(details: Mapping[str, Any]) -> Decimal | None:
     """What one exception puts at risk, in its currency: the difference between a refund
     and a credit, else a refund or credit alone, else an item's price times its quantity
     (one unit when none is given); None when it names no money, or none that is a number."""
-    if "difference" in details:
-        difference = _number(details["difference"])
-        return abs(difference) if difference is not None else None
-    refunded, credited = _number(details.get("refunded")), _number(details.get("credited"))
-    if refunded is not None or credited is not None:
-        return abs((refunded or Decimal(0)) - (credited or Decimal(0)))
-    price, quantity = _number(details.get("price")), _number(details.get("quantity"))
-    if price is not None:
-        return abs(price * (quantity if quantity is not None else 1))
-    return None
+    with localcontext() as context:  # a figure past any context (1e999999999 x 2) is none, not a crash
+        context.traps[Overflow] = context.traps[InvalidOperation] = False
+        if "difference" in details:
+            difference = _number(details["difference"])
+            return _held(difference) if difference is not None else None
+        refunded, credited = _number(details.get("refunded")), _number(details.get("credited"))
+        if refunded is not None or credited is not None:
+            return _held((refunded or Decimal(0)) - (credited or Decimal(0)))
+        price, quantity = _number(details.get("price")), _number(details.get("quantity"))
+        if price is not None:
+            return _held(price * (quantity if quantity is not None else 1))
+        return None
 
 
 def figure(details: Mapping[str, Any]) -> tuple[str, Decimal] | None:
@@ -40,6 +42,11 @@ def figure(details: Mapping[str, Any]) -> tuple[str, Decimal] | None:
         return None
     held = amount(details)
     return None if held is None else (currency, held)
+
+
+def _held(value: Decimal) -> Decimal | None:
+    """`value` without its sign; None where it overflowed."""
+    return value.copy_abs() if value.is_finite() else None
 
 
 def _number(value: Any) -> Decimal | None:

@@ -78,7 +78,7 @@ def number(entry: dict[str, Any], name: str, prefix: str = "") -> Decimal:
         number = Decimal(str(value).strip())
     except InvalidOperation:
         raise EntryError(f"{prefix}{name}: {short(value)} is not a number") from None
-    if not number.is_finite() or abs(number) >= LARGEST_LEVEL:
+    if not number.is_finite() or number.copy_abs() >= LARGEST_LEVEL:  # abs() rounds, and overflows on 1e999999999
         raise EntryError(f"{prefix}{name}: {short(value)} is not a stock level")
     number = number.quantize(PLACES)  # as the store keeps it: 1e-999999999 is 0.0000
     if abs(number) >= LARGEST_LEVEL:

@@ -160,7 +160,7 @@ def _amount(text: str, header: str) -> Decimal:
         amount = Decimal(text)
     except InvalidOperation:
         raise BadRow(f"{header} {text[:60]!r} is not an amount") from None
-    if not amount.is_finite() or abs(amount) >= LARGEST:
+    if not amount.is_finite() or amount.copy_abs() >= LARGEST:
         raise BadRow(f"{header} {text[:60]!r} is not an amount (not finite, or too large)")
     if amount != amount.quantize(Decimal("0.01")):
         raise BadRow(f"{header} {text[:60]!r} is not a whole number of pennies")

@@ -44,10 +44,8 @@ from target_khaos_control.store import (
     insert_many,
     lock_feed,
     next_feed_position,
-    now,
     return_versions,
     reveni_returns,
-    runs,
     update_many,
 )
 
@@ -405,23 +403,3 @@ def apply_returns(
     for record, draft in entries:
         batch.apply(record, draft)
     return batch.write()
-
-
-def start_run(conn: Connection, kind: str, started: datetime) -> int:
-    """A run on record from its start: one that stops before its end stays unfinished."""
-    inserted = conn.execute(
-        runs.insert().values(kind=kind, started_at=started, finished_at=None, counts="{}").returning(runs.c.id)
-    )
-    return int(inserted.scalar_one())
-
-
-def finish_run(conn: Connection, run_id: int, counts: dict[str, Any]) -> None:
-    conn.execute(
-        runs.update().where(runs.c.id == run_id).values(finished_at=now(), counts=json.dumps(counts, default=str))
-    )
-
-
-def record_run(conn: Connection, kind: str, started: datetime, counts: dict[str, Any]) -> None:
-    conn.execute(
-        runs.insert().values(kind=kind, started_at=started, finished_at=now(), counts=json.dumps(counts, default=str))
-    )

@@ -53,9 +53,9 @@ class TargetKhaosControl(Target):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from target_khaos_control.client_store import claim_store, client_name, masked
         from target_khaos_control.clients import clash_for
-        from target_khaos_control.publishing import start_run
         from target_khaos_control.rules import RuleSetError
         from target_khaos_control.rules.catalogue import Latest
+        from target_khaos_control.run_log import start_run
 
         super().__init__(*args, **kwargs)
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
@@ -153,7 +153,7 @@ class TargetKhaosControl(Target):
             super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
-        from target_khaos_control.publishing import finish_run
+        from target_khaos_control.run_log import finish_run
 
         super().process_endofpipe()
         self.exception_stream.close()

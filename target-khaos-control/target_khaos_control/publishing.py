@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -48,6 +48,7 @@ from target_khaos_control.store import (
     reveni_returns,
     update_many,
 )
+from target_khaos_control.times import utc
 
 # How far a return has come; a version that goes back down is questioned, not applied.
 # `cancelled` is not on the ladder: Reveni may cancel at any point (a withdrawal).
@@ -374,7 +375,7 @@ def _moment(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return utc(moment)
 
 
 def _older(incoming: Version, latest: Version) -> bool:

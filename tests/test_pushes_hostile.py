@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,8 @@ from sqlalchemy.engine import Engine
 from target_khaos_control.store import open_store
 
 from tests.khaos_docs import channel, store
-from tests.servers import PG_BIN, PostgresServer
+from tests.rulesets import write_rules
+from tests.servers import DEMO_RULES, PG_BIN, PostgresServer
 
 ITEM = {"StockID": "1004", "StockCode": "HOOD-GRY-M", "Options": {"Discontinued": False}}
 OTHER = {"StockID": "1005", "StockCode": "HOOD-GRY-L"}
@@ -132,6 +134,29 @@ def test_a_level_past_every_context_is_refused_in_its_entry_not_answered_500(eng
     assert json_answer.json()["rejections"][0]["reason"] == "Levels.Available: '1e999999999' is not a stock level"
     assert xml_answer.json()["rejections"][0]["reason"] == "Levels.Available: '-1E+999999999' is not a stock level"
     assert _rows(engine, "select stock_id from stock_levels") == []
+
+
+def test_a_clients_owner_for_rejected_pushes_is_who_gets_them(engine: Engine, tmp_path: Path) -> None:
+    # given a client whose rule set gives Khaos's rejected pushes to the warehouse, as urgent
+    rules = (
+        (DEMO_RULES / "rules.yml")
+        .read_text()
+        .replace("exceptions: {}", "exceptions:\n  khaos_push_rejected: {owner: warehouse, severity: high}")
+    )
+    client = write_rules(tmp_path, rules)
+    shutil.copytree(DEMO_RULES / "tests", client / "tests")
+
+    answer = channel(engine, rules_path=str(client)).post(
+        "/khaos/stock-status",
+        json.dumps({"Statuses": [{"StockID": "9", "SiteID": 1, "Levels": {"Available": "lots"}}]}).encode(),
+        {"Content-Type": "application/json"},
+    )
+
+    # expect the rejection on the warehouse's list, high: the client's routing, not the default
+    assert answer.status_code == 200
+    assert _rows(engine, "select kind, owner, severity from exceptions") == [
+        ("khaos_push_rejected", "warehouse", "high")
+    ]
 
 
 # --- The same on Postgres, where a NUL, a tiny exponent and a race each answered 500

@@ -34,6 +34,7 @@ from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.channel.guards import BasicAuth, Edges
 from target_khaos_control.channel.metrics import Metrics
 from target_khaos_control.client_store import client_name
+from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.settings import SOURCE_REFERENCE_FORMS, ChannelSettings
 from target_khaos_control.store import now
 
@@ -43,7 +44,7 @@ FORMATS = ("JSON", "XML")
 ORDER_DOWNLOAD_MINUTES = 1440  # the channel has no orders for Khaos: once a day is plenty
 MAX_DEPTH = 32  # the deepest documented push is 7 levels
 PUSHES: dict[
-    str, tuple[str, str, Callable[[Engine, dict[str, Any], Any, khaos_pushes.Pause], khaos_pushes.Outcome]]
+    str, tuple[str, str, Callable[[Engine, dict[str, Any], Any, khaos_pushes.Pause, Routing], khaos_pushes.Outcome]]
 ] = {
     # endpoint name in the config file: (our path, XML root element, how to keep it).
     # The XML roots are the docs' (README L1561, L1687, L1413).
@@ -51,6 +52,20 @@ PUSHES: dict[
     "StockStatusUpload": ("/khaos/stock-status", "StockStatuses", khaos_pushes.save_stock_statuses),
     "OrderStatusUpload": ("/khaos/order-status", "OrderStatuses", khaos_pushes.save_order_statuses),
 }
+
+
+def _routing(rules_path: str) -> Routing:
+    """The client's owners and severities (its rule set's `exceptions:`), for what the
+    channel raises itself; the registry's defaults without a usable rule set."""
+    if not rules_path:
+        return Routing()
+    from target_khaos_control.rules import RuleSetError, load_ruleset
+
+    try:
+        return load_ruleset(rules_path).routing
+    except RuleSetError:
+        log.warning("%s: the rule set is not usable; Khaos's rejected pushes go to their default owners", rules_path)
+        return Routing()
 
 
 def source_reference(document: dict[str, Any], form: str) -> dict[str, Any]:
@@ -107,6 +122,7 @@ class Channel:
     def __init__(self, engine: Engine, settings: ChannelSettings) -> None:
         self.engine, self.settings = engine, settings
         self.pulls_first = PullsFirst()
+        self.routing = _routing(settings.rules_path)
         self.metrics = Metrics(engine, settings.client or client_name({"rules_path": settings.rules_path}))
 
     # --- what Khaos reads -------------------------------------------------------------
@@ -203,7 +219,7 @@ class Channel:
         def decode_and_keep(body: bytes, content_type: str) -> khaos_pushes.Outcome:
             data = _decode(body, root, content_type)
             try:
-                return keep(self.engine, data, now(), self.pulls_first.between_chunks)
+                return keep(self.engine, data, now(), self.pulls_first.between_chunks, self.routing)
             except khaos_pushes.PushError as error:
                 raise BadRequest(f"{name}: {error}") from None
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.channel import push_entries as read
 from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
-from target_khaos_control.exception_kinds import kind as exception_kind
+from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.exception_log import ExceptionLog, trace_key
 from target_khaos_control.rules.catalogue import changed as catalogue_changed
 from target_khaos_control.store import (
@@ -83,6 +83,7 @@ class _Push:
     pause: Callable[[], None]  # between chunks: lets a waiting pull write first
     outcome: Outcome = field(default_factory=Outcome)
     keys_kept: list[str] = field(default_factory=list)  # the entry keys kept, to resolve old rejections
+    routing: Routing = field(default_factory=Routing)  # the client's owner and severity for a rejection
 
     def each(self, data: dict[str, Any], name: str, check: Callable[[Any, str], str]) -> bool:
         """Check every entry of the list `name`; False when there is no such list."""
@@ -136,13 +137,13 @@ class _Push:
             query = sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.trace_key.in_(chunk))
             known.update({row.trace_key: row.status for row in conn.execute(query)})
         log = ExceptionLog(known, moment)
-        kind = exception_kind(REJECTED)
+        owner, severity = self.routing.route(REJECTED)
         for key, rejection in keyed.items():
             log.found(
                 key,
                 kind=REJECTED,
-                owner=kind.owner.value,
-                severity=kind.severity.value,
+                owner=owner,
+                severity=severity,
                 return_id="",
                 item_id=rejection["key"][:64],
                 message=f"Khaos's {self.endpoint} push: {rejection['where']}: {rejection['reason']}",
@@ -155,8 +156,10 @@ class _Push:
         log.write(conn)
 
 
-def save_stock_upload(engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause) -> Outcome:
-    push, items, deleted = _Push("StockUpload", pause), [], []
+def save_stock_upload(
+    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+) -> Outcome:
+    push, items, deleted = _Push("StockUpload", pause, routing=routing or Routing()), [], []
 
     def check_item(item: Any, where: str) -> str:
         item = read.as_object(item, where)
@@ -209,8 +212,10 @@ def _keep_item(conn: Connection, row: dict[str, Any], moment: datetime) -> None:
         conn.execute(stock_codes.insert().values(stock_id=stock_id, stock_code=code, first_seen=moment))
 
 
-def save_stock_statuses(engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause) -> Outcome:
-    push, rows = _Push("StockStatusUpload", pause), []
+def save_stock_statuses(
+    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+) -> Outcome:
+    push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
 
     def check(status: Any, where: str) -> str:
         status = read.as_object(status, where)
@@ -243,8 +248,10 @@ def save_stock_statuses(engine: Engine, data: dict[str, Any], moment: datetime, 
     return _save_statuses(push, engine, data, check, rows, stock_levels, moment)
 
 
-def save_order_statuses(engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause) -> Outcome:
-    push, rows = _Push("OrderStatusUpload", pause), []
+def save_order_statuses(
+    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+) -> Outcome:
+    push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
 
     def check(status: Any, where: str) -> str:
         status = read.as_object(status, where)

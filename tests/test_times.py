@@ -19,3 +19,11 @@ def test_a_moment_with_a_zone_is_the_same_instant_in_utc() -> None:
     assert utc(madrid) == datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
     assert utc(madrid).tzinfo is UTC
     assert utc(madrid).month == 11
+
+
+def test_a_moment_utc_cannot_show_stays_in_its_zone_and_still_compares() -> None:
+    # given the last hour of the calendar, five hours behind UTC: the year 10000 in UTC
+    edge = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5)))
+
+    assert utc(edge) == edge
+    assert utc(edge) > datetime(9999, 12, 31, 23, 0, tzinfo=UTC)

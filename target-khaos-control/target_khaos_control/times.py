@@ -10,5 +10,12 @@ from datetime import UTC, datetime
 
 
 def utc(moment: datetime) -> datetime:
-    """`moment` in UTC; one without a zone is taken to be UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """`moment` in UTC; one without a zone is taken to be UTC already. One that UTC cannot
+    show (9999-12-31T23:00-05:00 is in the year 10000) stays in its own zone: it still
+    compares and subtracts rightly, and nothing else about it is trusted."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return moment

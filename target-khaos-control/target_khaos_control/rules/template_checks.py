@@ -34,8 +34,6 @@ FILTERS = (
     "abs",
     "round",
 )
-
-
 FORBIDDEN = {"mro", "func_globals", "gi_frame", "f_globals", "format", "format_map"}
 
 
@@ -46,8 +44,6 @@ class TemplateProblem(ValueError):
 
 
 LOOP = "loop_guard"
-
-
 NOT_IN_TEMPLATES = (
     nodes.Extends,
     nodes.Include,

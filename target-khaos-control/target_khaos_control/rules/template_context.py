@@ -7,8 +7,6 @@ from typing import Any
 # The fields of a Reveni return (shared/spec/reveni-api.md) a template may read; None
 # marks a leaf. `item` is the return line, in reason rules only.
 ADDRESS = {"line1": None, "line2": None, "city": None, "postcode": None, "country_code": None}
-
-
 ITEM = {
     "id": None,
     "sku": None,
@@ -25,8 +23,6 @@ ITEM = {
     "reject_reason": None,
     "reject_reason_text": None,
 }
-
-
 RETURN: dict[str, Any] = {
     "id": None,
     "order": {"external_id": None, "number": None},
@@ -48,6 +44,4 @@ RETURN: dict[str, Any] = {
     "every_line_accepted": None,
     "credited_amount": None,
 }
-
-
 WITH_ITEM: dict[str, Any] = {**RETURN, "item": ITEM}

@@ -15,23 +15,11 @@ from typing import Any
 from jinja2.exceptions import SecurityError
 
 MAX_SOURCE = 10_000  # characters in one template
-
-
 MAX_TEXT = 10_000  # characters in a string, or items in a list, that a template makes
-
-
 MAX_INPUT = 1_000_000  # characters (and items) a filter may read: a whole return fits
-
-
 MAX_DIGITS = 100  # digits in a number a template makes
-
-
 MAX_LOOP = 1_000  # turns of all loops in one render together
-
-
 MAX_OUTPUT = 100_000  # characters one render writes
-
-
 MAX_DEPTH = 40  # nodes inside one another (`not not ...`, `((...))`, `{% if %}` in `{% if %}`)
 
 

@@ -137,11 +137,7 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str = "template")
 
 
 Reader = Callable[[dict[str, Any]], Any]
-
-
 Part = Reader | str  # a template's text between the `{{ ... }}` is a str
-
-
 # Filters a template may chain on a field without Jinja's render: each is linear in what it
 # reads and bounded by MAX_INPUT (the guarded filter itself is called).
 DIRECT_FILTERS = ("lower", "upper", "trim", "string")

@@ -20,7 +20,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -37,6 +37,7 @@ from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.exception_log import as_record
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import alert_incidents, exceptions
+from target_khaos_control.times import utc
 
 log = logging.getLogger("reveni_khaos.alerts")
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
@@ -189,8 +190,8 @@ def _event(action: str, owner: str, rows: list[Any], fresh: list[Any], where: Wh
         new=len(fresh),
         by_kind=by_kind,
         by_severity={name: severities[name] for name in ("high", "medium", "low")},
-        oldest_open_since=_utc(oldest).isoformat() if oldest is not None else None,
-        oldest_age_hours=int((moment - _utc(oldest)).total_seconds() // 3600) if oldest is not None else None,
+        oldest_open_since=utc(oldest).isoformat() if oldest is not None else None,
+        oldest_age_hours=int((moment - utc(oldest)).total_seconds() // 3600) if oldest is not None else None,
         at_stake=at_stake.by_currency(rows),
         dashboard_url=f"{where.dashboard_url}?owner={quote(owner)}" if where.dashboard_url else "",
         examples=examples,
@@ -200,11 +201,6 @@ def _event(action: str, owner: str, rows: list[Any], fresh: list[Any], where: Wh
 
 def _highest(severities: Any) -> str:
     return max(severities, key=lambda s: SEVERITY_RANK.get(s, 2), default="low")
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands back the stored moment without its zone: it was written in UTC.
-    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def send(engine: Engine, destination: Destination, where: Where, moment: datetime) -> int:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.times import utc
 
 # Everything XML 1.0 (section 2.2) does not allow as a character.
 FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -174,7 +175,4 @@ def storable(text: str) -> str:
 def khaos_datetime(value: str) -> str:
     """RFC 3339 without offset, as Khaos wants (`2018-01-18T12:20:48`), in UK time; a
     value without an offset is UTC, as Reveni's are."""
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(KHAOS_TIME_ZONE).strftime("%Y-%m-%dT%H:%M:%S")
+    return utc(datetime.fromisoformat(value)).astimezone(KHAOS_TIME_ZONE).strftime("%Y-%m-%dT%H:%M:%S")

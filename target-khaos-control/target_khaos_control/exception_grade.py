@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from target_khaos_control.at_stake import amount as money_at_stake
 from target_khaos_control.exception_kinds import KINDS, Severity
+from target_khaos_control.times import utc
 
 __all__ = ["age_days", "grade", "money_at_stake"]  # money at stake is at_stake's, one definition
 
@@ -28,8 +29,7 @@ def age_days(first_seen: datetime | None, moment: datetime) -> int | None:
     """Whole days since the exception was first seen."""
     if first_seen is None:
         return None
-    if first_seen.tzinfo is None:  # SQLite gives back the store's UTC times without their zone
-        first_seen = first_seen.replace(tzinfo=moment.tzinfo)
+    first_seen = utc(first_seen)  # SQLite gives back the store's UTC times without their zone
     return max((moment - first_seen).days, 0)
 
 

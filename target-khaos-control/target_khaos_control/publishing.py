@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -44,12 +44,11 @@ from target_khaos_control.store import (
     insert_many,
     lock_feed,
     next_feed_position,
-    now,
     return_versions,
     reveni_returns,
-    runs,
     update_many,
 )
+from target_khaos_control.times import utc
 
 # How far a return has come; a version that goes back down is questioned, not applied.
 # `cancelled` is not on the ladder: Reveni may cancel at any point (a withdrawal).
@@ -376,7 +375,7 @@ def _moment(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return utc(moment)
 
 
 def _older(incoming: Version, latest: Version) -> bool:
@@ -405,23 +404,3 @@ def apply_returns(
     for record, draft in entries:
         batch.apply(record, draft)
     return batch.write()
-
-
-def start_run(conn: Connection, kind: str, started: datetime) -> int:
-    """A run on record from its start: one that stops before its end stays unfinished."""
-    inserted = conn.execute(
-        runs.insert().values(kind=kind, started_at=started, finished_at=None, counts="{}").returning(runs.c.id)
-    )
-    return int(inserted.scalar_one())
-
-
-def finish_run(conn: Connection, run_id: int, counts: dict[str, Any]) -> None:
-    conn.execute(
-        runs.update().where(runs.c.id == run_id).values(finished_at=now(), counts=json.dumps(counts, default=str))
-    )
-
-
-def record_run(conn: Connection, kind: str, started: datetime, counts: dict[str, Any]) -> None:
-    conn.execute(
-        runs.insert().values(kind=kind, started_at=started, finished_at=now(), counts=json.dumps(counts, default=str))
-    )

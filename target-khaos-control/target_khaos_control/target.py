@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.target_base import Target
 
 from target_khaos_control.config_errors import refusal
@@ -34,6 +35,14 @@ class TargetKhaosControl(Target):
     channel serves to Khaos Control."""
 
     name = "target-khaos-control"
+    # What it really does: every record is checked in full against Reveni's contract by the
+    # rules (`reveni.py`), whatever singer-sdk's `validate_records` says, so that setting is
+    # not offered; a flattened record would no longer be a Reveni return, so neither is that.
+    capabilities = [  # noqa: RUF012 (singer-sdk's own class attribute)
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
     message_reader_class = Reader
     config_jsonschema = CONFIG_SCHEMA
     # Set by the command, never in process (tests, the SDK suite): what start-up loaded lives
@@ -44,9 +53,9 @@ class TargetKhaosControl(Target):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from target_khaos_control.client_store import claim_store, client_name, masked
         from target_khaos_control.clients import clash_for
-        from target_khaos_control.publishing import start_run
         from target_khaos_control.rules import RuleSetError
         from target_khaos_control.rules.catalogue import Latest
+        from target_khaos_control.run_log import start_run
 
         super().__init__(*args, **kwargs)
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
@@ -144,7 +153,7 @@ class TargetKhaosControl(Target):
             super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
-        from target_khaos_control.publishing import finish_run
+        from target_khaos_control.run_log import finish_run
 
         super().process_endofpipe()
         self.exception_stream.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,6 +31,7 @@ from target_khaos_control.exception_kinds import kind as exception_kind
 from target_khaos_control.exception_log import ExceptionLog, trace_key
 from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, may_become
 from target_khaos_control.store import PULLS_KEPT, chunks, documents, exceptions, lock_feed, pulls
+from target_khaos_control.times import utc
 
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it
@@ -66,7 +67,7 @@ def parse_continuation(value: str) -> int | datetime | None:
         raise ContinuationError(f"Sirion-Continuation {shown} is neither a feed position we issued nor a datetime")
     try:
         moment = datetime.fromisoformat(value.replace(" ", "T", 1))
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return utc(moment)
     except (ValueError, OverflowError):
         raise ContinuationError(
             f"Sirion-Continuation {shown} is neither a feed position we issued nor a datetime"

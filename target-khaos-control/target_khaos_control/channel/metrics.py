@@ -11,7 +11,7 @@ carries the `client` label, so one Prometheus can watch every client.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
@@ -25,6 +25,7 @@ from starlette.responses import Response
 from target_khaos_control import at_stake
 from target_khaos_control.states import DocumentState, ExceptionStatus
 from target_khaos_control.store import documents, exceptions, pulls, runs
+from target_khaos_control.times import utc
 
 PREFIX = "reveni_khaos"
 
@@ -109,5 +110,4 @@ class Metrics:
 
 
 def _unix(moment: datetime) -> float:
-    # SQLite hands back the stored moment without its zone: it was written in UTC.
-    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+    return utc(moment).timestamp()

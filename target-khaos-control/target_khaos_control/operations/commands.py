@@ -17,8 +17,9 @@ from sqlalchemy.engine import Engine
 from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, as_record, trace_key
 from target_khaos_control.operations import reconciliation
-from target_khaos_control.publishing import apply_returns, finish_run, record_run, start_run
+from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.run_log import finish_run, record_run, start_run
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import chunks, credit_notes, exceptions, now, reveni_returns
 

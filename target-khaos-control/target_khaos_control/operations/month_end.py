@@ -38,6 +38,7 @@ from target_khaos_control.operations.reconciliation.compare import completed
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SERVED, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import credit_notes, documents, exceptions, return_versions
+from target_khaos_control.times import utc
 
 PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
 AWAITING = "awaiting_khaos"  # paid, no credit note yet, within Khaos's time: accrued too
@@ -226,8 +227,8 @@ def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, Any]
             return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.id
         )
     ):
-        first.setdefault(row.return_id, (_aware(row.seen_at), row.record))
-        if _aware(row.seen_at) < end:
+        first.setdefault(row.return_id, (utc(row.seen_at), row.record))
+        if utc(row.seen_at) < end:
             held[row.return_id] = row.record
     late = {return_id: seen for return_id, (seen, _) in first.items() if return_id not in held}
     stored = {return_id: record for return_id, (_, record) in first.items()} | held
@@ -250,15 +251,15 @@ def _documents_as_of(conn: Connection, end: datetime, late: dict[str, datetime])
     found: dict[str, list[Any]] = defaultdict(list)
     for doc in conn.execute(sa.select(documents)):
         cut = late[doc.return_id] + timedelta(microseconds=1) if doc.return_id in late else end
-        if _aware(doc.created_at) >= cut:
+        if utc(doc.created_at) >= cut:
             continue
-        if doc.state == RE_REQUESTED and _aware(doc.state_changed_at) < cut:
+        if doc.state == RE_REQUESTED and utc(doc.state_changed_at) < cut:
             state = RE_REQUESTED
-        elif doc.first_served_at is not None and _aware(doc.first_served_at) < cut:
+        elif doc.first_served_at is not None and utc(doc.first_served_at) < cut:
             state = SERVED
-        elif doc.state == SUPERSEDED and _aware(doc.state_changed_at) < cut:
+        elif doc.state == SUPERSEDED and utc(doc.state_changed_at) < cut:
             state = SUPERSEDED
-        elif doc.published_at is not None and _aware(doc.published_at) < cut:
+        elif doc.published_at is not None and utc(doc.published_at) < cut:
             state = PUBLISHED
         else:
             state = HELD
@@ -287,7 +288,7 @@ def _held_back_at(conn: Connection, end: datetime, late: dict[str, datetime]) ->
     held = set()
     for row in rows:
         cut = late[row.return_id] + timedelta(microseconds=1) if row.return_id in late else end
-        if _aware(row.first_seen) < cut and (row.status == ExceptionStatus.OPEN or _aware(row.last_seen) >= cut):
+        if utc(row.first_seen) < cut and (row.status == ExceptionStatus.OPEN or utc(row.last_seen) >= cut):
             held.add(row.return_id)
     return held
 
@@ -320,14 +321,10 @@ def _day(text: str) -> date | None:
 
 def _moment(text: str) -> datetime | None:
     try:
-        return _aware(datetime.fromisoformat(text)) if text else None
+        return utc(datetime.fromisoformat(text)) if text else None
     except ValueError:
         day = _day(text)
         return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _decoded(stored: str) -> dict[str, Any]:

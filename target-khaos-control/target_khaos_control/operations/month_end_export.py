@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from target_khaos_control.operations import reconciliation
 from target_khaos_control.operations.commands import keep_credit_notes
 from target_khaos_control.operations.month_end import CASH, Close, CloseLine, Period, close_period
-from target_khaos_control.publishing import record_run
+from target_khaos_control.run_log import record_run
 from target_khaos_control.store import now
 
 COLUMNS = [

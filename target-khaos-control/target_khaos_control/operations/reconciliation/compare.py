@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -32,6 +32,7 @@ from target_khaos_control.operations.reconciliation.report import Report, Return
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import documents, exceptions, reveni_returns
+from target_khaos_control.times import utc
 
 PENNY = Decimal("0.01")
 STORE_CREDIT = ("store_credit", "gift_card")  # liabilities, not cash: kept apart at month-end
@@ -166,7 +167,7 @@ def compare(
     same = [note for note in notes if note.currency == currency]
     other = [note for note in notes if note.currency != currency]
     sent_docs = [doc for doc in docs if doc.state in SENT]
-    served = [_as_aware(doc.first_served_at) for doc in sent_docs if doc.first_served_at is not None]
+    served = [utc(doc.first_served_at) for doc in sent_docs if doc.first_served_at is not None]
     paid_at = max(
         [str(r.get("refunded_at") or "") for r in refunds] + [str(t.get("paid_at") or "") for t in top_ups],
         default="",
@@ -264,7 +265,7 @@ def _why_no_credit_note(
         return ["import_failed"]
     if served:
         return ["not_confirmed"] if now - min(served) >= after else []
-    published = [_as_aware(doc.published_at) for doc in docs if doc.state == PUBLISHED and doc.published_at]
+    published = [utc(doc.published_at) for doc in docs if doc.state == PUBLISHED and doc.published_at]
     if published:
         line.published_at = min(published).isoformat()
         return ["not_pulled"] if now - min(published) >= after else []
@@ -311,11 +312,6 @@ def _round(amount: Decimal) -> Decimal:
 
 def _parse(value: str) -> datetime | None:
     try:
-        return _as_aware(datetime.fromisoformat(value)) if value else None
+        return utc(datetime.fromisoformat(value)) if value else None
     except ValueError:
         return None
-
-
-def _as_aware(moment: datetime) -> datetime:
-    """SQLite hands back the store's UTC times without their zone."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

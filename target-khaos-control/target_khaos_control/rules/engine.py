@@ -28,12 +28,14 @@ from target_khaos_control.documents import (
     too_long,
 )
 from target_khaos_control.exception_kinds import KINDS, Owner, Routing
-from target_khaos_control.money import Priced, Pricing, credited
+from target_khaos_control.money import Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
+from target_khaos_control.rules.item_pricing import ItemPricing
+from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
+from target_khaos_control.rules.refund_check import RefundCheck, _sum
+from target_khaos_control.rules.stock_codes import StockCodes
 from target_khaos_control.rules.templates import TemplateFailed
 from target_khaos_control.rules.validation import unreadable
-
-DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def _items(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @dataclass
-class _Evaluation:
+class _Evaluation(RefundCheck, ItemPricing, StockCodes):
     rules: RuleSet
     record: dict[str, Any]
     catalogue: Catalogue
@@ -196,30 +198,6 @@ class _Evaluation:
         self._check_refund_against_credit()
         if any(not p.blocking and KINDS[p.kind].owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
-
-    def _completed(self, key: str) -> list[dict[str, Any]]:
-        """Completed money movements of one kind; those in another currency are a problem of
-        their own, one per currency (keyed by it), so a later cause never overwrites them."""
-        found = [m for m in self.record.get(key) or [] if m.get("status") == "completed"]
-        foreign: dict[str, list[dict[str, Any]]] = {}
-        for movement in found:
-            if movement.get("currency", self.draft.currency) != self.draft.currency:
-                foreign.setdefault(str(movement["currency"]), []).append(movement)
-        for currency, movements in foreign.items():
-            paid = ", ".join(
-                f"{m['amount']} {currency} ({key[:-1].replace('_', ' ')} {m.get('id', '?')})" for m in movements
-            )
-            self.draft.problems.append(
-                self.rules.problem(
-                    "refund_credit_difference",
-                    f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
-                    f"{self.draft.currency} before approving the credit",
-                    details={"paid_currency": currency, "paid": str(_sum(movements))},
-                    part=f"{key}:{currency}",
-                )
-            )
-            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + _sum(movements)
-        return [m for m in found if m.get("currency", self.draft.currency) == self.draft.currency]
 
     def _header(self, variables: dict[str, Any]) -> None:
         record, rules, draft = self.record, self.rules, self.draft
@@ -364,56 +342,6 @@ class _Evaluation:
         draft.outcomes[item_id] = "line"
         self._note_lost_penny(item, returned)
 
-    def _exchange_prices(self, item: dict[str, Any], swap_sku: str, rate: Decimal | None) -> list[Priced]:
-        """What the exchange item costs: Reveni's price for it, else like for like (the
-        refund-against-credit check then catches a difference Reveni paid or charged)."""
-        exchange = item["exchange"]
-        quantity = int(exchange.get("quantity") or item["quantity"])
-        total = Decimal(exchange["price"]) * quantity if exchange.get("price") else Decimal(item["total"])
-        known = self.catalogue.current(swap_sku)
-        swap_rate = self.rules.tax_code_rates.get(known.tax_code) if known and known.tax_code else None
-        return self.rules.pricing.price(total, quantity, swap_rate if swap_rate is not None else rate)
-
-    def _khaos_rate(self, item: dict[str, Any], sku: str, problems: list[Problem]) -> Decimal | None:
-        """The VAT rate Khaos will put on the credit: its stock item's, when Khaos has told us."""
-        stock = self.catalogue.current(sku)
-        reveni = None if item.get("tax_rate") in (None, "") else Decimal(str(item["tax_rate"]))
-        if stock is None or not stock.tax_code:
-            return reveni
-        khaos = self.rules.tax_code_rates.get(stock.tax_code)
-        if khaos is None:
-            problems.append(
-                Problem(
-                    "missing_tax_code",
-                    "",
-                    f"{sku}: Khaos's stock item carries tax code {stock.tax_code!r}, which is not under "
-                    "the rules' khaos.tax_codes",
-                    part="khaos",
-                )
-            )
-        elif reveni is not None and khaos != reveni:
-            problems.append(
-                Problem(
-                    "vat_rate_mismatch",
-                    "",
-                    f"{sku}: Reveni charged VAT at {reveni}% but Khaos's stock item is at {khaos}% "
-                    f"(tax code {stock.tax_code}): the credit note's VAT would be wrong",
-                )
-            )
-        return khaos
-
-    def _note_lost_penny(self, item: dict[str, Any], returned: list[Priced]) -> None:
-        total = Decimal(item["total"])
-        if credited(returned) != total:
-            self.draft.problems.append(
-                self.rules.problem(
-                    "net_price_penny",
-                    f"{item['sku']}: with net prices Khaos will credit {credited(returned)} for a line "
-                    f"the customer paid {total} for: no net unit price gives the exact gross",
-                    str(item["id"]),
-                )
-            )
-
     def _note_disposition(self, item: dict[str, Any], variables: dict[str, Any]) -> None:
         """The Khaos reason and disposition the rules give the item now, credited or not:
         what Khaos holds is judged against it when the grade comes after Khaos pulled."""
@@ -438,185 +366,3 @@ class _Evaluation:
         return Problem(
             "unknown_reason", "", f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition"
         )
-
-    def _tax(self, item: dict[str, Any], sku: str) -> Problem | None:
-        """Reveni's rate and line tax. Khaos takes VAT from its stock item, never from the
-        document: where Khaos has told us the item's rate, `_khaos_rate` compares the two;
-        otherwise the rules' rate map stands in for it."""
-        if item.get("tax_rate") in (None, ""):
-            return Problem("missing_tax_code", "", f"{item['sku']}: Reveni sent no tax rate")
-        rate = Decimal(str(item["tax_rate"]))
-        stock = self.catalogue.current(sku)
-        if stock is not None and stock.tax_code:
-            return self._line_tax(item, rate)
-        country = self.record["customer"].get("address", {}).get("country_code")
-        currency = self.record.get("currency")
-        if not any(
-            r.rate == rate
-            and (r.countries is None or country in r.countries)
-            and (r.currencies is None or currency in r.currencies)
-            for r in self.rules.tax_rules
-        ):
-            return Problem(
-                "missing_tax_code",
-                "",
-                f"{item['sku']}: tax rate {rate}% ({country}, {currency}) has no Khaos tax code in the rules",
-            )
-        return self._line_tax(item, rate)
-
-    def _line_tax(self, item: dict[str, Any], rate: Decimal) -> Problem | None:
-        if "tax" in item and item["tax"] is not None:
-            expected = self.rules.pricing.round(Decimal(item["total"]) * rate / (100 + rate))
-            if abs(expected - Decimal(item["tax"])) > self.rules.tax_tolerance:
-                return Problem(
-                    "value_mismatch",
-                    "",
-                    f"{item['sku']}: Reveni's tax {item['tax']} is not {rate}% of {item['total']} ({expected})",
-                )
-        return None
-
-    def _stock_code(self, sku: str, ean: str | None) -> tuple[str, Problem | None]:
-        code, problem = self._find_stock(sku, ean)
-        self.mappings[code] = self._mapping_types(code, ean)
-        return code, problem
-
-    def _mapping_types(self, sent: str, ean: str | None) -> list[str]:
-        """Khaos looks up the SKU by each Mapping in turn (README L479-480); a Barcode
-        mapping searches the barcodes for the SKU itself, so it goes only with an EAN."""
-        if ean and sent == ean:
-            return ["Barcode"]
-        return [kind for kind in self.rules.sku_mapping if kind != "Barcode"] or list(self.rules.sku_mapping)
-
-    def _find_stock(self, sku: str, ean: str | None) -> tuple[str, Problem | None]:
-        rules, catalogue = self.rules, self.catalogue
-        code = rules.aliases.get(sku, sku)
-        if catalogue.is_empty:
-            # Khaos has not pushed its stock: it checks on import. A rule set that maps by
-            # Barcode first sends the item's EAN, the value Khaos then searches.
-            if ean and rules.sku_mapping and rules.sku_mapping[0] == "Barcode":
-                return str(ean), None
-            return code, None
-        stock = catalogue.current(code)
-        if stock is None and catalogue.renamed(code) is not None:
-            new_code = catalogue.renamed(code) or code
-            if not rules.apply_learned_renames:
-                return code, Problem(
-                    "sku_renamed_needs_review",
-                    "",
-                    f"Khaos renamed stock code {code!r} to {new_code!r}: confirm it and add an alias",
-                )
-            code, stock = new_code, catalogue.current(new_code)
-        if stock is None and ean and "Barcode" in rules.sku_mapping:
-            stock = catalogue.by_barcode(str(ean))
-            code = stock.code if stock is not None else code
-        if stock is None:
-            return code, Problem("sku_not_found", "", f"No Khaos stock item for SKU {sku!r}")
-        if stock.discontinued:
-            if code in rules.replacements:
-                return rules.replacements[code], None
-            return code, Problem(
-                "sku_discontinued", "", f"Khaos has discontinued {code!r}: name a replacement or credit it by hand"
-            )
-        return code, None
-
-    def _mapping(self, sku: str) -> list[dict[str, str]]:
-        return [{"Mapping": kind} for kind in self.mappings.get(sku) or self.rules.sku_mapping]
-
-    def _deduct(self) -> None:
-        """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
-        when the rules name a Khaos non-stock item for it, a negative line carries it, so
-        the credit equals the refund and the return may be processed."""
-        draft, deduction = self.draft, self.rules.deduction
-        kept = draft.credit - draft.refunded
-        if deduction is None or not draft.lines or kept <= 0 or draft.refunded <= 0 or not self._settled():
-            return
-        draft.lines.append(self._deduction_line(-kept, DEDUCTION))
-
-    def _deduction_line(self, amount: Decimal, line_id: str) -> Line:
-        """The deductions item at `amount`: negative for what Reveni kept back, positive for a
-        deduction Reveni paid out after all (carried by a follow-up document)."""
-        rules, draft, deduction = self.rules, self.draft, self.rules.deduction
-        assert deduction is not None
-        priced = rules.pricing.price(amount, 1, rules.tax_code_rates.get(deduction.tax_code))
-        return Line(
-            line_id,
-            [
-                {
-                    "SKU": deduction.stock_code,
-                    "Mapping": [{"Mapping": "StockCode"}],
-                    "Quantity": part.quantity,
-                    "ReturnReason": {"ID": deduction.khaos_reason},
-                    "SourceReference": {"SourceOrder": draft.source_order},
-                    "UnitPrice": part.price,
-                }
-                for part in priced
-            ],
-            [],
-            accepted=True,
-            credit=credited(priced),
-            disposition="deduction",
-        )
-
-    def _settled(self) -> bool:
-        """Every item graded and none waiting on an exception: Reveni's refund is final."""
-        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not any(
-            outcome.startswith("exception:") for outcome in self.draft.outcomes.values()
-        )
-
-    def _check_refund_against_credit(self) -> None:
-        """Σ completed refunds against Σ credits the documents ask for, in the return's
-        currency. A difference beyond `value_tolerance` is finance's, and Khaos does not
-        process the return on import."""
-        rules, draft = self.rules, self.draft
-        credit = Decimal("0.00") if draft.withdraw else draft.credit
-        difference = draft.refunded - credit
-        if draft.hold_reason or abs(difference) <= rules.value_tolerance:
-            return
-        currency = draft.currency
-        waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-        ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
-        if waiting:
-            advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
-        elif ungraded:
-            advice = f"{ungraded} item(s) are not graded by the warehouse yet; their credit follows once they are."
-        elif draft.refunded == 0:
-            advice = "Reveni has not refunded yet: approve the credit in Khaos only once Reveni's refund is paid."
-        elif difference < 0 and self.foreign:
-            paid = ", ".join(f"{amount} {code}" for code, amount in sorted(self.foreign.items()))
-            advice = (
-                f"The rest was paid in another currency ({paid}, an exception of its own): agree what that "
-                f"is in {currency} and reduce the credit to the {currency} refund before approving it."
-            )
-        elif difference < 0 and self.record.get("exchange_payments"):
-            advice = (
-                "Reveni's refunds less what the customer paid on top for exchange items come to less than the "
-                "credit: check the exchange prices in Reveni (and any exchange the warehouse rejected) before "
-                "approving the credit."
-            )
-        elif difference < 0:
-            advice = (
-                f"Reveni kept {-difference} {currency} back (a fee or a deduction): reduce the credit in Khaos "
-                "to the refund before approving it, or have the consultant name a deductions item in the rules."
-            )
-        else:
-            advice = (
-                f"Reveni paid {difference} {currency} more than the credit (an item rejected after an instant "
-                "refund, or a refund beyond the goods): recover it, or credit it by hand in Khaos."
-            )
-        draft.problems.append(
-            rules.problem(
-                "refund_credit_difference",
-                f"Reveni refunded {draft.refunded} {currency}; the credit asks Khaos for {credit} {currency}, "
-                f"a difference of {difference} {currency}. {advice}",
-                details={
-                    "currency": currency,
-                    "refunded": str(draft.refunded),
-                    "credited": str(credit),
-                    "difference": str(difference),
-                },
-            )
-        )
-
-
-def _sum(movements: list[dict[str, Any]]) -> Decimal:
-    return sum((Decimal(str(m["amount"])) for m in movements), Decimal("0.00"))

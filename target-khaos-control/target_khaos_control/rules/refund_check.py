@@ -1,0 +1,153 @@
+"""Reveni's refunds against the credit the documents ask Khaos for, and the deductions line.
+
+A difference beyond the rules' tolerance is finance's exception, with advice that never
+invites a second credit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from target_khaos_control.documents import Draft, Line
+from target_khaos_control.money import credited
+from target_khaos_control.rules.catalogue import Catalogue
+
+if TYPE_CHECKING:
+    from target_khaos_control.rules.engine import RuleSet
+
+
+def _sum(movements: list[dict[str, Any]]) -> Decimal:
+    return sum((Decimal(str(m["amount"])) for m in movements), Decimal("0.00"))
+
+
+DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
+
+
+class RefundCheck:
+    """The refund side of one return's evaluation: what Reveni paid, and whether the credit agrees."""
+
+    rules: RuleSet
+    record: dict[str, Any]
+    catalogue: Catalogue
+    draft: Draft
+    foreign: dict[str, Decimal]
+
+    def _completed(self, key: str) -> list[dict[str, Any]]:
+        """Completed money movements of one kind; those in another currency are a problem of
+        their own, one per currency (keyed by it), so a later cause never overwrites them."""
+        found = [m for m in self.record.get(key) or [] if m.get("status") == "completed"]
+        foreign: dict[str, list[dict[str, Any]]] = {}
+        for movement in found:
+            if movement.get("currency", self.draft.currency) != self.draft.currency:
+                foreign.setdefault(str(movement["currency"]), []).append(movement)
+        for currency, movements in foreign.items():
+            paid = ", ".join(
+                f"{m['amount']} {currency} ({key[:-1].replace('_', ' ')} {m.get('id', '?')})" for m in movements
+            )
+            self.draft.problems.append(
+                self.rules.problem(
+                    "refund_credit_difference",
+                    f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
+                    f"{self.draft.currency} before approving the credit",
+                    details={"paid_currency": currency, "paid": str(_sum(movements))},
+                    part=f"{key}:{currency}",
+                )
+            )
+            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + _sum(movements)
+        return [m for m in found if m.get("currency", self.draft.currency) == self.draft.currency]
+
+    def _deduct(self) -> None:
+        """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
+        when the rules name a Khaos non-stock item for it, a negative line carries it, so
+        the credit equals the refund and the return may be processed."""
+        draft, deduction = self.draft, self.rules.deduction
+        kept = draft.credit - draft.refunded
+        if deduction is None or not draft.lines or kept <= 0 or draft.refunded <= 0 or not self._settled():
+            return
+        draft.lines.append(self._deduction_line(-kept, DEDUCTION))
+
+    def _deduction_line(self, amount: Decimal, line_id: str) -> Line:
+        """The deductions item at `amount`: negative for what Reveni kept back, positive for a
+        deduction Reveni paid out after all (carried by a follow-up document)."""
+        rules, draft, deduction = self.rules, self.draft, self.rules.deduction
+        assert deduction is not None
+        priced = rules.pricing.price(amount, 1, rules.tax_code_rates.get(deduction.tax_code))
+        return Line(
+            line_id,
+            [
+                {
+                    "SKU": deduction.stock_code,
+                    "Mapping": [{"Mapping": "StockCode"}],
+                    "Quantity": part.quantity,
+                    "ReturnReason": {"ID": deduction.khaos_reason},
+                    "SourceReference": {"SourceOrder": draft.source_order},
+                    "UnitPrice": part.price,
+                }
+                for part in priced
+            ],
+            [],
+            accepted=True,
+            credit=credited(priced),
+            disposition="deduction",
+        )
+
+    def _settled(self) -> bool:
+        """Every item graded and none waiting on an exception: Reveni's refund is final."""
+        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not any(
+            outcome.startswith("exception:") for outcome in self.draft.outcomes.values()
+        )
+
+    def _check_refund_against_credit(self) -> None:
+        """Σ completed refunds against Σ credits the documents ask for, in the return's
+        currency. A difference beyond `value_tolerance` is finance's, and Khaos does not
+        process the return on import."""
+        rules, draft = self.rules, self.draft
+        credit = Decimal("0.00") if draft.withdraw else draft.credit
+        difference = draft.refunded - credit
+        if draft.hold_reason or abs(difference) <= rules.value_tolerance:
+            return
+        currency = draft.currency
+        waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
+        ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+        if waiting:
+            advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
+        elif ungraded:
+            advice = f"{ungraded} item(s) are not graded by the warehouse yet; their credit follows once they are."
+        elif draft.refunded == 0:
+            advice = "Reveni has not refunded yet: approve the credit in Khaos only once Reveni's refund is paid."
+        elif difference < 0 and self.foreign:
+            paid = ", ".join(f"{amount} {code}" for code, amount in sorted(self.foreign.items()))
+            advice = (
+                f"The rest was paid in another currency ({paid}, an exception of its own): agree what that "
+                f"is in {currency} and reduce the credit to the {currency} refund before approving it."
+            )
+        elif difference < 0 and self.record.get("exchange_payments"):
+            advice = (
+                "Reveni's refunds less what the customer paid on top for exchange items come to less than the "
+                "credit: check the exchange prices in Reveni (and any exchange the warehouse rejected) before "
+                "approving the credit."
+            )
+        elif difference < 0:
+            advice = (
+                f"Reveni kept {-difference} {currency} back (a fee or a deduction): reduce the credit in Khaos "
+                "to the refund before approving it, or have the consultant name a deductions item in the rules."
+            )
+        else:
+            advice = (
+                f"Reveni paid {difference} {currency} more than the credit (an item rejected after an instant "
+                "refund, or a refund beyond the goods): recover it, or credit it by hand in Khaos."
+            )
+        draft.problems.append(
+            rules.problem(
+                "refund_credit_difference",
+                f"Reveni refunded {draft.refunded} {currency}; the credit asks Khaos for {credit} {currency}, "
+                f"a difference of {difference} {currency}. {advice}",
+                details={
+                    "currency": currency,
+                    "refunded": str(draft.refunded),
+                    "credited": str(credit),
+                    "difference": str(difference),
+                },
+            )
+        )

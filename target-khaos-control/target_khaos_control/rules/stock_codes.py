@@ -1,0 +1,68 @@
+"""The Khaos stock code a Reveni SKU is sent as: aliases, renames, barcodes, replacements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.rules.catalogue import Catalogue
+
+if TYPE_CHECKING:
+    from target_khaos_control.rules.engine import RuleSet
+
+
+class StockCodes:
+    """The stock side of one return's evaluation: which Khaos item each SKU is, and how Khaos finds it."""
+
+    rules: RuleSet
+    record: dict[str, Any]
+    catalogue: Catalogue
+    draft: Draft
+    mappings: dict[str, list[str]]
+
+    def _stock_code(self, sku: str, ean: str | None) -> tuple[str, Problem | None]:
+        code, problem = self._find_stock(sku, ean)
+        self.mappings[code] = self._mapping_types(code, ean)
+        return code, problem
+
+    def _mapping_types(self, sent: str, ean: str | None) -> list[str]:
+        """Khaos looks up the SKU by each Mapping in turn (README L479-480); a Barcode
+        mapping searches the barcodes for the SKU itself, so it goes only with an EAN."""
+        if ean and sent == ean:
+            return ["Barcode"]
+        return [kind for kind in self.rules.sku_mapping if kind != "Barcode"] or list(self.rules.sku_mapping)
+
+    def _find_stock(self, sku: str, ean: str | None) -> tuple[str, Problem | None]:
+        rules, catalogue = self.rules, self.catalogue
+        code = rules.aliases.get(sku, sku)
+        if catalogue.is_empty:
+            # Khaos has not pushed its stock: it checks on import. A rule set that maps by
+            # Barcode first sends the item's EAN, the value Khaos then searches.
+            if ean and rules.sku_mapping and rules.sku_mapping[0] == "Barcode":
+                return str(ean), None
+            return code, None
+        stock = catalogue.current(code)
+        if stock is None and catalogue.renamed(code) is not None:
+            new_code = catalogue.renamed(code) or code
+            if not rules.apply_learned_renames:
+                return code, Problem(
+                    "sku_renamed_needs_review",
+                    "",
+                    f"Khaos renamed stock code {code!r} to {new_code!r}: confirm it and add an alias",
+                )
+            code, stock = new_code, catalogue.current(new_code)
+        if stock is None and ean and "Barcode" in rules.sku_mapping:
+            stock = catalogue.by_barcode(str(ean))
+            code = stock.code if stock is not None else code
+        if stock is None:
+            return code, Problem("sku_not_found", "", f"No Khaos stock item for SKU {sku!r}")
+        if stock.discontinued:
+            if code in rules.replacements:
+                return rules.replacements[code], None
+            return code, Problem(
+                "sku_discontinued", "", f"Khaos has discontinued {code!r}: name a replacement or credit it by hand"
+            )
+        return code, None
+
+    def _mapping(self, sku: str) -> list[dict[str, str]]:
+        return [{"Mapping": kind} for kind in self.mappings.get(sku) or self.rules.sku_mapping]

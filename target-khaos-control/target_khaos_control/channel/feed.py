@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,7 +31,6 @@ from target_khaos_control.exception_kinds import kind as exception_kind
 from target_khaos_control.exception_log import ExceptionLog, trace_key
 from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, may_become
 from target_khaos_control.store import PULLS_KEPT, chunks, documents, exceptions, lock_feed, pulls
-from target_khaos_control.times import utc
 
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it
@@ -67,7 +66,8 @@ def parse_continuation(value: str) -> int | datetime | None:
         raise ContinuationError(f"Sirion-Continuation {shown} is neither a feed position we issued nor a datetime")
     try:
         moment = datetime.fromisoformat(value.replace(" ", "T", 1))
-        return utc(moment)
+        # Not times.utc: a date UTC cannot show (the year 10000) is refused here, not kept.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ContinuationError(
             f"Sirion-Continuation {shown} is neither a feed position we issued nor a datetime"

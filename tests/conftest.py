@@ -23,7 +23,7 @@ from tests.in_process import (
     run_tap_here,
     run_target_here,
 )
-from tests.servers import ReveniSandbox
+from tests.servers import PG_BIN, PostgresServer, ReveniSandbox
 
 _shared: ReveniSandbox | None = None
 
@@ -68,3 +68,13 @@ def tap_here(capfd: pytest.CaptureFixture[str]) -> TapCommand:
 def target_here(capfd: pytest.CaptureFixture[str]) -> TargetCommand:
     """`run_target`, with the target's command called in this process (`tests/in_process.py`)."""
     return functools.partial(run_target_here, capfd)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster for one test module (each test makes its own database)."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL's server binaries are not installed")
+    server = PostgresServer().start()
+    yield server
+    server.stop()

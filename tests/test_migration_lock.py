@@ -7,15 +7,13 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from target_khaos_control.store import MIGRATIONS, open_store
 
-from tests.servers import PG_BIN, PostgresServer
+from tests.servers import PostgresServer
 
 OPEN = "import sys; from target_khaos_control.store import open_store; open_store(sys.argv[1])"
 
@@ -30,15 +28,6 @@ def _open_together(url: str, processes: int = 4) -> list[subprocess.CompletedPro
 
 def _head() -> str:
     return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL's server binaries are not installed")
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 def test_processes_opening_a_new_postgres_at_once_all_start(postgres: PostgresServer) -> None:

@@ -10,7 +10,6 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from target_khaos_control.store import open_store
 
 from tests.khaos_docs import channel, store
 from tests.rulesets import write_rules
-from tests.servers import DEMO_RULES, PG_BIN, PostgresServer
+from tests.servers import DEMO_RULES, PostgresServer
 
 ITEM = {"StockID": "1004", "StockCode": "HOOD-GRY-M", "Options": {"Discontinued": False}}
 OTHER = {"StockID": "1005", "StockCode": "HOOD-GRY-L"}
@@ -160,15 +159,6 @@ def test_a_clients_owner_for_rejected_pushes_is_who_gets_them(engine: Engine, tm
 
 
 # --- The same on Postgres, where a NUL, a tiny exponent and a race each answered 500
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL's server binaries are not installed")
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 def _postgres_store(postgres: PostgresServer) -> Engine:

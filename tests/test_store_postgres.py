@@ -8,7 +8,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +34,6 @@ from tests.test_target_khaos_control import _a_return, _records
 pytestmark = pytest.mark.skipif(
     not (PG_BIN / "initdb").exists(), reason="PostgreSQL's server binaries are not installed"
 )
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 def test_target_and_channel_run_on_postgres(

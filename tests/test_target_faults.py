@@ -12,7 +12,6 @@ import json
 import select
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from target_khaos_control.rules import load_ruleset
 from target_khaos_control.singer_input import Reader, StreamRefused
 
 from tests.in_process import TargetCommand
-from tests.servers import BIN, DEMO_RULES, PG_BIN, PostgresServer, target_config
+from tests.servers import BIN, DEMO_RULES, PG_BIN, target_config
 from tests.test_target_khaos_control import TAP_SCHEMA, _a_return, _documents, _exceptions, _named, _store
 
 
@@ -107,13 +106,6 @@ NAMED = {
     "ret-no-offset": "created_at",
     "ret-null-exchange-sku": "return_items[0].exchange.sku",
 }
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 STORES = [

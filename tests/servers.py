@@ -345,3 +345,15 @@ PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reve
 def reveni_khaos(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the real `reveni-khaos` command."""
     return subprocess.run([str(BIN / "reveni-khaos"), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def raw_request(server: ChannelServer, request: bytes) -> bytes:
+    """One request sent to the channel in one write, as bytes; the answer's status line and headers."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65_536):
+            answer += chunk
+            if b"\r\n\r\n" in answer:
+                break
+    return answer

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from target_khaos_control.operations import cli
 from target_khaos_control.settings import ChannelSettings
 
 from tests.khaos_docs import Client, store
-from tests.servers import ChannelServer, run_target, target_config
+from tests.servers import ChannelServer, raw_request, run_target, target_config
 
 DASHBOARD = ("finance", "dash-pw-edges")
 
@@ -40,18 +39,6 @@ def _basic(user: str, password: str) -> bytes:
     return b"Basic " + base64.b64encode(f"{user}:{password}".encode())
 
 
-def _raw(server: ChannelServer, request: bytes) -> bytes:
-    """One request sent in one write; the answer's status line and headers."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
-        conn.sendall(request)
-        answer = b""
-        while chunk := conn.recv(65_536):
-            answer += chunk
-            if b"\r\n\r\n" in answer:
-                break
-    return answer
-
-
 def _status(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
@@ -61,7 +48,7 @@ def test_headers_over_the_limit_in_one_write_are_refused(served: ChannelServer) 
     request = b"GET /khaos/config.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " + login
     request += b"\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"  # over 16 KiB, under one read of 64 KiB
 
-    answer = _raw(served, request)
+    answer = raw_request(served, request)
 
     assert _status(answer) == 400, answer[:200]
 
@@ -84,7 +71,9 @@ def test_two_authorization_headers_are_refused(served: ChannelServer, wrong_firs
         logins.reverse()
     headers = b"".join(b"Authorization: " + login + b"\r\n" for login in logins)
 
-    answer = _raw(served, b"GET /khaos/config.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + b"\r\n")
+    answer = raw_request(
+        served, b"GET /khaos/config.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + b"\r\n"
+    )
 
     assert _status(answer) == 400, answer[:200]
     assert served.get("/khaos/config.json").status_code == 200, "one right header still opens it"
@@ -92,7 +81,7 @@ def test_two_authorization_headers_are_refused(served: ChannelServer, wrong_firs
 
 def test_a_redirect_names_no_host_the_client_claimed(served: ChannelServer) -> None:
     request = b"GET /dashboard HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\nAuthorization: "
-    answer = _raw(served, request + _basic(*DASHBOARD) + b"\r\n\r\n")
+    answer = raw_request(served, request + _basic(*DASHBOARD) + b"\r\n\r\n")
 
     location = next(line for line in answer.split(b"\r\n") if line.lower().startswith(b"location:"))
     assert 300 <= _status(answer) < 400

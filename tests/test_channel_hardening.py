@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from tests.in_process import run_target_here
 from tests.khaos_docs import channel, store
-from tests.servers import ChannelServer, target_config
+from tests.servers import ChannelServer, raw_request, target_config
 
 NESTED_JSON = b'{"Items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 NESTED_XML = b"<StockItems><Items><StockItem>" + b"<a>" * 5_000 + b"</a>" * 5_000 + b"</StockItem></Items></StockItems>"
@@ -202,20 +202,9 @@ def served(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Channe
     server.stop()
 
 
-def _raw(server: ChannelServer, request: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
-        conn.sendall(request)
-        answer = b""
-        while chunk := conn.recv(65_536):
-            answer += chunk
-            if b"\r\n\r\n" in answer:
-                break
-    return answer
-
-
 @pytest.mark.parametrize("method", [b"GET", b"OPTIONS"])
 def test_an_asterisk_request_target_is_refused_not_a_500(served: ChannelServer, method: bytes) -> None:
-    answer = _raw(served, method + b" * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = raw_request(served, method + b" * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 
     status = int(answer.split(b" ", 2)[1])
     assert 400 <= status < 500, answer[:200]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -357,3 +359,27 @@ def raw_request(server: ChannelServer, request: bytes) -> bytes:
             if b"\r\n\r\n" in answer:
                 break
     return answer
+
+
+def first_bookmark_then_sigkill(
+    workdir: Path, config: dict[str, Any], singer_lines: list[str], timeout: float = 120
+) -> dict[str, Any] | None:
+    """Feed `singer_lines` to a real `target-khaos-control`, wait for the first bookmark
+    (STATE) it passes on, then SIGKILL it; that bookmark, or None if none came in time."""
+    config_file = workdir / "target-config.json"
+    config_file.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [str(BIN / "target-khaos-control"), "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write("\n".join(singer_lines).encode() + b"\n")
+    process.stdin.flush()
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    emitted = process.stdout.readline() if ready else b""
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return json.loads(emitted) if emitted else None

@@ -14,6 +14,8 @@ from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import now, open_store, reveni_returns
 
+from tests.servers import target_config
+
 LOGIN = ("cx-lead", "dash-pw-odd")
 REFUND = {"status": "completed", "amount": "24.00", "currency": "GBP", "method": "card", "refunded_at": "2026-11-21"}
 ODD: dict[str, dict[str, Any]] = {
@@ -36,14 +38,7 @@ def _record(name: str, changes: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[TestClient]:
     settings = ChannelSettings.from_config(
-        {
-            "database_url": f"sqlite:///{tmp_path / 'store.db'}",
-            "channel_username": "khaos",
-            "channel_password": "channel-pw",
-            "public_url": "http://127.0.0.1:8803",
-            "dashboard_username": LOGIN[0],
-            "dashboard_password": LOGIN[1],
-        }
+        target_config(tmp_path, dashboard_username=LOGIN[0], dashboard_password=LOGIN[1])
     )
     engine = open_store(settings.database_url)
     with engine.begin() as conn:

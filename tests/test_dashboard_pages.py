@@ -15,20 +15,15 @@ from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import open_store
 
+from tests.servers import target_config
+
 LOGIN = ("finance-lead", "dash-pw-2c7")
 
 
 @pytest.fixture
 def empty(tmp_path: Path) -> Iterator[TestClient]:
     settings = ChannelSettings.from_config(
-        {
-            "database_url": f"sqlite:///{tmp_path / 'store.db'}",
-            "channel_username": "khaos",
-            "channel_password": "channel-pw",
-            "public_url": "http://127.0.0.1:8803",
-            "dashboard_username": LOGIN[0],
-            "dashboard_password": LOGIN[1],
-        }
+        target_config(tmp_path, dashboard_username=LOGIN[0], dashboard_password=LOGIN[1])
     )
     with TestClient(Channel(open_store(settings.database_url), settings).app()) as client:
         client.auth = LOGIN

@@ -9,9 +9,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import select
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ from target_khaos_control.rules import load_ruleset
 from target_khaos_control.singer_input import Reader, StreamRefused
 
 from tests.in_process import TargetCommand
-from tests.servers import BIN, DEMO_RULES, PG_BIN, target_config
+from tests.servers import DEMO_RULES, PG_BIN, first_bookmark_then_sigkill, target_config
 from tests.test_target_khaos_control import TAP_SCHEMA, _a_return, _documents, _exceptions, _named, _store
 
 
@@ -179,24 +176,9 @@ def test_a_schema_change_then_sigkill_then_resume_loses_no_return(tmp_path: Path
         if n % 100 == 99:
             messages.append({"type": "STATE", "value": {"bookmark": n}})
     lines = _lines(*messages)
-    config_file = tmp_path / "target-config.json"
-    config_file.write_text(json.dumps(target_config(tmp_path, batch_size_rows=20)))
-    process = subprocess.Popen(
-        [str(BIN / "target-khaos-control"), "--config", str(config_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    process.stdin.write("\n".join(lines[: lines.index(json.dumps(messages[-1])) - 1]).encode() + b"\n")
-    process.stdin.flush()
-    ready, _, _ = select.select([process.stdout], [], [], 120)
-    emitted = process.stdout.readline() if ready else b""
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert emitted, "the target passed on no bookmark"
-    bookmark = json.loads(emitted)
+    sent = lines[: lines.index(json.dumps(messages[-1])) - 1]
+    bookmark = first_bookmark_then_sigkill(tmp_path, target_config(tmp_path, batch_size_rows=20), sent)
+    assert bookmark is not None, "the target passed on no bookmark"
 
     # Resumed as Meltano would: the tap starts again after the bookmark passed on.
     resume_at = lines.index(json.dumps({"type": "STATE", "value": bookmark}))

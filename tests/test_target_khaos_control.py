@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import select
 import signal
 import subprocess
 import time
@@ -25,7 +24,17 @@ from target_khaos_control.publishing import canonical_json
 from target_khaos_control.rules import load_ruleset
 
 from tests.in_process import TapCommand, TargetCommand
-from tests.servers import BIN, DEMO_RULES, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
+from tests.servers import (
+    BIN,
+    DEMO_RULES,
+    ChannelServer,
+    ReveniSandbox,
+    first_bookmark_then_sigkill,
+    run_tap,
+    run_target,
+    tap_output,
+    target_config,
+)
 
 SCHEMA = json.dumps(
     {
@@ -352,27 +361,11 @@ def test_killed_after_committing_batches_resumes_from_their_bookmark(
 ) -> None:
     # The tap says where it got to every 100 returns; the target commits every 20.
     lines = tap_output(tap_here(tmp_path, demo_sandbox.tap_config()))
-    config_file = tmp_path / "target-config.json"
-    config_file.write_text(json.dumps(target_config(tmp_path, batch_size_rows=20)))
-    process = subprocess.Popen(
-        [str(BIN / "target-khaos-control"), "--config", str(config_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
     first_state = next(n for n, line in enumerate(lines) if json.loads(line)["type"] == "STATE")
     sent = lines[: first_state + 41]  # past the tap's first bookmark, and two batches more
-    process.stdin.write("\n".join(sent).encode() + b"\n")
-    process.stdin.flush()
-    ready, _, _ = select.select([process.stdout], [], [], 60)
-    emitted = process.stdout.readline() if ready else b""
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    state = first_bookmark_then_sigkill(tmp_path, target_config(tmp_path, batch_size_rows=20), sent, timeout=60)
 
-    assert emitted, "the target passed on no bookmark although it had committed the records it covers"
-    state = json.loads(emitted)
+    assert state is not None, "the target passed on no bookmark although it had committed the records it covers"
     covered = [json.loads(line) for line in lines[:first_state]]
     assert state == json.loads(lines[first_state])["value"]
     with _store(tmp_path) as conn:

@@ -235,6 +235,14 @@ class ChannelServer:
             self.process.wait(timeout=10)
         self.log.close()
 
+    def log_once_it_holds(self, line: str, timeout: float = 10) -> str:
+        """The server's log once it holds `line`: the access line is written after the answer is sent."""
+        log_file = self.workdir / f"channel-{self.port}.log"
+        deadline = time.monotonic() + timeout
+        while line not in (log := log_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return log
+
     def get(
         self, path: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
     ) -> requests.Response:

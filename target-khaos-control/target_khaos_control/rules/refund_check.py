@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Line
+from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
 from target_khaos_control.rules.catalogue import Catalogue
 
@@ -76,14 +77,14 @@ class RefundCheck:
         return Line(
             line_id,
             [
-                {
-                    "SKU": deduction.stock_code,
-                    "Mapping": [{"Mapping": "StockCode"}],
-                    "Quantity": part.quantity,
-                    "ReturnReason": {"ID": deduction.khaos_reason},
-                    "SourceReference": {"SourceOrder": draft.source_order},
-                    "UnitPrice": part.price,
-                }
+                ReturnedItem(
+                    SKU=deduction.stock_code,
+                    Mapping=[ItemMapping(Mapping="StockCode")],
+                    Quantity=part.quantity,
+                    ReturnReason=DataItem(ID=deduction.khaos_reason),
+                    SourceReference=OrderReference(SourceOrder=OrderRef(**draft.source_order)),
+                    UnitPrice=Price(**part.price),
+                )
                 for part in priced
             ],
             [],

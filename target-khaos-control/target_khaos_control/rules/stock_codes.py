@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.khaos_documents import ItemMapping
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
@@ -64,5 +65,6 @@ class StockCodes:
             )
         return code, None
 
-    def _mapping(self, sku: str) -> list[dict[str, str]]:
-        return [{"Mapping": kind} for kind in self.mappings.get(sku) or self.rules.sku_mapping]
+    def _mapping(self, sku: str) -> list[ItemMapping]:
+        """How Khaos is told to find the stock item: as the catalogue found it, else the rules' order."""
+        return [ItemMapping(Mapping=kind) for kind in self.mappings.get(sku) or self.rules.sku_mapping]

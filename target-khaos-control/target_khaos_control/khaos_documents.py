@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -187,6 +187,95 @@ class ConfigFile(KhaosDocument, kw_only=True):
     """The config file as JSON: the endpoints under their documented root."""
 
     EndpointConfig: EndpointConfig
+
+
+# --- what Khaos pushes (README L1561-L1601, L662, L724) ------------------------------------
+
+# How long a pushed identifier may be: what the store keeps (its columns are these widths,
+# store.py), so a longer one is refused entry by entry (channel/push_entries.py), never by
+# the database.
+KHAOS_ID, CODE, ORDER_REF, SITE_ID = 40, 100, 80, 20
+KhaosId = Annotated[str, Meta(max_length=KHAOS_ID)]  # a StockID, an OrderID
+Code = Annotated[str, Meta(max_length=CODE)]  # a StockCode, an OtherRef, a barcode
+Reference = Annotated[str, Meta(max_length=ORDER_REF)]  # an OrderCode, an AssociatedRef
+SiteId = Annotated[str, Meta(max_length=SITE_ID)]
+OrderStatusName = Literal["Received", "Shipping", "PartialShip", "Complete", "Cancelled"]
+
+
+class Barcode(KhaosDocument, kw_only=True):
+    """One of a stock item's barcodes."""
+
+    Barcode: Code
+    Type: str = ""
+
+
+class StockOptions(KhaosDocument, kw_only=True):
+    """The options of a stock item that the rules read."""
+
+    Discontinued: bool = False
+
+
+class StockItem(KhaosDocument, kw_only=True):
+    """A stock item as Khaos pushes it: StockID stays, StockCode can change."""
+
+    StockID: KhaosId
+    StockCode: Code
+    OtherRef: Code = ""
+    Barcodes: list[Barcode] = []
+    TaxRate: DataItem | None = None
+    Options: StockOptions | None = None
+
+
+class StockUpload(KhaosDocument, kw_only=True):
+    """A StockUpload push: items changed, and the StockIDs deleted."""
+
+    Items: list[StockItem]
+    Deleted: list[KhaosId] = []
+
+
+class StockLevels(KhaosDocument, kw_only=True):
+    """A stock controlled item's levels at one site."""
+
+    Available: Decimal
+    OnOrder: Decimal
+
+
+class RelationshipPotential(KhaosDocument, kw_only=True):
+    """What a build item could make of its parts, when it has no levels of its own."""
+
+    FromChildren: Decimal
+    FromParents: Decimal | None = None
+
+
+class StockStatus(KhaosDocument, kw_only=True):
+    """One item's stock at one site (JSON sends SiteID as a number)."""
+
+    StockCode: Code = ""
+    StockID: KhaosId
+    SiteID: SiteId | int
+    Levels: StockLevels | None = None  # absent for an item that is not stock controlled
+    RelationshipPotential: RelationshipPotential | None = None
+
+
+class StockStatusUpload(KhaosDocument, kw_only=True):
+    """A StockStatusUpload push."""
+
+    Statuses: list[StockStatus]
+
+
+class OrderStatus(KhaosDocument, kw_only=True):
+    """Where Khaos has got to with an order it downloaded from the channel."""
+
+    OrderCode: Reference = ""
+    OrderID: KhaosId
+    Status: OrderStatusName
+    AssociatedRef: Reference = ""
+
+
+class OrderStatusUpload(KhaosDocument, kw_only=True):
+    """An OrderStatusUpload push."""
+
+    Statuses: list[OrderStatus]
 
 
 # Decimal as the number it is, text unescaped: the stored body is the bytes Khaos is served.

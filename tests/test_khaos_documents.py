@@ -13,6 +13,9 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 import yaml
+from defusedxml import ElementTree
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from target_khaos_control.channel import khaos_xml
 from target_khaos_control.khaos_documents import (
     Address,
@@ -49,6 +52,7 @@ from tests.khaos_docs import sample, store
 from tests.servers import DEMO_RULES
 
 BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
+RULESET = load_ruleset(DEMO_RULES)
 
 
 def test_a_drafted_return_is_stored_as_the_json_khaos_is_served(tmp_path: Path) -> None:
@@ -220,3 +224,25 @@ def test_the_store_keeps_what_the_push_definitions_allow() -> None:
     assert _width(stock_levels.c.site_id) == max_lengths(StockStatus)["SiteID"] == 20
     assert _width(order_statuses.c.order_id) == max_lengths(OrderStatus)["OrderID"] == 40
     assert _width(order_statuses.c.order_code) == max_lengths(OrderStatus)["OrderCode"] == 80
+
+
+NAMES = st.text(max_size=70)  # any text, control characters and lone surrogates included
+
+
+@settings(max_examples=150, deadline=None)
+@given(first=NAMES, last=NAMES, line1=NAMES, line2=NAMES, city=NAMES, postcode=NAMES)
+def test_every_document_the_rules_make_is_one_khaos_reads(
+    first: str, last: str, line1: str, line2: str, city: str, postcode: str
+) -> None:
+    address = {"line1": line1, "line2": line2, "city": city, "postcode": postcode, "country_code": "GB"}
+    record = build_return(BASE, {"customer": {"first_name": first, "last_name": last, "address": address}})
+
+    draft = RULESET.draft(record)
+
+    if draft.lines:
+        document = draft.document("RV-ret-1", draft.lines)
+        body = encode(document)
+        assert msgspec.json.decode(body, type=CustomerReturn) == document, "every length within Khaos's"
+        xml = khaos_xml.render("CustomerReturn", document)
+        assert ElementTree.fromstring(xml).findtext("URN") == "CUST0001", "well-formed, whatever the names"
+        assert khaos_xml.render("CustomerReturn", decode(body), CustomerReturn) == xml

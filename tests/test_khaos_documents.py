@@ -246,3 +246,19 @@ def test_every_document_the_rules_make_is_one_khaos_reads(
         xml = khaos_xml.render("CustomerReturn", document)
         assert ElementTree.fromstring(xml).findtext("URN") == "CUST0001", "well-formed, whatever the names"
         assert khaos_xml.render("CustomerReturn", decode(body), CustomerReturn) == xml
+
+
+def test_a_sales_source_and_brand_from_reveni_s_data_lose_what_xml_forbids_in_json_too(tmp_path: Path) -> None:
+    # Given rules that name the sales source and brand from the return, and a name holding a vertical tab
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    text = (DEMO_RULES / "rules.yml").read_text()
+    templated = '  sales_source: "{{ customer.last_name }}"\n  brand: "{{ customer.last_name }} Outlet"\n'
+    (folder / "rules.yml").write_text(text.replace("  sales_source: REVENI\n", templated))
+    record = build_return(BASE, {"customer": {"last_name": "Ru\x0biz"}})
+
+    draft = load_ruleset(folder).draft(record)
+    body = json.loads(encode(draft.document("RV-ret-1", draft.lines)))
+
+    # Expect the JSON to say what the XML says: the character XML 1.0 forbids is gone
+    assert (body["SalesSource"], body["Brand"]) == ({"Name": "Ruiz"}, {"Name": "Ruiz Outlet"})

@@ -24,7 +24,7 @@ from target_khaos_control.rules import load_ruleset
 
 from tests.servers import DEMO_RULES
 
-SCHEMA = RETURN.to_dict()
+SCHEMA = RETURN
 JUDGE = jsonschema.validators.validator_for(SCHEMA)(SCHEMA, format_checker=jsonschema.FormatChecker())
 RULES = load_ruleset(DEMO_RULES)
 

@@ -23,7 +23,7 @@ SCHEMA_FILE = ROOT / "tap-reveni" / "tap_reveni" / "return.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCALARS = {mi.StrType: "string", mi.IntType: "integer", mi.BoolType: "boolean"}
 # msgspec sorts a Literal's values; the schema lists them in the spec's order (the status ladder).
-IN_ORDER = {frozenset(values): values for values in (TYPES, STATUSES, VERDICTS)}
+IN_ORDER: dict[frozenset[Any], tuple[Any, ...]] = {frozenset(values): values for values in (TYPES, STATUSES, VERDICTS)}
 
 
 def schema() -> dict[str, Any]:

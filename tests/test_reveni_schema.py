@@ -26,7 +26,7 @@ def test_the_committed_schema_file_is_what_make_schemas_writes() -> None:
 
 
 def test_the_tap_sends_the_schema_file() -> None:
-    assert RETURN == json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert json.loads(SCHEMA_FILE.read_text(encoding="utf-8")) == RETURN
     assert ReturnsStream.schema == RETURN
 
 

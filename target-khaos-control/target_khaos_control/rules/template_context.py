@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgspec.inspect as mi
 from msgspec import Struct
@@ -13,7 +13,8 @@ from target_khaos_control.reveni import Address, Return, ReturnItem
 def fields(typed: type[Struct]) -> dict[str, Any]:
     """Each field of `typed` a template may name: a Struct's fields nest, anything else
     (text, a number, a list a template loops over) is a leaf, marked None."""
-    return _fields(mi.type_info(typed))
+    struct = cast(mi.StructType, mi.type_info(typed))
+    return {field.name: _fields(field.type) for field in struct.fields}
 
 
 def _fields(info: mi.Type) -> Any:

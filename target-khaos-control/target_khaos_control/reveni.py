@@ -133,11 +133,10 @@ class Shipping(Struct):
     tracking_number: str | None = None
 
 
-class Return(Struct):
+class Return(Struct, kw_only=True):  # kw_only: fields in the spec's order, `updated_at` last
     """A Reveni return, as tap-reveni sends it."""
 
     id: str
-    updated_at: Timestamp
     order: Order | None = None
     customer: Customer | None = None
     type: Annotated[ReturnType | None, Meta(description="refund, exchange or mixed")] = None
@@ -151,6 +150,7 @@ class Return(Struct):
     exchange_payments: list[ExchangePayment] | None = None
     shipping: Shipping | None = None
     created_at: Timestamp | None = None
+    updated_at: Timestamp
 
 
 _WHERE = re.compile(r"^(.*?)(?: - at `\$(.*)`)?$", re.DOTALL)

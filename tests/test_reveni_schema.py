@@ -31,7 +31,8 @@ def test_the_tap_sends_the_schema_file() -> None:
     # in the spec's order, as the shipped catalog lists the fields (Meltano's metadata follows it)
     catalog = json.loads((ROOT / "tap-reveni" / "catalog.json").read_text(encoding="utf-8"))
     assert list(RETURN["properties"]) == list(catalog["streams"][0]["schema"]["properties"])
-    assert (list(RETURN["properties"])[0], list(RETURN["properties"])[-1]) == ("id", "updated_at")
+    names = list(RETURN["properties"])
+    assert (names[0], names[-1]) == ("id", "updated_at")
 
 
 def test_the_tap_does_not_import_the_target() -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from reveni_khaos_sandbox import reveni_data
 from tap_reveni.schemas import RETURN as TAP_SCHEMA
 from target_khaos_control import publishing, reveni
-from target_khaos_control.rules import loader, rules_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,12 +28,6 @@ def test_the_typed_return_lists_the_statuses_reveni_publishes() -> None:
     )
     assert reveni.TYPES == ("refund", "exchange", "mixed")
     assert reveni.VERDICTS == ("pending", "accepted", "rejected")
-
-
-def test_the_rules_check_sequencing_against_the_typed_returns_lists() -> None:
-    assert rules_sections.STATUSES is reveni.STATUSES
-    assert rules_sections.VERDICTS is reveni.VERDICTS
-    assert loader.STATUSES is reveni.STATUSES
 
 
 def test_the_taps_schema_lists_the_same_values_with_null() -> None:

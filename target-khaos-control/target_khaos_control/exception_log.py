@@ -238,7 +238,7 @@ class ExceptionStream:
         self._file: TextIO | None = None
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        """Append these exceptions as Singer RECORDs, after the SCHEMA on the first write."""
+        """Append these exceptions as Singer RECORD messages, after the SCHEMA on the first write."""
         if not records or self.path is None:
             return
         if self._file is None:

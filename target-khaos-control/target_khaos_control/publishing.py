@@ -36,7 +36,7 @@ from target_khaos_control.exception_kinds import KINDS, Owner, Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, actions, trace_key
 from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.rules.engine import DEDUCTION
-from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
+from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
 from target_khaos_control.store import (
     chunks,
     documents,
@@ -247,7 +247,7 @@ class Batch:
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
         already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
-        open_doc = next((doc for doc in existing if doc.state in OPEN), None)
+        open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
         position = self.positions.get(draft.return_id)
         if position is not None and draft.decided:

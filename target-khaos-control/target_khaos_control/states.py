@@ -23,7 +23,7 @@ class DocumentState(StrEnum):
 
 HELD, PUBLISHED, SERVED, RE_REQUESTED, SUPERSEDED = DocumentState
 
-OPEN = frozenset({HELD, PUBLISHED})  # not pulled yet: may still change
+UNSENT = frozenset({HELD, PUBLISHED})  # not pulled yet: may still change (an open exception is ExceptionStatus.OPEN)
 SENT = frozenset({SERVED, RE_REQUESTED})  # Khaos has it: it must not change
 SERVABLE = frozenset({PUBLISHED, SERVED, RE_REQUESTED})  # what a pull may hand Khaos
 

@@ -45,7 +45,7 @@ class ReturnsSink(BatchSink):
         return record
 
     def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-        """A record with its key fields present (null if missing) and its timestamps normalised to UTC."""
+        """A record with its key fields present (null if missing) and its readable timestamps in UTC."""
         # A record without its key would make singer-sdk stop the load: the rules say what is missing.
         keys = {name: record.get(name) for name in self.key_properties}
         return {

@@ -27,7 +27,7 @@ class ClosePages:
     """The close of a period, and its returns per gap type."""
 
     def __init__(self, engine: Engine, rules_path: str = "") -> None:
-        """Close periods of this store, with the client's rules for the fixes."""
+        """Close periods of this store; the client's rules give the VAT rates of its Khaos tax codes."""
         self.engine, self.rules_path = engine, rules_path
 
     async def period(self, request: Request) -> Response:

@@ -300,7 +300,7 @@ class Guarded:
     (a wrong method, say) included, which it renders itself rather than raise."""
 
     def __init__(self, app: ASGIApp) -> None:
-        """Guard these pages."""
+        """Wrap the dashboard's router, whose every answer gets the security headers."""
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -219,7 +219,7 @@ def _keep_item(conn: Connection, row: dict[str, Any], moment: datetime) -> None:
 def save_stock_statuses(
     engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
-    """Keep a StockStatusUpload: each stock code's levels at each site."""
+    """Keep a StockStatusUpload: each stock item's levels at each site."""
     push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
 
     def check(status: Any, where: str) -> str:

@@ -123,7 +123,7 @@ class RuleSet:
         hold: bool | None = None,
         part: str = "",
     ) -> Problem:
-        """A problem of this kind, routed to the owner and severity the client's rules give it."""
+        """An exception of this kind as a draft finds it (a `Problem`), routed as the client's rules say."""
         owner, severity = self.routing.route(kind)
         return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold, part=part)
 

@@ -66,6 +66,8 @@ class Line:
 
 @dataclass
 class Draft:
+    """What the rules made of one Reveni return: the document's header and lines, its exceptions, and the figures."""
+
     return_id: str
     ruleset_hash: str = ""
     header: CustomerReturn | None = None  # the document but its reference, items and ProcessReturn
@@ -99,7 +101,7 @@ class Draft:
         return sum((line.credit for line in self.lines), Decimal("0.00"))
 
     def document(self, associated_ref: str, lines: list[Line]) -> CustomerReturn:
-        """The CustomerReturn that carries `lines` under `associated_ref`."""
+        """The CustomerReturn for these lines under this reference: ProcessReturn only when every line is accepted."""
         if self.header is None:
             raise ValueError(f"Reveni return {self.return_id} has no document: it could not be read")
         return msgspec.structs.replace(

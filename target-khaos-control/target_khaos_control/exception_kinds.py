@@ -16,6 +16,8 @@ from enum import StrEnum
 
 
 class Owner(StrEnum):
+    """Who fixes an exception: finance, the warehouse, customer experience (CX) or the integration."""
+
     FINANCE = "finance"
     WAREHOUSE = "warehouse"
     CX = "cx"
@@ -23,6 +25,8 @@ class Owner(StrEnum):
 
 
 class Severity(StrEnum):
+    """How urgent an exception is, before the money at stake grades it."""
+
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -30,6 +34,8 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class ExceptionKind:
+    """One kind of exception: its owner, severity, title, fix, doc page, and whether it holds its item back."""
+
     name: str
     owner: Owner
     severity: Severity
@@ -372,20 +378,25 @@ class Routing:
     with the client's overrides on top."""
 
     def __init__(self, overrides: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """The registry's routing with a client's overrides; an override of an unknown kind is refused."""
         self.overrides = {name: dict(route) for name, route in (overrides or {}).items()}
         for name in self.overrides:
             kind(name)
 
     def owner(self, name: str) -> str:
+        """Who owns this kind for the client."""
         return str(self.overrides.get(name, {}).get("owner") or kind(name).owner)
 
     def severity(self, name: str) -> str:
+        """How urgent this kind is for the client."""
         return str(self.overrides.get(name, {}).get("severity") or kind(name).severity)
 
     def route(self, name: str) -> tuple[str, str]:
+        """The kind's owner and severity for the client."""
         return self.owner(name), self.severity(name)
 
 
 def suggested_fix(name: str) -> str:
+    """The registry's fix for a kind, in its owner's words; empty for an unknown kind."""
     found = KINDS.get(name)
     return found.suggested_fix if found else ""

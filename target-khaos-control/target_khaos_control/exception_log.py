@@ -70,6 +70,7 @@ class ExceptionLog:
     found is resolved. Changes are gathered in memory, then written in a few statements."""
 
     def __init__(self, known: dict[str, str], moment: datetime) -> None:
+        """Start from the exceptions already in the store (trace key to status) at this moment."""
         self.stored = set(known)  # trace keys already in the store
         self.status = dict(known)  # trace key -> open | resolved, as it will be
         self.before = dict(known)  # trace key -> open | resolved, as written
@@ -79,12 +80,14 @@ class ExceptionLog:
         self.resolved = 0
 
     def found(self, trace_key: str, **fields: Any) -> None:
+        """This exception was found now: open it, reopen it, or count one more occurrence."""
         write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
         write.update(fields, status=OPEN, last_seen=self.moment)
         write["seen"] += 1
         self.status[trace_key] = OPEN
 
     def gone(self, trace_key: str, **fields: Any) -> None:
+        """This exception was not found now: resolve it, if it is open."""
         if self.status.get(trace_key) != OPEN:
             return
         write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
@@ -96,6 +99,7 @@ class ExceptionLog:
         return self.before.get(trace_key) == RESOLVED
 
     def write(self, conn: Connection) -> None:
+        """Write what was gathered: new exceptions, more occurrences, and the ones resolved."""
         fresh, repeat, resolved = [], [], []
         for key, write in self.writes.items():
             seen = write.pop("seen")
@@ -229,10 +233,12 @@ class ExceptionStream:
     file (no `exceptions_path`), nothing: the store keeps every exception anyway."""
 
     def __init__(self, path: Path | None) -> None:
+        """Write to this file, created on the first record; None writes nothing."""
         self.path = path
         self._file: TextIO | None = None
 
     def write(self, records: list[dict[str, Any]]) -> None:
+        """Append these exceptions as Singer RECORD messages, after the SCHEMA on the first write."""
         if not records or self.path is None:
             return
         if self._file is None:
@@ -244,6 +250,7 @@ class ExceptionStream:
         self._file.flush()
 
     def close(self) -> None:
+        """Close the file, if one was opened."""
         if self._file is not None:
             self._file.close()
             self._file = None

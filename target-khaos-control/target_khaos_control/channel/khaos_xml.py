@@ -31,7 +31,7 @@ MAX_DEPTH = 32  # the deepest documented push is 7 levels; deeper is an attack, 
 
 
 class KhaosXmlError(ValueError):
-    pass
+    """XML from Khaos that cannot be read, or that is not the shape its docs give."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ types and maximum lengths (shared/spec/khaos-control-cloud.md, README L394-L417 
 lengths), for what the channel serves and what it tells Khaos of itself.
 
 A field is declared in the order Khaos has always been served it; a field left at its
-default is left out (Khaos treats null as an error), so a required field has none. JSON is
+default is left out (Khaos treats null as an error), so one we always send has no default,
+whether or not Khaos requires it (ProcessReturn: false must be said, not left out). JSON is
 encoded from these once, with msgspec; the XML is written by `channel/khaos_xml.py`
 walking the same definitions (a `DataItem` as attributes, a list as a container of one
 element per entry, named as the entry's definition). Money is Decimal up to the bytes,

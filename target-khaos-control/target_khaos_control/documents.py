@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.exception_kinds import KINDS, Kind
 from target_khaos_control.times import utc
 
 # Everything XML 1.0 (section 2.2) does not allow as a character.
@@ -45,7 +45,7 @@ KHAOS_TIME_ZONE = ZoneInfo("Europe/London")
 class Problem:
     """Something a person must fix; a blocking one keeps its item (or return) from Khaos."""
 
-    kind: str  # unknown_reason, missing_tax_code, sku_not_found, invalid_record, ...
+    kind: Kind
     owner: str  # finance, warehouse, cx or integration
     message: str
     item_id: str = ""

@@ -67,6 +67,7 @@ class ReturnsStream(ReveniStream):
                 )
 
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
+        """Pass every return on; warn of one the tap cannot read (the target holds it as `invalid_record`)."""
         why = unreadable(row)
         if why is not None:
             self.logger.warning(
@@ -84,10 +85,12 @@ class ReturnsStream(ReveniStream):
 
     @property
     def path(self) -> str:  # type: ignore[override]
+        """The returns list's path under the store (`returns_path`)."""
         return str(self.config["returns_path"])
 
     @property
     def check_sorted(self) -> bool:
+        """Off: the look-back window re-reads older returns on purpose."""
         # The look-back window re-reads returns older than the saved bookmark on purpose.
         return False
 
@@ -96,6 +99,7 @@ class ReturnsStream(ReveniStream):
     MAX_REREADS = 100
 
     def get_new_paginator(self) -> UpdatedAfterPaginator:
+        """A fresh walk of the list from the bookmark less the look-back window."""
         self._emitted = Emitted()
         self._steps: WeakKeyDictionary[requests.Response, Step] = WeakKeyDictionary()
         self._rereads = 0
@@ -109,6 +113,7 @@ class ReturnsStream(ReveniStream):
         return start.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def get_url_params(self, context: Context | None, next_page_token: Cursor | None) -> dict[str, t.Any]:
+        """The query for the page asked for (page 1 from the start when there is none yet)."""
         self.requested = next_page_token or Cursor(None)
         return self._params(self.requested)
 
@@ -149,6 +154,7 @@ class ReturnsStream(ReveniStream):
         return shifted
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
+        """The page's returns not yet emitted this run, once the page is proven to skip nothing."""
         requested = self.requested
         step = self.step(response, requested)
         if step.upcoming is not None:

@@ -77,6 +77,8 @@ class Line:
 
 @dataclass
 class Draft:
+    """What the rules made of one Reveni return: the document's header and lines, its exceptions, and the figures."""
+
     return_id: str
     ruleset_hash: str = ""
     header: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +112,7 @@ class Draft:
         return sum((line.credit for line in self.lines), Decimal("0.00"))
 
     def document(self, associated_ref: str, lines: list[Line]) -> dict[str, Any]:
+        """The CustomerReturn for these lines under this reference: ProcessReturn only when every line is accepted."""
         exchanges = [item for line in lines for item in line.exchanges]
         returned = [item for line in lines for item in line.returned]
         body = {"AssociatedRef": associated_ref, **self.header, "ReturnedItems": returned}

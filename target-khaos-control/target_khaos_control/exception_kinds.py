@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 
 class Owner(StrEnum):
-    """Who fixes an exception."""
+    """Who fixes an exception: finance, the warehouse, customer experience (CX) or the integration."""
 
     FINANCE = "finance"
     WAREHOUSE = "warehouse"
@@ -26,7 +26,7 @@ class Owner(StrEnum):
 
 
 class Severity(StrEnum):
-    """How urgent an exception is, before its age and the money at stake grade it."""
+    """How urgent an exception is, before the money at stake grades it."""
 
     LOW = "low"
     MEDIUM = "medium"
@@ -64,6 +64,7 @@ class Kind(StrEnum):
     def __new__(
         cls, name: str, owner: Owner, severity: Severity, heading: str, suggested_fix: str, doc: str, holds: bool = True
     ) -> Kind:
+        """A member from its entry below: the stored name is its value, the rest its attributes."""
         member = str.__new__(cls, name)
         member._value_ = name
         member.owner, member.severity, member.heading = owner, severity, heading
@@ -398,24 +399,25 @@ class Routing:
     with the client's overrides on top."""
 
     def __init__(self, overrides: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """The registry's routing with a client's overrides; an override of an unknown kind is refused."""
         self.overrides = {name: dict(route) for name, route in (overrides or {}).items()}
         for name in self.overrides:
             kind(name)
 
     def owner(self, kind: Kind) -> str:
-        """The client's owner for this kind, else the kind's own."""
+        """Who owns this kind for the client."""
         return str(self.overrides.get(kind, {}).get("owner") or kind.owner)
 
     def severity(self, kind: Kind) -> str:
-        """The client's severity for this kind, else the kind's own."""
+        """How urgent this kind is for the client."""
         return str(self.overrides.get(kind, {}).get("severity") or kind.severity)
 
     def route(self, kind: Kind) -> tuple[str, str]:
-        """Owner and severity, as this client has them."""
+        """The kind's owner and severity for the client."""
         return self.owner(kind), self.severity(kind)
 
 
 def suggested_fix(name: str) -> str:
-    """The fix of the kind stored under this name; nothing for a name no longer registered."""
+    """The registry's fix for a kind, in its owner's words; empty for an unknown kind."""
     found = KINDS.get(name)
     return found.suggested_fix if found else ""

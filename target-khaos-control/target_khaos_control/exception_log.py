@@ -98,6 +98,8 @@ class ExceptionLog:
     found is resolved. Changes are gathered in memory, then written in a few statements."""
 
     def __init__(self, known: dict[str, str], moment: datetime, routing: Routing | None = None) -> None:
+        """Start from the exceptions already in the store (trace key to status) at this moment,
+        routing kinds as the client has them."""
         self.stored = set(known)  # trace keys already in the store
         self.status = dict(known)  # trace key -> open | resolved, as it will be
         self.before = dict(known)  # trace key -> open | resolved, as written
@@ -152,6 +154,7 @@ class ExceptionLog:
         return self.before.get(trace_key) == RESOLVED
 
     def write(self, conn: Connection) -> None:
+        """Write what was gathered: new exceptions, more occurrences, and the ones resolved."""
         fresh, repeat, resolved = [], [], []
         for key, write in self.writes.items():
             seen = write.pop("seen")
@@ -285,10 +288,12 @@ class ExceptionStream:
     file (no `exceptions_path`), nothing: the store keeps every exception anyway."""
 
     def __init__(self, path: Path | None) -> None:
+        """Write to this file, created on the first record; None writes nothing."""
         self.path = path
         self._file: TextIO | None = None
 
     def write(self, records: list[dict[str, Any]]) -> None:
+        """Append these exceptions as Singer RECORD messages, after the SCHEMA on the first write."""
         if not records or self.path is None:
             return
         if self._file is None:
@@ -300,6 +305,7 @@ class ExceptionStream:
         self._file.flush()
 
     def close(self) -> None:
+        """Close the file, if one was opened."""
         if self._file is not None:
             self._file.close()
             self._file = None

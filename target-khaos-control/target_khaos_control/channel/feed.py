@@ -43,17 +43,20 @@ NO_CONTINUATION = (
 
 
 class ContinuationError(ValueError):
-    pass
+    """A Sirion-Continuation the channel cannot read, or none at all: a 400."""
 
 
 @dataclass(frozen=True)
 class Slice:
+    """One batch of the feed: the documents' references and bodies, and the continuation that follows them."""
+
     refs: list[str]
     bodies: list[str]  # each a stored CustomerReturn, as JSON text
     continuation: str
 
 
 def parse_continuation(value: str) -> int | datetime | None:
+    """A feed position we issued, a datetime (Khaos's first contact), or None when there is none."""
     value = value.strip().strip('"')
     if not value:
         return None
@@ -82,6 +85,7 @@ def parse_specific_ids(value: str) -> list[str]:
 def next_batch(
     conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime, routing: Routing | None = None
 ) -> Slice:
+    """The next documents after the continuation, marked served; the batch Khaos is sent."""
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)

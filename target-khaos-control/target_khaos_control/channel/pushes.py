@@ -61,11 +61,14 @@ class PushError(ValueError):
 
 @dataclass
 class Outcome:
+    """What came of one push: how many entries were kept, and which were rejected and why."""
+
     kept: int = 0
     not_stock_controlled: int = 0  # StockStatus entries with neither Levels nor RelationshipPotential
     rejected: list[dict[str, str]] = field(default_factory=list)  # {"where", "key", "reason"}
 
     def json(self) -> dict[str, Any]:
+        """The answer Khaos is given: the counts, and at most 20 of the rejections."""
         # The answer lists at most 20 rejections; all of them are exceptions on record.
         return {
             "kept": self.kept,
@@ -153,6 +156,7 @@ class _Push:
 def save_stock_upload(
     engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
+    """Keep a StockUpload: each stock item (codes, barcodes, tax rate) and the deletions; the unreadable on record."""
     push, items, deleted = _Push("StockUpload", pause, routing=routing or Routing()), [], []
 
     def check_item(item: Any, where: str) -> str:
@@ -209,6 +213,7 @@ def _keep_item(conn: Connection, row: dict[str, Any], moment: datetime) -> None:
 def save_stock_statuses(
     engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
+    """Keep a StockStatusUpload: each stock item's levels at each site."""
     push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
 
     def check(status: Any, where: str) -> str:
@@ -245,6 +250,7 @@ def save_stock_statuses(
 def save_order_statuses(
     engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
+    """Keep an OrderStatusUpload: the status Khaos gives each order."""
     push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
 
     def check(status: Any, where: str) -> str:

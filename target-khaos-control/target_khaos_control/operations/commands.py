@@ -113,6 +113,7 @@ def run_reconciliation(
     tax_rates: dict[str, Decimal] | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
+    """Compare Khaos's credit-note export with Reveni's refunds: each gap an exception, and the report."""
     read = reconciliation.read_export(export, columns)
     notes = read.notes
     moment = now()
@@ -175,6 +176,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
 
 
 def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
+    """The open exceptions, one owner's or all, as records."""
     query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
     if owner:
         query = query.where(exceptions.c.owner == owner)
@@ -184,6 +186,7 @@ def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, 
 
 
 def list_exceptions(engine: Engine, owner: str | None, fmt: str, out: TextIO = sys.stdout) -> int:
+    """Print the open exceptions as a table or as JSON (`reveni-khaos exceptions`)."""
     records = open_exceptions(engine, owner)
     if fmt == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False), file=out)

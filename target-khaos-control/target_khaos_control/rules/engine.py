@@ -49,6 +49,8 @@ class Deduction:
 
 @dataclass(frozen=True)
 class ReasonRule:
+    """One entry of `reasons:`: which items it matches, and the Khaos reason and disposition they get."""
+
     reasons: frozenset[str] | None
     verdicts: frozenset[str] | None
     reject_reasons: frozenset[str] | None
@@ -58,6 +60,7 @@ class ReasonRule:
     site: str
 
     def matches(self, item: dict[str, Any], variables: dict[str, Any]) -> bool:
+        """Whether this item, with the return's variables, meets every condition the rule gives."""
         return (
             (self.reasons is None or item["return_reason"]["code"] in self.reasons)
             and (self.verdicts is None or item.get("status") in self.verdicts)
@@ -68,6 +71,8 @@ class ReasonRule:
 
 @dataclass(frozen=True)
 class TaxRule:
+    """One entry of `tax:`: a VAT rate, for which countries and currencies, and its Khaos tax code."""
+
     rate: Decimal
     countries: frozenset[str] | None
     currencies: frozenset[str] | None
@@ -76,6 +81,8 @@ class TaxRule:
 
 @dataclass
 class RuleSet:
+    """A client's rules, loaded and checked: what turns each Reveni return into Khaos documents."""
+
     client: str
     content_hash: str
     reasons: list[ReasonRule]
@@ -116,10 +123,12 @@ class RuleSet:
         hold: bool | None = None,
         part: str = "",
     ) -> Problem:
+        """An exception of this kind as a draft finds it (a `Problem`), routed as the client's rules say."""
         owner, severity = self.routing.route(kind)
         return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold, part=part)
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
+        """What the rules make of one Reveni return: its document lines, exceptions and figures."""
         return_id = record.get("id")
         draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
         broken = unreadable(record)

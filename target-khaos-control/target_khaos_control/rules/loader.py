@@ -54,6 +54,7 @@ MAX_TAX_RATES = 1_000
 
 
 def load_ruleset(path: str | Path) -> RuleSet:
+    """Load a client's rule set (its folder or `rules.yml`), or refuse it with every error at file:line:column."""
     file = rules_file(path)
     data, node = _read_yaml(file)
     _check_size(file, data)

@@ -137,6 +137,7 @@ class Report:
 
     @property
     def unknown_credit_notes(self) -> list[str]:
+        """The codes of credit notes for references this integration never sent."""
         return sorted(note.code for note in self.unknown_notes)
 
     def totals(self) -> dict[str, dict[str, str]]:
@@ -160,6 +161,7 @@ class Report:
         }
 
     def summary(self) -> dict[str, Any]:
+        """The figures of the reconciliation: returns compared and matched, gaps, aging and totals."""
         with_refund = [line for line in self.returns if line.refunded != 0 or line.credit_notes]
         matched = [line for line in with_refund if line.matched]
         awaiting = [line for line in with_refund if not line.gaps and not line.matched]
@@ -180,11 +182,13 @@ class Report:
         }
 
     def as_json(self) -> str:
+        """The summary and each return with a gap, as JSON (amounts as exact text)."""
         lines = [vars(line) for line in self.returns if line.gaps]  # flat fields: no deep copy needed
         # Amounts as exact decimal strings, never floats.
         return json.dumps({"summary": self.summary(), "gaps": lines}, indent=2, ensure_ascii=False, default=str)
 
     def as_csv(self) -> str:
+        """Each return with a gap, as CSV."""
         rows = [
             (
                 line.return_id,
@@ -203,6 +207,7 @@ class Report:
         return write_csv(CSV_COLUMNS, rows)
 
     def as_table(self) -> str:
+        """The summary and the gaps as a table for a person to read."""
         summary = self.summary()
         out = [
             f"Reconciliation at {summary['at']}: {summary['matched']} of {summary['returns_compared']} returns "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
 from datetime import UTC, timedelta
 from weakref import WeakKeyDictionary
@@ -35,7 +36,7 @@ class ReturnsStream(ReveniStream):
     primary_keys = ("id",)
     replication_key = "updated_at"
     is_sorted = True
-    schema = RETURN.to_dict()
+    schema = copy.deepcopy(RETURN)  # singer-sdk may annotate its copy
     # A bookmark every 100 returns: a run that dies loses at most that much progress.
     STATE_MSG_FREQUENCY = 100
     # Reveni already sends proper JSON types, which the target's rules check: conforming

@@ -25,6 +25,8 @@ from typing import Any
 
 from target_khaos_control.exception_kinds import KINDS, Routing
 from target_khaos_control.money import Pricing
+from target_khaos_control.reveni import STATUSES as STATUSES
+from target_khaos_control.reveni import VERDICTS as VERDICTS
 from target_khaos_control.rules import templates
 from target_khaos_control.rules.engine import RuleSet
 from target_khaos_control.rules.rules_file import MAX_BYTES as MAX_BYTES
@@ -35,8 +37,6 @@ from target_khaos_control.rules.rules_file import rules_file as rules_file
 from target_khaos_control.rules.rules_schema import SCHEMA as SCHEMA
 from target_khaos_control.rules.rules_schema import _check_schema
 from target_khaos_control.rules.rules_sections import PROCESSING as PROCESSING
-from target_khaos_control.rules.rules_sections import STATUSES as STATUSES
-from target_khaos_control.rules.rules_sections import VERDICTS as VERDICTS
 from target_khaos_control.rules.rules_sections import (
     _check_exceptions,
     _check_reason_coverage,

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.exception_kinds import KINDS, Kind
 from target_khaos_control.khaos_documents import Address, CustomerReturn, DataItem, ExchangeItem, ReturnedItem
 from target_khaos_control.times import utc
 
@@ -34,7 +34,7 @@ KHAOS_TIME_ZONE = ZoneInfo("Europe/London")
 class Problem:
     """Something a person must fix; a blocking one keeps its item (or return) from Khaos."""
 
-    kind: str  # unknown_reason, missing_tax_code, sku_not_found, invalid_record, ...
+    kind: Kind
     owner: str  # finance, warehouse, cx or integration
     message: str
     item_id: str = ""

@@ -32,8 +32,8 @@ from sqlalchemy.engine import Connection
 from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
-from target_khaos_control.exception_kinds import KINDS, Owner, Routing
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, actions, trace_key
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
 from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
@@ -176,7 +176,7 @@ class Batch:
         ):
             self.exception_keys.setdefault(row.return_id, set()).add(row.trace_key)
             statuses[row.trace_key] = row.status
-        self.exception_log = ExceptionLog(statuses, moment)
+        self.exception_log = ExceptionLog(statuses, moment, self.routing)
         self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
@@ -223,21 +223,15 @@ class Batch:
     def _question(self, return_id: str, latest: Version, incoming: Version, draft: Draft, updated_at: str) -> None:
         """Leave the return as it was and ask CX: the stored version stays the one decided on."""
         self.counts.backwards += 1
-        kind = "status_moved_backwards"
-        owner, severity = self.routing.route(kind)
-        self.exception_log.found(
-            trace_key(kind, return_id),
-            kind=kind,
-            owner=owner,
-            return_id=return_id,
-            item_id="",
-            message=f"Reveni return {return_id} went back from {latest.status!r} to {incoming.status!r} "
+        key = self.exception_log.raise_exception(
+            Kind.STATUS_MOVED_BACKWARDS,
+            Subject.of_return(return_id),
+            f"Reveni return {return_id} went back from {latest.status!r} to {incoming.status!r} "
             f"in its version of {updated_at}; its Khaos documents are left as they were",
-            severity=severity,
-            details=json.dumps({"from": latest.status, "to": incoming.status}),
+            {"from": latest.status, "to": incoming.status},
             ruleset_hash=draft.ruleset_hash,
         )
-        self.exception_keys.setdefault(return_id, set()).add(trace_key(kind, return_id))
+        self.exception_keys.setdefault(return_id, set()).add(key)
 
     def _hold_unreadable(self, return_id: str, draft: Draft) -> None:
         """A version whose `updated_at` cannot be read: its exceptions open, nothing else changes."""
@@ -311,15 +305,11 @@ class Batch:
             if key in settled:
                 known.add(key)
                 continue
-            self.exception_log.found(
-                key,
-                kind=problem.kind,
-                owner=problem.owner,
-                return_id=return_id,
-                item_id=problem.item_id,
-                message=problem.message,
-                severity=problem.severity,
-                details=json.dumps(problem.details, default=str, ensure_ascii=False),
+            self.exception_log.raise_exception(
+                problem.kind,
+                Subject.of_return(return_id, problem.item_id, problem.part),
+                problem.message,
+                problem.details,
                 ruleset_hash=draft.ruleset_hash,
             )
             known.add(key)

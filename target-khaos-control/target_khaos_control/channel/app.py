@@ -74,7 +74,7 @@ def _routing(rules_path: str) -> Routing:
     try:
         return load_ruleset(rules_path).routing
     except RuleSetError:
-        log.warning("%s: the rule set is not usable; Khaos's rejected pushes go to their default owners", rules_path)
+        log.warning("%s: the rule set is not usable; the channel's exceptions go to their default owners", rules_path)
         return Routing()
 
 
@@ -187,7 +187,7 @@ class Channel:
                 if specific is not None:
                     batch = feed.specific_batch(conn, feed.parse_specific_ids(specific), continuation, fmt, now())
                 else:
-                    batch = feed.next_batch(conn, continuation, self.settings.batch_size, fmt, now())
+                    batch = feed.next_batch(conn, continuation, self.settings.batch_size, fmt, now(), self.routing)
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
         log.info(

@@ -151,7 +151,7 @@ class ExceptionPages:
         record = worked(row, moment)
         return page(
             "exception.html",
-            f"Exception: {KINDS[row.kind].title if row.kind in KINDS else row.kind}",
+            f"Exception: {KINDS[row.kind].heading if row.kind in KINDS else row.kind}",
             e=record,
             history=[_action(action) for action in history],
             csrf=self.forms.token(login(request)),

@@ -29,8 +29,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.channel import push_entries as read
 from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
-from target_khaos_control.exception_kinds import Routing
-from target_khaos_control.exception_log import ExceptionLog, trace_key
+from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
 from target_khaos_control.khaos_documents import OrderStatusName
 from target_khaos_control.rules.catalogue import changed as catalogue_changed
 from target_khaos_control.store import (
@@ -45,7 +45,7 @@ from target_khaos_control.store import (
 )
 
 ORDER_STATUSES = set(get_args(OrderStatusName))
-REJECTED = "khaos_push_rejected"
+REJECTED = Kind.KHAOS_PUSH_REJECTED
 CHUNK = 200  # entries per transaction: about what a pull may wait for
 
 
@@ -140,19 +140,13 @@ class _Push:
         for chunk in chunks(wanted):
             query = sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.trace_key.in_(chunk))
             known.update({row.trace_key: row.status for row in conn.execute(query)})
-        log = ExceptionLog(known, moment)
-        owner, severity = self.routing.route(REJECTED)
-        for key, rejection in keyed.items():
-            log.found(
-                key,
-                kind=REJECTED,
-                owner=owner,
-                severity=severity,
-                return_id="",
-                item_id=rejection["key"][:64],
-                message=f"Khaos's {self.endpoint} push: {rejection['where']}: {rejection['reason']}",
-                details=json.dumps({"endpoint": self.endpoint, **rejection}, ensure_ascii=False),
-                ruleset_hash="",
+        log = ExceptionLog(known, moment, self.routing)
+        for rejection in keyed.values():
+            log.raise_exception(
+                REJECTED,
+                Subject(self.endpoint, rejection["key"] or rejection["where"], item_id=rejection["key"][:64]),
+                f"Khaos's {self.endpoint} push: {rejection['where']}: {rejection['reason']}",
+                {"endpoint": self.endpoint, **rejection},
             )
         for key in resolved:
             if key not in keyed:

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import TemplateError
 
 from target_khaos_control.documents import Draft, Line, Problem, address, khaos_datetime, storable, text, xml_safe
-from target_khaos_control.exception_kinds import KINDS, Owner, Routing
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
 from target_khaos_control.khaos_documents import (
     Contact,
     CustomerReturn,
@@ -116,7 +116,7 @@ class RuleSet:
 
     def problem(
         self,
-        kind: str,
+        kind: Kind,
         message: str,
         item_id: str = "",
         *,
@@ -146,14 +146,16 @@ class RuleSet:
             return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
             draft.lines, draft.header, draft.decided = [], None, False
-            draft.problems = [self.problem("rule_template_failed", f"Reveni return {draft.return_id or '?'}: {failed}")]
+            draft.problems = [
+                self.problem(Kind.RULE_TEMPLATE_FAILED, f"Reveni return {draft.return_id or '?'}: {failed}")
+            ]
             draft.outcomes = {str(i.get("id")): "exception:rule_template_failed" for i in _items(record)}
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
         draft.lines, draft.header, draft.decided = [], None, False
         draft.problems = [
-            self.problem("invalid_record", f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
+            self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]
         draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
         return draft
@@ -216,7 +218,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if not urn or urn == "None":
             draft.problems.append(
                 rules.problem(
-                    "customer_not_found",
+                    Kind.CUSTOMER_NOT_FOUND,
                     f"No Khaos customer (URN) for the customer of "
                     f"order {record['order']['number']}: add them to the rules' tables",
                 )
@@ -225,7 +227,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if not order_ref or order_ref == "None":
             draft.problems.append(
                 rules.problem(
-                    "source_order_not_found", f"Order {record['order']['number']} has no Khaos sales order reference"
+                    Kind.SOURCE_ORDER_NOT_FOUND, f"Order {record['order']['number']} has no Khaos sales order reference"
                 )
             )
         draft.source_order = {rules.source_order_key: order_ref}
@@ -233,7 +235,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if not (invoice.Line1 and invoice.Town and invoice.Country.Code):
             draft.problems.append(
                 rules.problem(
-                    "invalid_record",
+                    Kind.INVALID_RECORD,
                     f"The address on order {record['order']['number']} "
                     "lacks a first line, a town or a country, which Khaos requires",
                 )
@@ -242,7 +244,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
             draft.problems.append(
                 rules.problem(
-                    "customer_name_missing",
+                    Kind.CUSTOMER_NAME_MISSING,
                     f"The customer of order {record['order']['number']} has neither a first name nor a surname",
                 )
             )
@@ -277,7 +279,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
                 setattr(fields, part, value[:most].rstrip())
             self.draft.problems.append(
                 self.rules.problem(
-                    "field_too_long",
+                    Kind.FIELD_TOO_LONG,
                     f"{name}.{part} is {len(value)} characters; Khaos allows {most}: "
                     + ("the return waits until it is shortened" if hold else f"sent as {getattr(fields, part)!r}"),
                     hold=hold,
@@ -368,11 +370,13 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             return None
         if any(r.reasons is None or code in r.reasons for r in self.rules.reasons):
             return Problem(
-                "unmapped_disposition",
+                Kind.UNMAPPED_DISPOSITION,
                 "",
                 f"Reason {code!r} with verdict {item.get('status')!r} "
                 f"(reject reason {item.get('reject_reason')!r}) matches no rule",
             )
         return Problem(
-            "unknown_reason", "", f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition"
+            Kind.UNKNOWN_REASON,
+            "",
+            f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition",
         )

@@ -6,21 +6,33 @@ invites a second credit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from msgspec import UNSET, UnsetType
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
+from target_khaos_control.reveni import ExchangePayment, Refund, Return, required
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from target_khaos_control.rules.engine import RuleSet
 
 
-def _sum(movements: list[dict[str, Any]]) -> Decimal:
-    return sum((Decimal(str(m["amount"])) for m in movements), Decimal("0.00"))
+Movement = Refund | ExchangePayment  # money Reveni paid back, or the customer paid on top
+
+
+def _sum(movements: list[Movement]) -> Decimal:
+    return sum((Decimal(str(m.amount)) for m in movements), Decimal("0.00"))
+
+
+def _currency(movement: Movement, the_returns: str) -> str | None:
+    """The currency a movement was paid in: the return's when Reveni leaves it out."""
+    return the_returns if movement.currency is UNSET else movement.currency
 
 
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
@@ -30,22 +42,23 @@ class RefundCheck:
     """The refund side of one return's evaluation: what Reveni paid, and whether the credit agrees."""
 
     rules: RuleSet
-    record: dict[str, Any]
+    record: Return
     catalogue: Catalogue
     draft: Draft
     foreign: dict[str, Decimal]
 
-    def _completed(self, key: str) -> list[dict[str, Any]]:
-        """Completed money movements of one kind; those in another currency are a problem of
+    def _completed(self, key: str, given: Sequence[Movement] | UnsetType | None) -> list[Movement]:
+        """Completed money movements of one kind (`key`); those in another currency are a problem of
         their own, one per currency (keyed by it), so a later cause never overwrites them."""
-        found = [m for m in self.record.get(key) or [] if m.get("status") == "completed"]
-        foreign: dict[str, list[dict[str, Any]]] = {}
+        found = [m for m in given or [] if m.status == "completed"]
+        foreign: dict[str, list[Movement]] = {}
         for movement in found:
-            if movement.get("currency", self.draft.currency) != self.draft.currency:
-                foreign.setdefault(str(movement["currency"]), []).append(movement)
+            if _currency(movement, self.draft.currency) != self.draft.currency:
+                foreign.setdefault(str(movement.currency), []).append(movement)
         for currency, movements in foreign.items():
             paid = ", ".join(
-                f"{m['amount']} {currency} ({key[:-1].replace('_', ' ')} {m.get('id', '?')})" for m in movements
+                f"{m.amount} {currency} ({key[:-1].replace('_', ' ')} {'?' if m.id is UNSET else m.id})"
+                for m in movements
             )
             self.draft.problems.append(
                 self.rules.problem(
@@ -57,7 +70,7 @@ class RefundCheck:
                 )
             )
             self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + _sum(movements)
-        return [m for m in found if m.get("currency", self.draft.currency) == self.draft.currency]
+        return [m for m in found if _currency(m, self.draft.currency) == self.draft.currency]
 
     def _deduct(self) -> None:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
@@ -96,7 +109,7 @@ class RefundCheck:
 
     def _settled(self) -> bool:
         """Every item graded and none waiting on an exception: Reveni's refund is final."""
-        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not any(
+        return all(i.status != "pending" for i in required(self.record.return_items, "return_items")) and not any(
             outcome.startswith("exception:") for outcome in self.draft.outcomes.values()
         )
 
@@ -124,7 +137,7 @@ class RefundCheck:
                 f"The rest was paid in another currency ({paid}, an exception of its own): agree what that "
                 f"is in {currency} and reduce the credit to the {currency} refund before approving it."
             )
-        elif difference < 0 and self.record.get("exchange_payments"):
+        elif difference < 0 and self.record.exchange_payments:
             advice = (
                 "Reveni's refunds less what the customer paid on top for exchange items come to less than the "
                 "credit: check the exchange prices in Reveni (and any exchange the warehouse rejected) before "

@@ -1,13 +1,19 @@
-"""The fields of a Reveni return a rule template may read, walked from the typed return."""
+"""The fields of a Reveni return a rule template may read, walked from the typed return,
+and the variables a template is given for one return."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import msgspec.inspect as mi
-from msgspec import Struct
+from msgspec import UNSET, Struct
+from msgspec.structs import astuple
 
 from target_khaos_control.reveni import Address, Return, ReturnItem
+
+# What a template reads: each name to its value (Jinja's context). The return's fields are
+# typed values (Structs, lists of them, text); the engine's own are worked out figures.
+Variables: TypeAlias = dict[str, Any]
 
 
 def fields(typed: type[Struct]) -> dict[str, Any]:
@@ -31,3 +37,11 @@ ADDRESS = fields(Address)
 ITEM = fields(ReturnItem)  # `item`, the return line, in reason rules only
 RETURN: dict[str, Any] = {**fields(Return), **WORKED_OUT}
 WITH_ITEM: dict[str, Any] = {**RETURN, "item": ITEM}
+
+NAMES = Return.__struct_fields__
+
+
+def variables(reveni_return: Return) -> Variables:
+    """The return's fields as a template reads them: one Reveni left out is not there, so a
+    template naming it fails (Jinja's StrictUndefined) just as a null one reads None."""
+    return {name: value for name, value in zip(NAMES, astuple(reveni_return), strict=True) if value is not UNSET}

@@ -7,6 +7,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from target_khaos_control.rules.template_context import Fields
 from target_khaos_control.rules.template_limits import (
     BINOPS,
     MAX_DEPTH,
@@ -60,7 +61,7 @@ NOT_IN_TEMPLATES = (
 )
 
 
-def check(env: SandboxedEnvironment, source: str, fields: dict[str, Any], tables: set[str]) -> None:
+def check(env: SandboxedEnvironment, source: str, fields: Fields, tables: set[str]) -> None:
     """Refuse what a template must not do, before it ever runs."""
     if len(source) > MAX_SOURCE:
         raise TemplateProblem(f"the template is {len(source)} characters long; the limit is {MAX_SOURCE}")
@@ -173,7 +174,7 @@ def _constant(node: nodes.Node) -> Any:
     raise _NotConstant  # the rest cannot grow: Jinja may fold it
 
 
-def _check_path(node: nodes.Node, fields: dict[str, Any], line: int, local: set[str]) -> None:
+def _check_path(node: nodes.Node, fields: Fields, line: int, local: set[str]) -> None:
     path: list[str] = []
     while isinstance(node, nodes.Getattr | nodes.Getitem):
         if isinstance(node, nodes.Getattr):

@@ -5,7 +5,8 @@ The Structs below are the one definition of a Reveni return (shared/spec/reveni-
 rules' template context (`rules/template_context.py`) is walked from them, and msgspec
 checks each record against them in a few microseconds: every record is checked, none is
 trusted (tests/test_reveni_contract.py holds the check to jsonschema's verdict on the
-tap's schema, break by break). What the schema leaves open (a name with a lone surrogate,
+tap's schema, break by break), and the rules read the typed return `read` makes of it,
+once per draft. What the schema leaves open (a name with a lone surrogate,
 which no file or database can hold) is checked here too, so one odd record becomes an
 `invalid_record` for that return and never stops the load.
 """
@@ -23,7 +24,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 T = TypeVar("T")
 # A field Reveni may leave out (UNSET) or send as null (None): the rules tell the two apart
 # as they always have (a template naming a field left out fails; a null one reads None).
-Maybe: TypeAlias = T | None | UnsetType
+Maybe: TypeAlias = T | UnsetType | None
 
 Money = Annotated[str, Meta(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
 # RFC 3339, as jsonschema's `date-time` format reads it (rfc3339-validator): upper-

@@ -76,10 +76,12 @@ class ReasonRule:
 
 def reason_code(item: ReturnItem) -> str | None:
     """The item's Reveni reason code (null reads None): an item without a reason cannot be read."""
-    code = required(item.return_reason, "return_reason").code
-    if code is UNSET:
-        raise KeyError("code")
-    return sent(code)
+    reason = item.return_reason
+    if reason:  # read for each rule an item is matched against: kept to one call
+        code = reason.code
+        if code is not UNSET:
+            return code
+    raise KeyError("code" if reason else "return_reason")
 
 
 @dataclass(frozen=True)

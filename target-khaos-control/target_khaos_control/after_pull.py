@@ -19,7 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from target_khaos_control.documents import Draft, Line, Problem, associated_ref
-from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_position import HeldDocument, Position
 from target_khaos_control.rules.engine import DEDUCTION
 

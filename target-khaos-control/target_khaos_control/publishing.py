@@ -32,8 +32,9 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
-from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check

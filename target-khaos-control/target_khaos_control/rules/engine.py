@@ -27,7 +27,8 @@ from target_khaos_control.documents import (
     storable,
     too_long,
 )
-from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.money import Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.item_pricing import ItemPricing

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from target_khaos_control.exception_kinds import KINDS, Kind
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.times import utc
 
 # Everything XML 1.0 (section 2.2) does not allow as a character.
@@ -58,7 +58,7 @@ class Problem:
     def blocking(self) -> bool:
         """Whether it keeps its item (or return) from Khaos: its kind's default, unless the
         rule set chose (`field_lengths: hold`)."""
-        return KINDS[self.kind].holds if self.hold is None else self.hold
+        return self.kind.holds if self.hold is None else self.hold
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ SCHEMA = {
 }
 
 
-def trace_key(kind: str, subject: str, item: str = "", part: str = "") -> str:
+def trace_key(kind: Kind, subject: str, item: str = "", part: str = "") -> str:
     """One exception per kind, subject (a Reveni return, a pushed entry), item and part
     (the field, currency or SKU where one return has several causes of one kind): a
     problem seen again is the same key, so it is counted, never duplicated."""

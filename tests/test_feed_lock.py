@@ -1,0 +1,76 @@
+"""The feed's lock on SQLite: a pull or a target waiting for it takes it as soon as the
+other writer commits, and gives up after `BUSY_MS` with the database's own reason. How
+soon is a figure for bench/channel_drain.py, not a test."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from target_khaos_control import store
+from target_khaos_control.store import lock_feed, open_store, pulls
+
+
+def _pull_row(continuation: str) -> dict[str, object]:
+    return {
+        "at": store.now(),
+        "format": "JSON",
+        "specific_ids": False,
+        "continuation_in": continuation,
+        "continuation_out": continuation,
+        "refs": "[]",
+        "count": 0,
+    }
+
+
+def test_a_pull_waiting_for_the_feed_lock_takes_it_once_the_target_commits(tmp_path: Path) -> None:
+    # given a target holding the feed's lock, writing, and committing a moment later
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    held, release = threading.Event(), threading.Event()
+
+    def target() -> None:
+        with engine.begin() as conn:
+            lock_feed(conn)
+            conn.execute(pulls.insert().values(**_pull_row("target")))
+            held.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=target)
+    writer.start()
+    assert held.wait(10)
+    threading.Timer(0.05, release.set).start()
+    # when a pull asks for the lock meanwhile
+    with engine.begin() as conn:
+        lock_feed(conn)
+        # expect: it holds the lock only after the target committed, so it reads its write
+        assert conn.execute(sa.select(pulls.c.continuation_in)).scalars().all() == ["target"]
+        assert conn.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+        conn.execute(pulls.insert().values(**_pull_row("pull")))
+    writer.join()
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(pulls.c.continuation_in).order_by(pulls.c.id)).scalars().all() == [
+            "target",
+            "pull",
+        ]
+    engine.dispose()
+
+
+def test_the_feed_lock_gives_up_after_the_busy_time_naming_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a writer that never lets go, and a wait of 0.1 s
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setattr(store, "BUSY_MS", 100)
+    with engine.begin() as holder:
+        lock_feed(holder)
+        # expect: the second gives up with SQLite's reason, and its connection still works after
+        with engine.connect() as conn:
+            with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+                lock_feed(conn)
+            conn.rollback()
+            assert conn.execute(sa.select(sa.func.count()).select_from(pulls)).scalar_one() == 0
+            # and it waits out a writer for BUSY_MS again: the setting was put back
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 100
+    engine.dispose()

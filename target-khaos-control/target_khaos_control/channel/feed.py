@@ -83,6 +83,12 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
+    if conn.dialect.name == "postgresql":
+        start = _start_of_nothing_new(conn, position, continuation)
+        if start is not None:  # it marks nothing, so it never waits for a target's batch to commit
+            batch = Slice([], [], str(start))
+            _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, through=served_through(conn))
+            return batch
     lock_feed(conn)  # what is read here is what gets marked served
     through = served_through(conn)
     if isinstance(position, datetime):
@@ -107,6 +113,26 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
             through = max(through, stretch[1])
     _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through)
     return batch
+
+
+def _start_of_nothing_new(conn: Connection, position: int | datetime, continuation: str) -> int | None:
+    """Where a pull starts when nothing servable lies past there, read without the feed's
+    lock; None when something does, or when the continuation needs recovering (both are
+    decided again under the lock). On Postgres the pull log takes no lock: Khaos polling
+    an idle feed then answers at once, even while a target's batch holds the feed's lock
+    (SQLite has one write lock, which the log's entry needs anyway)."""
+    if isinstance(position, datetime):
+        start = first_contact(conn, continuation.strip())
+    elif _trusted(conn, position):
+        start = position
+    else:
+        return None
+    newer = conn.execute(
+        sa.select(documents.c.feed_position)
+        .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > start)
+        .limit(1)
+    ).first()
+    return start if newer is None else None
 
 
 def served_through(conn: Connection) -> int:

@@ -130,6 +130,7 @@ def _start_of_nothing_new(conn: Connection, position: int | datetime, continuati
     newer = conn.execute(
         sa.select(documents.c.feed_position)
         .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > start)
+        .order_by(documents.c.feed_position)  # on the feed's index, never a scan from the table's start
         .limit(1)
     ).first()
     return start if newer is None else None

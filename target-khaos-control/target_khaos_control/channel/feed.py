@@ -83,7 +83,7 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and _polling(conn, limit):
         start = _start_of_nothing_new(conn, position, continuation)
         if start is not None:  # it marks nothing, so it never waits for a target's batch to commit
             batch = Slice([], [], str(start))
@@ -113,6 +113,16 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
             through = max(through, stretch[1])
     _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through)
     return batch
+
+
+def _polling(conn: Connection, limit: int) -> bool:
+    """Whether Khaos is polling the feed's end: its last pull came back short of a full
+    page (or it never pulled). Draining, full page after full page, a pull goes straight
+    for the feed's lock rather than first look for something new."""
+    last = conn.execute(
+        sa.select(pulls.c.count).where(pulls.c.specific_ids.is_(False)).order_by(pulls.c.id.desc()).limit(1)
+    ).scalar()
+    return last is None or last < limit
 
 
 def _start_of_nothing_new(conn: Connection, position: int | datetime, continuation: str) -> int | None:

@@ -42,6 +42,30 @@ NO_CONTINUATION = (
 )
 
 
+# A pull's two big statements, built once: SQLAlchemy then only looks up their compiled form.
+PAGE = (
+    sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
+    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > sa.bindparam("after"))
+    .order_by(documents.c.feed_position)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_MOMENT = sa.bindparam("moment", type_=documents.c.last_served_at.type)
+_NEWLY = documents.c.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
+MARK_SERVED = (
+    documents.update()
+    .where(
+        documents.c.feed_position.between(sa.bindparam("first"), sa.bindparam("last")),
+        documents.c.state.in_(SERVABLE),
+    )
+    .values(
+        last_served_at=_MOMENT,
+        first_served_at=sa.func.coalesce(documents.c.first_served_at, _MOMENT),
+        state=sa.case((_NEWLY, SERVED.value), else_=documents.c.state),
+        state_changed_at=sa.case((_NEWLY, _MOMENT), else_=documents.c.state_changed_at),
+    )
+)
+
+
 class ContinuationError(ValueError):
     pass
 
@@ -97,16 +121,10 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
         after = position
     else:
         after = _recover(conn, continuation.strip(), moment)
-    query = (
-        sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
-        .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > after)
-        .order_by(documents.c.feed_position)
-        .limit(limit)
-    )
-    rows = conn.execute(query).all()
-    out = str(rows[-1].feed_position) if rows else str(after)
-    batch = Slice([row.associated_ref for row in rows], [row.body for row in rows], out)
-    stretch = (int(rows[0].feed_position), int(rows[-1].feed_position)) if rows else None
+    rows = conn.execute(PAGE, {"after": after, "limit": limit}).tuples().all()
+    out = str(rows[-1][2]) if rows else str(after)
+    batch = Slice([row[0] for row in rows], [row[1] for row in rows], out)
+    stretch = (int(rows[0][2]), int(rows[-1][2])) if rows else None
     if stretch is not None:
         _mark_served(conn, *stretch, moment)
         if after <= through:  # this pull carried on from the served stretch: it grows
@@ -292,18 +310,7 @@ def _mark_served(conn: Connection, first: int, last: int, moment: datetime) -> N
     """One pull is one stretch of the feed, read under the feed's lock: one UPDATE by
     position marks it. A re-requested document keeps that mark (Khaos said its import
     failed); the rest become served."""
-    table = documents.c
-    newly = table.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
-    conn.execute(
-        documents.update()
-        .where(table.feed_position.between(first, last), table.state.in_(SERVABLE))
-        .values(
-            last_served_at=moment,
-            first_served_at=sa.func.coalesce(table.first_served_at, moment),
-            state=sa.case((newly, SERVED.value), else_=table.state),
-            state_changed_at=sa.case((newly, moment), else_=table.state_changed_at),
-        )
-    )
+    conn.execute(MARK_SERVED, {"first": first, "last": last, "moment": moment})
 
 
 def _mark_re_requested(conn: Connection, refs: list[str], moment: datetime) -> None:

@@ -26,6 +26,7 @@ class WalCheckpoints:
     """The checkpoints of one SQLite engine, run by a thread after its connections' work."""
 
     def __init__(self, engine: Engine) -> None:
+        """No thread yet: the first connection handed back starts it."""
         self.engine = engine
         self.due = threading.Event()
         self.guard = threading.Lock()
@@ -46,6 +47,7 @@ class WalCheckpoints:
         return checkpoints
 
     def after_work(self, *_connection: Any) -> None:
+        """A connection was handed back: a checkpoint is due (its thread started if need be)."""
         if threading.current_thread() is self.thread:  # its own connection, handed back
             return
         self.due.set()

@@ -24,12 +24,15 @@ from target_khaos_control.rules.engine import RuleSet
 
 @dataclass(frozen=True)
 class CaseResult:
+    """One golden case: its file, its name, and every way it failed (none: it passed)."""
+
     file: Path
     name: str
     failures: list[str]
 
 
 def run_cases(ruleset: RuleSet, folder: Path) -> list[CaseResult]:
+    """Run every case in the client folder's `tests/*.yaml` against the rule set."""
     tests = folder / "tests"
     base = yaml.safe_load((tests / "base.yaml").read_text(encoding="utf-8"))
     results = []
@@ -96,6 +99,7 @@ def _unknown_keys(file: Path, node: yaml.Node, known: Any, where: str = "") -> l
 
 
 def build_return(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A case's Reveni return: `base.yaml` with what the case gives laid over it."""
     record = copy.deepcopy(base)
     items = given.get("return_items")
     merged = _merge(record, {k: v for k, v in given.items() if k != "return_items"})
@@ -179,6 +183,7 @@ def _price(price: dict[str, Any]) -> dict[str, str]:
 
 
 def compare(draft: Draft, expect: dict[str, Any]) -> list[str]:
+    """Every way the draft differs from what the case expects, in words; empty when it passes."""
     got = outcome(draft)
     failures = []
     for key, wanted in expect.items():

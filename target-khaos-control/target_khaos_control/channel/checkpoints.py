@@ -4,9 +4,13 @@ In WAL mode every commit appends the pages it changed to the WAL, and by default
 commit that takes the WAL past 1,000 pages also copies it back into the database file
 and syncs it (an automatic checkpoint). A pull rewrites about 300 pages (each served
 document's row), so one pull in three paid for a checkpoint before answering Khaos.
-The channel's connections do no automatic checkpoint; each time one is handed back
-after its work (committed by then), a thread of the channel's checkpoints what it can (PASSIVE: it never waits for, nor
-blocks, a reader or a writer). A target's connections keep their own checkpoints.
+The channel's connections leave checkpoints to a thread of the channel's: each time one
+is handed back after its work (committed by then), the thread checkpoints what it can
+(PASSIVE: it never waits for, nor blocks, a reader or a writer). The WAL starts again
+from its beginning only at a write that begins after a complete checkpoint, which pulls
+back to back leave no room for: so the connections keep SQLite's own checkpoint as a
+backstop at BACKSTOP_PAGES (16 MB), where it finds nearly everything already copied.
+A target's connections keep their own checkpoints.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 log = logging.getLogger("reveni_khaos.channel")
+BACKSTOP_PAGES = 4096  # the WAL's bound: SQLite's own checkpoint past it (its default is 1,000)
 IDLE_SECONDS = 60  # the thread ends after this long with no work done; the next starts it again
 
 
@@ -35,8 +40,8 @@ class WalCheckpoints:
 
     @classmethod
     def off_the_answers(cls, engine: Engine) -> WalCheckpoints | None:
-        """On SQLite: the engine's connections stop checkpointing in their commits, and
-        this thread does it after them. Nothing on Postgres."""
+        """On SQLite: the engine's connections checkpoint in their commits only past the
+        backstop, and this thread does it after them. Nothing on Postgres."""
         if engine.dialect.name != "sqlite":
             return None
         checkpoints = cls(engine)
@@ -72,4 +77,4 @@ class WalCheckpoints:
 
 
 def _no_automatic_checkpoint(dbapi_connection: Any, _record: object) -> None:
-    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")

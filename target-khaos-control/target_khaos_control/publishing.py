@@ -26,14 +26,15 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
-from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
@@ -250,9 +251,9 @@ class Batch:
             judgment = judge(position, record, draft, to_send, sequence, self.routing)
             to_send += [judgment.adjustment] if judgment.adjustment is not None else []
             if position.known:  # the rules compared with what we would send now: this replaces it
-                draft.problems = [p for p in draft.problems if p.kind != "refund_credit_difference" or p.part]
+                draft.problems = [p for p in draft.problems if p.kind != Kind.REFUND_CREDIT_DIFFERENCE or p.part]
             draft.problems += judgment.problems
-            if any(KINDS[p.kind].owner == Owner.FINANCE for p in judgment.problems):
+            if any(p.kind.owner == Owner.FINANCE for p in judgment.problems):
                 draft.process = False  # a flagged figure waits for a person
         if not to_send:
             if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it
@@ -269,12 +270,7 @@ class Batch:
         hold_reason = draft.blocking_reason
         open_doc.values.update(
             ruleset_hash=draft.ruleset_hash,
-            body=simplejson.dumps(
-                draft.document(open_doc.associated_ref, to_send),
-                use_decimal=True,
-                ensure_ascii=False,
-                separators=(",", ":"),
-            ),
+            body=khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
             item_ids=json.dumps(open_doc.item_ids),
             lines=line_facts(to_send),
             source_updated_at=str(record.get("updated_at", "")),

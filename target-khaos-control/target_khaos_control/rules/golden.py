@@ -15,9 +15,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from target_khaos_control.documents import Draft, Line
+from target_khaos_control.item_outcomes import ItemOutcome
+from target_khaos_control.khaos_documents import Price
 from target_khaos_control.rules.catalogue import Catalogue, StockItem
 from target_khaos_control.rules.engine import RuleSet
 
@@ -147,11 +150,13 @@ def outcome(draft: Draft) -> dict[str, Any]:
             ({"kind": p.kind, "owner": p.owner, **({"item": p.item_id} if p.item_id else {})} for p in draft.problems),
             key=lambda e: (e["kind"], e.get("item", "")),
         ),
-        "skipped": sorted(item for item, result in draft.outcomes.items() if result.startswith("skip:")),
-        "process": draft.document("?", draft.lines)["ProcessReturn"] if draft.lines else False,
+        "skipped": sorted(
+            item for item, result in draft.outcomes.items() if ItemOutcome.of(result) is ItemOutcome.SKIP
+        ),
+        "process": draft.document("?", draft.lines).ProcessReturn if draft.lines else False,
         "withdraw": draft.withdraw,
         "held": bool(draft.hold_reason),
-        "header": {k: v for k, v in draft.header.items() if k in ("URN", "Notes")},
+        "header": {k: v for k, v in _header(draft).items() if k in ("URN", "Notes")},
         "source_order": draft.source_order,
     }
 
@@ -162,24 +167,28 @@ def _line(line: Line) -> dict[str, Any]:
     first = line.returned[0]
     found: dict[str, Any] = {
         "item": line.item_id,
-        "sku": first["SKU"],
-        "quantity": sum(part["Quantity"] for part in line.returned),
-        "reason": first["ReturnReason"]["ID"],
+        "sku": first.SKU,
+        "quantity": sum(part.Quantity for part in line.returned),
+        "reason": first.ReturnReason.ID,
         "disposition": line.disposition,
-        "unit_price": _price(first["UnitPrice"]),
-        "prices": [{"quantity": part["Quantity"], **_price(part["UnitPrice"])} for part in line.returned],
+        "unit_price": _price(first.UnitPrice),
+        "prices": [{"quantity": part.Quantity, **_price(part.UnitPrice)} for part in line.returned],
         "credit": str(line.credit),
     }
     if line.exchanges:
-        found["exchange_sku"] = line.exchanges[0]["SKU"]
-        found["exchange_prices"] = [
-            {"quantity": part["Quantity"], **_price(part["UnitPrice"])} for part in line.exchanges
-        ]
+        found["exchange_sku"] = line.exchanges[0].SKU
+        found["exchange_prices"] = [{"quantity": part.Quantity, **_price(part.UnitPrice)} for part in line.exchanges]
     return found
 
 
-def _price(price: dict[str, Any]) -> dict[str, str]:
-    return {kind: str(amount) for kind, amount in price.items()}
+def _header(draft: Draft) -> dict[str, Any]:
+    """The draft's header fields as sent (none for a return that could not be read)."""
+    return msgspec.to_builtins(draft.header) if draft.header is not None else {}
+
+
+def _price(price: Price | None) -> dict[str, str]:
+    sent = msgspec.to_builtins(price, builtin_types=(Decimal,)) if price is not None else {}
+    return {kind: str(amount) for kind, amount in sent.items()}
 
 
 def compare(draft: Draft, expect: dict[str, Any]) -> list[str]:

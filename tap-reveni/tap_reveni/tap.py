@@ -13,7 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 
 from tap_reveni.config_errors import refusal
 from tap_reveni.streams import ReturnsStream
-from tap_reveni.writer import Writer
+from tap_reveni.writer import Writer, flush
 
 
 class TapReveni(Tap):
@@ -103,7 +103,10 @@ def main() -> None:
     # leave it alone, which saves a fifth of the tap's start-up CPU, mostly at exit (issue 22).
     gc.freeze()
     try:
-        TapReveni.cli()
+        try:
+            TapReveni.cli()
+        finally:
+            flush()  # the returns read before a stop still reach the target
     except (FatalAPIError, RetriableAPIError, requests.RequestException) as error:
         _stop(f"tap-reveni: {error}")
     except FileNotFoundError as error:  # a --config, --state or --catalog file that is not there

@@ -118,8 +118,8 @@ class Emitted:
         self._unreadable: set[str] = set()  # returns whose updated_at cannot be read: kept all run
         self._floor: datetime | None = None
 
-    def is_new(self, record: dict[str, t.Any]) -> bool:
-        stamp = timestamp_of(record)
+    def is_new(self, record: dict[str, t.Any], stamp: datetime | None) -> bool:
+        """Whether this version of the return (`stamp`: its `timestamp_of`) is not yet passed on."""
         if stamp is None:
             garbled = repr((record.get("id"), record.get("updated_at")))
             new = garbled not in self._unreadable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 from datetime import UTC, timedelta
+from functools import cached_property
 from weakref import WeakKeyDictionary
 
 from singer_sdk.exceptions import FatalAPIError
@@ -14,7 +15,7 @@ from singer_sdk.singerlib import RecordMessage
 
 from tap_reveni.client import ReveniStream
 from tap_reveni.pagination import Cursor, Emitted, Step, UpdatedAfterPaginator, next_step, page_body
-from tap_reveni.records import unreadable
+from tap_reveni.records import timestamp_of, unreadable
 from tap_reveni.schemas import RETURN
 
 if t.TYPE_CHECKING:
@@ -46,16 +47,17 @@ class ReturnsStream(ReveniStream):
         """singer-sdk's, without its walk through every nested field of every record to
         drop deselected ones when every field is selected (Meltano's default): that walk
         was a third of the tap's remaining CPU per record (bench/tap_throughput.py)."""
-        if not all(self.mask.values()):
+        if not self._everything_selected:
             yield from super()._generate_record_messages(record)
             return
-        record = conform_record_data_types(
-            stream_name=self.name,
-            record=record,
-            schema=self.effective_schema,
-            level=self.TYPE_CONFORMANCE_LEVEL,
-            logger=self.logger,
-        )
+        if self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE:
+            record = conform_record_data_types(
+                stream_name=self.name,
+                record=record,
+                schema=self.effective_schema,
+                level=self.TYPE_CONFORMANCE_LEVEL,
+                logger=self.logger,
+            )
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
@@ -66,20 +68,22 @@ class ReturnsStream(ReveniStream):
                     time_extracted=utc_now(),
                 )
 
-    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
-        why = unreadable(row)
-        if why is not None:
-            self.logger.warning(
-                "Reveni return %r cannot be read (%s): passed on for the target to hold as an invalid_record; "
-                "the bookmark does not move for it",
-                row.get("id"),
-                why,
-            )
-        return row
+    @cached_property
+    def _everything_selected(self) -> bool:
+        """Settled before the sync starts: asked of every record, the mask has ~100 entries."""
+        return all(self.mask.values())
+
+    def generate_child_contexts(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> t.Iterable[Context | None]:
+        """None: the stream has no child streams (singer-sdk would ask the stream maps of
+        every record whether to sync children it does not have)."""
+        return ()
 
     def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
-        # A return the tap cannot read never moves the bookmark (post_process has said so).
-        if unreadable(latest_record) is None:
+        # Stays private: singer-sdk offers no public way to keep a record from the bookmark.
+        # A return the tap cannot read never moves it (parse_response has said so).
+        if latest_record is not self._unreadable:
             super()._increment_stream_state(latest_record, context=context)
 
     @property
@@ -99,6 +103,7 @@ class ReturnsStream(ReveniStream):
         self._emitted = Emitted()
         self._steps: WeakKeyDictionary[requests.Response, Step] = WeakKeyDictionary()
         self._rereads = 0
+        self._unreadable: dict[str, t.Any] | None = None  # the record just yielded, if the tap cannot read it
         return UpdatedAfterPaginator(Cursor(self._first_updated_after()), self.step)
 
     def _first_updated_after(self) -> str | None:
@@ -158,5 +163,19 @@ class ReturnsStream(ReveniStream):
         if requested.page == 1:
             self._emitted.forget_before(requested.updated_after)
         for record in page_body(response).get("results", []):
-            if self._emitted.is_new(record):
+            stamp = timestamp_of(record)
+            if self._emitted.is_new(record, stamp):
+                why = unreadable(record, stamp)
+                if why is not None:
+                    self._warn_unreadable(record, why)
+                # The SDK writes and bookmarks each record before asking for the next.
+                self._unreadable = record if why is not None else None
                 yield record
+
+    def _warn_unreadable(self, record: dict[str, t.Any], why: str) -> None:
+        self.logger.warning(
+            "Reveni return %r cannot be read (%s): passed on for the target to hold as an invalid_record; "
+            "the bookmark does not move for it",
+            record.get("id"),
+            why,
+        )

@@ -18,7 +18,7 @@ import sys
 import typing as t
 
 import simplejson
-from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
 from singer_sdk.singerlib import SingerMessageType
 
 if t.TYPE_CHECKING:
@@ -44,7 +44,13 @@ class Writer(MsgSpecWriter):
 
     def write_message(self, message: Message) -> None:
         """Gathered into a block, written out with each STATE message or when full."""
-        _pending.extend(self.format_message(message))
+        end = len(_pending)
+        try:  # encoded straight onto the block, as singer-sdk's msgspec writer encodes it
+            encoder.encode_into(message.to_dict(), _pending, -1)
+            _pending.extend(b"\n")
+        except UnicodeEncodeError:
+            del _pending[end:]
+            _pending.extend(self.serialize_message(message))
         if message.type == SingerMessageType.STATE or len(_pending) >= BLOCK:
             flush()
 

@@ -74,9 +74,7 @@ class ReturnsStream(ReveniStream):
         """Settled before the sync starts: asked of every record, the mask has ~100 entries."""
         return all(self.mask.values())
 
-    def generate_child_contexts(
-        self, record: dict[str, t.Any], context: Context | None
-    ) -> t.Iterable[Context | None]:
+    def generate_child_contexts(self, record: dict[str, t.Any], context: Context | None) -> t.Iterable[Context | None]:
         """None: the stream has no child streams (singer-sdk would ask the stream maps of
         every record whether to sync children it does not have)."""
         return ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from functools import cached_property
 from pathlib import Path
@@ -46,3 +47,22 @@ def test_every_private_singer_sdk_override_of_the_tap_is_listed_with_its_reason(
 def test_the_check_sees_a_private_override() -> None:
     """Given the tap as it is, expect the check to find the two that stay (it is not blind)."""
     assert "tap_reveni.streams.ReturnsStream._increment_stream_state" in private_sdk_overrides()
+
+
+def test_a_field_deselected_in_the_catalog_is_still_left_out_of_every_record() -> None:
+    """Given Meltano's catalog with `customer` deselected, expect records without it: the fast
+    path of `_generate_record_messages` is taken only when every field is selected."""
+    catalog = json.loads((ROOT / "tap-reveni" / "catalog.json").read_text())
+    for entry in catalog["streams"][0]["metadata"]:
+        if entry["breadcrumb"] == ["properties", "customer"]:
+            entry["metadata"]["selected"] = False
+    config = {"api_key": "k", "store_id": "s"}
+    record = {"id": "ret-1", "customer": {"id": "c-1"}, "status": "accepted", "updated_at": "2026-11-20T12:00:00Z"}
+
+    everything = tap_reveni.tap.TapReveni(config=config).streams["returns"]
+    deselected = tap_reveni.tap.TapReveni(config=config, catalog=catalog).streams["returns"]
+
+    assert [m.record for m in everything._generate_record_messages(dict(record))] == [record]
+    assert [m.record for m in deselected._generate_record_messages(dict(record))] == [
+        {"id": "ret-1", "status": "accepted", "updated_at": "2026-11-20T12:00:00Z"}
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import typing as t
 from datetime import UTC, timedelta
-from functools import cached_property
 from weakref import WeakKeyDictionary
 
 from singer_sdk.exceptions import FatalAPIError
@@ -48,7 +47,8 @@ class ReturnsStream(ReveniStream):
     def _generate_record_messages(self, record: dict[str, t.Any]) -> t.Generator[RecordMessage, None, None]:
         """singer-sdk's, without its walk through every nested field of every record to
         drop deselected ones when every field is selected (Meltano's default): that walk
-        was a third of the tap's remaining CPU per record (bench/tap_throughput.py)."""
+        was a third of the tap's remaining CPU per record (bench/tap_throughput.py).
+        Stays private: singer-sdk has no public hook that builds the RECORD message."""
         if not self._everything_selected:
             yield from super()._generate_record_messages(record)
             return
@@ -70,10 +70,16 @@ class ReturnsStream(ReveniStream):
                     time_extracted=utc_now(),
                 )
 
-    @cached_property
+    _selection: tuple[t.Any, bool] | None = None  # the mask last asked about, and its answer
+
+    @property
     def _everything_selected(self) -> bool:
-        """Settled before the sync starts: asked of every record, the mask has ~100 entries."""
-        return all(self.mask.values())
+        """Whether every field is selected: asked of every record, so worked out once a mask
+        (it has ~100 entries; singer-sdk makes a new one when the selection changes)."""
+        mask = self.mask
+        if self._selection is None or self._selection[0] is not mask:
+            self._selection = (mask, all(mask.values()))
+        return self._selection[1]
 
     def generate_child_contexts(self, record: dict[str, t.Any], context: Context | None) -> t.Iterable[Context | None]:
         """None: the stream has no child streams (singer-sdk would ask the stream maps of

@@ -70,9 +70,11 @@ class ReturnsSink(BatchSink):
             entries = [(record, ruleset.draft(record, catalogue)) for record in records]
             counts = apply_returns(conn, entries, moment, routing=ruleset.routing)
         self.target.run_counts.update({"returns": len(records), **vars(counts)})
-        # Committed: now the exceptions this batch opened, saw again or resolved go out.
-        with self.target.engine.connect() as conn:
-            self.target.exception_stream.write(touched_since(conn, moment))
+        # Committed: now the exceptions this batch opened, saw again or resolved go out, to
+        # the exceptions file when there is one (read back only then: the store keeps them).
+        if self.target.exception_stream.path is not None:
+            with self.target.engine.connect() as conn:
+                self.target.exception_stream.write(touched_since(conn, moment))
         self.target.batch_committed(self)
         self.logger.info(
             "Committed %d returns: %d documents published, %d put on hold, %d unchanged, %d older than stored, "

@@ -170,7 +170,7 @@ order_statuses = sa.Table(
     metadata,
     sa.Column("order_id", sa.String(40), primary_key=True),
     sa.Column("order_code", sa.String(80), nullable=False, default=""),
-    sa.Column("associated_ref", FreeText, nullable=False, default=""),
+    sa.Column("associated_ref", FreeText, nullable=False, default="", index=True),  # what Khaos holds (khaos_position)
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("payload", FreeText, nullable=False),
     sa.Column("updated_at", Moment, nullable=False),

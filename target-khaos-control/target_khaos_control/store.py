@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -357,14 +358,14 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     given gets its default."""
     for columns, batch in _by_columns(rows).items():
         statement = _written(conn.dialect, table, columns, None)
-        conn.exec_driver_sql(statement.sql, [statement.parameters(row) for row in batch])
+        conn.exec_driver_sql(statement.sql, statement.parameters(batch))
 
 
 def update_many(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
     """One UPDATE for many rows that set the same columns (executemany)."""
     for columns, batch in _by_columns(rows).items():
         statement = _written(conn.dialect, table, columns, key)
-        conn.exec_driver_sql(statement.sql, [statement.parameters(row) for row in batch])
+        conn.exec_driver_sql(statement.sql, statement.parameters(batch))
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
@@ -375,10 +376,10 @@ def _by_columns(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[s
 
 
 class _Written:
-    """An INSERT or UPDATE compiled once for the dialect, and how a row becomes its
-    parameters: SQLAlchemy's own SQL and type conversions (a NUL kept as U+FFFD, a moment
-    as SQLite stores it), without its per-row bookkeeping, which cost more than SQLite's
-    own insert (issue 22)."""
+    """An INSERT or UPDATE compiled once for the dialect, and how rows become its parameters:
+    SQLAlchemy's own SQL and type conversions (a NUL kept as U+FFFD, a moment as SQLite
+    stores it), without its per-row bookkeeping, which cost more than SQLite's own insert
+    (issue 22)."""
 
     def __init__(self, dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], key: str | None) -> None:
         unknown = [column for column in columns if column not in table.c]
@@ -395,30 +396,44 @@ class _Written:
         order = compiled.positiontup if dialect.positional else list(compiled.binds)
         assert order is not None
         self.sql, self.positional, self.names = compiled.string, dialect.positional, list(order)
-        self.sources: list[tuple[str, Any]] = []  # (row key, default) per parameter
+        self.defaults: dict[str, Any] = {}  # columns not given: their defaults
         self.free_text: list[int] = []  # parameters that are FreeText: converted here, inline
         self.conversions: list[tuple[int, Callable[[Any], Any]]] = []  # the dialect's, for the rest
+        keys = []
         for index, name in enumerate(self.names):
             column = table.c[names[name]]
-            default = column.default.arg if isinstance(column.default, sa.ColumnDefault) else None
-            if default is not None and callable(default):
-                raise TypeError(f"{table.name}.{column.name}: a default computed per row is not supported here")
-            self.sources.append((column.key, default))
+            keys.append(column.key)
+            if column.key not in columns:
+                default = column.default.arg if isinstance(column.default, sa.ColumnDefault) else None
+                if callable(default):
+                    raise TypeError(f"{table.name}.{column.name}: a default computed per row is not supported here")
+                self.defaults[column.key] = default
             convert = column.type.dialect_impl(dialect).bind_processor(dialect)
             if isinstance(column.type, FreeText) and column.type.impl_instance.bind_processor(dialect) is None:
                 self.free_text.append(index)
             elif convert is not None:
                 self.conversions.append((index, convert))
+        self.values = itemgetter(*keys) if len(keys) > 1 else lambda row: (row[keys[0]],)
 
-    def parameters(self, row: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        values = [row.get(key, default) for key, default in self.sources]
-        for index in self.free_text:  # FreeText.process_bind_param, without a call per value
-            value = values[index]
-            if isinstance(value, str) and "\x00" in value:
-                values[index] = value.replace("\x00", "\ufffd")
+    def parameters(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]] | list[dict[str, Any]]:
+        """Each row's parameters, in the statement's order."""
+        defaults, free_text, values = self.defaults, self.free_text, self.values
+        written = [list(values({**defaults, **row} if defaults else row)) for row in rows]
+        for index in free_text:  # FreeText.process_bind_param, without a call per value
+            for row in written:
+                value = row[index]
+                if isinstance(value, str) and "\x00" in value:
+                    row[index] = value.replace("\x00", "\ufffd")
         for index, convert in self.conversions:
-            values[index] = convert(values[index])
-        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+            last: Any = object()
+            for row in written:
+                value = row[index]
+                if value is not last:  # a batch's moments are one object: converted once
+                    last, converted = value, convert(value)
+                row[index] = converted
+        if self.positional:
+            return [tuple(row) for row in written]
+        return [dict(zip(self.names, row, strict=True)) for row in written]
 
 
 _WRITTEN: dict[tuple[str, str, str, tuple[str, ...], str | None], _Written] = {}

@@ -61,10 +61,13 @@ class TargetKhaosControl(Target):
         from target_khaos_control.run_log import start_run
 
         # singer-sdk's own config messages would print a secret given with the wrong type, and
-        # name neither the environment variable to set nor every problem in one place.
+        # name neither the environment variable to set nor every problem in one place. Only
+        # its check against the settings' schema (the one that carries it) is replaced.
         try:
             super().__init__(*args, **kwargs)
-        except ConfigValidationError:
+        except ConfigValidationError as error:
+            if error.schema is None:
+                raise
             raise refusal("target-khaos-control", "loader", self.config_jsonschema, dict(self.config)) from None
         self.returns_sinks: list[ReturnsSink] = []  # each sink made this run, to know which hold records
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()

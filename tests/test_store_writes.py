@@ -10,15 +10,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from target_khaos_control.store import (
-    credit_notes,
-    documents,
-    exceptions,
-    insert_many,
-    open_store,
-    reveni_returns,
-    update_many,
-)
+from target_khaos_control.batch_writes import insert_many, update_many
+from target_khaos_control.store import credit_notes, documents, exceptions, open_store, reveni_returns
 
 MOMENT = datetime(2026, 11, 20, 10, 30, 5, 123456, tzinfo=UTC)
 

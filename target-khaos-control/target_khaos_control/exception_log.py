@@ -17,9 +17,10 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.exception_kinds import suggested_fix
 from target_khaos_control.states import ExceptionStatus
-from target_khaos_control.store import chunks, exception_actions, exceptions, insert_many, update_many
+from target_khaos_control.store import chunks, exception_actions, exceptions
 
 OPEN, RESOLVED = ExceptionStatus
 

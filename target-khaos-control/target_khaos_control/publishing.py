@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
+from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import KINDS, Owner, Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, actions, trace_key
@@ -41,12 +42,10 @@ from target_khaos_control.store import (
     chunks,
     documents,
     exceptions,
-    insert_many,
     lock_feed,
     next_feed_position,
     return_versions,
     reveni_returns,
-    update_many,
 )
 from target_khaos_control.version_order import Version, backwards, older, read_moment
 

@@ -19,7 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 from target_khaos_control.documents import Draft, Line, Problem, associated_ref
-from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.exception_routing import Routing
+from target_khaos_control.item_outcomes import ItemOutcome, ungraded_items, waiting_items
 from target_khaos_control.khaos_position import HeldDocument, Position
 from target_khaos_control.rules.engine import DEDUCTION
 
@@ -27,7 +29,7 @@ REVERSED, CHARGED_BACK = "reversed", "charged_back"  # a completed refund Reveni
 # Settled by a person in Khaos, which tells us nothing of it: once a person resolves one,
 # later versions of the return do not open it again (the money kinds reopen until a
 # credit note shows Khaos holds the cash).
-SETTLED_IN_KHAOS = frozenset({"graded_after_pull", "cancelled_after_posting"})
+SETTLED_IN_KHAOS = frozenset({Kind.GRADED_AFTER_PULL, Kind.CANCELLED_AFTER_POSTING})
 RESTOCK = "restock"
 
 
@@ -89,11 +91,11 @@ def _difference(
 ) -> Problem:
     currency, amount = draft.currency, abs(difference)
     taken = _taken_back(record, currency)
-    kind = "khaos_credit_difference"
+    kind = Kind.KHAOS_CREDIT_DIFFERENCE
     if difference < 0 and any(m.get("status") == CHARGED_BACK for m in taken):
-        kind = "chargeback_after_posting"
+        kind = Kind.CHARGEBACK_AFTER_POSTING
     elif difference < 0 and any(m.get("status") == REVERSED for m in taken):
-        kind = "refund_reversed_after_posting"
+        kind = Kind.REFUND_REVERSED_AFTER_POSTING
     more = difference > 0
     advice = _more_cash(position, draft, amount) if more else _less_cash(position, record, draft, taken, kind, amount)
     follow_up = associated_ref(draft.return_id, sequence)
@@ -123,8 +125,8 @@ def _difference(
 
 def _more_cash(position: Position, draft: Draft, amount: Decimal) -> str:
     currency = draft.currency
-    waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-    ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+    waiting = waiting_items(draft.outcomes.values())
+    ungraded = ungraded_items(draft.outcomes.values())
     if waiting:
         return (
             f"{waiting} item(s) wait on other exceptions and go to Khaos in a follow-up document once those are "
@@ -141,16 +143,16 @@ def _more_cash(position: Position, draft: Draft, amount: Decimal) -> str:
 
 
 def _less_cash(
-    position: Position, record: dict[str, Any], draft: Draft, taken: list[dict[str, Any]], kind: str, amount: Decimal
+    position: Position, record: dict[str, Any], draft: Draft, taken: list[dict[str, Any]], kind: Kind, amount: Decimal
 ) -> str:
     currency, doc = draft.currency, _holder(position, draft)
     refunds = [m for m in record.get("refunds") or [] if isinstance(m, dict)]
     unpaid = [m for m in refunds if m.get("status") not in ("completed", REVERSED, CHARGED_BACK, "failed")]
     foreign = [m for m in refunds if m.get("status") == "completed" and m.get("currency", currency) != currency]
-    if kind == "chargeback_after_posting":
+    if kind == Kind.CHARGEBACK_AFTER_POSTING:
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni's {what} was charged back. Confirm the chargeback with the payment provider, then "
-    elif kind == "refund_reversed_after_posting":
+    elif kind == Kind.REFUND_REVERSED_AFTER_POSTING:
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni reversed {what}: "
     elif foreign:
@@ -182,13 +184,13 @@ def _less_cash(
 def _holder(position: Position, draft: Draft) -> HeldDocument:
     """The document to reverse on: the one holding an item no longer credited, else the latest."""
     for doc in position.documents:
-        if any(draft.outcomes.get(item, "line") != "line" for item in doc.lines):
+        if any(draft.outcomes.get(item, ItemOutcome.LINE) != ItemOutcome.LINE for item in doc.lines):
             return doc
     return position.documents[-1]
 
 
 def _cancelled(position: Position, draft: Draft, routing: Routing) -> Problem:
-    kind = "cancelled_after_posting"
+    kind = Kind.CANCELLED_AFTER_POSTING
     owner, severity = routing.route(kind)
     held, currency = position.held(draft.currency), draft.currency
     money = (
@@ -210,7 +212,7 @@ def _cancelled(position: Position, draft: Draft, routing: Routing) -> Problem:
 def _late_grades(position: Position, record: dict[str, Any], draft: Draft, routing: Routing) -> list[Problem]:
     """Items Khaos holds as return-to-stock whose grade now says they may not go to stock."""
     items = {str(i.get("id")): i for i in record.get("return_items") or [] if isinstance(i, dict)}
-    owner, severity = routing.route("graded_after_pull")
+    owner, severity = routing.route(Kind.GRADED_AFTER_PULL)
     found = []
     for item_id, (doc, line) in position.lines().items():
         item = items.get(item_id)
@@ -230,7 +232,7 @@ def _late_grades(position: Position, record: dict[str, Any], draft: Draft, routi
             act = f"before anyone processes {doc.associated_ref}, change this line to {right}"
         found.append(
             Problem(
-                "graded_after_pull",
+                Kind.GRADED_AFTER_PULL,
                 owner,
                 f"{item.get('sku')} x{item.get('quantity')} went to Khaos in {doc.associated_ref} as return to stock "
                 f"(Khaos reason {line.khaos_reason}) before it was graded; {cause}, so it must not go back to "

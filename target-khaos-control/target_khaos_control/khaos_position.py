@@ -105,6 +105,7 @@ class Position:
         return {item: (doc, line) for doc in self.documents for item, line in doc.lines.items()}
 
     def describe(self) -> str:
+        """Each document Khaos holds, its figure and how far Khaos took it, in one line."""
         return ", ".join(doc.describe() for doc in self.documents)
 
 
@@ -157,7 +158,7 @@ def line_facts(lines: list[Line]) -> str:
             line.item_id: {
                 "credit": str(line.credit),
                 "disposition": line.disposition,
-                "reason": str((line.returned[0].get("ReturnReason") or {}).get("ID", "")) if line.returned else "",
+                "reason": str(line.returned[0].ReturnReason.ID or "") if line.returned else "",
             }
             for line in lines
         },

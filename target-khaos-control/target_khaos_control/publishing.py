@@ -26,18 +26,19 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
-from target_khaos_control.exception_kinds import KINDS, Owner, Routing
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, actions, trace_key
+from target_khaos_control.exception_kinds import Kind, Owner
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.rules.engine import DEDUCTION
-from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
+from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
 from target_khaos_control.store import (
     chunks,
     documents,
@@ -52,6 +53,8 @@ from target_khaos_control.version_order import Version, backwards, older, read_m
 
 @dataclass
 class Counts:
+    """What a batch did, for the run's summary."""
+
     published: int = 0
     held: int = 0
     unchanged: int = 0
@@ -83,6 +86,7 @@ CANONICAL = msgspec.json.Encoder(order="sorted", decimal_format="string")
 
 
 def canonical_json(record: dict[str, Any]) -> str:
+    """A record as stable JSON: the same record always gives the same text."""
     try:
         return CANONICAL.encode(record).decode()
     except (msgspec.EncodeError, TypeError, UnicodeError):
@@ -90,6 +94,7 @@ def canonical_json(record: dict[str, Any]) -> str:
 
 
 def content_hash(canonical: str) -> str:
+    """The SHA-256 of a record's stable JSON: an unchanged version is recognised by it."""
     # surrogatepass: the same bytes for any text, and a hash too for a record holding a lone surrogate
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -106,6 +111,7 @@ class Batch:
         force: bool = False,
         routing: Routing | None = None,
     ) -> None:
+        """Read what the store holds of these returns (versions, documents, exceptions, Khaos's position) once."""
         self.conn, self.moment, self.force, self.routing = conn, moment, force, routing or Routing()
         table = reveni_returns.c
         stored = self._select(
@@ -150,7 +156,7 @@ class Batch:
         ):
             self.exception_keys.setdefault(row.return_id, set()).add(row.trace_key)
             statuses[row.trace_key] = row.status
-        self.exception_log = ExceptionLog(statuses, moment)
+        self.exception_log = ExceptionLog(statuses, moment, self.routing)
         self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
@@ -158,6 +164,7 @@ class Batch:
         self.counts = Counts()
 
     def apply(self, record: dict[str, Any], draft: Draft) -> None:
+        """Keep one version of a return and publish, hold or withdraw its documents as the draft says."""
         # The same version under the same rules changes nothing; new rules decide again.
         # One serialisation serves both the hash and the stored copy.
         canonical = canonical_json(record)
@@ -196,21 +203,15 @@ class Batch:
     def _question(self, return_id: str, latest: Version, incoming: Version, draft: Draft, updated_at: str) -> None:
         """Leave the return as it was and ask CX: the stored version stays the one decided on."""
         self.counts.backwards += 1
-        kind = "status_moved_backwards"
-        owner, severity = self.routing.route(kind)
-        self.exception_log.found(
-            trace_key(kind, return_id),
-            kind=kind,
-            owner=owner,
-            return_id=return_id,
-            item_id="",
-            message=f"Reveni return {return_id} went back from {latest.status!r} to {incoming.status!r} "
+        key = self.exception_log.raise_exception(
+            Kind.STATUS_MOVED_BACKWARDS,
+            Subject.of_return(return_id),
+            f"Reveni return {return_id} went back from {latest.status!r} to {incoming.status!r} "
             f"in its version of {updated_at}; its Khaos documents are left as they were",
-            severity=severity,
-            details=json.dumps({"from": latest.status, "to": incoming.status}),
+            {"from": latest.status, "to": incoming.status},
             ruleset_hash=draft.ruleset_hash,
         )
-        self.exception_keys.setdefault(return_id, set()).add(trace_key(kind, return_id))
+        self.exception_keys.setdefault(return_id, set()).add(key)
 
     def _hold_unreadable(self, return_id: str, draft: Draft) -> None:
         """A version whose `updated_at` cannot be read: its exceptions open, nothing else changes."""
@@ -220,7 +221,7 @@ class Batch:
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
         already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
-        open_doc = next((doc for doc in existing if doc.state in OPEN), None)
+        open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
         position = self.positions.get(draft.return_id)
         if position is not None and draft.decided:
@@ -229,9 +230,9 @@ class Batch:
             judgment = judge(position, record, draft, to_send, sequence, self.routing)
             to_send += [judgment.adjustment] if judgment.adjustment is not None else []
             if position.known:  # the rules compared with what we would send now: this replaces it
-                draft.problems = [p for p in draft.problems if p.kind != "refund_credit_difference" or p.part]
+                draft.problems = [p for p in draft.problems if p.kind != Kind.REFUND_CREDIT_DIFFERENCE or p.part]
             draft.problems += judgment.problems
-            if any(KINDS[p.kind].owner == Owner.FINANCE for p in judgment.problems):
+            if any(p.kind.owner == Owner.FINANCE for p in judgment.problems):
                 draft.process = False  # a flagged figure waits for a person
         if not to_send:
             if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it
@@ -248,12 +249,7 @@ class Batch:
         hold_reason = draft.blocking_reason
         open_doc.values.update(
             ruleset_hash=draft.ruleset_hash,
-            body=simplejson.dumps(
-                draft.document(open_doc.associated_ref, to_send),
-                use_decimal=True,
-                ensure_ascii=False,
-                separators=(",", ":"),
-            ),
+            body=khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
             item_ids=json.dumps(open_doc.item_ids),
             lines=line_facts(to_send),
             source_updated_at=str(record.get("updated_at", "")),
@@ -289,15 +285,11 @@ class Batch:
             if key in settled:
                 known.add(key)
                 continue
-            self.exception_log.found(
-                key,
-                kind=problem.kind,
-                owner=problem.owner,
-                return_id=return_id,
-                item_id=problem.item_id,
-                message=problem.message,
-                severity=problem.severity,
-                details=json.dumps(problem.details, default=str, ensure_ascii=False),
+            self.exception_log.raise_exception(
+                problem.kind,
+                Subject.of_return(return_id, problem.item_id, problem.part),
+                problem.message,
+                problem.details,
                 ruleset_hash=draft.ruleset_hash,
             )
             known.add(key)
@@ -313,6 +305,7 @@ class Batch:
         return {key for key, done in trail.items() if any(action.action == "resolve" for action in done)}
 
     def write(self) -> Counts:
+        """Write the batch's returns, documents and exceptions to the store; the batch's counts."""
         conn, moment = self.conn, self.moment
         rows = list(self.return_writes.values())
         insert_many(

@@ -26,6 +26,7 @@ class ReturnsSink(BatchSink):
     MAX_SIZE_DEFAULT = 500
 
     def __init__(self, target: Any, stream_name: str, schema: dict[str, Any], key_properties: Any) -> None:
+        """The sink of the returns stream; the schema's date-times are left for the rules to read."""
         # singer-sdk would parse every top-level date-time itself and stop the whole load
         # on the first it cannot read. It gets the schema without those formats; the
         # timestamps are normalised here, and the rules turn one that cannot be read
@@ -38,6 +39,7 @@ class ReturnsSink(BatchSink):
         target.returns_sinks.append(self)
 
     def get_validator(self) -> None:
+        """None: the rules check every record against Reveni's contract instead."""
         # The rules check each record against Reveni's contract and turn what breaks it
         # into an `invalid_record` exception for that return; singer-sdk's schema check
         # would only log a traceback per record, or stop the whole load.
@@ -50,6 +52,7 @@ class ReturnsSink(BatchSink):
         return record
 
     def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        """A record with its key fields present (null if missing) and its readable timestamps in UTC."""
         # A record without its key would make singer-sdk stop the load: the rules say what is missing.
         # singer-sdk hands over its own shallow copy of the message's record: changed in place.
         for name in self.key_properties:
@@ -61,6 +64,7 @@ class ReturnsSink(BatchSink):
         return record
 
     def process_batch(self, context: dict[str, Any]) -> None:
+        """Run the rules on the batch and commit its documents and exceptions in one transaction."""
         records = context.get("records", [])
         if not records:
             return

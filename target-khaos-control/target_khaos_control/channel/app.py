@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-import simplejson
+import msgspec
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +34,17 @@ from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.channel.guards import BasicAuth, Edges
 from target_khaos_control.channel.metrics import Metrics
 from target_khaos_control.client_store import client_name
-from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.exception_routing import Routing
+from target_khaos_control.khaos_documents import (
+    ConfigFile,
+    CustomerReturnImport,
+    Endpoint,
+    EndpointConfig,
+    ImportConfig,
+    SalesOrderImport,
+    decode,
+    encode,
+)
 from target_khaos_control.settings import SOURCE_REFERENCE_FORMS, ChannelSettings
 from target_khaos_control.store import now
 
@@ -64,7 +74,7 @@ def _routing(rules_path: str) -> Routing:
     try:
         return load_ruleset(rules_path).routing
     except RuleSetError:
-        log.warning("%s: the rule set is not usable; Khaos's rejected pushes go to their default owners", rules_path)
+        log.warning("%s: the rule set is not usable; the channel's exceptions go to their default owners", rules_path)
         return Routing()
 
 
@@ -90,7 +100,7 @@ def shown(value: str, most: int = 40) -> str:
 
 
 class BadRequest(Exception):
-    pass
+    """A call the channel refuses with a 400 and a message saying what is wrong."""
 
 
 class PullsFirst:
@@ -99,11 +109,13 @@ class PullsFirst:
     writes what it served) never waits longer than one chunk, nor times out."""
 
     def __init__(self) -> None:
+        """No pull under way yet."""
         self.turn = threading.Condition()
         self.pulls = 0
 
     @contextmanager
     def pull(self) -> Iterator[None]:
+        """Count a pull as under way while it runs, so a push waits between its chunks."""
         with self.turn:
             self.pulls += 1
         try:
@@ -114,12 +126,16 @@ class PullsFirst:
                 self.turn.notify_all()
 
     def between_chunks(self) -> None:
+        """A push's pause between chunks: wait until no pull is under way (ten seconds at most)."""
         with self.turn:
             self.turn.wait_for(lambda: self.pulls == 0, timeout=10)
 
 
 class Channel:
+    """The channel Khaos pulls returns from and pushes stock and order statuses to, with its dashboard."""
+
     def __init__(self, engine: Engine, settings: ChannelSettings) -> None:
+        """Serve this store with these settings, routing exceptions by the client's rules."""
         self.engine, self.settings = engine, settings
         self.pulls_first = PullsFirst()
         self.routing = _routing(settings.rules_path)
@@ -128,36 +144,33 @@ class Channel:
     # --- what Khaos reads -------------------------------------------------------------
 
     async def config_file(self, request: Request) -> Response:
+        """Khaos's EndpointConfig: where to pull returns and orders, and where to push, in JSON or XML."""
         fmt = _format(request)
         base = self.settings.public_url.rstrip("/")
-        endpoints: dict[str, Any] = {
+        endpoints = EndpointConfig(
             # The docs mark OrderDownload required (README L161): an empty order feed.
-            "OrderDownload": {
-                "URL": f"{base}/khaos/orders.{fmt.lower()}",
-                "Format": fmt,
-                "Frequency": ORDER_DOWNLOAD_MINUTES,
-            },
-            "CReturnDownload": {
-                "URL": f"{base}/khaos/returns.{fmt.lower()}",
-                "Format": fmt,
-                "Frequency": self.settings.pull_frequency_minutes,
-            },
-        }
-        for name, (path, _, _) in PUSHES.items():
-            endpoints[name] = {"URL": f"{base}{path}", "Format": fmt}
+            OrderDownload=Endpoint(
+                URL=f"{base}/khaos/orders.{fmt.lower()}", Format=fmt, Frequency=ORDER_DOWNLOAD_MINUTES
+            ),
+            CReturnDownload=Endpoint(
+                URL=f"{base}/khaos/returns.{fmt.lower()}", Format=fmt, Frequency=self.settings.pull_frequency_minutes
+            ),
+            **{name: Endpoint(URL=f"{base}{path}", Format=fmt) for name, (path, _, _) in PUSHES.items()},
+        )
         if fmt == "XML":
             return Response(khaos_xml.render("EndpointConfig", endpoints), media_type="application/xml")
-        return JSONResponse({"EndpointConfig": endpoints})
+        return Response(encode(ConfigFile(EndpointConfig=endpoints)), media_type="application/json")
 
     async def orders(self, request: Request) -> Response:
         """No sales orders come from Reveni: always none, in the documented wrapper."""
         fmt = _format(request)
-        document = {"Orders": [], "ApiVersion": API_VERSION}
+        document = SalesOrderImport(Orders=[], ApiVersion=API_VERSION)
         if fmt == "XML":
             return Response(khaos_xml.render("SalesOrderImport", document), media_type="application/xml")
-        return JSONResponse(document)
+        return Response(encode(document), media_type="application/json")
 
     async def returns(self, request: Request) -> Response:
+        """The feed's next batch after Khaos's continuation, or the documents it asks for by SpecificIDs."""
         fmt = _format(request)
         if request.method == "HEAD":  # a probe: it would mark served what it never reads
             raise BadRequest("HEAD serves nothing here: Khaos pulls with GET; to check the channel, use /healthz")
@@ -174,7 +187,7 @@ class Channel:
                 if specific is not None:
                     batch = feed.specific_batch(conn, feed.parse_specific_ids(specific), continuation, fmt, now())
                 else:
-                    batch = feed.next_batch(conn, continuation, self.settings.batch_size, fmt, now())
+                    batch = feed.next_batch(conn, continuation, self.settings.batch_size, fmt, now(), self.routing)
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
         log.info(
@@ -186,34 +199,31 @@ class Channel:
             ", SpecificIDs" if specific is not None else "",
         )
         headers = {"Sirion-Continuation": batch.continuation}
-        config = {"MatchAddressOn": self.settings.match_address_on, "MatchContactOn": self.settings.match_contact_on}
+        config = ImportConfig(
+            MatchAddressOn=self.settings.match_address_on, MatchContactOn=self.settings.match_contact_on
+        )
         form = self.settings.source_reference_form
         if fmt == "XML":
-            returns = [source_reference(simplejson.loads(body, use_decimal=True), form) for body in batch.bodies]
-            document = {"Returns": returns, "ApiVersion": API_VERSION, "Config": config}
+            returns = [source_reference(decode(body), form) for body in batch.bodies]
+            document = {"Returns": returns, "ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)}
             return Response(
-                khaos_xml.render("CustomerReturnImport", document), media_type="application/xml", headers=headers
+                khaos_xml.render("CustomerReturnImport", document, CustomerReturnImport),
+                media_type="application/xml",
+                headers=headers,
             )
         # The stored documents are already JSON in the table's form: splice them in rather
         # than parse and re-dump, unless another form is wanted.
         bodies = batch.bodies
         if form != SOURCE_REFERENCE_FORMS[0]:
-            bodies = [
-                simplejson.dumps(
-                    source_reference(simplejson.loads(body, use_decimal=True), form),
-                    use_decimal=True,
-                    ensure_ascii=False,
-                    separators=(",", ":"),
-                )
-                for body in bodies
-            ]
-        tail = json.dumps({"ApiVersion": API_VERSION, "Config": config})[1:]
+            bodies = [encode(source_reference(decode(body), form)) for body in bodies]
+        tail = json.dumps({"ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)})[1:]
         body = '{"Returns":[' + ",".join(bodies) + "]," + tail
         return Response(body.encode(), media_type="application/json", headers=headers)
 
     # --- what Khaos pushes --------------------------------------------------------------
 
     def receiver(self, name: str) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint for one of Khaos's pushes: read the body, keep what is valid, answer what was kept."""
         _, root, keep = PUSHES[name]
 
         def decode_and_keep(body: bytes, content_type: str) -> khaos_pushes.Outcome:
@@ -249,6 +259,7 @@ class Channel:
     # --- the app ----------------------------------------------------------------------------
 
     def app(self) -> Starlette:
+        """The channel's web app: Khaos's endpoints, /metrics and the dashboard, behind the login and limits."""
         routes = [
             *Dashboard.open_routes(self.engine, self.settings.public_url),
             Route("/khaos/config.{fmt:str}", self.config_file),

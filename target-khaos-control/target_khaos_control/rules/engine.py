@@ -15,19 +15,22 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from target_khaos_control.documents import (
-    ADDRESS_LENGTHS,
-    CONTACT_LENGTHS,
-    Draft,
-    Line,
-    Problem,
-    address,
-    clean,
-    khaos_datetime,
-    storable,
+from target_khaos_control.documents import Draft, Line, Problem, address, khaos_datetime, storable, text, xml_safe
+from target_khaos_control.exception_kinds import Kind, Owner
+from target_khaos_control.exception_routing import Routing
+from target_khaos_control.item_outcomes import ItemOutcome, skipped, waits_on
+from target_khaos_control.khaos_documents import (
+    Contact,
+    CustomerReturn,
+    DataItem,
+    ExchangeItem,
+    KhaosDocument,
+    OrderRef,
+    OrderReference,
+    Price,
+    ReturnedItem,
     too_long,
 )
-from target_khaos_control.exception_kinds import KINDS, Owner, Routing
 from target_khaos_control.money import Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.item_pricing import ItemPricing
@@ -49,6 +52,8 @@ class Deduction:
 
 @dataclass(frozen=True)
 class ReasonRule:
+    """One entry of `reasons:`: which items it matches, and the Khaos reason and disposition they get."""
+
     reasons: frozenset[str] | None
     verdicts: frozenset[str] | None
     reject_reasons: frozenset[str] | None
@@ -58,6 +63,7 @@ class ReasonRule:
     site: str
 
     def matches(self, item: dict[str, Any], variables: dict[str, Any]) -> bool:
+        """Whether this item, with the return's variables, meets every condition the rule gives."""
         return (
             (self.reasons is None or item["return_reason"]["code"] in self.reasons)
             and (self.verdicts is None or item.get("status") in self.verdicts)
@@ -68,6 +74,8 @@ class ReasonRule:
 
 @dataclass(frozen=True)
 class TaxRule:
+    """One entry of `tax:`: a VAT rate, for which countries and currencies, and its Khaos tax code."""
+
     rate: Decimal
     countries: frozenset[str] | None
     currencies: frozenset[str] | None
@@ -76,6 +84,8 @@ class TaxRule:
 
 @dataclass
 class RuleSet:
+    """A client's rules, loaded and checked: what turns each Reveni return into Khaos documents."""
+
     client: str
     content_hash: str
     reasons: list[ReasonRule]
@@ -108,7 +118,7 @@ class RuleSet:
 
     def problem(
         self,
-        kind: str,
+        kind: Kind,
         message: str,
         item_id: str = "",
         *,
@@ -116,10 +126,12 @@ class RuleSet:
         hold: bool | None = None,
         part: str = "",
     ) -> Problem:
+        """An exception of this kind as a draft finds it (a `Problem`), routed as the client's rules say."""
         owner, severity = self.routing.route(kind)
         return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold, part=part)
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
+        """What the rules make of one Reveni return: its document lines, exceptions and figures."""
         return_id = record.get("id")
         draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
         broken = unreadable(record)
@@ -135,17 +147,19 @@ class RuleSet:
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
             return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
-            draft.lines, draft.header, draft.decided = [], {}, False
-            draft.problems = [self.problem("rule_template_failed", f"Reveni return {draft.return_id or '?'}: {failed}")]
-            draft.outcomes = {str(i.get("id")): "exception:rule_template_failed" for i in _items(record)}
+            draft.lines, draft.header, draft.decided = [], None, False
+            draft.problems = [
+                self.problem(Kind.RULE_TEMPLATE_FAILED, f"Reveni return {draft.return_id or '?'}: {failed}")
+            ]
+            draft.outcomes = {str(i.get("id")): waits_on(Kind.RULE_TEMPLATE_FAILED) for i in _items(record)}
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
-        draft.lines, draft.header, draft.decided = [], {}, False
+        draft.lines, draft.header, draft.decided = [], None, False
         draft.problems = [
-            self.problem("invalid_record", f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
+            self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]
-        draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
+        draft.outcomes = {str(i.get("id")): waits_on(Kind.INVALID_RECORD) for i in _items(record)}
         return draft
 
 
@@ -183,7 +197,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         blocked = [p for p in draft.problems if p.blocking]
         for item in record["return_items"]:
             if blocked:
-                draft.outcomes[str(item["id"])] = f"exception:{blocked[0].kind}"
+                draft.outcomes[str(item["id"])] = waits_on(blocked[0].kind)
             else:
                 self._item(item, variables)
         self._deduct()
@@ -196,7 +210,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         }
         draft.process = bool(draft.lines) and rules.process_when(variables)
         self._check_refund_against_credit()
-        if any(not p.blocking and KINDS[p.kind].owner == Owner.FINANCE for p in draft.problems):
+        if any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _header(self, variables: dict[str, Any]) -> None:
@@ -206,7 +220,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if not urn or urn == "None":
             draft.problems.append(
                 rules.problem(
-                    "customer_not_found",
+                    Kind.CUSTOMER_NOT_FOUND,
                     f"No Khaos customer (URN) for the customer of "
                     f"order {record['order']['number']}: add them to the rules' tables",
                 )
@@ -215,15 +229,15 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if not order_ref or order_ref == "None":
             draft.problems.append(
                 rules.problem(
-                    "source_order_not_found", f"Order {record['order']['number']} has no Khaos sales order reference"
+                    Kind.SOURCE_ORDER_NOT_FOUND, f"Order {record['order']['number']} has no Khaos sales order reference"
                 )
             )
         draft.source_order = {rules.source_order_key: order_ref}
         invoice = address(customer.get("address") or {}, str(customer.get("email") or ""))
-        if not (invoice["Line1"] and invoice["Town"] and invoice["Country"]["Code"]):
+        if not (invoice.Line1 and invoice.Town and invoice.Country.Code):
             draft.problems.append(
                 rules.problem(
-                    "invalid_record",
+                    Kind.INVALID_RECORD,
                     f"The address on order {record['order']['number']} "
                     "lacks a first line, a town or a country, which Khaos requires",
                 )
@@ -232,45 +246,44 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
             draft.problems.append(
                 rules.problem(
-                    "customer_name_missing",
+                    Kind.CUSTOMER_NAME_MISSING,
                     f"The customer of order {record['order']['number']} has neither a first name nor a surname",
                 )
             )
-        contact = clean(
-            {
-                "Forename": customer.get("first_name"),
-                "Surname": customer.get("last_name"),
-                "Email": customer.get("email"),
-            }
+        contact = Contact(
+            Forename=text(customer.get("first_name")),
+            Surname=text(customer.get("last_name")),
+            Email=text(customer.get("email")),
         )
-        self._fit("InvoiceAddress", invoice, ADDRESS_LENGTHS)
-        self._fit("InvoiceContact", contact, CONTACT_LENGTHS)
+        self._fit("InvoiceAddress", invoice)
+        self._fit("InvoiceContact", contact)
         # SalesSource and Brand "do not support matching by Code" (README L449, L452).
         by = rules.names_by
-        draft.header = clean(
-            {
-                "CreatedDate": khaos_datetime(record["created_at"]),
-                "URN": urn,
-                "InvoiceAddress": invoice,
-                "InvoiceContact": contact,
-                "SalesSource": {by: rules.sales_source(variables)} if rules.sales_source else None,
-                "Brand": {by: rules.brand(variables)} if rules.brand else None,
-                "Notes": rules.notes(variables) if rules.notes else None,
-            }
+        draft.header = CustomerReturn(
+            AssociatedRef="",  # each document's own, with its items (Draft.document)
+            CreatedDate=khaos_datetime(record["created_at"]),
+            URN=xml_safe(urn),
+            InvoiceAddress=invoice,
+            InvoiceContact=contact,
+            SalesSource=DataItem(**{by: xml_safe(rules.sales_source(variables))}) if rules.sales_source else None,
+            Brand=DataItem(**{by: xml_safe(rules.brand(variables))}) if rules.brand else None,
+            Notes=text(rules.notes(variables)) if rules.notes else None,
+            ReturnedItems=[],
+            ProcessReturn=False,
         )
 
-    def _fit(self, name: str, fields: dict[str, Any], lengths: dict[str, int]) -> None:
+    def _fit(self, name: str, fields: KhaosDocument) -> None:
         """Khaos's maximum lengths: cut to fit with an exception, or hold the return."""
         hold = self.rules.field_lengths == "hold"
-        for part, most in too_long(fields, lengths):
-            value = fields[part]
+        for part, most in too_long(fields):
+            value = getattr(fields, part)
             if not hold:
-                fields[part] = value[:most].rstrip()
+                setattr(fields, part, value[:most].rstrip())
             self.draft.problems.append(
                 self.rules.problem(
-                    "field_too_long",
+                    Kind.FIELD_TOO_LONG,
                     f"{name}.{part} is {len(value)} characters; Khaos allows {most}: "
-                    + ("the return waits until it is shortened" if hold else f"sent as {fields[part]!r}"),
+                    + ("the return waits until it is shortened" if hold else f"sent as {getattr(fields, part)!r}"),
                     hold=hold,
                     details={"field": f"{name}.{part}", "length": len(value), "limit": most},
                     part=f"{name}.{part}",
@@ -283,7 +296,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         policy = rules.verdicts.get(verdict, "skip")
         self._note_disposition(item, variables)
         if policy == "skip" or (policy == "credit_if_refunded" and not variables["refunded"]):
-            draft.outcomes[item_id] = f"skip:{verdict}"
+            draft.outcomes[item_id] = skipped(verdict)
             return
         details = {
             "sku": item.get("sku"),
@@ -305,33 +318,34 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         for found in problems:
             draft.problems.append(rules.problem(found.kind, found.message, item_id, details=details, part=found.part))
         if blocking:
-            draft.outcomes[item_id] = f"exception:{blocking[0].kind}"
+            draft.outcomes[item_id] = waits_on(blocking[0].kind)
             return
         rule = next(r for r in rules.reasons if r.matches(item, variables))
         quantity = int(item["quantity"])
         returned = rules.pricing.price(Decimal(item["total"]), quantity, rate)
         swapped = self._exchange_prices(item, swap_sku, rate) if exchange else []
+        source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
         draft.lines.append(
             Line(
                 item_id,
                 [
-                    {
-                        "SKU": sku,
-                        "Mapping": self._mapping(sku),
-                        "Quantity": part.quantity,
-                        "ReturnReason": {"ID": rule.khaos_reason},
-                        "SourceReference": {"SourceOrder": draft.source_order},
-                        "UnitPrice": part.price,
-                    }
+                    ReturnedItem(
+                        SKU=sku,
+                        Mapping=self._mapping(sku),
+                        Quantity=part.quantity,
+                        ReturnReason=DataItem(ID=rule.khaos_reason),
+                        SourceReference=source,
+                        UnitPrice=Price(**part.price),
+                    )
                     for part in returned
                 ],
                 [
-                    {
-                        "SKU": swap_sku,
-                        "Mapping": self._mapping(swap_sku),
-                        "Quantity": part.quantity,
-                        "UnitPrice": part.price,
-                    }
+                    ExchangeItem(
+                        SKU=swap_sku,
+                        Mapping=self._mapping(swap_sku),
+                        Quantity=part.quantity,
+                        UnitPrice=Price(**part.price),
+                    )
                     for part in swapped
                 ],
                 accepted=verdict == "accepted",
@@ -339,7 +353,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
                 disposition=rule.disposition,
             )
         )
-        draft.outcomes[item_id] = "line"
+        draft.outcomes[item_id] = ItemOutcome.LINE
         self._note_lost_penny(item, returned)
 
     def _note_disposition(self, item: dict[str, Any], variables: dict[str, Any]) -> None:
@@ -358,11 +372,13 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             return None
         if any(r.reasons is None or code in r.reasons for r in self.rules.reasons):
             return Problem(
-                "unmapped_disposition",
+                Kind.UNMAPPED_DISPOSITION,
                 "",
                 f"Reason {code!r} with verdict {item.get('status')!r} "
                 f"(reject reason {item.get('reject_reason')!r}) matches no rule",
             )
         return Problem(
-            "unknown_reason", "", f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition"
+            Kind.UNKNOWN_REASON,
+            "",
+            f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition",
         )

@@ -15,21 +15,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from target_khaos_control.documents import Draft, Line
+from target_khaos_control.item_outcomes import ItemOutcome
+from target_khaos_control.khaos_documents import Price
 from target_khaos_control.rules.catalogue import Catalogue, StockItem
 from target_khaos_control.rules.engine import RuleSet
 
 
 @dataclass(frozen=True)
 class CaseResult:
+    """One golden case: its file, its name, and every way it failed (none: it passed)."""
+
     file: Path
     name: str
     failures: list[str]
 
 
 def run_cases(ruleset: RuleSet, folder: Path) -> list[CaseResult]:
+    """Run every case in the client folder's `tests/*.yaml` against the rule set."""
     tests = folder / "tests"
     base = yaml.safe_load((tests / "base.yaml").read_text(encoding="utf-8"))
     results = []
@@ -96,6 +102,7 @@ def _unknown_keys(file: Path, node: yaml.Node, known: Any, where: str = "") -> l
 
 
 def build_return(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A case's Reveni return: `base.yaml` with what the case gives laid over it."""
     record = copy.deepcopy(base)
     items = given.get("return_items")
     merged = _merge(record, {k: v for k, v in given.items() if k != "return_items"})
@@ -143,11 +150,13 @@ def outcome(draft: Draft) -> dict[str, Any]:
             ({"kind": p.kind, "owner": p.owner, **({"item": p.item_id} if p.item_id else {})} for p in draft.problems),
             key=lambda e: (e["kind"], e.get("item", "")),
         ),
-        "skipped": sorted(item for item, result in draft.outcomes.items() if result.startswith("skip:")),
-        "process": draft.document("?", draft.lines)["ProcessReturn"] if draft.lines else False,
+        "skipped": sorted(
+            item for item, result in draft.outcomes.items() if ItemOutcome.of(result) is ItemOutcome.SKIP
+        ),
+        "process": draft.document("?", draft.lines).ProcessReturn if draft.lines else False,
         "withdraw": draft.withdraw,
         "held": bool(draft.hold_reason),
-        "header": {k: v for k, v in draft.header.items() if k in ("URN", "Notes")},
+        "header": {k: v for k, v in _header(draft).items() if k in ("URN", "Notes")},
         "source_order": draft.source_order,
     }
 
@@ -158,27 +167,32 @@ def _line(line: Line) -> dict[str, Any]:
     first = line.returned[0]
     found: dict[str, Any] = {
         "item": line.item_id,
-        "sku": first["SKU"],
-        "quantity": sum(part["Quantity"] for part in line.returned),
-        "reason": first["ReturnReason"]["ID"],
+        "sku": first.SKU,
+        "quantity": sum(part.Quantity for part in line.returned),
+        "reason": first.ReturnReason.ID,
         "disposition": line.disposition,
-        "unit_price": _price(first["UnitPrice"]),
-        "prices": [{"quantity": part["Quantity"], **_price(part["UnitPrice"])} for part in line.returned],
+        "unit_price": _price(first.UnitPrice),
+        "prices": [{"quantity": part.Quantity, **_price(part.UnitPrice)} for part in line.returned],
         "credit": str(line.credit),
     }
     if line.exchanges:
-        found["exchange_sku"] = line.exchanges[0]["SKU"]
-        found["exchange_prices"] = [
-            {"quantity": part["Quantity"], **_price(part["UnitPrice"])} for part in line.exchanges
-        ]
+        found["exchange_sku"] = line.exchanges[0].SKU
+        found["exchange_prices"] = [{"quantity": part.Quantity, **_price(part.UnitPrice)} for part in line.exchanges]
     return found
 
 
-def _price(price: dict[str, Any]) -> dict[str, str]:
-    return {kind: str(amount) for kind, amount in price.items()}
+def _header(draft: Draft) -> dict[str, Any]:
+    """The draft's header fields as sent (none for a return that could not be read)."""
+    return msgspec.to_builtins(draft.header) if draft.header is not None else {}
+
+
+def _price(price: Price | None) -> dict[str, str]:
+    sent = msgspec.to_builtins(price, builtin_types=(Decimal,)) if price is not None else {}
+    return {kind: str(amount) for kind, amount in sent.items()}
 
 
 def compare(draft: Draft, expect: dict[str, Any]) -> list[str]:
+    """Every way the draft differs from what the case expects, in words; empty when it passes."""
     got = outcome(draft)
     failures = []
     for key, wanted in expect.items():

@@ -10,6 +10,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Line
+from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.item_outcomes import ungraded_items, waiting_items
+from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
 from target_khaos_control.rules.catalogue import Catalogue
 
@@ -47,7 +50,7 @@ class RefundCheck:
             )
             self.draft.problems.append(
                 self.rules.problem(
-                    "refund_credit_difference",
+                    Kind.REFUND_CREDIT_DIFFERENCE,
                     f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
                     f"{self.draft.currency} before approving the credit",
                     details={"paid_currency": currency, "paid": str(_sum(movements))},
@@ -76,14 +79,14 @@ class RefundCheck:
         return Line(
             line_id,
             [
-                {
-                    "SKU": deduction.stock_code,
-                    "Mapping": [{"Mapping": "StockCode"}],
-                    "Quantity": part.quantity,
-                    "ReturnReason": {"ID": deduction.khaos_reason},
-                    "SourceReference": {"SourceOrder": draft.source_order},
-                    "UnitPrice": part.price,
-                }
+                ReturnedItem(
+                    SKU=deduction.stock_code,
+                    Mapping=[ItemMapping(Mapping="StockCode")],
+                    Quantity=part.quantity,
+                    ReturnReason=DataItem(ID=deduction.khaos_reason),
+                    SourceReference=OrderReference(SourceOrder=OrderRef(**draft.source_order)),
+                    UnitPrice=Price(**part.price),
+                )
                 for part in priced
             ],
             [],
@@ -94,8 +97,8 @@ class RefundCheck:
 
     def _settled(self) -> bool:
         """Every item graded and none waiting on an exception: Reveni's refund is final."""
-        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not any(
-            outcome.startswith("exception:") for outcome in self.draft.outcomes.values()
+        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not waiting_items(
+            self.draft.outcomes.values()
         )
 
     def _check_refund_against_credit(self) -> None:
@@ -108,8 +111,8 @@ class RefundCheck:
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return
         currency = draft.currency
-        waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-        ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+        waiting = waiting_items(draft.outcomes.values())
+        ungraded = ungraded_items(draft.outcomes.values())
         if waiting:
             advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
         elif ungraded:
@@ -140,7 +143,7 @@ class RefundCheck:
             )
         draft.problems.append(
             rules.problem(
-                "refund_credit_difference",
+                Kind.REFUND_CREDIT_DIFFERENCE,
                 f"Reveni refunded {draft.refunded} {currency}; the credit asks Khaos for {credit} {currency}, "
                 f"a difference of {difference} {currency}. {advice}",
                 details={

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -173,7 +173,7 @@ order_statuses = sa.Table(
     metadata,
     sa.Column("order_id", sa.String(KHAOS_ID), primary_key=True),
     sa.Column("order_code", sa.String(ORDER_REF), nullable=False, default=""),
-    sa.Column("associated_ref", FreeText, nullable=False, default=""),
+    sa.Column("associated_ref", FreeText, nullable=False, default="", index=True),  # what Khaos holds (khaos_position)
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("payload", FreeText, nullable=False),
     sa.Column("updated_at", Moment, nullable=False),
@@ -376,21 +376,6 @@ def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
     """`values` in slices small enough for one `IN (...)` list on SQLite and Postgres."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """One INSERT for many rows (executemany), per set of columns given."""
-    for columns in {tuple(sorted(row)) for row in rows}:
-        conn.execute(table.insert(), [row for row in rows if tuple(sorted(row)) == columns])
-
-
-def update_many(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
-    """One UPDATE for many rows that set the same columns (executemany)."""
-    for columns in {tuple(sorted(row)) for row in rows}:
-        batch = [row for row in rows if tuple(sorted(row)) == columns]
-        values: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in columns if name != key}
-        statement = table.update().where(table.c[key] == sa.bindparam(f"b_{key}")).values(**values)
-        conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in batch])
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

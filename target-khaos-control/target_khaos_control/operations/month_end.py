@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.operations.reconciliation import CreditNote, ReturnLine, StockVat, compare
-from target_khaos_control.operations.reconciliation.compare import completed
+from target_khaos_control.refunded import MOVEMENTS, refunded
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SERVED, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import credit_notes, documents, exceptions, return_versions
@@ -176,11 +176,7 @@ def close_period(
 def _close_line(
     line: ReturnLine, record: dict[str, Any], by_ref: dict[str, list[CreditNote]], docs: list[Any], period: Period
 ) -> CloseLine:
-    paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    for key, sign, when in (("refunds", 1, "refunded_at"), ("exchange_payments", -1, "paid_at")):
-        for movement in completed(record, key):
-            if period.holds(_day(str(movement.get(when) or ""))):
-                paid[str(movement.get("currency") or line.currency)] += sign * Decimal(str(movement["amount"]))
+    paid = refunded(record, line.currency, dated=lambda when: period.holds(_day(when)))
     every = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
     notes = [note for note in every if note.currency == line.currency]
     credited: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
@@ -235,7 +231,7 @@ def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, Any]
     records = []
     for text in stored.values():
         record = _decoded(text)
-        for key, when in (("refunds", "refunded_at"), ("exchange_payments", "paid_at")):
+        for key, _, when in MOVEMENTS:
             record[key] = [
                 m
                 for m in record.get(key) or []

@@ -28,18 +28,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.channel import push_entries as read
+from target_khaos_control.channel.catalogue import StockRow, delete_item, keep_item
+from target_khaos_control.channel.catalogue import changed as catalogue_changed
 from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
 from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.exception_log import ExceptionLog, trace_key
-from target_khaos_control.rules.catalogue import changed as catalogue_changed
 from target_khaos_control.store import (
     PUSH_LOCK,
     chunks,
     exceptions,
     hold,
     order_statuses,
-    stock_codes,
-    stock_items,
     stock_levels,
 )
 
@@ -159,7 +158,9 @@ class _Push:
 def save_stock_upload(
     engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
-    push, items, deleted = _Push("StockUpload", pause, routing=routing or Routing()), [], []
+    push = _Push("StockUpload", pause, routing=routing or Routing())
+    items: list[StockRow] = []
+    deleted: list[str] = []
 
     def check_item(item: Any, where: str) -> str:
         item = read.as_object(item, where)
@@ -188,28 +189,11 @@ def save_stock_upload(
     readable = push.each(data, "Items", check_item)
     if not push.each(data, "Deleted", check_deleted) and not readable:
         raise PushError(_unreadable(push, "Items"))
-    push.keep(engine, items, lambda conn, row: _keep_item(conn, row, moment), catalogue=True)
-    push.keep(
-        engine,
-        deleted,
-        lambda conn, gone: conn.execute(
-            stock_items.update().where(stock_items.c.stock_id == gone).values(deleted=True, updated_at=moment)
-        ),
-        catalogue=True,
-    )
+    push.keep(engine, items, lambda conn, row: keep_item(conn, row, moment), catalogue=True)
+    push.keep(engine, deleted, lambda conn, gone: delete_item(conn, gone, moment), catalogue=True)
     push.outcome.kept = len(items) + len(deleted)
     push.record(engine, moment)
     return push.outcome
-
-
-def _keep_item(conn: Connection, row: dict[str, Any], moment: datetime) -> None:
-    stock_id, code = row["stock_id"], row["stock_code"]
-    _upsert(conn, stock_items, {"stock_id": stock_id}, {k: v for k, v in row.items() if k != "stock_id"})
-    known = conn.execute(
-        sa.select(stock_codes.c.stock_code).where(stock_codes.c.stock_id == stock_id, stock_codes.c.stock_code == code)
-    ).first()
-    if known is None:
-        conn.execute(stock_codes.insert().values(stock_id=stock_id, stock_code=code, first_seen=moment))
 
 
 def save_stock_statuses(

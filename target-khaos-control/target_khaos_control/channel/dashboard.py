@@ -34,11 +34,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from target_khaos_control.channel.dashboard_actions import Forms
 from target_khaos_control.channel.dashboard_exceptions import ExceptionPages
 from target_khaos_control.channel.dashboard_lists import csv_response
-from target_khaos_control.channel.pages import SECURITY_HEADERS, refused
+from target_khaos_control.channel.pages import SECURITY_HEADERS, client_rules, refused
 from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.khaos_position import read_positions
 from target_khaos_control.operations.reconciliation import GAP_EXCEPTIONS
-from target_khaos_control.rules import RuleSetError, load_ruleset
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED
 from target_khaos_control.store import credit_notes, documents, exceptions, now, reveni_returns, runs, stock_levels
 
@@ -186,12 +185,8 @@ class Dashboard:
 
     def _sites(self) -> dict[str, str]:
         """Khaos's site names, from the client's rule set (`khaos.sites`), read when asked."""
-        if not self.rules_path:
-            return {}
-        try:
-            return load_ruleset(self.rules_path).sites
-        except RuleSetError:
-            return {}
+        rules = client_rules(self.rules_path)
+        return rules.sites if rules else {}
 
 
 def _run(row: Any) -> dict[str, Any]:

@@ -156,17 +156,12 @@ def _tax_rules(reader: _Reader, tax: dict[str, Any], tax_codes: dict[str, Any]) 
 
 
 def _check_sequencing(reader: _Reader, sequencing: dict[str, Any]) -> None:
-    for status in STATUSES:
-        if status not in sequencing["statuses"]:
-            reader.error(("sequencing", "statuses"), f"Reveni status {status!r} reaches no decision")
-    for status in sequencing["statuses"]:
-        if status not in STATUSES:
-            reader.error(("sequencing", "statuses", status), f"{status!r} is not a Reveni status")
-    for verdict in VERDICTS:
-        if verdict not in sequencing["verdicts"]:
-            reader.error(("sequencing", "verdicts"), f"warehouse verdict {verdict!r} reaches no decision")
-    for verdict in sequencing["verdicts"]:
-        if verdict not in VERDICTS:
-            reader.error(("sequencing", "verdicts", verdict), f"{verdict!r} is not a warehouse verdict")
+    for section, known, what in (("statuses", STATUSES, "Reveni status"), ("verdicts", VERDICTS, "warehouse verdict")):
+        for name in known:
+            if name not in sequencing[section]:
+                reader.error(("sequencing", section), f"{what} {name!r} reaches no decision")
+        for name in sequencing[section]:
+            if name not in known:
+                reader.error(("sequencing", section, name), f"{name!r} is not a {what}")
     if sequencing["verdicts"].get("rejected", "skip") != "skip":
         reader.error(("sequencing", "verdicts", "rejected"), "a rejected item is never credited: use `skip`")

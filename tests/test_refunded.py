@@ -75,5 +75,6 @@ def test_a_refund_naming_no_currency_is_the_return_s_for_the_rules_and_the_recon
     assert draft.refunded == Decimal("24.00")
     assert [p.kind for p in draft.problems] == []
     assert draft.process is True
-    assert line is not None and line.refunded == Decimal("24.00")
+    assert line is not None
+    assert line.refunded == Decimal("24.00")
     assert line.refunded_elsewhere == {}

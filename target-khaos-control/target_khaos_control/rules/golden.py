@@ -9,8 +9,8 @@ Cases live in `rules/<client>/tests/*.yaml`, each file a list of cases. A case's
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path

@@ -21,12 +21,13 @@ import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from target_khaos_control.exception_kinds import KINDS, Routing
 from target_khaos_control.money import Pricing
 from target_khaos_control.rules import templates
-from target_khaos_control.rules.engine import RuleSet
+from target_khaos_control.rules.engine import ReasonRule, RuleSet
+from target_khaos_control.rules.rules_document import ReasonEntry, RulesDocument
 from target_khaos_control.rules.rules_file import MAX_BYTES as MAX_BYTES
 from target_khaos_control.rules.rules_file import MAX_NODES as MAX_NODES
 from target_khaos_control.rules.rules_file import Path_, _positions, _read_yaml, _Reader
@@ -61,7 +62,7 @@ def load_ruleset(path: str | Path) -> RuleSet:
     _check_schema(reader, data)
     if not isinstance(data, dict):
         raise RuleSetError(reader.errors)
-    ruleset = _build(reader, data)
+    ruleset = _build(reader, cast(RulesDocument, data))  # as the schema lets it be; _build checks what it reads
     if reader.found or ruleset is None:
         raise RuleSetError(reader.errors)
     return ruleset
@@ -82,11 +83,12 @@ def _check_size(file: Path, data: Any) -> None:
             )
 
 
-def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
+def _build(reader: _Reader, data: RulesDocument) -> RuleSet | None:
     """Check the meaning of every part and compile its templates; the rule set itself only
     if the schema found nothing (a malformed part is checked as far as it can be read)."""
     env, attempt = templates.environment(), reader.attempt
-    khaos: Any = data.get("khaos")  # what this client's Khaos has; checked by the schema
+    # What this client's Khaos has; a file without it fails the schema, and every use below is attempted.
+    khaos = data.get("khaos")
     tables = attempt(lambda: _tables(data)) or {}
 
     def compiled(where: Path_, fields: dict[str, Any], condition: bool = False) -> Any:
@@ -110,11 +112,13 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
     def template(*where: str | int, condition: bool = False) -> Any:
         return attempt(lambda: compiled(where, templates.RETURN, condition))
 
-    def reason(n: int, rule: Any) -> Any:
-        return attempt(lambda: _reason_rule(reader, khaos, n, rule, compiled))
+    def reason(n: int, rule: ReasonEntry) -> ReasonRule | None:
+        built: ReasonRule | None = attempt(lambda: _reason_rule(reader, khaos, n, rule, compiled))
+        return built
 
     rules = data.get("reasons")
-    reasons = [reason(n, rule) for n, rule in enumerate(rules if isinstance(rules, list) else [])]
+    read = [reason(n, rule) for n, rule in enumerate(rules if isinstance(rules, list) else [])]
+    reasons = [rule for rule in read if rule is not None]  # one that failed is the reader's error
     attempt(lambda: _check_shadowing(reader, data["reasons"]))
     attempt(lambda: _check_reason_coverage(reader, data))
     tax_rules = attempt(lambda: _tax_rules(reader, data["tax"], khaos["tax_codes"]))

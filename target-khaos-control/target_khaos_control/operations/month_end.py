@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -174,7 +175,7 @@ def close_period(
 
 
 def _close_line(
-    line: ReturnLine, record: dict[str, Any], by_ref: dict[str, list[CreditNote]], docs: list[Any], period: Period
+    line: ReturnLine, record: Mapping[str, object], by_ref: dict[str, list[CreditNote]], docs: list[Any], period: Period
 ) -> CloseLine:
     paid = refunded(record, line.currency, dated=lambda when: period.holds(_day(when)))
     every = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
@@ -212,7 +213,7 @@ def _figures(lines: list[CloseLine]) -> dict[tuple[str, str], Figures]:
     return dict(sorted(figures.items()))
 
 
-def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
+def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, object]], dict[str, datetime]]:
     """Each return's version the store held at `end`, its money dated before `end`; and the
     returns the store first heard of after `end` (a late sync), with when: their first
     version stands in, by its Reveni dates."""
@@ -232,9 +233,10 @@ def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, Any]
     for text in stored.values():
         record = _decoded(text)
         for key, _, when in MOVEMENTS:
+            movements = record.get(key)
             record[key] = [
                 m
-                for m in record.get(key) or []
+                for m in (movements if isinstance(movements, list) else [])
                 if isinstance(m, dict) and ((day := _moment(str(m.get(when) or ""))) is None or day < end)
             ]
         records.append(record)
@@ -323,7 +325,7 @@ def _moment(text: str) -> datetime | None:
         return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
 
 
-def _decoded(stored: str) -> dict[str, Any]:
+def _decoded(stored: str) -> dict[str, object]:
     try:
         found = json.loads(stored)
     except ValueError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -146,7 +147,7 @@ class StockVat:
 
 
 def compare(
-    record: dict[str, Any],
+    record: Mapping[str, object],
     docs: list[Any],
     by_ref: dict[str, list[CreditNote]],
     *,
@@ -173,7 +174,7 @@ def compare(
     )
     line = ReturnLine(
         str(record.get("id")),
-        str((record.get("order") or {}).get("number", "")),
+        _order_number(record),
         currency,
         paid.pop(currency, Decimal("0.00")),
         paid_at,
@@ -218,7 +219,7 @@ def _wrong_vat_split(line: ReturnLine, same: list[CreditNote]) -> bool:
 
 def _vat_of(
     line: ReturnLine,
-    record: dict[str, Any],
+    record: Mapping[str, object],
     docs: list[Any],
     by_ref: dict[str, list[CreditNote]],
     same: list[CreditNote],
@@ -228,7 +229,8 @@ def _vat_of(
     if vat is None or not (vat.of_cash or (same and all(note.tax is not None for note in same))):
         return  # nothing to check, and nothing asked for: no document is read
     vat.reveni_rates = {}
-    for item in record.get("return_items") or []:
+    items = record.get("return_items")
+    for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and is_amount(item.get("tax_rate")):
             rate = Decimal(str(item["tax_rate"]))
             vat.reveni_rates[str(item.get("sku"))] = rate
@@ -274,7 +276,12 @@ def _why_no_credit_note(
     return ["refund_without_credit_note"] if refunded_at is None or now - refunded_at >= after else []
 
 
-def read_record(stored: str) -> dict[str, Any]:
+def _order_number(record: Mapping[str, object]) -> str:
+    order = record.get("order")
+    return str(order.get("number", "")) if isinstance(order, dict) else ""
+
+
+def read_record(stored: str) -> dict[str, object]:
     """A stored Reveni record (money in it is text, never a float); msgspec reads it fast,
     Python's json whatever msgspec refuses (a NaN kept from an unreadable record)."""
     try:

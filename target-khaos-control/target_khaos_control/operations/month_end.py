@@ -99,7 +99,9 @@ class Figures:
     paid_out: Decimal = Decimal("0.00")  # by Reveni in the period: refunds less top-ups
     credited: Decimal = Decimal("0.00")  # by Khaos in the period
     matched: Decimal = Decimal("0.00")  # the cash of the period's matched returns
-    gaps: dict[str, list[Any]] = field(default_factory=dict)  # gap -> [count, amount, oldest age in days]
+    gaps: dict[str, tuple[int, Decimal, int]] = field(
+        default_factory=dict
+    )  # gap -> (count, amount, oldest age in days)
 
 
 @dataclass
@@ -208,8 +210,8 @@ def _figures(lines: list[CloseLine]) -> dict[tuple[str, str], Figures]:
         if line.matched and entry.of_period:
             own.matched += line.refunded
         for gap in entry.gap_types:
-            count, amount, oldest = own.gaps.get(gap, [0, Decimal("0.00"), 0])
-            own.gaps[gap] = [count + 1, amount + line.refunded - line.credited, max(oldest, line.age_days)]
+            count, amount, oldest = own.gaps.get(gap, (0, Decimal("0.00"), 0))
+            own.gaps[gap] = (count + 1, amount + line.refunded - line.credited, max(oldest, line.age_days))
     return dict(sorted(figures.items()))
 
 

@@ -17,10 +17,10 @@ Content-Security-Policy that allows no script and no framing at all (pages.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -189,7 +189,17 @@ class Dashboard:
         return rules.sites if rules else {}
 
 
-def _run(row: Any) -> dict[str, Any]:
+class RunRow(TypedDict):
+    """One run as the Runs page lists it."""
+
+    started: str
+    kind: str
+    status: str
+    duration: str
+    counts: dict[str, object]  # label -> what the run counted
+
+
+def _run(row: Any) -> RunRow:
     counts = json.loads(row.counts or "{}")
     took = (row.finished_at - row.started_at).total_seconds() if row.finished_at else None
     return {
@@ -220,7 +230,7 @@ def _quantity(value: Decimal) -> str:
 
 
 def _events(
-    record: dict[str, Any], docs: Sequence[Any], notes: Sequence[Any], problems: Sequence[Any]
+    record: Mapping[str, object], docs: Sequence[Any], notes: Sequence[Any], problems: Sequence[Any]
 ) -> list[tuple[str, str]]:
     # The record is as Reveni sent it: any field may be missing, null or of another type.
     events = [(_said(record.get("created_at")), "Created in Reveni")]

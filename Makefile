@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test lint bench clean chromium settings
+.PHONY: install demo demo-stop test lint bench clean chromium settings schemas
 
 # constraints.txt pins every package installed (the lock: regenerate it with
 # `.venv/bin/pip freeze --exclude-editable > constraints.txt` after changing a dependency).
@@ -56,6 +56,11 @@ lint: install
 # schema (`--about`); run after adding or changing a setting (tests/test_settings_sync.py).
 settings: install
 	$(BIN)/python scripts/settings_sync.py
+
+# tap-reveni's schema of a Reveni return, written from the target's typed return
+# (target_khaos_control/reveni.py); run after changing it (tests/test_reveni_schema.py).
+schemas: install
+	$(BIN)/python scripts/reveni_schema.py
 
 # Each figure beside its yardstick, measured in the same run (issue 14); takes a while.
 bench: install

@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.feed import next_batch
 from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import resolve
 from target_khaos_control.operations.commands import replay
 from target_khaos_control.publishing import apply_returns
@@ -565,11 +566,14 @@ def test_an_unknown_sku_and_an_unknown_exchange_sku_are_two_exceptions(khaos: Kh
     }
 
 
+VALUE_MISMATCH = Kind.VALUE_MISMATCH
+
+
 def test_two_causes_under_one_key_keep_both_messages(khaos: Khaos) -> None:
     record = build_return(BASE, {})
     draft = Draft(
         return_id="ret-1",
-        problems=[Problem("value_mismatch", "finance", "first cause"), Problem("value_mismatch", "finance", "second")],
+        problems=[Problem(VALUE_MISMATCH, "finance", "first cause"), Problem(VALUE_MISMATCH, "finance", "second")],
     )
     with khaos.engine.begin() as conn:
         apply_returns(conn, [(record, draft)], now())

@@ -73,7 +73,7 @@ def test_the_matched_no_op_checks_every_record_fully(tmp_path: Path) -> None:
     good = ReturnGenerator(seed=7, count=2).build(0)
     broken = {**ReturnGenerator(seed=7, count=2).build(1), "currency": 978}
     lines = [
-        {"type": "SCHEMA", "stream": "returns", "schema": RETURN.to_dict(), "key_properties": ["id"]},
+        {"type": "SCHEMA", "stream": "returns", "schema": RETURN, "key_properties": ["id"]},
         {"type": "RECORD", "stream": "returns", "record": good},
         {"type": "RECORD", "stream": "returns", "record": broken},
     ]

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from target_khaos_control.channel.dashboard_lists import inert
 from target_khaos_control.exception_grade import age_days, grade, money_at_stake
-from target_khaos_control.exception_log import ExceptionLog
+from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.exception_log import ExceptionLog, Subject
 from target_khaos_control.store import exceptions, open_store
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -85,7 +86,7 @@ def test_a_csv_cell_never_starts_a_formula(cell: object, expected: str) -> None:
 
 def test_a_run_counts_the_exceptions_it_opened_reopened_and_resolved(tmp_path: Path) -> None:
     engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    stored = {"a": "open", "b": "resolved", "c": "open"}
+    stored = {"sku_not_found:a:": "open", "sku_not_found:b:": "resolved", "sku_not_found:c:": "open"}
     row = {"kind": "sku_not_found", "owner": "warehouse", "return_id": "ret-1", "message": "m", "severity": "high"}
     with engine.begin() as conn:
         for key, status in stored.items():
@@ -96,10 +97,10 @@ def test_a_run_counts_the_exceptions_it_opened_reopened_and_resolved(tmp_path: P
             )
     log = ExceptionLog(stored, NOW + timedelta(hours=1))
 
-    log.found("b", **row)  # resolved before, found again: reopened
-    log.found("d", **row)  # new
-    log.found("c", **row)  # open, seen again: not opened again
-    log.gone("a")  # no longer found: resolved
+    log.raise_exception(Kind.SKU_NOT_FOUND, Subject.of_return("b"), "m")  # resolved before, found again: reopened
+    log.raise_exception(Kind.SKU_NOT_FOUND, Subject.of_return("d"), "m")  # new
+    log.raise_exception(Kind.SKU_NOT_FOUND, Subject.of_return("c"), "m")  # open, seen again: not opened again
+    log.gone("sku_not_found:a:")  # no longer found: resolved
     with engine.begin() as conn:
         log.write(conn)
 

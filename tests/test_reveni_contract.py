@@ -24,7 +24,7 @@ from target_khaos_control.rules import load_ruleset
 
 from tests.servers import DEMO_RULES
 
-SCHEMA = RETURN.to_dict()
+SCHEMA = RETURN
 JUDGE = jsonschema.validators.validator_for(SCHEMA)(SCHEMA, format_checker=jsonschema.FormatChecker())
 RULES = load_ruleset(DEMO_RULES)
 
@@ -202,6 +202,8 @@ def test_on_any_value_anywhere_the_check_agrees_with_jsonschema(path: Path_, val
 
 
 def _struct_shape(info: msgspec.inspect.Type) -> Any:
+    if isinstance(info, msgspec.inspect.Metadata):  # a field's description
+        return _struct_shape(info.type)
     if isinstance(info, msgspec.inspect.UnionType):
         [info] = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
     if isinstance(info, msgspec.inspect.StructType):

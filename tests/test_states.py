@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from target_khaos_control.states import (
     HELD,
-    OPEN,
     PUBLISHED,
     RE_REQUESTED,
     SENT,
     SERVED,
     SUPERSEDED,
+    UNSENT,
     DocumentState,
     StateError,
     check,
@@ -20,7 +20,7 @@ from target_khaos_control.states import (
 
 
 @pytest.mark.parametrize("sent", sorted(SENT))
-@pytest.mark.parametrize("reopened", sorted(OPEN | {SUPERSEDED}))
+@pytest.mark.parametrize("reopened", sorted(UNSENT | {SUPERSEDED}))
 def test_a_document_khaos_has_pulled_never_becomes_open_again(sent: DocumentState, reopened: DocumentState) -> None:
     with pytest.raises(StateError, match=f"a document that is {sent} never becomes {reopened}"):
         check(sent, reopened)

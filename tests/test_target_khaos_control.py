@@ -62,7 +62,7 @@ def _exceptions(workdir: Path) -> list[dict[str, Any]]:
 
 
 # The schema tap-reveni sends: the SDK parses what it marks as date-time.
-TAP_SCHEMA = json.dumps({"type": "SCHEMA", "stream": "returns", "key_properties": ["id"], "schema": RETURN.to_dict()})
+TAP_SCHEMA = json.dumps({"type": "SCHEMA", "stream": "returns", "key_properties": ["id"], "schema": RETURN})
 
 
 def _records(*returns: dict[str, Any], schema: str = SCHEMA) -> list[str]:

@@ -36,15 +36,18 @@ class PrefetchingSession(requests.Session):
     and is retried like any request)."""
 
     def __init__(self) -> None:
+        """A session of its own, and one background thread that fetches the next page."""
         super().__init__()
         self._background = requests.Session()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reveni-prefetch")
         self._waiting: tuple[str | None, Future[requests.Response]] | None = None
 
     def prefetch(self, request: requests.PreparedRequest, timeout: int) -> None:
+        """Start fetching the next page in the background, to be picked up by `send`."""
         self._waiting = (request.url, self._executor.submit(self._background.send, request, timeout=timeout))
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        """The prefetched answer when this is the page that was prefetched, else a plain send."""
         waiting = self._waiting
         if waiting is not None and waiting[0] == request.url:
             self._waiting = None
@@ -57,6 +60,7 @@ class ReveniStream(RESTStream[Cursor]):
 
     @property
     def requests_session(self) -> PrefetchingSession:
+        """The session every page goes through: it hands over a page that was prefetched."""
         return self._pages
 
     @cached_property
@@ -64,6 +68,7 @@ class ReveniStream(RESTStream[Cursor]):
         return PrefetchingSession()
 
     def prefetch(self, params: dict[str, t.Any]) -> None:
+        """Start fetching the list page these parameters ask for, while this one is emitted."""
         request = self.build_prepared_request(
             method="GET", url=self.get_url(None), params=params, headers=self.http_headers
         )
@@ -85,25 +90,32 @@ class ReveniStream(RESTStream[Cursor]):
 
     @property
     def url_base(self) -> str:
+        """The store's root on Reveni's merchant API, from `api_url` and `store_id`."""
         api_url = self.config["api_url"].rstrip("/")
         return f"{api_url}/merchants/v0/stores/{quote(self.config['store_id'], safe='')}/"
 
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator:
+        """Reveni's Bearer auth with the `api_key` setting."""
         return BearerTokenAuthenticator(token=self.config["api_key"])
 
     @property
     def http_headers(self) -> dict[str, str]:
+        """Ask Reveni for JSON and say which tap is asking."""
         return {"Accept": "application/json", "User-Agent": "tap-reveni/0.1"}
 
     @property
     def timeout(self) -> int:
+        """Seconds to wait for Reveni's answer (`request_timeout`)."""
         return int(self.config["request_timeout"])
 
     def backoff_max_tries(self) -> int:
+        """The first try plus the `max_retries` setting's retries."""
         return int(self.config["max_retries"]) + 1
 
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
+        """The waits between tries: Reveni's Retry-After when given, else doubling; both capped."""
+
         def waits() -> Generator[float, t.Any, None]:
             attempt = 0
             error = yield 0.0  # backoff primes the generator before the first failure
@@ -124,9 +136,11 @@ class ReveniStream(RESTStream[Cursor]):
         return min(seconds, float(self.config["max_wait_seconds"]))
 
     def backoff_jitter(self, value: float) -> float:
+        """No jitter: Reveni's Retry-After is the least we may wait."""
         return value  # Retry-After is a floor, not a hint; never wait less than asked
 
     def backoff_handler(self, details: t.Any) -> None:
+        """Log each retry: what failed, on which path, which try and how long the wait."""
         error = details.get("exception")
         response = getattr(error, "response", None)
         cause = f"HTTP {response.status_code}" if response is not None else type(error).__name__
@@ -135,6 +149,7 @@ class ReveniStream(RESTStream[Cursor]):
         )
 
     def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
+        """The SDK's retries, ending in one error that says what to check once they run out."""
         retrying = super().request_decorator(func)
         attempts = self.backoff_max_tries()
 
@@ -154,6 +169,7 @@ class ReveniStream(RESTStream[Cursor]):
         return request
 
     def validate_response(self, response: requests.Response) -> None:
+        """Stop at once on a refused key, store or path, naming the setting that fixes it."""
         if response.status_code in REFUSALS:
             raise FatalAPIError(
                 f"{REFUSALS[HTTPStatus(response.status_code)]} ({self.response_error_message(response)})"
@@ -161,6 +177,7 @@ class ReveniStream(RESTStream[Cursor]):
         super().validate_response(response)
 
     def response_error_message(self, response: requests.Response) -> str:
+        """The status, the path and Reveni's detail: never a header or the query (they may hold secrets)."""
         # Never the headers or the URL's query: only the status, the path and Reveni's detail.
         try:
             detail = response.json().get("detail", "")

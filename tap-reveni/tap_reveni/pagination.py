@@ -47,6 +47,8 @@ def page_body(response: requests.Response) -> dict[str, t.Any]:
 
 @dataclass(frozen=True)
 class Cursor:
+    """Where the walk asks next: from `updated_after`, and on a tie the page and what must come before it."""
+
     updated_after: str | None  # None: from the beginning
     page: int = 1
     follows: str | None = None  # page >= 2: the id the previous page ended with
@@ -67,6 +69,7 @@ class Step:
 
 
 def next_step(body: dict[str, t.Any], current: Cursor, *, shifted: bool = False) -> Step:
+    """Where to go after this page, and whether its returns may be emitted."""
     if shifted:  # something before this page moved: read the tie again from its first page
         return Step(emit=False, upcoming=Cursor(current.updated_after))
     results = body.get("results") or []
@@ -84,14 +87,19 @@ def next_step(body: dict[str, t.Any], current: Cursor, *, shifted: bool = False)
 
 
 class UpdatedAfterPaginator(BaseAPIPaginator[Cursor]):
+    """The SDK's paginator, stepping by `updated_after` as `next_step` decides."""
+
     def __init__(self, start: Cursor, step: Callable[[requests.Response, Cursor], Step]) -> None:
+        """Start at `start`; `step` tells, once per page, where to go next."""
         super().__init__(start)
         self._step = step
 
     def get_next(self, response: requests.Response) -> Cursor | None:
+        """The next place to ask, or None at the end of the list."""
         return self._step(response, self.current_value).upcoming
 
     def continue_if_empty(self, response: requests.Response) -> bool:
+        """Go on after a page with returns on it even when none of them were new."""
         # A dropped or re-read page yields nothing new; that is no sign of the end.
         return bool(page_body(response).get("results"))
 
@@ -101,11 +109,13 @@ class Emitted:
     walk's current `updated_after` are remembered: nothing older can be read again."""
 
     def __init__(self) -> None:
+        """Nothing seen yet this run."""
         self._seen: set[tuple[datetime, str]] = set()
         self._unreadable: set[str] = set()  # returns whose updated_at cannot be read: kept all run
         self._floor: datetime | None = None
 
     def is_new(self, record: dict[str, t.Any]) -> bool:
+        """Whether this version of the return has not been emitted yet this run (and remember it)."""
         stamp = timestamp_of(record)
         if stamp is None:
             garbled = repr((record.get("id"), record.get("updated_at")))
@@ -119,6 +129,7 @@ class Emitted:
         return True
 
     def forget_before(self, updated_after: str | None) -> None:
+        """Drop what was seen before the walk's new `updated_after`: it cannot be read again."""
         floor = moment(updated_after) if updated_after else None
         if floor is not None and floor != self._floor:
             self._floor = floor

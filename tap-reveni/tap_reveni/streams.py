@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
 from datetime import UTC, timedelta
 from weakref import WeakKeyDictionary
@@ -35,7 +36,7 @@ class ReturnsStream(ReveniStream):
     primary_keys = ("id",)
     replication_key = "updated_at"
     is_sorted = True
-    schema = RETURN.to_dict()
+    schema = copy.deepcopy(RETURN)  # singer-sdk may annotate its copy
     # A bookmark every 100 returns: a run that dies loses at most that much progress.
     STATE_MSG_FREQUENCY = 100
     # Reveni already sends proper JSON types, which the target's rules check: conforming
@@ -67,6 +68,7 @@ class ReturnsStream(ReveniStream):
                 )
 
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
+        """Pass every return on; warn of one the tap cannot read (the target holds it as `invalid_record`)."""
         why = unreadable(row)
         if why is not None:
             self.logger.warning(
@@ -84,10 +86,12 @@ class ReturnsStream(ReveniStream):
 
     @property
     def path(self) -> str:  # type: ignore[override]
+        """The returns list's path under the store (`returns_path`)."""
         return str(self.config["returns_path"])
 
     @property
     def check_sorted(self) -> bool:
+        """Off: the look-back window re-reads older returns on purpose."""
         # The look-back window re-reads returns older than the saved bookmark on purpose.
         return False
 
@@ -96,6 +100,7 @@ class ReturnsStream(ReveniStream):
     MAX_REREADS = 100
 
     def get_new_paginator(self) -> UpdatedAfterPaginator:
+        """A fresh walk of the list from the bookmark less the look-back window."""
         self._emitted = Emitted()
         self._steps: WeakKeyDictionary[requests.Response, Step] = WeakKeyDictionary()
         self._rereads = 0
@@ -109,6 +114,7 @@ class ReturnsStream(ReveniStream):
         return start.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def get_url_params(self, context: Context | None, next_page_token: Cursor | None) -> dict[str, t.Any]:
+        """The query for the page asked for (page 1 from the start when there is none yet)."""
         self.requested = next_page_token or Cursor(None)
         return self._params(self.requested)
 
@@ -149,6 +155,7 @@ class ReturnsStream(ReveniStream):
         return shifted
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
+        """The page's returns not yet emitted this run, once the page is proven to skip nothing."""
         requested = self.requested
         step = self.step(response, requested)
         if step.upcoming is not None:

@@ -92,6 +92,7 @@ class TapReveni(Tap):
             raise refusal("tap-reveni", "extractor", self.config_jsonschema, dict(self.config)) from None
 
     def discover_streams(self) -> list[ReturnsStream]:
+        """The one stream: Reveni's returns."""
         return [ReturnsStream(self)]
 
 

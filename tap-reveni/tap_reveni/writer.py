@@ -26,6 +26,7 @@ class Writer(MsgSpecWriter):
     """msgspec's writer, with JSON escapes for text that is not UTF-8."""
 
     def serialize_message(self, message: Message) -> bytearray:
+        """One Singer line; with JSON escapes when the message holds text that is not UTF-8."""
         try:
             return super().serialize_message(message)
         except UnicodeEncodeError:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from target_khaos_control.documents import Draft, Line, Problem, associated_ref
-from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.exception_kinds import Kind, Routing
 from target_khaos_control.khaos_position import HeldDocument, Position
 from target_khaos_control.refunded import Movement
 from target_khaos_control.rules.engine import DEDUCTION
@@ -90,11 +90,11 @@ def _difference(
 ) -> Problem:
     currency, amount = draft.currency, abs(difference)
     taken = _taken_back(record, currency)
-    kind = "khaos_credit_difference"
+    kind = Kind.KHAOS_CREDIT_DIFFERENCE
     if difference < 0 and any(m.get("status") == CHARGED_BACK for m in taken):
-        kind = "chargeback_after_posting"
+        kind = Kind.CHARGEBACK_AFTER_POSTING
     elif difference < 0 and any(m.get("status") == REVERSED for m in taken):
-        kind = "refund_reversed_after_posting"
+        kind = Kind.REFUND_REVERSED_AFTER_POSTING
     more = difference > 0
     advice = _more_cash(position, draft, amount) if more else _less_cash(position, record, draft, taken, kind, amount)
     follow_up = associated_ref(draft.return_id, sequence)
@@ -189,7 +189,7 @@ def _holder(position: Position, draft: Draft) -> HeldDocument:
 
 
 def _cancelled(position: Position, draft: Draft, routing: Routing) -> Problem:
-    kind = "cancelled_after_posting"
+    kind = Kind.CANCELLED_AFTER_POSTING
     owner, severity = routing.route(kind)
     held, currency = position.held(draft.currency), draft.currency
     money = (
@@ -211,7 +211,7 @@ def _cancelled(position: Position, draft: Draft, routing: Routing) -> Problem:
 def _late_grades(position: Position, record: Mapping[str, object], draft: Draft, routing: Routing) -> list[Problem]:
     """Items Khaos holds as return-to-stock whose grade now says they may not go to stock."""
     items = {str(i.get("id")): i for i in _listed(record, "return_items") if isinstance(i, Mapping)}
-    owner, severity = routing.route("graded_after_pull")
+    owner, severity = routing.route(Kind.GRADED_AFTER_PULL)
     found = []
     for item_id, (doc, line) in position.lines().items():
         item = items.get(item_id)
@@ -231,7 +231,7 @@ def _late_grades(position: Position, record: Mapping[str, object], draft: Draft,
             act = f"before anyone processes {doc.associated_ref}, change this line to {right}"
         found.append(
             Problem(
-                "graded_after_pull",
+                Kind.GRADED_AFTER_PULL,
                 owner,
                 f"{item.get('sku')} x{item.get('quantity')} went to Khaos in {doc.associated_ref} as return to stock "
                 f"(Khaos reason {line.khaos_reason}) before it was graded; {cause}, so it must not go back to "

@@ -157,7 +157,7 @@ def _event(action: str, owner: str, rows: list[Any], fresh: list[Any], where: Wh
     by_kind = [
         KindCount(
             kind=kind,
-            title=KINDS[kind].title if kind in KINDS else kind,
+            title=KINDS[kind].heading if kind in KINDS else kind,
             severity=_highest(row.severity for row in kind_rows),
             open=len(kind_rows),
             new=sum(row.trace_key in new_keys for row in kind_rows),

@@ -65,6 +65,7 @@ class Clash:
     second: str
 
     def __str__(self) -> str:
+        """The clash in words, and what to do: give each client its own."""
         return (
             f"{self.environment}: clients {self.first!r} and {self.second!r} would share one {self.what} "
             f"({self.value}); give each its own"

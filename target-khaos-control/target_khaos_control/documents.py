@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.exception_kinds import KINDS, Kind
 from target_khaos_control.times import utc
 
 # Everything XML 1.0 (section 2.2) does not allow as a character.
@@ -45,7 +45,7 @@ KHAOS_TIME_ZONE = ZoneInfo("Europe/London")
 class Problem:
     """Something a person must fix; a blocking one keeps its item (or return) from Khaos."""
 
-    kind: str  # unknown_reason, missing_tax_code, sku_not_found, invalid_record, ...
+    kind: Kind
     owner: str  # finance, warehouse, cx or integration
     message: str
     item_id: str = ""
@@ -77,6 +77,8 @@ class Line:
 
 @dataclass
 class Draft:
+    """What the rules made of one Reveni return: the document's header and lines, its exceptions, and the figures."""
+
     return_id: str
     ruleset_hash: str = ""
     header: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +112,7 @@ class Draft:
         return sum((line.credit for line in self.lines), Decimal("0.00"))
 
     def document(self, associated_ref: str, lines: list[Line]) -> dict[str, Any]:
+        """The CustomerReturn for these lines under this reference: ProcessReturn only when every line is accepted."""
         exchanges = [item for line in lines for item in line.exchanges]
         returned = [item for line in lines for item in line.returned]
         body = {"AssociatedRef": associated_ref, **self.header, "ReturnedItems": returned}

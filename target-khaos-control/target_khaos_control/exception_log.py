@@ -5,23 +5,30 @@ item, the order number and Khaos sales order reference, the original SKU and lin
 (quantity, price, reason), a message in the owner's words and a suggested fix. It never
 carries bank details or a full email address. Records are keyed by `trace_key` (type +
 return + item, + the field or currency where that matters), so a consumer upserts: a repeat is the same key with more occurrences.
+
+Every exception is raised one way, `ExceptionLog.raise_exception(kind, subject, message,
+details)`: it routes the kind (the client's owner and severity), keys it and records it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import sqlalchemy as sa
+from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, format_message
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.exception_kinds import suggested_fix
+from target_khaos_control.exception_kinds import Kind, Routing, suggested_fix
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import chunks, exception_actions, exceptions, insert_many, update_many
 
 OPEN, RESOLVED = ExceptionStatus
+STREAM = "exceptions"  # the Singer stream exceptions go out on
 
 SCHEMA = {
     "type": "object",
@@ -64,31 +71,82 @@ def trace_key(kind: str, subject: str, item: str = "", part: str = "") -> str:
 RECONCILIATION = "(reconciliation)"  # the item id of the exceptions the reconciliation raises
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What an exception is about: `about`, `item` and `part` make its trace key;
+    `return_id` and `item_id` are the return and item the store files it under."""
+
+    about: str  # a Reveni return, a push endpoint, the feed, a credit note's reference
+    item: str = ""  # the item, pushed entry or continuation within it
+    part: str = ""  # the field, currency or SKU, where one return has several causes of one kind
+    return_id: str = ""  # "" when it is about no Reveni return
+    item_id: str = ""
+
+    @classmethod
+    def of_return(cls, return_id: str, item_id: str = "", part: str = "") -> Subject:
+        """A Reveni return, or one of its items, keyed and filed under the same ids."""
+        return cls(return_id, item_id, part, return_id=return_id, item_id=item_id)
+
+    def trace_key(self, kind: Kind) -> str:
+        """The key of this kind of exception about this subject."""
+        return trace_key(kind, self.about, self.item, self.part)
+
+
 class ExceptionLog:
     """The lifecycle of exceptions, written once for the target, replay and reconcile: a
     problem found is opened, or seen again (one more occurrence); an open one no longer
     found is resolved. Changes are gathered in memory, then written in a few statements."""
 
-    def __init__(self, known: dict[str, str], moment: datetime) -> None:
+    def __init__(self, known: dict[str, str], moment: datetime, routing: Routing | None = None) -> None:
+        """Start from the exceptions already in the store (trace key to status) at this moment,
+        routing kinds as the client has them."""
         self.stored = set(known)  # trace keys already in the store
         self.status = dict(known)  # trace key -> open | resolved, as it will be
         self.before = dict(known)  # trace key -> open | resolved, as written
         self.moment = moment
+        self.routing = routing or Routing()  # the client's owners and severities
         self.writes: dict[str, dict[str, Any]] = {}
         self.opened = 0  # new, or reopened: for the run's summary
         self.resolved = 0
 
-    def found(self, trace_key: str, **fields: Any) -> None:
-        write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
-        write.update(fields, status=OPEN, last_seen=self.moment)
+    def raise_exception(
+        self,
+        kind: Kind,
+        subject: Subject,
+        message: str,
+        details: Mapping[str, object] | None = None,
+        *,
+        ruleset_hash: str = "",
+    ) -> str:
+        """Open this exception, or count it seen again, owned and graded as the client routes
+        its kind; its trace key."""
+        key = subject.trace_key(kind)
+        owner, severity = self.routing.route(kind)
+        write = self.writes.setdefault(key, {"trace_key": key, "seen": 0})
+        write.update(
+            kind=kind.value,
+            owner=owner,
+            severity=severity,
+            return_id=subject.return_id,
+            item_id=subject.item_id,
+            message=message,
+            details=json.dumps(details or {}, default=str, ensure_ascii=False),
+            ruleset_hash=ruleset_hash,
+            status=OPEN,
+            last_seen=self.moment,
+        )
         write["seen"] += 1
-        self.status[trace_key] = OPEN
+        self.status[key] = OPEN
+        return key
 
-    def gone(self, trace_key: str, **fields: Any) -> None:
+    def gone(self, trace_key: str, *, ruleset_hash: str | None = None) -> None:
+        """An open exception no longer found: resolved (under the rules that no longer find it)."""
         if self.status.get(trace_key) != OPEN:
             return
         write = self.writes.setdefault(trace_key, {"trace_key": trace_key, "seen": 0})
-        write.update(fields, status=RESOLVED, last_seen=self.moment, alerted_status=RESOLVED)
+        write.update(status=RESOLVED, last_seen=self.moment, alerted_status=RESOLVED)
+        if ruleset_hash is not None:
+            write["ruleset_hash"] = ruleset_hash
         self.status[trace_key] = RESOLVED
 
     def was_resolved(self, trace_key: str) -> bool:
@@ -96,6 +154,7 @@ class ExceptionLog:
         return self.before.get(trace_key) == RESOLVED
 
     def write(self, conn: Connection) -> None:
+        """Write what was gathered: new exceptions, more occurrences, and the ones resolved."""
         fresh, repeat, resolved = [], [], []
         for key, write in self.writes.items():
             seen = write.pop("seen")
@@ -229,28 +288,31 @@ class ExceptionStream:
     file (no `exceptions_path`), nothing: the store keeps every exception anyway."""
 
     def __init__(self, path: Path | None) -> None:
+        """Write to this file, created on the first record; None writes nothing."""
         self.path = path
         self._file: TextIO | None = None
 
     def write(self, records: list[dict[str, Any]]) -> None:
+        """Append these exceptions as Singer RECORD messages, after the SCHEMA on the first write."""
         if not records or self.path is None:
             return
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
-            self._emit({"type": "SCHEMA", "stream": "exceptions", "schema": SCHEMA, "key_properties": ["trace_key"]})
+            self._emit(SchemaMessage(STREAM, SCHEMA, key_properties=["trace_key"]))
         for record in records:
-            self._emit({"type": "RECORD", "stream": "exceptions", "record": record})
+            self._emit(RecordMessage(STREAM, record))
         self._file.flush()
 
     def close(self) -> None:
+        """Close the file, if one was opened."""
         if self._file is not None:
             self._file.close()
             self._file = None
 
-    def _emit(self, message: dict[str, Any]) -> None:
+    def _emit(self, message: Message) -> None:
         assert self._file is not None
-        self._file.write(json.dumps(message, ensure_ascii=False, default=str) + "\n")
+        self._file.write(format_message(message) + "\n")  # singer-sdk's own serialiser, as its taps write
 
 
 def _iso(moment: datetime | None) -> str:

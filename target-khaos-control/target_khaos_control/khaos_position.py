@@ -105,6 +105,7 @@ class Position:
         return {item: (doc, line) for doc in self.documents for item, line in doc.lines.items()}
 
     def describe(self) -> str:
+        """Each document Khaos holds, its figure and how far Khaos took it, in one line."""
         return ", ".join(doc.describe() for doc in self.documents)
 
 

@@ -34,10 +34,13 @@ class Priced:
 
 @dataclass(frozen=True)
 class Pricing:
+    """How a client's Khaos prices lines (gross or net unit prices) and rounds them to pennies."""
+
     gross_prices: bool
     rounding: str = "half_up"  # how Khaos rounds a line's net and VAT to pennies
 
     def round(self, amount: Decimal) -> Decimal:
+        """An amount to the penny, rounded as this client's Khaos rounds."""
         return amount.quantize(PENNY, rounding=ROUNDING[self.rounding])
 
     def khaos_gross(self, unit_net: Decimal, quantity: int, rate: Decimal) -> Decimal:
@@ -112,4 +115,5 @@ def paid_units(total: Decimal, quantity: int) -> list[tuple[int, Decimal]]:
 
 
 def credited(parts: list[Priced]) -> Decimal:
+    """What Khaos will credit for all these priced parts of a line."""
     return sum((part.credit for part in parts), Decimal(0))

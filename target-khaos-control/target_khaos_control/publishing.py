@@ -32,11 +32,11 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
-from target_khaos_control.exception_kinds import KINDS, Owner, Routing
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, actions, trace_key
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
 from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.rules.engine import DEDUCTION
-from target_khaos_control.states import HELD, OPEN, PUBLISHED, SENT, SUPERSEDED, DocumentState, check
+from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
 from target_khaos_control.store import (
     chunks,
     documents,
@@ -65,6 +65,8 @@ PROGRESS = {
 
 @dataclass
 class Counts:
+    """What a batch did, for the run's summary."""
+
     published: int = 0
     held: int = 0
     unchanged: int = 0
@@ -76,6 +78,8 @@ class Counts:
 
 @dataclass(frozen=True)
 class Version:
+    """A version of a Reveni return: when Reveni last changed it, and its status."""
+
     updated_at: datetime | None
     status: str
 
@@ -102,6 +106,7 @@ CANONICAL = msgspec.json.Encoder(order="sorted", decimal_format="string")
 
 
 def canonical_json(record: dict[str, Any]) -> str:
+    """A record as stable JSON: the same record always gives the same text."""
     try:
         return CANONICAL.encode(record).decode()
     except (msgspec.EncodeError, TypeError, UnicodeError):
@@ -109,6 +114,7 @@ def canonical_json(record: dict[str, Any]) -> str:
 
 
 def content_hash(canonical: str) -> str:
+    """The SHA-256 of a record's stable JSON: an unchanged version is recognised by it."""
     # surrogatepass: the same bytes for any text, and a hash too for a record holding a lone surrogate
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -125,6 +131,7 @@ class Batch:
         force: bool = False,
         routing: Routing | None = None,
     ) -> None:
+        """Read what the store holds of these returns (versions, documents, exceptions, Khaos's position) once."""
         self.conn, self.moment, self.force, self.routing = conn, moment, force, routing or Routing()
         table = reveni_returns.c
         stored = self._select(
@@ -169,7 +176,7 @@ class Batch:
         ):
             self.exception_keys.setdefault(row.return_id, set()).add(row.trace_key)
             statuses[row.trace_key] = row.status
-        self.exception_log = ExceptionLog(statuses, moment)
+        self.exception_log = ExceptionLog(statuses, moment, self.routing)
         self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
         self.return_writes: dict[str, dict[str, Any]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
@@ -177,6 +184,7 @@ class Batch:
         self.counts = Counts()
 
     def apply(self, record: dict[str, Any], draft: Draft) -> None:
+        """Keep one version of a return and publish, hold or withdraw its documents as the draft says."""
         # The same version under the same rules changes nothing; new rules decide again.
         # One serialisation serves both the hash and the stored copy.
         canonical = canonical_json(record)
@@ -215,21 +223,15 @@ class Batch:
     def _question(self, return_id: str, latest: Version, incoming: Version, draft: Draft, updated_at: str) -> None:
         """Leave the return as it was and ask CX: the stored version stays the one decided on."""
         self.counts.backwards += 1
-        kind = "status_moved_backwards"
-        owner, severity = self.routing.route(kind)
-        self.exception_log.found(
-            trace_key(kind, return_id),
-            kind=kind,
-            owner=owner,
-            return_id=return_id,
-            item_id="",
-            message=f"Reveni return {return_id} went back from {latest.status!r} to {incoming.status!r} "
+        key = self.exception_log.raise_exception(
+            Kind.STATUS_MOVED_BACKWARDS,
+            Subject.of_return(return_id),
+            f"Reveni return {return_id} went back from {latest.status!r} to {incoming.status!r} "
             f"in its version of {updated_at}; its Khaos documents are left as they were",
-            severity=severity,
-            details=json.dumps({"from": latest.status, "to": incoming.status}),
+            {"from": latest.status, "to": incoming.status},
             ruleset_hash=draft.ruleset_hash,
         )
-        self.exception_keys.setdefault(return_id, set()).add(trace_key(kind, return_id))
+        self.exception_keys.setdefault(return_id, set()).add(key)
 
     def _hold_unreadable(self, return_id: str, draft: Draft) -> None:
         """A version whose `updated_at` cannot be read: its exceptions open, nothing else changes."""
@@ -239,7 +241,7 @@ class Batch:
     def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
         already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
-        open_doc = next((doc for doc in existing if doc.state in OPEN), None)
+        open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
         position = self.positions.get(draft.return_id)
         if position is not None and draft.decided:
@@ -308,15 +310,11 @@ class Batch:
             if key in settled:
                 known.add(key)
                 continue
-            self.exception_log.found(
-                key,
-                kind=problem.kind,
-                owner=problem.owner,
-                return_id=return_id,
-                item_id=problem.item_id,
-                message=problem.message,
-                severity=problem.severity,
-                details=json.dumps(problem.details, default=str, ensure_ascii=False),
+            self.exception_log.raise_exception(
+                problem.kind,
+                Subject.of_return(return_id, problem.item_id, problem.part),
+                problem.message,
+                problem.details,
                 ruleset_hash=draft.ruleset_hash,
             )
             known.add(key)
@@ -332,6 +330,7 @@ class Batch:
         return {key for key, done in trail.items() if any(action.action == "resolve" for action in done)}
 
     def write(self) -> Counts:
+        """Write the batch's returns, documents and exceptions to the store; the batch's counts."""
         conn, moment = self.conn, self.moment
         rows = list(self.return_writes.values())
         insert_many(

@@ -1,11 +1,13 @@
-"""A Reveni return as tap-reveni's schema defines it, typed once, and the check derived from it.
+"""A Reveni return, typed once: the tap's schema, the target's check and the template context.
 
-The Structs below mirror `tap_reveni/schemas.py` field for field (tests/test_reveni_contract.py
-holds the check to jsonschema's verdict on that schema, break by break). msgspec checks a
-record against them in a few microseconds: every record is checked, none is trusted.
-What the schema leaves open (a name with a lone surrogate, which no file or database can
-hold) is checked here too, so one odd record becomes an `invalid_record` for that return
-and never stops the load.
+The Structs below are the one definition of a Reveni return (shared/spec/reveni-api.md).
+`make schemas` (scripts/reveni_schema.py) writes tap-reveni's JSON schema from them, the
+rules' template context (`rules/template_context.py`) is walked from them, and msgspec
+checks each record against them in a few microseconds: every record is checked, none is
+trusted (tests/test_reveni_contract.py holds the check to jsonschema's verdict on the
+tap's schema, break by break). What the schema leaves open (a name with a lone surrogate,
+which no file or database can hold) is checked here too, so one odd record becomes an
+`invalid_record` for that return and never stops the load.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import calendar
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -25,13 +27,18 @@ RFC3339 = (
     r"^([0-9]{4})-(0[1-9]|1[0-2])-([0-9]{2})[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
     r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
 )
-Timestamp = Annotated[str, Meta(pattern=RFC3339)]
+# The tap's schema says `format: date-time`; the pattern is how the target reads that format.
+Timestamp = Annotated[str, Meta(pattern=RFC3339, extra_json_schema={"format": "date-time"})]
 TIMESTAMP = re.compile(RFC3339, re.ASCII)
 ReturnType = Literal["refund", "exchange", "mixed"]
 ReturnStatus = Literal[
     "in_progress", "shipped", "received", "for_review", "accepted", "partly_accepted", "rejected", "cancelled"
 ]
 Verdict = Literal["pending", "accepted", "rejected"]
+# The values Reveni's API lists ([public], shared/spec/reveni-api.md), written once above.
+TYPES: tuple[str, ...] = get_args(ReturnType)
+STATUSES: tuple[str, ...] = get_args(ReturnStatus)
+VERDICTS: tuple[str, ...] = get_args(Verdict)
 
 
 class Address(Struct):
@@ -67,7 +74,7 @@ class Exchange(Struct):
     sku: str | None = None
     ean: str | None = None
     quantity: int | None = None
-    price: Money | None = None
+    price: Annotated[Money | None, Meta(description="[model] unit price of the new item, including tax")] = None
 
 
 class ReturnItem(Struct):
@@ -78,13 +85,15 @@ class ReturnItem(Struct):
     ean: str | None = None
     name: str | None = None
     quantity: int | None = None
-    price: Money | None = None
-    tax_rate: Money | None = None
-    tax: Money | None = None
+    price: Annotated[Money | None, Meta(description="Unit price including tax")] = None
+    tax_rate: Annotated[Money | None, Meta(description="Percentage; missing when Reveni has none")] = None
+    tax: Annotated[Money | None, Meta(description="Tax included in the line total")] = None
     total: Money | None = None
     return_reason: Reason | None = None
-    exchange: Exchange | None = None
-    status: Verdict | None = None
+    exchange: Annotated[Exchange | None, Meta(description="The item the customer takes instead; null for a refund")] = (
+        None
+    )
+    status: Annotated[Verdict | None, Meta(description="Warehouse verdict")] = None
     reject_reason: str | None = None
     reject_reason_text: str | None = None
 
@@ -101,7 +110,7 @@ class Refund(Struct):
 
 
 class ExchangePayment(Struct):
-    """What the customer paid on top for a dearer exchange item."""
+    """[model] What the customer paid on top for a dearer exchange item."""
 
     id: str | None = None
     amount: Money | None = None
@@ -124,15 +133,14 @@ class Shipping(Struct):
     tracking_number: str | None = None
 
 
-class Return(Struct):
+class Return(Struct, kw_only=True):  # kw_only: fields in the spec's order, `updated_at` last
     """A Reveni return, as tap-reveni sends it."""
 
     id: str
-    updated_at: Timestamp
     order: Order | None = None
     customer: Customer | None = None
-    type: ReturnType | None = None
-    instant: bool | None = None
+    type: Annotated[ReturnType | None, Meta(description="refund, exchange or mixed")] = None
+    instant: Annotated[bool | None, Meta(description="Refunded before the goods are back")] = None
     status: ReturnStatus | None = None
     refund_method: str | None = None
     currency: str | None = None
@@ -142,6 +150,7 @@ class Return(Struct):
     exchange_payments: list[ExchangePayment] | None = None
     shipping: Shipping | None = None
     created_at: Timestamp | None = None
+    updated_at: Timestamp
 
 
 _WHERE = re.compile(r"^(.*?)(?: - at `\$(.*)`)?$", re.DOTALL)

@@ -154,6 +154,8 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 @dataclass(frozen=True)
 class ChannelSettings:
+    """What the channel (`reveni-khaos serve`) needs of the target's config."""
+
     database_url: str
     channel_username: str
     channel_password: str
@@ -216,7 +218,7 @@ def _problem(error: ValidationError) -> str:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A JSON file of settings, as an object; an unreadable one is refused naming the file."""
+    """A config file's settings, or an error naming the file and what is wrong with it."""
     path = Path(path)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))

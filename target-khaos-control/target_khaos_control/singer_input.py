@@ -42,6 +42,7 @@ class RecordBeforeSchema(RecordsWithoutSchemaException, SystemExit):
     """singer-sdk's own error (its standard tests expect it), ending the run as one line."""
 
     def __init__(self, message: str) -> None:
+        """End the run with this message, as singer-sdk's tests expect."""
         super().__init__(message)
         self.code = message
 
@@ -56,6 +57,7 @@ class Reader(MsgSpecReader):
     so the rules, not the reader, judge what it holds."""
 
     def deserialize_json(self, line: str) -> dict[str, Any]:
+        """One Singer line as a message: numbers with a point as Decimal, never a float."""
         try:
             return decoder.decode(line)  # type: ignore[no-any-return]
         except msgspec.DecodeError:
@@ -65,6 +67,7 @@ class Reader(MsgSpecReader):
     def process_lines(
         self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict[str, Any]], None]]
     ) -> Counter[str]:
+        """Read every Singer line and hand each message on; a line that cannot be read ends the run naming it."""
         stats: dict[str, int] = defaultdict(int)
         lines = iter(file_input or self.default_input)
         number = 0

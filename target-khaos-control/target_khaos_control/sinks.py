@@ -21,6 +21,7 @@ class ReturnsSink(BatchSink):
     MAX_SIZE_DEFAULT = 500
 
     def __init__(self, target: Any, stream_name: str, schema: dict[str, Any], key_properties: Any) -> None:
+        """The sink of the returns stream; the schema's date-times are left for the rules to read."""
         # singer-sdk would parse every top-level date-time itself and stop the whole load
         # on the first it cannot read. It gets the schema without those formats; the
         # timestamps are normalised here, and the rules turn one that cannot be read
@@ -32,6 +33,7 @@ class ReturnsSink(BatchSink):
         self.target = target
 
     def get_validator(self) -> None:
+        """None: the rules check every record against Reveni's contract instead."""
         # The rules check each record against Reveni's contract and turn what breaks it
         # into an `invalid_record` exception for that return; singer-sdk's schema check
         # would only log a traceback per record, or stop the whole load.
@@ -43,6 +45,7 @@ class ReturnsSink(BatchSink):
         return record
 
     def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        """A record with its key fields present (null if missing) and its readable timestamps in UTC."""
         # A record without its key would make singer-sdk stop the load: the rules say what is missing.
         keys = {name: record.get(name) for name in self.key_properties}
         return {
@@ -52,6 +55,7 @@ class ReturnsSink(BatchSink):
         }
 
     def process_batch(self, context: dict[str, Any]) -> None:
+        """Run the rules on the batch and commit its documents and exceptions in one transaction."""
         records = context.get("records", [])
         if not records:
             return

@@ -12,6 +12,8 @@ from enum import StrEnum
 
 
 class DocumentState(StrEnum):
+    """Where a Khaos document is on its way to Khaos."""
+
     HELD = "held"  # made, but held back by its exceptions or by the rules
     PUBLISHED = "published"  # in the feed, waiting for Khaos to pull it
     SERVED = "served"  # Khaos pulled it: it never changes again
@@ -21,7 +23,7 @@ class DocumentState(StrEnum):
 
 HELD, PUBLISHED, SERVED, RE_REQUESTED, SUPERSEDED = DocumentState
 
-OPEN = frozenset({HELD, PUBLISHED})  # not pulled yet: may still change
+UNSENT = frozenset({HELD, PUBLISHED})  # not pulled yet: may still change (an open exception is ExceptionStatus.OPEN)
 SENT = frozenset({SERVED, RE_REQUESTED})  # Khaos has it: it must not change
 SERVABLE = frozenset({PUBLISHED, SERVED, RE_REQUESTED})  # what a pull may hand Khaos
 
@@ -39,6 +41,7 @@ class StateError(RuntimeError):
 
 
 def check(old: str, new: DocumentState) -> DocumentState:
+    """`new`, if a document that is `old` may become it; otherwise a StateError."""
     if new not in NEXT[DocumentState(old)]:
         raise StateError(f"a document that is {old} never becomes {new}")
     return new
@@ -50,5 +53,7 @@ def may_become(new: DocumentState) -> frozenset[DocumentState]:
 
 
 class ExceptionStatus(StrEnum):
+    """Whether an exception is still to be fixed."""
+
     OPEN = "open"  # found, and not fixed yet
     RESOLVED = "resolved"  # the problem has gone (its item went through, the gap closed), or a person resolved it

@@ -50,6 +50,7 @@ class FreeText(sa.types.TypeDecorator[str]):
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        """The text as stored: a NUL character becomes U+FFFD."""
         return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
@@ -273,6 +274,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def now() -> datetime:
+    """The current moment, in UTC."""
     return datetime.now(UTC)
 
 

@@ -51,6 +51,7 @@ class TargetKhaosControl(Target):
     freeze_after_start = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse a broken rule set or a clash of clients, claim the store and start the run on record."""
         from target_khaos_control.client_store import claim_store, client_name, masked
         from target_khaos_control.clients import clash_for
         from target_khaos_control.rules import RuleSetError
@@ -103,6 +104,7 @@ class TargetKhaosControl(Target):
             raise refusal("target-khaos-control", "loader", self.config_jsonschema, dict(self.config)) from None
 
     def get_sink_class(self, stream_name: str) -> type[ReturnsSink]:
+        """The returns sink for tap-reveni's `returns` stream; any other stream is refused."""
         if stream_name != "returns":
             msg = f"target-khaos-control loads tap-reveni's `returns` stream only; got a stream named {stream_name!r}"
             raise StreamRefused(msg)
@@ -112,18 +114,21 @@ class TargetKhaosControl(Target):
 
     @cached_property
     def ruleset(self) -> RuleSet:
+        """The client's rule set (`rules_path`), loaded once."""
         from target_khaos_control.rules import load_ruleset
 
         return load_ruleset(self.config["rules_path"])
 
     @cached_property
     def engine(self) -> Engine:
+        """The store (`database_url`), migrated to the latest schema."""
         from target_khaos_control.store import open_store
 
         return open_store(self.config["database_url"])
 
     @cached_property
     def exception_stream(self) -> ExceptionStream:
+        """The `exceptions` Singer stream of this run, to a file under `exceptions_path` if set."""
         from target_khaos_control.exception_log import ExceptionStream
 
         started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -153,6 +158,7 @@ class TargetKhaosControl(Target):
             super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
+        """At the end of the input: commit the rest, finish the run on record and send the owners' alerts."""
         from target_khaos_control.run_log import finish_run
 
         super().process_endofpipe()

@@ -64,7 +64,7 @@ def _routing(rules_path: str) -> Routing:
     try:
         return load_ruleset(rules_path).routing
     except RuleSetError:
-        log.warning("%s: the rule set is not usable; Khaos's rejected pushes go to their default owners", rules_path)
+        log.warning("%s: the rule set is not usable; the channel's exceptions go to their default owners", rules_path)
         return Routing()
 
 
@@ -90,7 +90,7 @@ def shown(value: str, most: int = 40) -> str:
 
 
 class BadRequest(Exception):
-    pass
+    """A call the channel refuses with a 400 and a message saying what is wrong."""
 
 
 class PullsFirst:
@@ -99,11 +99,13 @@ class PullsFirst:
     writes what it served) never waits longer than one chunk, nor times out."""
 
     def __init__(self) -> None:
+        """No pull under way yet."""
         self.turn = threading.Condition()
         self.pulls = 0
 
     @contextmanager
     def pull(self) -> Iterator[None]:
+        """Count a pull as under way while it runs, so a push waits between its chunks."""
         with self.turn:
             self.pulls += 1
         try:
@@ -114,12 +116,16 @@ class PullsFirst:
                 self.turn.notify_all()
 
     def between_chunks(self) -> None:
+        """A push's pause between chunks: wait until no pull is under way (ten seconds at most)."""
         with self.turn:
             self.turn.wait_for(lambda: self.pulls == 0, timeout=10)
 
 
 class Channel:
+    """The channel Khaos pulls returns from and pushes stock and order statuses to, with its dashboard."""
+
     def __init__(self, engine: Engine, settings: ChannelSettings) -> None:
+        """Serve this store with these settings, routing exceptions by the client's rules."""
         self.engine, self.settings = engine, settings
         self.pulls_first = PullsFirst()
         self.routing = _routing(settings.rules_path)
@@ -128,6 +134,7 @@ class Channel:
     # --- what Khaos reads -------------------------------------------------------------
 
     async def config_file(self, request: Request) -> Response:
+        """Khaos's EndpointConfig: where to pull returns and orders, and where to push, in JSON or XML."""
         fmt = _format(request)
         base = self.settings.public_url.rstrip("/")
         endpoints: dict[str, Any] = {
@@ -158,6 +165,7 @@ class Channel:
         return JSONResponse(document)
 
     async def returns(self, request: Request) -> Response:
+        """The feed's next batch after Khaos's continuation, or the documents it asks for by SpecificIDs."""
         fmt = _format(request)
         if request.method == "HEAD":  # a probe: it would mark served what it never reads
             raise BadRequest("HEAD serves nothing here: Khaos pulls with GET; to check the channel, use /healthz")
@@ -174,7 +182,7 @@ class Channel:
                 if specific is not None:
                     batch = feed.specific_batch(conn, feed.parse_specific_ids(specific), continuation, fmt, now())
                 else:
-                    batch = feed.next_batch(conn, continuation, self.settings.batch_size, fmt, now())
+                    batch = feed.next_batch(conn, continuation, self.settings.batch_size, fmt, now(), self.routing)
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
         log.info(
@@ -214,6 +222,7 @@ class Channel:
     # --- what Khaos pushes --------------------------------------------------------------
 
     def receiver(self, name: str) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint for one of Khaos's pushes: read the body, keep what is valid, answer what was kept."""
         _, root, keep = PUSHES[name]
 
         def decode_and_keep(body: bytes, content_type: str) -> khaos_pushes.Outcome:
@@ -249,6 +258,7 @@ class Channel:
     # --- the app ----------------------------------------------------------------------------
 
     def app(self) -> Starlette:
+        """The channel's web app: Khaos's endpoints, /metrics and the dashboard, behind the login and limits."""
         routes = [
             *Dashboard.open_routes(self.engine, self.settings.public_url),
             Route("/khaos/config.{fmt:str}", self.config_file),

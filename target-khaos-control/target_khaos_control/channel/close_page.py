@@ -27,9 +27,11 @@ class ClosePages:
     """The close of a period, and its returns per gap type."""
 
     def __init__(self, engine: Engine, rules_path: str = "") -> None:
+        """Close periods of this store; the client's rules give the VAT rates of its Khaos tax codes."""
         self.engine, self.rules_path = engine, rules_path
 
     async def period(self, request: Request) -> Response:
+        """The month-end close page for the period asked for (last month by default)."""
         try:
             period = Period.parse(request.query_params.get("period") or _last_month())
         except ValueError as error:
@@ -49,6 +51,7 @@ class ClosePages:
         )
 
     async def gap(self, request: Request) -> Response:
+        """The returns of one gap type in a period's close."""
         try:
             period = Period.parse(request.path_params["period"])
         except ValueError as error:

@@ -49,7 +49,10 @@ _refused = refused  # the dashboard's other pages render through `_page` and `_r
 
 
 class Dashboard:
+    """The dashboard: exceptions, reconciliation, month-end close, runs and each return's timeline."""
+
     def __init__(self, engine: Engine, rules_path: str = "", password: str = "") -> None:
+        """The dashboard of this store; the password signs its forms."""
         self.engine = engine
         self.rules_path = rules_path
         self.forms = Forms(engine, password)
@@ -78,6 +81,7 @@ class Dashboard:
         return [Route("/", landing), Route("/healthz", health)]
 
     def routes(self) -> list[Any]:  # one Mount, which the channel's list of Routes takes as any BaseRoute
+        """Every dashboard page, under /dashboard, with the security headers."""
         from target_khaos_control.channel.close_page import ClosePages
 
         close = ClosePages(self.engine, self.rules_path)
@@ -114,6 +118,7 @@ class Dashboard:
         return [Mount("/dashboard", app=Guarded(not_configured))]
 
     async def reconciliation(self, request: Request) -> Response:
+        """The last reconciliation's gaps and totals, as a page or a CSV."""
         with self.engine.connect() as conn:
             last = conn.execute(
                 sa.select(runs.c.counts).where(runs.c.kind == "reconcile").order_by(runs.c.id.desc()).limit(1)
@@ -131,6 +136,7 @@ class Dashboard:
         )
 
     async def runs(self, request: Request) -> Response:
+        """The last runs and what each counted, as a page or a CSV."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(RUNS_SHOWN)).all()
         shown = [_run(row) for row in rows]
@@ -143,6 +149,7 @@ class Dashboard:
         return _page("runs.html", "Last runs", runs=shown, columns=columns)
 
     async def timeline(self, request: Request) -> Response:
+        """One Reveni return's timeline: its versions, documents, exceptions and credit notes."""
         return_id = request.path_params["return_id"]
         with self.engine.connect() as conn:
             stored = conn.execute(sa.select(reveni_returns).where(reveni_returns.c.return_id == return_id)).first()
@@ -298,9 +305,12 @@ class Guarded:
     (a wrong method, say) included, which it renders itself rather than raise."""
 
     def __init__(self, app: ASGIApp) -> None:
+        """Wrap the dashboard's router, whose every answer gets the security headers."""
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the page with the security headers added to its answer."""
+
         async def send_guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message).update(SECURITY_HEADERS)

@@ -43,6 +43,7 @@ class Forms:
     """The dashboard's forms: their tokens, and the two actions they post."""
 
     def __init__(self, engine: Engine, password: str) -> None:
+        """The forms of this store; their tokens are signed with a key made from the password."""
         self.engine = engine
         self.key = hashlib.sha256(b"reveni-khaos dashboard forms\0" + password.encode()).digest()
 
@@ -61,9 +62,11 @@ class Forms:
         return fresh and hmac.compare_digest(mac, self._mac(login(request), int(issued)))
 
     async def assign(self, request: Request) -> Response:
+        """Assign an exception to a person, as the form posted."""
         return await self._act(request, "assigned")
 
     async def resolve(self, request: Request) -> Response:
+        """Resolve an exception by hand, with the note the form gives of what was done."""
         return await self._act(request, "resolved")
 
     async def _act(self, request: Request, done: str) -> Response:

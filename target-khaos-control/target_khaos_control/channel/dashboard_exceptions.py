@@ -65,11 +65,13 @@ class ExceptionPages:
     """The exception pages of one store."""
 
     def __init__(self, engine: Engine, forms: Forms, rules_path: str = "") -> None:
+        """The pages of this store's exceptions, with the forms to act on them."""
         self.engine = engine
         self.forms = forms
         self.rules_path = rules_path  # for the proposed fixes (`reveni-khaos fix list`)
 
     async def open_list(self, request: Request) -> Response:
+        """The open exceptions, filtered by owner and type, searched, sorted and paged, or as a CSV."""
         owner, kind = request.query_params.get("owner", ""), request.query_params.get("type", "")
         owners = [str(o) for o in Owner]
         if owner and owner not in owners:
@@ -105,6 +107,7 @@ class ExceptionPages:
         )
 
     async def resolved_list(self, request: Request) -> Response:
+        """The resolved exceptions, who resolved them and why, or as a CSV."""
         try:
             view = ListView.from_query(request.query_params, RESOLVED_SORTS)
         except ListRefused as error:
@@ -121,6 +124,7 @@ class ExceptionPages:
         )
 
     async def one(self, request: Request) -> Response:
+        """One exception's page: what happened, its history and its proposed fix."""
         key = request.query_params.get("key", "")
         moment = now()
         with self.engine.connect() as conn:
@@ -132,7 +136,7 @@ class ExceptionPages:
         record = worked(row, moment)
         return page(
             "exception.html",
-            f"Exception: {KINDS[row.kind].title if row.kind in KINDS else row.kind}",
+            f"Exception: {KINDS[row.kind].heading if row.kind in KINDS else row.kind}",
             e=record,
             history=[_action(action) for action in history],
             csrf=self.forms.token(login(request)),

@@ -27,14 +27,14 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.exception_kinds import kind as exception_kind
-from target_khaos_control.exception_log import ExceptionLog, trace_key
+from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_log import ExceptionLog, Subject
 from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, may_become
 from target_khaos_control.store import PULLS_KEPT, chunks, documents, exceptions, lock_feed, pulls
 
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it
-UNKNOWN = "unknown_continuation"
+UNKNOWN = Kind.UNKNOWN_CONTINUATION
 ACKNOWLEDGED_LOOKBACK = 1000  # pulls searched for Khaos's last acknowledgement (the last one, nearly always)
 NO_CONTINUATION = (
     "no Sirion-Continuation: Khaos sends one on every pull (a datetime on its first contact), so this "
@@ -43,17 +43,20 @@ NO_CONTINUATION = (
 
 
 class ContinuationError(ValueError):
-    pass
+    """A Sirion-Continuation the channel cannot read, or none at all: a 400."""
 
 
 @dataclass(frozen=True)
 class Slice:
+    """One batch of the feed: the documents' references and bodies, and the continuation that follows them."""
+
     refs: list[str]
     bodies: list[str]  # each a stored CustomerReturn, as JSON text
     continuation: str
 
 
 def parse_continuation(value: str) -> int | datetime | None:
+    """A feed position we issued, a datetime (Khaos's first contact), or None when there is none."""
     value = value.strip().strip('"')
     if not value:
         return None
@@ -79,7 +82,10 @@ def parse_specific_ids(value: str) -> list[str]:
     return [ref.strip().strip('"') for ref in value.strip().strip('"').split(",") if ref.strip().strip('"')]
 
 
-def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime) -> Slice:
+def next_batch(
+    conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime, routing: Routing | None = None
+) -> Slice:
+    """The next documents after the continuation, marked served; the batch Khaos is sent."""
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
@@ -90,7 +96,7 @@ def next_batch(conn: Connection, continuation: str, limit: int, fmt: str, moment
     elif _trusted(conn, position):
         after = position
     else:
-        after = _recover(conn, continuation.strip(), moment)
+        after = _recover(conn, continuation.strip(), moment, routing)
     query = (
         sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
         .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > after)
@@ -185,30 +191,22 @@ def _position(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= LONGEST_POSITION else None
 
 
-def _recover(conn: Connection, continuation: str, moment: datetime) -> int:
+def _recover(conn: Connection, continuation: str, moment: datetime, routing: Routing | None) -> int:
     """A continuation we never gave out, past what Khaos provably had: serve from there
     and open an exception for the integration team."""
     start, end = provable_end(conn), feed_end(conn)
-    key = trace_key(UNKNOWN, "feed", continuation[:LONGEST_CONTINUATION])
+    subject = Subject("feed", continuation[:LONGEST_CONTINUATION])
+    key = subject.trace_key(UNKNOWN)
     query = sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.trace_key == key)
     known: dict[str, str] = {row.trace_key: row.status for row in conn.execute(query)}
-    log, kind = ExceptionLog(known, moment), exception_kind(UNKNOWN)
-    log.found(
-        key,
-        kind=UNKNOWN,
-        owner=kind.owner.value,
-        severity=kind.severity.value,
-        return_id="",
-        item_id="",
-        message=(
-            f"Khaos pulled with Sirion-Continuation {continuation[:LONGEST_CONTINUATION]!r}, a feed position this "
-            f"channel never gave out (the feed ends at {end}); served from {start}, the end of what Khaos is "
-            "known to have had, so nothing is skipped"
-        ),
-        details=json.dumps(
-            {"continuation": continuation[:LONGEST_CONTINUATION], "feed_end": end, "served_from": start}
-        ),
-        ruleset_hash="",
+    log = ExceptionLog(known, moment, routing)
+    log.raise_exception(
+        UNKNOWN,
+        subject,
+        f"Khaos pulled with Sirion-Continuation {continuation[:LONGEST_CONTINUATION]!r}, a feed position this "
+        f"channel never gave out (the feed ends at {end}); served from {start}, the end of what Khaos is "
+        "known to have had, so nothing is skipped",
+        {"continuation": continuation[:LONGEST_CONTINUATION], "feed_end": end, "served_from": start},
     )
     log.write(conn)
     return start

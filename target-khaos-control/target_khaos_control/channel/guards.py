@@ -32,9 +32,11 @@ class Edges:
     only, never the host the client claimed (`Host: evil.example`)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], max_header_bytes: int) -> None:
+        """Guard this app; a request line and headers longer than `max_header_bytes` are refused."""
         self.app, self.max_header_bytes = app, max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Serve the request if its headers are within the limit, and log method, path and status."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -85,6 +87,7 @@ class BasicAuth:
         logins: dict[str, tuple[str, str]],
         open_prefixes: tuple[str, ...] = (),
     ) -> None:
+        """Guard this app with a login per path prefix; the `open_prefixes` need none."""
         self.app = app
         self.open_prefixes = open_prefixes  # the dashboard with no login set: it says so to anyone
         # Longest prefix first; an unset login (empty) lets nobody in.
@@ -97,6 +100,7 @@ class BasicAuth:
         )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Serve the request if its path is open or its login is right, else refuse it."""
         path = scope.get("path", "")
         opened = path in OPEN_PATHS or any(path == p or path.startswith(f"{p}/") for p in self.open_prefixes)
         if scope["type"] == "http" and not opened and not self._allowed(scope):

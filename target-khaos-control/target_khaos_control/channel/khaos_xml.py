@@ -35,10 +35,11 @@ MAX_DEPTH = 32  # the deepest documented push is 7 levels; deeper is an attack, 
 
 
 class KhaosXmlError(ValueError):
-    pass
+    """XML from Khaos that cannot be read, or that is not the shape its docs give."""
 
 
 def render(root: str, data: dict[str, Any]) -> bytes:
+    """A document as Khaos's XML under the root element `root`, with its declaration."""
     element = Element(root)
     _fill(element, data)
     body: bytes = tostring(element, encoding="utf-8", xml_declaration=False)

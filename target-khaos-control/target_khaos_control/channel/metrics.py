@@ -34,9 +34,11 @@ class StoreCollector(Collector):
     """The store's figures, read at each scrape."""
 
     def __init__(self, engine: Engine, client: str) -> None:
+        """Read this store's figures for this client's label."""
         self.engine, self.client = engine, client
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The gauges at this scrape: open exceptions, money at stake, documents by state, the last sync and pull."""
         with self.engine.connect() as conn:
             open_rows = conn.execute(
                 sa.select(exceptions.c.owner, exceptions.c.kind, exceptions.c.return_id)
@@ -89,6 +91,7 @@ class Metrics:
     """One channel's registry: the store's figures and this process's pull latency."""
 
     def __init__(self, engine: Engine, client: str) -> None:
+        """The registry of this store's figures, and a histogram of the pulls this process serves."""
         self.client = client
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(StoreCollector(engine, client))

@@ -31,8 +31,8 @@ from target_khaos_control.channel import push_entries as read
 from target_khaos_control.channel.catalogue import StockRow, delete_item, keep_item
 from target_khaos_control.channel.catalogue import changed as catalogue_changed
 from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
-from target_khaos_control.exception_kinds import Routing
-from target_khaos_control.exception_log import ExceptionLog, trace_key
+from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
 from target_khaos_control.store import (
     PUSH_LOCK,
     chunks,
@@ -43,7 +43,7 @@ from target_khaos_control.store import (
 )
 
 ORDER_STATUSES = {"Received", "Shipping", "PartialShip", "Complete", "Cancelled"}
-REJECTED = "khaos_push_rejected"
+REJECTED = Kind.KHAOS_PUSH_REJECTED
 CHUNK = 200  # entries per transaction: about what a pull may wait for
 
 
@@ -60,11 +60,14 @@ class PushError(ValueError):
 
 @dataclass
 class Outcome:
+    """What came of one push: how many entries were kept, and which were rejected and why."""
+
     kept: int = 0
     not_stock_controlled: int = 0  # StockStatus entries with neither Levels nor RelationshipPotential
     rejected: list[dict[str, str]] = field(default_factory=list)  # {"where", "key", "reason"}
 
     def json(self) -> dict[str, Any]:
+        """The answer Khaos is given: the counts, and at most 20 of the rejections."""
         # The answer lists at most 20 rejections; all of them are exceptions on record.
         return {
             "kept": self.kept,
@@ -135,19 +138,13 @@ class _Push:
         for chunk in chunks(wanted):
             query = sa.select(exceptions.c.trace_key, exceptions.c.status).where(exceptions.c.trace_key.in_(chunk))
             known.update({row.trace_key: row.status for row in conn.execute(query)})
-        log = ExceptionLog(known, moment)
-        owner, severity = self.routing.route(REJECTED)
-        for key, rejection in keyed.items():
-            log.found(
-                key,
-                kind=REJECTED,
-                owner=owner,
-                severity=severity,
-                return_id="",
-                item_id=rejection["key"][:64],
-                message=f"Khaos's {self.endpoint} push: {rejection['where']}: {rejection['reason']}",
-                details=json.dumps({"endpoint": self.endpoint, **rejection}, ensure_ascii=False),
-                ruleset_hash="",
+        log = ExceptionLog(known, moment, self.routing)
+        for rejection in keyed.values():
+            log.raise_exception(
+                REJECTED,
+                Subject(self.endpoint, rejection["key"] or rejection["where"], item_id=rejection["key"][:64]),
+                f"Khaos's {self.endpoint} push: {rejection['where']}: {rejection['reason']}",
+                {"endpoint": self.endpoint, **rejection},
             )
         for key in resolved:
             if key not in keyed:
@@ -158,6 +155,7 @@ class _Push:
 def save_stock_upload(
     engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
+    """Keep a StockUpload: each stock item (codes, barcodes, tax rate) and the deletions; the unreadable on record."""
     push = _Push("StockUpload", pause, routing=routing or Routing())
     items: list[StockRow] = []
     deleted: list[str] = []
@@ -199,6 +197,7 @@ def save_stock_upload(
 def save_stock_statuses(
     engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
+    """Keep a StockStatusUpload: each stock item's levels at each site."""
     push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
 
     def check(status: Any, where: str) -> str:
@@ -235,6 +234,7 @@ def save_stock_statuses(
 def save_order_statuses(
     engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
+    """Keep an OrderStatusUpload: the status Khaos gives each order."""
     push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
 
     def check(status: Any, where: str) -> str:

@@ -34,6 +34,7 @@ OWNERS = [str(owner) for owner in Owner]
 
 
 def parser() -> argparse.ArgumentParser:
+    """The `reveni-khaos` command line: every command, its options and their help."""
     main = argparse.ArgumentParser(prog="reveni-khaos", description="Reveni to Khaos Control returns integration")
     main.add_argument("--version", action="version", version=f"%(prog)s {version('target-khaos-control')}")
     commands = main.add_subparsers(dest="command", required=True)
@@ -131,6 +132,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run `reveni-khaos`; a reader that went away (`| head`) or Ctrl-C ends it quietly."""
     try:
         _run(argv)
     except BrokenPipeError:

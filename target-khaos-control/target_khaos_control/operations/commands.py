@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from target_khaos_control.exception_kinds import Routing
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, as_record, trace_key
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, as_record
 from target_khaos_control.operations import reconciliation
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
@@ -113,6 +113,7 @@ def run_reconciliation(
     tax_rates: dict[str, Decimal] | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
+    """Compare Khaos's credit-note export with Reveni's refunds: each gap an exception, and the report."""
     read = reconciliation.read_export(export, columns)
     notes = read.notes
     moment = now()
@@ -146,13 +147,10 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
     """Each gap is an exception; a gap that closed since the last run is resolved."""
     table = exceptions.c
     known = dict(conn.execute(sa.select(table.trace_key, table.status).where(table.item_id == RECONCILIATION)).all())
-    log = ExceptionLog(known, moment)
+    log = ExceptionLog(known, moment, routing)
     found = set()
     for line in report.returns:
         for kind, message in reconciliation.gap_problems(line):
-            key = trace_key(kind, line.return_id, RECONCILIATION)
-            found.add(key)
-            owner, severity = routing.route(kind)
             details = {
                 "order_number": line.order_number,
                 "currency": line.currency,
@@ -160,32 +158,16 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
                 "credited": str(line.credited),
                 "credit_notes": line.credit_notes,
             }
-            log.found(
-                key,
-                kind=kind,
-                owner=owner,
-                severity=severity,
-                return_id=line.return_id,
-                item_id=RECONCILIATION,
-                message=message,
-                details=json.dumps(details),
-                ruleset_hash="",
-            )
+            found.add(log.raise_exception(kind, Subject.of_return(line.return_id, RECONCILIATION), message, details))
     for note in report.unknown_notes:
-        key = trace_key(reconciliation.UNKNOWN_REFERENCE, note.associated_ref, f"{note.code}:{RECONCILIATION}")
-        found.add(key)
-        owner, severity = routing.route(reconciliation.UNKNOWN_REFERENCE)
-        log.found(
-            key,
-            kind=reconciliation.UNKNOWN_REFERENCE,
-            owner=owner,
-            severity=severity,
-            return_id="",
-            item_id=RECONCILIATION,
-            message=f"Khaos credit note {note.code} for {note.gross} {note.currency} names {note.associated_ref!r}, "
-            "a reference this integration never sent",
-            details=json.dumps({"credit_notes": [note.code], "currency": note.currency, "credited": str(note.gross)}),
-            ruleset_hash="",
+        found.add(
+            log.raise_exception(
+                reconciliation.UNKNOWN_REFERENCE,
+                Subject(note.associated_ref, f"{note.code}:{RECONCILIATION}", item_id=RECONCILIATION),
+                f"Khaos credit note {note.code} for {note.gross} {note.currency} names {note.associated_ref!r}, "
+                "a reference this integration never sent",
+                {"credit_notes": [note.code], "currency": note.currency, "credited": str(note.gross)},
+            )
         )
     for key in set(known) - found:
         log.gone(key)
@@ -194,6 +176,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
 
 
 def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
+    """The open exceptions, one owner's or all, as records."""
     query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
     if owner:
         query = query.where(exceptions.c.owner == owner)
@@ -203,6 +186,7 @@ def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, 
 
 
 def list_exceptions(engine: Engine, owner: str | None, fmt: str, out: TextIO = sys.stdout) -> int:
+    """Print the open exceptions as a table or as JSON (`reveni-khaos exceptions`)."""
     records = open_exceptions(engine, owner)
     if fmt == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False), file=out)

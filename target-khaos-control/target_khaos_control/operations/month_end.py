@@ -66,6 +66,7 @@ class Period:
         return cls(f"{year:04d}-{month:02d}", start, end)
 
     def holds(self, day: date | None) -> bool:
+        """Whether the day falls in this month."""
         return day is not None and self.start.date() <= day < self.end.date()
 
 
@@ -83,12 +84,14 @@ class CloseLine:
 
     @property
     def status(self) -> str:
+        """The return's gaps, else `matched` or `awaiting_khaos`."""
         if self.line.gaps:
             return " ".join(self.line.gaps)
         return "matched" if self.line.matched else AWAITING
 
     @property
     def gap_types(self) -> list[str]:
+        """The gaps the return is listed under in the close; awaiting Khaos counts as one."""
         return list(self.line.gaps) or ([] if self.line.matched else [AWAITING])
 
 
@@ -116,6 +119,7 @@ class Close:
     tie_outs: list[str] = field(default_factory=list)
 
     def returns_with(self, gap: str) -> list[CloseLine]:
+        """The returns of the close with this gap."""
         return [entry for entry in self.lines if gap in entry.gap_types]
 
     def tie_out(self, payouts: list[tuple[Decimal, str]]) -> None:

@@ -16,6 +16,7 @@ from target_khaos_control.rules.loader import RuleSetError, load_ruleset, rules_
 
 
 def validate(path: str, out: TextIO = sys.stdout) -> int:
+    """`rules validate`: load the rule set and say whether it is usable, or every error it has."""
     try:
         ruleset = load_ruleset(path)
     except RuleSetError as error:
@@ -27,6 +28,7 @@ def validate(path: str, out: TextIO = sys.stdout) -> int:
 
 
 def run_tests(path: str, out: TextIO = sys.stdout) -> int:
+    """`rules test`: run the client's golden cases (`tests/*.yaml`) and report each."""
     try:
         ruleset = load_ruleset(path)
     except RuleSetError as error:
@@ -43,6 +45,7 @@ def run_tests(path: str, out: TextIO = sys.stdout) -> int:
 
 
 def preview(path: str, returns: list[dict[str, object]], against: str | None = None, out: TextIO = sys.stdout) -> int:
+    """`rules preview`: what the rules make of these returns, or how two rule sets differ on them."""
     try:
         ruleset = load_ruleset(path)
         other = load_ruleset(against) if against else None

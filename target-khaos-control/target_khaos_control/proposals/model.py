@@ -68,15 +68,18 @@ class Proposal:
 
     @property
     def id(self) -> str:
+        """A short id for `fix accept`, the same for the same fix whenever it is worked out."""
         what = [self.client, self.kind, self.subject, self.edit.where if self.edit else "", self.value_json]
         return "p" + hashlib.sha256(json.dumps(what).encode()).hexdigest()[:10]
 
     @property
     def value_json(self) -> str:
+        """The value the fix would write, as JSON."""
         return json.dumps(self.edit.value if self.edit else None, sort_keys=True)
 
     @property
     def likely(self) -> bool:
+        """Whether it is sure enough to be shown as likely."""
         return self.confidence >= LIKELY
 
     @property

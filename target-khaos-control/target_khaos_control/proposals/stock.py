@@ -45,6 +45,7 @@ class Stock:
 
     @classmethod
     def read(cls, conn: Connection) -> Stock:
+        """Khaos's stock items from the store (deleted ones left out), with every code each has had."""
         items: dict[str, Item] = {}
         by_id: dict[str, Item] = {}
         for row in conn.execute(sa.select(stock_items).where(stock_items.c.deleted.is_(False))):

@@ -21,6 +21,8 @@ from target_khaos_control.store import catalogue_version, stock_codes, stock_ite
 
 @dataclass(frozen=True)
 class StockItem:
+    """A Khaos stock item: its StockID, current stock code, whether discontinued, and its tax code."""
+
     stock_id: str
     code: str
     discontinued: bool
@@ -29,16 +31,20 @@ class StockItem:
 
 @dataclass
 class Catalogue:
+    """Khaos's stock items by current stock code, with their former codes and barcodes."""
+
     items: dict[str, StockItem] = field(default_factory=dict)  # current stock code -> item
     old_codes: dict[str, str] = field(default_factory=dict)  # a former stock code -> the current one
     barcodes: dict[str, str] = field(default_factory=dict)  # barcode -> current stock code
 
     @classmethod
     def empty(cls) -> Catalogue:
+        """No stock items: Khaos has not linked the channel yet."""
         return cls()
 
     @classmethod
     def read(cls, conn: Connection) -> Catalogue:
+        """The stock items Khaos pushed (deleted ones left out), their former codes and barcodes."""
         catalogue = cls()
         by_id: dict[str, StockItem] = {}
         for row in conn.execute(sa.select(stock_items).where(stock_items.c.deleted.is_(False))):
@@ -56,15 +62,19 @@ class Catalogue:
 
     @property
     def is_empty(self) -> bool:
+        """Whether Khaos has pushed no stock yet (the rules then leave stock checks to Khaos)."""
         return not self.items
 
     def current(self, code: str) -> StockItem | None:
+        """The stock item whose current stock code this is, if any."""
         return self.items.get(code)
 
     def renamed(self, code: str) -> str | None:
+        """The current stock code of an item that used to have this code, if any."""
         return self.old_codes.get(code)
 
     def by_barcode(self, barcode: str) -> StockItem | None:
+        """The stock item with this barcode, if any."""
         code = self.barcodes.get(barcode)
         return self.items.get(code) if code else None
 
@@ -101,6 +111,7 @@ class Latest:
     catalogue: Catalogue = field(default_factory=Catalogue.empty)
 
     def read(self, conn: Connection) -> Catalogue:
+        """The catalogue, read again only if a push has changed it since the last read."""
         now = version(conn)
         if now != self.seen:
             self.catalogue, self.seen = Catalogue.read(conn), now

@@ -27,7 +27,7 @@ from target_khaos_control.documents import (
     storable,
     too_long,
 )
-from target_khaos_control.exception_kinds import KINDS, Owner, Routing
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
 from target_khaos_control.money import Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.item_pricing import ItemPricing
@@ -49,6 +49,8 @@ class Deduction:
 
 @dataclass(frozen=True)
 class ReasonRule:
+    """One entry of `reasons:`: which items it matches, and the Khaos reason and disposition they get."""
+
     reasons: frozenset[str] | None
     verdicts: frozenset[str] | None
     reject_reasons: frozenset[str] | None
@@ -58,6 +60,7 @@ class ReasonRule:
     site: str
 
     def matches(self, item: dict[str, Any], variables: dict[str, Any]) -> bool:
+        """Whether this item, with the return's variables, meets every condition the rule gives."""
         return (
             (self.reasons is None or item["return_reason"]["code"] in self.reasons)
             and (self.verdicts is None or item.get("status") in self.verdicts)
@@ -68,6 +71,8 @@ class ReasonRule:
 
 @dataclass(frozen=True)
 class TaxRule:
+    """One entry of `tax:`: a VAT rate, for which countries and currencies, and its Khaos tax code."""
+
     rate: Decimal
     countries: frozenset[str] | None
     currencies: frozenset[str] | None
@@ -76,6 +81,8 @@ class TaxRule:
 
 @dataclass
 class RuleSet:
+    """A client's rules, loaded and checked: what turns each Reveni return into Khaos documents."""
+
     client: str
     content_hash: str
     reasons: list[ReasonRule]
@@ -108,7 +115,7 @@ class RuleSet:
 
     def problem(
         self,
-        kind: str,
+        kind: Kind,
         message: str,
         item_id: str = "",
         *,
@@ -116,10 +123,12 @@ class RuleSet:
         hold: bool | None = None,
         part: str = "",
     ) -> Problem:
+        """An exception of this kind as a draft finds it (a `Problem`), routed as the client's rules say."""
         owner, severity = self.routing.route(kind)
         return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold, part=part)
 
     def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
+        """What the rules make of one Reveni return: its document lines, exceptions and figures."""
         return_id = record.get("id")
         draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
         broken = unreadable(record)
@@ -136,14 +145,16 @@ class RuleSet:
             return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
             draft.lines, draft.header, draft.decided = [], {}, False
-            draft.problems = [self.problem("rule_template_failed", f"Reveni return {draft.return_id or '?'}: {failed}")]
+            draft.problems = [
+                self.problem(Kind.RULE_TEMPLATE_FAILED, f"Reveni return {draft.return_id or '?'}: {failed}")
+            ]
             draft.outcomes = {str(i.get("id")): "exception:rule_template_failed" for i in _items(record)}
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
         draft.lines, draft.header, draft.decided = [], {}, False
         draft.problems = [
-            self.problem("invalid_record", f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
+            self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]
         draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
         return draft
@@ -206,7 +217,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if not urn or urn == "None":
             draft.problems.append(
                 rules.problem(
-                    "customer_not_found",
+                    Kind.CUSTOMER_NOT_FOUND,
                     f"No Khaos customer (URN) for the customer of "
                     f"order {record['order']['number']}: add them to the rules' tables",
                 )
@@ -215,7 +226,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if not order_ref or order_ref == "None":
             draft.problems.append(
                 rules.problem(
-                    "source_order_not_found", f"Order {record['order']['number']} has no Khaos sales order reference"
+                    Kind.SOURCE_ORDER_NOT_FOUND, f"Order {record['order']['number']} has no Khaos sales order reference"
                 )
             )
         draft.source_order = {rules.source_order_key: order_ref}
@@ -223,7 +234,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if not (invoice["Line1"] and invoice["Town"] and invoice["Country"]["Code"]):
             draft.problems.append(
                 rules.problem(
-                    "invalid_record",
+                    Kind.INVALID_RECORD,
                     f"The address on order {record['order']['number']} "
                     "lacks a first line, a town or a country, which Khaos requires",
                 )
@@ -232,7 +243,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
             draft.problems.append(
                 rules.problem(
-                    "customer_name_missing",
+                    Kind.CUSTOMER_NAME_MISSING,
                     f"The customer of order {record['order']['number']} has neither a first name nor a surname",
                 )
             )
@@ -268,7 +279,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
                 fields[part] = value[:most].rstrip()
             self.draft.problems.append(
                 self.rules.problem(
-                    "field_too_long",
+                    Kind.FIELD_TOO_LONG,
                     f"{name}.{part} is {len(value)} characters; Khaos allows {most}: "
                     + ("the return waits until it is shortened" if hold else f"sent as {fields[part]!r}"),
                     hold=hold,
@@ -358,11 +369,13 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             return None
         if any(r.reasons is None or code in r.reasons for r in self.rules.reasons):
             return Problem(
-                "unmapped_disposition",
+                Kind.UNMAPPED_DISPOSITION,
                 "",
                 f"Reason {code!r} with verdict {item.get('status')!r} "
                 f"(reject reason {item.get('reject_reason')!r}) matches no rule",
             )
         return Problem(
-            "unknown_reason", "", f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition"
+            Kind.UNKNOWN_REASON,
+            "",
+            f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition",
         )

@@ -25,7 +25,7 @@ from target_khaos_control.rules.engine import RuleSet
 
 @dataclass(frozen=True)
 class CaseResult:
-    """One golden case run: where it is, its name, and each way it failed."""
+    """One golden case: its file, its name, and every way it failed (none: it passed)."""
 
     file: Path
     name: str
@@ -87,6 +87,7 @@ YAML: TypeAlias = Any  # a case file as yaml.safe_load reads it: any shape, chec
 
 
 def run_cases(ruleset: RuleSet, folder: Path) -> list[CaseResult]:
+    """Run every case in the client folder's `tests/*.yaml` against the rule set."""
     tests = folder / "tests"
     base = yaml.safe_load((tests / "base.yaml").read_text(encoding="utf-8"))
     results = []
@@ -136,7 +137,7 @@ def _unknown_keys(file: Path, node: yaml.Node, known: Keys | list[Keys] | None, 
 
 
 def build_return(base: dict[str, YAML], given: dict[str, YAML]) -> dict[str, YAML]:
-    """A case's return: `given` laid over the base return (each of its items over the base's first)."""
+    """A case's Reveni return: `base.yaml` with what the case gives laid over it."""
     record = copy.deepcopy(base)
     items = given.get("return_items")
     merged = _merge(record, {k: v for k, v in given.items() if k != "return_items"})
@@ -229,7 +230,7 @@ def _price(price: Mapping[str, object]) -> Price:
 
 
 def compare(draft: Draft, expect: dict[str, YAML]) -> list[str]:
-    """Each way the rules' outcome differs from what the case expects."""
+    """Every way the draft differs from what the case expects, in words; empty when it passes."""
     got: Mapping[str, Any] = outcome(draft)  # read by the case's keys
     failures = []
     for key, wanted in expect.items():

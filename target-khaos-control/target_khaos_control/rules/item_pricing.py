@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.money import Priced, credited
 from target_khaos_control.rules.catalogue import Catalogue
 
@@ -41,7 +42,7 @@ class ItemPricing:
         if khaos is None:
             problems.append(
                 Problem(
-                    "missing_tax_code",
+                    Kind.MISSING_TAX_CODE,
                     "",
                     f"{sku}: Khaos's stock item carries tax code {stock.tax_code!r}, which is not under "
                     "the rules' khaos.tax_codes",
@@ -51,7 +52,7 @@ class ItemPricing:
         elif reveni is not None and khaos != reveni:
             problems.append(
                 Problem(
-                    "vat_rate_mismatch",
+                    Kind.VAT_RATE_MISMATCH,
                     "",
                     f"{sku}: Reveni charged VAT at {reveni}% but Khaos's stock item is at {khaos}% "
                     f"(tax code {stock.tax_code}): the credit note's VAT would be wrong",
@@ -64,7 +65,7 @@ class ItemPricing:
         if credited(returned) != total:
             self.draft.problems.append(
                 self.rules.problem(
-                    "net_price_penny",
+                    Kind.NET_PRICE_PENNY,
                     f"{item['sku']}: with net prices Khaos will credit {credited(returned)} for a line "
                     f"the customer paid {total} for: no net unit price gives the exact gross",
                     str(item["id"]),
@@ -76,7 +77,7 @@ class ItemPricing:
         document: where Khaos has told us the item's rate, `_khaos_rate` compares the two;
         otherwise the rules' rate map stands in for it."""
         if item.get("tax_rate") in (None, ""):
-            return Problem("missing_tax_code", "", f"{item['sku']}: Reveni sent no tax rate")
+            return Problem(Kind.MISSING_TAX_CODE, "", f"{item['sku']}: Reveni sent no tax rate")
         rate = Decimal(str(item["tax_rate"]))
         stock = self.catalogue.current(sku)
         if stock is not None and stock.tax_code:
@@ -90,7 +91,7 @@ class ItemPricing:
             for r in self.rules.tax_rules
         ):
             return Problem(
-                "missing_tax_code",
+                Kind.MISSING_TAX_CODE,
                 "",
                 f"{item['sku']}: tax rate {rate}% ({country}, {currency}) has no Khaos tax code in the rules",
             )
@@ -101,7 +102,7 @@ class ItemPricing:
             expected = self.rules.pricing.round(Decimal(item["total"]) * rate / (100 + rate))
             if abs(expected - Decimal(item["tax"])) > self.rules.tax_tolerance:
                 return Problem(
-                    "value_mismatch",
+                    Kind.VALUE_MISMATCH,
                     "",
                     f"{item['sku']}: Reveni's tax {item['tax']} is not {rate}% of {item['total']} ({expected})",
                 )

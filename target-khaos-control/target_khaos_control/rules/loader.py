@@ -25,6 +25,8 @@ from typing import Any, cast
 
 from target_khaos_control.exception_kinds import KINDS, Routing
 from target_khaos_control.money import Pricing
+from target_khaos_control.reveni import STATUSES as STATUSES
+from target_khaos_control.reveni import VERDICTS as VERDICTS
 from target_khaos_control.rules import templates
 from target_khaos_control.rules.engine import ReasonRule, RuleSet
 from target_khaos_control.rules.rules_document import ReasonEntry, RulesDocument
@@ -36,8 +38,6 @@ from target_khaos_control.rules.rules_file import rules_file as rules_file
 from target_khaos_control.rules.rules_schema import SCHEMA as SCHEMA
 from target_khaos_control.rules.rules_schema import _check_schema
 from target_khaos_control.rules.rules_sections import PROCESSING as PROCESSING
-from target_khaos_control.rules.rules_sections import STATUSES as STATUSES
-from target_khaos_control.rules.rules_sections import VERDICTS as VERDICTS
 from target_khaos_control.rules.rules_sections import (
     _check_exceptions,
     _check_reason_coverage,
@@ -55,6 +55,7 @@ MAX_TAX_RATES = 1_000
 
 
 def load_ruleset(path: str | Path) -> RuleSet:
+    """Load a client's rule set (its folder or `rules.yml`), or refuse it with every error at file:line:column."""
     file = rules_file(path)
     data, node = _read_yaml(file)
     _check_size(file, data)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Line
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.money import credited
 from target_khaos_control.refunded import Movement, completed, currency_of, total
 from target_khaos_control.rules.catalogue import Catalogue
@@ -45,7 +46,7 @@ class RefundCheck:
             )
             self.draft.problems.append(
                 self.rules.problem(
-                    "refund_credit_difference",
+                    Kind.REFUND_CREDIT_DIFFERENCE,
                     f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
                     f"{self.draft.currency} before approving the credit",
                     details={"paid_currency": currency, "paid": str(total(movements))},
@@ -138,7 +139,7 @@ class RefundCheck:
             )
         draft.problems.append(
             rules.problem(
-                "refund_credit_difference",
+                Kind.REFUND_CREDIT_DIFFERENCE,
                 f"Reveni refunded {draft.refunded} {currency}; the credit asks Khaos for {credit} {currency}, "
                 f"a difference of {difference} {currency}. {advice}",
                 details={

@@ -23,7 +23,10 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RuleSetError(ValueError):
+    """A rule set that cannot be used, with every error found, each at its file:line:column."""
+
     def __init__(self, errors: list[str]) -> None:
+        """The errors, one a line."""
         super().__init__("\n".join(errors))
         self.errors = errors
 

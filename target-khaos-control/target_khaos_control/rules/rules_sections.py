@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.reveni import STATUSES, VERDICTS
 from target_khaos_control.rules import templates
 from target_khaos_control.rules.engine import Deduction, ReasonRule, TaxRule
 from target_khaos_control.rules.rules_document import (
@@ -25,8 +26,6 @@ from target_khaos_control.rules.rules_file import Path_, _Reader
 # (`condition=True`) or a text; None where it failed to (the reader has the error).
 Compile = Callable[..., Callable[[dict[str, Any]], Any] | None]
 
-STATUSES = ("in_progress", "shipped", "received", "for_review", "accepted", "partly_accepted", "rejected", "cancelled")
-VERDICTS = ("pending", "accepted", "rejected")
 PROCESSING = {
     "restock": "return_to_stock",
     "quarantine": "quarantine",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class StockCodes:
             new_code = catalogue.renamed(code) or code
             if not rules.apply_learned_renames:
                 return code, Problem(
-                    "sku_renamed_needs_review",
+                    Kind.SKU_RENAMED_NEEDS_REVIEW,
                     "",
                     f"Khaos renamed stock code {code!r} to {new_code!r}: confirm it and add an alias",
                 )
@@ -55,12 +56,12 @@ class StockCodes:
             stock = catalogue.by_barcode(str(ean))
             code = stock.code if stock is not None else code
         if stock is None:
-            return code, Problem("sku_not_found", "", f"No Khaos stock item for SKU {sku!r}")
+            return code, Problem(Kind.SKU_NOT_FOUND, "", f"No Khaos stock item for SKU {sku!r}")
         if stock.discontinued:
             if code in rules.replacements:
                 return rules.replacements[code], None
             return code, Problem(
-                "sku_discontinued", "", f"Khaos has discontinued {code!r}: name a replacement or credit it by hand"
+                Kind.SKU_DISCONTINUED, "", f"Khaos has discontinued {code!r}: name a replacement or credit it by hand"
             )
         return code, None
 

@@ -38,7 +38,10 @@ FORBIDDEN = {"mro", "func_globals", "gi_frame", "f_globals", "format", "format_m
 
 
 class TemplateProblem(ValueError):
+    """A rule template refused at load, with the line of the template it is on."""
+
     def __init__(self, message: str, line: int = 1) -> None:
+        """What is wrong, and on which line of the template."""
         super().__init__(message)
         self.line = line
 

@@ -63,6 +63,7 @@ def _finalize(value: Any) -> Any:
 
 
 def to_decimal(value: Any) -> Decimal:
+    """The `decimal` filter: a value as an exact Decimal, or an error saying it is not a number."""
     try:
         return Decimal(str(value))
     except InvalidOperation:
@@ -70,6 +71,7 @@ def to_decimal(value: Any) -> Decimal:
 
 
 def money(value: Any) -> Decimal:
+    """The `money` filter: a value to the penny, half up."""
     return to_decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 

@@ -66,6 +66,7 @@ class TemplateFailed(Exception):
     an index out of range, text compared with a number): the rules' fault, not the return's."""
 
     def __init__(self, template: str, reason: str) -> None:
+        """Name the template (its path in the rules) and why it was stopped, and where in the file."""
         template, _, where = template.partition(" at ")  # the loader names it `path at file:line`
         super().__init__(f"the rules' template `{template}` was stopped: {reason}" + (f" ({where})" if where else ""))
         self.template = template
@@ -99,6 +100,7 @@ class BoundedSandbox(SandboxedEnvironment):
     intercepted_binops = frozenset(BINOPS)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Arithmetic in a template: its CPU time checked, and the size of the result bounded."""
         _tick()
         return bounded_binop(operator, left, right)
 
@@ -112,6 +114,7 @@ def _loop(context: Context, value: Any) -> Iterator[Any]:
 
 
 def environment() -> SandboxedEnvironment:
+    """The sandbox rule templates run in: only the listed filters, no globals, bounded loops."""
     env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
     env.filters = {name: env.filters[name] for name in FILTERS if name in env.filters}
     env.filters.update(lookup=lookup, decimal=to_decimal, money=money, replace=_replace, join=_join)

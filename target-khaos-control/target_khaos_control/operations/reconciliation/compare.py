@@ -110,6 +110,7 @@ class StockVat:
     of_cash: bool = False  # also the VAT in the cash (the close's export); else only to check credit notes
 
     def rate(self, sku: str) -> Decimal | None:
+        """The VAT rate of a SKU: its Khaos stock item's tax code, else Reveni's rate; None when unknown."""
         item = self.catalogue.current(sku)
         if item is not None and item.tax_code in self.tax_rates:
             return self.tax_rates[item.tax_code]

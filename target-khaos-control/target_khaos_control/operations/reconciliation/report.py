@@ -19,52 +19,53 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypedDict
 
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.operations.reconciliation.read import CreditNote
 
 AGING = (("0-1 days", 1), ("2-7 days", 7), ("8-30 days", 30), ("over 30 days", None))
 GAP_EXCEPTIONS = {  # gap -> (exception kind, message)
     "refunded_not_sent": (
-        "held_too_long",
+        Kind.HELD_TOO_LONG,
         "Reveni refunded {refunded} {currency} on {date}; the return is still "
         "held back from Khaos (see its other exceptions)",
     ),
     "not_pulled": (
-        "not_collected_by_khaos",
+        Kind.NOT_COLLECTED_BY_KHAOS,
         "Waiting in the channel since {published} but Khaos has not pulled it; Reveni refunded {refunded} {currency}",
     ),
     "not_confirmed": (
-        "not_collected_by_khaos",
+        Kind.NOT_COLLECTED_BY_KHAOS,
         "Served to Khaos on {served} but no credit note yet; Reveni refunded {refunded} {currency}",
     ),
     "import_failed": (
-        "khaos_import_failed",
+        Kind.KHAOS_IMPORT_FAILED,
         "Khaos could not import this return (it asked for it again); Reveni refunded {refunded} {currency}",
     ),
     "refund_without_credit_note": (
-        "refund_without_credit_note",
+        Kind.REFUND_WITHOUT_CREDIT_NOTE,
         "Reveni refunded {refunded} {currency} on {date} but nothing will credit it in Khaos: "
         "every item was rejected or left out, or the return was withdrawn",
     ),
     "credit_note_without_refund": (
-        "credit_note_without_refund",
+        Kind.CREDIT_NOTE_WITHOUT_REFUND,
         "Khaos has credit note(s) {codes} for {credited} {currency} but Reveni shows no completed refund",
     ),
     "amount_difference": (
-        "amount_difference",
+        Kind.AMOUNT_DIFFERENCE,
         "Reveni refunded {refunded} {currency}; Khaos credited {credited} {currency} ({codes}): "
         "a difference of {difference} {currency}",
     ),
     "currency_mismatch": (
-        "currency_mismatch",
+        Kind.CURRENCY_MISMATCH,
         "The return is in {currency} but money moved in another currency: {other_codes}",
     ),
     "duplicate_credit_note": (
-        "duplicate_credit_note",
+        Kind.DUPLICATE_CREDIT_NOTE,
         "Khaos credited {credited} {currency} in {count} credit notes ({codes}) for a refund of "
         "{refunded} {currency}: {excess} {currency} beyond the cash",
     ),
     "credit_note_vat_split": (
-        "credit_note_vat_split",
+        Kind.CREDIT_NOTE_VAT_SPLIT,
         "Khaos credited {credited} {currency} ({codes}) with VAT {vat_credited}; at the stock items' "
         "rates the VAT is {vat_expected} {currency}",
     ),
@@ -74,7 +75,7 @@ TOP_UP_WITHOUT_CHARGE = (
     "The customer paid a {top_up} {currency} exchange top-up on {date} but nothing in Khaos "
     "charges it: every item was rejected or left out, or the return was withdrawn"
 )
-UNKNOWN_REFERENCE = "credit_note_unknown_reference"
+UNKNOWN_REFERENCE = Kind.CREDIT_NOTE_UNKNOWN_REFERENCE
 FORMULA = re.compile(r"^[=+\-@\t\r]")
 NUMBER = re.compile(r"^-\d+(\.\d+)?$")
 CSV_COLUMNS = [
@@ -152,6 +153,7 @@ class Report:
 
     @property
     def unknown_credit_notes(self) -> list[str]:
+        """The codes of credit notes for references this integration never sent."""
         return sorted(note.code for note in self.unknown_notes)
 
     def totals(self) -> dict[str, dict[str, str]]:
@@ -175,7 +177,7 @@ class Report:
         }
 
     def summary(self) -> Summary:
-        """The reconciliation in figures: the run's record and the report's head."""
+        """The figures of the reconciliation: returns compared and matched, gaps, aging and totals."""
         with_refund = [line for line in self.returns if line.refunded != 0 or line.credit_notes]
         matched = [line for line in with_refund if line.matched]
         awaiting = [line for line in with_refund if not line.gaps and not line.matched]
@@ -196,11 +198,13 @@ class Report:
         }
 
     def as_json(self) -> str:
+        """The summary and each return with a gap, as JSON (amounts as exact text)."""
         lines = [vars(line) for line in self.returns if line.gaps]  # flat fields: no deep copy needed
         # Amounts as exact decimal strings, never floats.
         return json.dumps({"summary": self.summary(), "gaps": lines}, indent=2, ensure_ascii=False, default=str)
 
     def as_csv(self) -> str:
+        """Each return with a gap, as CSV."""
         rows = [
             (
                 line.return_id,
@@ -219,6 +223,7 @@ class Report:
         return write_csv(CSV_COLUMNS, rows)
 
     def as_table(self) -> str:
+        """The summary and the gaps as a table for a person to read."""
         summary = self.summary()
         out = [
             f"Reconciliation at {summary['at']}: {summary['matched']} of {summary['returns_compared']} returns "
@@ -245,7 +250,7 @@ class Report:
         return "\n".join(out) + "\n"
 
 
-def gap_problems(line: ReturnLine) -> list[tuple[str, str]]:
+def gap_problems(line: ReturnLine) -> list[tuple[Kind, str]]:
     """Each gap of a line as (exception kind, message)."""
     found = []
     for gap in line.gaps:

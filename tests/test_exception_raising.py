@@ -1,0 +1,153 @@
+"""One way to raise an exception: `ExceptionLog.raise_exception` routes the kind as the
+client has it, keys it and records it; the channel's own exceptions follow the client's
+routing too; the `exceptions` stream is Singer written by singer-sdk's message classes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_log import SCHEMA, ExceptionLog, ExceptionStream, Subject
+from target_khaos_control.store import exceptions, open_store
+
+from tests.khaos_docs import channel
+from tests.rulesets import write_rules
+from tests.servers import DEMO_RULES
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return open_store(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def _rows(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(exceptions).order_by(exceptions.c.trace_key)))
+
+
+def _raise(engine: Engine, log: ExceptionLog, kind: Kind, subject: Subject, message: str, **more: Any) -> str:
+    key = log.raise_exception(kind, subject, message, **more)
+    with engine.begin() as conn:
+        log.write(conn)
+    return key
+
+
+def test_one_call_routes_keys_and_records_an_exception(engine: Engine) -> None:
+    # given a client that makes Reveni's odd tax urgent
+    log = ExceptionLog({}, NOW, Routing({"value_mismatch": {"severity": "high"}}))
+
+    key = _raise(
+        engine,
+        log,
+        Kind.VALUE_MISMATCH,
+        Subject.of_return("ret-1", "item-2", "GBP"),
+        "TEE-1: Reveni's tax 4.01 is not 20% of 24.00 (4.00)",
+        details={"sku": "TEE-1", "price": Decimal("24.00"), "reason": "größe"},
+        ruleset_hash="rules-1",
+    )
+
+    # expect the client's severity over the kind's medium, the owner from the kind, and the
+    # key made of kind, return, item and part
+    (row,) = _rows(engine)
+    assert key == row.trace_key == "value_mismatch:ret-1:item-2:GBP"
+    assert (row.kind, row.owner, row.severity, row.status, row.occurrences) == (
+        "value_mismatch",
+        "finance",
+        "high",
+        "open",
+        1,
+    )
+    assert (row.return_id, row.item_id, row.ruleset_hash) == ("ret-1", "item-2", "rules-1")
+    assert json.loads(row.details) == {"sku": "TEE-1", "price": "24.00", "reason": "größe"}
+
+
+def test_the_same_exception_raised_again_is_counted_not_duplicated(engine: Engine) -> None:
+    subject = Subject.of_return("ret-1", "item-1")
+    log = ExceptionLog({}, NOW)
+    log.raise_exception(Kind.SKU_NOT_FOUND, subject, "No Khaos stock item for SKU 'CAP-1'")
+    _raise(engine, log, Kind.SKU_NOT_FOUND, subject, "No Khaos stock item for SKU 'CAP-1'")
+
+    later = ExceptionLog({"sku_not_found:ret-1:item-1": "open"}, NOW + timedelta(hours=1))
+    _raise(engine, later, Kind.SKU_NOT_FOUND, subject, "No Khaos stock item for SKU 'CAP-2'")
+
+    (row,) = _rows(engine)
+    assert (row.occurrences, row.message, row.owner) == (3, "No Khaos stock item for SKU 'CAP-2'", "warehouse")
+    assert row.last_seen.replace(tzinfo=UTC) == NOW + timedelta(hours=1)
+
+
+def test_a_subject_may_be_keyed_apart_from_where_it_is_filed(engine: Engine) -> None:
+    # a pushed entry with no key: keyed by where it was in the push, filed under no item
+    log = ExceptionLog({}, NOW)
+
+    key = _raise(
+        engine,
+        log,
+        Kind.KHAOS_PUSH_REJECTED,
+        Subject("StockUpload", "Items[3]", item_id=""),
+        "Khaos's StockUpload push: Items[3]: no StockID",
+    )
+
+    (row,) = _rows(engine)
+    assert key == "khaos_push_rejected:StockUpload:Items[3]"
+    assert (row.return_id, row.item_id, row.owner, row.severity) == ("", "", "integration", "medium")
+
+
+def test_an_exception_no_longer_found_is_resolved_under_the_rules_that_no_longer_find_it(engine: Engine) -> None:
+    log = ExceptionLog({}, NOW)
+    key = _raise(engine, log, Kind.UNKNOWN_REASON, Subject.of_return("ret-1", "item-1"), "reason 'X'")
+
+    later = ExceptionLog({key: "open"}, NOW + timedelta(hours=1))
+    later.gone(key, ruleset_hash="rules-2")
+    with engine.begin() as conn:
+        later.write(conn)
+
+    (row,) = _rows(engine)
+    assert (row.status, row.alerted_status, row.ruleset_hash, later.resolved) == ("resolved", "resolved", "rules-2", 1)
+
+
+def test_a_clients_owner_for_unknown_continuations_is_who_gets_them(engine: Engine, tmp_path: Path) -> None:
+    # given a client whose rule set gives unknown continuations to CX, as low
+    rules = (
+        (DEMO_RULES / "rules.yml")
+        .read_text()
+        .replace("exceptions: {}", "exceptions:\n  unknown_continuation: {owner: cx, severity: low}")
+    )
+    client = write_rules(tmp_path, rules)
+    shutil.copytree(DEMO_RULES / "tests", client / "tests")
+
+    # when Khaos pulls with a continuation the channel never gave out
+    answer = channel(engine, rules_path=str(client)).get("/khaos/returns.json", {"Sirion-Continuation": "7"})
+
+    # expect the exception on CX's list, low: the client's routing, not the registry's
+    assert answer.status_code == 200, answer.text
+    assert [(row.kind, row.owner, row.severity) for row in _rows(engine)] == [("unknown_continuation", "cx", "low")]
+
+
+def test_the_exceptions_stream_is_singer_its_schema_accepts(tmp_path: Path) -> None:
+    path = tmp_path / "exceptions.jsonl"
+    stream = ExceptionStream(path)
+    record = {"trace_key": "sku_not_found:ret-1:item-1", "type": "sku_not_found", "quantity": 2, "message": "café"}
+
+    stream.write([record])
+    stream.write([record | {"quantity": None}])
+    stream.close()
+
+    schema, *records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert schema == {"type": "SCHEMA", "stream": "exceptions", "schema": SCHEMA, "key_properties": ["trace_key"]}
+    assert records == [
+        {"type": "RECORD", "stream": "exceptions", "record": record},
+        {"type": "RECORD", "stream": "exceptions", "record": record | {"quantity": None}},
+    ]
+    for message in records:
+        jsonschema.validate(message["record"], schema["schema"])

@@ -19,6 +19,7 @@ import yaml
 from defusedxml import ElementTree
 from sqlalchemy.engine import Engine
 from target_khaos_control.documents import khaos_datetime
+from target_khaos_control.khaos_documents import DataItem, ItemMapping
 from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.golden import build_return
@@ -153,8 +154,9 @@ def test_sales_source_and_brand_are_never_sent_by_code(tmp_path: Path) -> None:
     rules = load_ruleset(DEMO_RULES)
     header = rules.draft(build_return(BASE, {})).header
 
-    assert header["SalesSource"] == {"Name": "REVENI"}
-    assert "Brand" not in header
+    assert header is not None
+    assert header.SalesSource == DataItem(Name="REVENI")
+    assert header.Brand is None
 
 
 # --- 5. "OrderDownload | | Yes | The endpoint for where your orders can be imported" (L161-164)
@@ -262,8 +264,9 @@ def test_the_rules_take_control_characters_out_of_names_and_addresses() -> None:
     record = build_return(BASE, {"customer": {"first_name": "An\x0ba", "address": {"line1": "12 High\x00 Street"}}})
     header = load_ruleset(DEMO_RULES).draft(record).header
 
-    assert header["InvoiceContact"]["Forename"] == "Ana"
-    assert header["InvoiceAddress"]["Line1"] == "12 High Street"
+    assert header is not None
+    assert header.InvoiceContact.Forename == "Ana"
+    assert header.InvoiceAddress.Line1 == "12 High Street"
 
 
 # --- 9. Max Length: Line1-3, Town 35; Postcode 10; Forename, Surname 50; Email 100 (L394-L417)
@@ -292,11 +295,12 @@ LONG = {
 def test_an_over_long_field_is_cut_with_an_exception_and_line1_is_never_rewrapped(tmp_path: Path) -> None:
     draft = _with_lengths(tmp_path, "cut").draft(build_return(BASE, {"customer": LONG}))
 
-    address = draft.header["InvoiceAddress"]
-    assert address["Line1"] == "Flat 4, The Old Chapel, 12 Long Hig"
-    assert address["Line2"] == "Headingley", "Line2 is Reveni's line 2, not the rest of line 1"
-    assert address["Postcode"] == "LS1 4AP XY"
-    assert draft.header["InvoiceContact"]["Forename"] == "A" * 50
+    assert draft.header is not None
+    address = draft.header.InvoiceAddress
+    assert address.Line1 == "Flat 4, The Old Chapel, 12 Long Hig"
+    assert address.Line2 == "Headingley", "Line2 is Reveni's line 2, not the rest of line 1"
+    assert address.Postcode == "LS1 4AP XY"
+    assert draft.header.InvoiceContact.Forename == "A" * 50
     cut = sorted(p.details["field"] for p in draft.problems if p.kind == "field_too_long")
     assert cut == ["InvoiceAddress.Line1", "InvoiceAddress.Postcode", "InvoiceContact.Forename"]
     assert draft.lines
@@ -330,8 +334,8 @@ def test_a_barcode_mapping_goes_only_with_the_items_ean(tmp_path: Path) -> None:
     by_code = load_ruleset(DEMO_RULES).draft(record).lines[0].returned[0]
     by_barcode = load_ruleset(folder).draft(record).lines[0].returned[0]
 
-    assert (by_code["SKU"], by_code["Mapping"]) == ("TEE-BLK-M", [{"Mapping": "StockCode"}])
-    assert (by_barcode["SKU"], by_barcode["Mapping"]) == ("5056000000017", [{"Mapping": "Barcode"}])
+    assert (by_code.SKU, by_code.Mapping) == ("TEE-BLK-M", [ItemMapping(Mapping="StockCode")])
+    assert (by_barcode.SKU, by_barcode.Mapping) == ("5056000000017", [ItemMapping(Mapping="Barcode")])
 
 
 # --- 12. SourceReference (table, L969) vs SourceReturnReference (examples, L1873) vs flat (returns.php L65)

@@ -15,10 +15,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
+from target_khaos_control.khaos_documents import Price
 from target_khaos_control.money import Pricing, paid_units
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.catalogue import StockItem
@@ -47,7 +49,8 @@ def draft(rules: Path, given: dict[str, Any], stock: list[StockItem] | None = No
 
 
 def prices(line: Any) -> list[tuple[int, str, str]]:
-    return [(p["Quantity"], *next(iter((k, str(v)) for k, v in p["UnitPrice"].items()))) for p in line.returned]
+    sent = [(p.Quantity, msgspec.to_builtins(p.UnitPrice, builtin_types=(Decimal,))) for p in line.returned]
+    return [(quantity, *next(iter((k, str(v)) for k, v in price.items()))) for quantity, price in sent]
 
 
 def finance_messages(result: Any) -> list[str]:
@@ -176,7 +179,7 @@ def test_a_fee_kept_back_travels_as_a_deduction_line_when_the_rules_name_one(tmp
 
     item, deduction = result.lines
     assert prices(item) == [(1, "Gross", "59.99")]
-    assert deduction.returned[0]["SKU"] == "RETURN-FEE"
+    assert deduction.returned[0].SKU == "RETURN-FEE"
     assert prices(deduction) == [(1, "Gross", "-3.95")]
     assert result.credit == Decimal("56.04")  # 59.99 - 3.95
     assert result.process is True
@@ -256,8 +259,8 @@ def test_an_exchange_for_a_cheaper_item_credits_the_difference_reveni_refunded()
 
     line = result.lines[0]
     assert prices(line) == [(1, "Gross", "59.99")]
-    assert [(e["SKU"], e["Quantity"], e["UnitPrice"]) for e in line.exchanges] == [
-        ("JEAN-IND-32", 1, {"Gross": Decimal("49.99")})
+    assert [(e.SKU, e.Quantity, e.UnitPrice) for e in line.exchanges] == [
+        ("JEAN-IND-32", 1, Price(Gross=Decimal("49.99")))
     ]
     assert result.credit == Decimal("10.00")
     assert result.process is True

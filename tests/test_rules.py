@@ -13,6 +13,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from target_khaos_control.khaos_documents import DataItem, ExchangeItem, ReturnedItem
 from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.golden import build_return
 
@@ -399,12 +400,14 @@ def test_a_documents_lines_add_up_to_what_the_customer_paid(spec: dict[str, Any]
                 assert returned == Decimal(by_id[line.item_id]["total"]), "credited to the penny as paid"
 
 
-def _khaos_gross(part: dict[str, Any], rate: Decimal) -> Decimal:
+def _khaos_gross(part: ReturnedItem | ExchangeItem, rate: Decimal) -> Decimal:
     """What Khaos posts for one item: Gross × Quantity, or net rounded per line plus its VAT."""
-    price, quantity, penny = part["UnitPrice"], part["Quantity"], Decimal("0.01")
-    if "Gross" in price:
-        return Decimal(price["Gross"]) * int(quantity)
-    net = (Decimal(price["Net"]) * int(quantity)).quantize(penny, rounding=ROUND_HALF_UP)
+    price, quantity, penny = part.UnitPrice, part.Quantity, Decimal("0.01")
+    assert price is not None
+    if price.Gross is not None:
+        return price.Gross * quantity
+    assert price.Net is not None
+    net = (price.Net * quantity).quantize(penny, rounding=ROUND_HALF_UP)
     vat: Decimal = (net * rate / 100).quantize(penny, rounding=ROUND_HALF_UP)
     return net + vat
 
@@ -432,8 +435,8 @@ def test_a_when_condition_routes_items_by_their_fields(tmp_path: Path) -> None:
         },
     )
 
-    assert ruleset.draft(cheap).lines[0].returned[0]["ReturnReason"] == {"ID": "4"}
-    assert ruleset.draft(dear).lines[0].returned[0]["ReturnReason"] == {"ID": "3"}
+    assert ruleset.draft(cheap).lines[0].returned[0].ReturnReason == DataItem(ID="4")
+    assert ruleset.draft(dear).lines[0].returned[0].ReturnReason == DataItem(ID="3")
 
 
 def test_publish_when_holds_a_return_until_reveni_has_refunded(tmp_path: Path) -> None:

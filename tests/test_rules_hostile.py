@@ -192,7 +192,9 @@ def test_a_loop_over_a_returns_items_still_works(tmp_path: Path) -> None:
     ruleset = _ruleset(tmp_path, '"{% for item in return_items %}{{ item.sku }} {% endfor %}"')
     record = build_return(BASE, {"return_items": [{"sku": "A"}, {"sku": "B"}]})
 
-    assert ruleset.draft(record).header["Notes"] == "A B"
+    header = ruleset.draft(record).header
+    assert header is not None
+    assert header.Notes == "A B"
 
 
 # --- the YAML itself --------------------------------------------------------------------------

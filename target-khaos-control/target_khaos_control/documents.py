@@ -17,25 +17,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from target_khaos_control.exception_kinds import KINDS, Kind
+from target_khaos_control.khaos_documents import Address, CustomerReturn, DataItem, ExchangeItem, ReturnedItem
 from target_khaos_control.times import utc
 
 # Everything XML 1.0 (section 2.2) does not allow as a character.
 FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# Khaos Control Cloud's maximum lengths (README L394-L417, the "Max Length" columns).
-ADDRESS_LENGTHS = {
-    "Line1": 35,
-    "Line2": 35,
-    "Line3": 35,
-    "Town": 35,
-    "County": 35,
-    "Postcode": 10,
-    "Email": 100,
-    "Telephone": 25,
-    "Fax": 25,
-    "Organisation": 50,
-}
-CONTACT_LENGTHS = {"Title": 20, "Forename": 50, "Surname": 50, "Email": 100, "Mobile": 30}
 # Khaos is a UK system and its DateTime has no offset (README L280): we send UK wall-clock
 # time, as a Khaos user reads it (docs/integration.md, "Dates and times").
 KHAOS_TIME_ZONE = ZoneInfo("Europe/London")
@@ -68,8 +57,8 @@ class Line:
     credit for all of it (negative when the exchange costs more than the return)."""
 
     item_id: str  # the Reveni item this line credits: never credited twice
-    returned: list[dict[str, Any]]  # CustomerReturnItems
-    exchanges: list[dict[str, Any]]  # CustomerExchangeItems, for an exchanged item
+    returned: list[ReturnedItem]
+    exchanges: list[ExchangeItem]  # for an exchanged item
     accepted: bool
     credit: Decimal  # Σ returned UnitPrice × Quantity − Σ exchanged, as Khaos will post it
     disposition: str = ""
@@ -81,7 +70,7 @@ class Draft:
 
     return_id: str
     ruleset_hash: str = ""
-    header: dict[str, Any] = field(default_factory=dict)
+    header: CustomerReturn | None = None  # the document but its reference, items and ProcessReturn
     source_order: dict[str, str] = field(default_factory=dict)
     lines: list[Line] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -111,15 +100,17 @@ class Draft:
         """What Khaos will credit for every line of the return, in all its documents."""
         return sum((line.credit for line in self.lines), Decimal("0.00"))
 
-    def document(self, associated_ref: str, lines: list[Line]) -> dict[str, Any]:
+    def document(self, associated_ref: str, lines: list[Line]) -> CustomerReturn:
         """The CustomerReturn for these lines under this reference: ProcessReturn only when every line is accepted."""
-        exchanges = [item for line in lines for item in line.exchanges]
-        returned = [item for line in lines for item in line.returned]
-        body = {"AssociatedRef": associated_ref, **self.header, "ReturnedItems": returned}
-        if exchanges:
-            body["ExchangeItems"] = exchanges
-        body["ProcessReturn"] = self.process and all(line.accepted for line in lines)
-        return body
+        if self.header is None:
+            raise ValueError(f"Reveni return {self.return_id} has no document: it could not be read")
+        return msgspec.structs.replace(
+            self.header,
+            AssociatedRef=associated_ref,
+            ReturnedItems=[item for line in lines for item in line.returned],
+            ExchangeItems=[item for line in lines for item in line.exchanges],
+            ProcessReturn=self.process and all(line.accepted for line in lines),
+        )
 
 
 def associated_ref(return_id: str, sequence: int = 1) -> str:
@@ -128,27 +119,18 @@ def associated_ref(return_id: str, sequence: int = 1) -> str:
     return f"RV-{return_id}" if sequence == 1 else f"RV-{return_id}-{sequence}"
 
 
-def address(fields: dict[str, Any], email: str) -> dict[str, Any]:
+def address(fields: dict[str, Any], email: str) -> Address:
     """Reveni's address lines as Khaos's Line1 and Line2, unchanged: Khaos matches the
     customer's address on Line1 (MatchAddressOn), so it is never re-wrapped. Lengths are
-    checked by `too_long`."""
-    return clean(
-        {
-            "Line1": str(fields.get("line1") or ""),
-            "Line2": str(fields.get("line2") or "") or None,
-            "Town": str(fields.get("city") or ""),
-            "Postcode": str(fields.get("postcode") or "") or None,
-            "Country": {"Code": str(fields.get("country_code") or "")},
-            "Email": email or None,
-        }
+    checked by `khaos_documents.too_long`."""
+    return Address(
+        Line1=xml_safe(str(fields.get("line1") or "")),
+        Line2=text(str(fields.get("line2") or "") or None),
+        Town=xml_safe(str(fields.get("city") or "")),
+        Postcode=text(str(fields.get("postcode") or "") or None),
+        Country=DataItem(Code=xml_safe(str(fields.get("country_code") or ""))),
+        Email=text(email or None),
     )
-
-
-def too_long(fields: dict[str, Any], lengths: dict[str, int]) -> list[tuple[str, int]]:
-    """The fields of an Address or Contact longer than Khaos allows, with their limits."""
-    return [
-        (name, most) for name, most in lengths.items() if isinstance(fields.get(name), str) and len(fields[name]) > most
-    ]
 
 
 def xml_safe(text: str) -> str:
@@ -157,13 +139,11 @@ def xml_safe(text: str) -> str:
     return FORBIDDEN.sub("", text)
 
 
-def clean(fields: dict[str, Any]) -> dict[str, Any]:
-    """Khaos treats null as an error: leave a field out rather than send null. Text loses
-    the characters XML 1.0 forbids, so the XML feed is always well-formed and the JSON
-    feed says the same."""
-    return {
-        key: xml_safe(value) if isinstance(value, str) else value for key, value in fields.items() if value is not None
-    }
+def text(value: Any) -> str | None:
+    """Khaos treats null as an error: None stays None, to be left out. Text loses the
+    characters XML 1.0 forbids, so the XML feed is always well-formed and the JSON feed
+    says the same."""
+    return None if value is None else xml_safe(value if isinstance(value, str) else str(value))
 
 
 def storable(text: str) -> str:

@@ -158,7 +158,7 @@ def line_facts(lines: list[Line]) -> str:
             line.item_id: {
                 "credit": str(line.credit),
                 "disposition": line.disposition,
-                "reason": str((line.returned[0].get("ReturnReason") or {}).get("ID", "")) if line.returned else "",
+                "reason": str(line.returned[0].ReturnReason.ID or "") if line.returned else "",
             }
             for line in lines
         },

@@ -26,10 +26,10 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import simplejson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
@@ -269,12 +269,7 @@ class Batch:
         hold_reason = draft.blocking_reason
         open_doc.values.update(
             ruleset_hash=draft.ruleset_hash,
-            body=simplejson.dumps(
-                draft.document(open_doc.associated_ref, to_send),
-                use_decimal=True,
-                ensure_ascii=False,
-                separators=(",", ":"),
-            ),
+            body=khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
             item_ids=json.dumps(open_doc.item_ids),
             lines=line_facts(to_send),
             source_updated_at=str(record.get("updated_at", "")),

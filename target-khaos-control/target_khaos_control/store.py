@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from target_khaos_control.khaos_documents import CODE, KHAOS_ID, ORDER_REF, SITE_ID
 from target_khaos_control.schema_version import latest_revisions, stored_revisions
 
 T = TypeVar("T")
@@ -127,9 +128,9 @@ PULLS_KEPT = 100_000  # about a year of pulls every five minutes; older ones are
 stock_items = sa.Table(
     "stock_items",
     metadata,
-    sa.Column("stock_id", sa.String(40), primary_key=True),
-    sa.Column("stock_code", sa.String(100), nullable=False, index=True),
-    sa.Column("other_ref", sa.String(100), nullable=False, default=""),
+    sa.Column("stock_id", sa.String(KHAOS_ID), primary_key=True),
+    sa.Column("stock_code", sa.String(CODE), nullable=False, index=True),
+    sa.Column("other_ref", sa.String(CODE), nullable=False, default=""),
     sa.Column("barcodes", FreeText, nullable=False, default="[]"),
     sa.Column("tax_rate", FreeText, nullable=False, default="{}"),
     sa.Column("discontinued", sa.Boolean, nullable=False, default=False),
@@ -150,17 +151,17 @@ catalogue_version = sa.Table(
 stock_codes = sa.Table(
     "stock_codes",
     metadata,
-    sa.Column("stock_id", sa.String(40), primary_key=True),
-    sa.Column("stock_code", sa.String(100), primary_key=True),
+    sa.Column("stock_id", sa.String(KHAOS_ID), primary_key=True),
+    sa.Column("stock_code", sa.String(CODE), primary_key=True),
     sa.Column("first_seen", Moment, nullable=False),
 )
 
 stock_levels = sa.Table(
     "stock_levels",
     metadata,
-    sa.Column("stock_id", sa.String(40), primary_key=True),
-    sa.Column("site_id", sa.String(20), primary_key=True),
-    sa.Column("stock_code", sa.String(100), nullable=False),
+    sa.Column("stock_id", sa.String(KHAOS_ID), primary_key=True),
+    sa.Column("site_id", sa.String(SITE_ID), primary_key=True),
+    sa.Column("stock_code", sa.String(CODE), nullable=False),
     sa.Column("available", sa.Numeric(18, 4), nullable=False),
     sa.Column("on_order", sa.Numeric(18, 4), nullable=False),
     sa.Column("updated_at", Moment, nullable=False),
@@ -169,8 +170,8 @@ stock_levels = sa.Table(
 order_statuses = sa.Table(
     "order_statuses",
     metadata,
-    sa.Column("order_id", sa.String(40), primary_key=True),
-    sa.Column("order_code", sa.String(80), nullable=False, default=""),
+    sa.Column("order_id", sa.String(KHAOS_ID), primary_key=True),
+    sa.Column("order_code", sa.String(ORDER_REF), nullable=False, default=""),
     sa.Column("associated_ref", FreeText, nullable=False, default=""),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("payload", FreeText, nullable=False),

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-import simplejson
+import msgspec
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +35,16 @@ from target_khaos_control.channel.guards import BasicAuth, Edges
 from target_khaos_control.channel.metrics import Metrics
 from target_khaos_control.client_store import client_name
 from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.khaos_documents import (
+    ConfigFile,
+    CustomerReturnImport,
+    Endpoint,
+    EndpointConfig,
+    ImportConfig,
+    SalesOrderImport,
+    decode,
+    encode,
+)
 from target_khaos_control.settings import SOURCE_REFERENCE_FORMS, ChannelSettings
 from target_khaos_control.store import now
 
@@ -137,32 +147,27 @@ class Channel:
         """Khaos's EndpointConfig: where to pull returns and orders, and where to push, in JSON or XML."""
         fmt = _format(request)
         base = self.settings.public_url.rstrip("/")
-        endpoints: dict[str, Any] = {
+        endpoints = EndpointConfig(
             # The docs mark OrderDownload required (README L161): an empty order feed.
-            "OrderDownload": {
-                "URL": f"{base}/khaos/orders.{fmt.lower()}",
-                "Format": fmt,
-                "Frequency": ORDER_DOWNLOAD_MINUTES,
-            },
-            "CReturnDownload": {
-                "URL": f"{base}/khaos/returns.{fmt.lower()}",
-                "Format": fmt,
-                "Frequency": self.settings.pull_frequency_minutes,
-            },
-        }
-        for name, (path, _, _) in PUSHES.items():
-            endpoints[name] = {"URL": f"{base}{path}", "Format": fmt}
+            OrderDownload=Endpoint(
+                URL=f"{base}/khaos/orders.{fmt.lower()}", Format=fmt, Frequency=ORDER_DOWNLOAD_MINUTES
+            ),
+            CReturnDownload=Endpoint(
+                URL=f"{base}/khaos/returns.{fmt.lower()}", Format=fmt, Frequency=self.settings.pull_frequency_minutes
+            ),
+            **{name: Endpoint(URL=f"{base}{path}", Format=fmt) for name, (path, _, _) in PUSHES.items()},
+        )
         if fmt == "XML":
             return Response(khaos_xml.render("EndpointConfig", endpoints), media_type="application/xml")
-        return JSONResponse({"EndpointConfig": endpoints})
+        return Response(encode(ConfigFile(EndpointConfig=endpoints)), media_type="application/json")
 
     async def orders(self, request: Request) -> Response:
         """No sales orders come from Reveni: always none, in the documented wrapper."""
         fmt = _format(request)
-        document = {"Orders": [], "ApiVersion": API_VERSION}
+        document = SalesOrderImport(Orders=[], ApiVersion=API_VERSION)
         if fmt == "XML":
             return Response(khaos_xml.render("SalesOrderImport", document), media_type="application/xml")
-        return JSONResponse(document)
+        return Response(encode(document), media_type="application/json")
 
     async def returns(self, request: Request) -> Response:
         """The feed's next batch after Khaos's continuation, or the documents it asks for by SpecificIDs."""
@@ -194,28 +199,24 @@ class Channel:
             ", SpecificIDs" if specific is not None else "",
         )
         headers = {"Sirion-Continuation": batch.continuation}
-        config = {"MatchAddressOn": self.settings.match_address_on, "MatchContactOn": self.settings.match_contact_on}
+        config = ImportConfig(
+            MatchAddressOn=self.settings.match_address_on, MatchContactOn=self.settings.match_contact_on
+        )
         form = self.settings.source_reference_form
         if fmt == "XML":
-            returns = [source_reference(simplejson.loads(body, use_decimal=True), form) for body in batch.bodies]
-            document = {"Returns": returns, "ApiVersion": API_VERSION, "Config": config}
+            returns = [source_reference(decode(body), form) for body in batch.bodies]
+            document = {"Returns": returns, "ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)}
             return Response(
-                khaos_xml.render("CustomerReturnImport", document), media_type="application/xml", headers=headers
+                khaos_xml.render("CustomerReturnImport", document, CustomerReturnImport),
+                media_type="application/xml",
+                headers=headers,
             )
         # The stored documents are already JSON in the table's form: splice them in rather
         # than parse and re-dump, unless another form is wanted.
         bodies = batch.bodies
         if form != SOURCE_REFERENCE_FORMS[0]:
-            bodies = [
-                simplejson.dumps(
-                    source_reference(simplejson.loads(body, use_decimal=True), form),
-                    use_decimal=True,
-                    ensure_ascii=False,
-                    separators=(",", ":"),
-                )
-                for body in bodies
-            ]
-        tail = json.dumps({"ApiVersion": API_VERSION, "Config": config})[1:]
+            bodies = [encode(source_reference(decode(body), form)) for body in bodies]
+        tail = json.dumps({"ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)})[1:]
         body = '{"Returns":[' + ",".join(bodies) + "]," + tail
         return Response(body.encode(), media_type="application/json", headers=headers)
 

@@ -13,8 +13,12 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-# Column widths in the store: a longer value is refused here, never by the database.
-ID, CODE, REF, SITE = 40, 100, 80, 20
+from target_khaos_control.khaos_documents import CODE as CODE
+from target_khaos_control.khaos_documents import KHAOS_ID, ORDER_REF, SITE_ID
+
+# Column widths in the store (khaos_documents defines them): a longer value is refused
+# here, never by the database.
+ID, REF, SITE = KHAOS_ID, ORDER_REF, SITE_ID
 LARGEST_LEVEL = Decimal(10) ** 14  # the store keeps 18 digits, 4 after the point
 PLACES = Decimal("0.0001")
 # The docs' table calls `Items` "an object containing an array" while their sample sends

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -33,6 +33,7 @@ from target_khaos_control.channel.catalogue import changed as catalogue_changed
 from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
 from target_khaos_control.exception_kinds import Kind, Routing
 from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
+from target_khaos_control.khaos_documents import OrderStatusName
 from target_khaos_control.store import (
     PUSH_LOCK,
     chunks,
@@ -42,7 +43,7 @@ from target_khaos_control.store import (
     stock_levels,
 )
 
-ORDER_STATUSES = {"Received", "Shipping", "PartialShip", "Complete", "Cancelled"}
+ORDER_STATUSES = set(get_args(OrderStatusName))
 REJECTED = Kind.KHAOS_PUSH_REJECTED
 CHUNK = 200  # entries per transaction: about what a pull may wait for
 

@@ -15,19 +15,20 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from target_khaos_control.documents import (
-    ADDRESS_LENGTHS,
-    CONTACT_LENGTHS,
-    Draft,
-    Line,
-    Problem,
-    address,
-    clean,
-    khaos_datetime,
-    storable,
+from target_khaos_control.documents import Draft, Line, Problem, address, khaos_datetime, storable, text, xml_safe
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.khaos_documents import (
+    Contact,
+    CustomerReturn,
+    DataItem,
+    ExchangeItem,
+    KhaosDocument,
+    OrderRef,
+    OrderReference,
+    Price,
+    ReturnedItem,
     too_long,
 )
-from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
 from target_khaos_control.money import Pricing, credited
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.item_pricing import ItemPricing
@@ -144,7 +145,7 @@ class RuleSet:
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
             return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
-            draft.lines, draft.header, draft.decided = [], {}, False
+            draft.lines, draft.header, draft.decided = [], None, False
             draft.problems = [
                 self.problem(Kind.RULE_TEMPLATE_FAILED, f"Reveni return {draft.return_id or '?'}: {failed}")
             ]
@@ -152,7 +153,7 @@ class RuleSet:
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
-        draft.lines, draft.header, draft.decided = [], {}, False
+        draft.lines, draft.header, draft.decided = [], None, False
         draft.problems = [
             self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]
@@ -231,7 +232,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             )
         draft.source_order = {rules.source_order_key: order_ref}
         invoice = address(customer.get("address") or {}, str(customer.get("email") or ""))
-        if not (invoice["Line1"] and invoice["Town"] and invoice["Country"]["Code"]):
+        if not (invoice.Line1 and invoice.Town and invoice.Country.Code):
             draft.problems.append(
                 rules.problem(
                     Kind.INVALID_RECORD,
@@ -247,41 +248,40 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
                     f"The customer of order {record['order']['number']} has neither a first name nor a surname",
                 )
             )
-        contact = clean(
-            {
-                "Forename": customer.get("first_name"),
-                "Surname": customer.get("last_name"),
-                "Email": customer.get("email"),
-            }
+        contact = Contact(
+            Forename=text(customer.get("first_name")),
+            Surname=text(customer.get("last_name")),
+            Email=text(customer.get("email")),
         )
-        self._fit("InvoiceAddress", invoice, ADDRESS_LENGTHS)
-        self._fit("InvoiceContact", contact, CONTACT_LENGTHS)
+        self._fit("InvoiceAddress", invoice)
+        self._fit("InvoiceContact", contact)
         # SalesSource and Brand "do not support matching by Code" (README L449, L452).
         by = rules.names_by
-        draft.header = clean(
-            {
-                "CreatedDate": khaos_datetime(record["created_at"]),
-                "URN": urn,
-                "InvoiceAddress": invoice,
-                "InvoiceContact": contact,
-                "SalesSource": {by: rules.sales_source(variables)} if rules.sales_source else None,
-                "Brand": {by: rules.brand(variables)} if rules.brand else None,
-                "Notes": rules.notes(variables) if rules.notes else None,
-            }
+        draft.header = CustomerReturn(
+            AssociatedRef="",  # each document's own, with its items (Draft.document)
+            CreatedDate=khaos_datetime(record["created_at"]),
+            URN=xml_safe(urn),
+            InvoiceAddress=invoice,
+            InvoiceContact=contact,
+            SalesSource=DataItem(**{by: xml_safe(rules.sales_source(variables))}) if rules.sales_source else None,
+            Brand=DataItem(**{by: xml_safe(rules.brand(variables))}) if rules.brand else None,
+            Notes=text(rules.notes(variables)) if rules.notes else None,
+            ReturnedItems=[],
+            ProcessReturn=False,
         )
 
-    def _fit(self, name: str, fields: dict[str, Any], lengths: dict[str, int]) -> None:
+    def _fit(self, name: str, fields: KhaosDocument) -> None:
         """Khaos's maximum lengths: cut to fit with an exception, or hold the return."""
         hold = self.rules.field_lengths == "hold"
-        for part, most in too_long(fields, lengths):
-            value = fields[part]
+        for part, most in too_long(fields):
+            value = getattr(fields, part)
             if not hold:
-                fields[part] = value[:most].rstrip()
+                setattr(fields, part, value[:most].rstrip())
             self.draft.problems.append(
                 self.rules.problem(
                     Kind.FIELD_TOO_LONG,
                     f"{name}.{part} is {len(value)} characters; Khaos allows {most}: "
-                    + ("the return waits until it is shortened" if hold else f"sent as {fields[part]!r}"),
+                    + ("the return waits until it is shortened" if hold else f"sent as {getattr(fields, part)!r}"),
                     hold=hold,
                     details={"field": f"{name}.{part}", "length": len(value), "limit": most},
                     part=f"{name}.{part}",
@@ -322,27 +322,28 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         quantity = int(item["quantity"])
         returned = rules.pricing.price(Decimal(item["total"]), quantity, rate)
         swapped = self._exchange_prices(item, swap_sku, rate) if exchange else []
+        source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
         draft.lines.append(
             Line(
                 item_id,
                 [
-                    {
-                        "SKU": sku,
-                        "Mapping": self._mapping(sku),
-                        "Quantity": part.quantity,
-                        "ReturnReason": {"ID": rule.khaos_reason},
-                        "SourceReference": {"SourceOrder": draft.source_order},
-                        "UnitPrice": part.price,
-                    }
+                    ReturnedItem(
+                        SKU=sku,
+                        Mapping=self._mapping(sku),
+                        Quantity=part.quantity,
+                        ReturnReason=DataItem(ID=rule.khaos_reason),
+                        SourceReference=source,
+                        UnitPrice=Price(**part.price),
+                    )
                     for part in returned
                 ],
                 [
-                    {
-                        "SKU": swap_sku,
-                        "Mapping": self._mapping(swap_sku),
-                        "Quantity": part.quantity,
-                        "UnitPrice": part.price,
-                    }
+                    ExchangeItem(
+                        SKU=swap_sku,
+                        Mapping=self._mapping(swap_sku),
+                        Quantity=part.quantity,
+                        UnitPrice=Price(**part.price),
+                    )
                     for part in swapped
                 ],
                 accepted=verdict == "accepted",

@@ -16,9 +16,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NotRequired, TypeAlias, TypedDict
 
+import msgspec
 import yaml
 
 from target_khaos_control.documents import Draft, Line, Problem
+from target_khaos_control.khaos_documents import Price
 from target_khaos_control.rules.catalogue import Catalogue, StockItem
 from target_khaos_control.rules.engine import RuleSet
 
@@ -32,14 +34,14 @@ class CaseResult:
     failures: list[str]
 
 
-class Price(TypedDict, total=False):
+class CasePrice(TypedDict, total=False):
     """A Khaos unit price as the cases write it: gross or net, as text."""
 
     Gross: str
     Net: str
 
 
-class PricedUnits(Price):
+class PricedUnits(CasePrice):
     """Some units at one price."""
 
     quantity: int
@@ -51,9 +53,9 @@ class LineOutcome(TypedDict):
     item: str
     sku: str
     quantity: int
-    reason: str
+    reason: str | None  # the Khaos reason's ID
     disposition: str
-    unit_price: Price
+    unit_price: CasePrice
     prices: list[PricedUnits]
     credit: str
     exchange_sku: NotRequired[str]
@@ -183,10 +185,10 @@ def outcome(draft: Draft) -> Outcome:
         "lines": [_line(line) for line in draft.lines],
         "exceptions": sorted((_exception(p) for p in draft.problems), key=lambda e: (e["kind"], e.get("item", ""))),
         "skipped": sorted(item for item, result in draft.outcomes.items() if result.startswith("skip:")),
-        "process": draft.document("?", draft.lines)["ProcessReturn"] if draft.lines else False,
+        "process": draft.document("?", draft.lines).ProcessReturn if draft.lines else False,
         "withdraw": draft.withdraw,
         "held": bool(draft.hold_reason),
-        "header": {k: v for k, v in draft.header.items() if k in ("URN", "Notes")},
+        "header": {k: v for k, v in _header(draft).items() if k in ("URN", "Notes")},
         "source_order": draft.source_order,
     }
 
@@ -204,28 +206,32 @@ def _line(line: Line) -> LineOutcome:
     first = line.returned[0]
     found: LineOutcome = {
         "item": line.item_id,
-        "sku": first["SKU"],
-        "quantity": sum(part["Quantity"] for part in line.returned),
-        "reason": first["ReturnReason"]["ID"],
+        "sku": first.SKU,
+        "quantity": sum(part.Quantity for part in line.returned),
+        "reason": first.ReturnReason.ID,
         "disposition": line.disposition,
-        "unit_price": _price(first["UnitPrice"]),
-        "prices": [{"quantity": part["Quantity"], **_price(part["UnitPrice"])} for part in line.returned],
+        "unit_price": _price(first.UnitPrice),
+        "prices": [{"quantity": part.Quantity, **_price(part.UnitPrice)} for part in line.returned],
         "credit": str(line.credit),
     }
     if line.exchanges:
-        found["exchange_sku"] = line.exchanges[0]["SKU"]
-        found["exchange_prices"] = [
-            {"quantity": part["Quantity"], **_price(part["UnitPrice"])} for part in line.exchanges
-        ]
+        found["exchange_sku"] = line.exchanges[0].SKU
+        found["exchange_prices"] = [{"quantity": part.Quantity, **_price(part.UnitPrice)} for part in line.exchanges]
     return found
 
 
-def _price(price: Mapping[str, object]) -> Price:
-    found: Price = {}
-    if "Gross" in price:
-        found["Gross"] = str(price["Gross"])
-    if "Net" in price:
-        found["Net"] = str(price["Net"])
+def _header(draft: Draft) -> dict[str, object]:
+    """The draft's header fields as sent (none for a return that could not be read)."""
+    return msgspec.to_builtins(draft.header) if draft.header is not None else {}
+
+
+def _price(price: Price | None) -> CasePrice:
+    """A Khaos price as the cases write it: its one figure, as text."""
+    found: CasePrice = {}
+    if price is not None and price.Gross is not None:
+        found["Gross"] = str(price.Gross)
+    if price is not None and price.Net is not None:
+        found["Net"] = str(price.Net)
     return found
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
 from target_khaos_control.refunded import Movement, completed, currency_of, total
 from target_khaos_control.rules.catalogue import Catalogue
@@ -75,14 +76,14 @@ class RefundCheck:
         return Line(
             line_id,
             [
-                {
-                    "SKU": deduction.stock_code,
-                    "Mapping": [{"Mapping": "StockCode"}],
-                    "Quantity": part.quantity,
-                    "ReturnReason": {"ID": deduction.khaos_reason},
-                    "SourceReference": {"SourceOrder": draft.source_order},
-                    "UnitPrice": part.price,
-                }
+                ReturnedItem(
+                    SKU=deduction.stock_code,
+                    Mapping=[ItemMapping(Mapping="StockCode")],
+                    Quantity=part.quantity,
+                    ReturnReason=DataItem(ID=deduction.khaos_reason),
+                    SourceReference=OrderReference(SourceOrder=OrderRef(**draft.source_order)),
+                    UnitPrice=Price(**part.price),
+                )
                 for part in priced
             ],
             [],

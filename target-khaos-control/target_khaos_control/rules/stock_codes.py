@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Problem
 from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.khaos_documents import ItemMapping
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
@@ -65,5 +66,6 @@ class StockCodes:
             )
         return code, None
 
-    def _mapping(self, sku: str) -> list[dict[str, str]]:
-        return [{"Mapping": kind} for kind in self.mappings.get(sku) or self.rules.sku_mapping]
+    def _mapping(self, sku: str) -> list[ItemMapping]:
+        """How Khaos is told to find the stock item: as the catalogue found it, else the rules' order."""
+        return [ItemMapping(Mapping=kind) for kind in self.mappings.get(sku) or self.rules.sku_mapping]

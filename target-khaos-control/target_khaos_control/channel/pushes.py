@@ -18,11 +18,11 @@ push cut short is not answered 200, and Khaos's repeat of it is harmless.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, get_args
+from typing import Any, TypedDict, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -59,15 +59,32 @@ class PushError(ValueError):
     """A push none of which can be read; the message says what is wrong."""
 
 
+class Rejection(TypedDict):
+    """One entry not kept: where it stood in the push, its key, and why."""
+
+    where: str
+    key: str
+    reason: str
+
+
+class Answer(TypedDict):
+    """What Khaos is told of its push."""
+
+    kept: int
+    not_stock_controlled: int
+    rejected: int
+    rejections: list[Rejection]
+
+
 @dataclass
 class Outcome:
     """What came of one push: how many entries were kept, and which were rejected and why."""
 
     kept: int = 0
     not_stock_controlled: int = 0  # StockStatus entries with neither Levels nor RelationshipPotential
-    rejected: list[dict[str, str]] = field(default_factory=list)  # {"where", "key", "reason"}
+    rejected: list[Rejection] = field(default_factory=list)
 
-    def json(self) -> dict[str, Any]:
+    def json(self) -> Answer:
         """The answer Khaos is given: the counts, and at most 20 of the rejections."""
         # The answer lists at most 20 rejections; all of them are exceptions on record.
         return {
@@ -88,7 +105,7 @@ class _Push:
     keys_kept: list[str] = field(default_factory=list)  # the entry keys kept, to resolve old rejections
     routing: Routing = field(default_factory=Routing)  # the client's owner and severity for a rejection
 
-    def each(self, data: dict[str, Any], name: str, check: Callable[[Any, str], str]) -> bool:
+    def each(self, data: Mapping[str, object], name: str, check: Callable[[Any, str], str]) -> bool:
         """Check every entry of the list `name`; False when there is no such list."""
         entries = data.get(name)
         if name not in data:
@@ -154,7 +171,11 @@ class _Push:
 
 
 def save_stock_upload(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine,
+    data: Mapping[str, object],
+    moment: datetime,
+    pause: Pause = _no_pause,
+    routing: Routing | None = None,
 ) -> Outcome:
     """Keep a StockUpload: each stock item (codes, barcodes, tax rate) and the deletions; the unreadable on record."""
     push = _Push("StockUpload", pause, routing=routing or Routing())
@@ -196,7 +217,11 @@ def save_stock_upload(
 
 
 def save_stock_statuses(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine,
+    data: Mapping[str, object],
+    moment: datetime,
+    pause: Pause = _no_pause,
+    routing: Routing | None = None,
 ) -> Outcome:
     """Keep a StockStatusUpload: each stock item's levels at each site."""
     push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
@@ -233,7 +258,11 @@ def save_stock_statuses(
 
 
 def save_order_statuses(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine,
+    data: Mapping[str, object],
+    moment: datetime,
+    pause: Pause = _no_pause,
+    routing: Routing | None = None,
 ) -> Outcome:
     """Keep an OrderStatusUpload: the status Khaos gives each order."""
     push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
@@ -271,7 +300,7 @@ def save_order_statuses(
 def _save_statuses(
     push: _Push,
     engine: Engine,
-    data: dict[str, Any],
+    data: Mapping[str, object],
     check: Callable[[Any, str], str],
     rows: list[Any],
     table: sa.Table,
@@ -294,7 +323,7 @@ def _unreadable(push: _Push, name: str) -> str:
     return "; ".join(problems) or f"{name}: required"
 
 
-def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+def _upsert(conn: Connection, table: sa.Table, key: Mapping[str, object], values: Mapping[str, object]) -> None:
     """Portable across SQLite and Postgres: update, and insert if there was nothing to update."""
     condition = sa.and_(*(table.c[name] == value for name, value in key.items()))
     if conn.execute(table.update().where(condition).values(**values)).rowcount == 0:

@@ -31,8 +31,9 @@ from target_khaos_control.channel import push_entries as read
 from target_khaos_control.channel.catalogue import StockRow, delete_item, keep_item
 from target_khaos_control.channel.catalogue import changed as catalogue_changed
 from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
-from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_documents import OrderStatusName
 from target_khaos_control.store import (
     PUSH_LOCK,

@@ -9,6 +9,7 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import Edit, Proposal
 from target_khaos_control.rules.rules_document import RulesDocument
 from target_khaos_control.store import order_statuses
@@ -34,7 +35,7 @@ def customer_proposals(client: str, rules: RulesDocument, email: str, conn: Conn
     return [
         Proposal(
             client=client,
-            kind="customer_not_found",
+            kind=Kind.CUSTOMER_NOT_FOUND,
             subject=email,
             edit=Edit(("tables", table.group(1), key), urn),
             confidence=95 if len(urns) == 1 else 60,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import APPEND, Edit, Proposal
 from target_khaos_control.rules.rules_document import RulesDocument, TaxCode
 
@@ -18,7 +19,7 @@ ADVICE = "Finance decides: make this change by hand once the rate is confirmed, 
 
 
 def tax_proposals(
-    client: str, kind: str, rules: RulesDocument, reveni_rate: str, stock_code: str, stock_tax: Mapping[str, object]
+    client: str, kind: Kind, rules: RulesDocument, reveni_rate: str, stock_code: str, stock_tax: Mapping[str, object]
 ) -> list[Proposal]:
     """What the evidence says of the tax on one line: Reveni's rate, and the tax code
     Khaos's stock item carries (`stock_tax`, as pushed: ID, Code, Name)."""
@@ -26,7 +27,7 @@ def tax_proposals(
     codes: dict[str, TaxCode] = {str(k): v for k, v in (khaos.get("tax_codes", {}) if khaos else {}).items()}
     carried = str(stock_tax.get("ID") or "")
     rate = _rate(reveni_rate)
-    if kind == "vat_rate_mismatch" and carried in codes:
+    if kind == Kind.VAT_RATE_MISMATCH and carried in codes:
         return [
             Proposal(
                 client=client,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import APPEND, LIKELY, Edit, Proposal
 from target_khaos_control.proposals.words import UNSELLABLE, alike, meanings, words
 from target_khaos_control.rules.rules_document import KhaosReason, ReasonEntry, RulesDocument
@@ -176,7 +177,7 @@ def _ranked(client: str, code: str, khaos: KhaosReasons, found: _Candidates, amb
         proposals.append(
             Proposal(
                 client=client,
-                kind="unknown_reason",
+                kind=Kind.UNKNOWN_REASON,
                 subject=code,
                 edit=Edit(("reasons", APPEND), {"reason": code, "khaos_reason": khaos_id, "disposition": disposition}),
                 confidence=score,

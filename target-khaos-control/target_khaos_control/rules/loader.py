@@ -50,6 +50,7 @@ from target_khaos_control.rules.rules_sections import (
     _tables,
     _tax_rules,
 )
+from target_khaos_control.rules.template_checks import Fields
 
 MAX_REASON_RULES = 2_000  # a client has tens; checked in well under a second
 MAX_TAX_RATES = 1_000
@@ -93,7 +94,7 @@ def _build(reader: _Reader, data: RulesDocument) -> RuleSet | None:
     khaos = data.get("khaos")
     tables = attempt(lambda: _tables(data)) or {}
 
-    def compiled(where: Path_, fields: dict[str, Any], condition: bool = False) -> Any:
+    def compiled(where: Path_, fields: Fields, condition: bool = False) -> Any:
         source: Any = data
         for part in where[:-1]:
             source = source[part]

@@ -50,6 +50,7 @@ CHUNK = 200  # entries per transaction: about what a pull may wait for
 
 
 Pause = Callable[[], None]
+Body = Mapping[str, object]  # a push as Khaos sent it (JSON, or XML read into the same shape)
 
 
 def _no_pause() -> None:
@@ -106,7 +107,7 @@ class _Push:
     keys_kept: list[str] = field(default_factory=list)  # the entry keys kept, to resolve old rejections
     routing: Routing = field(default_factory=Routing)  # the client's owner and severity for a rejection
 
-    def each(self, data: Mapping[str, object], name: str, check: Callable[[Any, str], str]) -> bool:
+    def each(self, data: Body, name: str, check: Callable[[Any, str], str]) -> bool:
         """Check every entry of the list `name`; False when there is no such list."""
         entries = data.get(name)
         if name not in data:
@@ -172,11 +173,7 @@ class _Push:
 
 
 def save_stock_upload(
-    engine: Engine,
-    data: Mapping[str, object],
-    moment: datetime,
-    pause: Pause = _no_pause,
-    routing: Routing | None = None,
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockUpload: each stock item (codes, barcodes, tax rate) and the deletions; the unreadable on record."""
     push = _Push("StockUpload", pause, routing=routing or Routing())
@@ -218,11 +215,7 @@ def save_stock_upload(
 
 
 def save_stock_statuses(
-    engine: Engine,
-    data: Mapping[str, object],
-    moment: datetime,
-    pause: Pause = _no_pause,
-    routing: Routing | None = None,
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockStatusUpload: each stock item's levels at each site."""
     push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
@@ -259,11 +252,7 @@ def save_stock_statuses(
 
 
 def save_order_statuses(
-    engine: Engine,
-    data: Mapping[str, object],
-    moment: datetime,
-    pause: Pause = _no_pause,
-    routing: Routing | None = None,
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep an OrderStatusUpload: the status Khaos gives each order."""
     push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
@@ -301,7 +290,7 @@ def save_order_statuses(
 def _save_statuses(
     push: _Push,
     engine: Engine,
-    data: Mapping[str, object],
+    data: Body,
     check: Callable[[Any, str], str],
     rows: list[Any],
     table: sa.Table,

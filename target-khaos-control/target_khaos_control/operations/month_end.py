@@ -102,9 +102,8 @@ class Figures:
     paid_out: Decimal = Decimal("0.00")  # by Reveni in the period: refunds less top-ups
     credited: Decimal = Decimal("0.00")  # by Khaos in the period
     matched: Decimal = Decimal("0.00")  # the cash of the period's matched returns
-    gaps: dict[str, tuple[int, Decimal, int]] = field(
-        default_factory=dict
-    )  # gap -> (count, amount, oldest age in days)
+    # gap -> (count, amount, oldest age in days)
+    gaps: dict[str, tuple[int, Decimal, int]] = field(default_factory=dict)
 
 
 @dataclass

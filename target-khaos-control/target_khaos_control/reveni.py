@@ -175,6 +175,11 @@ def required(value: T | UnsetType | None, field: str) -> T:
     return value
 
 
+def as_sent(part: Struct) -> dict[str, Any]:
+    """A typed part of a return as Reveni sent it: the fields it left out are not there."""
+    return {name: value for name, value in msgspec.structs.asdict(part).items() if value is not UNSET}
+
+
 def read(record: dict[str, Any]) -> Return | str:
     """`record` as a typed Reveni return, or the first place it breaks the schema, as `field is value: why`."""
     try:

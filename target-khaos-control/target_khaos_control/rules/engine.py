@@ -17,7 +17,9 @@ from jinja2 import TemplateError
 from msgspec import UNSET
 
 from target_khaos_control.documents import Draft, Line, Problem, address, khaos_datetime, storable, text, xml_safe
-from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.exception_kinds import Kind, Owner
+from target_khaos_control.exception_routing import Routing
+from target_khaos_control.item_outcomes import ItemOutcome, skipped, waits_on
 from target_khaos_control.khaos_documents import (
     Contact,
     CustomerReturn,
@@ -163,7 +165,7 @@ class RuleSet:
             draft.problems = [
                 self.problem(Kind.RULE_TEMPLATE_FAILED, f"Reveni return {draft.return_id or '?'}: {failed}")
             ]
-            draft.outcomes = {item.id: "exception:rule_template_failed" for item in typed.return_items or []}
+            draft.outcomes = {item.id: waits_on(Kind.RULE_TEMPLATE_FAILED) for item in typed.return_items or []}
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
@@ -171,7 +173,7 @@ class RuleSet:
         draft.problems = [
             self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]
-        draft.outcomes = dict.fromkeys(_item_ids(record), "exception:invalid_record")
+        draft.outcomes = dict.fromkeys(_item_ids(record), waits_on(Kind.INVALID_RECORD))
         return draft
 
 
@@ -197,8 +199,8 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         draft.withdraw = decision == "withdraw"
         draft.hold_reason = f"Reveni status {status!r} is held by the rules" if decision == "hold" else ""
         draft.currency = str(record.currency)
-        refunded = self._completed("refunds", record.refunds)
-        draft.refunded = _sum(refunded) - _sum(self._completed("exchange_payments", record.exchange_payments))
+        refunded = self._completed("refunds")
+        draft.refunded = _sum(refunded) - _sum(self._completed("exchange_payments"))
         variables = {
             **template_variables(record),
             "tables": rules.tables,
@@ -211,7 +213,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         blocked = [p for p in draft.problems if p.blocking]
         for item in required(record.return_items, "return_items"):
             if blocked:
-                draft.outcomes[item.id] = f"exception:{blocked[0].kind}"
+                draft.outcomes[item.id] = waits_on(blocked[0].kind)
             else:
                 self._item(item, variables)
         self._deduct()
@@ -224,7 +226,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         }
         draft.process = bool(draft.lines) and rules.process_when(variables)
         self._check_refund_against_credit()
-        if any(not p.blocking and KINDS[p.kind].owner == Owner.FINANCE for p in draft.problems):
+        if any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _header(self, variables: Variables) -> None:
@@ -317,7 +319,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         policy = rules.verdicts.get(verdict, "skip")
         self._note_disposition(item, variables)
         if policy == "skip" or (policy == "credit_if_refunded" and not variables["refunded"]):
-            draft.outcomes[item_id] = f"skip:{verdict}"
+            draft.outcomes[item_id] = skipped(verdict)
             return
         details = {
             "sku": sent(item.sku),
@@ -339,7 +341,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         for found in problems:
             draft.problems.append(rules.problem(found.kind, found.message, item_id, details=details, part=found.part))
         if blocking:
-            draft.outcomes[item_id] = f"exception:{blocking[0].kind}"
+            draft.outcomes[item_id] = waits_on(blocking[0].kind)
             return
         rule = next(r for r in rules.reasons if r.matches(item, variables))
         quantity = required(item.quantity, "quantity")
@@ -374,7 +376,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
                 disposition=rule.disposition,
             )
         )
-        draft.outcomes[item_id] = "line"
+        draft.outcomes[item_id] = ItemOutcome.LINE
         self._note_lost_penny(item, returned)
 
     def _note_disposition(self, item: ReturnItem, variables: Variables) -> None:

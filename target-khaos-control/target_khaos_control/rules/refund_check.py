@@ -6,35 +6,23 @@ invites a second credit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from msgspec import UNSET, UnsetType
-
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.item_outcomes import ungraded_items, waiting_items
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
-from target_khaos_control.reveni import ExchangePayment, Refund, Return, required
+from target_khaos_control.refunded import Movement, completed, currency_of, total
+from target_khaos_control.reveni import Return, as_sent, required
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from target_khaos_control.rules.engine import RuleSet
 
 
-Movement = Refund | ExchangePayment  # money Reveni paid back, or the customer paid on top
-
-
-def _sum(movements: list[Movement]) -> Decimal:
-    return sum((Decimal(str(m.amount)) for m in movements), Decimal("0.00"))
-
-
-def _currency(movement: Movement, the_returns: str) -> str | None:
-    """The currency a movement was paid in: the return's when Reveni leaves it out."""
-    return the_returns if movement.currency is UNSET else movement.currency
-
-
+_sum = total  # what rules/engine.py adds refunds and top-ups up with
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 
 
@@ -47,30 +35,30 @@ class RefundCheck:
     draft: Draft
     foreign: dict[str, Decimal]
 
-    def _completed(self, key: str, given: Sequence[Movement] | UnsetType | None) -> list[Movement]:
-        """Completed money movements of one kind (`key`); those in another currency are a problem of
+    def _completed(self, key: str) -> list[Movement]:
+        """Completed money movements of one kind; those in another currency are a problem of
         their own, one per currency (keyed by it), so a later cause never overwrites them."""
-        found = [m for m in given or [] if m.status == "completed"]
+        given = self.record.refunds if key == "refunds" else self.record.exchange_payments
+        found = completed({key: [as_sent(movement) for movement in given or []]}, key)  # as `refunded` reads them
         foreign: dict[str, list[Movement]] = {}
         for movement in found:
-            if _currency(movement, self.draft.currency) != self.draft.currency:
-                foreign.setdefault(str(movement.currency), []).append(movement)
+            if currency_of(movement, self.draft.currency) != self.draft.currency:
+                foreign.setdefault(currency_of(movement, self.draft.currency), []).append(movement)
         for currency, movements in foreign.items():
             paid = ", ".join(
-                f"{m.amount} {currency} ({key[:-1].replace('_', ' ')} {'?' if m.id is UNSET else m.id})"
-                for m in movements
+                f"{m['amount']} {currency} ({key[:-1].replace('_', ' ')} {m.get('id', '?')})" for m in movements
             )
             self.draft.problems.append(
                 self.rules.problem(
                     Kind.REFUND_CREDIT_DIFFERENCE,
                     f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
                     f"{self.draft.currency} before approving the credit",
-                    details={"paid_currency": currency, "paid": str(_sum(movements))},
+                    details={"paid_currency": currency, "paid": str(total(movements))},
                     part=f"{key}:{currency}",
                 )
             )
-            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + _sum(movements)
-        return [m for m in found if _currency(m, self.draft.currency) == self.draft.currency]
+            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + total(movements)
+        return [m for m in found if currency_of(m, self.draft.currency) == self.draft.currency]
 
     def _deduct(self) -> None:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
@@ -109,9 +97,9 @@ class RefundCheck:
 
     def _settled(self) -> bool:
         """Every item graded and none waiting on an exception: Reveni's refund is final."""
-        return all(i.status != "pending" for i in required(self.record.return_items, "return_items")) and not any(
-            outcome.startswith("exception:") for outcome in self.draft.outcomes.values()
-        )
+        return all(
+            i.status != "pending" for i in required(self.record.return_items, "return_items")
+        ) and not waiting_items(self.draft.outcomes.values())
 
     def _check_refund_against_credit(self) -> None:
         """Σ completed refunds against Σ credits the documents ask for, in the return's
@@ -123,8 +111,8 @@ class RefundCheck:
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return
         currency = draft.currency
-        waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-        ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+        waiting = waiting_items(draft.outcomes.values())
+        ungraded = ungraded_items(draft.outcomes.values())
         if waiting:
             advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
         elif ungraded:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from target_khaos_control.rules.template_context import Fields
 from target_khaos_control.rules.template_limits import (
     BINOPS,
     MAX_DEPTH,
@@ -48,6 +47,8 @@ class TemplateProblem(ValueError):
 
 
 LOOP = "loop_guard"
+# The fields a template may name: each a nested tree of fields, or None for a value (template_context).
+Fields: TypeAlias = dict[str, "Fields | None"]
 NOT_IN_TEMPLATES = (
     nodes.Extends,
     nodes.Include,
@@ -193,7 +194,7 @@ def _check_path(node: nodes.Node, fields: Fields, line: int, local: set[str]) ->
             raise TemplateProblem(f"{'.'.join(path)!r} reaches for an internal attribute; templates may not", line)
     if path[0] in local:
         return
-    level: Any = fields
+    level: Fields | None = fields
     for depth, part in enumerate(path):
         if not isinstance(level, dict) or part not in level:
             known = ", ".join(sorted(level)) if isinstance(level, dict) else "nothing (it is a value)"

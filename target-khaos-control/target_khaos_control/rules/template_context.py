@@ -10,13 +10,11 @@ from msgspec import UNSET, Struct
 from msgspec.structs import astuple
 
 from target_khaos_control.reveni import Address, Return, ReturnItem
+from target_khaos_control.rules.template_checks import Fields
 
 # What a template reads: each name to its value (Jinja's context). The return's fields are
 # typed values (Structs, lists of them, text); the engine's own are worked out figures.
 Variables: TypeAlias = dict[str, Any]
-# The fields a template may name: each to its own fields, or None for a value (text, a
-# number, a list a template loops over).
-Fields: TypeAlias = dict[str, "Fields | None"]
 
 
 def fields(typed: type[Struct]) -> Fields:

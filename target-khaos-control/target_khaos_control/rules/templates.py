@@ -192,7 +192,7 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
 
     def render(variables: Variables) -> str:
         try:
-            written = "".join(part if isinstance(part, str) else str(_finalize(part(variables))) for part in parts)
+            written = "".join([part if isinstance(part, str) else _written(part(variables)) for part in parts])
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None
         except RULE_ERRORS as error:
@@ -202,6 +202,11 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
         return written.strip()
 
     return render
+
+
+def _written(value: Any) -> str:
+    """One `{{ ... }}` as text: a field's text is measured with the whole output, anything else first."""
+    return value if type(value) is str else str(_finalize(value))
 
 
 class _Bounded(NodeTransformer):

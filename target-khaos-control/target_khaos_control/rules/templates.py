@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import StrictUndefined, UndefinedError, nodes, pass_context
@@ -205,8 +206,14 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
 
 
 def _written(value: Any) -> str:
-    """One `{{ ... }}` as text: a field's text is measured with the whole output, anything else first."""
-    return value if type(value) is str else str(_finalize(value))
+    """One `{{ ... }}` as text: a field's text is measured with the whole output, a number or
+    true/false weighs one, anything else (a list, a part of the return) is measured first."""
+    if type(value) is str:
+        return value
+    return str(value if type(value) in _SCALARS else _finalize(value))
+
+
+_SCALARS = frozenset({int, bool, Decimal, type(None)})
 
 
 class _Bounded(NodeTransformer):

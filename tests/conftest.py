@@ -16,10 +16,12 @@ import backoff._sync
 import pytest
 
 from tests.in_process import (
+    CliCommand,
     InProcessReveniSandbox,
     TapCommand,
     TargetCommand,
     Waits,
+    reveni_khaos_here,
     run_tap_here,
     run_target_here,
 )
@@ -68,6 +70,12 @@ def tap_here(capfd: pytest.CaptureFixture[str]) -> TapCommand:
 def target_here(capfd: pytest.CaptureFixture[str]) -> TargetCommand:
     """`run_target`, with the target's command called in this process (`tests/in_process.py`)."""
     return functools.partial(run_target_here, capfd)
+
+
+@pytest.fixture
+def cli_here(capfd: pytest.CaptureFixture[str]) -> CliCommand:
+    """`reveni_khaos`, with the command's entry point called in this process (`tests/in_process.py`)."""
+    return functools.partial(reveni_khaos_here, capfd)
 
 
 @pytest.fixture(scope="module")

@@ -193,15 +193,14 @@ def run_target_here(
 
 
 def reveni_khaos_here(capfd: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the `reveni-khaos` command's entry point in this process, as `reveni_khaos` runs it.
-
-    For its refusals (argparse's, a config it cannot use): some commands write their
-    report to the `sys.stdout` of the moment they were imported, which pytest has replaced
-    since; those run as a process (`reveni_khaos`)."""
+    """Run the `reveni-khaos` command's entry point in this process, as `reveni_khaos` runs it
+    (its report is written to the `sys.stdout` of the moment, which `capfd` holds).
+    `serve` runs until stopped: `InProcessChannel` builds its app, `ChannelServer` runs it."""
     returncode, err_text = _command(capfd, lambda: operator_cli.main(list(args)))
     out, err = capfd.readouterr()
     return subprocess.CompletedProcess(["reveni-khaos", *args], returncode, out, err + err_text)
 
 
 TargetCommand = Callable[[Path, dict[str, Any], list[str]], TargetRun]
+CliCommand = Callable[..., subprocess.CompletedProcess[str]]
 TapCommand = Callable[..., TapRun]

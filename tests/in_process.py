@@ -148,6 +148,13 @@ def run_tap_here(
     return TapRun(returncode, messages, err + err_text)
 
 
+def tap_command_here(capfd: pytest.CaptureFixture[str], argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run `tap-reveni ARGV` through its entry point in this process, as the command would run."""
+    returncode, err_text = _command(capfd, tap.main, argv)
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(argv, returncode, out, err + err_text)
+
+
 def _command(
     capfd: pytest.CaptureFixture[str], command: Callable[[], object], argv: list[str] | None = None
 ) -> tuple[int, str]:

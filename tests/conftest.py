@@ -78,11 +78,11 @@ def cli_here(capfd: pytest.CaptureFixture[str]) -> CliCommand:
     return functools.partial(reveni_khaos_here, capfd)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL cluster for one test module (each test makes its own database)."""
+    """A throwaway PostgreSQL cluster for this worker's tests: each test makes its own database."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL's server binaries are not installed")
-    server = PostgresServer().start()
+    server = PostgresServer(durable=False).start()
     yield server
     server.stop()

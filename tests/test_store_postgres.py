@@ -39,7 +39,8 @@ pytestmark = pytest.mark.skipif(
 def test_target_and_channel_run_on_postgres(
     postgres: PostgresServer, demo_sandbox: ReveniSandbox, tmp_path: Path
 ) -> None:
-    config = target_config(tmp_path, database_url=postgres.url, batch_size=50)
+    url = _database(postgres)
+    config = target_config(tmp_path, database_url=url, batch_size=50)
     lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
 
     first = run_target(tmp_path, config, lines)
@@ -47,7 +48,7 @@ def test_target_and_channel_run_on_postgres(
 
     assert first.returncode == 0, first.stderr
     assert "200 unchanged" in again.stderr
-    with sa.create_engine(postgres.url).connect() as conn:
+    with sa.create_engine(url).connect() as conn:
         published = conn.execute(sa.text("select count(*) from documents where state = 'published'")).scalar_one()
         version = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
     assert published > 50

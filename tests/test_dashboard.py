@@ -101,10 +101,13 @@ def _open(browser: webdriver.Chrome, url: str, shot: str) -> None:
 
 
 def _rows(browser: webdriver.Chrome, table: str) -> list[list[str]]:
-    return [
-        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-        for row in browser.find_elements(By.CSS_SELECTOR, f"table#{table} tr")[1:]
-    ]
+    """Each row's cells as the page shows them, read in one call (not one call per cell)."""
+    rows: list[list[str]] = browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), row =>"
+        " Array.from(row.querySelectorAll('td'), cell => cell.innerText.trim())).slice(1)",
+        f"table#{table} tr",
+    )
+    return rows
 
 
 def _assert_listed(browser: webdriver.Chrome, expected: int) -> None:

@@ -14,20 +14,23 @@ anyone processes it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from target_khaos_control.documents import Draft, Line, Problem, associated_ref
-from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.exception_routing import Routing
+from target_khaos_control.item_outcomes import ItemOutcome, ungraded_items, waiting_items
 from target_khaos_control.khaos_position import HeldDocument, Position
+from target_khaos_control.refunded import Movement
 from target_khaos_control.rules.engine import DEDUCTION
 
 REVERSED, CHARGED_BACK = "reversed", "charged_back"  # a completed refund Reveni took back, and how
 # Settled by a person in Khaos, which tells us nothing of it: once a person resolves one,
 # later versions of the return do not open it again (the money kinds reopen until a
 # credit note shows Khaos holds the cash).
-SETTLED_IN_KHAOS = frozenset({"graded_after_pull", "cancelled_after_posting"})
+SETTLED_IN_KHAOS = frozenset({Kind.GRADED_AFTER_PULL, Kind.CANCELLED_AFTER_POSTING})
 RESTOCK = "restock"
 
 
@@ -40,7 +43,7 @@ class Judgment:
 
 
 def judge(
-    position: Position, record: dict[str, Any], draft: Draft, to_send: list[Line], sequence: int, routing: Routing
+    position: Position, record: Mapping[str, object], draft: Draft, to_send: list[Line], sequence: int, routing: Routing
 ) -> Judgment:
     """Judge `draft` against what Khaos holds; `to_send` are the item lines of the follow-up
     document numbered `sequence`."""
@@ -61,7 +64,7 @@ def judge(
 
 
 def _adjustment(
-    position: Position, record: dict[str, Any], draft: Draft, gap: Decimal, items: Decimal, sequence: int
+    position: Position, record: Mapping[str, object], draft: Draft, gap: Decimal, items: Decimal, sequence: int
 ) -> Line | None:
     """A deductions line for the follow-up: a deduction Reveni has since paid out (up to
     what was deducted), or a fee kept back from the `items` still to go (up to them)."""
@@ -79,7 +82,7 @@ def _adjustment(
 
 def _difference(
     position: Position,
-    record: dict[str, Any],
+    record: Mapping[str, object],
     draft: Draft,
     held: Decimal,
     pending: Decimal,
@@ -123,8 +126,8 @@ def _difference(
 
 def _more_cash(position: Position, draft: Draft, amount: Decimal) -> str:
     currency = draft.currency
-    waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-    ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+    waiting = waiting_items(draft.outcomes.values())
+    ungraded = ungraded_items(draft.outcomes.values())
     if waiting:
         return (
             f"{waiting} item(s) wait on other exceptions and go to Khaos in a follow-up document once those are "
@@ -141,16 +144,16 @@ def _more_cash(position: Position, draft: Draft, amount: Decimal) -> str:
 
 
 def _less_cash(
-    position: Position, record: dict[str, Any], draft: Draft, taken: list[dict[str, Any]], kind: str, amount: Decimal
+    position: Position, record: Mapping[str, object], draft: Draft, taken: list[Movement], kind: Kind, amount: Decimal
 ) -> str:
     currency, doc = draft.currency, _holder(position, draft)
-    refunds = [m for m in record.get("refunds") or [] if isinstance(m, dict)]
+    refunds = [m for m in _listed(record, "refunds") if isinstance(m, Mapping)]
     unpaid = [m for m in refunds if m.get("status") not in ("completed", REVERSED, CHARGED_BACK, "failed")]
     foreign = [m for m in refunds if m.get("status") == "completed" and m.get("currency", currency) != currency]
-    if kind == "chargeback_after_posting":
+    if kind == Kind.CHARGEBACK_AFTER_POSTING:
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni's {what} was charged back. Confirm the chargeback with the payment provider, then "
-    elif kind == "refund_reversed_after_posting":
+    elif kind == Kind.REFUND_REVERSED_AFTER_POSTING:
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni reversed {what}: "
     elif foreign:
@@ -182,7 +185,7 @@ def _less_cash(
 def _holder(position: Position, draft: Draft) -> HeldDocument:
     """The document to reverse on: the one holding an item no longer credited, else the latest."""
     for doc in position.documents:
-        if any(draft.outcomes.get(item, "line") != "line" for item in doc.lines):
+        if any(draft.outcomes.get(item, ItemOutcome.LINE) != ItemOutcome.LINE for item in doc.lines):
             return doc
     return position.documents[-1]
 
@@ -207,9 +210,9 @@ def _cancelled(position: Position, draft: Draft, routing: Routing) -> Problem:
     )
 
 
-def _late_grades(position: Position, record: dict[str, Any], draft: Draft, routing: Routing) -> list[Problem]:
+def _late_grades(position: Position, record: Mapping[str, object], draft: Draft, routing: Routing) -> list[Problem]:
     """Items Khaos holds as return-to-stock whose grade now says they may not go to stock."""
-    items = {str(i.get("id")): i for i in record.get("return_items") or [] if isinstance(i, dict)}
+    items = {str(i.get("id")): i for i in _listed(record, "return_items") if isinstance(i, Mapping)}
     owner, severity = routing.route(Kind.GRADED_AFTER_PULL)
     found = []
     for item_id, (doc, line) in position.lines().items():
@@ -244,12 +247,18 @@ def _late_grades(position: Position, record: dict[str, Any], draft: Draft, routi
     return found
 
 
-def _taken_back(record: dict[str, Any], currency: str) -> list[dict[str, Any]]:
+def _taken_back(record: Mapping[str, object], currency: str) -> list[Movement]:
     """Refunds Reveni completed, then reversed or had charged back, in the return's currency."""
     return [
         m
-        for m in record.get("refunds") or []
-        if isinstance(m, dict)
+        for m in _listed(record, "refunds")
+        if isinstance(m, Mapping)
         and m.get("status") in (REVERSED, CHARGED_BACK)
         and m.get("currency", currency) == currency
     ]
+
+
+def _listed(record: Mapping[str, object], key: str) -> list[object]:
+    """The list at `key`; none where the record has no list there."""
+    found = record.get(key)
+    return found if isinstance(found, list) else []

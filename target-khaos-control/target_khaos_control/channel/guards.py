@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.responses import PlainTextResponse
+from starlette.types import Scope
 
 access = logging.getLogger("reveni_khaos.access")  # each call: method, path, status (uvicorn's own is off)
 LONGEST_LOGGED_PATH = 80
@@ -34,7 +35,7 @@ class Edges:
         """Guard this app; a request line and headers longer than `max_header_bytes` are refused."""
         self.app, self.max_header_bytes = app, max_header_bytes
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Serve the request if its headers are within the limit, and log method, path and status."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -98,7 +99,7 @@ class BasicAuth:
             key=lambda p: -len(p[0]),
         )
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Serve the request if its path is open or its login is right, else refuse it."""
         path = scope.get("path", "")
         opened = path in OPEN_PATHS or any(path == p or path.startswith(f"{p}/") for p in self.open_prefixes)
@@ -118,7 +119,7 @@ class BasicAuth:
             return
         await self.app(scope, receive, send)
 
-    def _allowed(self, scope: dict[str, Any]) -> bool:
+    def _allowed(self, scope: Scope) -> bool:
         # `GET *` (an asterisk-form target) starts with no prefix: nobody is let in.
         expected = next((login for prefix, login in self.logins if scope["path"].startswith(prefix)), None)
         given_headers = [value for name, value in scope["headers"] if name.lower() == b"authorization"]

@@ -18,29 +18,29 @@ push cut short is not answered 200, and Khaos's repeat of it is harmless.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, get_args
+from typing import Any, TypedDict, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.channel import push_entries as read
+from target_khaos_control.channel.catalogue import StockRow, delete_item, keep_item
+from target_khaos_control.channel.catalogue import changed as catalogue_changed
 from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
-from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_documents import OrderStatusName
-from target_khaos_control.rules.catalogue import changed as catalogue_changed
 from target_khaos_control.store import (
     PUSH_LOCK,
     chunks,
     exceptions,
     hold,
     order_statuses,
-    stock_codes,
-    stock_items,
     stock_levels,
 )
 
@@ -50,6 +50,7 @@ CHUNK = 200  # entries per transaction: about what a pull may wait for
 
 
 Pause = Callable[[], None]
+Body = Mapping[str, object]  # a push as Khaos sent it (JSON, or XML read into the same shape)
 
 
 def _no_pause() -> None:
@@ -60,15 +61,32 @@ class PushError(ValueError):
     """A push none of which can be read; the message says what is wrong."""
 
 
+class Rejection(TypedDict):
+    """One entry not kept: where it stood in the push, its key, and why."""
+
+    where: str
+    key: str
+    reason: str
+
+
+class Answer(TypedDict):
+    """What Khaos is told of its push."""
+
+    kept: int
+    not_stock_controlled: int
+    rejected: int
+    rejections: list[Rejection]
+
+
 @dataclass
 class Outcome:
     """What came of one push: how many entries were kept, and which were rejected and why."""
 
     kept: int = 0
     not_stock_controlled: int = 0  # StockStatus entries with neither Levels nor RelationshipPotential
-    rejected: list[dict[str, str]] = field(default_factory=list)  # {"where", "key", "reason"}
+    rejected: list[Rejection] = field(default_factory=list)
 
-    def json(self) -> dict[str, Any]:
+    def json(self) -> Answer:
         """The answer Khaos is given: the counts, and at most 20 of the rejections."""
         # The answer lists at most 20 rejections; all of them are exceptions on record.
         return {
@@ -89,7 +107,7 @@ class _Push:
     keys_kept: list[str] = field(default_factory=list)  # the entry keys kept, to resolve old rejections
     routing: Routing = field(default_factory=Routing)  # the client's owner and severity for a rejection
 
-    def each(self, data: dict[str, Any], name: str, check: Callable[[Any, str], str]) -> bool:
+    def each(self, data: Body, name: str, check: Callable[[Any, str], str]) -> bool:
         """Check every entry of the list `name`; False when there is no such list."""
         entries = data.get(name)
         if name not in data:
@@ -155,10 +173,12 @@ class _Push:
 
 
 def save_stock_upload(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockUpload: each stock item (codes, barcodes, tax rate) and the deletions; the unreadable on record."""
-    push, items, deleted = _Push("StockUpload", pause, routing=routing or Routing()), [], []
+    push = _Push("StockUpload", pause, routing=routing or Routing())
+    items: list[StockRow] = []
+    deleted: list[str] = []
 
     def check_item(item: Any, where: str) -> str:
         item = read.as_object(item, where)
@@ -187,32 +207,15 @@ def save_stock_upload(
     readable = push.each(data, "Items", check_item)
     if not push.each(data, "Deleted", check_deleted) and not readable:
         raise PushError(_unreadable(push, "Items"))
-    push.keep(engine, items, lambda conn, row: _keep_item(conn, row, moment), catalogue=True)
-    push.keep(
-        engine,
-        deleted,
-        lambda conn, gone: conn.execute(
-            stock_items.update().where(stock_items.c.stock_id == gone).values(deleted=True, updated_at=moment)
-        ),
-        catalogue=True,
-    )
+    push.keep(engine, items, lambda conn, row: keep_item(conn, row, moment), catalogue=True)
+    push.keep(engine, deleted, lambda conn, gone: delete_item(conn, gone, moment), catalogue=True)
     push.outcome.kept = len(items) + len(deleted)
     push.record(engine, moment)
     return push.outcome
 
 
-def _keep_item(conn: Connection, row: dict[str, Any], moment: datetime) -> None:
-    stock_id, code = row["stock_id"], row["stock_code"]
-    _upsert(conn, stock_items, {"stock_id": stock_id}, {k: v for k, v in row.items() if k != "stock_id"})
-    known = conn.execute(
-        sa.select(stock_codes.c.stock_code).where(stock_codes.c.stock_id == stock_id, stock_codes.c.stock_code == code)
-    ).first()
-    if known is None:
-        conn.execute(stock_codes.insert().values(stock_id=stock_id, stock_code=code, first_seen=moment))
-
-
 def save_stock_statuses(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockStatusUpload: each stock item's levels at each site."""
     push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
@@ -249,7 +252,7 @@ def save_stock_statuses(
 
 
 def save_order_statuses(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep an OrderStatusUpload: the status Khaos gives each order."""
     push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
@@ -287,7 +290,7 @@ def save_order_statuses(
 def _save_statuses(
     push: _Push,
     engine: Engine,
-    data: dict[str, Any],
+    data: Body,
     check: Callable[[Any, str], str],
     rows: list[Any],
     table: sa.Table,
@@ -310,7 +313,7 @@ def _unreadable(push: _Push, name: str) -> str:
     return "; ".join(problems) or f"{name}: required"
 
 
-def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+def _upsert(conn: Connection, table: sa.Table, key: Mapping[str, object], values: Mapping[str, object]) -> None:
     """Portable across SQLite and Postgres: update, and insert if there was nothing to update."""
     condition = sa.and_(*(table.c[name] == value for name, value in key.items()))
     if conn.execute(table.update().where(condition).values(**values)).rowcount == 0:

@@ -14,8 +14,8 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, as_record
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.operations import reconciliation
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
@@ -132,7 +132,7 @@ def run_reconciliation(
         gaps = _record_gaps(conn, report, moment, routing)
         keep_credit_notes(conn, notes, moment)
         opened = {"exceptions_opened": gaps.opened, "exceptions_resolved": gaps.resolved}
-        record_run(conn, "reconcile", moment, report.summary() | opened)
+        record_run(conn, "reconcile", moment, {**report.summary(), **opened})
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -16,12 +16,11 @@ import os
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.operations import commands
 from target_khaos_control.operations.rules_commands import changes
 from target_khaos_control.proposals import Proposal, decisions, propose
@@ -60,14 +59,48 @@ def list_fixes(engine: Engine, rules_path: str, owner: str | None, fmt: str, out
     return 0
 
 
-def as_entry(proposal: Proposal, held: dict[str, str]) -> dict[str, Any]:
+class Impact(TypedDict):
+    """What accepting a proposal would touch."""
+
+    exceptions: int
+    returns: int
+    held: dict[str, str]
+
+
+class ProposedEdit(TypedDict):
+    """The change to rules.yml: where, and the value set there."""
+
+    path: str
+    value: object
+
+
+class FixEntry(TypedDict):
+    """One proposal as `fix list` shows it."""
+
+    id: str
+    exception_id: str
+    exceptions: list[str]
+    kind: str
+    owner: str
+    subject: str
+    proposal: ProposedEdit | None
+    confidence: int
+    likely: bool
+    evidence: list[str]
+    impact: Impact
+    advice_only: bool
+    advice: str
+    command: str
+
+
+def as_entry(proposal: Proposal, held: dict[str, str]) -> FixEntry:
     """One proposal as `fix list --format json` shows it."""
     return {
         "id": proposal.id,
         "exception_id": proposal.exceptions[0] if proposal.exceptions else "",
         "exceptions": list(proposal.exceptions),
         "kind": proposal.kind,
-        "owner": str(KINDS[proposal.kind].owner),
+        "owner": str(proposal.kind.owner),
         "subject": proposal.subject,
         "proposal": {"path": proposal.edit.where, "value": proposal.edit.value} if proposal.edit else None,
         "confidence": proposal.confidence,
@@ -95,7 +128,7 @@ def accept(
     if proposal.for_people or proposal.edit is None:
         print(
             f"{proposal.id} is not accepted by command: it would change what Khaos credits, so it is "
-            f"{KINDS[proposal.kind].owner}'s to decide and make by hand. "
+            f"{proposal.kind.owner}'s to decide and make by hand. "
             + (
                 f"The evidence points to `{proposal.edit.where}: {json.dumps(proposal.edit.value)}`. "
                 if proposal.edit

@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.item_outcomes import ungraded_items, waiting_items
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
+from target_khaos_control.refunded import Movement, completed, currency_of, total
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from target_khaos_control.rules.engine import RuleSet
 
 
-def _sum(movements: list[dict[str, Any]]) -> Decimal:
-    return sum((Decimal(str(m["amount"])) for m in movements), Decimal("0.00"))
-
-
+_sum = total  # what rules/engine.py adds refunds and top-ups up with
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 
 
@@ -35,14 +34,14 @@ class RefundCheck:
     draft: Draft
     foreign: dict[str, Decimal]
 
-    def _completed(self, key: str) -> list[dict[str, Any]]:
+    def _completed(self, key: str) -> list[Movement]:
         """Completed money movements of one kind; those in another currency are a problem of
         their own, one per currency (keyed by it), so a later cause never overwrites them."""
-        found = [m for m in self.record.get(key) or [] if m.get("status") == "completed"]
-        foreign: dict[str, list[dict[str, Any]]] = {}
+        found = completed(self.record, key)
+        foreign: dict[str, list[Movement]] = {}
         for movement in found:
-            if movement.get("currency", self.draft.currency) != self.draft.currency:
-                foreign.setdefault(str(movement["currency"]), []).append(movement)
+            if currency_of(movement, self.draft.currency) != self.draft.currency:
+                foreign.setdefault(currency_of(movement, self.draft.currency), []).append(movement)
         for currency, movements in foreign.items():
             paid = ", ".join(
                 f"{m['amount']} {currency} ({key[:-1].replace('_', ' ')} {m.get('id', '?')})" for m in movements
@@ -52,12 +51,12 @@ class RefundCheck:
                     Kind.REFUND_CREDIT_DIFFERENCE,
                     f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
                     f"{self.draft.currency} before approving the credit",
-                    details={"paid_currency": currency, "paid": str(_sum(movements))},
+                    details={"paid_currency": currency, "paid": str(total(movements))},
                     part=f"{key}:{currency}",
                 )
             )
-            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + _sum(movements)
-        return [m for m in found if m.get("currency", self.draft.currency) == self.draft.currency]
+            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + total(movements)
+        return [m for m in found if currency_of(m, self.draft.currency) == self.draft.currency]
 
     def _deduct(self) -> None:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
@@ -96,8 +95,8 @@ class RefundCheck:
 
     def _settled(self) -> bool:
         """Every item graded and none waiting on an exception: Reveni's refund is final."""
-        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not any(
-            outcome.startswith("exception:") for outcome in self.draft.outcomes.values()
+        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not waiting_items(
+            self.draft.outcomes.values()
         )
 
     def _check_refund_against_credit(self) -> None:
@@ -110,8 +109,8 @@ class RefundCheck:
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return
         currency = draft.currency
-        waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-        ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+        waiting = waiting_items(draft.outcomes.values())
+        ungraded = ungraded_items(draft.outcomes.values())
         if waiting:
             advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
         elif ungraded:

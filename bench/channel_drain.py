@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from target_khaos_control.store import documents, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import figures
 from bench.measure import Run, against, percentile, run_child
 from bench.target_throughput import capture_tap
 from tests.servers import BIN, PG_BIN, ChannelServer, PostgresServer, target_config
@@ -224,6 +225,16 @@ def measure(name: str, url: str, count: int, work: Path, load: Path | None) -> N
         )
         million = seconds * 1_000_000 / max(khaos.served, 1)
         print(f"    drain over HTTP {seconds:.2f} s: 1,000,000 at that rate {against(million, DRAIN_GOAL, ' s')}")
+        figures.record(
+            "channel_drain",
+            "drain_1m",
+            f"{name}: 1M drain over HTTP (at the rate of {khaos.served:,})",
+            million,
+            DRAIN_GOAL,
+            " s",
+        )
+        p95 = percentile(khaos.times, 95) * 1000
+        figures.record("channel_drain", "pull_p95", f"{name}: pull p95, alone", p95, P95_GOAL * 1000, " ms")
         print(f"    the channel's CPU: {cpu * 1000 / len(khaos.times):.1f} ms a pull (a busy machine moves it least)")
         print(
             f"    pulls alone:          {latency(khaos.times)}; p95 {against(percentile(khaos.times, 95) * 1000, P95_GOAL * 1000, ' ms')}"
@@ -236,7 +247,16 @@ def measure(name: str, url: str, count: int, work: Path, load: Path | None) -> N
                 f"    pulls while a target loads {load.stem.split('-')[-1]} returns ({run.wall:.1f} s, CPU {run.cpu:.1f} s): "
                 f"{len(during.times)} pulls, {during.served:,} returns picked up; {latency(during.times)}"
             )
-            print(f"      p95 {against(percentile(during.times, 95) * 1000, LOADED_P95_GOAL * 1000, ' ms')}")
+            loaded = percentile(during.times, 95) * 1000
+            print(f"      p95 {against(loaded, LOADED_P95_GOAL * 1000, ' ms')}")
+            figures.record(
+                "channel_drain",
+                "pull_p95_loading",
+                f"{name}: pull p95 while a target loads {load.stem.split('-')[-1]}",
+                loaded,
+                LOADED_P95_GOAL * 1000,
+                " ms",
+            )
             if during.carrying:  # the pulls that brought what the target published (the rest found nothing new)
                 print(f"      the {len(during.carrying)} pulls that brought returns: {latency(during.carrying)}")
     finally:

@@ -102,13 +102,12 @@ def build(engine: Engine, count: int) -> float:
     if engine.dialect.name == "postgresql":
         raw, names = engine.raw_connection(), columns()
         try:
-            with raw.cursor() as cursor:
-                with cursor.copy(f"COPY documents ({', '.join(names)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                    for row in rows(count):
-                        copy.write_row([row[name] for name in names])
-                with cursor.copy("COPY document_bodies (associated_ref, body) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                    for row in rows(count):
-                        copy.write_row([row["associated_ref"], row["body"]])
+            with raw.cursor() as cursor, cursor.copy(f"COPY documents ({', '.join(names)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in rows(count):
+                    copy.write_row([row[name] for name in names])
+            with raw.cursor() as cursor, cursor.copy("COPY document_bodies (associated_ref, body) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in rows(count):
+                    copy.write_row([row["associated_ref"], row["body"]])
             raw.commit()
         finally:
             raw.close()

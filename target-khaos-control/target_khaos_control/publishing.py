@@ -320,7 +320,7 @@ class Batch:
         # A body goes to its own table (a pull then rewrites only the small rows), written
         # in this transaction with its document: never a document without its body.
         bodies = {d.associated_ref: d.values["body"] for d in changed if "body" in d.values}
-        rows = {d.associated_ref: {k: v for k, v in d.values.items() if k != "body"} for d in changed}
+        small = {d.associated_ref: {k: v for k, v in d.values.items() if k != "body"} for d in changed}
         new = {d.associated_ref for d in changed if d.new}
         # Every position given out here is past the feed's end, so no two rows ever clash.
         insert_many(
@@ -331,7 +331,7 @@ class Batch:
                     "associated_ref": d.associated_ref,
                     "return_id": d.return_id,
                     "sequence": d.sequence,
-                    **rows[d.associated_ref],
+                    **small[d.associated_ref],
                 }
                 for d in changed
                 if d.new
@@ -342,9 +342,9 @@ class Batch:
             documents,
             "associated_ref",
             [
-                {"associated_ref": d.associated_ref, **rows[d.associated_ref]}
+                {"associated_ref": d.associated_ref, **small[d.associated_ref]}
                 for d in changed
-                if not d.new and rows[d.associated_ref]
+                if not d.new and small[d.associated_ref]
             ],
         )
         insert_many(

@@ -244,7 +244,7 @@ def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, obje
     records = []
     for text in stored.values():
         record = _decoded(text)
-        for key, _, when in MOVEMENTS:
+        for key, when in MOVEMENTS:
             movements = record.get(key)
             record[key] = [
                 m

@@ -1,27 +1,39 @@
-"""tap-reveni overrides no private singer-sdk method but those CONTRIBUTING.md says stay, and why."""
+"""Neither plugin overrides a private singer-sdk method but those CONTRIBUTING.md says stay, and why."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
+import pkgutil
 import re
 from functools import cached_property
 from pathlib import Path
+from types import ModuleType
 
 import tap_reveni.client
 import tap_reveni.pagination
 import tap_reveni.streams
 import tap_reveni.tap
 import tap_reveni.writer
+import target_khaos_control
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = (tap_reveni.client, tap_reveni.pagination, tap_reveni.streams, tap_reveni.tap, tap_reveni.writer)
+TAP = (tap_reveni.client, tap_reveni.pagination, tap_reveni.streams, tap_reveni.tap, tap_reveni.writer)
 
 
-def private_sdk_overrides() -> set[str]:
-    """Each `module.Class._name` of tap_reveni that replaces a private name a singer-sdk base defines."""
+def target_modules() -> list[ModuleType]:
+    """Every module of target_khaos_control but its migrations and `__main__` (scripts, not libraries)."""
+    names = pkgutil.walk_packages(target_khaos_control.__path__, "target_khaos_control.")
+    return [
+        importlib.import_module(name) for _, name, _ in names if ".migrations" not in name and "__main__" not in name
+    ]
+
+
+def private_sdk_overrides(modules: tuple[ModuleType, ...] | list[ModuleType]) -> set[str]:
+    """Each `module.Class._name` of `modules` that replaces a private name a singer-sdk base defines."""
     found = set()
-    for module in MODULES:
+    for module in modules:
         for cls in vars(module).values():
             if not inspect.isclass(cls) or cls.__module__ != module.__name__:
                 continue
@@ -34,19 +46,24 @@ def private_sdk_overrides() -> set[str]:
     return found
 
 
-def listed_as_staying() -> set[str]:
+def listed_as_staying(package: str) -> set[str]:
     text = (ROOT / "CONTRIBUTING.md").read_text()
     section = text.split("## singer-sdk overrides that stay", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^- `(tap_reveni\.[\w.]+)`: \S", section, flags=re.MULTILINE))
+    return set(re.findall(rf"^- `({package}\.[\w.]+)`: \S", section, flags=re.MULTILINE))
 
 
 def test_every_private_singer_sdk_override_of_the_tap_is_listed_with_its_reason() -> None:
-    assert private_sdk_overrides() == listed_as_staying()
+    assert private_sdk_overrides(TAP) == listed_as_staying("tap_reveni")
+
+
+def test_every_private_singer_sdk_override_of_the_target_is_listed_with_its_reason() -> None:
+    assert private_sdk_overrides(target_modules()) == listed_as_staying("target_khaos_control")
 
 
 def test_the_check_sees_a_private_override() -> None:
-    """Given the tap as it is, expect the check to find the two that stay (it is not blind)."""
-    assert "tap_reveni.streams.ReturnsStream._increment_stream_state" in private_sdk_overrides()
+    """Given the plugins as they are, expect the check to find overrides that stay (it is not blind)."""
+    assert "tap_reveni.streams.ReturnsStream._increment_stream_state" in private_sdk_overrides(TAP)
+    assert "target_khaos_control.sinks.ReturnsSink._validate_and_parse" in private_sdk_overrides(target_modules())
 
 
 def test_a_field_deselected_in_the_catalog_is_still_left_out_of_every_record() -> None:

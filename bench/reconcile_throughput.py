@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
-from target_khaos_control.store import documents, open_store, reveni_returns
+from target_khaos_control.batch_writes import insert_documents
+from target_khaos_control.store import open_store, reveni_returns
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import figures
@@ -93,7 +94,7 @@ def main() -> None:
     with export.open("w", encoding="utf-8") as notes, engine.begin() as conn:
         for rows, docs in store_rows(count, notes):
             conn.execute(reveni_returns.insert(), rows)
-            conn.execute(documents.insert(), docs)
+            insert_documents(conn, docs)
     engine.dispose()
     config = folder / "target.json"
     config.write_text(json.dumps(target_config(folder)))

@@ -83,7 +83,9 @@ def test_a_pull_between_the_targets_read_and_write_is_never_overwritten(
     with engine.connect() as conn:
         stored = {
             row.associated_ref: (row.state, json.loads(row.body))
-            for row in conn.execute(sa.select(sa.text("associated_ref, state, body")).select_from(sa.text("documents")))
+            for row in conn.execute(
+                sa.text("select associated_ref, state, body from documents join document_bodies using (associated_ref)")
+            )
         }
     for document in served:
         state, body = stored[document["AssociatedRef"]]

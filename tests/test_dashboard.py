@@ -258,7 +258,9 @@ def test_runs_show_status_duration_and_counts_in_columns(dashboard: ChannelServe
 def test_a_timeline_names_the_site_and_shows_whole_quantities(
     dashboard: ChannelServer, browser: webdriver.Chrome
 ) -> None:
-    (return_id, body) = _store(dashboard, "select return_id, body from documents limit 1")[0]
+    (return_id, body) = _store(
+        dashboard, "select return_id, body from documents join document_bodies using (associated_ref) limit 1"
+    )[0]
     code = json.loads(body)["ReturnedItems"][0]["SKU"]
     with sa.create_engine(f"sqlite:///{dashboard.workdir / 'store.db'}").begin() as conn:
         conn.execute(

@@ -182,7 +182,9 @@ def test_two_channels_on_one_postgres_serve_every_reference_once_while_the_targe
     with sa.create_engine(url).connect() as conn:
         stored = {
             ref: (state, json.loads(body))
-            for ref, state, body in conn.execute(sa.text("select associated_ref, state, body from documents"))
+            for ref, state, body in conn.execute(
+                sa.text("select associated_ref, state, body from documents join document_bodies using (associated_ref)")
+            )
         }
     assert {ref for ref, (state, _) in stored.items() if state in ("served", "published")} == set(refs), "none lost"
     assert all(stored[d["AssociatedRef"]] == ("served", d) for d in served), "what is stored is what Khaos got"

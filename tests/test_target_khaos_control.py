@@ -51,7 +51,12 @@ def _store(workdir: Path) -> sa.Connection:
 
 def _documents(workdir: Path) -> dict[str, dict[str, Any]]:
     with _store(workdir) as conn:
-        rows = conn.execute(sa.text("select associated_ref, state, body, feed_position from documents")).mappings()
+        rows = conn.execute(
+            sa.text(
+                "select associated_ref, state, body, feed_position from documents"
+                " join document_bodies using (associated_ref)"
+            )
+        ).mappings()
         return {row["associated_ref"]: {**row, "body": json.loads(row["body"])} for row in rows}
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.in_process import Waits, run_tap_here
 from tests.servers import SANDBOX_KEY, ReveniSandbox, run_tap
@@ -140,6 +141,33 @@ def test_no_return_is_skipped_whatever_changes_land_between_pages(
 
     assert run.returncode == 0, run.stderr
     assert set(run.ids) == {f"ret-{n:03d}" for n in range(30)}
+
+
+def test_each_page_request_is_prepared_once_though_it_is_prefetched(
+    sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 200 returns in pages of 20, each fetched ahead while the last is emitted, expect
+    one prepared request per request Reveni served (not one for the prefetch and another
+    when singer-sdk asks for the same page) and every return still sent once."""
+    prepared: list[str | None] = []
+    prepare = requests.Session.prepare_request
+
+    def counted(session: requests.Session, request: requests.Request) -> requests.PreparedRequest:
+        made = prepare(session, request)
+        if "/merchants/" in str(made.url):  # the tap's, not the test's own calls to the sandbox
+            prepared.append(made.url)
+        return made
+
+    monkeypatch.setattr(requests.Session, "prepare_request", counted)
+    sandbox.admin("POST", "faults/reset")
+
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=20))
+
+    assert run.returncode == 0, run.stderr
+    assert sorted(run.ids) == sorted(r["id"] for r in sandbox.all_returns())
+    served = sandbox.admin("GET", "stats")["requests"]
+    assert served >= 10
+    assert len(prepared) == served
 
 
 def test_429_waits_as_long_as_retry_after_says(

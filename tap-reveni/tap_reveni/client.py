@@ -12,6 +12,7 @@ import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
+from singer_sdk.streams.rest import HTTPRequest
 
 from tap_reveni.pagination import Cursor
 
@@ -67,12 +68,40 @@ class ReveniStream(RESTStream[Cursor]):
     def _pages(self) -> PrefetchingSession:
         return PrefetchingSession()
 
+    # The page prefetched last: the arguments the SDK will build its request from when it
+    # asks for that page, and the request already built from them.
+    _prefetched: tuple[dict[str, t.Any], requests.PreparedRequest] | None = None
+
     def prefetch(self, params: dict[str, t.Any]) -> None:
         """Start fetching the list page these parameters ask for, while this one is emitted."""
-        request = self.build_prepared_request(
-            method="GET", url=self.get_url(None), params=params, headers=self.http_headers
-        )
-        self.requests_session.prefetch(request, self.timeout)
+        # Built from the same arguments as the SDK's own request for that page
+        # (`get_http_request`), so `build_prepared_request` knows it when the SDK asks.
+        page = self._list_request(params)
+        arguments: dict[str, t.Any] = {
+            "method": page.method,
+            "url": page.url,
+            "params": page.encode_params(),
+            "headers": page.headers,
+            "json" if self.payload_as_json else "data": page.data,
+        }
+        request = super().build_prepared_request(**arguments)
+        self._prefetched = (arguments, request)
+        self.requests_session.prefetch(request.copy(), self.timeout)
+
+    def _list_request(self, params: dict[str, t.Any]) -> HTTPRequest:
+        """The SDK's description of a GET of the list with these parameters."""
+        return HTTPRequest(url=self.get_url(None), method=self.http_method, headers=self.http_headers, params=params)
+
+    def build_prepared_request(self, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:
+        """The request built for the prefetched page when these are its arguments, else a new one.
+
+        Preparing a request (URL parsing, cookies, headers, auth) cost as much of the main
+        thread as the page's prefetch itself (issue 22); the SDK asks for the same page next."""
+        prefetched = self._prefetched
+        if prefetched is not None and not args and prefetched[0] == kwargs:
+            self._prefetched = None
+            return prefetched[1]
+        return super().build_prepared_request(*args, **kwargs)
 
     def fetch(self, params: dict[str, t.Any]) -> requests.Response:
         """One GET of the list outside the SDK's paging, with the same auth, checks and retries."""

@@ -170,6 +170,26 @@ def test_each_page_request_is_prepared_once_though_it_is_prefetched(
     assert len(prepared) == served
 
 
+@pytest.mark.parametrize(
+    ("settings", "expect_keys"),
+    [
+        ({"stream_maps": {"returns": {"refunds": None}}}, lambda keys: "refunds" not in keys and "id" in keys),
+        ({"flattening_enabled": True, "flattening_max_depth": 1}, lambda keys: "customer__email" in keys),
+    ],
+    ids=["a stream map dropping refunds", "flattening"],
+)
+def test_stream_maps_and_flattening_set_in_the_config_still_apply(
+    sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture, settings: dict[str, Any], expect_keys: Any
+) -> None:
+    """Given singer-sdk's record settings in the config, expect every record sent changed as
+    they say (records pass on untouched only when nothing is set)."""
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(**settings))
+
+    assert run.returncode == 0, run.stderr
+    assert len(run.records) == 200
+    assert all(expect_keys(set(record)) for record in run.records)
+
+
 def test_429_waits_as_long_as_retry_after_says(
     sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture, retry_waits: Waits
 ) -> None:

@@ -11,6 +11,7 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
 from tap_reveni.client import ReveniStream
@@ -21,6 +22,7 @@ from tap_reveni.schemas import RETURN
 if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
+    from singer_sdk.mapper import StreamMap
 
 
 class ReturnsStream(ReveniStream):
@@ -60,8 +62,8 @@ class ReturnsStream(ReveniStream):
                 level=self.TYPE_CONFORMANCE_LEVEL,
                 logger=self.logger,
             )
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
+        for stream_map, unchanged in self._maps:
+            mapped = record if unchanged else stream_map.transform(record)
             if mapped is not None:
                 yield RecordMessage(
                     stream=stream_map.stream_alias,
@@ -69,6 +71,20 @@ class ReturnsStream(ReveniStream):
                     version=self._stream_version,
                     time_extracted=utc_now(),
                 )
+
+    _maps_of: tuple[list[StreamMap], tuple[tuple[StreamMap, bool], ...]] | None = None  # the maps last asked about
+
+    @property
+    def _maps(self) -> tuple[tuple[StreamMap, bool], ...]:
+        """The stream maps, each with whether it passes a record on as it is (singer-sdk's default
+        map without flattening): asked of every record, so worked out once a list of maps."""
+        maps = self.stream_maps
+        if self._maps_of is None or self._maps_of[0] is not maps:
+            self._maps_of = (
+                maps,
+                tuple((m, type(m) is SameRecordTransform and not m.flattening_enabled) for m in maps),
+            )
+        return self._maps_of[1]
 
     _selection: tuple[t.Any, bool] | None = None  # the mask last asked about, and its answer
 

@@ -316,10 +316,16 @@ def max_lengths(shape: type[KhaosDocument]) -> dict[str, int]:
     return found
 
 
+@cache
+def _limits(shape: type[KhaosDocument]) -> tuple[tuple[str, int], ...]:
+    return tuple(max_lengths(shape).items())
+
+
 def too_long(fields: KhaosDocument) -> list[tuple[str, int]]:
     """The fields of an Address or Contact longer than Khaos allows, with their limits."""
-    return [
-        (name, most)
-        for name, most in max_lengths(type(fields)).items()
-        if isinstance(getattr(fields, name), str) and len(getattr(fields, name)) > most
-    ]
+    found = []
+    for name, most in _limits(type(fields)):  # read once per definition, not per document
+        value = getattr(fields, name)
+        if isinstance(value, str) and len(value) > most:
+            found.append((name, most))
+    return found

@@ -180,7 +180,7 @@ def _uk_time(value: str) -> str:
 _SIXTY = frozenset(f"{n:02d}" for n in range(60))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16_384)  # two years of hours: a run reads a few
 def _uk_hour(utc_hour: str) -> str | None:
     """`YYYY-MM-DDTHH` in UK time for this UTC hour, when the UK is a whole number of hours
     off UTC all through it (so its minutes and seconds are UTC's); else None."""

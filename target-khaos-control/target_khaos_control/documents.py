@@ -165,11 +165,11 @@ def khaos_datetime(value: str) -> str:
     value without an offset is UTC, as Reveni's are."""
     # Reveni's usual form (`2026-09-21T00:04:44Z`): the UK hour once per UTC hour, then the
     # minutes and seconds as sent. Anything else is read in full.
-    if len(value) == 20 and value[19] == "Z" and value[13] == value[16] == ":":
-        if value[14:16] in _SIXTY and value[17:19] in _SIXTY:
-            hour = _uk_hour(value[:13])
-            if hour is not None:
-                return hour + value[13:19]
+    usual = len(value) == 20 and value[19] == "Z" and value[13] == value[16] == ":"
+    if usual and value[14:16] in _SIXTY and value[17:19] in _SIXTY:
+        hour = _uk_hour(value[:13])
+        if hour is not None:
+            return hour + value[13:19]
     return _uk_time(value)
 
 

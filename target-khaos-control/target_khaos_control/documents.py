@@ -192,4 +192,4 @@ def _uk_hour(utc_hour: str) -> str | None:
     offset = start.utcoffset()
     if offset is None or offset != end.utcoffset() or offset.total_seconds() % 3600:
         return None
-    return _uk_time(f"{utc_hour}:00:00Z").removesuffix(":00:00")
+    return start.strftime("%Y-%m-%dT%H")

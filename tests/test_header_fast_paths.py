@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from target_khaos_control.documents import FORBIDDEN, KHAOS_TIME_ZONE, khaos_datetime, xml_safe
+from target_khaos_control.documents import FORBIDDEN, KHAOS_TIME_ZONE, khaos_datetime, storable, xml_safe
 from target_khaos_control.khaos_documents import Address, Contact, DataItem, KhaosDocument, max_lengths, too_long
 from target_khaos_control.rules.template_filters import _guarded, _lookup
 from target_khaos_control.rules.template_limits import MAX_INPUT, TemplateLimit, _weight
@@ -57,6 +57,23 @@ EDGES = "\x00\x08\t\n\x0b\x0c\r\x1f \x7f\x85\xa0\u2028\ud7ff\ud800\udfff\ue000\u
 def test_xml_safe_removes_what_it_always_removed(text: str) -> None:
     """Given any text, expect exactly the characters XML forbids removed, as the regex alone does."""
     assert xml_safe(text) == plain_xml_safe(text)
+
+
+def plain_storable(text: str) -> str:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
+@given(st.text(alphabet=st.sampled_from(EDGES) | st.characters(), max_size=30))
+@example("6f1c2e0a-return-id")
+@example("lone \ud800 surrogate")
+@example("café \udfff")
+def test_storable_keeps_what_it_always_kept(text: str) -> None:
+    """Given any return id, expect it stored as before: a lone surrogate written as its escape, the rest as given."""
+    assert storable(text) == plain_storable(text)
 
 
 DIGITS = st.text(alphabet="0123456789", min_size=2, max_size=2)

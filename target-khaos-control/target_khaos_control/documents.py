@@ -153,6 +153,8 @@ def text(value: Any) -> str | None:
 
 def storable(text: str) -> str:
     """`text` as a store can hold it: a lone surrogate (an unreadable record's) written as its JSON escape."""
+    if text.isascii():  # no surrogate to write: nothing to encode
+        return text
     try:
         text.encode()
     except UnicodeEncodeError:

@@ -76,7 +76,7 @@ class Document:
     state: str
     item_ids: list[str]
     feed_position: int | None = None
-    values: dict[str, Any] = field(default_factory=dict)  # columns to write
+    values: dict[str, object] = field(default_factory=dict)  # columns to write
     new: bool = False
 
 
@@ -124,7 +124,7 @@ class Batch:
         self.versions = {row.return_id: (row.content_hash, row.ruleset_hash) for row in stored}
         self.latest = {row.return_id: Version(read_moment(row.updated_at), row.status) for row in stored}
         self.stored_returns = set(self.versions)
-        self.new_versions: list[dict[str, Any]] = []
+        self.new_versions: list[dict[str, object]] = []
         self.documents: dict[str, list[Document]] = {}
         for row in self._select(
             sa.select(
@@ -160,7 +160,7 @@ class Batch:
             statuses[row.trace_key] = row.status
         self.exception_log = ExceptionLog(statuses, moment, self.routing)
         self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
-        self.return_writes: dict[str, dict[str, Any]] = {}
+        self.return_writes: dict[str, dict[str, object]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
         self.next_position = next_feed_position(last)
         self.counts = Counts()

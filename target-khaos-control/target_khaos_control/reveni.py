@@ -180,7 +180,7 @@ def required(value: T | UnsetType | None, field: str) -> T:
     return value
 
 
-def as_sent(part: Struct) -> dict[str, Any]:
+def as_sent(part: Struct) -> dict[str, object]:
     """A typed part of a return as Reveni sent it: the fields it left out are not there."""
     return {name: value for name, value in msgspec.structs.asdict(part).items() if value is not UNSET}
 

@@ -8,10 +8,9 @@ a guess now. Money stays Decimal throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from jinja2 import TemplateError
 from msgspec import UNSET
@@ -137,13 +136,15 @@ class RuleSet:
         message: str,
         item_id: str = "",
         *,
-        details: dict[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
         hold: bool | None = None,
         part: str = "",
     ) -> Problem:
         """An exception of this kind as a draft finds it (a `Problem`), routed as the client's rules say."""
         owner, severity = self.routing.route(kind)
-        return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold, part=part)
+        return Problem(
+            kind, owner, message, item_id, severity=severity, details=dict(details or {}), hold=hold, part=part
+        )
 
     def draft(self, record: Sent, catalogue: Catalogue | None = None) -> Draft:
         """What the rules make of one Reveni return: its document lines, exceptions and figures."""

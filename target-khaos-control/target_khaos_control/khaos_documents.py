@@ -14,6 +14,7 @@ plus the rule that fills it (`rules/engine.py`, `_header`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -285,7 +286,7 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
-def encode(document: KhaosDocument | dict[str, Any]) -> str:
+def encode(document: KhaosDocument | Mapping[str, object]) -> str:
     """The JSON Khaos is served, as text."""
     return _ENCODER.encode(document).decode()
 

@@ -18,20 +18,20 @@ push cut short is not answered 200, and Khaos's repeat of it is harmless.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, get_args
+from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.channel import push_entries as read
-from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
 from target_khaos_control.exception_kinds import Kind, Routing
 from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
-from target_khaos_control.khaos_documents import OrderStatusName
+from target_khaos_control.khaos_documents import StockItem, StockStatus, encode
 from target_khaos_control.rules.catalogue import changed as catalogue_changed
 from target_khaos_control.store import (
     PUSH_LOCK,
@@ -44,12 +44,13 @@ from target_khaos_control.store import (
     stock_levels,
 )
 
-ORDER_STATUSES = set(get_args(OrderStatusName))
 REJECTED = Kind.KHAOS_PUSH_REJECTED
 CHUNK = 200  # entries per transaction: about what a pull may wait for
 
 
 Pause = Callable[[], None]
+# A push as read from its JSON or XML: entries are decoded into their definitions one by one.
+Pushed = Mapping[str, object]
 
 
 def _no_pause() -> None:
@@ -68,7 +69,7 @@ class Outcome:
     not_stock_controlled: int = 0  # StockStatus entries with neither Levels nor RelationshipPotential
     rejected: list[dict[str, str]] = field(default_factory=list)  # {"where", "key", "reason"}
 
-    def json(self) -> dict[str, Any]:
+    def json(self) -> dict[str, int | list[dict[str, str]]]:
         """The answer Khaos is given: the counts, and at most 20 of the rejections."""
         # The answer lists at most 20 rejections; all of them are exceptions on record.
         return {
@@ -89,7 +90,7 @@ class _Push:
     keys_kept: list[str] = field(default_factory=list)  # the entry keys kept, to resolve old rejections
     routing: Routing = field(default_factory=Routing)  # the client's owner and severity for a rejection
 
-    def each(self, data: dict[str, Any], name: str, check: Callable[[Any, str], str]) -> bool:
+    def each(self, data: Pushed, name: str, check: Callable[[object], str]) -> bool:
         """Check every entry of the list `name`; False when there is no such list."""
         entries = data.get(name)
         if name not in data:
@@ -104,7 +105,7 @@ class _Push:
             where = f"{name}[{n}]"
             try:
                 read.storable(entry, "")
-                self.keys_kept.append(check(entry, where))
+                self.keys_kept.append(check(entry))
             except read.EntryError as error:
                 self.reject(where, read.entry_key(entry), str(error))
         return True
@@ -155,39 +156,25 @@ class _Push:
 
 
 def save_stock_upload(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Pushed, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockUpload: each stock item (codes, barcodes, tax rate) and the deletions; the unreadable on record."""
     push, items, deleted = _Push("StockUpload", pause, routing=routing or Routing()), [], []
 
-    def check_item(item: Any, where: str) -> str:
-        item = read.as_object(item, where)
-        stock_id, code = read.text(item, "StockID", ID), read.text(item, "StockCode", CODE)
-        options = read.optional_object(item, "Options")
-        items.append(
-            {
-                "stock_id": stock_id,
-                "stock_code": code,
-                "other_ref": read.text(item, "OtherRef", CODE, required=False),
-                "barcodes": json.dumps(read.barcodes(item.get("Barcodes"))),
-                "tax_rate": json.dumps(read.data_item(item, "TaxRate")),
-                "discontinued": read.flag(options, "Discontinued"),
-                "deleted": False,
-                "payload": json.dumps(item, default=str, ensure_ascii=False),
-                "updated_at": moment,
-            }
-        )
-        return stock_id
+    def check_item(entry: object) -> str:
+        item = read.decoded(entry, StockItem)
+        items.append((item, json.dumps(entry, default=str, ensure_ascii=False)))
+        return item.StockID
 
-    def check_deleted(entry: Any, where: str) -> str:
-        gone = read.text(entry, "StockID", ID) if isinstance(entry, dict) else read.scalar(entry, "StockID", ID)
+    def check_deleted(entry: object) -> str:
+        gone = read.deleted_id(entry)
         deleted.append(gone)
         return f"deleted:{gone}"
 
     readable = push.each(data, "Items", check_item)
     if not push.each(data, "Deleted", check_deleted) and not readable:
         raise PushError(_unreadable(push, "Items"))
-    push.keep(engine, items, lambda conn, row: _keep_item(conn, row, moment), catalogue=True)
+    push.keep(engine, items, lambda conn, kept: _keep_item(conn, kept[0], kept[1], moment), catalogue=True)
     push.keep(
         engine,
         deleted,
@@ -201,85 +188,70 @@ def save_stock_upload(
     return push.outcome
 
 
-def _keep_item(conn: Connection, row: dict[str, Any], moment: datetime) -> None:
-    stock_id, code = row["stock_id"], row["stock_code"]
-    _upsert(conn, stock_items, {"stock_id": stock_id}, {k: v for k, v in row.items() if k != "stock_id"})
+def _keep_item(conn: Connection, item: StockItem, payload: str, moment: datetime) -> None:
+    """One stock item into the catalogue: its row, and its stock code among those it has had."""
+    values = {
+        "stock_code": item.StockCode,
+        "other_ref": item.OtherRef,
+        "barcodes": msgspec.json.encode(item.Barcodes).decode(),
+        "tax_rate": encode(item.TaxRate or {}),
+        "discontinued": item.Options is not None and item.Options.Discontinued,
+        "deleted": False,
+        "payload": payload,
+        "updated_at": moment,
+    }
+    _upsert(conn, stock_items, {"stock_id": item.StockID}, values)
     known = conn.execute(
-        sa.select(stock_codes.c.stock_code).where(stock_codes.c.stock_id == stock_id, stock_codes.c.stock_code == code)
+        sa.select(stock_codes.c.stock_code).where(
+            stock_codes.c.stock_id == item.StockID, stock_codes.c.stock_code == item.StockCode
+        )
     ).first()
     if known is None:
-        conn.execute(stock_codes.insert().values(stock_id=stock_id, stock_code=code, first_seen=moment))
+        conn.execute(stock_codes.insert().values(stock_id=item.StockID, stock_code=item.StockCode, first_seen=moment))
 
 
 def save_stock_statuses(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Pushed, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockStatusUpload: each stock item's levels at each site."""
     push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
 
-    def check(status: Any, where: str) -> str:
-        status = read.as_object(status, where)
-        stock_id, site = read.text(status, "StockID", ID), read.text(status, "SiteID", SITE)
-        levels = read.optional_object(status, "Levels")
-        potential = read.optional_object(status, "RelationshipPotential")
+    def check(entry: object) -> str:
+        status = read.decoded(entry, StockStatus)
+        key = f"{status.StockID}@{status.SiteID}"
         # README L724-726: the levels are absent for an item that is not stock controlled;
         # without them, RelationshipPotential.FromChildren is what could be available.
-        if levels:
-            available = read.number(levels, "Available", "Levels.")
-            on_order = read.number(levels, "OnOrder", "Levels.")
-        elif potential:
-            available, on_order = read.number(potential, "FromChildren", "RelationshipPotential."), Decimal(0)
+        if status.Levels is not None:
+            available, on_order = status.Levels.Available, status.Levels.OnOrder
+        elif status.RelationshipPotential is not None:
+            available, on_order = status.RelationshipPotential.FromChildren, Decimal(0)
         else:
             push.outcome.not_stock_controlled += 1
-            return f"{stock_id}@{site}"
-        rows.append(
-            (
-                {"stock_id": stock_id, "site_id": site},
-                {
-                    "stock_code": read.text(status, "StockCode", CODE, required=False),
-                    "available": available,
-                    "on_order": on_order,
-                    "updated_at": moment,
-                },
-            )
-        )
-        return f"{stock_id}@{site}"
+            return key
+        values = {"stock_code": status.StockCode, "available": available, "on_order": on_order, "updated_at": moment}
+        rows.append(({"stock_id": status.StockID, "site_id": str(status.SiteID)}, values))
+        return key
 
     return _save_statuses(push, engine, data, check, rows, stock_levels, moment)
 
 
 def save_order_statuses(
-    engine: Engine, data: dict[str, Any], moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Pushed, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep an OrderStatusUpload: the status Khaos gives each order."""
     push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
 
-    def check(status: Any, where: str) -> str:
-        status = read.as_object(status, where)
-        # The samples and order_status.php say `Status`; the table (README L662) says
-        # `OrderStatus`. Either is read; two that disagree are refused.
-        given = {name: read.text(status, name, REF) for name in ("Status", "OrderStatus") if name in status}
-        if not given:
-            raise read.EntryError("Status: required")
-        if len(set(given.values())) > 1:
-            raise read.EntryError(f"Status {given['Status']!r} and OrderStatus {given['OrderStatus']!r} disagree")
-        state = next(iter(given.values()))
-        if state not in ORDER_STATUSES:
-            raise read.EntryError(f"Status: {state!r} is not one of {', '.join(sorted(ORDER_STATUSES))}")
-        order_id = read.text(status, "OrderID", ID)
-        rows.append(
-            (
-                {"order_id": order_id},
-                {
-                    "order_code": read.text(status, "OrderCode", REF, required=False),
-                    "associated_ref": read.text(status, "AssociatedRef", REF, required=False),
-                    "status": state,
-                    "payload": json.dumps(status, default=str, ensure_ascii=False),
-                    "updated_at": moment,
-                },
-            )
-        )
-        return order_id
+    def check(entry: object) -> str:
+        status = read.order_status(entry)
+        values = {
+            "order_code": status.OrderCode,
+            "associated_ref": status.AssociatedRef,
+            "status": status.Status,
+            "payload": json.dumps(entry, default=str, ensure_ascii=False),
+            "updated_at": moment,
+        }
+        rows.append(({"order_id": status.OrderID}, values))
+        return status.OrderID
 
     return _save_statuses(push, engine, data, check, rows, order_statuses, moment)
 
@@ -287,8 +259,8 @@ def save_order_statuses(
 def _save_statuses(
     push: _Push,
     engine: Engine,
-    data: dict[str, Any],
-    check: Callable[[Any, str], str],
+    data: Pushed,
+    check: Callable[[object], str],
     rows: list[Any],
     table: sa.Table,
     moment: datetime,
@@ -310,7 +282,7 @@ def _unreadable(push: _Push, name: str) -> str:
     return "; ".join(problems) or f"{name}: required"
 
 
-def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+def _upsert(conn: Connection, table: sa.Table, key: Mapping[str, object], values: Mapping[str, object]) -> None:
     """Portable across SQLite and Postgres: update, and insert if there was nothing to update."""
     condition = sa.and_(*(table.c[name] == value for name, value in key.items()))
     if conn.execute(table.update().where(condition).values(**values)).rowcount == 0:

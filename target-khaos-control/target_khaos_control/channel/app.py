@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -55,7 +56,9 @@ ORDER_DOWNLOAD_MINUTES = 1440  # the channel has no orders for Khaos: once a day
 MAX_DEPTH = 32  # the deepest documented push is 7 levels
 PUSHES: dict[
     str,
-    tuple[str, str, Callable[[Engine, khaos_pushes.Pushed, Any, khaos_pushes.Pause, Routing], khaos_pushes.Outcome]],
+    tuple[
+        str, str, Callable[[Engine, khaos_pushes.Pushed, datetime, khaos_pushes.Pause, Routing], khaos_pushes.Outcome]
+    ],
 ] = {
     # endpoint name in the config file: (our path, XML root element, how to keep it).
     # The XML roots are the docs' (README L1561, L1687, L1413).
@@ -324,7 +327,7 @@ def _whole_number(digits: str) -> int | Decimal:
     return int(digits) if len(digits) <= 4000 else Decimal(digits)
 
 
-def _depth(value: Any) -> int:
+def _depth(value: object) -> int:
     """How deeply lists and objects nest, counted without recursion."""
     deepest, stack = 0, [(value, 1)]
     while stack:

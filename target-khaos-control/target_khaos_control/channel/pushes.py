@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -51,6 +51,8 @@ CHUNK = 200  # entries per transaction: about what a pull may wait for
 Pause = Callable[[], None]
 # A push as read from its JSON or XML: entries are decoded into their definitions one by one.
 Pushed = Mapping[str, object]
+Row = TypeVar("Row")
+StatusRow = tuple[dict[str, object], dict[str, object]]  # a status's key, and what is kept of it
 
 
 def _no_pause() -> None:
@@ -114,7 +116,7 @@ class _Push:
         self.outcome.rejected.append({"where": where, "key": key, "reason": reason})
 
     def keep(
-        self, engine: Engine, rows: list[Any], write: Callable[[Connection, Any], object], *, catalogue: bool = False
+        self, engine: Engine, rows: list[Row], write: Callable[[Connection, Row], object], *, catalogue: bool = False
     ) -> None:
         """`catalogue`: the rows change the stock catalogue the rules read."""
         for start in range(0, len(rows), CHUNK):
@@ -214,7 +216,7 @@ def save_stock_statuses(
     engine: Engine, data: Pushed, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockStatusUpload: each stock item's levels at each site."""
-    push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
+    push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), list[StatusRow]()
 
     def check(entry: object) -> str:
         status = read.decoded(entry, StockStatus)
@@ -239,7 +241,7 @@ def save_order_statuses(
     engine: Engine, data: Pushed, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep an OrderStatusUpload: the status Khaos gives each order."""
-    push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
+    push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), list[StatusRow]()
 
     def check(entry: object) -> str:
         status = read.order_status(entry)
@@ -261,7 +263,7 @@ def _save_statuses(
     engine: Engine,
     data: Pushed,
     check: Callable[[object], str],
-    rows: list[Any],
+    rows: list[StatusRow],
     table: sa.Table,
     moment: datetime,
 ) -> Outcome:

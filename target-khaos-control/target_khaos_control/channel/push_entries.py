@@ -57,7 +57,6 @@ def decoded(entry: object, shape: type[Entry]) -> Entry:
         typed = msgspec.convert(prepared, shape)
     except msgspec.ValidationError as error:
         raise EntryError(_worded(str(error), prepared)) from None
-    _without_nul(typed, "")
     return typed
 
 
@@ -169,15 +168,18 @@ def short(value: object) -> str:
 
 @cache
 def _field_kinds(shape: type[msgspec.Struct]) -> dict[str, tuple[str, type[msgspec.Struct] | None]]:
-    """Each field of a definition: text, a flag, a stock level, a DataItem, an object or a
-    list of objects (with its definition), or anything else msgspec reads as it is."""
+    """Each field of a definition: text (a "column" when the store keeps it as one: it has a
+    maximum length), a flag, a stock level, a DataItem, an object or a list of objects (with
+    its definition), or anything else msgspec reads as it is."""
     found: dict[str, tuple[str, type[msgspec.Struct] | None]] = {}
+    columns = max_lengths(shape) if issubclass(shape, KhaosDocument) else {}
     for field in fields_of(shape):
         kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
         kinds = tuple(kind for kind in kinds if not isinstance(kind, msgspec.inspect.NoneType))
         kind = kinds[0]
-        if any(isinstance(k, msgspec.inspect.StrType) for k in kinds):
-            found[field.encode_name] = ("text", None)
+        if any(isinstance(k, msgspec.inspect.StrType) for k in kinds):  # text, or text or a definition
+            shape_of = next((k.cls for k in kinds if isinstance(k, msgspec.inspect.StructType)), None)
+            found[field.encode_name] = ("column" if field.encode_name in columns else "text", shape_of)
         elif isinstance(kind, msgspec.inspect.BoolType):
             found[field.encode_name] = ("flag", None)
         elif isinstance(kind, msgspec.inspect.DecimalType):  # the one number Khaos pushes
@@ -195,8 +197,9 @@ def _prepared(entry: dict[object, object], shape: type[msgspec.Struct], where: s
     """The entry's fields of the definition, as msgspec reads them: text stripped; empty
     (XML's `<Levels/>`), null or `{}` as absent; a whole number where text is wanted as its
     digits (JSON's SiteID); XML's True/False text as a flag; a bare DataItem as its Name;
-    a stock level checked here, in the entry's order. Other fields are left out here (the
-    payload keeps them)."""
+    a stock level, and a NUL in text the store keeps as a column (a code, an id), checked
+    here, in the entry's order. Other fields are left out (the payload keeps them as JSON,
+    where a NUL is written `\\u0000`)."""
     kinds, prepared = _field_kinds(shape), {}
     for name, value in entry.items():
         if not isinstance(name, str) or name not in kinds:
@@ -205,7 +208,7 @@ def _prepared(entry: dict[object, object], shape: type[msgspec.Struct], where: s
         if value is None or value == "" or value == {}:
             continue
         kind, inner = kinds[name]
-        if kind == "text" and isinstance(value, int) and not isinstance(value, bool):
+        if kind in ("text", "column") and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         elif kind == "flag" and isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"
@@ -213,6 +216,8 @@ def _prepared(entry: dict[object, object], shape: type[msgspec.Struct], where: s
             value = {"Name": str(value)}
         elif kind == "stock level":
             value = _level(value, _joined(where, name))
+        if kind == "column" and isinstance(value, str) and "\x00" in value:
+            raise EntryError(f"{_joined(where, name)}: holds a NUL character")
         if inner is not None and isinstance(value, dict):
             value = _prepared(value, inner, _joined(where, name))
         elif inner is not None and isinstance(value, list):
@@ -261,6 +266,8 @@ def _worded(message: str, prepared: dict[str, object]) -> str:
         wanted = kinds[1].split(" | ")
         if "bool" in wanted:
             return f"{where}: expected true or false, got {short(raw)}"
+        if "str" in wanted and "object" in wanted:
+            return f"{where}: expected text or an object, got {kind_of(raw)}"
         expected = next((kind for kind in ("str", "object", "array", "decimal") if kind in wanted), wanted[0])
         return f"{where}: expected {_WORDS.get(expected, expected)}, got {kind_of(raw)}"
     if what == "Invalid decimal string":
@@ -285,22 +292,6 @@ def _at(entry: object, where: str) -> object:
         else:
             return None
     return value
-
-
-def _without_nul(document: msgspec.Struct, where: str) -> None:
-    """A NUL in text the store keeps as a column (a code, an id) is refused; the payload
-    keeps the rest as JSON, where a NUL is written `\\u0000`."""
-    limited = max_lengths(type(document)) if isinstance(document, KhaosDocument) else {}
-    for field in fields_of(type(document)):
-        value, name = getattr(document, field.name), _joined(where, field.encode_name)
-        if field.encode_name in limited and isinstance(value, str) and "\x00" in value:
-            raise EntryError(f"{name}: holds a NUL character")
-        if isinstance(value, msgspec.Struct):
-            _without_nul(value, name)
-        elif isinstance(value, list):
-            for n, each in enumerate(value):
-                if isinstance(each, msgspec.Struct):
-                    _without_nul(each, f"{name}[{n}]")
 
 
 def _stripped(value: object) -> object:

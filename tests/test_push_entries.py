@@ -5,11 +5,14 @@ refused on its own with a message naming the field in our words, never msgspec's
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from target_khaos_control.channel import khaos_xml
 from target_khaos_control.channel.push_entries import EntryError, decoded, order_status
@@ -198,3 +201,38 @@ def test_a_kept_stock_item_is_written_as_its_definition(engine: Engine) -> None:
         0,
     ), "JSON's StockID 1004 is the text '1004'"
     assert decoded({"Barcode": "5056"}, Barcode) == Barcode(Barcode="5056")
+
+
+# --- Any entry at all: its definition, or an EntryError naming a field, never another error
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=12),  # NUL and controls included
+    st.sampled_from(["True", "false", "1e-999999999", "1e999999999", "Complete", " ", "9" * 120]),
+)
+NAMES = ["StockID", "StockCode", "OtherRef", "SiteID", "OrderID", "OrderCode", "Status", "OrderStatus"]
+NAMES += ["Levels", "Available", "OnOrder", "Options", "Discontinued", "Barcodes", "Barcode", "Type", "TaxRate", "ID"]
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(NAMES), inner, max_size=4), max_leaves=12)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    entry=st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=8), shape=st.sampled_from([StockItem, StockStatus])
+)
+def test_any_entry_is_its_definition_or_refused_naming_a_field(
+    entry: dict[str, object], shape: type[StockItem] | type[StockStatus]
+) -> None:
+    outcome: object
+    try:
+        outcome = decoded(entry, shape)
+    except EntryError as refused:
+        outcome = str(refused)
+
+    if isinstance(outcome, str):
+        assert re.match(r"[A-Za-z]+(\[\d+\])?(\.[A-Za-z]+(\[\d+\])?)*: ", outcome), outcome
+        assert len(outcome) < 200, "never echoes long input"
+    else:
+        assert isinstance(outcome, shape)

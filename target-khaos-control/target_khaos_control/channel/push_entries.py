@@ -246,7 +246,7 @@ def _level(value: object, where: str) -> Decimal:
     return number
 
 
-# --- after msgspec: its errors in our words, and what the store cannot keep --------------
+# --- after msgspec: its errors in our words -----------------------------------------------
 
 _ERROR = re.compile(r"(?P<what>.*?)(?: - at `\$\.?(?P<path>.*)`)?", re.DOTALL)
 _WORDS = {"str": "text", "object": "an object", "array": "a list", "decimal": "a number", "int": "a number"}
@@ -270,8 +270,6 @@ def _worded(message: str, prepared: dict[str, object]) -> str:
             return f"{where}: expected text or an object, got {kind_of(raw)}"
         expected = next((kind for kind in ("str", "object", "array", "decimal") if kind in wanted), wanted[0])
         return f"{where}: expected {_WORDS.get(expected, expected)}, got {kind_of(raw)}"
-    if what == "Invalid decimal string":
-        return f"{where}: {short(raw)} is not a number"
     if what.startswith("Invalid enum value"):  # the one enum of a push: an order's status
         return f"{where}: {short(raw)} is not one of {', '.join(sorted(ORDER_STATUSES))}"
     return f"{where or 'the entry'}: {what[:1].lower()}{what[1:]}"

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals import LIKELY, Proposal
 from target_khaos_control.proposals.reasons import reason_proposals
 from target_khaos_control.proposals.stock import Item, Stock, sku_proposals
@@ -186,7 +187,7 @@ ONE_SIZE = [("CANDLE-FIG", "Fig candle"), ("BOOK-GUIDE", "Care guide (book)"), (
 
 @dataclass(frozen=True)
 class Case:
-    kind: str
+    kind: Kind
     sent: str
     ean: str
     name: str
@@ -215,11 +216,11 @@ def sku_cases(stock: Stock, items: list[Item]) -> list[Case]:
     for item in items[0:150:4]:  # Khaos renamed these: the old code is what Reveni sends
         old = item.code.replace("-", "", 1) + "-OLD"
         stock.renamed[old] = (item.code, item.stock_id)
-        cases.append(Case("sku_renamed_needs_review", old, "", item.name, item.code))
+        cases.append(Case(Kind.SKU_RENAMED_NEEDS_REVIEW, old, "", item.name, item.code))
     for item in items[1:150:4]:  # the shop's own variant id, with the EAN Khaos has
         cases.append(
             Case(
-                "sku_not_found",
+                Kind.SKU_NOT_FOUND,
                 f"SHOP-{int(item.stock_id) * 7919 % 100000:05d}",
                 item.barcodes[0],
                 item.name,
@@ -229,15 +230,15 @@ def sku_cases(stock: Stock, items: list[Item]) -> list[Case]:
     for n, item in enumerate(items[2:160:3]):  # mistyped by hand somewhere
         typo = _typo(item.code, n)
         if typo not in stock.items:
-            cases.append(Case("sku_not_found", typo, "", item.name, item.code))
+            cases.append(Case(Kind.SKU_NOT_FOUND, typo, "", item.name, item.code))
     for n, item in enumerate(items[3:160:8]):  # mistyped, and Reveni sent no product name
         typo = _typo(item.code, n + 4)
         if typo not in stock.items:
-            cases.append(Case("sku_not_found", typo, "", "", item.code))
+            cases.append(Case(Kind.SKU_NOT_FOUND, typo, "", "", item.code))
     for item in items[5:160:12]:  # the size itself mistyped (S for M): only the name tells
         family, colour, size = item.code.split("-")
         typo = f"{family}-{colour}-{size}{size[-1]}"
-        cases.append(Case("sku_not_found", typo, "", item.name, item.code))
+        cases.append(Case(Kind.SKU_NOT_FOUND, typo, "", item.name, item.code))
     # Renamed before Khaos linked the channel (no history), and the shop's name reworded.
     for code, name, right in (
         ("TSHIRT-BLK-M", "Logo t-shirt black M", "TEE-BLK-M"),
@@ -253,10 +254,10 @@ def sku_cases(stock: Stock, items: list[Item]) -> list[Case]:
         ("TEE-BLACK-M", "Logo tee black M", "TEE-BLK-M"),
         ("HOOD-GREY-L", "Hoodie grey L", "HOOD-GRY-L"),
     ):
-        cases.append(Case("sku_not_found", code, "", name, right))
+        cases.append(Case(Kind.SKU_NOT_FOUND, code, "", name, right))
     for family, name, _ in FAMILIES:  # sizes Khaos does not stock: nothing is right
         for colour, colour_name in COLOURS[:3]:
-            cases.append(Case("sku_not_found", f"{family}-{colour}-XXL", "", f"{name} {colour_name} XXL", None))
+            cases.append(Case(Kind.SKU_NOT_FOUND, f"{family}-{colour}-XXL", "", f"{name} {colour_name} XXL", None))
     return cases
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing, Severity, kind
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Severity, kind
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.rules import load_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent

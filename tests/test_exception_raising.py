@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import SCHEMA, ExceptionLog, ExceptionStream, Subject
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.store import exceptions, open_store
 
 from tests.khaos_docs import channel

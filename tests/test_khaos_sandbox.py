@@ -21,13 +21,9 @@ from defusedxml import ElementTree as SafeXML
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from reveni_khaos_sandbox.khaos_app import KhaosSandbox as KhaosApp
-from reveni_khaos_sandbox.khaos_channel_client import (
-    ChannelClient,
-    encode,
-    parse_config,
-    parse_returns,
-    stock_item_document,
-)
+from reveni_khaos_sandbox.khaos_channel_client import ChannelClient
+from reveni_khaos_sandbox.khaos_channel_config import parse_config
+from reveni_khaos_sandbox.khaos_channel_documents import encode, parse_returns, stock_item_document
 from reveni_khaos_sandbox.khaos_data import RETURN_REASONS, SITES, TAX_RATES
 from reveni_khaos_sandbox.khaos_model import Khaos
 from reveni_khaos_sandbox.khaos_records import Conflict, Customer, OrderLine, SalesOrder, StockItem

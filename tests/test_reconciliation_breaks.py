@@ -71,7 +71,7 @@ def reconcile(engine: Engine, tmp_path: Path, export: str) -> reconciliation.Rep
         )
 
 
-def gaps(report: reconciliation.Report) -> dict[str, list[str]]:
+def gaps(report: reconciliation.Report) -> dict[str, list[reconciliation.Gap]]:
     return {line.return_id: line.gaps for line in report.returns if line.gaps}
 
 

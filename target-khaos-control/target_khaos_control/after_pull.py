@@ -19,7 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 from target_khaos_control.documents import Draft, Line, Problem, associated_ref
-from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.exception_routing import Routing
+from target_khaos_control.item_outcomes import ItemOutcome, ungraded_items, waiting_items
 from target_khaos_control.khaos_position import HeldDocument, Position
 from target_khaos_control.rules.engine import DEDUCTION
 
@@ -27,7 +29,7 @@ REVERSED, CHARGED_BACK = "reversed", "charged_back"  # a completed refund Reveni
 # Settled by a person in Khaos, which tells us nothing of it: once a person resolves one,
 # later versions of the return do not open it again (the money kinds reopen until a
 # credit note shows Khaos holds the cash).
-SETTLED_IN_KHAOS = frozenset({"graded_after_pull", "cancelled_after_posting"})
+SETTLED_IN_KHAOS = frozenset({Kind.GRADED_AFTER_PULL, Kind.CANCELLED_AFTER_POSTING})
 RESTOCK = "restock"
 
 
@@ -123,8 +125,8 @@ def _difference(
 
 def _more_cash(position: Position, draft: Draft, amount: Decimal) -> str:
     currency = draft.currency
-    waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-    ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+    waiting = waiting_items(draft.outcomes.values())
+    ungraded = ungraded_items(draft.outcomes.values())
     if waiting:
         return (
             f"{waiting} item(s) wait on other exceptions and go to Khaos in a follow-up document once those are "
@@ -141,16 +143,16 @@ def _more_cash(position: Position, draft: Draft, amount: Decimal) -> str:
 
 
 def _less_cash(
-    position: Position, record: dict[str, Any], draft: Draft, taken: list[dict[str, Any]], kind: str, amount: Decimal
+    position: Position, record: dict[str, Any], draft: Draft, taken: list[dict[str, Any]], kind: Kind, amount: Decimal
 ) -> str:
     currency, doc = draft.currency, _holder(position, draft)
     refunds = [m for m in record.get("refunds") or [] if isinstance(m, dict)]
     unpaid = [m for m in refunds if m.get("status") not in ("completed", REVERSED, CHARGED_BACK, "failed")]
     foreign = [m for m in refunds if m.get("status") == "completed" and m.get("currency", currency) != currency]
-    if kind == "chargeback_after_posting":
+    if kind == Kind.CHARGEBACK_AFTER_POSTING:
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni's {what} was charged back. Confirm the chargeback with the payment provider, then "
-    elif kind == "refund_reversed_after_posting":
+    elif kind == Kind.REFUND_REVERSED_AFTER_POSTING:
         what = ", ".join(f"refund {m.get('id', '?')} ({m.get('amount')} {currency})" for m in taken)
         cause = f"Reveni reversed {what}: "
     elif foreign:
@@ -182,7 +184,7 @@ def _less_cash(
 def _holder(position: Position, draft: Draft) -> HeldDocument:
     """The document to reverse on: the one holding an item no longer credited, else the latest."""
     for doc in position.documents:
-        if any(draft.outcomes.get(item, "line") != "line" for item in doc.lines):
+        if any(draft.outcomes.get(item, ItemOutcome.LINE) != ItemOutcome.LINE for item in doc.lines):
             return doc
     return position.documents[-1]
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from target_khaos_control.exception_kinds import KINDS, Kind
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.khaos_documents import Address, CustomerReturn, DataItem, ExchangeItem, ReturnedItem
 from target_khaos_control.times import utc
 
@@ -47,7 +47,7 @@ class Problem:
     def blocking(self) -> bool:
         """Whether it keeps its item (or return) from Khaos: its kind's default, unless the
         rule set chose (`field_lengths: hold`)."""
-        return KINDS[self.kind].holds if self.hold is None else self.hold
+        return self.kind.holds if self.hold is None else self.hold
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A kind is one member of `Kind`: its name as stored and shown, its default owner and
 severity, the heading a person sees, the suggested fix, and the role page in `docs/` whose
 table explains it. A client's `rules.yml` may override the owner or severity of the kinds
-it names, nothing else (`Routing`); every exception is raised through
+it names, nothing else (`exception_routing.Routing`); every exception is raised through
 `ExceptionLog.raise_exception`, which takes a `Kind`, so mypy checks each place that
 raises one. Adding a kind means adding one member below and a row for it in its page's
 table (tests/test_exception_kinds.py fails otherwise).
@@ -11,7 +11,6 @@ table (tests/test_exception_kinds.py fails otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -392,29 +391,6 @@ def kind(name: str) -> Kind:
     except KeyError:
         msg = f"exception kind {name!r} is not registered in target_khaos_control.exception_kinds.Kind"
         raise KeyError(msg) from None
-
-
-class Routing:
-    """Who owns each kind and how urgent it is, for one client: the registry's defaults
-    with the client's overrides on top."""
-
-    def __init__(self, overrides: Mapping[str, Mapping[str, str]] | None = None) -> None:
-        """The registry's routing with a client's overrides; an override of an unknown kind is refused."""
-        self.overrides = {name: dict(route) for name, route in (overrides or {}).items()}
-        for name in self.overrides:
-            kind(name)
-
-    def owner(self, kind: Kind) -> str:
-        """Who owns this kind for the client."""
-        return str(self.overrides.get(kind, {}).get("owner") or kind.owner)
-
-    def severity(self, kind: Kind) -> str:
-        """How urgent this kind is for the client."""
-        return str(self.overrides.get(kind, {}).get("severity") or kind.severity)
-
-    def route(self, kind: Kind) -> tuple[str, str]:
-        """The kind's owner and severity for the client."""
-        return self.owner(kind), self.severity(kind)
 
 
 def suggested_fix(name: str) -> str:

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, format_message
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.exception_kinds import Kind, Routing, suggested_fix
+from target_khaos_control.exception_kinds import Kind, suggested_fix
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import chunks, exception_actions, exceptions, insert_many, update_many
 
@@ -61,7 +62,7 @@ SCHEMA = {
 }
 
 
-def trace_key(kind: str, subject: str, item: str = "", part: str = "") -> str:
+def trace_key(kind: Kind, subject: str, item: str = "", part: str = "") -> str:
     """One exception per kind, subject (a Reveni return, a pushed entry), item and part
     (the field, currency or SKU where one return has several causes of one kind): a
     problem seen again is the same key, so it is counted, never duplicated."""

@@ -32,8 +32,9 @@ from sqlalchemy.engine import Connection
 from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
-from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_position import line_facts, read_positions
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
@@ -250,9 +251,9 @@ class Batch:
             judgment = judge(position, record, draft, to_send, sequence, self.routing)
             to_send += [judgment.adjustment] if judgment.adjustment is not None else []
             if position.known:  # the rules compared with what we would send now: this replaces it
-                draft.problems = [p for p in draft.problems if p.kind != "refund_credit_difference" or p.part]
+                draft.problems = [p for p in draft.problems if p.kind != Kind.REFUND_CREDIT_DIFFERENCE or p.part]
             draft.problems += judgment.problems
-            if any(KINDS[p.kind].owner == Owner.FINANCE for p in judgment.problems):
+            if any(p.kind.owner == Owner.FINANCE for p in judgment.problems):
                 draft.process = False  # a flagged figure waits for a person
         if not to_send:
             if open_doc is not None:  # nothing left to send: withdraw it before Khaos pulls it

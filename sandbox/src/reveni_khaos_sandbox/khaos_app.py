@@ -1,6 +1,7 @@
 """A local server that acts as Khaos Control Cloud towards a channel, with an admin API
-under `/_sandbox/` that does what a Khaos user would: link the channel, pull returns,
-retry failed imports, process a return, rename a stock code, export credit notes.
+under `/_sandbox/` that does what a Khaos user would (`khaos_user`): link the channel,
+pull returns, retry failed imports, process a return, rename a stock code, export credit
+notes; and, as KCC does, a pull on its own clock.
 
 Work that talks to the channel runs in a worker thread, one operation at a time (a lock),
 so the event loop stays free and the in-memory Khaos is never changed by two at once.
@@ -9,8 +10,6 @@ so the event loop stays free and the in-memory Khaos is never changed by two at 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import logging
 import threading
@@ -25,34 +24,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from reveni_khaos_sandbox.khaos_channel_client import ChannelClient, ChannelError, Pull
+from reveni_khaos_sandbox.khaos_channel_client import ChannelClient
+from reveni_khaos_sandbox.khaos_channel_config import ChannelError
 from reveni_khaos_sandbox.khaos_data import (
     credit_note_json,
     customer_json,
     load_master_data,
-    money,
     order_json,
     pulled_json,
     reason_json,
     stock_json,
 )
-from reveni_khaos_sandbox.khaos_import import MISSING_REF
 from reveni_khaos_sandbox.khaos_model import Khaos
 from reveni_khaos_sandbox.khaos_records import Conflict, Invalid, NotFound
+from reveni_khaos_sandbox.khaos_user import KhaosUser
 
 DEFAULT_POLL_MINUTES = 5.0
-CSV_HEADER = (
-    "CreditNoteCode",
-    "Date",
-    "AssociatedRef",
-    "SalesOrderCode",
-    "URN",
-    "Currency",
-    "Net",
-    "Tax",
-    "Gross",
-    "Status",
-)
 log = logging.getLogger("khaos_sandbox")
 T = TypeVar("T")
 
@@ -65,7 +52,7 @@ class RequestError(Exception):
         self.status, self.text = status, text
 
 
-class KhaosSandbox:
+class KhaosSandbox(KhaosUser):
     def __init__(
         self,
         khaos: Khaos,
@@ -75,132 +62,10 @@ class KhaosSandbox:
         max_pulls: int = 1000,
         minute_seconds: float = 60.0,
     ) -> None:
-        self.khaos, self.client = khaos, client
-        self.auto_poll, self.max_pulls = auto_poll, max_pulls
+        super().__init__(khaos, client, max_pulls=max_pulls)
+        self.auto_poll = auto_poll
         self.minute_seconds = minute_seconds  # how long a minute of Khaos's clock lasts: 60, or less to test
         self.lock = threading.RLock()
-
-    # --- what a Khaos user does (each runs under the lock) ------------------------------
-
-    def link(self) -> dict[str, Any]:
-        """What KCC does when a channel is first linked: read its config, then push the
-        whole catalogue and every stock level."""
-        self._require_channel()
-        endpoints = self.client.read_config()
-        items = list(self.khaos.stock.values())
-        return {
-            "config": {name: endpoint.json() for name, endpoint in endpoints.items()},
-            "stock_upload": self.client.push_stock(self.khaos, items),
-            "stock_status_upload": self.client.push_levels(self.khaos, items),
-        }
-
-    def poll(self) -> dict[str, Any]:
-        """Pull until a pull brings no returns, importing each."""
-        self._require_channel()
-        summary = _summary()
-        summary["pushes_sent_again"] = self.client.send_unsent()
-        moved: set[str] = set()
-        for _ in range(self.max_pulls):
-            pull = self.client.pull_returns()
-            summary["pulls"] += 1
-            if pull.error:
-                summary["errors"].append(pull.error)
-                break
-            if not pull.returns:
-                break
-            self._import(pull, "pull", summary, moved)
-        else:
-            summary["errors"].append(f"Stopped after {self.max_pulls} pulls that all brought returns")
-        summary["levels_pushed"] = self._push_levels(moved)
-        summary["continuation"] = self.client.continuation
-        return summary
-
-    def pull_once(self) -> dict[str, Any]:
-        """What Khaos does on its own clock: one pull per CReturnDownload Frequency."""
-        self._require_channel()
-        summary = {**_summary(), "pushes_sent_again": self.client.send_unsent(), "pulls": 1}
-        pull = self.client.pull_returns()
-        moved: set[str] = set()
-        if pull.error:
-            summary["errors"].append(pull.error)
-        else:
-            self._import(pull, "pull", summary, moved)
-        summary["levels_pushed"] = self._push_levels(moved)
-        summary["continuation"] = self.client.continuation
-        return summary
-
-    def retry(self, refs: list[str] | None) -> dict[str, Any]:
-        """Retry failed imports: one pull naming them in SpecificIDs. Only what was asked
-        for is imported; the continuation stays where it was."""
-        if refs is None:
-            refs = [
-                ref for ref, record in self.khaos.pulled.items() if record.status == "failed" and ref != MISSING_REF
-            ]
-        summary = {**_summary(), "requested": refs, "unrequested": [], "not_served": []}
-        if not refs:
-            return summary
-        self._require_channel()
-        pull = self.client.pull_returns(specific_ids=refs)
-        summary["pulls"] = 1
-        if pull.error:
-            summary["errors"].append(pull.error)
-            return summary
-        served = [doc for doc in pull.returns if isinstance(doc, dict) and str(doc.get("AssociatedRef", "")) in refs]
-        summary["unrequested"] = [
-            str(doc.get("AssociatedRef", "")) if isinstance(doc, dict) else "?"
-            for doc in pull.returns
-            if doc not in served
-        ]
-        summary["not_served"] = [ref for ref in refs if ref not in {str(doc.get("AssociatedRef")) for doc in served}]
-        pull.returns = served
-        moved: set[str] = set()
-        self._import(pull, "retry", summary, moved)
-        summary["levels_pushed"] = self._push_levels(moved)
-        return summary
-
-    def process(self, ref: str) -> dict[str, Any]:
-        note, moved = self.khaos.process(ref)
-        return {**credit_note_json(note), "levels_pushed": self._push_levels(moved)}
-
-    def rename(self, stock_id: str, stock_code: str) -> dict[str, Any]:
-        item = self.khaos.rename(stock_id, stock_code)
-        return {
-            **stock_json(item, self.khaos),
-            "pushed": self._safely(lambda: self.client.push_stock(self.khaos, [item])),
-        }
-
-    def _require_channel(self) -> None:
-        if not self.client.config_url:
-            raise Invalid("config_url: no channel is set; POST /_sandbox/channel or start with --channel-config-url")
-
-    def _import(self, pull: Pull, via: str, summary: dict[str, Any], moved: set[str]) -> None:
-        summary["returns"] += len(pull.returns)
-        for document in pull.returns:
-            outcome = self.khaos.import_return(document, api_version=pull.api_version, via=via, fmt=pull.format)
-            ref = outcome.associated_ref
-            if outcome.imported:
-                pull.imported.append(ref)
-                summary["imported"].append(ref)
-                summary["failed"].pop(ref, None)
-            else:
-                pull.failed[ref] = outcome.reasons
-                summary["failed"][ref] = outcome.reasons
-            if outcome.credit_note is not None:
-                summary["processed"].append(ref)
-                moved |= outcome.moved_stock_ids
-
-    def _push_levels(self, stock_ids: set[str]) -> dict[str, Any] | None:
-        if not stock_ids:
-            return None
-        items = [self.khaos.stock[stock_id] for stock_id in sorted(stock_ids)]
-        return self._safely(lambda: self.client.push_levels(self.khaos, items))
-
-    def _safely(self, push: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """A push that cannot even start (no channel, unreadable config) is recorded, not raised."""
-        try:
-            return push()
-        except ChannelError as error:
-            return {"ok": False, "error": str(error)}
 
     # --- routes ------------------------------------------------------------------------
 
@@ -285,29 +150,7 @@ class KhaosSandbox:
 
     async def credit_notes_csv(self, request: Request) -> Response:
         """The export a finance user would take into a spreadsheet."""
-
-        def export() -> str:
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\r\n")
-            writer.writerow(CSV_HEADER)
-            for n in self.khaos.credit_notes:
-                writer.writerow(
-                    (
-                        n.code,
-                        n.issued.isoformat(),
-                        n.associated_ref,
-                        n.sales_order_code,
-                        n.urn,
-                        n.currency,
-                        money(n.net),
-                        money(n.tax),
-                        money(n.gross),
-                        n.status,
-                    )
-                )
-            return out.getvalue()
-
-        return Response(await self._locked(export), media_type="text/csv; charset=utf-8")
+        return Response(await self._locked(self.export_credit_notes), media_type="text/csv; charset=utf-8")
 
     async def stock(self, request: Request) -> Response:
         return JSONResponse(await self._locked(lambda: [stock_json(i, self.khaos) for i in self.khaos.stock.values()]))
@@ -404,10 +247,6 @@ class KhaosSandbox:
                 HTTPException: lambda _, e: _detail(e.status_code, _http_detail(e)),
             },
         )
-
-
-def _summary() -> dict[str, Any]:
-    return {"pulls": 0, "returns": 0, "imported": [], "failed": {}, "processed": [], "errors": []}
 
 
 def _detail(status: int, text: str) -> JSONResponse:

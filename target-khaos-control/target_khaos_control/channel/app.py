@@ -35,7 +35,7 @@ from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.channel.guards import BasicAuth, Edges
 from target_khaos_control.channel.metrics import Metrics
 from target_khaos_control.client_store import client_name
-from target_khaos_control.exception_kinds import Routing
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_documents import (
     ConfigFile,
     CustomerReturnImport,

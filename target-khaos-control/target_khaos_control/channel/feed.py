@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, may_become
 from target_khaos_control.store import PULLS_KEPT, chunks, documents, exceptions, lock_feed, pulls
 

@@ -29,8 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.channel import push_entries as read
-from target_khaos_control.exception_kinds import Kind, Routing
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_documents import StockItem, StockStatus, encode
 from target_khaos_control.rules.catalogue import changed as catalogue_changed
 from target_khaos_control.store import (

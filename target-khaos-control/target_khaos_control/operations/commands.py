@@ -14,8 +14,8 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from target_khaos_control.exception_kinds import Routing
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, as_record
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.operations import reconciliation
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset

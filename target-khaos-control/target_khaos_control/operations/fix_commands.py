@@ -21,7 +21,6 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.operations import commands
 from target_khaos_control.operations.rules_commands import changes
 from target_khaos_control.proposals import Proposal, decisions, propose
@@ -67,7 +66,7 @@ def as_entry(proposal: Proposal, held: dict[str, str]) -> dict[str, Any]:
         "exception_id": proposal.exceptions[0] if proposal.exceptions else "",
         "exceptions": list(proposal.exceptions),
         "kind": proposal.kind,
-        "owner": str(KINDS[proposal.kind].owner),
+        "owner": str(proposal.kind.owner),
         "subject": proposal.subject,
         "proposal": {"path": proposal.edit.where, "value": proposal.edit.value} if proposal.edit else None,
         "confidence": proposal.confidence,
@@ -95,7 +94,7 @@ def accept(
     if proposal.for_people or proposal.edit is None:
         print(
             f"{proposal.id} is not accepted by command: it would change what Khaos credits, so it is "
-            f"{KINDS[proposal.kind].owner}'s to decide and make by hand. "
+            f"{proposal.kind.owner}'s to decide and make by hand. "
             + (
                 f"The evidence points to `{proposal.edit.where}: {json.dumps(proposal.edit.value)}`. "
                 if proposal.edit

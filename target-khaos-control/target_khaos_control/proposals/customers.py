@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import Edit, Proposal
 from target_khaos_control.store import order_statuses
 
@@ -33,7 +34,7 @@ def customer_proposals(client: str, rules: dict[str, Any], email: str, conn: Con
     return [
         Proposal(
             client=client,
-            kind="customer_not_found",
+            kind=Kind.CUSTOMER_NOT_FOUND,
             subject=email,
             edit=Edit(("tables", table.group(1), key), urn),
             confidence=95 if len(urns) == 1 else 60,

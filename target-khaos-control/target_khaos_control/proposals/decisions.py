@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import Proposal
 from target_khaos_control.proposals.reasons import Accepted, general_rules
 from target_khaos_control.store import proposal_decisions
@@ -72,7 +73,7 @@ def accepted_reasons(conn: Connection) -> dict[str, list[Accepted]]:
     table = proposal_decisions.c
     rows = conn.execute(
         sa.select(table.client, table.subject, table.meaning, table.decided_by, table.decided_at)
-        .where(table.decision == ACCEPTED, table.kind == "unknown_reason")
+        .where(table.decision == ACCEPTED, table.kind == Kind.UNKNOWN_REASON)
         .order_by(table.id)
     )
     found: dict[str, list[Accepted]] = {}

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from target_khaos_control.exception_kinds import Kind
+
 LIKELY = 80  # a confidence from here up is shown as "likely"; below, "possible"
 APPEND = "+"  # a path's last part that appends to a list, e.g. `reasons[+]`
 
@@ -55,7 +57,7 @@ class Proposal:
     """A ranked fix for the open exceptions of one kind and subject."""
 
     client: str
-    kind: str
+    kind: Kind
     subject: str  # what the exceptions share: a Reveni reason code, a SKU, a tax rate, an email
     edit: Edit | None  # None: advice only, nothing to write
     confidence: int  # 0-100; LIKELY and above is shown as likely

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.exception_kinds import KINDS, Owner
+from target_khaos_control.exception_kinds import KINDS, Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION
 from target_khaos_control.proposals import decisions
 from target_khaos_control.proposals.customers import customer_proposals
@@ -32,12 +32,12 @@ from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import exceptions, reveni_returns, stock_items
 
 KINDS_PROPOSED = (
-    "unknown_reason",
-    "sku_not_found",
-    "sku_renamed_needs_review",
-    "missing_tax_code",
-    "vat_rate_mismatch",
-    "customer_not_found",
+    Kind.UNKNOWN_REASON,
+    Kind.SKU_NOT_FOUND,
+    Kind.SKU_RENAMED_NEEDS_REVIEW,
+    Kind.MISSING_TAX_CODE,
+    Kind.VAT_RATE_MISMATCH,
+    Kind.CUSTOMER_NOT_FOUND,
 )
 
 
@@ -64,12 +64,12 @@ def propose(conn: Connection, rules_path: str | Path, owner: str | None = None) 
         )
     }
     context = _Context(conn, client, rules, rules_file(rules_path))
-    groups: dict[tuple[str, str], list[Any]] = {}
+    groups: dict[tuple[Kind, str], list[Any]] = {}
     for row in open_:
         record = records.get(row.return_id)
         subject = context.subject(row, record) if record is not None else ""
         if subject:  # nothing to go on (an item gone from the return): no proposal
-            groups.setdefault((row.kind, subject), []).append(row)
+            groups.setdefault((KINDS[row.kind], subject), []).append(row)
     rejected = decisions.rejected(conn)
     found = []
     for (kind, subject), rows in groups.items():
@@ -82,7 +82,7 @@ def propose(conn: Connection, rules_path: str | Path, owner: str | None = None) 
                     proposal,
                     exceptions=tuple(row.trace_key for row in rows),
                     return_ids=tuple(dict.fromkeys(row.return_id for row in rows)),
-                    advice_only=proposal.advice_only or KINDS[kind].owner == Owner.FINANCE,
+                    advice_only=proposal.advice_only or kind.owner == Owner.FINANCE,
                 )
             )
     return found
@@ -140,17 +140,17 @@ class _Context:
     def subject(self, row: Any, record: dict[str, Any]) -> str:
         """What exceptions of a kind share, so they share their proposals."""
         item = _item(record, row.item_id)
-        if row.kind == "unknown_reason":
+        if row.kind == Kind.UNKNOWN_REASON:
             return str((item.get("return_reason") or {}).get("code") or "")
-        if row.kind in ("sku_not_found", "sku_renamed_needs_review"):
-            return self._unknown_sku(item, row.kind)[0]
-        if row.kind == "customer_not_found":
+        if row.kind in (Kind.SKU_NOT_FOUND, Kind.SKU_RENAMED_NEEDS_REVIEW):
+            return self._unknown_sku(item, KINDS[row.kind])[0]
+        if row.kind == Kind.CUSTOMER_NOT_FOUND:
             return str((record.get("customer") or {}).get("email") or "")
         return f"{self._code(str(item.get('sku') or ''))}:{item.get('tax_rate')}"
 
-    def proposals(self, kind: str, subject: str, row: Any, record: dict[str, Any]) -> Iterable[Proposal]:
+    def proposals(self, kind: Kind, subject: str, row: Any, record: dict[str, Any]) -> Iterable[Proposal]:
         item = _item(record, row.item_id)
-        if kind == "unknown_reason":
+        if kind == Kind.UNKNOWN_REASON:
             if self._others is None:
                 self._others, self._accepted = other_clients(self.file)
                 for code, kept in decisions.accepted_reasons(self.conn).items():
@@ -158,12 +158,12 @@ class _Context:
             label = str((item.get("return_reason") or {}).get("label") or "")
             accepted = self._accepted.get(subject, [])
             return reason_proposals(self.client, self.rules, subject, label, self._others, accepted)
-        if kind in ("sku_not_found", "sku_renamed_needs_review"):
+        if kind in (Kind.SKU_NOT_FOUND, Kind.SKU_RENAMED_NEEDS_REVIEW):
             sku, ean, name = self._unknown_sku(item, kind)
             return (
                 sku_proposals(self.client, kind, sku, ean, name, self.stock, self.aliases.get(sku, "")) if sku else []
             )
-        if kind == "customer_not_found":
+        if kind == Kind.CUSTOMER_NOT_FOUND:
             return customer_proposals(self.client, self.rules, subject, self.conn)
         code = self._code(str(item.get("sku") or ""))
         pushed = self.conn.execute(sa.select(stock_items.c.tax_rate).where(stock_items.c.stock_code == code)).scalar()
@@ -173,7 +173,7 @@ class _Context:
     def _code(self, sku: str) -> str:
         return self.aliases.get(sku, sku)
 
-    def _unknown_sku(self, item: dict[str, Any], kind: str) -> tuple[str, str, str]:
+    def _unknown_sku(self, item: dict[str, Any], kind: Kind) -> tuple[str, str, str]:
         """The SKU of the item (or of its exchange) that Khaos does not know as it is."""
         exchange = item.get("exchange") if isinstance(item.get("exchange"), dict) else {}
         for part in (item, exchange or {}):
@@ -182,7 +182,7 @@ class _Context:
                 continue
             code = self._code(sku)
             unknown = code not in self.stock.items
-            if unknown or (kind == "sku_renamed_needs_review" and code in self.stock.renamed):
+            if unknown or (kind == Kind.SKU_RENAMED_NEEDS_REVIEW and code in self.stock.renamed):
                 return sku, str(part.get("ean") or ""), str(part.get("name") or "")
         return "", "", ""
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import APPEND, LIKELY, Edit, Proposal
 from target_khaos_control.proposals.words import UNSELLABLE, alike, meanings, words
 
@@ -172,7 +173,7 @@ def _ranked(client: str, code: str, khaos: dict[str, Any], found: _Candidates, a
         proposals.append(
             Proposal(
                 client=client,
-                kind="unknown_reason",
+                kind=Kind.UNKNOWN_REASON,
                 subject=code,
                 edit=Edit(("reasons", APPEND), {"reason": code, "khaos_reason": khaos_id, "disposition": disposition}),
                 confidence=score,

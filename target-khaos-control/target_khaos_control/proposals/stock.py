@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from rapidfuzz import fuzz, process
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import LIKELY, Edit, Proposal
 from target_khaos_control.proposals.words import words
 from target_khaos_control.store import stock_codes, stock_items
@@ -65,7 +66,7 @@ class Stock:
 
 
 def sku_proposals(
-    client: str, kind: str, sku: str, ean: str, name: str, stock: Stock, aliased: str = ""
+    client: str, kind: Kind, sku: str, ean: str, name: str, stock: Stock, aliased: str = ""
 ) -> list[Proposal]:
     """Ranked alias proposals for Reveni SKU `sku` (with its EAN and product name; `aliased`:
     the stock code the rules already send for it, if any)."""

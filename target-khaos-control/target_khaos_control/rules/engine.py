@@ -16,7 +16,9 @@ from typing import Any
 from jinja2 import TemplateError
 
 from target_khaos_control.documents import Draft, Line, Problem, address, khaos_datetime, storable, text, xml_safe
-from target_khaos_control.exception_kinds import KINDS, Kind, Owner, Routing
+from target_khaos_control.exception_kinds import Kind, Owner
+from target_khaos_control.exception_routing import Routing
+from target_khaos_control.item_outcomes import ItemOutcome, skipped, waits_on
 from target_khaos_control.khaos_documents import (
     Contact,
     CustomerReturn,
@@ -149,7 +151,7 @@ class RuleSet:
             draft.problems = [
                 self.problem(Kind.RULE_TEMPLATE_FAILED, f"Reveni return {draft.return_id or '?'}: {failed}")
             ]
-            draft.outcomes = {str(i.get("id")): "exception:rule_template_failed" for i in _items(record)}
+            draft.outcomes = {str(i.get("id")): waits_on(Kind.RULE_TEMPLATE_FAILED) for i in _items(record)}
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
@@ -157,7 +159,7 @@ class RuleSet:
         draft.problems = [
             self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]
-        draft.outcomes = {str(i.get("id")): "exception:invalid_record" for i in _items(record)}
+        draft.outcomes = {str(i.get("id")): waits_on(Kind.INVALID_RECORD) for i in _items(record)}
         return draft
 
 
@@ -195,7 +197,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         blocked = [p for p in draft.problems if p.blocking]
         for item in record["return_items"]:
             if blocked:
-                draft.outcomes[str(item["id"])] = f"exception:{blocked[0].kind}"
+                draft.outcomes[str(item["id"])] = waits_on(blocked[0].kind)
             else:
                 self._item(item, variables)
         self._deduct()
@@ -208,7 +210,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         }
         draft.process = bool(draft.lines) and rules.process_when(variables)
         self._check_refund_against_credit()
-        if any(not p.blocking and KINDS[p.kind].owner == Owner.FINANCE for p in draft.problems):
+        if any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _header(self, variables: dict[str, Any]) -> None:
@@ -294,7 +296,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         policy = rules.verdicts.get(verdict, "skip")
         self._note_disposition(item, variables)
         if policy == "skip" or (policy == "credit_if_refunded" and not variables["refunded"]):
-            draft.outcomes[item_id] = f"skip:{verdict}"
+            draft.outcomes[item_id] = skipped(verdict)
             return
         details = {
             "sku": item.get("sku"),
@@ -316,7 +318,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         for found in problems:
             draft.problems.append(rules.problem(found.kind, found.message, item_id, details=details, part=found.part))
         if blocking:
-            draft.outcomes[item_id] = f"exception:{blocking[0].kind}"
+            draft.outcomes[item_id] = waits_on(blocking[0].kind)
             return
         rule = next(r for r in rules.reasons if r.matches(item, variables))
         quantity = int(item["quantity"])
@@ -351,7 +353,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
                 disposition=rule.disposition,
             )
         )
-        draft.outcomes[item_id] = "line"
+        draft.outcomes[item_id] = ItemOutcome.LINE
         self._note_lost_penny(item, returned)
 
     def _note_disposition(self, item: dict[str, Any], variables: dict[str, Any]) -> None:

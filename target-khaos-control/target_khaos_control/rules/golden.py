@@ -19,6 +19,7 @@ import msgspec
 import yaml
 
 from target_khaos_control.documents import Draft, Line
+from target_khaos_control.item_outcomes import ItemOutcome
 from target_khaos_control.khaos_documents import Price
 from target_khaos_control.rules.catalogue import Catalogue, StockItem
 from target_khaos_control.rules.engine import RuleSet
@@ -149,7 +150,9 @@ def outcome(draft: Draft) -> dict[str, Any]:
             ({"kind": p.kind, "owner": p.owner, **({"item": p.item_id} if p.item_id else {})} for p in draft.problems),
             key=lambda e: (e["kind"], e.get("item", "")),
         ),
-        "skipped": sorted(item for item, result in draft.outcomes.items() if result.startswith("skip:")),
+        "skipped": sorted(
+            item for item, result in draft.outcomes.items() if ItemOutcome.of(result) is ItemOutcome.SKIP
+        ),
         "process": draft.document("?", draft.lines).ProcessReturn if draft.lines else False,
         "withdraw": draft.withdraw,
         "held": bool(draft.hold_reason),

@@ -23,7 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from target_khaos_control.exception_kinds import KINDS, Routing
+from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.exception_routing import Routing
 from target_khaos_control.money import Pricing
 from target_khaos_control.reveni import STATUSES as STATUSES
 from target_khaos_control.reveni import VERDICTS as VERDICTS

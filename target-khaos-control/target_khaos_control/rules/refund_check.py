@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.item_outcomes import ungraded_items, waiting_items
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
 from target_khaos_control.rules.catalogue import Catalogue
@@ -96,8 +97,8 @@ class RefundCheck:
 
     def _settled(self) -> bool:
         """Every item graded and none waiting on an exception: Reveni's refund is final."""
-        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not any(
-            outcome.startswith("exception:") for outcome in self.draft.outcomes.values()
+        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not waiting_items(
+            self.draft.outcomes.values()
         )
 
     def _check_refund_against_credit(self) -> None:
@@ -110,8 +111,8 @@ class RefundCheck:
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return
         currency = draft.currency
-        waiting = sum(1 for outcome in draft.outcomes.values() if outcome.startswith("exception:"))
-        ungraded = sum(1 for outcome in draft.outcomes.values() if outcome == "skip:pending")
+        waiting = waiting_items(draft.outcomes.values())
+        ungraded = ungraded_items(draft.outcomes.values())
         if waiting:
             advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
         elif ungraded:

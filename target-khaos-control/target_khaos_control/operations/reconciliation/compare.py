@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import KINDS
+from target_khaos_control.operations.reconciliation.gaps import Gap
 from target_khaos_control.operations.reconciliation.read import CreditNote
 from target_khaos_control.operations.reconciliation.report import Report, ReturnLine
 from target_khaos_control.rules.catalogue import Catalogue
@@ -193,16 +194,16 @@ def compare(
     line.age_days = max((now - since).days, 0) if since else 0
     _vat_of(line, record, docs, by_ref, same, vat)
     if other or line.refunded_elsewhere:
-        line.gaps.append("currency_mismatch")
+        line.gaps.append(Gap.CURRENCY_MISMATCH)
     if notes:
         if not refunds and not top_ups and line.credited != 0:
-            line.gaps.append("credit_note_without_refund")
+            line.gaps.append(Gap.CREDIT_NOTE_WITHOUT_REFUND)
         elif same and line.credited > line.refunded and len(same) > 1:
-            line.gaps.append("duplicate_credit_note")  # beyond the cash: something credited twice
+            line.gaps.append(Gap.DUPLICATE_CREDIT_NOTE)  # beyond the cash: something credited twice
         elif same and line.credited != line.refunded:
-            line.gaps.append("amount_difference")
+            line.gaps.append(Gap.AMOUNT_DIFFERENCE)
         if _wrong_vat_split(line, same):
-            line.gaps.append("credit_note_vat_split")
+            line.gaps.append(Gap.CREDIT_NOTE_VAT_SPLIT)
     elif line.refunded != 0:
         line.gaps += _why_no_credit_note(line, docs, served, now=now, after=unconfirmed_after, waiting=waiting)
     return line
@@ -260,20 +261,20 @@ def _vat_of(
 
 def _why_no_credit_note(
     line: ReturnLine, docs: list[Any], served: list[datetime], *, now: datetime, after: timedelta, waiting: bool
-) -> list[str]:
+) -> list[Gap]:
     """Reveni paid and Khaos has no credit note: where the return is stuck, once Khaos had its time."""
     if any(doc.state == RE_REQUESTED for doc in docs):
-        return ["import_failed"]
+        return [Gap.IMPORT_FAILED]
     if served:
-        return ["not_confirmed"] if now - min(served) >= after else []
+        return [Gap.NOT_CONFIRMED] if now - min(served) >= after else []
     published = [utc(doc.published_at) for doc in docs if doc.state == PUBLISHED and doc.published_at]
     if published:
         line.published_at = min(published).isoformat()
-        return ["not_pulled"] if now - min(published) >= after else []
+        return [Gap.NOT_PULLED] if now - min(published) >= after else []
     if waiting or any(doc.state == HELD for doc in docs):
-        return ["refunded_not_sent"]
+        return [Gap.REFUNDED_NOT_SENT]
     refunded_at = _parse(line.refunded_at)
-    return ["refund_without_credit_note"] if refunded_at is None or now - refunded_at >= after else []
+    return [Gap.REFUND_WITHOUT_CREDIT_NOTE] if refunded_at is None or now - refunded_at >= after else []
 
 
 def read_record(stored: str) -> dict[str, Any]:

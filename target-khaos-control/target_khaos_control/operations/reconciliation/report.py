@@ -20,51 +20,52 @@ from decimal import Decimal
 from typing import Any
 
 from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.operations.reconciliation.gaps import Gap
 from target_khaos_control.operations.reconciliation.read import CreditNote
 
 AGING = (("0-1 days", 1), ("2-7 days", 7), ("8-30 days", 30), ("over 30 days", None))
-GAP_EXCEPTIONS = {  # gap -> (exception kind, message)
-    "refunded_not_sent": (
+GAP_EXCEPTIONS: dict[Gap, tuple[Kind, str]] = {  # gap -> (exception kind, message)
+    Gap.REFUNDED_NOT_SENT: (
         Kind.HELD_TOO_LONG,
         "Reveni refunded {refunded} {currency} on {date}; the return is still "
         "held back from Khaos (see its other exceptions)",
     ),
-    "not_pulled": (
+    Gap.NOT_PULLED: (
         Kind.NOT_COLLECTED_BY_KHAOS,
         "Waiting in the channel since {published} but Khaos has not pulled it; Reveni refunded {refunded} {currency}",
     ),
-    "not_confirmed": (
+    Gap.NOT_CONFIRMED: (
         Kind.NOT_COLLECTED_BY_KHAOS,
         "Served to Khaos on {served} but no credit note yet; Reveni refunded {refunded} {currency}",
     ),
-    "import_failed": (
+    Gap.IMPORT_FAILED: (
         Kind.KHAOS_IMPORT_FAILED,
         "Khaos could not import this return (it asked for it again); Reveni refunded {refunded} {currency}",
     ),
-    "refund_without_credit_note": (
+    Gap.REFUND_WITHOUT_CREDIT_NOTE: (
         Kind.REFUND_WITHOUT_CREDIT_NOTE,
         "Reveni refunded {refunded} {currency} on {date} but nothing will credit it in Khaos: "
         "every item was rejected or left out, or the return was withdrawn",
     ),
-    "credit_note_without_refund": (
+    Gap.CREDIT_NOTE_WITHOUT_REFUND: (
         Kind.CREDIT_NOTE_WITHOUT_REFUND,
         "Khaos has credit note(s) {codes} for {credited} {currency} but Reveni shows no completed refund",
     ),
-    "amount_difference": (
+    Gap.AMOUNT_DIFFERENCE: (
         Kind.AMOUNT_DIFFERENCE,
         "Reveni refunded {refunded} {currency}; Khaos credited {credited} {currency} ({codes}): "
         "a difference of {difference} {currency}",
     ),
-    "currency_mismatch": (
+    Gap.CURRENCY_MISMATCH: (
         Kind.CURRENCY_MISMATCH,
         "The return is in {currency} but money moved in another currency: {other_codes}",
     ),
-    "duplicate_credit_note": (
+    Gap.DUPLICATE_CREDIT_NOTE: (
         Kind.DUPLICATE_CREDIT_NOTE,
         "Khaos credited {credited} {currency} in {count} credit notes ({codes}) for a refund of "
         "{refunded} {currency}: {excess} {currency} beyond the cash",
     ),
-    "credit_note_vat_split": (
+    Gap.CREDIT_NOTE_VAT_SPLIT: (
         Kind.CREDIT_NOTE_VAT_SPLIT,
         "Khaos credited {credited} {currency} ({codes}) with VAT {vat_credited}; at the stock items' "
         "rates the VAT is {vat_expected} {currency}",
@@ -106,7 +107,7 @@ class ReturnLine:
     credited: Decimal  # the credit notes in `currency`
     other_currency_notes: list[str] = field(default_factory=list)  # never added to `credited`
     published_at: str = ""
-    gaps: list[str] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
     age_days: int = 0
     hold_days: int = 14
     top_up: Decimal = Decimal(0)  # what the customer paid on top, in `currency`
@@ -165,7 +166,7 @@ class Report:
         with_refund = [line for line in self.returns if line.refunded != 0 or line.credit_notes]
         matched = [line for line in with_refund if line.matched]
         awaiting = [line for line in with_refund if not line.gaps and not line.matched]
-        gaps: Counter[str] = Counter(gap for line in self.returns for gap in line.gaps)
+        gaps: Counter[Gap] = Counter(gap for line in self.returns for gap in line.gaps)
         aging: Counter[str] = Counter(bucket(line.age_days) for line in self.returns if line.gaps)
         return {
             "at": self.at,
@@ -238,10 +239,10 @@ def gap_problems(line: ReturnLine) -> list[tuple[Kind, str]]:
     """Each gap of a line as (exception kind, message)."""
     found = []
     for gap in line.gaps:
-        if gap == "refunded_not_sent" and line.age_days <= line.hold_days:
+        if gap == Gap.REFUNDED_NOT_SENT and line.age_days <= line.hold_days:
             continue  # held for now: the return's own exceptions say why
         kind, template = GAP_EXCEPTIONS[gap]
-        if gap == "refund_without_credit_note" and line.refunded < 0:
+        if gap == Gap.REFUND_WITHOUT_CREDIT_NOTE and line.refunded < 0:
             template = TOP_UP_WITHOUT_CHARGE
         elsewhere = [f"refund {amount} {currency}" for currency, amount in line.refunded_elsewhere.items()]
         message = template.format(

@@ -17,13 +17,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.measure import Run, against, children_cpu, median_run, run_child
-from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, target_config
+from bench.one_return import one_return
+from tests.servers import BIN, SANDBOX_KEY, target_config
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 2.5  # seconds, a one-record sync through Meltano
@@ -57,11 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     rounds = parser.parse_args().rounds
-    work = Path(tempfile.mkdtemp(prefix="bench-meltano-"))
-    sandbox = ReveniSandbox(returns=1).start()
-    try:
-        tap_config = work / "tap.json"
-        tap_config.write_text(json.dumps(sandbox.tap_config()))
+    with one_return("bench-meltano-") as (sandbox, work, tap_config):
         meltano = [str(BIN / "meltano"), "--environment", "dev", "run", "--full-refresh", "sync"]
         env = {
             **os.environ,
@@ -83,8 +79,6 @@ def main() -> None:
             config = folder / "target.json"
             config.write_text(json.dumps(target_config(folder)))
             directly.append(direct(tap_config, config))
-    finally:
-        sandbox.stop()
     melt, bare = median_run(through_meltano), median_run(directly)
     print(f"a one-record sync, median of {rounds} interleaved runs, each into a fresh store")
     print(f"  through Meltano (meltano run sync): {against(melt.wall, GOAL, ' s')}; CPU {melt.cpu:.2f} s")

@@ -24,12 +24,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.measure import Run, against, median_run, run_child
-from tests.servers import BIN, ReveniSandbox, target_config
+from bench.one_return import one_return
+from tests.servers import BIN, target_config
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 0.5  # seconds, each plugin's start-up
@@ -62,11 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
-    work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
-    sandbox = ReveniSandbox(returns=1).start()
-    try:
-        tap_file = work / "tap.json"
-        tap_file.write_text(json.dumps(sandbox.tap_config()))
+    with one_return("bench-startup-") as (_, work, tap_file):
         singer = work / "one.singer"
         with singer.open("wb") as out:
             tap = [str(BIN / "tap-reveni"), "--config", str(tap_file)]
@@ -91,8 +87,6 @@ def main() -> None:
                 "tap-reveni, one return from the sandbox",
                 measure([str(tap_bin / "tap-reveni"), "--config", str(tap_file)], runs),
             )
-    finally:
-        sandbox.stop()
 
 
 if __name__ == "__main__":

@@ -119,7 +119,11 @@ def _acme_store(tmp_path: Path) -> sa.Engine:
 
 
 def _rendered(engine: sa.Engine, destination: alerts.Destination) -> dict[str, dict[str, Any]]:
-    return {event.owner: render(event, destination) for event, _ in alerts.events(engine, ACME_PROD, RUN_AT)}
+    """Each owner's message as the destination reads it: the JSON posted."""
+    return {
+        event.owner: json.loads(json.dumps(render(event, destination)))
+        for event, _ in alerts.events(engine, ACME_PROD, RUN_AT)
+    }
 
 
 def _sample(name: str) -> dict[str, Any]:

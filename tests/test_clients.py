@@ -244,7 +244,7 @@ def _written(tmp_path: Path, config: dict[str, object]) -> Path:
 
 
 def test_a_job_written_as_a_list_of_lists_still_names_its_client(tmp_path: Path) -> None:
-    project = {
+    project: clients.MeltanoProject = {
         "plugins": {
             "extractors": [{"name": "tap-reveni"}, {"name": "tap-reveni--acme", "inherit_from": "tap-reveni"}],
             "loaders": [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from reveni_khaos_sandbox import reveni_data
 from tap_reveni.schemas import RETURN as TAP_SCHEMA
-from target_khaos_control import publishing, reveni
+from target_khaos_control import reveni, version_order
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def test_the_taps_schema_lists_the_same_values_with_null() -> None:
 
 def test_the_progress_ladder_has_every_status_but_cancelled() -> None:
     # cancelled is off the ladder: Reveni may cancel at any point
-    assert set(publishing.PROGRESS) == set(reveni.STATUSES) - {"cancelled"}
+    assert set(version_order.PROGRESS) == set(reveni.STATUSES) - {"cancelled"}
 
 
 def test_the_sandbox_serves_the_same_statuses_in_the_same_order() -> None:

@@ -198,6 +198,27 @@ def test_persistent_5xx_fails_clearly_and_keeps_the_bookmark_before_unread_data(
     assert set(failed.ids) | set(resumed.ids) == {r["id"] for r in everything}
 
 
+def test_every_state_holds_a_bookmark_at_or_before_the_next_return_it_sends(
+    sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture
+) -> None:
+    """Given pages of 30 and a STATE every 100 returns (so mid-page), expect each STATE's
+    bookmark never past the return sent after it, progress mid-run, and the last one exact."""
+    run = run_tap_here(capfd, tmp_path, sandbox.tap_config(page_size=30, lookback_minutes=0))
+    assert run.returncode == 0, run.stderr
+
+    bookmark: str | None = None
+    pairs = []  # (the bookmark of the last STATE, the updated_at of the next return sent)
+    for message in run.messages:
+        if message["type"] == "STATE":
+            bookmark = message["value"]["bookmarks"]["returns"].get("replication_key_value")
+        elif message["type"] == "RECORD":
+            pairs.append((bookmark, message["record"]["updated_at"]))
+    mid_run = [(mark, after) for mark, after in pairs if mark is not None]
+    assert len(mid_run) >= 100, "the bookmark moves during the run, not only at its end"
+    assert all(mark <= after for mark, after in mid_run)
+    assert run.bookmark == max(r["updated_at"] for r in sandbox.all_returns())
+
+
 def test_wrong_key_fails_at_once_naming_the_setting(
     demo_sandbox: ReveniSandbox, tmp_path: Path, capfd: Capture, retry_waits: Waits
 ) -> None:

@@ -4,12 +4,18 @@ schema (the third copy of the same shape, written from it by `make schemas`)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
+from jinja2 import UndefinedError
 from tap_reveni.schemas import RETURN as TAP_SCHEMA
+from target_khaos_control.reveni import Return
 from target_khaos_control.rules import templates
+from target_khaos_control.rules.template_context import variables
+from target_khaos_control.rules.template_limits import _weight
 
 from tests.test_reveni_contract import VALID
 
@@ -103,3 +109,65 @@ def test_a_template_loops_over_the_top_ups_and_reads_their_amounts() -> None:
     templates.check(ENV, source, templates.RETURN, set())
 
     assert templates.compile_text(ENV, source)(VALID) == "completed 0.00"
+
+
+# --- the engine gives templates the typed return: they read it as they read the record ----------
+
+TYPED = msgspec.convert(VALID, Return)
+LEAVES = [path for path in RETURN_PATHS if not isinstance(_value(VALID, path), dict | list)]
+
+
+@pytest.mark.parametrize("path", LEAVES, ids=".".join)
+def test_each_field_renders_the_same_from_the_typed_return_as_from_the_record(path: tuple[str, ...]) -> None:
+    direct = "{{ " + ".".join(path) + " }}"  # worked out without Jinja's render
+    rendered = "{{ " + ".".join(path) + " ~ '' }}"  # through Jinja's sandbox
+
+    for source in (direct, rendered):
+        template = templates.compile_text(ENV, source)
+        assert template(variables(TYPED)) == template(VALID) == str(_value(VALID, path)).strip()
+
+
+def _left_out_and_null() -> dict[str, Any]:
+    """VALID with its order's external id left out and its number sent as null."""
+    record = copy.deepcopy(VALID)
+    del record["order"]["external_id"]
+    record["order"]["number"] = None
+    return record
+
+
+@pytest.mark.parametrize(
+    ("source", "written"),
+    [
+        ("{{ order.number }}", "None"),
+        ("{{ order.number ~ '' }}", "None"),
+        ("{{ order.number | default('none given') }}", "None"),
+        ("{{ order.external_id | default('none given') }}", "none given"),
+        ("{% if order.number %}a number{% else %}no number{% endif %}", "no number"),
+        (
+            "{% for item in return_items %}{{ item.sku }} for {{ item.return_reason.code }}{% endfor %}",
+            "TEE-BLK-M for size_too_small",
+        ),
+    ],
+)
+def test_a_null_field_reads_none_and_a_left_out_one_is_undefined_in_the_typed_return_as_in_the_record(
+    source: str, written: str
+) -> None:
+    record = _left_out_and_null()
+    template = templates.compile_text(ENV, source)
+
+    assert template(variables(msgspec.convert(record, Return))) == template(record) == written
+
+
+@pytest.mark.parametrize("source", ["{{ order.external_id }}", "{{ order.external_id ~ '' }}"])
+def test_a_template_naming_a_field_reveni_left_out_fails_on_the_typed_return_as_on_the_record(source: str) -> None:
+    record = _left_out_and_null()
+    template = templates.compile_text(ENV, source)
+
+    for given in (record, variables(msgspec.convert(record, Return))):
+        with pytest.raises((ValueError, UndefinedError), match="external_id"):
+            template(given)
+
+
+def test_the_typed_return_weighs_at_least_what_its_record_did_against_the_limits() -> None:
+    # given a bound far above either weight: each is counted whole
+    assert _weight(TYPED, 10**6) >= _weight(VALID, 10**6) > 100

@@ -24,17 +24,22 @@ def moment(value: t.Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.upper())  # RFC 3339 allows a lower-case t and z
+        if parsed.tzinfo is UTC:  # Reveni's own "...Z": asked of every record, so no conversion
+            return parsed
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
 
 
-def unreadable(record: dict[str, t.Any]) -> str | None:
-    """Why the tap cannot page or bookmark by this return, or None."""
-    problems = []
+def unreadable(record: dict[str, t.Any], stamp: datetime | None) -> str | None:
+    """Why the tap cannot page or bookmark by this return, or None; `stamp` is its
+    `timestamp_of`, worked out once by the caller (it is asked of every record)."""
     return_id = record.get("id")
+    if stamp is not None and isinstance(return_id, str) and return_id:
+        return None
+    problems = []
     if not isinstance(return_id, str) or not return_id:
         problems.append(f"its id is {return_id!r}")
-    if timestamp_of(record) is None:
+    if stamp is None:
         problems.append(f"its updated_at is {record.get('updated_at', 'missing')!r}")
     return " and ".join(problems) or None

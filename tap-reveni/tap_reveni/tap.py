@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import typing as t
 
 import requests
 from singer_sdk import Tap
@@ -13,7 +14,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 
 from tap_reveni.config_errors import refusal
 from tap_reveni.streams import ReturnsStream
-from tap_reveni.writer import Writer
+from tap_reveni.writer import Writer, flush
 
 
 class TapReveni(Tap):
@@ -83,12 +84,16 @@ class TapReveni(Tap):
         ),
     ).to_dict()
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # singer-sdk's own messages would print a secret given with the wrong type, and name
-        # neither the environment variable to set nor every problem in one place.
+    def __init__(self, **kwargs: t.Any) -> None:
+        """singer-sdk's tap, whose refusal of the settings names each one and never a secret.
+
+        singer-sdk's own messages would print a secret given with the wrong type, and name
+        neither the environment variable to set nor every problem in one place."""
         try:
-            return super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError:
+            super().__init__(**kwargs)
+        except ConfigValidationError as error:
+            if error.schema is None:  # not the settings' schema refusing (stream maps, say)
+                raise
             raise refusal("tap-reveni", "extractor", self.config_jsonschema, dict(self.config)) from None
 
     def discover_streams(self) -> list[ReturnsStream]:
@@ -104,7 +109,10 @@ def main() -> None:
     # leave it alone, which saves a fifth of the tap's start-up CPU, mostly at exit (issue 22).
     gc.freeze()
     try:
-        TapReveni.cli()
+        try:
+            TapReveni.cli()
+        finally:
+            flush()  # the returns read before a stop still reach the target
     except (FatalAPIError, RetriableAPIError, requests.RequestException) as error:
         _stop(f"tap-reveni: {error}")
     except FileNotFoundError as error:  # a --config, --state or --catalog file that is not there

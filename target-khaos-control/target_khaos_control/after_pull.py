@@ -14,15 +14,16 @@ anyone processes it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from target_khaos_control.documents import Draft, Line, Problem, associated_ref
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.item_outcomes import ItemOutcome, ungraded_items, waiting_items
 from target_khaos_control.khaos_position import HeldDocument, Position
+from target_khaos_control.refunded import Movement
 from target_khaos_control.rules.engine import DEDUCTION
 
 REVERSED, CHARGED_BACK = "reversed", "charged_back"  # a completed refund Reveni took back, and how
@@ -42,7 +43,7 @@ class Judgment:
 
 
 def judge(
-    position: Position, record: dict[str, Any], draft: Draft, to_send: list[Line], sequence: int, routing: Routing
+    position: Position, record: Mapping[str, object], draft: Draft, to_send: list[Line], sequence: int, routing: Routing
 ) -> Judgment:
     """Judge `draft` against what Khaos holds; `to_send` are the item lines of the follow-up
     document numbered `sequence`."""
@@ -63,7 +64,7 @@ def judge(
 
 
 def _adjustment(
-    position: Position, record: dict[str, Any], draft: Draft, gap: Decimal, items: Decimal, sequence: int
+    position: Position, record: Mapping[str, object], draft: Draft, gap: Decimal, items: Decimal, sequence: int
 ) -> Line | None:
     """A deductions line for the follow-up: a deduction Reveni has since paid out (up to
     what was deducted), or a fee kept back from the `items` still to go (up to them)."""
@@ -81,7 +82,7 @@ def _adjustment(
 
 def _difference(
     position: Position,
-    record: dict[str, Any],
+    record: Mapping[str, object],
     draft: Draft,
     held: Decimal,
     pending: Decimal,
@@ -143,10 +144,10 @@ def _more_cash(position: Position, draft: Draft, amount: Decimal) -> str:
 
 
 def _less_cash(
-    position: Position, record: dict[str, Any], draft: Draft, taken: list[dict[str, Any]], kind: Kind, amount: Decimal
+    position: Position, record: Mapping[str, object], draft: Draft, taken: list[Movement], kind: Kind, amount: Decimal
 ) -> str:
     currency, doc = draft.currency, _holder(position, draft)
-    refunds = [m for m in record.get("refunds") or [] if isinstance(m, dict)]
+    refunds = [m for m in _listed(record, "refunds") if isinstance(m, Mapping)]
     unpaid = [m for m in refunds if m.get("status") not in ("completed", REVERSED, CHARGED_BACK, "failed")]
     foreign = [m for m in refunds if m.get("status") == "completed" and m.get("currency", currency) != currency]
     if kind == Kind.CHARGEBACK_AFTER_POSTING:
@@ -209,9 +210,9 @@ def _cancelled(position: Position, draft: Draft, routing: Routing) -> Problem:
     )
 
 
-def _late_grades(position: Position, record: dict[str, Any], draft: Draft, routing: Routing) -> list[Problem]:
+def _late_grades(position: Position, record: Mapping[str, object], draft: Draft, routing: Routing) -> list[Problem]:
     """Items Khaos holds as return-to-stock whose grade now says they may not go to stock."""
-    items = {str(i.get("id")): i for i in record.get("return_items") or [] if isinstance(i, dict)}
+    items = {str(i.get("id")): i for i in _listed(record, "return_items") if isinstance(i, Mapping)}
     owner, severity = routing.route(Kind.GRADED_AFTER_PULL)
     found = []
     for item_id, (doc, line) in position.lines().items():
@@ -246,12 +247,18 @@ def _late_grades(position: Position, record: dict[str, Any], draft: Draft, routi
     return found
 
 
-def _taken_back(record: dict[str, Any], currency: str) -> list[dict[str, Any]]:
+def _taken_back(record: Mapping[str, object], currency: str) -> list[Movement]:
     """Refunds Reveni completed, then reversed or had charged back, in the return's currency."""
     return [
         m
-        for m in record.get("refunds") or []
-        if isinstance(m, dict)
+        for m in _listed(record, "refunds")
+        if isinstance(m, Mapping)
         and m.get("status") in (REVERSED, CHARGED_BACK)
         and m.get("currency", currency) == currency
     ]
+
+
+def _listed(record: Mapping[str, object], key: str) -> list[object]:
+    """The list at `key`; none where the record has no list there."""
+    found = record.get(key)
+    return found if isinstance(found, list) else []

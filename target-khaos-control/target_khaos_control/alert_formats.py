@@ -10,7 +10,7 @@ folded and long values cut, so a return can never ping a channel or hide a link.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NotRequired, TypeAlias, TypedDict
 
 import msgspec
 
@@ -23,7 +23,124 @@ SUMMARY_MOST = 1024  # PagerDuty cuts a longer summary
 VALUE_MOST = 200  # characters of one value from Reveni shown in a message
 
 
-def render(event: OwnerEvent, destination: Destination) -> dict[str, Any]:
+class SlackText(TypedDict):
+    """A Block Kit text object."""
+
+    type: str
+    text: str
+
+
+class SlackBlock(TypedDict, total=False):
+    """A Block Kit block: a section (text or fields) or a context (elements)."""
+
+    type: str
+    text: SlackText
+    fields: list[SlackText]
+    elements: list[SlackText]
+
+
+class SlackMessage(TypedDict):
+    """A Slack incoming-webhook message."""
+
+    text: str
+    blocks: list[SlackBlock]
+
+
+class TeamsFact(TypedDict):
+    """One title and value of a FactSet."""
+
+    title: str
+    value: str
+
+
+class TeamsElement(TypedDict, total=False):
+    """An Adaptive Card element: a TextBlock or a FactSet."""
+
+    type: str
+    text: str
+    weight: str
+    size: str
+    wrap: bool
+    color: str
+    isSubtle: bool
+    facts: list[TeamsFact]
+
+
+class TeamsAction(TypedDict):
+    """An Adaptive Card's Action.OpenUrl."""
+
+    type: str
+    title: str
+    url: str
+
+
+# Functional form: the card's `$schema` is no Python name.
+AdaptiveCard = TypedDict(
+    "AdaptiveCard",
+    {
+        "$schema": str,
+        "type": str,
+        "version": str,
+        "body": list[TeamsElement],
+        "actions": NotRequired[list[TeamsAction]],
+    },
+)
+
+
+class TeamsAttachment(TypedDict):
+    """The attachment that carries the card."""
+
+    contentType: str
+    contentUrl: None
+    content: AdaptiveCard
+
+
+class TeamsMessage(TypedDict):
+    """A Teams Workflows webhook message."""
+
+    type: str
+    attachments: list[TeamsAttachment]
+
+
+# Functional form: `class` is a Python keyword.
+PagerDutyPayload = TypedDict(
+    "PagerDutyPayload",
+    {
+        "summary": str,
+        "source": str,
+        "severity": str,
+        "component": str,
+        "group": str,
+        "class": str,
+        "custom_details": dict[str, object],
+    },
+)
+
+
+class PagerDutyLink(TypedDict):
+    """A link PagerDuty shows on the incident."""
+
+    href: str
+    text: str
+
+
+class PagerDutyEvent(TypedDict):
+    """An Events API v2 event: a resolve carries only the first three."""
+
+    routing_key: str
+    event_action: str
+    dedup_key: str
+    payload: NotRequired[PagerDutyPayload]
+    client: NotRequired[str]
+    client_url: NotRequired[str]
+    links: NotRequired[list[PagerDutyLink]]
+
+
+EventJSON: TypeAlias = dict[str, object]  # the OwnerEvent itself, as msgspec writes it
+Message: TypeAlias = SlackMessage | TeamsMessage | PagerDutyEvent | EventJSON
+
+
+def render(event: OwnerEvent, destination: Destination) -> Message:
     """The body to post for `event` to a destination of `destination.format`."""
     if destination.format == "slack":
         return slack(event)
@@ -34,9 +151,9 @@ def render(event: OwnerEvent, destination: Destination) -> dict[str, Any]:
     return as_json(event)
 
 
-def as_json(event: OwnerEvent) -> dict[str, Any]:
+def as_json(event: OwnerEvent) -> EventJSON:
     """The event itself (amounts as strings), for any tool that reads JSON."""
-    built: dict[str, Any] = msgspec.to_builtins(event)
+    built: EventJSON = msgspec.to_builtins(event)
     return built
 
 
@@ -77,10 +194,10 @@ def slack_escaped(value: str) -> str:
     return _folded(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack(event: OwnerEvent) -> dict[str, Any]:
+def slack(event: OwnerEvent) -> SlackMessage:
     """Slack incoming-webhook JSON: `text` for notifications, Block Kit for the message."""
     text = slack_escaped(headline(event))
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
+    blocks: list[SlackBlock] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
     if event.action == "trigger":
         facts = {
             "Severity": _severities(event),
@@ -120,9 +237,9 @@ def teams_escaped(value: str) -> str:
     return _LIST_START.sub(lambda m: f"{m[1]}\\." if m[1] else f"\\{m[2]}", escaped)
 
 
-def teams(event: OwnerEvent) -> dict[str, Any]:
+def teams(event: OwnerEvent) -> TeamsMessage:
     """A Teams Workflows webhook message holding one Adaptive Card."""
-    body: list[dict[str, Any]] = [
+    body: list[TeamsElement] = [
         {
             "type": "TextBlock",
             "text": teams_escaped(headline(event)),
@@ -152,7 +269,7 @@ def teams(event: OwnerEvent) -> dict[str, Any]:
     for e in event.examples:
         line = f"order {e.order_number or '?'} {e.sku}: {e.message}"
         body.append({"type": "TextBlock", "text": teams_escaped(line), "wrap": True, "isSubtle": True})
-    card: dict[str, Any] = {
+    card: AdaptiveCard = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
@@ -178,14 +295,14 @@ def dedup_key(event: OwnerEvent) -> str:
     return f"reveni-khaos/{event.client}/{event.environment}/{event.owner}"
 
 
-def pagerduty(event: OwnerEvent, routing_key: str) -> dict[str, Any]:
+def pagerduty(event: OwnerEvent, routing_key: str) -> PagerDutyEvent:
     """An Events API v2 `trigger` or `resolve` for https://events.pagerduty.com/v2/enqueue."""
     if event.action == "resolve":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key(event)}
     summary = " ".join(f"{headline(event)}; at stake {_money(event)}".split())
     details = as_json(event)
     details.pop("schema")
-    built: dict[str, Any] = {
+    built: PagerDutyEvent = {
         "routing_key": routing_key,
         "event_action": "trigger",
         "dedup_key": dedup_key(event),

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control import at_stake
-from target_khaos_control.alert_formats import render
+from target_khaos_control.alert_formats import Message, render
 from target_khaos_control.client_store import client_name
 from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.exception_log import as_record
@@ -230,7 +230,7 @@ def _delivered(conn: Connection, event: OwnerEvent, fresh: list[Any], moment: da
         conn.execute(alert_incidents.insert().values(owner=event.owner, state=state, changed_at=moment))
 
 
-def _post(destination: Destination, message: dict[str, Any]) -> bool:
+def _post(destination: Destination, message: Message) -> bool:
     problem = ""
     for attempt in range(1, destination.attempts + 1):
         try:

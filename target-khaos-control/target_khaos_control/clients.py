@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal, TypedDict, cast
 
 import sqlalchemy as sa
 import yaml
@@ -73,13 +73,75 @@ class Clash:
 
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+PluginKind = Literal["extractors", "loaders", "utilities"]
+
+
+class Setting(TypedDict, total=False):
+    """A setting a plugin declares in meltano.yml, with its default `value`."""
+
+    name: str
+    value: object
+
+
+class Plugin(TypedDict, total=False):
+    """An extractor, loader or utility of meltano.yml (or its config in an environment)."""
+
+    name: str
+    inherit_from: str
+    config: dict[str, object]
+    settings: list[Setting]
+
+
+class Plugins(TypedDict, total=False):
+    """The plugins of a project or of one environment's config, by kind."""
+
+    extractors: list[Plugin]
+    loaders: list[Plugin]
+    utilities: list[Plugin]
+
+
+class EnvironmentConfig(TypedDict, total=False):
+    """What one environment sets."""
+
+    plugins: Plugins
+
+
+class Environment(TypedDict, total=False):
+    """An environment of meltano.yml (dev, prod)."""
+
+    name: str
+    config: EnvironmentConfig
+
+
+class Job(TypedDict, total=False):
+    """A job: its tasks, one string, a list, or a list of lists."""
+
+    name: str
+    tasks: str | list[str | list[str]]
+
+
+class Schedule(TypedDict, total=False):
+    """A schedule: the job it runs, and when."""
+
+    name: str
+    job: str
+    interval: str
+
+
+class MeltanoProject(TypedDict, total=False):
+    """meltano.yml, the parts that say who the clients are (read as written: any part may be missing)."""
+
+    plugins: Plugins
+    environments: list[Environment]
+    jobs: list[Job]
+    schedules: list[Schedule]
 
 
 class ProjectError(ValueError):
     """meltano.yml cannot be read as a project of clients."""
 
 
-def load_project(root: Path) -> dict[str, Any]:
+def load_project(root: Path) -> MeltanoProject:
     """meltano.yml as data (read-only: `clients add` edits it keeping its comments)."""
     path = root / "meltano.yml"
     try:
@@ -92,7 +154,7 @@ def load_project(root: Path) -> dict[str, Any]:
         raise ProjectError(f"{path}: not valid YAML ({error})") from None
     if not isinstance(project, dict):
         raise ProjectError(f"{path}: expected a Meltano project")
-    return project
+    return cast(MeltanoProject, project)  # as written: the readers below take each part as they find it
 
 
 def read(root: Path = Path(), environ: Mapping[str, str] | None = None) -> list[Client]:
@@ -100,10 +162,11 @@ def read(root: Path = Path(), environ: Mapping[str, str] | None = None) -> list[
     return of_project(load_project(root), root, os.environ if environ is None else environ)
 
 
-def of_project(project: Mapping[str, Any], root: Path, environ: Mapping[str, str]) -> list[Client]:
+def of_project(project: MeltanoProject, root: Path, environ: Mapping[str, str]) -> list[Client]:
     """Every client of a project already read (`meltano.yml` as data), paths taken from `root`."""
-    plugins = {p["name"]: p for kind in ("extractors", "loaders") for p in _listed(project, "plugins", kind)}
-    loaders = [p["name"] for p in _listed(project, "plugins", "loaders") if _is_ours(p["name"], plugins)]
+    kinds: tuple[PluginKind, ...] = ("extractors", "loaders")
+    plugins = {p["name"]: p for kind in kinds for p in _listed(project.get("plugins"), kind)}
+    loaders = [p["name"] for p in _listed(project.get("plugins"), "loaders") if _is_ours(p["name"], plugins)]
     environments = [e["name"] for e in project.get("environments") or []]
     jobs = {job["name"]: [task.split() for task in _tasks(job)] for job in project.get("jobs") or []}
     clients = []
@@ -186,14 +249,13 @@ def clash_for(client: str, environment: str | None = None) -> str | None:
     return f"{listed} (meltano.yml in {root}; `reveni-khaos clients check` lists every clash)"
 
 
-def _listed(project: Mapping[str, Any], *path: str) -> Iterator[dict[str, Any]]:
-    node: Any = project
-    for key in path:
-        node = (node or {}).get(key) if isinstance(node, dict) else None
-    yield from (item for item in node or [] if isinstance(item, dict) and "name" in item)
+def _listed(plugins: Plugins | None, kind: PluginKind) -> Iterator[Plugin]:
+    """The named plugins of one kind; a section that is no mapping or list has none."""
+    found = plugins.get(kind) if isinstance(plugins, dict) else None
+    yield from (item for item in found or [] if isinstance(item, dict) and "name" in item)
 
 
-def _tasks(job: Mapping[str, Any]) -> list[str]:
+def _tasks(job: Job) -> list[str]:
     """A job's tasks as strings: Meltano takes one string, a list, or a list of lists."""
     tasks = job.get("tasks") or []
     found: list[str] = []
@@ -202,7 +264,7 @@ def _tasks(job: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _is_ours(name: str, plugins: Mapping[str, dict[str, Any]]) -> bool:
+def _is_ours(name: str, plugins: Mapping[str, Plugin]) -> bool:
     seen = set()
     while name and name not in seen:
         if name == LOADER:
@@ -213,8 +275,8 @@ def _is_ours(name: str, plugins: Mapping[str, dict[str, Any]]) -> bool:
 
 
 def _resolved(
-    project: Mapping[str, Any],
-    plugins: Mapping[str, dict[str, Any]],
+    project: MeltanoProject,
+    plugins: Mapping[str, Plugin],
     plugin: str,
     setting: str,
     env: str,
@@ -229,21 +291,21 @@ def _resolved(
     parent = (plugins.get(plugin) or {}).get("inherit_from")
     if parent and parent in plugins:
         return _resolved(project, plugins, parent, setting, env, environ)
-    declared: dict[str, Any] = next(
-        (s for s in plugins.get(plugin, {}).get("settings") or [] if s.get("name") == setting), {}
-    )
-    default = declared.get("value", DEFAULTS.get(setting))
+    declared = next((s for s in plugins.get(plugin, {}).get("settings") or [] if s.get("name") == setting), None)
+    default = declared.get("value", DEFAULTS.get(setting)) if declared is not None else DEFAULTS.get(setting)
     if default is None:
         # Unset everywhere: the store is whatever the variable will hold, for every client reading it.
         return f"${variable}" if setting == "database_url" else ""
     return str(default)
 
 
-def _env_config(project: Mapping[str, Any], plugin: str, env: str) -> dict[str, Any]:
+def _env_config(project: MeltanoProject, plugin: str, env: str) -> dict[str, object]:
     for environment in project.get("environments") or []:
         if environment.get("name") == env:
-            for kind in ("extractors", "loaders", "utilities"):
-                for entry in _listed(environment, "config", "plugins", kind):
+            config = environment.get("config")
+            kinds: tuple[PluginKind, ...] = ("extractors", "loaders", "utilities")
+            for kind in kinds:
+                for entry in _listed(config.get("plugins") if isinstance(config, dict) else None, kind):
                     if entry["name"] == plugin:
                         return entry.get("config") or {}
     return {}

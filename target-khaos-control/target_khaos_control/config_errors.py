@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft7Validator, ValidationError
@@ -28,7 +29,7 @@ def without_passwords(text: str) -> str:
     return URL_PASSWORD.sub(r"\1***@", text)
 
 
-def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, Any]) -> SystemExit:
+def refusal(plugin: str, kind: str, schema: Mapping[str, Any], config: Mapping[str, object]) -> SystemExit:
     """Every problem with the config in one message; `kind` is Meltano's (extractor, loader)."""
     name = os.environ.get(f"MELTANO_{kind.upper()}_NAME", plugin)
     prefix = name.upper().replace("-", "_")
@@ -44,7 +45,7 @@ def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, An
     return SystemExit(without_passwords(f"{name}: the config is not usable: " + "; ".join(dict.fromkeys(problems))))
 
 
-def _describe(error: ValidationError, schema: dict[str, Any]) -> str:
+def _describe(error: ValidationError, schema: Mapping[str, Any]) -> str:
     path = list(error.path)
     where = f" in config[{']['.join(repr(part) for part in path)}]" if path else ""
     if path and schema.get("properties", {}).get(path[0], {}).get("secret"):

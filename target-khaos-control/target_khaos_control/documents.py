@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from target_khaos_control import reveni
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.khaos_documents import Address, CustomerReturn, DataItem, ExchangeItem, ReturnedItem
 from target_khaos_control.times import utc
@@ -119,16 +120,17 @@ def associated_ref(return_id: str, sequence: int = 1) -> str:
     return f"RV-{return_id}" if sequence == 1 else f"RV-{return_id}-{sequence}"
 
 
-def address(fields: dict[str, Any], email: str) -> Address:
+def address(given: reveni.Address | None, email: str) -> Address:
     """Reveni's address lines as Khaos's Line1 and Line2, unchanged: Khaos matches the
     customer's address on Line1 (MatchAddressOn), so it is never re-wrapped. Lengths are
     checked by `khaos_documents.too_long`."""
+    fields = given or reveni.Address()
     return Address(
-        Line1=xml_safe(str(fields.get("line1") or "")),
-        Line2=text(str(fields.get("line2") or "") or None),
-        Town=xml_safe(str(fields.get("city") or "")),
-        Postcode=text(str(fields.get("postcode") or "") or None),
-        Country=DataItem(Code=xml_safe(str(fields.get("country_code") or ""))),
+        Line1=xml_safe(str(fields.line1 or "")),
+        Line2=text(str(fields.line2 or "") or None),
+        Town=xml_safe(str(fields.city or "")),
+        Postcode=text(str(fields.postcode or "") or None),
+        Country=DataItem(Code=xml_safe(str(fields.country_code or ""))),
         Email=text(email or None),
     )
 

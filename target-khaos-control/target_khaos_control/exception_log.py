@@ -23,10 +23,11 @@ import sqlalchemy as sa
 from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, format_message
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.exception_kinds import Kind, suggested_fix
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.states import ExceptionStatus
-from target_khaos_control.store import chunks, exception_actions, exceptions, insert_many, update_many
+from target_khaos_control.store import chunks, exception_actions, exceptions
 
 OPEN, RESOLVED = ExceptionStatus
 STREAM = "exceptions"  # the Singer stream exceptions go out on

@@ -4,7 +4,7 @@ The rules that keep money right:
 - The same record twice changes nothing (content hash).
 - A document Khaos has not pulled yet is updated in place, and moves to the end of the
   feed, after anything Khaos has already been served.
-- An older version never replaces a newer one (by Reveni's `updated_at`), and a newer
+- An older version never replaces a newer one (by Reveni's `updated_at`; `version_order`), and a newer
   version whose status moves backwards (accepted, then in progress) changes nothing
   but opens a `status_moved_backwards` exception for CX.
 - A document Khaos has pulled is never changed. Items credited later (accepted after the
@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
+from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
@@ -42,26 +43,12 @@ from target_khaos_control.store import (
     chunks,
     documents,
     exceptions,
-    insert_many,
     lock_feed,
     next_feed_position,
     return_versions,
     reveni_returns,
-    update_many,
 )
-from target_khaos_control.times import utc
-
-# How far a return has come; a version that goes back down is questioned, not applied.
-# `cancelled` is not on the ladder: Reveni may cancel at any point (a withdrawal).
-PROGRESS = {
-    "in_progress": 0,
-    "shipped": 1,
-    "received": 2,
-    "for_review": 3,
-    "accepted": 4,
-    "partly_accepted": 4,
-    "rejected": 4,
-}
+from target_khaos_control.version_order import Version, backwards, older, read_moment
 
 
 @dataclass
@@ -75,14 +62,6 @@ class Counts:
     backwards: int = 0  # versions whose status went back: left for CX
     exceptions_opened: int = 0  # new, or reopened
     exceptions_resolved: int = 0
-
-
-@dataclass(frozen=True)
-class Version:
-    """A version of a Reveni return: when Reveni last changed it, and its status."""
-
-    updated_at: datetime | None
-    status: str
 
 
 @dataclass
@@ -141,7 +120,7 @@ class Batch:
             return_ids,
         )
         self.versions = {row.return_id: (row.content_hash, row.ruleset_hash) for row in stored}
-        self.latest = {row.return_id: Version(_moment(row.updated_at), row.status) for row in stored}
+        self.latest = {row.return_id: Version(read_moment(row.updated_at), row.status) for row in stored}
         self.stored_returns = set(self.versions)
         self.new_versions: list[dict[str, Any]] = []
         self.documents: dict[str, list[Document]] = {}
@@ -193,16 +172,16 @@ class Batch:
         if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
             return
-        incoming = Version(_moment(record.get("updated_at")), str(record.get("status") or ""))
+        incoming = Version(read_moment(record.get("updated_at")), str(record.get("status") or ""))
         latest = self.latest.get(return_id)
-        if latest is not None and _older(incoming, latest):
+        if latest is not None and older(incoming, latest):
             self.counts.older += 1
             return
         if latest is not None and incoming.updated_at is None:
             # No telling whether it is newer: the stored version and its documents stand.
             self._hold_unreadable(return_id, draft)
             return
-        if latest is not None and _backwards(latest.status, incoming.status):
+        if latest is not None and backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
         if self.versions.get(return_id, ("",))[0] != version[0]:
@@ -363,22 +342,6 @@ class Batch:
         for chunk in chunks(ids):
             rows += self.conn.execute(query.where(column.in_(chunk))).all()
         return rows
-
-
-def _moment(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return utc(moment)
-
-
-def _older(incoming: Version, latest: Version) -> bool:
-    return incoming.updated_at is not None and latest.updated_at is not None and incoming.updated_at < latest.updated_at
-
-
-def _backwards(was: str, now: str) -> bool:
-    return was in PROGRESS and now in PROGRESS and PROGRESS[now] < PROGRESS[was]
 
 
 def apply_returns(

@@ -5,7 +5,8 @@ The Structs below are the one definition of a Reveni return (shared/spec/reveni-
 rules' template context (`rules/template_context.py`) is walked from them, and msgspec
 checks each record against them in a few microseconds: every record is checked, none is
 trusted (tests/test_reveni_contract.py holds the check to jsonschema's verdict on the
-tap's schema, break by break). What the schema leaves open (a name with a lone surrogate,
+tap's schema, break by break), and the rules read the typed return `read` makes of it,
+once per draft. What the schema leaves open (a name with a lone surrogate,
 which no file or database can hold) is checked here too, so one odd record becomes an
 `invalid_record` for that return and never stops the load.
 """
@@ -15,10 +16,15 @@ from __future__ import annotations
 import calendar
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar, get_args
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+T = TypeVar("T")
+# A field Reveni may leave out (UNSET) or send as null (None): the rules tell the two apart
+# as they always have (a template naming a field left out fails; a null one reads None).
+Maybe: TypeAlias = T | UnsetType | None
 
 Money = Annotated[str, Meta(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
 # RFC 3339, as jsonschema's `date-time` format reads it (rfc3339-validator): upper-
@@ -44,112 +50,112 @@ VERDICTS: tuple[str, ...] = get_args(Verdict)
 class Address(Struct):
     """Where the customer lives."""
 
-    line1: str | None = None
-    line2: str | None = None
-    city: str | None = None
-    postcode: str | None = None
-    country_code: str | None = None
+    line1: Maybe[str] = UNSET
+    line2: Maybe[str] = UNSET
+    city: Maybe[str] = UNSET
+    postcode: Maybe[str] = UNSET
+    country_code: Maybe[str] = UNSET
 
 
 class Customer(Struct):
     """Who returns the goods."""
 
-    id: str | None = None
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    address: Address | None = None
+    id: Maybe[str] = UNSET
+    email: Maybe[str] = UNSET
+    first_name: Maybe[str] = UNSET
+    last_name: Maybe[str] = UNSET
+    address: Maybe[Address] = UNSET
 
 
 class Reason(Struct):
     """Why the customer returns an item."""
 
-    code: str | None = None
-    label: str | None = None
+    code: Maybe[str] = UNSET
+    label: Maybe[str] = UNSET
 
 
 class Exchange(Struct):
     """The item the customer takes instead."""
 
-    sku: str | None = None
-    ean: str | None = None
-    quantity: int | None = None
-    price: Annotated[Money | None, Meta(description="[model] unit price of the new item, including tax")] = None
+    sku: Maybe[str] = UNSET
+    ean: Maybe[str] = UNSET
+    quantity: Maybe[int] = UNSET
+    price: Annotated[Maybe[Money], Meta(description="[model] unit price of the new item, including tax")] = UNSET
 
 
 class ReturnItem(Struct):
     """One returned line."""
 
     id: str
-    sku: str | None = None
-    ean: str | None = None
-    name: str | None = None
-    quantity: int | None = None
-    price: Annotated[Money | None, Meta(description="Unit price including tax")] = None
-    tax_rate: Annotated[Money | None, Meta(description="Percentage; missing when Reveni has none")] = None
-    tax: Annotated[Money | None, Meta(description="Tax included in the line total")] = None
-    total: Money | None = None
-    return_reason: Reason | None = None
-    exchange: Annotated[Exchange | None, Meta(description="The item the customer takes instead; null for a refund")] = (
-        None
+    sku: Maybe[str] = UNSET
+    ean: Maybe[str] = UNSET
+    name: Maybe[str] = UNSET
+    quantity: Maybe[int] = UNSET
+    price: Annotated[Maybe[Money], Meta(description="Unit price including tax")] = UNSET
+    tax_rate: Annotated[Maybe[Money], Meta(description="Percentage; missing when Reveni has none")] = UNSET
+    tax: Annotated[Maybe[Money], Meta(description="Tax included in the line total")] = UNSET
+    total: Maybe[Money] = UNSET
+    return_reason: Maybe[Reason] = UNSET
+    exchange: Annotated[Maybe[Exchange], Meta(description="The item the customer takes instead; null for a refund")] = (
+        UNSET
     )
-    status: Annotated[Verdict | None, Meta(description="Warehouse verdict")] = None
-    reject_reason: str | None = None
-    reject_reason_text: str | None = None
+    status: Annotated[Maybe[Verdict], Meta(description="Warehouse verdict")] = UNSET
+    reject_reason: Maybe[str] = UNSET
+    reject_reason_text: Maybe[str] = UNSET
 
 
 class Refund(Struct):
     """Money Reveni paid back."""
 
-    id: str | None = None
-    method: str | None = None
-    amount: Money | None = None
-    currency: str | None = None
-    status: str | None = None
-    refunded_at: Timestamp | None = None
+    id: Maybe[str] = UNSET
+    method: Maybe[str] = UNSET
+    amount: Maybe[Money] = UNSET
+    currency: Maybe[str] = UNSET
+    status: Maybe[str] = UNSET
+    refunded_at: Maybe[Timestamp] = UNSET
 
 
 class ExchangePayment(Struct):
     """[model] What the customer paid on top for a dearer exchange item."""
 
-    id: str | None = None
-    amount: Money | None = None
-    currency: str | None = None
-    status: str | None = None
-    paid_at: Timestamp | None = None
+    id: Maybe[str] = UNSET
+    amount: Maybe[Money] = UNSET
+    currency: Maybe[str] = UNSET
+    status: Maybe[str] = UNSET
+    paid_at: Maybe[Timestamp] = UNSET
 
 
 class Order(Struct):
     """The order the goods came from."""
 
-    external_id: str | None = None
-    number: str | None = None
+    external_id: Maybe[str] = UNSET
+    number: Maybe[str] = UNSET
 
 
 class Shipping(Struct):
     """How the goods come back."""
 
-    carrier: str | None = None
-    tracking_number: str | None = None
+    carrier: Maybe[str] = UNSET
+    tracking_number: Maybe[str] = UNSET
 
 
 class Return(Struct, kw_only=True):  # kw_only: fields in the spec's order, `updated_at` last
     """A Reveni return, as tap-reveni sends it."""
 
     id: str
-    order: Order | None = None
-    customer: Customer | None = None
-    type: Annotated[ReturnType | None, Meta(description="refund, exchange or mixed")] = None
-    instant: Annotated[bool | None, Meta(description="Refunded before the goods are back")] = None
-    status: ReturnStatus | None = None
-    refund_method: str | None = None
-    currency: str | None = None
-    total: Money | None = None
-    return_items: list[ReturnItem] | None = None
-    refunds: list[Refund] | None = None
-    exchange_payments: list[ExchangePayment] | None = None
-    shipping: Shipping | None = None
-    created_at: Timestamp | None = None
+    order: Maybe[Order] = UNSET
+    customer: Maybe[Customer] = UNSET
+    type: Annotated[Maybe[ReturnType], Meta(description="refund, exchange or mixed")] = UNSET
+    instant: Annotated[Maybe[bool], Meta(description="Refunded before the goods are back")] = UNSET
+    status: Maybe[ReturnStatus] = UNSET
+    refund_method: Maybe[str] = UNSET
+    currency: Maybe[str] = UNSET
+    total: Maybe[Money] = UNSET
+    return_items: Maybe[list[ReturnItem]] = UNSET
+    refunds: Maybe[list[Refund]] = UNSET
+    exchange_payments: Maybe[list[ExchangePayment]] = UNSET
+    shipping: Maybe[Shipping] = UNSET
+    created_at: Maybe[Timestamp] = UNSET
     updated_at: Timestamp
 
 
@@ -157,15 +163,38 @@ _WHERE = re.compile(r"^(.*?)(?: - at `\$(.*)`)?$", re.DOTALL)
 _PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
-def breaks(record: dict[str, Any]) -> str | None:
-    """The first place `record` breaks the schema, as `field is value: why`; None if none does."""
+def sent(value: T | UnsetType | None) -> T | None:
+    """A field's value, None when Reveni left it out or sent null (a record's `.get`)."""
+    return None if isinstance(value, UnsetType) else value
+
+
+def required(value: T | UnsetType | None, field: str) -> T:
+    """A field the rules cannot do without: left out or null, the return cannot be read."""
+    if value is None or isinstance(value, UnsetType):
+        raise KeyError(field)
+    return value
+
+
+def as_sent(part: Struct) -> dict[str, Any]:
+    """A typed part of a return as Reveni sent it: the fields it left out are not there."""
+    return {name: value for name, value in msgspec.structs.asdict(part).items() if value is not UNSET}
+
+
+def read(record: dict[str, Any]) -> Return | str:
+    """`record` as a typed Reveni return, or the first place it breaks the schema, as `field is value: why`."""
     try:
         parsed = msgspec.convert(record, Return)
     except msgspec.ValidationError as error:
         return _said(record, str(error))
     except UnicodeEncodeError:  # a lone surrogate where a pattern or a listed value is checked
-        return _unwritable(record)
-    return _bad_day(parsed) or _unwritable(record)
+        return _unwritable(record) or "a field holds text that is not UTF-8"
+    return _bad_day(parsed) or _unwritable(record) or parsed
+
+
+def breaks(record: dict[str, Any]) -> str | None:
+    """The first place `record` breaks the schema, as `field is value: why`; None if none does."""
+    found = read(record)
+    return found if isinstance(found, str) else None
 
 
 def _said(record: dict[str, Any], error: str) -> str:
@@ -232,7 +261,7 @@ def _bad_day(parsed: Return) -> str | None:
     stamps += [(f"refunds[{n}].refunded_at", r.refunded_at) for n, r in enumerate(parsed.refunds or [])]
     stamps += [(f"exchange_payments[{n}].paid_at", p.paid_at) for n, p in enumerate(parsed.exchange_payments or [])]
     for field, stamp in stamps:
-        match = TIMESTAMP.match(stamp) if stamp is not None else None
+        match = TIMESTAMP.match(stamp) if isinstance(stamp, str) else None
         if match is None:
             continue
         year, month, day = (int(part) for part in match.groups())

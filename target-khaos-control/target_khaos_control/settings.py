@@ -8,6 +8,7 @@ two can never disagree about the database or the channel's credentials.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ class ChannelSettings:
     rules_path: str = ""  # the dashboard names Khaos's sites from it; the channel itself reads no rules
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], source: str = "config") -> ChannelSettings:
+    def from_config(cls, config: Mapping[str, object], source: str = "config") -> ChannelSettings:
         """The channel's settings, checked against the same schema as the target's: a
         wrong type or value stops `serve` at its start, naming the setting."""
         # What the channel needs is checked below: `rules_path`, say, is the target's.

@@ -26,11 +26,12 @@ What it keeps:
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -172,7 +173,7 @@ order_statuses = sa.Table(
     metadata,
     sa.Column("order_id", sa.String(KHAOS_ID), primary_key=True),
     sa.Column("order_code", sa.String(ORDER_REF), nullable=False, default=""),
-    sa.Column("associated_ref", FreeText, nullable=False, default=""),
+    sa.Column("associated_ref", FreeText, nullable=False, default="", index=True),  # what Khaos holds (khaos_position)
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("payload", FreeText, nullable=False),
     sa.Column("updated_at", Moment, nullable=False),
@@ -317,6 +318,8 @@ def open_store(database_url: str) -> Engine:
 FEED_LOCK = 0x5245_5645_4E49  # "REVENI"
 PUSH_LOCK = FEED_LOCK + 1  # Khaos's pushes, one at a time: identical pushes at once upsert, never clash
 MIGRATION_LOCK = FEED_LOCK + 2
+BUSY_MS = 10_000  # how long a write on SQLite waits out another writer before it fails
+LOCK_POLL_SECONDS = 0.001
 
 
 def hold(conn: Connection, key: int) -> None:
@@ -325,9 +328,29 @@ def hold(conn: Connection, key: int) -> None:
     if conn.dialect.name == "sqlite":
         driver = conn.connection.driver_connection
         if not driver.in_transaction:  # type: ignore[union-attr]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(driver)  # type: ignore[arg-type]
     elif conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+def _begin_immediate(driver: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, asked again every millisecond while another writer holds the lock,
+    for up to BUSY_MS. SQLite's own wait (busy_timeout) sleeps longer and longer between
+    tries, up to 100 ms, so a pull queued behind a target's batch would go on sleeping
+    well after the batch committed; this takes the lock as soon as it is free."""
+    deadline = time.monotonic() + BUSY_MS / 1000
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, error) from None
+                time.sleep(LOCK_POLL_SECONDS)
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_MS}")
 
 
 def next_feed_position(last: int | None) -> int:
@@ -355,25 +378,10 @@ def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
-def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """One INSERT for many rows (executemany), per set of columns given."""
-    for columns in {tuple(sorted(row)) for row in rows}:
-        conn.execute(table.insert(), [row for row in rows if tuple(sorted(row)) == columns])
-
-
-def update_many(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
-    """One UPDATE for many rows that set the same columns (executemany)."""
-    for columns in {tuple(sorted(row)) for row in rows}:
-        batch = [row for row in rows if tuple(sorted(row)) == columns]
-        values: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in columns if name != key}
-        statement = table.update().where(table.c[key] == sa.bindparam(f"b_{key}")).values(**values)
-        conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in batch])
-
-
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     # WAL lets the channel read while the target writes; busy_timeout waits out a writer.
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -23,6 +23,9 @@ from target_khaos_control.singer_input import Reader, StreamRefused
 # where a run first needs them, not here: `--about`, `--help` and a refused config then
 # start in singer-sdk's own time (issue 22; tests/test_startup.py).
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from singer_sdk.sinks import Sink
     from sqlalchemy.engine import Engine
 
     from target_khaos_control.exception_log import ExceptionStream
@@ -58,7 +61,16 @@ class TargetKhaosControl(Target):
         from target_khaos_control.rules.catalogue import Latest
         from target_khaos_control.run_log import start_run
 
-        super().__init__(*args, **kwargs)
+        # singer-sdk's own config messages would print a secret given with the wrong type, and
+        # name neither the environment variable to set nor every problem in one place. Only
+        # its check against the settings' schema (the one that carries it) is replaced.
+        try:
+            super().__init__(*args, **kwargs)
+        except ConfigValidationError as error:
+            if error.schema is None:
+                raise
+            raise refusal("target-khaos-control", "loader", self.config_jsonschema, dict(self.config)) from None
+        self.returns_sinks: list[ReturnsSink] = []  # each sink made this run, to know which hold records
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         self.passed_on: dict[str, Any] | None = None  # the last STATE written
         self.catalogue = Latest()
@@ -95,14 +107,6 @@ class TargetKhaosControl(Target):
             cls.logger.error("%s", stop.code)
             raise SystemExit(1) from None
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # singer-sdk's own messages would print a secret given with the wrong type, and name
-        # neither the environment variable to set nor every problem in one place.
-        try:
-            return super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError:
-            raise refusal("target-khaos-control", "loader", self.config_jsonschema, dict(self.config)) from None
-
     def get_sink_class(self, stream_name: str) -> type[ReturnsSink]:
         """The returns sink for tap-reveni's `returns` stream; any other stream is refused."""
         if stream_name != "returns":
@@ -135,24 +139,37 @@ class TargetKhaosControl(Target):
         folder = self.config.get("exceptions_path")
         return ExceptionStream(Path(folder) / f"exceptions-{started}.jsonl" if folder else None)
 
-    def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
-        # A changed SCHEMA retires the sink holding the records read so far: commit them
-        # first, so no later batch's STATE can cover records still waiting in it.
-        if any(sink.current_size for sink in (*self._sinks_to_clear, *self._sinks_active.values())):
+    def get_sink(
+        self,
+        stream_name: str,
+        *,
+        record: dict[str, Any] | None = None,
+        schema: dict[str, Any] | None = None,
+        key_properties: Sequence[str] | None = None,
+    ) -> Sink:
+        """The stream's sink; a changed SCHEMA retires the sink holding the records read so
+        far, so those are committed first: no later batch's STATE can cover records still
+        waiting in it."""
+        if schema is not None and self.waiting():
             self.drain_all()
-        super()._process_schema_message(message_dict)
+        return super().get_sink(stream_name, record=record, schema=schema, key_properties=key_properties)
+
+    def waiting(self, *, besides: Sink | None = None) -> bool:
+        """Whether a sink other than `besides` holds records not yet committed."""
+        return any(sink.current_size for sink in self.returns_sinks if sink is not besides)
 
     def batch_committed(self, sink: ReturnsSink) -> None:
         """Every record `sink` read is now committed; when no other sink holds one still
         waiting, so is everything the latest STATE from the tap covers: pass it on now
         rather than at the end of the run or after singer-sdk's five minutes, so a
         target killed later resends only records it never committed."""
-        waiting = [s for s in (*self._sinks_to_clear, *self._sinks_active.values()) if s is not sink and s.current_size]
-        if self._latest_state and not waiting:
+        if self._latest_state and not self.waiting(besides=sink):
             self._write_state_message(copy.deepcopy(self._latest_state))
 
     def _write_state_message(self, state: dict[str, Any]) -> None:
-        # singer-sdk's writer, called by it at each full drain and by us after each batch.
+        # Stays private (CONTRIBUTING.md): singer-sdk writes STATE only here, at its full
+        # drains, and offers no public hook to pass it on after a batch commits, nor to skip
+        # one already passed on (each full drain would write the last one again).
         if state != self.passed_on:
             self.passed_on = state
             super()._write_state_message(state)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from target_khaos_control import clients
@@ -56,7 +56,11 @@ def read_project(project_dir: str | Path) -> list[MeltanoJob]:
                 raise ProjectError(f"{file}: schedule {schedule.get('name')!r} has no `interval` (a cron line)")
             crons.setdefault(schedule["job"], []).append(str(schedule["interval"]))
     try:
-        owners = {job: client.name for client in clients.of_project(project, file.parent, {}) for job in client.jobs}
+        owners = {
+            job: client.name
+            for client in clients.of_project(cast(clients.MeltanoProject, project), file.parent, {})
+            for job in client.jobs
+        }
     except (clients.ProjectError, KeyError, TypeError) as error:
         raise ProjectError(f"{file}: its clients cannot be read ({error})") from None
     jobs = []

@@ -38,18 +38,11 @@ from reveni_khaos_sandbox.khaos_data import (
 from reveni_khaos_sandbox.khaos_model import Khaos
 from reveni_khaos_sandbox.khaos_records import Conflict, Invalid, NotFound
 from reveni_khaos_sandbox.khaos_user import KhaosUser
+from reveni_khaos_sandbox.refusals import RequestError, detail
 
 DEFAULT_POLL_MINUTES = 5.0
 log = logging.getLogger("khaos_sandbox")
 T = TypeVar("T")
-
-
-class RequestError(Exception):
-    """A bad request: answered with its status and `{"detail": ...}`."""
-
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(text)
-        self.status, self.text = status, text
 
 
 class KhaosSandbox(KhaosUser):
@@ -238,19 +231,15 @@ class KhaosSandbox(KhaosUser):
             routes=routes,
             lifespan=self.lifespan,
             exception_handlers={
-                RequestError: lambda _, e: _detail(e.status, e.text),
-                NotFound: lambda _, e: _detail(404, str(e)),
-                Conflict: lambda _, e: _detail(409, str(e)),
-                Invalid: lambda _, e: _detail(400, str(e)),
+                RequestError: lambda _, e: detail(e.status, e.text),
+                NotFound: lambda _, e: detail(404, str(e)),
+                Conflict: lambda _, e: detail(409, str(e)),
+                Invalid: lambda _, e: detail(400, str(e)),
                 # The channel, not this request, is at fault: a gateway error.
-                ChannelError: lambda _, e: _detail(502, str(e)),
-                HTTPException: lambda _, e: _detail(e.status_code, _http_detail(e)),
+                ChannelError: lambda _, e: detail(502, str(e)),
+                HTTPException: lambda _, e: detail(e.status_code, _http_detail(e)),
             },
         )
-
-
-def _detail(status: int, text: str) -> JSONResponse:
-    return JSONResponse({"detail": text}, status_code=status)
 
 
 def _http_detail(error: HTTPException) -> str:

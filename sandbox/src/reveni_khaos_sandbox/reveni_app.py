@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reveni_khaos_sandbox.faults import FaultInjector, FaultMiddleware
+from reveni_khaos_sandbox.refusals import RequestError, detail
 from reveni_khaos_sandbox.reveni_data import money
 from reveni_khaos_sandbox.reveni_store import ReturnStore, parse_timestamp
 
@@ -31,18 +32,6 @@ API = "/merchants/v0/stores/{store_id}"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 EVENT_TYPES = {"return.created", "return.updated"}
 log = logging.getLogger("reveni_sandbox")
-
-
-def detail(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": text}, status_code=status, headers=headers)
-
-
-class RequestError(Exception):
-    """A bad request: answered with its status and `{"detail": ...}`."""
-
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(text)
-        self.status, self.text = status, text
 
 
 class ReveniSandbox:

@@ -56,9 +56,7 @@ ORDER_DOWNLOAD_MINUTES = 1440  # the channel has no orders for Khaos: once a day
 MAX_DEPTH = 32  # the deepest documented push is 7 levels
 PUSHES: dict[
     str,
-    tuple[
-        str, str, Callable[[Engine, khaos_pushes.Pushed, datetime, khaos_pushes.Pause, Routing], khaos_pushes.Outcome]
-    ],
+    tuple[str, str, Callable[[Engine, khaos_pushes.Body, datetime, khaos_pushes.Pause, Routing], khaos_pushes.Outcome]],
 ] = {
     # endpoint name in the config file: (our path, XML root element, how to keep it).
     # The XML roots are the docs' (README L1561, L1687, L1413).
@@ -301,7 +299,7 @@ def _format(request: Request) -> str:
     return fmt
 
 
-def _decode(body: bytes, root: str, content_type: str) -> khaos_pushes.Pushed:
+def _decode(body: bytes, root: str, content_type: str) -> khaos_pushes.Body:
     if "xml" in content_type or body.lstrip().startswith(b"<"):
         try:
             return khaos_xml.parse(body, root)

@@ -14,11 +14,11 @@ from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from target_khaos_control.channel.pages import client_rules
 from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.channel.pages import refused as _refused
 from target_khaos_control.operations.month_end import AWAITING, Close, Period, close_period
 from target_khaos_control.operations.month_end_export import total_rows
-from target_khaos_control.rules import RuleSetError, load_ruleset
 
 GAP_NAMES = {AWAITING: "paid, within Khaos's time (no credit note yet)"}
 
@@ -72,12 +72,8 @@ class ClosePages:
             return close_period(conn, period, tax_rates=self._tax_rates())
 
     def _tax_rates(self) -> dict[str, Decimal]:
-        if not self.rules_path:
-            return {}
-        try:
-            return load_ruleset(self.rules_path).tax_code_rates
-        except RuleSetError:
-            return {}
+        rules = client_rules(self.rules_path)
+        return rules.tax_code_rates if rules else {}
 
 
 def _last_month() -> str:

@@ -17,10 +17,10 @@ Content-Security-Policy that allows no script and no framing at all (pages.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -34,11 +34,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from target_khaos_control.channel.dashboard_actions import Forms
 from target_khaos_control.channel.dashboard_exceptions import ExceptionPages
 from target_khaos_control.channel.dashboard_lists import csv_response
-from target_khaos_control.channel.pages import SECURITY_HEADERS, refused
+from target_khaos_control.channel.pages import SECURITY_HEADERS, client_rules, refused
 from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.khaos_position import read_positions
 from target_khaos_control.operations.reconciliation import GAP_EXCEPTIONS
-from target_khaos_control.rules import RuleSetError, load_ruleset
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED
 from target_khaos_control.store import credit_notes, documents, exceptions, now, reveni_returns, runs, stock_levels
 
@@ -193,15 +192,21 @@ class Dashboard:
 
     def _sites(self) -> dict[str, str]:
         """Khaos's site names, from the client's rule set (`khaos.sites`), read when asked."""
-        if not self.rules_path:
-            return {}
-        try:
-            return load_ruleset(self.rules_path).sites
-        except RuleSetError:
-            return {}
+        rules = client_rules(self.rules_path)
+        return rules.sites if rules else {}
 
 
-def _run(row: Any) -> dict[str, Any]:
+class RunRow(TypedDict):
+    """One run as the Runs page lists it."""
+
+    started: str
+    kind: str
+    status: str
+    duration: str
+    counts: dict[str, object]  # label -> what the run counted
+
+
+def _run(row: Any) -> RunRow:
     counts = json.loads(row.counts or "{}")
     took = (row.finished_at - row.started_at).total_seconds() if row.finished_at else None
     return {
@@ -232,7 +237,7 @@ def _quantity(value: Decimal) -> str:
 
 
 def _events(
-    record: dict[str, Any], docs: Sequence[Any], notes: Sequence[Any], problems: Sequence[Any]
+    record: Mapping[str, object], docs: Sequence[Any], notes: Sequence[Any], problems: Sequence[Any]
 ) -> list[tuple[str, str]]:
     # The record is as Reveni sent it: any field may be missing, null or of another type.
     events = [(_said(record.get("created_at")), "Created in Reveni")]

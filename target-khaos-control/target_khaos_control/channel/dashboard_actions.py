@@ -14,7 +14,8 @@ import binascii
 import hashlib
 import hmac
 import time
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 from urllib.parse import parse_qs, quote
 
 from sqlalchemy.engine import Engine
@@ -28,6 +29,14 @@ from target_khaos_control.store import now
 
 TOKEN_HOURS = 12  # a form older than this is refused: open the page again
 FORM_BYTES = 16_384  # a note of 2,000 characters, encoded, fits many times
+
+
+class Who(TypedDict):
+    """Who acts on an exception from the dashboard, and when."""
+
+    login: str
+    person: str
+    moment: datetime
 
 
 class Forms:
@@ -71,7 +80,7 @@ class Forms:
                 status_code=403,
             )
         key = fields.get("key", "")
-        who = {"login": login(request), "person": fields.get("by", ""), "moment": now()}
+        who: Who = {"login": login(request), "person": fields.get("by", ""), "moment": now()}
         try:
             await run_in_threadpool(self._write, done, key, fields, who)
         except ActionRefused as error:
@@ -79,7 +88,7 @@ class Forms:
         # Post, then redirect, then get: a reload never sends the form twice.
         return RedirectResponse(f"/dashboard/exception?key={quote(key, safe='')}&done={done}", status_code=303)
 
-    def _write(self, done: str, key: str, fields: dict[str, str], who: dict[str, Any]) -> None:
+    def _write(self, done: str, key: str, fields: dict[str, str], who: Who) -> None:
         with self.engine.begin() as conn:
             if done == "assigned":
                 assign(conn, key, to=fields.get("to", ""), **who)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from target_khaos_control.channel.dashboard_actions import Forms, login
-from target_khaos_control.channel.dashboard_lists import ListRefused, ListView, csv_response, worked
+from target_khaos_control.channel.dashboard_lists import ListRefused, ListView, list_page, worked
 from target_khaos_control.channel.pages import page, refused
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.exception_log import actions
@@ -89,25 +89,17 @@ class ExceptionPages:
             covered = {key for proposal in self._proposals(conn) for key in proposal.exceptions}
         proposed = Counter(r["owner"] for r in records if r["trace_key"] in covered)
         chosen = [r for r in records if (not owner or r["owner"] == owner) and (not kind or r["type"] == kind)]
-        matching = view.apply(chosen, SEARCHED)
-        if request.url.path.endswith(".csv"):
-            return csv_response("open-exceptions", OPEN_COLUMNS, matching)
-        try:
-            shown, pages = view.paged(matching)
-        except ListRefused as error:
-            return refused(str(error))
-        filters = {"owner": owner, "type": kind}
-        return page(
-            "exceptions.html",
-            "Open exceptions",
-            records=shown,
+        return list_page(
+            view,
+            view.apply(chosen, SEARCHED),
+            as_csv=request.url.path.endswith(".csv"),
+            export=("open-exceptions", OPEN_COLUMNS),
+            template="exceptions.html",
+            title="Open exceptions",
             owner=owner,
             kind=kind,
             total=len(records),
-            matching=len(matching),
-            view=view,
-            pages=pages,
-            filters=filters,
+            filters={"owner": owner, "type": kind},
             sorts=OPEN_SORTS,
             by_owner=[(o, by_owner[o]) for o in [*owners, *sorted(set(by_owner) - set(owners))] if by_owner[o]],
             by_type=[(o, k, n) for (o, k), n in sorted(by_type.items())],
@@ -120,20 +112,13 @@ class ExceptionPages:
             view = ListView.from_query(request.query_params, RESOLVED_SORTS)
         except ListRefused as error:
             return refused(str(error))
-        matching = view.apply(self._resolved(), (*SEARCHED, "resolved_by", "why"))
-        if request.url.path.endswith(".csv"):
-            return csv_response("resolved-exceptions", RESOLVED_COLUMNS, matching)
-        try:
-            shown, pages = view.paged(matching)
-        except ListRefused as error:
-            return refused(str(error))
-        return page(
-            "resolved.html",
-            "Resolved exceptions",
-            records=shown,
-            matching=len(matching),
-            view=view,
-            pages=pages,
+        return list_page(
+            view,
+            view.apply(self._resolved(), (*SEARCHED, "resolved_by", "why")),
+            as_csv=request.url.path.endswith(".csv"),
+            export=("resolved-exceptions", RESOLVED_COLUMNS),
+            template="resolved.html",
+            title="Resolved exceptions",
             filters={},
             sorts=RESOLVED_SORTS,
         )

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
+from target_khaos_control.channel.pages import page, refused
 from target_khaos_control.exception_grade import age_days, grade, money_at_stake
 from target_khaos_control.exception_log import as_record
 
@@ -116,6 +117,27 @@ def worked(row: Any, moment: datetime) -> dict[str, Any]:
         "severity": grade(row.kind, row.severity, at_stake, age),
         "stored_severity": row.severity,
     }
+
+
+def list_page(
+    view: ListView,
+    matching: list[dict[str, Any]],
+    *,
+    as_csv: bool,
+    export: tuple[str, Sequence[tuple[str, str]]],
+    template: str,
+    title: str,
+    **values: Any,
+) -> Response:
+    """Every row `matching` as a CSV (`export`: its file name and columns) when `as_csv`,
+    else this view's page of them."""
+    if as_csv:
+        return csv_response(*export, matching)
+    try:
+        shown, pages = view.paged(matching)
+    except ListRefused as error:
+        return refused(str(error))
+    return page(template, title, records=shown, matching=len(matching), view=view, pages=pages, **values)
 
 
 def csv_response(name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]]) -> Response:

@@ -43,6 +43,30 @@ NO_CONTINUATION = (
 )
 
 
+# A pull's two big statements, built once: SQLAlchemy then only looks up their compiled form.
+PAGE = (
+    sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
+    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > sa.bindparam("after"))
+    .order_by(documents.c.feed_position)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_MOMENT = sa.bindparam("moment", type_=documents.c.last_served_at.type)
+_NEWLY = documents.c.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
+MARK_SERVED = (
+    documents.update()
+    .where(
+        documents.c.feed_position.between(sa.bindparam("first"), sa.bindparam("last")),
+        documents.c.state.in_(SERVABLE),
+    )
+    .values(
+        last_served_at=_MOMENT,
+        first_served_at=sa.func.coalesce(documents.c.first_served_at, _MOMENT),
+        state=sa.case((_NEWLY, SERVED.value), else_=documents.c.state),
+        state_changed_at=sa.case((_NEWLY, _MOMENT), else_=documents.c.state_changed_at),
+    )
+)
+
+
 class ContinuationError(ValueError):
     """A Sirion-Continuation the channel cannot read, or none at all: a 400."""
 
@@ -90,6 +114,12 @@ def next_batch(
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
+    if conn.dialect.name == "postgresql" and _polling(conn, limit):
+        start = _start_of_nothing_new(conn, position, continuation)
+        if start is not None:  # it marks nothing, so it never waits for a target's batch to commit
+            batch = Slice([], [], str(start))
+            _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, through=served_through(conn))
+            return batch
     lock_feed(conn)  # what is read here is what gets marked served
     through = served_through(conn)
     if isinstance(position, datetime):
@@ -98,22 +128,47 @@ def next_batch(
         after = position
     else:
         after = _recover(conn, continuation.strip(), moment, routing)
-    query = (
-        sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
-        .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > after)
-        .order_by(documents.c.feed_position)
-        .limit(limit)
-    )
-    rows = conn.execute(query).all()
-    out = str(rows[-1].feed_position) if rows else str(after)
-    batch = Slice([row.associated_ref for row in rows], [row.body for row in rows], out)
-    stretch = (int(rows[0].feed_position), int(rows[-1].feed_position)) if rows else None
+    rows = conn.execute(PAGE, {"after": after, "limit": limit}).tuples().all()
+    out = str(rows[-1][2]) if rows else str(after)
+    batch = Slice([row[0] for row in rows], [row[1] for row in rows], out)
+    stretch = (int(rows[0][2]), int(rows[-1][2])) if rows else None
     if stretch is not None:
         _mark_served(conn, *stretch, moment)
         if after <= through:  # this pull carried on from the served stretch: it grows
             through = max(through, stretch[1])
     _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through)
     return batch
+
+
+def _polling(conn: Connection, limit: int) -> bool:
+    """Whether Khaos is polling the feed's end: its last pull came back short of a full
+    page (or it never pulled). Draining, full page after full page, a pull goes straight
+    for the feed's lock rather than first look for something new."""
+    last = conn.execute(
+        sa.select(pulls.c.count).where(pulls.c.specific_ids.is_(False)).order_by(pulls.c.id.desc()).limit(1)
+    ).scalar()
+    return last is None or last < limit
+
+
+def _start_of_nothing_new(conn: Connection, position: int | datetime, continuation: str) -> int | None:
+    """Where a pull starts when nothing servable lies past there, read without the feed's
+    lock; None when something does, or when the continuation needs recovering (both are
+    decided again under the lock). On Postgres the pull log takes no lock: Khaos polling
+    an idle feed then answers at once, even while a target's batch holds the feed's lock
+    (SQLite has one write lock, which the log's entry needs anyway)."""
+    if isinstance(position, datetime):
+        start = first_contact(conn, continuation.strip())
+    elif _trusted(conn, position):
+        start = position
+    else:
+        return None
+    newer = conn.execute(
+        sa.select(documents.c.feed_position)
+        .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > start)
+        .order_by(documents.c.feed_position)  # on the feed's index, never a scan from the table's start
+        .limit(1)
+    ).first()
+    return start if newer is None else None
 
 
 def served_through(conn: Connection) -> int:
@@ -254,18 +309,7 @@ def _mark_served(conn: Connection, first: int, last: int, moment: datetime) -> N
     """One pull is one stretch of the feed, read under the feed's lock: one UPDATE by
     position marks it. A re-requested document keeps that mark (Khaos said its import
     failed); the rest become served."""
-    table = documents.c
-    newly = table.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
-    conn.execute(
-        documents.update()
-        .where(table.feed_position.between(first, last), table.state.in_(SERVABLE))
-        .values(
-            last_served_at=moment,
-            first_served_at=sa.func.coalesce(table.first_served_at, moment),
-            state=sa.case((newly, SERVED.value), else_=table.state),
-            state_changed_at=sa.case((newly, moment), else_=table.state_changed_at),
-        )
-    )
+    conn.execute(MARK_SERVED, {"first": first, "last": last, "moment": moment})
 
 
 def _mark_re_requested(conn: Connection, refs: list[str], moment: datetime) -> None:

@@ -13,6 +13,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
+from target_khaos_control.rules import RuleSet, RuleSetError, load_ruleset
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATES = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html"], default_for_string=True, default=True)
@@ -53,3 +55,14 @@ def page(template: str, title: str, status_code: int = 200, **values: Any) -> HT
 def refused(detail: str, status_code: int = 400) -> HTMLResponse:
     """A request the dashboard cannot do, and why."""
     return page("error.html", "Not possible", status_code=status_code, detail=detail)
+
+
+def client_rules(rules_path: str) -> RuleSet | None:
+    """The client's rule set for what a page adds from it (site names, tax rates); None when
+    none is set or it does not load: the page shows what it can without it."""
+    if not rules_path:
+        return None
+    try:
+        return load_ruleset(rules_path)
+    except RuleSetError:
+        return None

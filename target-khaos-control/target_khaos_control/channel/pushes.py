@@ -22,26 +22,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.channel import push_entries as read
+from target_khaos_control.channel.catalogue import changed as catalogue_changed
+from target_khaos_control.channel.catalogue import delete_item, keep_item
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
 from target_khaos_control.exception_routing import Routing
-from target_khaos_control.khaos_documents import StockItem, StockStatus, encode
-from target_khaos_control.rules.catalogue import changed as catalogue_changed
+from target_khaos_control.khaos_documents import StockItem, StockStatus
 from target_khaos_control.store import (
     PUSH_LOCK,
     chunks,
     exceptions,
     hold,
     order_statuses,
-    stock_codes,
-    stock_items,
     stock_levels,
 )
 
@@ -50,8 +48,7 @@ CHUNK = 200  # entries per transaction: about what a pull may wait for
 
 
 Pause = Callable[[], None]
-# A push as read from its JSON or XML: entries are decoded into their definitions one by one.
-Pushed = Mapping[str, object]
+Body = Mapping[str, object]  # a push as Khaos sent it (JSON, or XML read into the same shape)
 Row = TypeVar("Row")
 StatusRow = tuple[dict[str, object], dict[str, object]]  # a status's key, and what is kept of it
 
@@ -64,15 +61,32 @@ class PushError(ValueError):
     """A push none of which can be read; the message says what is wrong."""
 
 
+class Rejection(TypedDict):
+    """One entry not kept: where it stood in the push, its key, and why."""
+
+    where: str
+    key: str
+    reason: str
+
+
+class Answer(TypedDict):
+    """What Khaos is told of its push."""
+
+    kept: int
+    not_stock_controlled: int
+    rejected: int
+    rejections: list[Rejection]
+
+
 @dataclass
 class Outcome:
     """What came of one push: how many entries were kept, and which were rejected and why."""
 
     kept: int = 0
     not_stock_controlled: int = 0  # StockStatus entries with neither Levels nor RelationshipPotential
-    rejected: list[dict[str, str]] = field(default_factory=list)  # {"where", "key", "reason"}
+    rejected: list[Rejection] = field(default_factory=list)
 
-    def json(self) -> dict[str, int | list[dict[str, str]]]:
+    def json(self) -> Answer:
         """The answer Khaos is given: the counts, and at most 20 of the rejections."""
         # The answer lists at most 20 rejections; all of them are exceptions on record.
         return {
@@ -93,8 +107,8 @@ class _Push:
     keys_kept: list[str] = field(default_factory=list)  # the entry keys kept, to resolve old rejections
     routing: Routing = field(default_factory=Routing)  # the client's owner and severity for a rejection
 
-    def each(self, data: Pushed, name: str, check: Callable[[object], str]) -> bool:
-        """Check every entry of the list `name`; False when there is no such list."""
+    def each(self, data: Body, name: str, check: Callable[[object], str]) -> bool:
+        """Decode every entry of the list `name` (`check`); False when there is no such list."""
         entries = data.get(name)
         if name not in data:
             return False
@@ -159,10 +173,12 @@ class _Push:
 
 
 def save_stock_upload(
-    engine: Engine, data: Pushed, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockUpload: each stock item (codes, barcodes, tax rate) and the deletions; the unreadable on record."""
-    push, items, deleted = _Push("StockUpload", pause, routing=routing or Routing()), [], []
+    push = _Push("StockUpload", pause, routing=routing or Routing())
+    items: list[tuple[StockItem, str]] = []  # each stock item, and its entry as pushed
+    deleted: list[str] = []
 
     def check_item(entry: object) -> str:
         item = read.decoded(entry, StockItem)
@@ -177,44 +193,15 @@ def save_stock_upload(
     readable = push.each(data, "Items", check_item)
     if not push.each(data, "Deleted", check_deleted) and not readable:
         raise PushError(_unreadable(push, "Items"))
-    push.keep(engine, items, lambda conn, kept: _keep_item(conn, kept[0], kept[1], moment), catalogue=True)
-    push.keep(
-        engine,
-        deleted,
-        lambda conn, gone: conn.execute(
-            stock_items.update().where(stock_items.c.stock_id == gone).values(deleted=True, updated_at=moment)
-        ),
-        catalogue=True,
-    )
+    push.keep(engine, items, lambda conn, kept: keep_item(conn, kept[0], kept[1], moment), catalogue=True)
+    push.keep(engine, deleted, lambda conn, gone: delete_item(conn, gone, moment), catalogue=True)
     push.outcome.kept = len(items) + len(deleted)
     push.record(engine, moment)
     return push.outcome
 
 
-def _keep_item(conn: Connection, item: StockItem, payload: str, moment: datetime) -> None:
-    """One stock item into the catalogue: its row, and its stock code among those it has had."""
-    values = {
-        "stock_code": item.StockCode,
-        "other_ref": item.OtherRef,
-        "barcodes": msgspec.json.encode(item.Barcodes).decode(),
-        "tax_rate": encode(item.TaxRate or {}),
-        "discontinued": item.Options is not None and item.Options.Discontinued,
-        "deleted": False,
-        "payload": payload,
-        "updated_at": moment,
-    }
-    _upsert(conn, stock_items, {"stock_id": item.StockID}, values)
-    known = conn.execute(
-        sa.select(stock_codes.c.stock_code).where(
-            stock_codes.c.stock_id == item.StockID, stock_codes.c.stock_code == item.StockCode
-        )
-    ).first()
-    if known is None:
-        conn.execute(stock_codes.insert().values(stock_id=item.StockID, stock_code=item.StockCode, first_seen=moment))
-
-
 def save_stock_statuses(
-    engine: Engine, data: Pushed, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockStatusUpload: each stock item's levels at each site."""
     push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), list[StatusRow]()
@@ -239,7 +226,7 @@ def save_stock_statuses(
 
 
 def save_order_statuses(
-    engine: Engine, data: Pushed, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
+    engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep an OrderStatusUpload: the status Khaos gives each order."""
     push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), list[StatusRow]()
@@ -262,7 +249,7 @@ def save_order_statuses(
 def _save_statuses(
     push: _Push,
     engine: Engine,
-    data: Pushed,
+    data: Body,
     check: Callable[[object], str],
     rows: list[StatusRow],
     table: sa.Table,

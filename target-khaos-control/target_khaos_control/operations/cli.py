@@ -170,6 +170,7 @@ def _serve(args: argparse.Namespace) -> None:
         import uvicorn
 
         from target_khaos_control.channel.app import Channel
+        from target_khaos_control.channel.checkpoints import WalCheckpoints
     except ImportError as missing:
         sys.exit(
             f"reveni-khaos serve: the channel needs the `channel` extra ({missing.name} is missing): "
@@ -195,6 +196,7 @@ def _serve(args: argparse.Namespace) -> None:
     except ValueError as error:
         sys.exit(without_passwords(f"reveni-khaos serve: {error}"))
     claim_store(engine, client, masked(settings.database_url))
+    WalCheckpoints.off_the_answers(engine)  # SQLite: no pull waits for a checkpoint
     logging.getLogger("reveni_khaos.channel").info(
         "Channel for Khaos Control: config file at %s/khaos/config.json (or .xml)",
         without_passwords(settings.public_url.rstrip("/")),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ def _free_slot(existing: list[project_clients.Client]) -> int:
     return slot
 
 
-def _plugin(listing: Any, name: str, parent: str, config: dict[str, Any]) -> None:
+def _plugin(listing: Any, name: str, parent: str, config: Mapping[str, object]) -> None:
     entry = CommentedMap(name=name, inherit_from=parent)
     if config:
         entry["config"] = CommentedMap(config)
@@ -174,7 +175,7 @@ def _utility(project: Any) -> Any:
     raise ClientError("meltano.yml has no `reveni-khaos` utility to give the client's serve command to")
 
 
-def _entry(plugins: Any, kind: str, name: str, config: dict[str, Any]) -> None:
+def _entry(plugins: Any, kind: str, name: str, config: Mapping[str, object]) -> None:
     plugins.setdefault(kind, CommentedSeq()).append(CommentedMap(name=name, config=CommentedMap(config)))
 
 

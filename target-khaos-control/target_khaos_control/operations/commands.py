@@ -132,7 +132,7 @@ def run_reconciliation(
         gaps = _record_gaps(conn, report, moment, routing)
         keep_credit_notes(conn, notes, moment)
         opened = {"exceptions_opened": gaps.opened, "exceptions_resolved": gaps.resolved}
-        record_run(conn, "reconcile", moment, report.summary() | opened)
+        record_run(conn, "reconcile", moment, {**report.summary(), **opened})
     text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

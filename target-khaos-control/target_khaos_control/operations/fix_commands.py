@@ -16,7 +16,7 @@ import os
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -59,7 +59,41 @@ def list_fixes(engine: Engine, rules_path: str, owner: str | None, fmt: str, out
     return 0
 
 
-def as_entry(proposal: Proposal, held: dict[str, str]) -> dict[str, Any]:
+class Impact(TypedDict):
+    """What accepting a proposal would touch."""
+
+    exceptions: int
+    returns: int
+    held: dict[str, str]
+
+
+class ProposedEdit(TypedDict):
+    """The change to rules.yml: where, and the value set there."""
+
+    path: str
+    value: object
+
+
+class FixEntry(TypedDict):
+    """One proposal as `fix list` shows it."""
+
+    id: str
+    exception_id: str
+    exceptions: list[str]
+    kind: str
+    owner: str
+    subject: str
+    proposal: ProposedEdit | None
+    confidence: int
+    likely: bool
+    evidence: list[str]
+    impact: Impact
+    advice_only: bool
+    advice: str
+    command: str
+
+
+def as_entry(proposal: Proposal, held: dict[str, str]) -> FixEntry:
     """One proposal as `fix list --format json` shows it."""
     return {
         "id": proposal.id,

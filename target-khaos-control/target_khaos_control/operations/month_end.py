@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -34,7 +35,7 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.operations.reconciliation import CreditNote, ReturnLine, StockVat, compare
-from target_khaos_control.operations.reconciliation.compare import completed
+from target_khaos_control.refunded import MOVEMENTS, refunded
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SERVED, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import credit_notes, documents, exceptions, return_versions
@@ -101,7 +102,8 @@ class Figures:
     paid_out: Decimal = Decimal("0.00")  # by Reveni in the period: refunds less top-ups
     credited: Decimal = Decimal("0.00")  # by Khaos in the period
     matched: Decimal = Decimal("0.00")  # the cash of the period's matched returns
-    gaps: dict[str, list[Any]] = field(default_factory=dict)  # gap -> [count, amount, oldest age in days]
+    # gap -> (count, amount, oldest age in days)
+    gaps: dict[str, tuple[int, Decimal, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -178,13 +180,9 @@ def close_period(
 
 
 def _close_line(
-    line: ReturnLine, record: dict[str, Any], by_ref: dict[str, list[CreditNote]], docs: list[Any], period: Period
+    line: ReturnLine, record: Mapping[str, object], by_ref: dict[str, list[CreditNote]], docs: list[Any], period: Period
 ) -> CloseLine:
-    paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    for key, sign, when in (("refunds", 1, "refunded_at"), ("exchange_payments", -1, "paid_at")):
-        for movement in completed(record, key):
-            if period.holds(_day(str(movement.get(when) or ""))):
-                paid[str(movement.get("currency") or line.currency)] += sign * Decimal(str(movement["amount"]))
+    paid = refunded(record, line.currency, dated=lambda when: period.holds(_day(when)))
     every = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
     notes = [note for note in every if note.currency == line.currency]
     credited: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
@@ -215,12 +213,12 @@ def _figures(lines: list[CloseLine]) -> dict[tuple[str, str], Figures]:
         if line.matched and entry.of_period:
             own.matched += line.refunded
         for gap in entry.gap_types:
-            count, amount, oldest = own.gaps.get(gap, [0, Decimal("0.00"), 0])
-            own.gaps[gap] = [count + 1, amount + line.refunded - line.credited, max(oldest, line.age_days)]
+            count, amount, oldest = own.gaps.get(gap, (0, Decimal("0.00"), 0))
+            own.gaps[gap] = (count + 1, amount + line.refunded - line.credited, max(oldest, line.age_days))
     return dict(sorted(figures.items()))
 
 
-def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
+def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, object]], dict[str, datetime]]:
     """Each return's version the store held at `end`, its money dated before `end`; and the
     returns the store first heard of after `end` (a late sync), with when: their first
     version stands in, by its Reveni dates."""
@@ -239,10 +237,11 @@ def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, Any]
     records = []
     for text in stored.values():
         record = _decoded(text)
-        for key, when in (("refunds", "refunded_at"), ("exchange_payments", "paid_at")):
+        for key, _, when in MOVEMENTS:
+            movements = record.get(key)
             record[key] = [
                 m
-                for m in record.get(key) or []
+                for m in (movements if isinstance(movements, list) else [])
                 if isinstance(m, dict) and ((day := _moment(str(m.get(when) or ""))) is None or day < end)
             ]
         records.append(record)
@@ -331,7 +330,7 @@ def _moment(text: str) -> datetime | None:
         return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
 
 
-def _decoded(stored: str) -> dict[str, Any]:
+def _decoded(stored: str) -> dict[str, object]:
     try:
         found = json.loads(stored)
     except ValueError:

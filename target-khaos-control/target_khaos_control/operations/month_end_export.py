@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO, TypedDict
 
 from sqlalchemy.engine import Engine
 
@@ -75,7 +75,24 @@ def run_close(
     return 0
 
 
-def summary(close: Close) -> dict[str, dict[str, Any]]:
+class GapFigure(TypedDict):
+    """One kind of gap in a close: how many, how much, how old the oldest."""
+
+    count: int
+    amount: str
+    oldest_age_days: int
+
+
+class CloseFigures(TypedDict):
+    """A close's figures for one currency and refund method (amounts as text)."""
+
+    paid_out: str
+    credited: str
+    matched: str
+    gaps: dict[str, GapFigure]
+
+
+def summary(close: Close) -> dict[str, CloseFigures]:
     """The close's figures as plain values (amounts as text): the run's record, the dashboard's."""
     return {
         f"{currency} {method}": {

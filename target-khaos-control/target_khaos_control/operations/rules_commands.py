@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.engine import RuleSet
-from target_khaos_control.rules.golden import outcome, run_cases
+from target_khaos_control.rules.golden import ExceptionOutcome, Outcome, outcome, run_cases
 from target_khaos_control.rules.loader import RuleSetError, load_ruleset, rules_file
 
 
@@ -43,7 +44,7 @@ def run_tests(path: str, out: TextIO = sys.stdout) -> int:
     return 1 if failed or not results else 0
 
 
-def preview(path: str, returns: list[dict[str, Any]], against: str | None = None, out: TextIO = sys.stdout) -> int:
+def preview(path: str, returns: list[dict[str, object]], against: str | None = None, out: TextIO = sys.stdout) -> int:
     """`rules preview`: what the rules make of these returns, or how two rule sets differ on them."""
     try:
         ruleset = load_ruleset(path)
@@ -58,13 +59,13 @@ def preview(path: str, returns: list[dict[str, Any]], against: str | None = None
     return 0
 
 
-def _show(ruleset: RuleSet, returns: list[dict[str, Any]], out: TextIO) -> None:
+def _show(ruleset: RuleSet, returns: list[dict[str, object]], out: TextIO) -> None:
     totals: Counter[str] = Counter()
     for record in returns:
         result = outcome(ruleset.draft(record, Catalogue.empty()))
         totals["lines"] += len(result["lines"])
         totals.update(f"exception {e['kind']} ({e['owner']})" for e in result["exceptions"])
-        print(f"{record.get('id')} ({record.get('status')}, order {record.get('order', {}).get('number')})", file=out)
+        print(f"{record.get('id')} ({record.get('status')}, order {_order_number(record)})", file=out)
         for line in result["lines"]:
             print(
                 f"    line  {line['sku']} x{line['quantity']} reason {line['reason']} {line['disposition']} "
@@ -78,7 +79,7 @@ def _show(ruleset: RuleSet, returns: list[dict[str, Any]], out: TextIO) -> None:
     print(f"\n{len(returns)} returns: " + ", ".join(f"{n} {what}" for what, n in sorted(totals.items())), file=out)
 
 
-def _diff(new: RuleSet, old: RuleSet, returns: list[dict[str, Any]], out: TextIO) -> None:
+def _diff(new: RuleSet, old: RuleSet, returns: list[dict[str, object]], out: TextIO) -> None:
     """What changes if `new` replaces `old`, return by return: one line per change, from -> to."""
     changed = 0
     for record in returns:
@@ -86,7 +87,7 @@ def _diff(new: RuleSet, old: RuleSet, returns: list[dict[str, Any]], out: TextIO
         if before == after:
             continue
         changed += 1
-        print(f"{record.get('id')} (order {record.get('order', {}).get('number')}):", file=out)
+        print(f"{record.get('id')} (order {_order_number(record)}):", file=out)
         for change in changes(before, after):
             print(f"    {change}", file=out)
     print(
@@ -96,11 +97,17 @@ def _diff(new: RuleSet, old: RuleSet, returns: list[dict[str, Any]], out: TextIO
     )
 
 
-def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def _order_number(record: Mapping[str, object]) -> object:
+    order = record.get("order")
+    return order.get("number") if isinstance(order, dict) else None
+
+
+def changes(before: Outcome, after: Outcome) -> list[str]:
     """Two outcomes of one return, as the few facts that differ: `item X reason: 2 -> 5`."""
     found = []
-    lines_before = {line["item"]: line for line in before["lines"]}
-    lines_after = {line["item"]: line for line in after["lines"]}
+    # Read field by field, whichever fields a line has.
+    lines_before: dict[str, Mapping[str, object]] = {line["item"]: line for line in before["lines"]}
+    lines_after: dict[str, Mapping[str, object]] = {line["item"]: line for line in after["lines"]}
     for item in sorted(lines_before.keys() | lines_after.keys()):
         old, new = lines_before.get(item), lines_after.get(item)
         if old is None or new is None:
@@ -115,21 +122,23 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     exceptions_after = {_exception(e) for e in after["exceptions"]}
     found += [f"exception added: {e}" for e in sorted(exceptions_after - exceptions_before)]
     found += [f"exception gone: {e}" for e in sorted(exceptions_before - exceptions_after)]
-    for key in sorted(before.keys() - {"lines", "exceptions"}):
-        if before[key] != after[key]:
-            found.append(f"{key}: {_plain(before[key])} -> {_plain(after[key])}")
+    whole_before: Mapping[str, object] = before
+    whole_after: Mapping[str, object] = after
+    for key in sorted(whole_before.keys() - {"lines", "exceptions"}):
+        if whole_before[key] != whole_after[key]:
+            found.append(f"{key}: {_plain(whole_before[key])} -> {_plain(whole_after[key])}")
     return found
 
 
-def _exception(entry: dict[str, Any]) -> str:
+def _exception(entry: ExceptionOutcome) -> str:
     return f"{entry['kind']} for {entry['owner']}" + (f" (item {entry['item']})" if entry.get("item") else "")
 
 
-def _plain(value: Any) -> str:
+def _plain(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
-def read_returns(file: str) -> list[dict[str, Any]]:
+def read_returns(file: str) -> list[dict[str, object]]:
     """Reveni returns, one JSON object a line; Singer RECORD lines (tap output) work too.
     `-` reads standard input, so tap-reveni's output can be piped straight in."""
     found = []
@@ -141,7 +150,11 @@ def read_returns(file: str) -> list[dict[str, Any]]:
             message = json.loads(line)
         except json.JSONDecodeError as error:
             raise ValueError(f"{file}:{number}: not JSON ({error.msg})") from None
+        if not isinstance(message, dict):
+            raise ValueError(f"{file}:{number}: not a return or a Singer message: a JSON object is expected")
         if message.get("type") == "RECORD":
+            if not isinstance(message.get("record"), dict):
+                raise ValueError(f"{file}:{number}: a RECORD whose `record` is not a JSON object")
             found.append(message["record"])
         elif "id" in message and "return_items" in message:
             found.append(message)

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import Edit, Proposal
+from target_khaos_control.rules.rules_document import RulesDocument
 from target_khaos_control.store import order_statuses
 
 
-def customer_proposals(client: str, rules: dict[str, Any], email: str, conn: Connection) -> list[Proposal]:
+def customer_proposals(client: str, rules: RulesDocument, email: str, conn: Connection) -> list[Proposal]:
     """The URN Khaos pushed for `email`, as a row of the table the rules' URN template looks up."""
-    template = str((rules.get("references") or {}).get("urn") or "")
+    references = rules.get("references")
+    template = str(references.get("urn") or "") if references else ""
     table = re.search(r"lookup\(\s*['\"]([^'\"]+)['\"]\s*\)", template)
     if not email or table is None:
         return []
@@ -45,7 +46,7 @@ def customer_proposals(client: str, rules: dict[str, Any], email: str, conn: Con
     ]
 
 
-def _urns_for(entry: Any, email: str) -> list[str]:
+def _urns_for(entry: object, email: str) -> list[str]:
     """The URN of each object in a pushed entry that holds `email` somewhere within it."""
     found: list[str] = []
     if isinstance(entry, dict):

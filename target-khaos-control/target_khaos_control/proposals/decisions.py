@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +17,7 @@ from sqlalchemy.engine import Connection
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import Proposal
 from target_khaos_control.proposals.reasons import Accepted, general_rules
+from target_khaos_control.rules.rules_document import RulesDocument
 from target_khaos_control.store import proposal_decisions
 
 ACCEPTED, REJECTED = "accepted", "rejected"
@@ -32,10 +32,11 @@ def note(by: str, moment: datetime, proposal_id: str) -> str:
     return f"accepted by {by} on {moment:%Y-%m-%d} (fix {proposal_id})"
 
 
-def noted(client: str, text: str, data: dict[str, Any]) -> dict[str, list[Accepted]]:
+def noted(client: str, text: str, data: RulesDocument) -> dict[str, list[Accepted]]:
     """The reason mappings a client's rule file says operators accepted, by Reveni code."""
     rules = general_rules(data.get("reasons") or [])
-    khaos = (data.get("khaos") or {}).get("return_reasons") or {}
+    khaos_section = data.get("khaos")
+    khaos = (khaos_section.get("return_reasons") if khaos_section else None) or {}
     found: dict[str, list[Accepted]] = {}
     for code, by, on in NOTED.findall(text):
         reason = khaos.get(str(rules[code]["khaos_reason"])) if code in rules else None

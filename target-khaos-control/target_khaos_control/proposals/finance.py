@@ -8,21 +8,23 @@ by hand once they agree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import APPEND, Edit, Proposal
+from target_khaos_control.rules.rules_document import RulesDocument, TaxCode
 
 ADVICE = "Finance decides: make this change by hand once the rate is confirmed, then validate and replay."
 
 
 def tax_proposals(
-    client: str, kind: Kind, rules: dict[str, Any], reveni_rate: str, stock_code: str, stock_tax: dict[str, Any]
+    client: str, kind: Kind, rules: RulesDocument, reveni_rate: str, stock_code: str, stock_tax: Mapping[str, object]
 ) -> list[Proposal]:
     """What the evidence says of the tax on one line: Reveni's rate, and the tax code
     Khaos's stock item carries (`stock_tax`, as pushed: ID, Code, Name)."""
-    codes = {str(k): v for k, v in (rules.get("khaos") or {}).get("tax_codes", {}).items()}
+    khaos = rules.get("khaos")
+    codes: dict[str, TaxCode] = {str(k): v for k, v in (khaos.get("tax_codes", {}) if khaos else {}).items()}
     carried = str(stock_tax.get("ID") or "")
     rate = _rate(reveni_rate)
     if kind == Kind.VAT_RATE_MISMATCH and carried in codes:

@@ -9,11 +9,11 @@ so they follow what Khaos pushed and what operators decided since.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 import yaml
@@ -28,6 +28,7 @@ from target_khaos_control.proposals.model import Proposal
 from target_khaos_control.proposals.reasons import Accepted, reason_proposals
 from target_khaos_control.proposals.stock import Stock, sku_proposals
 from target_khaos_control.rules.loader import rules_file
+from target_khaos_control.rules.rules_document import RulesDocument
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import exceptions, reveni_returns, stock_items
 
@@ -64,7 +65,7 @@ def propose(conn: Connection, rules_path: str | Path, owner: str | None = None) 
         )
     }
     context = _Context(conn, client, rules, rules_file(rules_path))
-    groups: dict[tuple[Kind, str], list[Any]] = {}
+    groups: dict[tuple[Kind, str], list[Any]] = {}  # the exceptions' rows, by kind and subject
     for row in open_:
         record = records.get(row.return_id)
         subject = context.subject(row, record) if record is not None else ""
@@ -88,8 +89,9 @@ def propose(conn: Connection, rules_path: str | Path, owner: str | None = None) 
     return found
 
 
-def read_rules(path: str | Path) -> dict[str, Any]:
-    """A rule set's YAML as data (validated separately, by rules/loader.py)."""
+def read_rules(path: str | Path) -> RulesDocument:
+    """A rule set's YAML as data (validated separately, by rules/loader.py: the proposers
+    read it with `.get`, as a file that fails validation has no proposals worth trusting)."""
     file = rules_file(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -97,13 +99,13 @@ def read_rules(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{file}: cannot read the rule set ({error}): run `reveni-khaos rules validate`") from None
     if not isinstance(data, dict):
         raise ValueError(f"{file}: not a rule set: run `reveni-khaos rules validate`")
-    return data
+    return cast(RulesDocument, data)
 
 
-def other_clients(file: Path) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[Accepted]]]:
+def other_clients(file: Path) -> tuple[list[tuple[str, RulesDocument]], dict[str, list[Accepted]]]:
     """The project's other clients' rule sets (the folders beside this client's), and the
     reason mappings their files say operators accepted, by Reveni code."""
-    found: list[tuple[str, dict[str, Any]]] = []
+    found: list[tuple[str, RulesDocument]] = []
     accepted: dict[str, list[Accepted]] = {}
     for other in sorted(file.parent.parent.glob("*/rules.yml")):
         if other.resolve() == file.resolve():
@@ -115,8 +117,9 @@ def other_clients(file: Path) -> tuple[list[tuple[str, dict[str, Any]]], dict[st
             continue  # a broken neighbour is its own consultant's problem, not evidence
         if isinstance(data, dict) and isinstance(data.get("reasons"), list) and isinstance(data.get("khaos"), dict):
             client = str(data.get("client") or other.parent.name)
-            found.append((client, data))
-            for code, decisions_ in decisions.noted(client, text, data).items():
+            rules = cast(RulesDocument, data)  # its reasons and Khaos reasons are there, read with `.get`
+            found.append((client, rules))
+            for code, decisions_ in decisions.noted(client, text, rules).items():
                 accepted.setdefault(code, []).extend(decisions_)
     return found, accepted
 
@@ -124,11 +127,12 @@ def other_clients(file: Path) -> tuple[list[tuple[str, dict[str, Any]]], dict[st
 class _Context:
     """What the proposers read, read once per run."""
 
-    def __init__(self, conn: Connection, client: str, rules: dict[str, Any], file: Path) -> None:
+    def __init__(self, conn: Connection, client: str, rules: RulesDocument, file: Path) -> None:
         self.conn, self.client, self.rules, self.file = conn, client, rules, file
-        self.aliases = {str(k): str(v) for k, v in ((rules.get("skus") or {}).get("aliases") or {}).items()}
+        skus = rules.get("skus")
+        self.aliases = {str(k): str(v) for k, v in ((skus.get("aliases") if skus else None) or {}).items()}
         self._stock: Stock | None = None
-        self._others: list[tuple[str, dict[str, Any]]] | None = None
+        self._others: list[tuple[str, RulesDocument]] | None = None
         self._accepted: dict[str, list[Accepted]] = {}
 
     @property
@@ -137,25 +141,25 @@ class _Context:
             self._stock = Stock.read(self.conn)
         return self._stock
 
-    def subject(self, row: Any, record: dict[str, Any]) -> str:
+    def subject(self, row: Any, record: Mapping[str, object]) -> str:
         """What exceptions of a kind share, so they share their proposals."""
         item = _item(record, row.item_id)
         if row.kind == Kind.UNKNOWN_REASON:
-            return str((item.get("return_reason") or {}).get("code") or "")
+            return str(_field(item, "return_reason", "code") or "")
         if row.kind in (Kind.SKU_NOT_FOUND, Kind.SKU_RENAMED_NEEDS_REVIEW):
             return self._unknown_sku(item, KINDS[row.kind])[0]
         if row.kind == Kind.CUSTOMER_NOT_FOUND:
-            return str((record.get("customer") or {}).get("email") or "")
+            return str(_field(record, "customer", "email") or "")
         return f"{self._code(str(item.get('sku') or ''))}:{item.get('tax_rate')}"
 
-    def proposals(self, kind: Kind, subject: str, row: Any, record: dict[str, Any]) -> Iterable[Proposal]:
+    def proposals(self, kind: Kind, subject: str, row: Any, record: Mapping[str, object]) -> Iterable[Proposal]:
         item = _item(record, row.item_id)
         if kind == Kind.UNKNOWN_REASON:
             if self._others is None:
                 self._others, self._accepted = other_clients(self.file)
                 for code, kept in decisions.accepted_reasons(self.conn).items():
                     self._accepted.setdefault(code, []).extend(kept)
-            label = str((item.get("return_reason") or {}).get("label") or "")
+            label = str(_field(item, "return_reason", "label") or "")
             accepted = self._accepted.get(subject, [])
             return reason_proposals(self.client, self.rules, subject, label, self._others, accepted)
         if kind in (Kind.SKU_NOT_FOUND, Kind.SKU_RENAMED_NEEDS_REVIEW):
@@ -173,10 +177,10 @@ class _Context:
     def _code(self, sku: str) -> str:
         return self.aliases.get(sku, sku)
 
-    def _unknown_sku(self, item: dict[str, Any], kind: Kind) -> tuple[str, str, str]:
+    def _unknown_sku(self, item: Mapping[str, object], kind: Kind) -> tuple[str, str, str]:
         """The SKU of the item (or of its exchange) that Khaos does not know as it is."""
-        exchange = item.get("exchange") if isinstance(item.get("exchange"), dict) else {}
-        for part in (item, exchange or {}):
+        exchange = item.get("exchange")
+        for part in (item, exchange if isinstance(exchange, dict) else {}):
             sku = str(part.get("sku") or "")
             if not sku:
                 continue
@@ -187,14 +191,23 @@ class _Context:
         return "", "", ""
 
 
-def _item(record: dict[str, Any], item_id: str) -> dict[str, Any]:
-    for item in record.get("return_items") or []:
+def _item(record: Mapping[str, object], item_id: str) -> Mapping[str, object]:
+    items = record.get("return_items")
+    for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and str(item.get("id")) == item_id:
             return item
     return {}
 
 
-def _rate(value: Any) -> str:
+def _field(record: Mapping[str, object], *path: str) -> object:
+    """The value at `path` in a stored Reveni record, None where any step is missing or no object."""
+    found: object = record
+    for key in path:
+        found = found.get(key) if isinstance(found, Mapping) else None
+    return found
+
+
+def _rate(value: object) -> str:
     try:
         return f"{Decimal(str(value)):.2f}" if value not in (None, "") else ""
     except InvalidOperation:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.proposals.model import APPEND, LIKELY, Edit, Proposal
 from target_khaos_control.proposals.words import UNSELLABLE, alike, meanings, words
+from target_khaos_control.rules.rules_document import KhaosReason, ReasonEntry, RulesDocument
 
 DISPOSITION = {  # Khaos's processing -> the rules' disposition (rules/loader.py PROCESSING, inverted)
     "return_to_stock": "restock",
@@ -29,6 +29,9 @@ DISPOSITION = {  # Khaos's processing -> the rules' disposition (rules/loader.py
 }
 RESTOCK = "return_to_stock"
 ALIKE = 80  # codes or labels this alike (0-100) count as evidence
+
+
+KhaosReasons = dict[str, KhaosReason]  # Khaos reason ID -> its name, processing and site
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,14 @@ class _Candidates:
 
 def reason_proposals(
     client: str,
-    rules: dict[str, Any],
+    rules: RulesDocument,
     code: str,
     label: str,
-    others: Iterable[tuple[str, dict[str, Any]]] = (),
+    others: Iterable[tuple[str, RulesDocument]] = (),
     accepted: Iterable[Accepted] = (),
 ) -> list[Proposal]:
     """Ranked proposals for mapping Reveni reason `code` (shown to shoppers as `label`)."""
-    khaos: dict[str, dict[str, Any]] = {str(k): v for k, v in rules["khaos"]["return_reasons"].items()}
+    khaos: KhaosReasons = {str(k): v for k, v in rules["khaos"]["return_reasons"].items()}
     found = _Candidates({}, [])
     said = meanings(code) | meanings(label)
     _from_operators(found, khaos, code, accepted)
@@ -70,7 +73,7 @@ def reason_proposals(
     return _ranked(client, code, khaos, found, ambiguous=len(said) > 1)
 
 
-def _from_operators(found: _Candidates, khaos: dict[str, Any], code: str, accepted: Iterable[Accepted]) -> None:
+def _from_operators(found: _Candidates, khaos: KhaosReasons, code: str, accepted: Iterable[Accepted]) -> None:
     for decision in accepted:
         for khaos_id in _same_reason(khaos, decision.name, decision.processing):
             found.add(
@@ -85,11 +88,12 @@ def _from_operators(found: _Candidates, khaos: dict[str, Any], code: str, accept
 
 
 def _from_other_clients(
-    found: _Candidates, khaos: dict[str, Any], code: str, others: Iterable[tuple[str, dict[str, Any]]]
+    found: _Candidates, khaos: KhaosReasons, code: str, others: Iterable[tuple[str, RulesDocument]]
 ) -> None:
     for other_client, other in others:
         rule = general_rules(other.get("reasons") or []).get(code)
-        their = (other.get("khaos") or {}).get("return_reasons", {}).get(str(rule["khaos_reason"])) if rule else None
+        theirs = other.get("khaos")
+        their = theirs.get("return_reasons", {}).get(str(rule["khaos_reason"])) if rule and theirs else None
         if not their:
             continue
         if their["processing"] != RESTOCK:
@@ -106,11 +110,11 @@ def _from_other_clients(
 
 def _from_this_client(
     found: _Candidates,
-    khaos: dict[str, Any],
+    khaos: KhaosReasons,
     code: str,
     label: str,
     said: set[str],
-    rules: list[dict[str, Any]],
+    rules: list[ReasonEntry],
 ) -> None:
     """This client's rules for codes alike in words or meaning, and its Khaos reasons' names."""
     described = f"{code!r}" + (f" (\u201c{label}\u201d)" if label else "")
@@ -150,7 +154,7 @@ def _plain(meaning: str) -> str:
     return meaning.replace("_", " ")
 
 
-def _ranked(client: str, code: str, khaos: dict[str, Any], found: _Candidates, ambiguous: bool) -> list[Proposal]:
+def _ranked(client: str, code: str, khaos: KhaosReasons, found: _Candidates, ambiguous: bool) -> list[Proposal]:
     scored, dropped = [], False
     for khaos_id, support in found.support.items():
         reason = khaos[khaos_id]
@@ -184,7 +188,7 @@ def _ranked(client: str, code: str, khaos: dict[str, Any], found: _Candidates, a
     return proposals
 
 
-def _same_reason(khaos: dict[str, dict[str, Any]], name: str, processing: str) -> list[str]:
+def _same_reason(khaos: KhaosReasons, name: str, processing: str) -> list[str]:
     """This client's Khaos reasons that are the one named elsewhere: same processing, and
     the same name in words (clients name them a little differently)."""
     return [
@@ -195,10 +199,10 @@ def _same_reason(khaos: dict[str, dict[str, Any]], name: str, processing: str) -
     ]
 
 
-def general_rules(rules: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def general_rules(rules: list[ReasonEntry]) -> dict[str, ReasonEntry]:
     """Each Reveni code a client maps, and its rule for any verdict (the one without
     `verdict`, `reject_reason` or `when`; else the first that names it)."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, ReasonEntry] = {}
     for rule in rules:
         if not isinstance(rule, dict) or "reason" not in rule:
             continue

@@ -1,4 +1,5 @@
-"""What Khaos Control has told the channel about its stock, as the rules need it.
+"""What Khaos Control has told the channel about its stock, as the rules need it: the read
+side of the catalogue, which only the channel's stock pushes write (`channel/catalogue.py`).
 
 Read from the store (`stock_items`, `stock_codes`): the current stock code of each item,
 every code it has had, its barcodes, and whether it is discontinued. Empty until Khaos
@@ -100,11 +101,6 @@ def _barcodes(stored: str | None) -> list[object]:
 def version(conn: Connection) -> int:
     """How many pushes have changed the catalogue (0 on a store that has none)."""
     return int(conn.execute(sa.select(catalogue_version.c.version)).scalar() or 0)
-
-
-def changed(conn: Connection) -> None:
-    """Called in the transaction of each push that changes `stock_items` or `stock_codes`."""
-    conn.execute(catalogue_version.update().values(version=catalogue_version.c.version + 1))
 
 
 @dataclass

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from jinja2 import TemplateError
+from msgspec import UNSET
 
 from target_khaos_control.documents import Draft, Line, Problem, address, khaos_datetime, storable, text, xml_safe
 from target_khaos_control.exception_kinds import Kind, Owner
@@ -32,13 +33,16 @@ from target_khaos_control.khaos_documents import (
     too_long,
 )
 from target_khaos_control.money import Pricing, credited
+from target_khaos_control.reveni import Return, ReturnItem, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.item_pricing import ItemPricing
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
 from target_khaos_control.rules.refund_check import RefundCheck, _sum
 from target_khaos_control.rules.stock_codes import StockCodes
+from target_khaos_control.rules.template_context import Variables
+from target_khaos_control.rules.template_context import variables as template_variables
 from target_khaos_control.rules.templates import TemplateFailed
-from target_khaos_control.rules.validation import unreadable
+from target_khaos_control.rules.validation import checked
 
 
 @dataclass(frozen=True)
@@ -57,19 +61,29 @@ class ReasonRule:
     reasons: frozenset[str] | None
     verdicts: frozenset[str] | None
     reject_reasons: frozenset[str] | None
-    when: Callable[[dict[str, Any]], bool] | None
+    when: Callable[[Variables], bool] | None
     khaos_reason: str
     disposition: str
     site: str
 
-    def matches(self, item: dict[str, Any], variables: dict[str, Any]) -> bool:
+    def matches(self, item: ReturnItem, variables: Variables) -> bool:
         """Whether this item, with the return's variables, meets every condition the rule gives."""
         return (
-            (self.reasons is None or item["return_reason"]["code"] in self.reasons)
-            and (self.verdicts is None or item.get("status") in self.verdicts)
-            and (self.reject_reasons is None or item.get("reject_reason") in self.reject_reasons)
+            (self.reasons is None or reason_code(item) in self.reasons)
+            and (self.verdicts is None or item.status in self.verdicts)
+            and (self.reject_reasons is None or item.reject_reason in self.reject_reasons)
             and (self.when is None or self.when({**variables, "item": item}))
         )
+
+
+def reason_code(item: ReturnItem) -> str | None:
+    """The item's Reveni reason code (null reads None): an item without a reason cannot be read."""
+    reason = item.return_reason
+    if reason:  # read for each rule an item is matched against: kept to one call
+        code = reason.code
+        if code is not UNSET:
+            return code
+    raise KeyError("code" if reason else "return_reason")
 
 
 @dataclass(frozen=True)
@@ -97,17 +111,17 @@ class RuleSet:
     aliases: dict[str, str]
     apply_learned_renames: bool
     replacements: dict[str, str]
-    urn: Callable[[dict[str, Any]], str]
+    urn: Callable[[Variables], str]
     source_order_key: str
-    source_order: Callable[[dict[str, Any]], str]
-    notes: Callable[[dict[str, Any]], str] | None
-    sales_source: Callable[[dict[str, Any]], str] | None
-    brand: Callable[[dict[str, Any]], str] | None
-    publish_when: Callable[[dict[str, Any]], bool] | None
+    source_order: Callable[[Variables], str]
+    notes: Callable[[Variables], str] | None
+    sales_source: Callable[[Variables], str] | None
+    brand: Callable[[Variables], str] | None
+    publish_when: Callable[[Variables], bool] | None
     tables: dict[str, dict[str, str]]
     statuses: dict[str, str]
     verdicts: dict[str, str]
-    process_when: Callable[[dict[str, Any]], bool]
+    process_when: Callable[[Variables], bool]
     value_tolerance: Decimal
     hold_alert_days: int
     deduction: Deduction | None = None
@@ -134,12 +148,12 @@ class RuleSet:
         """What the rules make of one Reveni return: its document lines, exceptions and figures."""
         return_id = record.get("id")
         draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
-        broken = unreadable(record)
-        if broken:
-            return self._unreadable(draft, record, "; ".join(broken))
+        typed = checked(record)  # converted once: the rules read the typed return from here on
+        if isinstance(typed, list):
+            return self._unreadable(draft, record, "; ".join(typed))
         try:
-            _Evaluation(self, record, catalogue or Catalogue.empty(), draft).run()
-            order = str((record.get("order") or {}).get("number") or "")
+            _Evaluation(self, typed, catalogue or Catalogue.empty(), draft).run()
+            order = str((typed.order and typed.order.number) or "")
             for problem in draft.problems:
                 problem.details.setdefault("order_number", order)
                 problem.details.setdefault("currency", draft.currency)
@@ -151,7 +165,7 @@ class RuleSet:
             draft.problems = [
                 self.problem(Kind.RULE_TEMPLATE_FAILED, f"Reveni return {draft.return_id or '?'}: {failed}")
             ]
-            draft.outcomes = {str(i.get("id")): waits_on(Kind.RULE_TEMPLATE_FAILED) for i in _items(record)}
+            draft.outcomes = {item.id: waits_on(Kind.RULE_TEMPLATE_FAILED) for item in typed.return_items or []}
         return draft
 
     def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
@@ -159,19 +173,20 @@ class RuleSet:
         draft.problems = [
             self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
         ]
-        draft.outcomes = {str(i.get("id")): waits_on(Kind.INVALID_RECORD) for i in _items(record)}
+        draft.outcomes = dict.fromkeys(_item_ids(record), waits_on(Kind.INVALID_RECORD))
         return draft
 
 
-def _items(record: dict[str, Any]) -> list[dict[str, Any]]:
+def _item_ids(record: dict[str, Any]) -> list[str]:
+    """The ids of a record's items, read from the record itself when it is no typed return."""
     items = record.get("return_items")
-    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    return [str(i.get("id")) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 @dataclass
 class _Evaluation(RefundCheck, ItemPricing, StockCodes):
     rules: RuleSet
-    record: dict[str, Any]
+    record: Return  # the Reveni return, typed: mypy checks each field the rules read
     catalogue: Catalogue
     draft: Draft
     mappings: dict[str, list[str]] = field(default_factory=dict)  # SKU sent -> its Mapping types
@@ -179,14 +194,15 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
 
     def run(self) -> None:
         record, rules, draft = self.record, self.rules, self.draft
-        decision = rules.statuses[record["status"]]
+        status = required(record.status, "status")
+        decision = rules.statuses[status]
         draft.withdraw = decision == "withdraw"
-        draft.hold_reason = f"Reveni status {record['status']!r} is held by the rules" if decision == "hold" else ""
-        draft.currency = str(record["currency"])
+        draft.hold_reason = f"Reveni status {status!r} is held by the rules" if decision == "hold" else ""
+        draft.currency = str(record.currency)
         refunded = self._completed("refunds")
         draft.refunded = _sum(refunded) - _sum(self._completed("exchange_payments"))
         variables = {
-            **record,
+            **template_variables(record),
             "tables": rules.tables,
             "refunded": bool(refunded),
             "refunded_amount": draft.refunded,
@@ -195,9 +211,9 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             draft.hold_reason = "the rules' publish_when is not met yet"
         self._header(variables)
         blocked = [p for p in draft.problems if p.blocking]
-        for item in record["return_items"]:
+        for item in required(record.return_items, "return_items"):
             if blocked:
-                draft.outcomes[str(item["id"])] = waits_on(blocked[0].kind)
+                draft.outcomes[item.id] = waits_on(blocked[0].kind)
             else:
                 self._item(item, variables)
         self._deduct()
@@ -213,47 +229,47 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
-    def _header(self, variables: dict[str, Any]) -> None:
+    def _header(self, variables: Variables) -> None:
         record, rules, draft = self.record, self.rules, self.draft
-        customer = record["customer"]
+        customer = required(record.customer, "customer")
         urn = rules.urn(variables)
         if not urn or urn == "None":
             draft.problems.append(
                 rules.problem(
                     Kind.CUSTOMER_NOT_FOUND,
                     f"No Khaos customer (URN) for the customer of "
-                    f"order {record['order']['number']}: add them to the rules' tables",
+                    f"order {self._order_number()}: add them to the rules' tables",
                 )
             )
         order_ref = rules.source_order(variables)
         if not order_ref or order_ref == "None":
             draft.problems.append(
                 rules.problem(
-                    Kind.SOURCE_ORDER_NOT_FOUND, f"Order {record['order']['number']} has no Khaos sales order reference"
+                    Kind.SOURCE_ORDER_NOT_FOUND, f"Order {self._order_number()} has no Khaos sales order reference"
                 )
             )
         draft.source_order = {rules.source_order_key: order_ref}
-        invoice = address(customer.get("address") or {}, str(customer.get("email") or ""))
+        invoice = address(customer.address or None, str(customer.email or ""))
         if not (invoice.Line1 and invoice.Town and invoice.Country.Code):
             draft.problems.append(
                 rules.problem(
                     Kind.INVALID_RECORD,
-                    f"The address on order {record['order']['number']} "
+                    f"The address on order {self._order_number()} "
                     "lacks a first line, a town or a country, which Khaos requires",
                 )
             )
-        if not any(str(customer.get(name) or "").strip() for name in ("first_name", "last_name")):
+        if not any(str(name or "").strip() for name in (customer.first_name, customer.last_name)):
             # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
             draft.problems.append(
                 rules.problem(
                     Kind.CUSTOMER_NAME_MISSING,
-                    f"The customer of order {record['order']['number']} has neither a first name nor a surname",
+                    f"The customer of order {self._order_number()} has neither a first name nor a surname",
                 )
             )
         contact = Contact(
-            Forename=text(customer.get("first_name")),
-            Surname=text(customer.get("last_name")),
-            Email=text(customer.get("email")),
+            Forename=text(sent(customer.first_name)),
+            Surname=text(sent(customer.last_name)),
+            Email=text(sent(customer.email)),
         )
         self._fit("InvoiceAddress", invoice)
         self._fit("InvoiceContact", contact)
@@ -261,7 +277,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         by = rules.names_by
         draft.header = CustomerReturn(
             AssociatedRef="",  # each document's own, with its items (Draft.document)
-            CreatedDate=khaos_datetime(record["created_at"]),
+            CreatedDate=khaos_datetime(required(record.created_at, "created_at")),
             URN=xml_safe(urn),
             InvoiceAddress=invoice,
             InvoiceContact=contact,
@@ -271,6 +287,13 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             ReturnedItems=[],
             ProcessReturn=False,
         )
+
+    def _order_number(self) -> str | None:
+        """The order number a message names: as the rules always read it, the return's order must be there."""
+        number = required(self.record.order, "order").number
+        if number is UNSET:
+            raise KeyError("number")
+        return sent(number)
 
     def _fit(self, name: str, fields: KhaosDocument) -> None:
         """Khaos's maximum lengths: cut to fit with an exception, or hold the return."""
@@ -290,27 +313,27 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
                 )
             )
 
-    def _item(self, item: dict[str, Any], variables: dict[str, Any]) -> None:
-        rules, draft, item_id = self.rules, self.draft, str(item["id"])
-        verdict = item.get("status") or "pending"
+    def _item(self, item: ReturnItem, variables: Variables) -> None:
+        rules, draft, item_id = self.rules, self.draft, item.id
+        verdict = item.status or "pending"
         policy = rules.verdicts.get(verdict, "skip")
         self._note_disposition(item, variables)
         if policy == "skip" or (policy == "credit_if_refunded" and not variables["refunded"]):
             draft.outcomes[item_id] = skipped(verdict)
             return
         details = {
-            "sku": item.get("sku"),
-            "quantity": item.get("quantity"),
-            "price": item.get("price"),
-            "reason": item["return_reason"]["code"],
+            "sku": sent(item.sku),
+            "quantity": sent(item.quantity),
+            "price": sent(item.price),
+            "reason": reason_code(item),
             "source_order": draft.source_order,
         }
-        sku, sku_problem = self._stock_code(str(item["sku"]), item.get("ean"))
+        sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
         problems = [p for p in (self._reason(item, variables), self._tax(item, sku), sku_problem) if p is not None]
-        exchange = item.get("exchange") or None
+        exchange = item.exchange or None
         swap_sku = ""
         if exchange:
-            swap_sku, exchange_problem = self._stock_code(str(exchange["sku"]), exchange.get("ean"))
+            swap_sku, exchange_problem = self._stock_code(str(exchange.sku), sent(exchange.ean))
             if exchange_problem is not None:  # its own exception, beside one about the returned SKU
                 problems.append(Problem(exchange_problem.kind, "", exchange_problem.message, part="exchange"))
         rate = self._khaos_rate(item, sku, problems)
@@ -321,9 +344,9 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             draft.outcomes[item_id] = waits_on(blocking[0].kind)
             return
         rule = next(r for r in rules.reasons if r.matches(item, variables))
-        quantity = int(item["quantity"])
-        returned = rules.pricing.price(Decimal(item["total"]), quantity, rate)
-        swapped = self._exchange_prices(item, swap_sku, rate) if exchange else []
+        quantity = required(item.quantity, "quantity")
+        returned = rules.pricing.price(Decimal(required(item.total, "total")), quantity, rate)
+        swapped = self._exchange_prices(item, exchange, swap_sku, rate) if exchange else []
         source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
         draft.lines.append(
             Line(
@@ -356,7 +379,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         draft.outcomes[item_id] = ItemOutcome.LINE
         self._note_lost_penny(item, returned)
 
-    def _note_disposition(self, item: dict[str, Any], variables: dict[str, Any]) -> None:
+    def _note_disposition(self, item: ReturnItem, variables: Variables) -> None:
         """The Khaos reason and disposition the rules give the item now, credited or not:
         what Khaos holds is judged against it when the grade comes after Khaos pulled."""
         try:
@@ -364,18 +387,18 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         except TemplateFailed:  # the rules' fault; the item's own outcome reports it if it matters
             return
         if rule is not None:
-            self.draft.dispositions[str(item["id"])] = (rule.khaos_reason, rule.disposition)
+            self.draft.dispositions[item.id] = (rule.khaos_reason, rule.disposition)
 
-    def _reason(self, item: dict[str, Any], variables: dict[str, Any]) -> Problem | None:
-        code = item["return_reason"]["code"]
+    def _reason(self, item: ReturnItem, variables: Variables) -> Problem | None:
+        code = reason_code(item)
         if any(r.matches(item, variables) for r in self.rules.reasons):
             return None
         if any(r.reasons is None or code in r.reasons for r in self.rules.reasons):
             return Problem(
                 Kind.UNMAPPED_DISPOSITION,
                 "",
-                f"Reason {code!r} with verdict {item.get('status')!r} "
-                f"(reject reason {item.get('reject_reason')!r}) matches no rule",
+                f"Reason {code!r} with verdict {sent(item.status)!r} "
+                f"(reject reason {sent(item.reject_reason)!r}) matches no rule",
             )
         return Problem(
             Kind.UNKNOWN_REASON,

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import copy
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypeAlias, TypedDict
 
 import msgspec
 import yaml
 
-from target_khaos_control.documents import Draft, Line
+from target_khaos_control.documents import Draft, Line, Problem
 from target_khaos_control.item_outcomes import ItemOutcome
 from target_khaos_control.khaos_documents import Price
 from target_khaos_control.rules.catalogue import Catalogue, StockItem
@@ -32,6 +33,60 @@ class CaseResult:
     file: Path
     name: str
     failures: list[str]
+
+
+class CasePrice(TypedDict, total=False):
+    """A Khaos unit price as the cases write it: gross or net, as text."""
+
+    Gross: str
+    Net: str
+
+
+class PricedUnits(CasePrice):
+    """Some units at one price."""
+
+    quantity: int
+
+
+class LineOutcome(TypedDict):
+    """One Reveni item's line as a case expects it."""
+
+    item: str
+    sku: str
+    quantity: int
+    reason: str | None  # the Khaos reason's ID
+    disposition: str
+    unit_price: CasePrice
+    prices: list[PricedUnits]
+    credit: str
+    exchange_sku: NotRequired[str]
+    exchange_prices: NotRequired[list[PricedUnits]]
+
+
+class ExceptionOutcome(TypedDict):
+    """An exception the rules raised, as a case names it."""
+
+    kind: str
+    owner: str
+    item: NotRequired[str]
+
+
+class Outcome(TypedDict):
+    """What a rule set decided for one return, in the golden cases' terms."""
+
+    lines: list[LineOutcome]
+    exceptions: list[ExceptionOutcome]
+    skipped: list[str]
+    process: bool
+    withdraw: bool
+    held: bool
+    header: dict[str, object]  # the document's URN and Notes
+    source_order: dict[str, str]
+
+
+# The keys a case may write, where: a nested tree of names; None checks no deeper.
+Keys: TypeAlias = dict[str, "Keys | list[Keys] | None"]
+YAML: TypeAlias = Any  # a case file as yaml.safe_load reads it: any shape, checked as it is used
 
 
 def run_cases(ruleset: RuleSet, folder: Path) -> list[CaseResult]:
@@ -54,35 +109,18 @@ def run_cases(ruleset: RuleSet, folder: Path) -> list[CaseResult]:
     return results
 
 
-# The keys a case may use, by where they are; a key left out here is checked no deeper.
-LINE_KEYS = {
-    k: None
-    for k in (
-        "item",
-        "sku",
-        "quantity",
-        "reason",
-        "disposition",
-        "unit_price",
-        "prices",
-        "credit",
-        "exchange_sku",
-        "exchange_prices",
-    )
-}
-STOCK_KEYS = {k: None for k in ("code", "stock_id", "discontinued", "old_codes", "barcodes")}
-EXPECT_KEYS: dict[str, Any] = {
-    **{k: None for k in ("exceptions", "skipped", "process", "withdraw", "held", "header", "source_order")},
-    "lines": [LINE_KEYS],
-}
-CASE_KEYS: dict[str, Any] = {
+# The keys a case may use, by where they are: the outcome's own fields.
+LINE_KEYS: Keys = dict.fromkeys(LineOutcome.__annotations__)
+STOCK_KEYS: Keys = dict.fromkeys(("code", "stock_id", "discontinued", "old_codes", "barcodes"))
+EXPECT_KEYS: Keys = {**dict.fromkeys(Outcome.__annotations__), "lines": [LINE_KEYS]}
+CASE_KEYS: Keys = {
     "name": None,
     "given": {"return": None, "khaos": {"stock": [STOCK_KEYS]}},
     "expect": EXPECT_KEYS,
 }
 
 
-def _unknown_keys(file: Path, node: yaml.Node, known: Any, where: str = "") -> list[str]:
+def _unknown_keys(file: Path, node: yaml.Node, known: Keys | list[Keys] | None, where: str = "") -> list[str]:
     """A misspelt key would be silently ignored (`line:` checks nothing): name it."""
     found: list[str] = []
     if isinstance(known, dict) and isinstance(node, yaml.MappingNode):
@@ -93,7 +131,7 @@ def _unknown_keys(file: Path, node: yaml.Node, known: Any, where: str = "") -> l
                 hint = f"did you mean `{guess[0]}`?" if guess else f"the keys here are: {', '.join(known)}"
                 under = f"under `{where}`" if where else "in a case"
                 found.append(f"{file.name}:{key.start_mark.line + 1}: `{name}` is not a key {under}: {hint}")
-            elif known[name] is not None:
+            else:
                 found += _unknown_keys(file, value, known[name], f"{where}.{name}".lstrip("."))
     elif isinstance(known, list) and isinstance(node, yaml.SequenceNode):
         for item in node.value:
@@ -101,7 +139,7 @@ def _unknown_keys(file: Path, node: yaml.Node, known: Any, where: str = "") -> l
     return found
 
 
-def build_return(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+def build_return(base: dict[str, YAML], given: dict[str, YAML]) -> dict[str, YAML]:
     """A case's Reveni return: `base.yaml` with what the case gives laid over it."""
     record = copy.deepcopy(base)
     items = given.get("return_items")
@@ -114,7 +152,7 @@ def build_return(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _merge(into: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def _merge(into: dict[str, YAML], over: dict[str, YAML]) -> dict[str, YAML]:
     for key, value in over.items():
         if value == "(missing)":
             into.pop(key, None)
@@ -125,7 +163,7 @@ def _merge(into: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return into
 
 
-def _catalogue(khaos: dict[str, Any]) -> Catalogue:
+def _catalogue(khaos: dict[str, YAML]) -> Catalogue:
     catalogue = Catalogue()
     for entry in khaos.get("stock", []):
         item = StockItem(
@@ -142,14 +180,11 @@ def _catalogue(khaos: dict[str, Any]) -> Catalogue:
     return catalogue
 
 
-def outcome(draft: Draft) -> dict[str, Any]:
+def outcome(draft: Draft) -> Outcome:
     """What a rule set decided for one return, in the golden cases' terms."""
     return {
         "lines": [_line(line) for line in draft.lines],
-        "exceptions": sorted(
-            ({"kind": p.kind, "owner": p.owner, **({"item": p.item_id} if p.item_id else {})} for p in draft.problems),
-            key=lambda e: (e["kind"], e.get("item", "")),
-        ),
+        "exceptions": sorted((_exception(p) for p in draft.problems), key=lambda e: (e["kind"], e.get("item", ""))),
         "skipped": sorted(
             item for item, result in draft.outcomes.items() if ItemOutcome.of(result) is ItemOutcome.SKIP
         ),
@@ -161,11 +196,18 @@ def outcome(draft: Draft) -> dict[str, Any]:
     }
 
 
-def _line(line: Line) -> dict[str, Any]:
+def _exception(problem: Problem) -> ExceptionOutcome:
+    found: ExceptionOutcome = {"kind": problem.kind, "owner": problem.owner}
+    if problem.item_id:
+        found["item"] = problem.item_id
+    return found
+
+
+def _line(line: Line) -> LineOutcome:
     """One Reveni item's line: its stock code, units and reason, each Khaos price, and
     what Khaos will credit for it."""
     first = line.returned[0]
-    found: dict[str, Any] = {
+    found: LineOutcome = {
         "item": line.item_id,
         "sku": first.SKU,
         "quantity": sum(part.Quantity for part in line.returned),
@@ -181,19 +223,24 @@ def _line(line: Line) -> dict[str, Any]:
     return found
 
 
-def _header(draft: Draft) -> dict[str, Any]:
+def _header(draft: Draft) -> dict[str, object]:
     """The draft's header fields as sent (none for a return that could not be read)."""
     return msgspec.to_builtins(draft.header) if draft.header is not None else {}
 
 
-def _price(price: Price | None) -> dict[str, str]:
-    sent = msgspec.to_builtins(price, builtin_types=(Decimal,)) if price is not None else {}
-    return {kind: str(amount) for kind, amount in sent.items()}
+def _price(price: Price | None) -> CasePrice:
+    """A Khaos price as the cases write it: its one figure, as text."""
+    found: CasePrice = {}
+    if price is not None and price.Gross is not None:
+        found["Gross"] = str(price.Gross)
+    if price is not None and price.Net is not None:
+        found["Net"] = str(price.Net)
+    return found
 
 
-def compare(draft: Draft, expect: dict[str, Any]) -> list[str]:
+def compare(draft: Draft, expect: dict[str, YAML]) -> list[str]:
     """Every way the draft differs from what the case expects, in words; empty when it passes."""
-    got = outcome(draft)
+    got: Mapping[str, Any] = outcome(draft)  # read by the case's keys
     failures = []
     for key, wanted in expect.items():
         if key == "lines":
@@ -210,13 +257,13 @@ def compare(draft: Draft, expect: dict[str, Any]) -> list[str]:
     return failures
 
 
-def _compare_lines(got: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> list[str]:
+def _compare_lines(got: list[LineOutcome], wanted: list[dict[str, YAML]]) -> list[str]:
     if len(got) != len(wanted):
         return [f"lines: expected {len(wanted)}, got {len(got)}: {got}"]
     failures = []
     for n, (have, want) in enumerate(zip(got, wanted, strict=True)):
         for field, value in want.items():
-            actual = have.get(field)
+            actual: YAML = have.get(field)
             if field == "unit_price":
                 value = {k: str(Decimal(str(v))) for k, v in value.items()}
             elif field in ("prices", "exchange_prices"):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from target_khaos_control.documents import Draft, Problem
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.money import Priced, credited
+from target_khaos_control.reveni import Exchange, Return, ReturnItem, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
@@ -18,24 +19,25 @@ class ItemPricing:
     """The pricing side of one return's evaluation: rates, line tax and exchange prices."""
 
     rules: RuleSet
-    record: dict[str, Any]
+    record: Return
     catalogue: Catalogue
     draft: Draft
 
-    def _exchange_prices(self, item: dict[str, Any], swap_sku: str, rate: Decimal | None) -> list[Priced]:
+    def _exchange_prices(
+        self, item: ReturnItem, exchange: Exchange, swap_sku: str, rate: Decimal | None
+    ) -> list[Priced]:
         """What the exchange item costs: Reveni's price for it, else like for like (the
         refund-against-credit check then catches a difference Reveni paid or charged)."""
-        exchange = item["exchange"]
-        quantity = int(exchange.get("quantity") or item["quantity"])
-        total = Decimal(exchange["price"]) * quantity if exchange.get("price") else Decimal(item["total"])
+        quantity = exchange.quantity or required(item.quantity, "quantity")
+        total = Decimal(exchange.price) * quantity if exchange.price else Decimal(required(item.total, "total"))
         known = self.catalogue.current(swap_sku)
         swap_rate = self.rules.tax_code_rates.get(known.tax_code) if known and known.tax_code else None
         return self.rules.pricing.price(total, quantity, swap_rate if swap_rate is not None else rate)
 
-    def _khaos_rate(self, item: dict[str, Any], sku: str, problems: list[Problem]) -> Decimal | None:
+    def _khaos_rate(self, item: ReturnItem, sku: str, problems: list[Problem]) -> Decimal | None:
         """The VAT rate Khaos will put on the credit: its stock item's, when Khaos has told us."""
         stock = self.catalogue.current(sku)
-        reveni = None if item.get("tax_rate") in (None, "") else Decimal(str(item["tax_rate"]))
+        reveni = Decimal(item.tax_rate) if item.tax_rate else None
         if stock is None or not stock.tax_code:
             return reveni
         khaos = self.rules.tax_code_rates.get(stock.tax_code)
@@ -60,30 +62,31 @@ class ItemPricing:
             )
         return khaos
 
-    def _note_lost_penny(self, item: dict[str, Any], returned: list[Priced]) -> None:
-        total = Decimal(item["total"])
+    def _note_lost_penny(self, item: ReturnItem, returned: list[Priced]) -> None:
+        total = Decimal(required(item.total, "total"))
         if credited(returned) != total:
             self.draft.problems.append(
                 self.rules.problem(
                     Kind.NET_PRICE_PENNY,
-                    f"{item['sku']}: with net prices Khaos will credit {credited(returned)} for a line "
+                    f"{item.sku}: with net prices Khaos will credit {credited(returned)} for a line "
                     f"the customer paid {total} for: no net unit price gives the exact gross",
-                    str(item["id"]),
+                    item.id,
                 )
             )
 
-    def _tax(self, item: dict[str, Any], sku: str) -> Problem | None:
+    def _tax(self, item: ReturnItem, sku: str) -> Problem | None:
         """Reveni's rate and line tax. Khaos takes VAT from its stock item, never from the
         document: where Khaos has told us the item's rate, `_khaos_rate` compares the two;
         otherwise the rules' rate map stands in for it."""
-        if item.get("tax_rate") in (None, ""):
-            return Problem(Kind.MISSING_TAX_CODE, "", f"{item['sku']}: Reveni sent no tax rate")
-        rate = Decimal(str(item["tax_rate"]))
+        if not item.tax_rate:
+            return Problem(Kind.MISSING_TAX_CODE, "", f"{item.sku}: Reveni sent no tax rate")
+        rate = Decimal(item.tax_rate)
         stock = self.catalogue.current(sku)
         if stock is not None and stock.tax_code:
             return self._line_tax(item, rate)
-        country = self.record["customer"].get("address", {}).get("country_code")
-        currency = self.record.get("currency")
+        address = required(self.record.customer, "customer").address
+        country = sent(address.country_code) if address else None
+        currency = sent(self.record.currency)
         if not any(
             r.rate == rate
             and (r.countries is None or country in r.countries)
@@ -93,17 +96,19 @@ class ItemPricing:
             return Problem(
                 Kind.MISSING_TAX_CODE,
                 "",
-                f"{item['sku']}: tax rate {rate}% ({country}, {currency}) has no Khaos tax code in the rules",
+                f"{item.sku}: tax rate {rate}% ({country}, {currency}) has no Khaos tax code in the rules",
             )
         return self._line_tax(item, rate)
 
-    def _line_tax(self, item: dict[str, Any], rate: Decimal) -> Problem | None:
-        if "tax" in item and item["tax"] is not None:
-            expected = self.rules.pricing.round(Decimal(item["total"]) * rate / (100 + rate))
-            if abs(expected - Decimal(item["tax"])) > self.rules.tax_tolerance:
+    def _line_tax(self, item: ReturnItem, rate: Decimal) -> Problem | None:
+        tax = sent(item.tax)
+        if tax is not None:
+            total = required(item.total, "total")
+            expected = self.rules.pricing.round(Decimal(total) * rate / (100 + rate))
+            if abs(expected - Decimal(tax)) > self.rules.tax_tolerance:
                 return Problem(
                     Kind.VALUE_MISMATCH,
                     "",
-                    f"{item['sku']}: Reveni's tax {item['tax']} is not {rate}% of {item['total']} ({expected})",
+                    f"{item.sku}: Reveni's tax {tax} is not {rate}% of {total} ({expected})",
                 )
         return None

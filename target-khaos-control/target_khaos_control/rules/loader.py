@@ -21,7 +21,7 @@ import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.exception_routing import Routing
@@ -29,7 +29,8 @@ from target_khaos_control.money import Pricing
 from target_khaos_control.reveni import STATUSES as STATUSES
 from target_khaos_control.reveni import VERDICTS as VERDICTS
 from target_khaos_control.rules import templates
-from target_khaos_control.rules.engine import RuleSet
+from target_khaos_control.rules.engine import ReasonRule, RuleSet
+from target_khaos_control.rules.rules_document import ReasonEntry, RulesDocument
 from target_khaos_control.rules.rules_file import MAX_BYTES as MAX_BYTES
 from target_khaos_control.rules.rules_file import MAX_NODES as MAX_NODES
 from target_khaos_control.rules.rules_file import Path_, _positions, _read_yaml, _Reader
@@ -49,6 +50,7 @@ from target_khaos_control.rules.rules_sections import (
     _tables,
     _tax_rules,
 )
+from target_khaos_control.rules.template_checks import Fields
 
 MAX_REASON_RULES = 2_000  # a client has tens; checked in well under a second
 MAX_TAX_RATES = 1_000
@@ -63,7 +65,7 @@ def load_ruleset(path: str | Path) -> RuleSet:
     _check_schema(reader, data)
     if not isinstance(data, dict):
         raise RuleSetError(reader.errors)
-    ruleset = _build(reader, data)
+    ruleset = _build(reader, cast(RulesDocument, data))  # as the schema lets it be; _build checks what it reads
     if reader.found or ruleset is None:
         raise RuleSetError(reader.errors)
     return ruleset
@@ -84,14 +86,15 @@ def _check_size(file: Path, data: Any) -> None:
             )
 
 
-def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
+def _build(reader: _Reader, data: RulesDocument) -> RuleSet | None:
     """Check the meaning of every part and compile its templates; the rule set itself only
     if the schema found nothing (a malformed part is checked as far as it can be read)."""
     env, attempt = templates.environment(), reader.attempt
-    khaos: Any = data.get("khaos")  # what this client's Khaos has; checked by the schema
+    # What this client's Khaos has; a file without it fails the schema, and every use below is attempted.
+    khaos = data.get("khaos")
     tables = attempt(lambda: _tables(data)) or {}
 
-    def compiled(where: Path_, fields: dict[str, Any], condition: bool = False) -> Any:
+    def compiled(where: Path_, fields: Fields, condition: bool = False) -> Any:
         source: Any = data
         for part in where[:-1]:
             source = source[part]
@@ -112,11 +115,13 @@ def _build(reader: _Reader, data: dict[str, Any]) -> RuleSet | None:
     def template(*where: str | int, condition: bool = False) -> Any:
         return attempt(lambda: compiled(where, templates.RETURN, condition))
 
-    def reason(n: int, rule: Any) -> Any:
-        return attempt(lambda: _reason_rule(reader, khaos, n, rule, compiled))
+    def reason(n: int, rule: ReasonEntry) -> ReasonRule | None:
+        built: ReasonRule | None = attempt(lambda: _reason_rule(reader, khaos, n, rule, compiled))
+        return built
 
     rules = data.get("reasons")
-    reasons = [reason(n, rule) for n, rule in enumerate(rules if isinstance(rules, list) else [])]
+    read = [reason(n, rule) for n, rule in enumerate(rules if isinstance(rules, list) else [])]
+    reasons = [rule for rule in read if rule is not None]  # one that failed is the reader's error
     attempt(lambda: _check_shadowing(reader, data["reasons"]))
     attempt(lambda: _check_reason_coverage(reader, data))
     tax_rules = attempt(lambda: _tax_rules(reader, data["tax"], khaos["tax_codes"]))

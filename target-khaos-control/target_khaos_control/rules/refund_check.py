@@ -7,23 +7,22 @@ invites a second credit.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.item_outcomes import ungraded_items, waiting_items
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
+from target_khaos_control.refunded import Movement, completed, currency_of, total
+from target_khaos_control.reveni import Return, as_sent, required
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from target_khaos_control.rules.engine import RuleSet
 
 
-def _sum(movements: list[dict[str, Any]]) -> Decimal:
-    return sum((Decimal(str(m["amount"])) for m in movements), Decimal("0.00"))
-
-
+_sum = total  # what rules/engine.py adds refunds and top-ups up with
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 
 
@@ -31,19 +30,20 @@ class RefundCheck:
     """The refund side of one return's evaluation: what Reveni paid, and whether the credit agrees."""
 
     rules: RuleSet
-    record: dict[str, Any]
+    record: Return
     catalogue: Catalogue
     draft: Draft
     foreign: dict[str, Decimal]
 
-    def _completed(self, key: str) -> list[dict[str, Any]]:
+    def _completed(self, key: str) -> list[Movement]:
         """Completed money movements of one kind; those in another currency are a problem of
         their own, one per currency (keyed by it), so a later cause never overwrites them."""
-        found = [m for m in self.record.get(key) or [] if m.get("status") == "completed"]
-        foreign: dict[str, list[dict[str, Any]]] = {}
+        given = self.record.refunds if key == "refunds" else self.record.exchange_payments
+        found = completed({key: [as_sent(movement) for movement in given or []]}, key)  # as `refunded` reads them
+        foreign: dict[str, list[Movement]] = {}
         for movement in found:
-            if movement.get("currency", self.draft.currency) != self.draft.currency:
-                foreign.setdefault(str(movement["currency"]), []).append(movement)
+            if currency_of(movement, self.draft.currency) != self.draft.currency:
+                foreign.setdefault(currency_of(movement, self.draft.currency), []).append(movement)
         for currency, movements in foreign.items():
             paid = ", ".join(
                 f"{m['amount']} {currency} ({key[:-1].replace('_', ' ')} {m.get('id', '?')})" for m in movements
@@ -53,12 +53,12 @@ class RefundCheck:
                     Kind.REFUND_CREDIT_DIFFERENCE,
                     f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
                     f"{self.draft.currency} before approving the credit",
-                    details={"paid_currency": currency, "paid": str(_sum(movements))},
+                    details={"paid_currency": currency, "paid": str(total(movements))},
                     part=f"{key}:{currency}",
                 )
             )
-            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + _sum(movements)
-        return [m for m in found if m.get("currency", self.draft.currency) == self.draft.currency]
+            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + total(movements)
+        return [m for m in found if currency_of(m, self.draft.currency) == self.draft.currency]
 
     def _deduct(self) -> None:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
@@ -97,9 +97,9 @@ class RefundCheck:
 
     def _settled(self) -> bool:
         """Every item graded and none waiting on an exception: Reveni's refund is final."""
-        return all(i.get("status") != "pending" for i in self.record["return_items"]) and not waiting_items(
-            self.draft.outcomes.values()
-        )
+        return all(
+            i.status != "pending" for i in required(self.record.return_items, "return_items")
+        ) and not waiting_items(self.draft.outcomes.values())
 
     def _check_refund_against_credit(self) -> None:
         """Σ completed refunds against Σ credits the documents ask for, in the return's
@@ -125,7 +125,7 @@ class RefundCheck:
                 f"The rest was paid in another currency ({paid}, an exception of its own): agree what that "
                 f"is in {currency} and reduce the credit to the {currency} refund before approving it."
             )
-        elif difference < 0 and self.record.get("exchange_payments"):
+        elif difference < 0 and self.record.exchange_payments:
             advice = (
                 "Reveni's refunds less what the customer paid on top for exchange items come to less than the "
                 "credit: check the exchange prices in Reveni (and any exchange the warehouse rejected) before "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -9,7 +10,21 @@ from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.reveni import STATUSES, VERDICTS
 from target_khaos_control.rules import templates
 from target_khaos_control.rules.engine import Deduction, ReasonRule, TaxRule
+from target_khaos_control.rules.rules_document import (
+    Deductions,
+    Khaos,
+    ReasonEntry,
+    RulesDocument,
+    Sequencing,
+    Skus,
+    Tax,
+    TaxCode,
+)
 from target_khaos_control.rules.rules_file import Path_, _Reader
+
+# Compiles the template at a place in the file, for the fields it may read: a condition
+# (`condition=True`) or a text; None where it failed to (the reader has the error).
+Compile = Callable[..., Callable[[dict[str, Any]], Any] | None]
 
 PROCESSING = {
     "restock": "return_to_stock",
@@ -19,22 +34,22 @@ PROCESSING = {
 }
 
 
-def _tables(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _tables(data: RulesDocument) -> dict[str, dict[str, str]]:
     return {name: {str(k): str(v) for k, v in table.items()} for name, table in (data.get("tables") or {}).items()}
 
 
-def _check_exceptions(reader: _Reader, data: dict[str, Any]) -> None:
+def _check_exceptions(reader: _Reader, data: RulesDocument) -> None:
     for kind in data.get("exceptions") or {}:
         if kind not in KINDS:
             reader.error(("exceptions", kind), f"unknown exception kind {kind!r}; known: {', '.join(KINDS)}")
 
 
-def _check_skus(reader: _Reader, skus: dict[str, Any]) -> None:
+def _check_skus(reader: _Reader, skus: Skus) -> None:
     if skus.get("discontinued") == "replace" and not skus.get("replacements"):
         reader.error(("skus", "discontinued"), "`discontinued: replace` needs `replacements`")
 
 
-def _reason_rule(reader: _Reader, khaos: dict[str, Any], n: int, rule: dict[str, Any], compiled: Any) -> ReasonRule:
+def _reason_rule(reader: _Reader, khaos: Khaos, n: int, rule: ReasonEntry, compiled: Compile) -> ReasonRule:
     where: Path_ = ("reasons", n)
     khaos_reason = khaos["return_reasons"].get(rule["khaos_reason"])
     if khaos_reason is None:
@@ -47,7 +62,7 @@ def _reason_rule(reader: _Reader, khaos: dict[str, Any], n: int, rule: dict[str,
             f"disposition {rule['disposition']!r} contradicts Khaos reason "
             f"{rule['khaos_reason']!r}, which Khaos processes as {khaos_reason['processing']!r}",
         )
-    site = rule.get("site") or (khaos_reason or {}).get("site")
+    site = rule.get("site") or (khaos_reason.get("site") if khaos_reason else None)
     if site is not None and site not in khaos["sites"]:
         reader.error((*where, "site"), f"site {site!r} is not under khaos.sites")
     when = compiled((*where, "when"), templates.WITH_ITEM, condition=True) if "when" in rule else None
@@ -62,7 +77,7 @@ def _reason_rule(reader: _Reader, khaos: dict[str, Any], n: int, rule: dict[str,
     )
 
 
-def _deduction(reader: _Reader, fields: dict[str, str] | None, khaos: dict[str, Any]) -> Deduction | None:
+def _deduction(reader: _Reader, fields: Deductions | None, khaos: Khaos) -> Deduction | None:
     if fields is None:
         return None
     if fields["khaos_reason"] not in khaos["return_reasons"]:
@@ -85,13 +100,12 @@ def _covers(earlier: frozenset[str] | None, later: frozenset[str] | None) -> boo
     return earlier is None or (later is not None and later <= earlier)
 
 
-def _check_shadowing(reader: _Reader, rules: list[dict[str, Any]]) -> None:
+def _check_shadowing(reader: _Reader, rules: list[ReasonEntry]) -> None:
     """A rule an earlier one without `when` matches whole can never match. Earlier rules are
     looked up by each reason they name, so this stays near linear in the number of rules."""
-    keys = ("reason", "verdict", "reject_reason")
     catch_all: list[int] = []  # earlier rules without `when` matching any reason
     by_reason: dict[str, list[int]] = {}  # earlier rules without `when`, by each reason they name
-    sets = [tuple(_many(rule.get(k)) for k in keys) for rule in rules]
+    sets = [(_many(rule["reason"]), _many(rule.get("verdict")), _many(rule.get("reject_reason"))) for rule in rules]
     for j, rule in enumerate(rules):
         reasons = sets[j][0]
         candidates = catch_all + (by_reason.get(min(reasons), []) if reasons else [])
@@ -112,7 +126,7 @@ def _check_shadowing(reader: _Reader, rules: list[dict[str, Any]]) -> None:
                     by_reason.setdefault(code, []).append(j)
 
 
-def _check_reason_coverage(reader: _Reader, data: dict[str, Any]) -> None:
+def _check_reason_coverage(reader: _Reader, data: RulesDocument) -> None:
     credited = [v for v in VERDICTS if data["sequencing"]["verdicts"].get(v, "skip") != "skip"]
     decided: dict[str, set[str]] = {}  # reason -> the verdicts a rule without conditions decides
     for rule in data["reasons"]:
@@ -132,7 +146,7 @@ def _check_reason_coverage(reader: _Reader, data: dict[str, Any]) -> None:
                 )
 
 
-def _tax_rules(reader: _Reader, tax: dict[str, Any], tax_codes: dict[str, Any]) -> list[TaxRule]:
+def _tax_rules(reader: _Reader, tax: Tax, tax_codes: dict[str, TaxCode]) -> list[TaxRule]:
     rules: list[TaxRule] = []
     same_rate: dict[Decimal, list[int]] = {}
     for n, rate in enumerate(tax["rates"]):
@@ -154,18 +168,16 @@ def _tax_rules(reader: _Reader, tax: dict[str, Any], tax_codes: dict[str, Any]) 
     return rules
 
 
-def _check_sequencing(reader: _Reader, sequencing: dict[str, Any]) -> None:
-    for status in STATUSES:
-        if status not in sequencing["statuses"]:
-            reader.error(("sequencing", "statuses"), f"Reveni status {status!r} reaches no decision")
-    for status in sequencing["statuses"]:
-        if status not in STATUSES:
-            reader.error(("sequencing", "statuses", status), f"{status!r} is not a Reveni status")
-    for verdict in VERDICTS:
-        if verdict not in sequencing["verdicts"]:
-            reader.error(("sequencing", "verdicts"), f"warehouse verdict {verdict!r} reaches no decision")
-    for verdict in sequencing["verdicts"]:
-        if verdict not in VERDICTS:
-            reader.error(("sequencing", "verdicts", verdict), f"{verdict!r} is not a warehouse verdict")
+def _check_sequencing(reader: _Reader, sequencing: Sequencing) -> None:
+    for section, decided, known, what in (
+        ("statuses", sequencing["statuses"], STATUSES, "Reveni status"),
+        ("verdicts", sequencing["verdicts"], VERDICTS, "warehouse verdict"),
+    ):
+        for name in known:
+            if name not in decided:
+                reader.error(("sequencing", section), f"{what} {name!r} reaches no decision")
+        for name in decided:
+            if name not in known:
+                reader.error(("sequencing", section, name), f"{name!r} is not a {what}")
     if sequencing["verdicts"].get("rejected", "skip") != "skip":
         reader.error(("sequencing", "verdicts", "rejected"), "a rejected item is never credited: use `skip`")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from target_khaos_control.documents import Draft, Problem
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.khaos_documents import ItemMapping
+from target_khaos_control.reveni import Return
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ class StockCodes:
     """The stock side of one return's evaluation: which Khaos item each SKU is, and how Khaos finds it."""
 
     rules: RuleSet
-    record: dict[str, Any]
+    record: Return
     catalogue: Catalogue
     draft: Draft
     mappings: dict[str, list[str]]

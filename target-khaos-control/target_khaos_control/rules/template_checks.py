@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
@@ -47,6 +47,8 @@ class TemplateProblem(ValueError):
 
 
 LOOP = "loop_guard"
+# The fields a template may name: each a nested tree of fields, or None for a value (template_context).
+Fields: TypeAlias = dict[str, "Fields | None"]
 NOT_IN_TEMPLATES = (
     nodes.Extends,
     nodes.Include,
@@ -60,7 +62,7 @@ NOT_IN_TEMPLATES = (
 )
 
 
-def check(env: SandboxedEnvironment, source: str, fields: dict[str, Any], tables: set[str]) -> None:
+def check(env: SandboxedEnvironment, source: str, fields: Fields, tables: set[str]) -> None:
     """Refuse what a template must not do, before it ever runs."""
     if len(source) > MAX_SOURCE:
         raise TemplateProblem(f"the template is {len(source)} characters long; the limit is {MAX_SOURCE}")
@@ -173,7 +175,7 @@ def _constant(node: nodes.Node) -> Any:
     raise _NotConstant  # the rest cannot grow: Jinja may fold it
 
 
-def _check_path(node: nodes.Node, fields: dict[str, Any], line: int, local: set[str]) -> None:
+def _check_path(node: nodes.Node, fields: Fields, line: int, local: set[str]) -> None:
     path: list[str] = []
     while isinstance(node, nodes.Getattr | nodes.Getitem):
         if isinstance(node, nodes.Getattr):
@@ -192,7 +194,7 @@ def _check_path(node: nodes.Node, fields: dict[str, Any], line: int, local: set[
             raise TemplateProblem(f"{'.'.join(path)!r} reaches for an internal attribute; templates may not", line)
     if path[0] in local:
         return
-    level: Any = fields
+    level: Fields | None = fields
     for depth, part in enumerate(path):
         if not isinstance(level, dict) or part not in level:
             known = ", ".join(sorted(level)) if isinstance(level, dict) else "nothing (it is a value)"

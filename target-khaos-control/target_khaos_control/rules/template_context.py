@@ -1,23 +1,30 @@
-"""The fields of a Reveni return a rule template may read, walked from the typed return."""
+"""The fields of a Reveni return a rule template may read, walked from the typed return,
+and the variables a template is given for one return."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import msgspec.inspect as mi
-from msgspec import Struct
+from msgspec import UNSET, Struct
+from msgspec.structs import astuple
 
 from target_khaos_control.reveni import Address, Return, ReturnItem
+from target_khaos_control.rules.template_checks import Fields
+
+# What a template reads: each name to its value (Jinja's context). The return's fields are
+# typed values (Structs, lists of them, text); the engine's own are worked out figures.
+Variables: TypeAlias = dict[str, Any]
 
 
-def fields(typed: type[Struct]) -> dict[str, Any]:
+def fields(typed: type[Struct]) -> Fields:
     """Each field of `typed` a template may name: a Struct's fields nest, anything else
     (text, a number, a list a template loops over) is a leaf, marked None."""
     struct = cast(mi.StructType, mi.type_info(typed))
     return {field.name: _fields(field.type) for field in struct.fields}
 
 
-def _fields(info: mi.Type) -> Any:
+def _fields(info: mi.Type) -> Fields | None:
     while isinstance(info, mi.Metadata | mi.UnionType):
         info = info.type if isinstance(info, mi.Metadata) else next(t for t in info.types if type(t) is not mi.NoneType)
     if isinstance(info, mi.StructType):
@@ -26,8 +33,16 @@ def _fields(info: mi.Type) -> Any:
 
 
 # Worked out by the engine for conditions (rules/engine.py); a return does not hold them.
-WORKED_OUT = {"refunded": None, "refunded_amount": None, "every_line_accepted": None, "credited_amount": None}
+WORKED_OUT: Fields = {"refunded": None, "refunded_amount": None, "every_line_accepted": None, "credited_amount": None}
 ADDRESS = fields(Address)
 ITEM = fields(ReturnItem)  # `item`, the return line, in reason rules only
-RETURN: dict[str, Any] = {**fields(Return), **WORKED_OUT}
-WITH_ITEM: dict[str, Any] = {**RETURN, "item": ITEM}
+RETURN: Fields = {**fields(Return), **WORKED_OUT}
+WITH_ITEM: Fields = {**RETURN, "item": ITEM}
+
+NAMES = Return.__struct_fields__
+
+
+def variables(reveni_return: Return) -> Variables:
+    """The return's fields as a template reads them: one Reveni left out is not there, so a
+    template naming it fails (Jinja's StrictUndefined) just as a null one reads None."""
+    return {name: value for name, value in zip(NAMES, astuple(reveni_return), strict=True) if value is not UNSET}

@@ -12,6 +12,7 @@ from jinja2.filters import do_join, do_replace
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 
+from target_khaos_control.rules.template_context import Variables
 from target_khaos_control.rules.template_limits import (
     MAX_INPUT,
     MAX_OUTPUT,
@@ -84,7 +85,7 @@ def lookup(context: Context, value: Any, table: str, default: Any = None) -> Any
     return tables[table].get(str(value), default)
 
 
-def _lookup(variables: dict[str, Any], value: Any, table: str) -> Any:
+def _lookup(variables: Variables, value: Any, table: str) -> Any:
     """The `lookup` filter, for a template rendered without Jinja."""
     if _weight([value, table], MAX_INPUT) > MAX_INPUT:
         raise TemplateLimit(f"a filter was given more than {MAX_INPUT} characters or items")

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from jinja2.exceptions import SecurityError
+from msgspec import Struct
 
 MAX_SOURCE = 10_000  # characters in one template
 MAX_TEXT = 10_000  # characters in a string, or items in a list, that a template makes
@@ -82,6 +83,10 @@ def _weight(value: Any, limit: int) -> int:
             total += 1
             stack.extend(item)
             stack.extend(item.values())
+        elif isinstance(item, Struct):  # a typed Reveni return's part weighs as its record did
+            total += 1
+            stack.extend(item.__struct_fields__)
+            stack.extend(getattr(item, name) for name in item.__struct_fields__)
         else:
             total += 1
     return total

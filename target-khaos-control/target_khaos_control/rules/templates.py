@@ -32,6 +32,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.visitor import NodeTransformer
+from msgspec import UNSET, Struct
 
 from target_khaos_control.rules.template_checks import FILTERS as FILTERS
 from target_khaos_control.rules.template_checks import FORBIDDEN as FORBIDDEN
@@ -43,6 +44,7 @@ from target_khaos_control.rules.template_context import ADDRESS as ADDRESS
 from target_khaos_control.rules.template_context import ITEM as ITEM
 from target_khaos_control.rules.template_context import RETURN as RETURN
 from target_khaos_control.rules.template_context import WITH_ITEM as WITH_ITEM
+from target_khaos_control.rules.template_context import Variables
 from target_khaos_control.rules.template_filters import _finalize, _guarded, _join, _lookup, _replace
 from target_khaos_control.rules.template_filters import lookup as lookup
 from target_khaos_control.rules.template_filters import money as money
@@ -99,6 +101,16 @@ class BoundedSandbox(SandboxedEnvironment):
 
     intercepted_binops = frozenset(BINOPS)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`a.b`: a field Reveni left out of the return is undefined, as a key missing from its record was."""
+        value = super().getattr(obj, attribute)
+        return self.undefined(obj=obj, name=attribute) if value is UNSET else value
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        """`a['b']`, `a[0]`: as `getattr`, a field Reveni left out is undefined."""
+        value = super().getitem(obj, argument)
+        return self.undefined(obj=obj, name=argument) if value is UNSET else value
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """Arithmetic in a template: its CPU time checked, and the size of the result bounded."""
         _tick()
@@ -124,7 +136,7 @@ def environment() -> SandboxedEnvironment:
     return env
 
 
-def compile_text(env: SandboxedEnvironment, source: str, name: str = "template") -> Callable[[dict[str, Any]], str]:
+def compile_text(env: SandboxedEnvironment, source: str, name: str = "template") -> Callable[[Variables], str]:
     """A template that renders text (a URN, a reference, notes).
 
     Plain text, fields and simple filters (`Return {{ id }}`, `{{ customer.email | lower |
@@ -139,7 +151,7 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str = "template")
     return lambda variables: _run(name, lambda: _output(template.generate(variables))).strip()
 
 
-Reader = Callable[[dict[str, Any]], Any]
+Reader = Callable[[Variables], Any]
 Part = Reader | str  # a template's text between the `{{ ... }}` is a str
 # Filters a template may chain on a field without Jinja's render: each is linear in what it
 # reads and bounded by MAX_INPUT (the guarded filter itself is called).
@@ -172,13 +184,13 @@ def _direct(env: SandboxedEnvironment, node: nodes.Node) -> Part | None:
     return None
 
 
-def _joined(name: str, parts: list[Part]) -> Callable[[dict[str, Any]], str]:
+def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
     """Each `{{ ... }}` measured and turned into text as Jinja would, then stripped."""
     if all(isinstance(part, str) for part in parts):
         text = "".join(parts).strip()  # type: ignore[arg-type]
         return lambda variables: text
 
-    def render(variables: dict[str, Any]) -> str:
+    def render(variables: Variables) -> str:
         try:
             written = "".join(part if isinstance(part, str) else str(_finalize(part(variables))) for part in parts)
         except SecurityError as error:
@@ -262,19 +274,22 @@ def _field_path(node: nodes.Node) -> list[str] | None:
     return [node.name, *reversed(path)]
 
 
-def _value(variables: dict[str, Any], path: list[str]) -> Any:
-    """The field's value, or the error Jinja's StrictUndefined would raise."""
+def _value(variables: Variables, path: list[str]) -> Any:
+    """The field's value (of a record or a typed return), or the error Jinja's StrictUndefined would raise."""
     value: Any = variables
     for part in path:
-        if not isinstance(value, dict) or part not in value:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, Struct) and part in value.__struct_fields__:
+            value = getattr(value, part)
+        else:
+            value = UNSET
+        if value is UNSET:  # not there, or left out by Reveni
             raise ValueError(f"{'.'.join(path)!r} is undefined in this return")
-        value = value[part]
     return value
 
 
-def compile_condition(
-    env: SandboxedEnvironment, source: str, name: str = "condition"
-) -> Callable[[dict[str, Any]], bool]:
+def compile_condition(env: SandboxedEnvironment, source: str, name: str = "condition") -> Callable[[Variables], bool]:
     """A condition written as one expression, `{{ ... }}`, evaluated to a real boolean."""
     body = env.parse(source.strip()).body
     if not (
@@ -292,7 +307,7 @@ def compile_condition(
     return lambda variables: bool(_run(name, lambda: expression(**variables)))
 
 
-def _guard(name: str, reader: Reader, variables: dict[str, Any]) -> Any:
+def _guard(name: str, reader: Reader, variables: Variables) -> Any:
     try:
         return reader(variables)
     except SecurityError as error:

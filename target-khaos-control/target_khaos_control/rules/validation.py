@@ -1,6 +1,6 @@
-"""What a Reveni return must hold before any rule reads it.
+"""What a Reveni return must hold before any rule reads it, and the typed return it then is.
 
-Checked once, at the start of each draft: a value that breaks the Reveni contract
+Checked once, at the start of each draft (the rules then read the typed `reveni.Return`): a value that breaks the Reveni contract
 (shared/spec/reveni-api.md) would otherwise be carried into Khaos silently (a zero
 quantity, a negative price, a document called `RV-`) or stop the whole load. Each
 finding names the field and the value, for an `invalid_record` exception.
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from target_khaos_control.reveni import breaks, shown
+from target_khaos_control.reveni import Return, read, shown
 
 # Control characters (tab and line breaks aside). In an id they make a key no one can ask
 # for again: the return is unreadable. In free text (names, addresses) they are taken out
@@ -25,15 +25,22 @@ CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217, as the store's column and Khaos 
 MAX_QUANTITY = 100_000
 
 
+def checked(record: dict[str, Any]) -> Return | list[str]:
+    """`record` as a typed Reveni return; or every field of it that breaks tap-reveni's
+    schema (the first break) or the contract beyond it, as `field is value: why`."""
+    typed = read(record)
+    found = _contract(record)
+    if not isinstance(typed, str):
+        return found or typed
+    field = typed.split(" ", 1)[0]
+    return [typed, *(finding for finding in found if finding.split(" ", 1)[0] != field)]
+
+
 def unreadable(record: dict[str, Any]) -> list[str]:
     """Every field of `record` that breaks tap-reveni's schema (the first break) or the
     contract beyond it, as `field is value: why`."""
-    broken = breaks(record)
-    found = _contract(record)
-    if broken is None:
-        return found
-    field = broken.split(" ", 1)[0]
-    return [broken, *(finding for finding in found if finding.split(" ", 1)[0] != field)]
+    found = checked(record)
+    return found if isinstance(found, list) else []
 
 
 def _contract(record: dict[str, Any]) -> list[str]:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import msgspec
@@ -30,6 +31,7 @@ from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.operations.reconciliation.gaps import Gap
 from target_khaos_control.operations.reconciliation.read import CreditNote
 from target_khaos_control.operations.reconciliation.report import Report, ReturnLine
+from target_khaos_control.refunded import completed, currency_of, is_amount, refunded, total
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import documents, exceptions, reveni_returns
@@ -147,7 +149,7 @@ class StockVat:
 
 
 def compare(
-    record: dict[str, Any],
+    record: Mapping[str, object],
     docs: list[Any],
     by_ref: dict[str, list[CreditNote]],
     *,
@@ -163,9 +165,7 @@ def compare(
     notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
     if not refunds and not top_ups and not notes:
         return None  # nothing paid and nothing credited: nothing to reconcile yet
-    paid: dict[str, Decimal] = defaultdict(Decimal)
-    for movement, sign in [(r, 1) for r in refunds] + [(t, -1) for t in top_ups]:
-        paid[str(movement.get("currency") or currency)] += sign * _amount(movement)
+    paid = refunded(record, currency)
     same = [note for note in notes if note.currency == currency]
     other = [note for note in notes if note.currency != currency]
     sent_docs = [doc for doc in docs if doc.state in SENT]
@@ -176,7 +176,7 @@ def compare(
     )
     line = ReturnLine(
         str(record.get("id")),
-        str((record.get("order") or {}).get("number", "")),
+        _order_number(record),
         currency,
         paid.pop(currency, Decimal("0.00")),
         paid_at,
@@ -185,7 +185,7 @@ def compare(
         sorted(note.code for note in notes),
         sum((note.gross for note in same), Decimal("0.00")),
         sorted(f"{note.code} ({note.gross} {note.currency})" for note in other),
-        top_up=sum((_amount(t) for t in top_ups if (t.get("currency") or currency) == currency), Decimal(0)),
+        top_up=total(t for t in top_ups if currency_of(t, currency) == currency),
         refunded_elsewhere={key: value for key, value in sorted(paid.items()) if value != 0},
         method="store credit" if str(record.get("refund_method")) in STORE_CREDIT else "cash",
         created_at=str(record.get("created_at") or ""),
@@ -221,7 +221,7 @@ def _wrong_vat_split(line: ReturnLine, same: list[CreditNote]) -> bool:
 
 def _vat_of(
     line: ReturnLine,
-    record: dict[str, Any],
+    record: Mapping[str, object],
     docs: list[Any],
     by_ref: dict[str, list[CreditNote]],
     same: list[CreditNote],
@@ -231,8 +231,9 @@ def _vat_of(
     if vat is None or not (vat.of_cash or (same and all(note.tax is not None for note in same))):
         return  # nothing to check, and nothing asked for: no document is read
     vat.reveni_rates = {}
-    for item in record.get("return_items") or []:
-        if isinstance(item, dict) and _is_amount(item.get("tax_rate")):
+    items = record.get("return_items")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and is_amount(item.get("tax_rate")):
             rate = Decimal(str(item["tax_rate"]))
             vat.reveni_rates[str(item.get("sku"))] = rate
             exchange = item.get("exchange")
@@ -277,7 +278,12 @@ def _why_no_credit_note(
     return [Gap.REFUND_WITHOUT_CREDIT_NOTE] if refunded_at is None or now - refunded_at >= after else []
 
 
-def read_record(stored: str) -> dict[str, Any]:
+def _order_number(record: Mapping[str, object]) -> str:
+    order = record.get("order")
+    return str(order.get("number", "")) if isinstance(order, dict) else ""
+
+
+def read_record(stored: str) -> dict[str, object]:
     """A stored Reveni record (money in it is text, never a float); msgspec reads it fast,
     Python's json whatever msgspec refuses (a NaN kept from an unreadable record)."""
     try:
@@ -285,27 +291,6 @@ def read_record(stored: str) -> dict[str, Any]:
     except msgspec.DecodeError:
         found = json.loads(stored)
     return found if isinstance(found, dict) else {}
-
-
-def completed(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """Completed money movements whose amount can be read (an unreadable one is the rules'
-    `invalid_record`, raised before the return ever reaches Khaos)."""
-    return [
-        m
-        for m in record.get(key) or []
-        if isinstance(m, dict) and m.get("status") == "completed" and _is_amount(m.get("amount"))
-    ]
-
-
-def _is_amount(value: object) -> bool:
-    try:
-        return value is not None and Decimal(str(value)).is_finite()
-    except InvalidOperation:
-        return False
-
-
-def _amount(movement: dict[str, Any]) -> Decimal:
-    return Decimal(str(movement["amount"]))
 
 
 def _round(amount: Decimal) -> Decimal:

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.operations.reconciliation.gaps import Gap
@@ -125,6 +125,22 @@ class ReturnLine:
         return not self.gaps and not self.other_currency_notes and self.credited == self.refunded
 
 
+class Summary(TypedDict):
+    """A reconciliation's figures (amounts as text)."""
+
+    at: str
+    returns_compared: int
+    matched: int
+    match_rate: str
+    awaiting_khaos: int
+    gaps: dict[str, int]  # gap -> how many returns have it
+    aging: dict[str, int]  # age bucket -> gaps that old
+    totals_by_currency: dict[str, dict[str, str]]  # currency -> refunded, credited, gap
+    credit_notes_for_unknown_returns: list[str]
+    rows_not_counted: list[str]
+    repeated_rows: list[str]
+
+
 @dataclass
 class Report:
     """A reconciliation: every compared return, and the export's notes and unread rows."""
@@ -161,7 +177,7 @@ class Report:
             for currency in sorted(set(refunded) | set(credited))
         }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         """The figures of the reconciliation: returns compared and matched, gaps, aging and totals."""
         with_refund = [line for line in self.returns if line.refunded != 0 or line.credit_notes]
         matched = [line for line in with_refund if line.matched]

@@ -1,0 +1,58 @@
+"""What Reveni paid out on a return: its completed refunds less the exchange top-ups the
+customer paid, per currency; one definition for the rules, the reconciliation and the close.
+
+A movement (a refund or a top-up) counts once Reveni calls it `completed` and its amount
+reads as a number (an unreadable one is the rules' `invalid_record`). A movement that
+names no currency is in the return's own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+
+Movement = Mapping[str, object]  # a refund or a top-up, as Reveni sent it
+# Each kind of money movement: the record's key, its sign in the cash, and its date's field.
+MOVEMENTS: tuple[tuple[str, int, str], ...] = (("refunds", 1, "refunded_at"), ("exchange_payments", -1, "paid_at"))
+
+
+def completed(record: Mapping[str, object], key: str) -> list[Movement]:
+    """The completed movements of one kind (`refunds` or `exchange_payments`) whose amount reads."""
+    found = record.get(key)
+    return [
+        m
+        for m in (found if isinstance(found, list) else [])
+        if isinstance(m, Mapping) and m.get("status") == "completed" and is_amount(m.get("amount"))
+    ]
+
+
+def currency_of(movement: Movement, currency: str) -> str:
+    """The movement's currency; the return's (`currency`) when it names none."""
+    return str(movement.get("currency") or currency)
+
+
+def total(movements: Iterable[Movement]) -> Decimal:
+    """The movements' amounts added up."""
+    return sum((Decimal(str(m["amount"])) for m in movements), Decimal("0.00"))
+
+
+def refunded(
+    record: Mapping[str, object], currency: str, *, dated: Callable[[str], bool] | None = None
+) -> dict[str, Decimal]:
+    """Per currency, completed refunds less completed top-ups; with `dated`, only the
+    movements whose date (`refunded_at` or `paid_at`, '' when missing) it accepts."""
+    paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))  # money in pennies, however Reveni wrote it
+    for key, sign, when in MOVEMENTS:
+        for movement in completed(record, key):
+            if dated is None or dated(str(movement.get(when) or "")):
+                paid[currency_of(movement, currency)] += sign * Decimal(str(movement["amount"]))
+    return dict(paid)
+
+
+def is_amount(value: object) -> bool:
+    """Whether `value` reads as a finite number."""
+    try:
+        return value is not None and Decimal(str(value)).is_finite()
+    except InvalidOperation:
+        return False

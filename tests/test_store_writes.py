@@ -1,0 +1,128 @@
+"""The store's batch writes (insert_many, update_many) store exactly what SQLAlchemy's own
+executemany would: the same text, moments, defaults and NUL replacement, byte for byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from target_khaos_control.batch_writes import insert_many, update_many
+from target_khaos_control.store import credit_notes, documents, exceptions, open_store, reveni_returns
+
+MOMENT = datetime(2026, 11, 20, 10, 30, 5, 123456, tzinfo=UTC)
+
+
+def stored(engine: sa.Engine, table: sa.Table) -> list[tuple[Any, ...]]:
+    """The rows as SQLite holds them (no type conversion on the way back)."""
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY 1")]  # noqa: S608
+
+
+def both_ways(tmp_path: Path, table: sa.Table, rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """`rows` written by insert_many into one store and by SQLAlchemy's own insert into another."""
+    ours, theirs = open_store(f"sqlite:///{tmp_path / 'ours.db'}"), open_store(f"sqlite:///{tmp_path / 'sa.db'}")
+    with ours.begin() as conn:
+        insert_many(conn, table, [dict(row) for row in rows])
+    with theirs.begin() as conn:
+        for row in rows:
+            conn.execute(table.insert(), [row])
+    return stored(ours, table), stored(theirs, table)
+
+
+def test_a_return_with_a_nul_and_defaults_left_out_is_stored_as_sqlalchemy_stores_it(tmp_path: Path) -> None:
+    # given a return whose record holds a NUL, with no ruleset_hash or status given
+    rows = [
+        {
+            "return_id": "ret-1",
+            "updated_at": "2026-11-20T10:00:00Z",
+            "content_hash": "a" * 64,
+            "record": '{"name":"a\x00b"}',
+            "first_seen": MOMENT,
+            "last_changed": MOMENT,
+        }
+    ]
+    ours, theirs = both_ways(tmp_path, reveni_returns, rows)
+    # expect the same row: the NUL as U+FFFD, the defaults filled in, the moment as SQLite keeps it
+    assert ours == theirs
+    assert ours[0][3] == '{"name":"a\ufffdb"}'
+    assert ours[0][4] == "2026-11-20 10:30:05.123456"
+    assert ours[0][6:] == ("", "")
+
+
+def test_rows_giving_different_columns_each_land_whole(tmp_path: Path) -> None:
+    # given two exceptions, one with its severity and one leaning on the default
+    base = {
+        "kind": "unknown_sku",
+        "owner": "warehouse",
+        "return_id": "ret-1",
+        "message": "SKU X is not in Khaos",
+        "status": "open",
+        "first_seen": MOMENT,
+        "last_seen": MOMENT,
+        "occurrences": 1,
+    }
+    rows = [base | {"trace_key": "k1", "severity": "low"}, base | {"trace_key": "k2"}]
+    ours, theirs = both_ways(tmp_path, exceptions, rows)
+    assert ours == theirs
+    assert [(row[0], row[10]) for row in ours] == [("k1", "low"), ("k2", "high")]
+
+
+def test_money_and_an_empty_moment_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    rows = [
+        {
+            "code": "CN-1",
+            "associated_ref": "ret-1",
+            "gross": Decimal("59.99"),
+            "currency": "GBP",
+            "date": "2026-11-20",
+            "seen_at": MOMENT,
+            "net": None,
+        }
+    ]
+    ours, theirs = both_ways(tmp_path, credit_notes, rows)
+    assert ours == theirs
+
+
+def test_update_many_changes_only_the_columns_given(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    document = {
+        "associated_ref": "ret-1",
+        "return_id": "ret-1",
+        "sequence": 1,
+        "state": "held",
+        "body": "{}",
+        "item_ids": "[]",
+        "hold_reason": "unknown SKU",
+        "source_updated_at": "2026-11-20T10:00:00Z",
+        "created_at": MOMENT,
+        "state_changed_at": MOMENT,
+    }
+    with engine.begin() as conn:
+        insert_many(conn, documents, [document, document | {"associated_ref": "ret-1-2", "sequence": 2}])
+        # when the first is published and the second's hold reason changes
+        update_many(
+            conn,
+            documents,
+            "associated_ref",
+            [
+                {"associated_ref": "ret-1", "state": "published", "hold_reason": "", "feed_position": 7},
+                {"associated_ref": "ret-1-2", "hold_reason": "a\x00b"},
+            ],
+        )
+        rows = conn.execute(
+            sa.select(
+                documents.c.associated_ref, documents.c.state, documents.c.hold_reason, documents.c.feed_position
+            ).order_by(documents.c.associated_ref)
+        ).all()
+    # expect each to change as given, and nothing else
+    assert [tuple(row) for row in rows] == [("ret-1", "published", "", 7), ("ret-1-2", "held", "a\ufffdb", None)]
+
+
+def test_a_column_the_table_does_not_have_is_named(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as conn, pytest.raises(KeyError, match="reveni_returns has no column colour"):
+        insert_many(conn, reveni_returns, [{"return_id": "ret-1", "colour": "red"}])

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test lint bench clean chromium settings schemas
+.PHONY: install demo demo-stop test lint bench bench-quick clean chromium settings schemas
 
 # constraints.txt pins every package installed (the lock: regenerate it with
 # `.venv/bin/pip freeze --exclude-editable > constraints.txt` after changing a dependency).
@@ -63,9 +63,15 @@ schemas: install
 	$(BIN)/python scripts/reveni_schema.py
 
 # Each figure beside its yardstick, measured in the same run (issue 14); takes a while.
+# Each script also writes its figures to output/bench/<script>.jsonl (bench/figures.py);
+# bench/summary.py ends with one table of issue 22's goals, MET or NOT MET, and fails if
+# a script wrote no figure. The grown store is built once and kept in output/bench/cache.
+BENCH_OUT := output/bench
 bench: install
+	rm -f $(BENCH_OUT)/*.jsonl
 	$(BIN)/python bench/tap_throughput.py
 	$(BIN)/python bench/rules_throughput.py
+	$(BIN)/python bench/record_check.py
 	$(BIN)/python bench/target_throughput.py
 	$(BIN)/python bench/target_profile.py
 	$(BIN)/python bench/channel_drain.py
@@ -74,6 +80,26 @@ bench: install
 	$(BIN)/python bench/fix_proposals.py
 	$(BIN)/python bench/meltano_sync.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/summary.py --out $(BENCH_OUT)
+
+# The same scripts on small counts (a few minutes): a smoke check of the bench, not its
+# figures (at these sizes start-up dominates; the goals are at the sizes `make bench` runs).
+BENCH_QUICK_OUT := output/bench-quick
+bench-quick: install
+	rm -f $(BENCH_QUICK_OUT)/*.jsonl
+	export BENCH_OUT=$(BENCH_QUICK_OUT); \
+	$(BIN)/python bench/tap_throughput.py --counts 2000,5000 && \
+	$(BIN)/python bench/rules_throughput.py && \
+	$(BIN)/python bench/record_check.py --rounds 2 && \
+	$(BIN)/python bench/target_throughput.py --counts 1000,5000 --grown 20000 --grown-load 1000 && \
+	$(BIN)/python bench/target_profile.py --returns 2000 --top 10 && \
+	$(BIN)/python bench/channel_drain.py --documents 20000 --load 2000 && \
+	$(BIN)/python bench/reconcile_throughput.py --returns 20000 && \
+	$(BIN)/python bench/channel_under_push.py && \
+	$(BIN)/python bench/fix_proposals.py && \
+	$(BIN)/python bench/meltano_sync.py --rounds 1 && \
+	$(BIN)/python bench/startup.py --runs 1 && \
+	$(BIN)/python bench/summary.py --out $(BENCH_QUICK_OUT)
 
 # Everything the demo, the tests and the docs' commands leave in the project folder.
 clean:

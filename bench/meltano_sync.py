@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import figures
 from bench.measure import Run, against, children_cpu, median_run, run_child
 from bench.one_return import one_return
 from tests.servers import BIN, SANDBOX_KEY, target_config
@@ -83,6 +84,7 @@ def main() -> None:
     print(f"a one-record sync, median of {rounds} interleaved runs, each into a fresh store")
     print(f"  through Meltano (meltano run sync): {against(melt.wall, GOAL, ' s')}; CPU {melt.cpu:.2f} s")
     print(f"  direct (tap-reveni | target-khaos-control): {bare.wall:.2f} s; CPU {bare.cpu:.2f} s")
+    figures.record("meltano_sync", "meltano_sync", "one-record sync through Meltano, wall", melt.wall, GOAL, " s")
     print(f"  Meltano's own part: {melt.wall - bare.wall:.2f} s wall, {melt.cpu - bare.cpu:.2f} s CPU")
 
 

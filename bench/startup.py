@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import figures
 from bench.measure import Run, against, median_run, run_child
 from bench.one_return import one_return
 from tests.servers import BIN, target_config
@@ -41,9 +42,11 @@ def measure(command: list[str], runs: int, stdin: Path | None = None) -> Run:
     return median_run([run_child(command, stdin) for _ in range(runs)])
 
 
-def line(label: str, run: Run, goal: float | None = GOAL) -> None:
+def line(label: str, run: Run, goal: float | None = GOAL, place: str = "") -> None:
     verdict = f"CPU {against(run.cpu, goal, ' s')}" if goal else f"CPU {run.cpu:.2f} s"
     print(f"  {label:<50} wall {run.wall:.2f} s; {verdict}")
+    if goal:
+        figures.record("startup", "startup", f"{label} ({place}), CPU", run.cpu, goal, " s")
 
 
 def installs() -> list[tuple[str, Path, Path]]:
@@ -74,18 +77,21 @@ def main() -> None:
         print(f"Start-up, median of {runs} runs ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
         for place, target_bin, tap_bin in installs():
             print(place)
+            where = "Meltano's venv" if "Meltano" in place else ".venv"
             line(
                 "floor: python -c 'import singer_sdk'",
                 measure([str(target_bin / "python"), "-c", "import singer_sdk"], runs),
                 None,
             )
-            line("target-khaos-control --about", measure([str(target_bin / "target-khaos-control"), "--about"], runs))
-            line("tap-reveni --about", measure([str(tap_bin / "tap-reveni"), "--about"], runs))
+            about = measure([str(target_bin / "target-khaos-control"), "--about"], runs)
+            line("target-khaos-control --about", about, place=where)
+            line("tap-reveni --about", measure([str(tap_bin / "tap-reveni"), "--about"], runs), place=where)
             one = [str(target_bin / "target-khaos-control"), "--config", str(target_file)]
-            line("target-khaos-control, one return, migrated store", measure(one, runs, singer))
+            line("target-khaos-control, one return, migrated store", measure(one, runs, singer), place=where)
             line(
                 "tap-reveni, one return from the sandbox",
                 measure([str(tap_bin / "tap-reveni"), "--config", str(tap_file)], runs),
+                place=where,
             )
 
 

@@ -8,11 +8,12 @@ sandbox takes to serve one page with 1,000 and with 100,000 returns in it.
 Goals (issue 2): >= 2,000 returns/s; peak RSS < 150 MB and within 20% between 10k and
 50k; tap time <= 2x the bare loop. Issue 22: the tap's CPU <= 1.5x the bare loop's.
 
-    make bench            # or: .venv/bin/python bench/tap_throughput.py
+    make bench            # or: .venv/bin/python bench/tap_throughput.py [--counts 10000,50000,200000]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -25,9 +26,11 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import figures
 from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox
 
 COUNTS = (10_000, 50_000, 200_000)
+CPU_GOAL = 1.5  # the tap's CPU over the bare loop's
 
 
 def run_tap(sandbox: ReveniSandbox) -> tuple[float, int, float, float]:
@@ -78,13 +81,16 @@ def sandbox_count(sandbox: ReveniSandbox) -> int:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default=",".join(map(str, COUNTS)), help="sizes, comma-separated")
+    counts = tuple(int(c) for c in parser.parse_args().counts.split(","))
     print("tap-reveni against reveni-sandbox, page_size 200, no injected latency")
     print(
         f"{'returns':>8} {'tap s':>7} {'ret/s':>7} {'requests':>8} {'peak MB':>8} {'bare s':>7} {'tap/bare':>8} "
         f"{'tap CPU':>8} {'bare CPU':>8} {'CPU ratio':>9}"
     )
     rss = {}
-    for count in COUNTS:
+    for count in counts:
         sandbox = ReveniSandbox(returns=count).start()
         try:
             bare, bare_cpu = bare_loop(sandbox, pages=-(-count // 200))
@@ -99,7 +105,10 @@ def main() -> None:
             f"{count:>8} {elapsed:>7.2f} {records / elapsed:>7.0f} {requests_made:>8} {peak:>8.1f} "
             f"{bare:>7.2f} {elapsed / bare:>8.2f} {cpu:>8.2f} {bare_cpu:>8.2f} {cpu / bare_cpu:>9.2f}"
         )
-    print(f"peak RSS {COUNTS[-1]:,} vs {COUNTS[0]:,}: {rss[COUNTS[-1]] / rss[COUNTS[0]] - 1:+.1%}")
+        figures.record(
+            "tap_throughput", "tap_cpu", f"tap CPU / bare loop CPU at {count:,}", cpu / bare_cpu, CPU_GOAL, "x"
+        )
+    print(f"peak RSS {counts[-1]:,} vs {counts[0]:,}: {rss[counts[-1]] / rss[counts[0]] - 1:+.1%}")
     print("CPU ratio: the tap's CPU (its process, start-up included) over the bare loop's; goal <= 1.5")
 
     print("\nreveni-sandbox: one page of 200, median and p95 over 30 requests spread across the list")

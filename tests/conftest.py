@@ -16,10 +16,12 @@ import backoff._sync
 import pytest
 
 from tests.in_process import (
+    CliCommand,
     InProcessReveniSandbox,
     TapCommand,
     TargetCommand,
     Waits,
+    reveni_khaos_here,
     run_tap_here,
     run_target_here,
 )
@@ -70,11 +72,17 @@ def target_here(capfd: pytest.CaptureFixture[str]) -> TargetCommand:
     return functools.partial(run_target_here, capfd)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
+def cli_here(capfd: pytest.CaptureFixture[str]) -> CliCommand:
+    """`reveni_khaos`, with the command's entry point called in this process (`tests/in_process.py`)."""
+    return functools.partial(reveni_khaos_here, capfd)
+
+
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL cluster for one test module (each test makes its own database)."""
+    """A throwaway PostgreSQL cluster for this worker's tests: each test makes its own database."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL's server binaries are not installed")
-    server = PostgresServer().start()
+    server = PostgresServer(durable=False).start()
     yield server
     server.stop()

@@ -6,6 +6,9 @@ pages, 429s, broken connections and stalls as from the process, without the seco
 process takes to start. The tap runs through its own command's entry point
 (`tap_reveni.tap.main`), so its settings file, messages and one-line errors are the
 command's; only `run_tap` in `servers.py` starts it as a process, for the end-to-end tests.
+The channel's app is built from a config as `reveni-khaos serve` builds it and called
+through Starlette's TestClient (`InProcessChannel`); `ChannelServer` serves it over HTTP
+from a process, for the tests of Khaos's side and of HTTP itself.
 """
 
 from __future__ import annotations
@@ -26,10 +29,16 @@ import pytest
 import tap_reveni.tap as tap
 import target_khaos_control.operations.cli as operator_cli
 import uvicorn
+from httpx2 import Response
 from reveni_khaos_sandbox.faults import FaultInjector
 from reveni_khaos_sandbox.reveni_app import ReveniSandbox as ReveniApp
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
 from reveni_khaos_sandbox.reveni_store import ReturnStore
+from starlette.testclient import TestClient
+from target_khaos_control.channel.app import Channel
+from target_khaos_control.client_store import claim_store, client_name
+from target_khaos_control.settings import ChannelSettings
+from target_khaos_control.store import open_store
 from target_khaos_control.target import TargetKhaosControl
 
 from tests.servers import SANDBOX_KEY, ReveniSandbox, TapRun, TargetRun
@@ -68,6 +77,47 @@ class InProcessReveniSandbox(ReveniSandbox):
             self.thread.join(timeout=10)
 
 
+@dataclass
+class InProcessChannel:
+    """The channel's app for a target config, as `reveni-khaos serve` builds it (the settings
+    checked, the store opened and claimed for its client), called in this process.
+
+    It answers as `ChannelServer` does (`get`, `post`, `url`, `auth`), without a process or
+    a port: for what the channel answers, not for HTTP on the wire."""
+
+    config: dict[str, Any]
+    workdir: Path
+    url: str = "http://testserver"
+    client: TestClient | None = field(default=None, repr=False)
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return self.config["channel_username"], self.config["channel_password"]
+
+    def start(self) -> Self:
+        settings = ChannelSettings.from_config({**self.config, "public_url": self.url}, "channel-config.json")
+        self.engine = open_store(settings.database_url)
+        claim_store(self.engine, settings.client or client_name({"rules_path": settings.rules_path}), "the store")
+        self.client = TestClient(Channel(self.engine, settings).app(), base_url=self.url).__enter__()
+        return self
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.__exit__(None, None, None)
+            self.client = None
+            self.engine.dispose()
+
+    def get(self, path: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None) -> Response:
+        assert self.client is not None, "start() the channel first"
+        return self.client.get(path, headers=headers or {}, auth=auth or self.auth)
+
+    def post(
+        self, path: str, body: bytes, content_type: str = "application/json", auth: tuple[str, str] | None = None
+    ) -> Response:
+        assert self.client is not None, "start() the channel first"
+        return self.client.post(path, content=body, headers={"Content-Type": content_type}, auth=auth or self.auth)
+
+
 class Waits:
     """The waits the tap asked for between retries, recorded instead of slept.
 
@@ -96,6 +146,13 @@ def run_tap_here(
     out, err = capfd.readouterr()
     messages = [json.loads(line) for line in out.splitlines() if line.strip()]
     return TapRun(returncode, messages, err + err_text)
+
+
+def tap_command_here(capfd: pytest.CaptureFixture[str], argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run `tap-reveni ARGV` through its entry point in this process, as the command would run."""
+    returncode, err_text = _command(capfd, tap.main, argv)
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(argv, returncode, out, err + err_text)
 
 
 def _command(
@@ -143,15 +200,14 @@ def run_target_here(
 
 
 def reveni_khaos_here(capfd: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the `reveni-khaos` command's entry point in this process, as `reveni_khaos` runs it.
-
-    For its refusals (argparse's, a config it cannot use): some commands write their
-    report to the `sys.stdout` of the moment they were imported, which pytest has replaced
-    since; those run as a process (`reveni_khaos`)."""
+    """Run the `reveni-khaos` command's entry point in this process, as `reveni_khaos` runs it
+    (its report is written to the `sys.stdout` of the moment, which `capfd` holds).
+    `serve` runs until stopped: `InProcessChannel` builds its app, `ChannelServer` runs it."""
     returncode, err_text = _command(capfd, lambda: operator_cli.main(list(args)))
     out, err = capfd.readouterr()
     return subprocess.CompletedProcess(["reveni-khaos", *args], returncode, out, err + err_text)
 
 
 TargetCommand = Callable[[Path, dict[str, Any], list[str]], TargetRun]
+CliCommand = Callable[..., subprocess.CompletedProcess[str]]
 TapCommand = Callable[..., TapRun]

@@ -17,7 +17,7 @@ from requests.structures import CaseInsensitiveDict
 from sqlalchemy.engine import Engine
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
-from target_khaos_control.store import documents, next_feed_position, open_store
+from target_khaos_control.store import document_bodies, documents, next_feed_position, open_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kcc"
 USER, PASSWORD = "khaos", "channel-pw-docs"
@@ -156,13 +156,17 @@ def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) ->
                     return_id=body["AssociatedRef"],
                     sequence=1,
                     state="published",
-                    body=json.dumps(body, ensure_ascii=False),
                     item_ids="[]",
                     source_updated_at="",
                     feed_position=first + n,
                     created_at=at,
                     state_changed_at=at,
                     published_at=at + timedelta(seconds=n + 1),
+                )
+            )
+            conn.execute(
+                document_bodies.insert().values(
+                    associated_ref=body["AssociatedRef"], body=json.dumps(body, ensure_ascii=False)
                 )
             )
     return [body["AssociatedRef"] for body in bodies]

@@ -87,22 +87,20 @@ def test_the_matched_no_op_checks_every_record_fully(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="no PostgreSQL server binaries")
-def test_the_drain_bench_builds_its_feed_on_postgres_with_the_stores_columns_as_they_are() -> None:
+def test_the_drain_bench_builds_its_feed_on_postgres_with_the_stores_columns_as_they_are(
+    postgres: PostgresServer,
+) -> None:
     # given the store as the migrations make it today (columns the bench does not fill included)
-    server = PostgresServer().start()
-    try:
-        engine = open_store(server.url)
-        # when the drain bench builds its feed with COPY
-        channel_drain.build(engine, 3)
-        with engine.connect() as conn:
-            built = conn.execute(
-                sa.select(documents.c.associated_ref, documents.c.feed_position, documents.c.state).order_by(
-                    documents.c.feed_position
-                )
-            ).all()
-        engine.dispose()
-    finally:
-        server.stop()
+    engine = open_store(postgres.new_database())
+    # when the drain bench builds its feed with COPY
+    channel_drain.build(engine, 3)
+    with engine.connect() as conn:
+        built = conn.execute(
+            sa.select(documents.c.associated_ref, documents.c.feed_position, documents.c.state).order_by(
+                documents.c.feed_position
+            )
+        ).all()
+    engine.dispose()
     # expect three published documents, in feed order
     assert [tuple(row) for row in built] == [
         ("RV-ret00000001", 1, "published"),

@@ -1,4 +1,7 @@
-"""The channel Khaos Control talks to, over real HTTP: `reveni-khaos serve`."""
+"""The channel Khaos Control talks to: what `reveni-khaos serve`'s app answers, called in
+process (`InProcessChannel`) on a store the real tap and target loaded. HTTP itself, and
+Khaos pulling from the real `serve`, are tested in test_channel_edges.py, test_pipeline.py
+and test_khaos_conformance.py."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 from defusedxml import ElementTree
 
-from tests.servers import ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
+from tests.in_process import InProcessChannel
+from tests.servers import ReveniSandbox, run_tap, run_target, tap_output, target_config
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +35,8 @@ def loaded(demo_store: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def channel(loaded: Path) -> Iterator[ChannelServer]:
-    server = ChannelServer(target_config(loaded, batch_size=25), loaded).start()
+def channel(loaded: Path) -> Iterator[InProcessChannel]:
+    server = InProcessChannel(target_config(loaded, batch_size=25), loaded).start()
     yield server
     server.stop()
 
@@ -43,7 +47,7 @@ def _published(workdir: Path) -> list[str]:
         return [row[0] for row in conn.execute(sa.text(query))]
 
 
-def _pull_all(channel: ChannelServer, fmt: str = "json", first: str = "2019-12-31 12:00:00Z") -> list[str]:
+def _pull_all(channel: InProcessChannel, fmt: str = "json", first: str = "2019-12-31 12:00:00Z") -> list[str]:
     refs: list[str] = []
     continuation = first
     for _ in range(100):
@@ -63,7 +67,7 @@ def _refs(body: bytes, fmt: str) -> list[str]:
     return [node.findtext("AssociatedRef") or "" for node in ElementTree.fromstring(body).iter("CustomerReturn")]
 
 
-def test_every_endpoint_refuses_a_wrong_password(channel: ChannelServer) -> None:
+def test_every_endpoint_refuses_a_wrong_password(channel: InProcessChannel) -> None:
     """With a 400, the only refusal Khaos understands (docs/integration.md, Answers)."""
     wrong = ("khaos", "not-the-password")
     for path in ("/khaos/config.json", "/khaos/config.xml", "/khaos/returns.json", "/khaos/returns.xml"):
@@ -73,7 +77,7 @@ def test_every_endpoint_refuses_a_wrong_password(channel: ChannelServer) -> None
     assert channel.get("/khaos/config.json", auth=("someone", "channel-pw-81d")).status_code == 400
 
 
-def test_config_files_name_every_endpoint_by_full_url(channel: ChannelServer) -> None:
+def test_config_files_name_every_endpoint_by_full_url(channel: InProcessChannel) -> None:
     config = channel.get("/khaos/config.json").json()["EndpointConfig"]
     assert config["CReturnDownload"] == {"URL": f"{channel.url}/khaos/returns.json", "Format": "JSON", "Frequency": 5}
     assert config["OrderDownload"] == {
@@ -93,12 +97,12 @@ def test_config_files_name_every_endpoint_by_full_url(channel: ChannelServer) ->
 
 
 def test_following_the_continuation_serves_every_document_once_in_feed_order(
-    channel: ChannelServer, loaded: Path
+    channel: InProcessChannel, loaded: Path
 ) -> None:
     assert _pull_all(channel) == _published(loaded)
 
 
-def test_the_same_continuation_gives_the_same_slice(channel: ChannelServer) -> None:
+def test_the_same_continuation_gives_the_same_slice(channel: InProcessChannel) -> None:
     first = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2019-12-31 12:00:00Z"})
     again = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2019-12-31 12:00:00Z"})
     following = channel.get(
@@ -111,10 +115,10 @@ def test_the_same_continuation_gives_the_same_slice(channel: ChannelServer) -> N
     assert not set(_refs(first.content, "json")) & set(_refs(following.content, "json"))
 
 
-def test_the_continuation_survives_a_channel_restart(channel: ChannelServer, loaded: Path) -> None:
+def test_the_continuation_survives_a_channel_restart(channel: InProcessChannel, loaded: Path) -> None:
     first = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2019-12-31 12:00:00Z"})
     channel.stop()
-    restarted = ChannelServer(target_config(loaded, batch_size=25), loaded).start()
+    restarted = InProcessChannel(target_config(loaded, batch_size=25), loaded).start()
     try:
         after = restarted.get(
             "/khaos/returns.json", headers={"Sirion-Continuation": first.headers["Sirion-Continuation"]}
@@ -125,7 +129,7 @@ def test_the_continuation_survives_a_channel_restart(channel: ChannelServer, loa
     assert _refs(after.content, "json") == _published(loaded)[25:50]
 
 
-def test_specific_ids_serves_exactly_those_and_keeps_the_continuation(channel: ChannelServer, loaded: Path) -> None:
+def test_specific_ids_serves_exactly_those_and_keeps_the_continuation(channel: InProcessChannel, loaded: Path) -> None:
     wanted = _published(loaded)[3:5]
     quoted = channel.get(
         "/khaos/returns.json", headers={"SpecificIDs": f'"{wanted[0]},{wanted[1]}"', "Sirion-Continuation": "17"}
@@ -143,7 +147,7 @@ def test_specific_ids_serves_exactly_those_and_keeps_the_continuation(channel: C
     assert {states[ref] for ref in wanted} == {"re_requested"}
 
 
-def test_no_null_anywhere_and_both_formats_carry_the_same_returns(channel: ChannelServer, loaded: Path) -> None:
+def test_no_null_anywhere_and_both_formats_carry_the_same_returns(channel: InProcessChannel, loaded: Path) -> None:
     everything = channel.get("/khaos/returns.json", headers={"SpecificIDs": ",".join(_published(loaded))})
     body = everything.json()
     assert body["ApiVersion"] == 1000
@@ -166,7 +170,7 @@ def _assert_no_null(value: Any, where: str) -> None:
             _assert_no_null(inner, f"{where}[{n}]")
 
 
-def test_a_continuation_we_never_issued_is_400_with_the_reason(channel: ChannelServer) -> None:
+def test_a_continuation_we_never_issued_is_400_with_the_reason(channel: InProcessChannel) -> None:
     response = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "yesterday-ish"})
     assert response.status_code == 400
     assert "yesterday-ish" in response.text
@@ -191,7 +195,7 @@ STOCK_XML = b"""<?xml version="1.0"?>
 </StockItem></Items><Deleted/></StockItems>"""
 
 
-def test_stock_pushes_are_kept_and_a_rename_is_learned(channel: ChannelServer, loaded: Path) -> None:
+def test_stock_pushes_are_kept_and_a_rename_is_learned(channel: InProcessChannel, loaded: Path) -> None:
     assert channel.post("/khaos/stock", json.dumps(STOCK_JSON).encode()).status_code == 200
     assert channel.post("/khaos/stock", json.dumps(STOCK_JSON).encode()).status_code == 200, "a repeat is harmless"
     assert channel.post("/khaos/stock", STOCK_XML, "application/xml").status_code == 200
@@ -208,7 +212,7 @@ def test_stock_pushes_are_kept_and_a_rename_is_learned(channel: ChannelServer, l
     assert tuple(item) == ("HOODIE-GREY-M", 1)
 
 
-def test_levels_and_order_statuses_are_kept(channel: ChannelServer, loaded: Path) -> None:
+def test_levels_and_order_statuses_are_kept(channel: InProcessChannel, loaded: Path) -> None:
     levels = {
         "Statuses": [
             {"StockCode": "TEE-BLK-M", "StockID": "1002", "SiteID": 2, "Levels": {"Available": 3.0, "OnOrder": 0.0}}
@@ -235,7 +239,7 @@ def test_levels_and_order_statuses_are_kept(channel: ChannelServer, loaded: Path
     ],
 )
 def test_a_push_none_of_which_can_be_read_is_400_naming_what_is_wrong(
-    channel: ChannelServer, path: str, body: bytes, reason: str
+    channel: InProcessChannel, path: str, body: bytes, reason: str
 ) -> None:
     response = channel.post(path, body)
     assert response.status_code == 400
@@ -251,7 +255,7 @@ def test_a_push_none_of_which_can_be_read_is_400_naming_what_is_wrong(
     ],
 )
 def test_a_bad_entry_is_answered_200_and_kept_on_record_as_an_exception(
-    channel: ChannelServer, loaded: Path, path: str, body: bytes, reason: str
+    channel: InProcessChannel, loaded: Path, path: str, body: bytes, reason: str
 ) -> None:
     response = channel.post(path, body)
 
@@ -265,7 +269,7 @@ def test_a_bad_entry_is_answered_200_and_kept_on_record_as_an_exception(
 
 
 def test_a_push_over_the_size_limit_is_refused(loaded: Path) -> None:
-    server = ChannelServer(target_config(loaded, max_body_bytes=1000), loaded).start()
+    server = InProcessChannel(target_config(loaded, max_body_bytes=1000), loaded).start()
     try:
         response = server.post("/khaos/stock", b'{"Items": []' + b" " * 2000 + b"}")
     finally:

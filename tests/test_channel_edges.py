@@ -18,7 +18,7 @@ from target_khaos_control.operations import cli
 from target_khaos_control.settings import ChannelSettings
 
 from tests.khaos_docs import Client, store
-from tests.servers import ChannelServer, raw_request, run_target, target_config
+from tests.servers import ChannelServer, raw_request, target_config
 
 DASHBOARD = ("finance", "dash-pw-edges")
 
@@ -26,7 +26,7 @@ DASHBOARD = ("finance", "dash-pw-edges")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelServer]:
     workdir = tmp_path_factory.mktemp("edges")
-    run_target(workdir, target_config(workdir), [])
+    store(workdir)  # the empty store the channel serves
     config = target_config(
         workdir, max_header_bytes=16_384, dashboard_username=DASHBOARD[0], dashboard_password=DASHBOARD[1]
     )

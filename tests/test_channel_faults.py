@@ -10,8 +10,9 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tests.in_process import TapCommand, TargetCommand
 from tests.khaos_docs import Client, a_return, channel, publish, refs, store
-from tests.servers import ChannelServer, KhaosSandbox, ReveniSandbox, run_tap, run_target, tap_output, target_config
+from tests.servers import ChannelServer, KhaosSandbox, ReveniSandbox, tap_output, target_config
 
 FIRST_CONTACT = "2026-11-26 14:00:00Z"
 
@@ -127,12 +128,13 @@ def test_a_continuation_never_given_out_serves_from_what_khaos_provably_had(tmp_
 
 
 def test_khaos_links_after_an_operator_probed_the_real_channel_and_imports_every_return(
-    demo_sandbox: ReveniSandbox, tmp_path: Path
+    demo_sandbox: ReveniSandbox, tmp_path: Path, tap_here: TapCommand, target_here: TargetCommand
 ) -> None:
     """End to end, as the issue found it: the real `serve`, probed with curl's GET and HEAD
-    and the channel login before Khaos links; then khaos-sandbox links and pulls."""
-    tap = run_tap(tmp_path, demo_sandbox.tap_config())
-    assert run_target(tmp_path, target_config(tmp_path), tap_output(tap)).returncode == 0
+    and the channel login before Khaos links; then khaos-sandbox links and pulls (the sync
+    before them is given: its commands run in process)."""
+    tap = tap_here(tmp_path, demo_sandbox.tap_config())
+    assert target_here(tmp_path, target_config(tmp_path), tap_output(tap)).returncode == 0
     server = ChannelServer(target_config(tmp_path, batch_size=40), tmp_path).start()
     khaos = KhaosSandbox().start()
     try:

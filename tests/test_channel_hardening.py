@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from tests.in_process import run_target_here
 from tests.khaos_docs import channel, store
 from tests.servers import ChannelServer, raw_request, target_config
 
@@ -194,10 +193,12 @@ def test_no_input_answers_500_and_none_is_echoed_at_length(
     assert all(len(record.getMessage()) < 2_000 for record in caplog.records)
 
 
-@pytest.fixture
-def served(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[ChannelServer]:
-    run_target_here(capfd, tmp_path, target_config(tmp_path), [])  # the empty store the channel serves
-    server = ChannelServer(target_config(tmp_path, max_header_bytes=16_384), tmp_path).start()
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelServer]:
+    """One real `serve` for the file's tests of HTTP itself: none of them writes to its store."""
+    workdir = tmp_path_factory.mktemp("hardening")
+    store(workdir)  # the empty store the channel serves
+    server = ChannelServer(target_config(workdir, max_header_bytes=16_384), workdir).start()
     yield server
     server.stop()
 

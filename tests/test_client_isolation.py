@@ -8,9 +8,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from tests.in_process import InProcessReveniSandbox, TapCommand, TargetCommand
+from tests.in_process import CliCommand, InProcessReveniSandbox, TapCommand, TargetCommand
 from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, tap_output, target_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,28 +41,24 @@ def test_a_store_that_holds_one_clients_returns_refuses_another_client(
     assert _returns_in(tmp_path / "store.db") == before
 
 
-def test_the_channel_and_the_daily_commands_refuse_another_clients_store(tmp_path: Path) -> None:
+def test_the_channel_and_the_daily_commands_refuse_another_clients_store(
+    tmp_path: Path, cli_here: CliCommand, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = tmp_path / "store.db"
-    owned = subprocess.run(
-        [str(BIN / "reveni-khaos"), "exceptions", "--config", str(_config_file(tmp_path, "demo.json"))],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    owned = cli_here("exceptions", "--config", str(_config_file(tmp_path, "demo.json")))
     assert owned.returncode == 0, owned.stderr
 
     acme_config = _config_file(tmp_path, "acme.json", rules_path=str(ACME_RULES))
+    monkeypatch.setattr("uvicorn.run", _serving_is_not_refusing)  # were it not refused, `serve` would serve here
     for command in (["exceptions"], ["serve", "--port", "1"]):
-        refused = subprocess.run(
-            [str(BIN / "reveni-khaos"), *command, "--config", str(acme_config)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        refused = cli_here(*command, "--config", str(acme_config))
         assert refused.returncode != 0, command
         assert f"the store sqlite:///{store} holds client 'demo'" in refused.stderr, refused.stderr[-2000:]
         assert "Traceback" not in refused.stderr
+
+
+def _serving_is_not_refusing(*args: object, **kwargs: object) -> None:
+    raise AssertionError("serve started its server: it should have refused another client's store")
 
 
 def _config_file(tmp_path: Path, name: str, **settings: str) -> Path:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from target_khaos_control import clients
 from target_khaos_control.rules import load_ruleset
 
-from tests.in_process import InProcessReveniSandbox
+from tests.in_process import CliCommand, InProcessReveniSandbox, TargetCommand
 from tests.servers import BIN, SANDBOX_KEY, target_config
 from tests.test_target_khaos_control import _a_return, _records
 
@@ -34,16 +35,19 @@ def _project(tmp_path: Path) -> Path:
     return project
 
 
-def _reveni_khaos(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "reveni-khaos"), *args],
-        cwd=project,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+InProject = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def reveni_khaos(cli_here: CliCommand, monkeypatch: pytest.MonkeyPatch) -> InProject:
+    """`reveni-khaos ARGS` run from a project's folder, its entry point called in this process."""
+
+    def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as inside:
+            inside.chdir(project)
+            return cli_here(*args)
+
+    return run
 
 
 def _returns_in(store: Path) -> set[str]:
@@ -51,11 +55,11 @@ def _returns_in(store: Path) -> set[str]:
         return set(conn.execute(sa.text("select return_id from reveni_returns")).scalars())
 
 
-def test_a_third_client_added_in_one_command_syncs_into_its_own_store(tmp_path: Path) -> None:
+def test_a_third_client_added_in_one_command_syncs_into_its_own_store(tmp_path: Path, reveni_khaos: InProject) -> None:
     project = _project(tmp_path)
     before = (project / "meltano.yml").read_text().splitlines()
 
-    added = _reveni_khaos(project, "clients", "add", "beta")
+    added = reveni_khaos(project, "clients", "add", "beta")
 
     assert added.returncode == 0, added.stderr
     assert "TARGET_KHAOS_CONTROL__BETA_DATABASE_URL" in added.stdout, "says which prod variables to set"
@@ -69,7 +73,7 @@ def test_a_third_client_added_in_one_command_syncs_into_its_own_store(tmp_path: 
     assert beta.schedules == ["sync-beta-every-15-minutes"]
     assert beta.environments["prod"].store == "$TARGET_KHAOS_CONTROL__BETA_DATABASE_URL"
     assert beta.environments["dev"].channel_port == "8823"
-    assert _reveni_khaos(project, "clients", "check").returncode == 0
+    assert reveni_khaos(project, "clients", "check").returncode == 0
 
     sandboxes = {
         "demo": InProcessReveniSandbox(seed=7).start(),
@@ -129,14 +133,16 @@ def test_a_third_client_added_in_one_command_syncs_into_its_own_store(tmp_path: 
     assert list((project / "output" / "beta" / "exceptions").glob("*.jsonl")), "its exceptions in its own folder"
 
 
-def test_adding_refuses_an_existing_rule_folder_or_client_and_writes_nothing(tmp_path: Path) -> None:
+def test_adding_refuses_an_existing_rule_folder_or_client_and_writes_nothing(
+    tmp_path: Path, reveni_khaos: InProject
+) -> None:
     project = _project(tmp_path)
     (project / "rules" / "gamma").mkdir()
     untouched = (project / "meltano.yml").read_text()
 
-    existing_folder = _reveni_khaos(project, "clients", "add", "gamma")
-    existing_client = _reveni_khaos(project, "clients", "add", "acme", "--template", "rules/demo")
-    bad_name = _reveni_khaos(project, "clients", "add", "Acme Two")
+    existing_folder = reveni_khaos(project, "clients", "add", "gamma")
+    existing_client = reveni_khaos(project, "clients", "add", "acme", "--template", "rules/demo")
+    bad_name = reveni_khaos(project, "clients", "add", "Acme Two")
 
     assert existing_folder.returncode == 1
     assert "rules/gamma already exists" in existing_folder.stderr
@@ -159,23 +165,22 @@ def _share_demos_store(project: Path) -> None:
     (project / "meltano.yml").write_text(text)
 
 
-def test_a_shared_store_is_refused_by_check_the_target_and_the_channel(tmp_path: Path) -> None:
+def test_a_shared_store_is_refused_by_check_the_target_and_the_channel(
+    tmp_path: Path, reveni_khaos: InProject, target_here: TargetCommand, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = _project(tmp_path)
-    assert _reveni_khaos(project, "clients", "add", "beta").returncode == 0
+    assert reveni_khaos(project, "clients", "add", "beta").returncode == 0
     _share_demos_store(project)
 
-    checked = _reveni_khaos(project, "clients", "check")
+    checked = reveni_khaos(project, "clients", "check")
     config = target_config(tmp_path, rules_path=str(project / "rules" / "beta"))
-    loaded = subprocess.run(
-        [str(BIN / "target-khaos-control"), "--config", str(_written(tmp_path, config))],
-        input="\n".join(_records(_a_return("accepted"))) + "\n",
-        env={**os.environ, "MELTANO_PROJECT_ROOT": str(project), "MELTANO_ENVIRONMENT": "dev"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    served = _reveni_khaos(project, "serve", "--config", str(_written(tmp_path, config)))
+    with monkeypatch.context() as meltano_runs_it:
+        meltano_runs_it.setenv("MELTANO_PROJECT_ROOT", str(project))
+        meltano_runs_it.setenv("MELTANO_ENVIRONMENT", "dev")
+        loaded = target_here(tmp_path, config, _records(_a_return("accepted")))
+    # Were it not refused, `serve` would start its server here: say so rather than serve.
+    monkeypatch.setattr("uvicorn.run", _serving_is_not_refusing)
+    served = reveni_khaos(project, "serve", "--config", str(_written(tmp_path, config)))
 
     expected = "dev: clients 'demo' and 'beta' would share one store"
     assert checked.returncode == 1
@@ -196,13 +201,13 @@ def test_a_shared_store_is_refused_by_check_the_target_and_the_channel(tmp_path:
     ],
 )
 def test_check_names_both_clients_sharing_a_folder_or_a_port(
-    tmp_path: Path, setting: str, shared: str, what: str
+    tmp_path: Path, setting: str, shared: str, what: str, reveni_khaos: InProject
 ) -> None:
     project = _project(tmp_path)
-    assert _reveni_khaos(project, "clients", "add", "beta").returncode == 0
+    assert reveni_khaos(project, "clients", "add", "beta").returncode == 0
     (project / "meltano.yml").write_text((project / "meltano.yml").read_text().replace(setting, shared))
 
-    checked = _reveni_khaos(project, "clients", "check")
+    checked = reveni_khaos(project, "clients", "check")
 
     assert checked.returncode == 1
     assert f"clients 'acme' and 'beta' would share one {what}" in checked.stderr
@@ -227,14 +232,18 @@ def test_prod_clients_reading_the_same_store_from_their_variables_are_refused(tm
     ]
 
 
-def test_clients_list_is_json_for_an_orchestrator(tmp_path: Path) -> None:
-    listed = _reveni_khaos(_project(tmp_path), "clients", "list", "--format", "json")
+def test_clients_list_is_json_for_an_orchestrator(tmp_path: Path, reveni_khaos: InProject) -> None:
+    listed = reveni_khaos(_project(tmp_path), "clients", "list", "--format", "json")
 
     assert listed.returncode == 0, listed.stderr
     by_name = {client["name"]: client for client in json.loads(listed.stdout)}
     assert sorted(by_name) == ["acme", "demo"]
     assert by_name["acme"]["jobs"] == ["sync-acme"]
     assert by_name["acme"]["environments"]["dev"]["state_id"] == "dev:tap-reveni--acme-to-target-khaos-control--acme"
+
+
+def _serving_is_not_refusing(*args: object, **kwargs: object) -> None:
+    raise AssertionError("serve started its server: it should have refused the shared store")
 
 
 def _written(tmp_path: Path, config: dict[str, object]) -> Path:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +20,17 @@ from target_khaos_control import publishing
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.store import now, open_store
 
-from tests.servers import DEMO_RULES, PG_BIN, ChannelServer, PostgresServer, target_config
+from tests.servers import DEMO_RULES, ChannelServer, PostgresServer, target_config
 from tests.test_target_khaos_control import _a_return
-
-HAS_POSTGRES = (PG_BIN / "initdb").exists()
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer | None]:
-    if not HAS_POSTGRES:
-        yield None
-        return
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, postgres: PostgresServer | None, tmp_path: Path) -> str:
-    """A fresh, empty store of each kind."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store of each kind (on Postgres, a database of the worker's cluster)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
-    if postgres is None:
-        pytest.skip("PostgreSQL's server binaries are not installed")
-    name = f"t{uuid.uuid4().hex[:12]}"
-    with sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    return postgres.url.rsplit("/", 1)[0] + f"/{name}"
+    postgres: PostgresServer = request.getfixturevalue("postgres")  # skips without PostgreSQL
+    return postgres.new_database()
 
 
 def _load(engine: sa.Engine, *records: dict[str, Any]) -> None:
@@ -101,7 +83,9 @@ def test_a_pull_between_the_targets_read_and_write_is_never_overwritten(
     with engine.connect() as conn:
         stored = {
             row.associated_ref: (row.state, json.loads(row.body))
-            for row in conn.execute(sa.select(sa.text("associated_ref, state, body")).select_from(sa.text("documents")))
+            for row in conn.execute(
+                sa.text("select associated_ref, state, body from documents join document_bodies using (associated_ref)")
+            )
         }
     for document in served:
         state, body = stored[document["AssociatedRef"]]

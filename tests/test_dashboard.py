@@ -5,10 +5,10 @@ Screenshots land in test-artifacts/dashboard/."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
+import target_khaos_control.operations.cli as operator_cli
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from tests.servers import BIN, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
+from tests.servers import ChannelServer, ReveniSandbox, run_tap, run_target, tap_output, target_config
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "dashboard"
 DASHBOARD = ("finance-lead", "dash-pw-2c7")
@@ -52,18 +53,10 @@ def dashboard(demo_sandbox: ReveniSandbox, tmp_path_factory: pytest.TempPathFact
         + "".join(f"CN{n},2026-11-21,{ref},GBP,1.00\n" for n, ref in enumerate(refs))
     )
     (workdir / "config.json").write_text(json.dumps(config))
-    subprocess.run(
-        [
-            str(BIN / "reveni-khaos"),
-            "reconcile",
-            "--config",
-            str(workdir / "config.json"),
-            "--credit-notes",
-            str(notes),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    # finance's reconciliation, by the command's entry point in this process
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(SystemExit) as reconciled:
+        operator_cli.main(["reconcile", "--config", str(workdir / "config.json"), "--credit-notes", str(notes)])
+    assert reconciled.value.code == 0
     server = ChannelServer(config, workdir).start()
     server.workdir = workdir
     yield server
@@ -108,10 +101,13 @@ def _open(browser: webdriver.Chrome, url: str, shot: str) -> None:
 
 
 def _rows(browser: webdriver.Chrome, table: str) -> list[list[str]]:
-    return [
-        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-        for row in browser.find_elements(By.CSS_SELECTOR, f"table#{table} tr")[1:]
-    ]
+    """Each row's cells as the page shows them, read in one call (not one call per cell)."""
+    rows: list[list[str]] = browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), row =>"
+        " Array.from(row.querySelectorAll('td'), cell => cell.innerText.trim())).slice(1)",
+        f"table#{table} tr",
+    )
+    return rows
 
 
 def _assert_listed(browser: webdriver.Chrome, expected: int) -> None:
@@ -262,7 +258,9 @@ def test_runs_show_status_duration_and_counts_in_columns(dashboard: ChannelServe
 def test_a_timeline_names_the_site_and_shows_whole_quantities(
     dashboard: ChannelServer, browser: webdriver.Chrome
 ) -> None:
-    (return_id, body) = _store(dashboard, "select return_id, body from documents limit 1")[0]
+    (return_id, body) = _store(
+        dashboard, "select return_id, body from documents join document_bodies using (associated_ref) limit 1"
+    )[0]
     code = json.loads(body)["ReturnedItems"][0]["SKU"]
     with sa.create_engine(f"sqlite:///{dashboard.workdir / 'store.db'}").begin() as conn:
         conn.execute(

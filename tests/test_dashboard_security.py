@@ -22,6 +22,7 @@ from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import (
     credit_notes,
+    document_bodies,
     documents,
     exceptions,
     open_store,
@@ -91,7 +92,6 @@ def _store_hostile_values(engine: sa.Engine) -> None:
                 return_id=RETURN_ID,
                 sequence=1,
                 state="held",
-                body=json.dumps(body),
                 item_ids="[]",
                 hold_reason=SCRIPT,
                 source_updated_at=record["updated_at"],
@@ -99,6 +99,7 @@ def _store_hostile_values(engine: sa.Engine) -> None:
                 state_changed_at=NOW,
             )
         )
+        conn.execute(document_bodies.insert().values(associated_ref=f"RVN-{SVG}", body=json.dumps(body)))
         conn.execute(
             credit_notes.insert().values(
                 code=SCRIPT, associated_ref=f"RVN-{SVG}", gross=1, currency="GBP", date=IMG, seen_at=NOW

@@ -34,6 +34,7 @@ import pytest
 import requests
 from reveni_khaos_sandbox.demo import CHANNEL_CONFIG
 
+from tests.in_process import CliCommand, tap_command_here
 from tests.servers import (
     BIN,
     CHANNEL_PASSWORD,
@@ -281,15 +282,12 @@ def test_customer_data_the_docs_write_goes_under_output() -> None:
     assert "*-config.json" in ignored
 
 
-def test_the_tap_without_its_config_file_says_what_to_write_in_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [str(BIN / "tap-reveni"), "--config", "tap-config.json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_the_tap_without_its_config_file_says_what_to_write_in_one_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    done = tap_command_here(capfd, ["tap-reveni", "--config", "tap-config.json"])
 
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
@@ -356,37 +354,32 @@ def test_finance_month_end_checklist_runs_as_written_and_leaves_its_papers(
         assert (folder / "output" / paper).stat().st_size > 0, paper
 
 
-def test_close_on_the_demo_gives_the_figures_worked_out_by_hand(project: Path) -> None:
+def test_close_on_the_demo_gives_the_figures_worked_out_by_hand(
+    project: Path, cli_here: CliCommand, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The demo's 200 returns, refunds and top-ups dated in November 2026, summed by hand
     # from the tap's output per currency and refund method (store_credit: store credit;
     # bank_transfer, original_payment_method: cash):
     #   GBP cash 511.62, GBP store credit 24.00, EUR cash 495.89, EUR store credit 48.07,
     #   USD cash 245.92, USD store credit 0.00. Khaos credited none of them; the one credit
     #   note of the export (CN1, 1.00 GBP) names a reference Reveni never sent.
-    done = subprocess.run(
-        [
-            str(BIN / "reveni-khaos"),
-            "close",
-            "--period",
-            "2026-11",
-            "--config",
-            "channel-config.json",
-            "--credit-notes",
-            "output/credit-notes.csv",
-            "--payout-total",
-            "511.62",
-            "GBP",
-            "--payout-total",
-            "500.00",
-            "EUR",
-            "--output",
-            "demo-close",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    monkeypatch.chdir(project)
+    done = cli_here(
+        "close",
+        "--period",
+        "2026-11",
+        "--config",
+        "channel-config.json",
+        "--credit-notes",
+        "output/credit-notes.csv",
+        "--payout-total",
+        "511.62",
+        "GBP",
+        "--payout-total",
+        "500.00",
+        "EUR",
+        "--output",
+        "demo-close",
     )
 
     assert done.returncode == 0, done.stderr

@@ -14,15 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.in_process import TapCommand, TargetCommand
-from tests.servers import (
-    DEMO_RULES,
-    ChannelServer,
-    ReveniSandbox,
-    reveni_khaos,
-    tap_output,
-    target_config,
-)
+from tests.in_process import CliCommand, InProcessChannel, TapCommand, TargetCommand
+from tests.servers import DEMO_RULES, ReveniSandbox, tap_output, target_config
 from tests.test_target_khaos_control import _a_return, _records
 
 
@@ -131,7 +124,7 @@ def test_a_failing_webhook_never_fails_the_load(tmp_path: Path, target_here: Tar
 
 
 def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(
-    tmp_path: Path, target_here: TargetCommand
+    tmp_path: Path, target_here: TargetCommand, cli_here: CliCommand
 ) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(DEMO_RULES, rules)
@@ -144,12 +137,12 @@ def test_a_rules_fix_and_replay_resolve_the_exception_and_khaos_gets_the_return(
         text.replace("  - reason: wrong_item\n", "  - reason: [wrong_item, colour_not_as_pictured]\n")
     )
 
-    replayed = reveni_khaos("replay", "--config", str(config_file), "--type", "unknown_reason")
+    replayed = cli_here("replay", "--config", str(config_file), "--type", "unknown_reason")
 
     assert replayed.returncode == 0, replayed.stderr
     # The unknown reason, and finance's refund not yet credited that it caused.
     assert "0 exceptions opened, 2 exceptions resolved, 0 still open" in replayed.stdout
-    channel = ChannelServer(config, tmp_path).start()
+    channel = InProcessChannel(config, tmp_path).start()
     try:
         served = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2026-11-26 14:00:00Z"}).json()[
             "Returns"
@@ -164,7 +157,9 @@ def _served_long_ago(workdir: Path) -> None:
         conn.execute(sa.text("update documents set state = 'served', first_served_at = '2026-10-01 00:00:00'"))
 
 
-def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path, target_here: TargetCommand) -> None:
+def test_reconciliation_finds_each_planted_gap_and_nothing_else(
+    tmp_path: Path, target_here: TargetCommand, cli_here: CliCommand
+) -> None:
     returns = {
         "ok": _a_return("accepted", refunded=True),  # 24.00 refunded, 24.00 credited
         "ok-eur": _a_return("accepted", refunded=True),  # 24.00 EUR both sides
@@ -198,7 +193,7 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path, 
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
 
-    report = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json")
+    report = cli_here("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json")
 
     assert report.returncode == 0, report.stderr
     found = json.loads(report.stdout)
@@ -236,8 +231,8 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path, 
         ("wrong-currency", "currency_mismatch", "finance"),
     ]
 
-    table = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
-    as_csv = reveni_khaos(
+    table = cli_here("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+    as_csv = cli_here(
         "reconcile",
         "--config",
         str(config_file),
@@ -254,7 +249,7 @@ def test_reconciliation_finds_each_planted_gap_and_nothing_else(tmp_path: Path, 
 
 
 def test_a_return_whose_credit_notes_add_up_to_the_refund_is_matched_whatever_we_sent(
-    tmp_path: Path, target_here: TargetCommand
+    tmp_path: Path, target_here: TargetCommand, cli_here: CliCommand
 ) -> None:
     # The documents asked Khaos for 24.00; Reveni refunded 19.00 (a fee kept back) and
     # finance corrected the credit in Khaos to 19.00 before approving it: matched.
@@ -269,11 +264,11 @@ def test_a_return_whose_credit_notes_add_up_to_the_refund_is_matched_whatever_we
 
     notes.write_text("CreditNoteCode,Date,AssociatedRef,Currency,Gross\nCN1,2026-11-21,RV-ret-1,GBP,19.00\n")
     corrected = json.loads(
-        reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json").stdout
+        cli_here("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json").stdout
     )
     notes.write_text("CreditNoteCode,Date,AssociatedRef,Currency,Gross\nCN1,2026-11-21,RV-ret-1,GBP,24.00\n")
     as_sent = json.loads(
-        reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json").stdout
+        cli_here("reconcile", "--config", str(config_file), "--credit-notes", str(notes), "--format", "json").stdout
     )
 
     assert corrected["gaps"] == []
@@ -283,7 +278,7 @@ def test_a_return_whose_credit_notes_add_up_to_the_refund_is_matched_whatever_we
 
 
 def test_a_credit_note_export_with_other_headers_is_named_in_the_error(
-    tmp_path: Path, target_here: TargetCommand
+    tmp_path: Path, target_here: TargetCommand, cli_here: CliCommand
 ) -> None:
     target_here(tmp_path, _config(tmp_path), [])
     notes = tmp_path / "export.csv"
@@ -291,7 +286,7 @@ def test_a_credit_note_export_with_other_headers_is_named_in_the_error(
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(_config(tmp_path)))
 
-    refused = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+    refused = cli_here("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
     config_file.write_text(
         json.dumps(
             _config(
@@ -306,7 +301,7 @@ def test_a_credit_note_export_with_other_headers_is_named_in_the_error(
             )
         )
     )
-    mapped = reveni_khaos("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
+    mapped = cli_here("reconcile", "--config", str(config_file), "--credit-notes", str(notes))
 
     assert refused.returncode == 1
     assert "no column CreditNoteCode, AssociatedRef, Gross, Currency, Date" in refused.stderr
@@ -315,12 +310,14 @@ def test_a_credit_note_export_with_other_headers_is_named_in_the_error(
     assert "CN1" in mapped.stdout, "a credit note for a reference Reveni never sent is shown"
 
 
-def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path, target_here: TargetCommand) -> None:
+def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(
+    tmp_path: Path, target_here: TargetCommand, cli_here: CliCommand
+) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(DEMO_RULES, rules)
     config = _config(tmp_path, rules_path=str(rules))
     target_here(tmp_path, config, [])
-    channel = ChannelServer(config, tmp_path).start()
+    channel = InProcessChannel(config, tmp_path).start()
     try:
         for code in ("JEAN-IND-32", "JEANS-INDIGO-32"):  # Khaos renames the item: two pushes, one StockID
             push = {"Items": [{"StockID": "1006", "StockCode": code}], "Deleted": []}
@@ -337,7 +334,7 @@ def test_an_alias_added_and_a_replay_resolve_a_renamed_stock_code(tmp_path: Path
             )
         )
 
-        replayed = reveni_khaos("replay", "--config", str(tmp_path / "config.json"), "--owner", "warehouse")
+        replayed = cli_here("replay", "--config", str(tmp_path / "config.json"), "--owner", "warehouse")
         served = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2026-11-26 14:00:00Z"}).json()[
             "Returns"
         ]

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from target_khaos_control import store
+from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
-from target_khaos_control.store import documents, lock_feed, open_store, pulls
+from target_khaos_control.store import lock_feed, open_store, pulls
 
 from tests.servers import PostgresServer
 
@@ -118,14 +119,14 @@ def test_on_postgres_a_pull_with_nothing_new_answers_while_a_target_holds_the_fe
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     engine = open_store(postgres.url.rsplit("/", 1)[0] + f"/{name}")
     with engine.begin() as conn:
-        conn.execute(documents.insert(), [_document(1), _document(2)])
+        insert_documents(conn, [_document(1), _document(2)])
     first = _pull(engine, "2026-11-20 09:00:00Z")
     assert (first.refs, first.continuation) == (["RV-1", "RV-2"], "2")
     answers: list[feed.Slice] = []
     # when Khaos pulls again while a target, holding the feed's lock, publishes a third
     with engine.begin() as target:
         lock_feed(target)
-        target.execute(documents.insert(), [_document(3)])
+        insert_documents(target, [_document(3)])
         pull = threading.Thread(target=lambda: answers.append(_pull(engine, "2")))
         pull.start()
         pull.join(20)  # only a guard against waiting for ever: the lock is still held here

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from target_khaos_control.rules.golden import build_return
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import exceptions, now, open_store, proposal_decisions
 
-from tests.servers import BIN
+from tests.in_process import CliCommand
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 BASE = yaml.safe_load((RULES / "acme" / "tests" / "base.yaml").read_text())
@@ -285,19 +284,13 @@ def test_a_customers_urn_is_proposed_only_where_khaos_pushed_it(tmp_path: Path, 
     assert _open(engine) == [("customer_not_found", "ret-2")]  # the stranger: no URN anywhere, so no guess
 
 
-def test_an_unknown_proposal_id_is_refused_in_one_line(tmp_path: Path, project: Path) -> None:
+def test_an_unknown_proposal_id_is_refused_in_one_line(tmp_path: Path, project: Path, cli_here: CliCommand) -> None:
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps({"database_url": f"sqlite:///{tmp_path / 'store.db'}", "rules_path": str(project / "acme")})
     )
 
-    refused = subprocess.run(
-        [str(BIN / "reveni-khaos"), "fix", "accept", "p0000000000", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = cli_here("fix", "accept", "p0000000000", "--config", str(config))
 
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
@@ -324,19 +317,16 @@ def test_a_vat_rate_khaos_disagrees_with_is_advice_with_nothing_to_write(tmp_pat
     assert "so it is finance's to decide and make by hand" in out.getvalue()
 
 
-def test_fix_list_shows_each_proposal_with_its_evidence_and_impact(tmp_path: Path, project: Path) -> None:
+def test_fix_list_shows_each_proposal_with_its_evidence_and_impact(
+    tmp_path: Path, project: Path, cli_here: CliCommand
+) -> None:
     engine, acme = _store(tmp_path), project / "acme"
     _load(engine, acme, _return("ret-1", return_reason={"code": "defective", "label": "Defective"}))
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"database_url": f"sqlite:///{tmp_path / 'store.db'}", "rules_path": str(acme)}))
 
-    listed = subprocess.run(
-        [str(BIN / "reveni-khaos"), "fix", "list", "--config", str(config), "--owner", "cx", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    listed = cli_here("fix", "list", "--config", str(config), "--owner", "cx", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
 
     first = json.loads(listed.stdout)[0]
     assert {k: first[k] for k in ("exception_id", "kind", "owner", "subject", "proposal", "impact")} == {

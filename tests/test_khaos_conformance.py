@@ -24,17 +24,9 @@ from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.golden import build_return
 
+from tests.in_process import TapCommand, TargetCommand
 from tests.khaos_docs import a_return, channel, publish, refs, sample, store
-from tests.servers import (
-    DEMO_RULES,
-    ChannelServer,
-    KhaosSandbox,
-    ReveniSandbox,
-    run_tap,
-    run_target,
-    tap_output,
-    target_config,
-)
+from tests.servers import DEMO_RULES, ChannelServer, KhaosSandbox, ReveniSandbox, tap_output, target_config
 
 BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
 
@@ -406,16 +398,17 @@ def test_returns_in_a_format_khaos_does_not_speak_are_refused(engine: Engine) ->
 
 
 # --- Done when: "A channel linked after several syncs, with a first continuation of "now", serves every
-# document, in XML too" — end to end, with khaos-sandbox losing the channel's first 200.
+# document, in XML too" — end to end, with khaos-sandbox losing the channel's first 200: the real
+# `serve` and khaos-sandbox as processes; the syncs before are given, their commands run in process.
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_a_channel_linked_after_syncs_serves_every_document_once_even_when_an_answer_is_lost(
-    demo_sandbox: ReveniSandbox, tmp_path: Path, fmt: str
+    demo_sandbox: ReveniSandbox, tmp_path: Path, fmt: str, tap_here: TapCommand, target_here: TargetCommand
 ) -> None:
     for _ in range(2):  # two syncs before anyone links the channel in Khaos
-        tap = run_tap(tmp_path, demo_sandbox.tap_config())
-        assert run_target(tmp_path, target_config(tmp_path), tap_output(tap)).returncode == 0
+        tap = tap_here(tmp_path, demo_sandbox.tap_config())
+        assert target_here(tmp_path, target_config(tmp_path), tap_output(tap)).returncode == 0
     server = ChannelServer(target_config(tmp_path, batch_size=40), tmp_path).start()
     khaos = KhaosSandbox().start()  # its first continuation: the moment of first contact
     try:

@@ -46,7 +46,7 @@ from target_khaos_control.khaos_documents import (
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.store import documents, order_statuses, stock_items, stock_levels
+from target_khaos_control.store import document_bodies, order_statuses, stock_items, stock_levels
 
 from tests.khaos_docs import sample, store
 from tests.servers import DEMO_RULES
@@ -64,7 +64,7 @@ def test_a_drafted_return_is_stored_as_the_json_khaos_is_served(tmp_path: Path) 
     with engine.begin() as conn:
         apply_returns(conn, [(record, draft)], datetime(2026, 11, 21, tzinfo=UTC))
     with engine.connect() as conn:
-        [body] = conn.execute(sa.select(documents.c.body)).scalars().all()
+        [body] = conn.execute(sa.select(document_bodies.c.body)).scalars().all()
 
     # Expect the fields in the docs' order, nothing null, the price as the number 24.00
     assert body == (

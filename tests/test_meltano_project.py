@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import yaml
 from target_khaos_control.rules import load_ruleset
 
-from tests.in_process import InProcessReveniSandbox
-from tests.servers import BIN, SANDBOX_KEY, ChannelServer, ReveniSandbox, run_tap, run_target, tap_output
+from tests.in_process import InProcessChannel, InProcessReveniSandbox, TapCommand, TargetCommand
+from tests.servers import BIN, SANDBOX_KEY, ReveniSandbox, tap_output
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +26,7 @@ def _meltano(*args: str) -> str:
 
 
 def test_the_dumped_target_config_serves_the_channel_and_loads_returns(
-    demo_sandbox: ReveniSandbox, tmp_path: Path
+    demo_sandbox: ReveniSandbox, tmp_path: Path, tap_here: TapCommand, target_here: TargetCommand
 ) -> None:
     config = json.loads(_meltano("--environment", "dev", "invoke", "--dump=config", "target-khaos-control"))
     # Only where the store lives moves into this test's folder, and the mapping file is found from
@@ -35,8 +35,9 @@ def test_the_dumped_target_config_serves_the_channel_and_loads_returns(
     config["exceptions_path"] = str(tmp_path / "exceptions")  # never the working tree's output/
     config["rules_path"] = str(ROOT / config["rules_path"])
 
-    loaded = run_target(tmp_path, config, tap_output(run_tap(tmp_path, demo_sandbox.tap_config())))
-    channel = ChannelServer(config, tmp_path).start()  # on a port of the test's choosing
+    # Meltano dumps it (a process); the target's and the channel's commands read it in process.
+    loaded = target_here(tmp_path, config, tap_output(tap_here(tmp_path, demo_sandbox.tap_config())))
+    channel = InProcessChannel(config, tmp_path).start()
     try:
         served = channel.get("/khaos/returns.json", headers={"Sirion-Continuation": "2026-11-26 14:00:00Z"})
     finally:

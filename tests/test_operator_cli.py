@@ -91,11 +91,11 @@ def test_progress_shows_on_a_terminal_only(monkeypatch: Any) -> None:
     assert commands._progress_bar(io.StringIO(), "Replaying") is None
 
 
-def test_replaying_a_return_the_store_never_read_is_refused(tmp_path: Path) -> None:
+def test_replaying_a_return_the_store_never_read_is_refused(tmp_path: Path, capfd: Capture) -> None:
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"database_url": f"sqlite:///{tmp_path / 'store.db'}", "rules_path": str(DEMO_RULES)}))
 
-    refused = _reveni_khaos("replay", "--config", str(config), "--id", "no-such-return")
+    refused = reveni_khaos_here(capfd, "replay", "--config", str(config), "--id", "no-such-return")
 
     assert refused.returncode == 1
     assert refused.stderr.strip() == (

@@ -17,7 +17,7 @@ from dagster._core.instance.config import dagster_instance_config
 from reveni_khaos_orchestration.definitions import CLIENT_TAG, build_definitions
 from reveni_khaos_orchestration.project import ProjectError, read_project
 
-from tests.in_process import InProcessReveniSandbox
+from tests.in_process import CliCommand, InProcessReveniSandbox
 from tests.servers import BIN, SANDBOX_KEY, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,29 +149,23 @@ def test_the_production_instance_queues_a_second_run_of_a_client_behind_the_firs
 # --- run against the sandboxes, in process --------------------------------------------------
 
 
-def _project_with_a_third_client(folder: Path) -> Path:
+def _project_with_a_third_client(folder: Path, cli_here: CliCommand) -> Path:
     """A copy of the project with client `zeta` added by `reveni-khaos clients add zeta`."""
     folder.mkdir()
     shutil.copy(ROOT / "meltano.yml", folder / "meltano.yml")
     shutil.copytree(ROOT / "rules", folder / "rules")
     for shared in (".meltano", "tap-reveni", "target-khaos-control"):  # the installed plugins, read here
         (folder / shared).symlink_to(ROOT / shared)
-    added = subprocess.run(
-        [str(BIN / "reveni-khaos"), "clients", "add", "zeta", "--project", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    added = cli_here("clients", "add", "zeta", "--project", str(folder))
     assert added.returncode == 0, added.stderr
     return folder
 
 
 def test_dagster_syncs_three_clients_prod_style_each_into_its_own_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_here: CliCommand
 ) -> None:
     # given three clients, each with its own Reveni store (60 returns each)
-    project = _project_with_a_third_client(tmp_path / "project")
+    project = _project_with_a_third_client(tmp_path / "project", cli_here)
     sandboxes = {
         "demo": InProcessReveniSandbox(returns=60, seed=7).start(),
         "acme": InProcessReveniSandbox(returns=60, seed=11, store_id="acme-store").start(),

@@ -3,12 +3,15 @@
 
 The tap, the target, the channel and Khaos's sandbox are processes; Reveni's sandbox is
 served from the test's process, and the empty store is made in it too (no product code
-is spared a process by that, only start-up time)."""
+is spared a process by that, only start-up time). Where what is tested is between Khaos
+and the channel, the syncs before are given: the tap and target commands run in the
+test's process (`pipeline_syncing_here`); the whole path is run by the first two tests."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.in_process import InProcessReveniSandbox, run_target_here
+from tests.in_process import InProcessReveniSandbox, run_tap_here, run_target_here
 from tests.servers import (
     ChannelServer,
     KhaosSandbox,
     ReveniSandbox,
     TapRun,
+    TargetRun,
     run_tap,
     run_target,
     tap_output,
@@ -36,12 +40,14 @@ class Pipeline:
     channel: ChannelServer
     workdir: Path
     state: dict[str, Any] | None = None
+    tap_command: Callable[..., TapRun] = run_tap
+    target_command: Callable[..., TargetRun] = run_target
 
     def sync(self) -> TapRun:
         """One scheduled run: tap from the last bookmark into the target."""
-        tap = run_tap(self.workdir, self.reveni.tap_config(), state=self.state)
+        tap = self.tap_command(self.workdir, self.reveni.tap_config(), state=self.state)
         assert tap.returncode == 0, tap.stderr
-        target = run_target(self.workdir, target_config(self.workdir), tap_output(tap))
+        target = self.target_command(self.workdir, target_config(self.workdir), tap_output(tap))
         assert target.returncode == 0, target.stderr
         self.state = target.states[-1] if target.states else self.state
         return tap
@@ -64,6 +70,14 @@ def pipeline(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Pipe
     finally:
         for server in (channel, khaos, reveni):
             server.stop()
+
+
+@pytest.fixture
+def pipeline_syncing_here(pipeline: Pipeline, capfd: pytest.CaptureFixture[str]) -> Pipeline:
+    """The pipeline, its syncs run by the tap's and the target's commands in this process."""
+    pipeline.tap_command = functools.partial(run_tap_here, capfd)
+    pipeline.target_command = functools.partial(run_target_here, capfd)
+    return pipeline
 
 
 def _outcomes(khaos: KhaosSandbox) -> dict[str, dict[str, Any]]:
@@ -105,7 +119,8 @@ def test_running_everything_again_creates_nothing_new(pipeline: Pipeline) -> Non
     assert len(again.records) <= 5, "only the look-back window is read again"
 
 
-def test_a_return_accepted_later_reaches_khaos_and_is_processed(pipeline: Pipeline) -> None:
+def test_a_return_accepted_later_reaches_khaos_and_is_processed(pipeline_syncing_here: Pipeline) -> None:
+    pipeline = pipeline_syncing_here
     pipeline.sync()
     pipeline.khaos.link_to(pipeline.channel)
     pipeline.khaos.act("poll")
@@ -133,7 +148,8 @@ def test_a_return_accepted_later_reaches_khaos_and_is_processed(pipeline: Pipeli
         assert float(notes[f"RV-{received['id']}"]["Gross"]) == pytest.approx(expected)
 
 
-def test_faulty_goods_go_to_quarantine_and_khaos_pushes_the_levels_back(pipeline: Pipeline) -> None:
+def test_faulty_goods_go_to_quarantine_and_khaos_pushes_the_levels_back(pipeline_syncing_here: Pipeline) -> None:
+    pipeline = pipeline_syncing_here
     pipeline.sync()
     pipeline.khaos.link_to(pipeline.channel)
     pipeline.khaos.act("poll")
@@ -151,7 +167,8 @@ def test_faulty_goods_go_to_quarantine_and_khaos_pushes_the_levels_back(pipeline
     assert {item["SKU"] for item in faulty} <= set(quarantined)
 
 
-def test_a_failed_import_retried_by_khaos_comes_back_by_specific_ids(pipeline: Pipeline) -> None:
+def test_a_failed_import_retried_by_khaos_comes_back_by_specific_ids(pipeline_syncing_here: Pipeline) -> None:
+    pipeline = pipeline_syncing_here
     pipeline.sync()
     pipeline.khaos.link_to(pipeline.channel)
     pipeline.khaos.act("poll")

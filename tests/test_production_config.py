@@ -10,9 +10,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from tests.in_process import InProcessReveniSandbox
+from tests.in_process import InProcessReveniSandbox, tap_command_here
 from tests.servers import BIN, SANDBOX_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +91,8 @@ def test_prod_without_its_variables_names_each_one_and_shows_no_traceback(tmp_pa
     assert len(refusals) == 2, refusals  # one line for the tap, one for the target
 
 
-def test_the_shipped_catalog_is_what_the_tap_discovers() -> None:
-    discovered = subprocess.run([str(BIN / "tap-reveni"), "--discover"], capture_output=True, text=True, check=True)
+def test_the_shipped_catalog_is_what_the_tap_discovers(capfd: pytest.CaptureFixture[str]) -> None:
+    discovered = tap_command_here(capfd, ["tap-reveni", "--discover"])
 
+    assert discovered.returncode == 0, discovered.stderr
     assert json.loads(discovered.stdout) == json.loads((ROOT / "tap-reveni" / "catalog.json").read_text())

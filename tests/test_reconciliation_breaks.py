@@ -253,12 +253,11 @@ def test_a_top_up_with_nothing_to_charge_it_says_so_with_its_date_and_age(tmp_pa
 
 
 @pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="PostgreSQL's server binaries are not installed")
-def test_odd_rows_on_postgres_are_reported_and_the_good_one_is_kept(tmp_path: Path) -> None:
+def test_odd_rows_on_postgres_are_reported_and_the_good_one_is_kept(tmp_path: Path, postgres: PostgresServer) -> None:
     # On Postgres a 41-character code, a 5-letter currency, a NUL or 1e999999 would fail
     # the insert of every credit note at once: each is reported and the good one is kept.
-    server = PostgresServer().start()
+    engine = store_with(tmp_path, a_return("good", "24.00"), url=postgres.new_database())
     try:
-        engine = store_with(tmp_path, a_return("good", "24.00"), url=server.url)
         export = tmp_path / "credit-notes.csv"
         export.write_text(_odd_export(), encoding="utf-8")
         out = io.StringIO()
@@ -283,7 +282,7 @@ def test_odd_rows_on_postgres_are_reported_and_the_good_one_is_kept(tmp_path: Pa
             kept = [tuple(row) for row in conn.execute(sa.select(credit_notes.c.code, credit_notes.c.gross))]
         assert kept == [("CN1", Decimal("24.00"))]
     finally:
-        server.stop()
+        engine.dispose()
 
 
 CELL = st.one_of(

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from target_khaos_control.store import MIGRATIONS, open_store
 
-from tests.in_process import TargetCommand
+from tests.in_process import TapCommand, TargetCommand
 from tests.servers import (
     BIN,
     PG_BIN,
@@ -39,7 +39,8 @@ pytestmark = pytest.mark.skipif(
 def test_target_and_channel_run_on_postgres(
     postgres: PostgresServer, demo_sandbox: ReveniSandbox, tmp_path: Path
 ) -> None:
-    config = target_config(tmp_path, database_url=postgres.url, batch_size=50)
+    url = _database(postgres)
+    config = target_config(tmp_path, database_url=url, batch_size=50)
     lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
 
     first = run_target(tmp_path, config, lines)
@@ -47,7 +48,7 @@ def test_target_and_channel_run_on_postgres(
 
     assert first.returncode == 0, first.stderr
     assert "200 unchanged" in again.stderr
-    with sa.create_engine(postgres.url).connect() as conn:
+    with sa.create_engine(url).connect() as conn:
         published = conn.execute(sa.text("select count(*) from documents where state = 'published'")).scalar_one()
         version = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
     assert published > 50
@@ -127,14 +128,19 @@ def _credited(url: str, states: tuple[str, ...]) -> set[tuple[str, str]]:
 
 
 def test_two_channels_on_one_postgres_serve_every_reference_once_while_the_target_loads(
-    postgres: PostgresServer, demo_sandbox: ReveniSandbox, tmp_path: Path
+    postgres: PostgresServer,
+    demo_sandbox: ReveniSandbox,
+    tmp_path: Path,
+    tap_here: TapCommand,
+    target_here: TargetCommand,
 ) -> None:
-    tap = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
+    # Given (in process): the tap's output, and what the loads add up to when nobody pulls
+    # in between, on one SQLite store. Then the target and both channels run as processes.
+    tap = tap_output(tap_here(tmp_path, demo_sandbox.tap_config()))
     lines = _with_second_versions(tap)
-    # What the loads add up to when nobody pulls in between: one SQLite store.
     alone = tmp_path / "alone"
     alone.mkdir()
-    assert run_target(alone, target_config(alone), lines).returncode == 0
+    assert target_here(alone, target_config(alone), lines).returncode == 0
     expected = _credited(f"sqlite:///{alone / 'store.db'}", ("published",))
 
     url = _database(postgres)
@@ -176,7 +182,9 @@ def test_two_channels_on_one_postgres_serve_every_reference_once_while_the_targe
     with sa.create_engine(url).connect() as conn:
         stored = {
             ref: (state, json.loads(body))
-            for ref, state, body in conn.execute(sa.text("select associated_ref, state, body from documents"))
+            for ref, state, body in conn.execute(
+                sa.text("select associated_ref, state, body from documents join document_bodies using (associated_ref)")
+            )
         }
     assert {ref for ref, (state, _) in stored.items() if state in ("served", "published")} == set(refs), "none lost"
     assert all(stored[d["AssociatedRef"]] == ("served", d) for d in served), "what is stored is what Khaos got"

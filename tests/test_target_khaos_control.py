@@ -23,11 +23,10 @@ from tap_reveni.schemas import RETURN
 from target_khaos_control.publishing import canonical_json
 from target_khaos_control.rules import load_ruleset
 
-from tests.in_process import TapCommand, TargetCommand
+from tests.in_process import InProcessChannel, TapCommand, TargetCommand
 from tests.servers import (
     BIN,
     DEMO_RULES,
-    ChannelServer,
     ReveniSandbox,
     first_bookmark_then_sigkill,
     run_tap,
@@ -52,7 +51,12 @@ def _store(workdir: Path) -> sa.Connection:
 
 def _documents(workdir: Path) -> dict[str, dict[str, Any]]:
     with _store(workdir) as conn:
-        rows = conn.execute(sa.text("select associated_ref, state, body, feed_position from documents")).mappings()
+        rows = conn.execute(
+            sa.text(
+                "select associated_ref, state, body, feed_position from documents"
+                " join document_bodies using (associated_ref)"
+            )
+        ).mappings()
         return {row["associated_ref"]: {**row, "body": json.loads(row["body"])} for row in rows}
 
 
@@ -212,7 +216,7 @@ def test_after_khaos_pulls_later_items_go_in_a_follow_up_and_nothing_is_credited
 ) -> None:
     config = target_config(tmp_path)
     target_here(tmp_path, config, _records(_a_return("accepted", "pending")))
-    channel = ChannelServer(config, tmp_path).start()
+    channel = InProcessChannel(config, tmp_path).start()  # Khaos pulls
     try:
         assert [
             r["AssociatedRef"]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel.checkpoints import BACKSTOP_PAGES, WalCheckpoints
 from target_khaos_control.store import documents, open_store
 
@@ -48,7 +49,7 @@ def test_the_channel_checkpoints_the_wal_after_its_commits_not_in_them(tmp_path:
     with engine.begin() as conn:
         # expect: its connections leave checkpoints to the thread, up to the backstop
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == BACKSTOP_PAGES == 4096
-        conn.execute(documents.insert(), [_document(n) for n in range(1, 1001)])
+        insert_documents(conn, [_document(n) for n in range(1, 1001)])
     # and the thread copies them into the database file soon after
     deadline = time.monotonic() + 30
     while store.stat().st_size < before + 4_000_000 and time.monotonic() < deadline:

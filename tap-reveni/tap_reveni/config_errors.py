@@ -3,7 +3,8 @@
 jsonschema's messages start with the value (`98765432101234 is not of type 'string'`);
 singer-sdk prints them as they are. A setting the schema marks `secret` gets a message
 built from the rule it broke instead. (target-khaos-control has the same few lines: the
-two plugins are installed apart and share no code.)
+two plugins are installed apart and share no code; tests/test_config_errors_twins.py holds
+the two equal.)
 
 A missing setting is named with the environment variable that sets it, as Meltano derives
 it from the plugin's name (`TARGET_KHAOS_CONTROL__ACME_RULES_PATH` for an inherited plugin),
@@ -13,12 +14,13 @@ and all problems are given in one message: `SystemExit`, so no traceback.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft7Validator, ValidationError
 
 
-def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, Any]) -> SystemExit:
+def refusal(plugin: str, kind: str, schema: Mapping[str, Any], config: Mapping[str, object]) -> SystemExit:
     """Every problem with the config in one message; `kind` is Meltano's (extractor, loader)."""
     name = os.environ.get(f"MELTANO_{kind.upper()}_NAME", plugin)
     prefix = name.upper().replace("-", "_")
@@ -34,7 +36,7 @@ def refusal(plugin: str, kind: str, schema: dict[str, Any], config: dict[str, An
     return SystemExit(f"{name}: the config is not usable: " + "; ".join(dict.fromkeys(problems)))
 
 
-def _describe(error: ValidationError, schema: dict[str, Any]) -> str:
+def _describe(error: ValidationError, schema: Mapping[str, Any]) -> str:
     path = list(error.path)
     where = f" in config[{']['.join(repr(part) for part in path)}]" if path else ""
     if path and schema.get("properties", {}).get(path[0], {}).get("secret"):

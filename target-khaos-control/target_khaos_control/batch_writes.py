@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import FreeText
+from target_khaos_control.store import FreeText, document_bodies, documents
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -25,6 +25,13 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     for columns, batch in _by_columns(rows).items():
         statement = _written(conn.dialect, table, columns, None)
         conn.exec_driver_sql(statement.sql, statement.parameters(batch))
+
+
+def insert_documents(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Documents, each row with its `body`: the body into `document_bodies`, in the same
+    transaction (never a document without its body)."""
+    insert_many(conn, documents, [{k: v for k, v in row.items() if k != "body"} for row in rows])
+    insert_many(conn, document_bodies, [{"associated_ref": row["associated_ref"], "body": row["body"]} for row in rows])
 
 
 def update_many(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:

@@ -3,7 +3,8 @@
 jsonschema's messages start with the value (`98765432101234 is not of type 'string'`);
 singer-sdk prints them as they are. A setting the schema marks `secret` gets a message
 built from the rule it broke instead. (tap-reveni has the same few lines: the
-two plugins are installed apart and share no code.)
+two plugins are installed apart and share no code; tests/test_config_errors_twins.py holds
+the two equal.)
 
 A missing setting is named with the environment variable that sets it, as Meltano derives
 it from the plugin's name (`TARGET_KHAOS_CONTROL__ACME_RULES_PATH` for an inherited plugin),

@@ -19,7 +19,14 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control.documents import Line
 from target_khaos_control.states import RE_REQUESTED, SENT
-from target_khaos_control.store import chunks, credit_notes, documents, order_statuses
+from target_khaos_control.store import (
+    chunks,
+    credit_notes,
+    document_bodies,
+    documents,
+    documents_with_bodies,
+    order_statuses,
+)
 
 # What Khaos's OrderStatusUpload says of a return it downloaded from us (spec: Order Status Upload).
 COMPLETE, CANCELLED = "Complete", "Cancelled"
@@ -112,15 +119,19 @@ class Position:
 def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Position]:
     """What Khaos holds of each of these returns; a return Khaos holds nothing of is absent."""
     rows: list[Any] = []
-    query = sa.select(
-        documents.c.associated_ref,
-        documents.c.return_id,
-        documents.c.sequence,
-        documents.c.state,
-        documents.c.currency,
-        documents.c.body,
-        documents.c.lines,
-    ).where(documents.c.state.in_(SENT))
+    query = (
+        sa.select(
+            documents.c.associated_ref,
+            documents.c.return_id,
+            documents.c.sequence,
+            documents.c.state,
+            documents.c.currency,
+            document_bodies.c.body,
+            documents.c.lines,
+        )
+        .select_from(documents_with_bodies)
+        .where(documents.c.state.in_(SENT))
+    )
     for chunk in chunks(return_ids):
         rows += conn.execute(query.where(documents.c.return_id.in_(chunk))).all()
     if not rows:

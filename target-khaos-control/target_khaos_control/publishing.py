@@ -41,6 +41,7 @@ from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
 from target_khaos_control.store import (
     chunks,
+    document_bodies,
     documents,
     exceptions,
     lock_feed,
@@ -316,12 +317,22 @@ class Batch:
         update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
         insert_many(conn, return_versions, self.new_versions)  # what the month-end close reads as of a date
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
+        # A body goes to its own table (a pull then rewrites only the small rows), written
+        # in this transaction with its document: never a document without its body.
+        bodies = {d.associated_ref: d.values["body"] for d in changed if "body" in d.values}
+        small = {d.associated_ref: {k: v for k, v in d.values.items() if k != "body"} for d in changed}
+        new = {d.associated_ref for d in changed if d.new}
         # Every position given out here is past the feed's end, so no two rows ever clash.
         insert_many(
             conn,
             documents,
             [
-                {"associated_ref": d.associated_ref, "return_id": d.return_id, "sequence": d.sequence, **d.values}
+                {
+                    "associated_ref": d.associated_ref,
+                    "return_id": d.return_id,
+                    "sequence": d.sequence,
+                    **small[d.associated_ref],
+                }
                 for d in changed
                 if d.new
             ],
@@ -330,7 +341,20 @@ class Batch:
             conn,
             documents,
             "associated_ref",
-            [{"associated_ref": d.associated_ref, **d.values} for d in changed if not d.new],
+            [
+                {"associated_ref": d.associated_ref, **small[d.associated_ref]}
+                for d in changed
+                if not d.new and small[d.associated_ref]
+            ],
+        )
+        insert_many(
+            conn, document_bodies, [{"associated_ref": ref, "body": bodies[ref]} for ref in bodies if ref in new]
+        )
+        update_many(
+            conn,
+            document_bodies,
+            "associated_ref",
+            [{"associated_ref": ref, "body": bodies[ref]} for ref in bodies if ref not in new],
         )
         self.exception_log.write(conn)
         self.counts.exceptions_opened = self.exception_log.opened

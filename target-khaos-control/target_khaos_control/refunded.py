@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 
 Movement = Mapping[str, object]  # a refund or a top-up, as Reveni sent it
-# Each kind of money movement: the record's key, its sign in the cash, and its date's field.
-MOVEMENTS: tuple[tuple[str, int, str], ...] = (("refunds", 1, "refunded_at"), ("exchange_payments", -1, "paid_at"))
+# Each kind of money movement: the record's key and its date's field (refunds count for, top-ups against).
+MOVEMENTS: tuple[tuple[str, str], ...] = (("refunds", "refunded_at"), ("exchange_payments", "paid_at"))
 
 
 def completed(record: Mapping[str, object], key: str) -> list[Movement]:
@@ -37,17 +37,22 @@ def total(movements: Iterable[Movement]) -> Decimal:
     return sum((Decimal(str(m["amount"])) for m in movements), Decimal("0.00"))
 
 
+def net(refunds: Iterable[Movement], top_ups: Iterable[Movement]) -> Decimal:
+    """What Reveni paid out in one currency: the refunds less the customer's top-ups."""
+    return total(refunds) - total(top_ups)
+
+
 def refunded(
     record: Mapping[str, object], currency: str, *, dated: Callable[[str], bool] | None = None
 ) -> dict[str, Decimal]:
     """Per currency, completed refunds less completed top-ups; with `dated`, only the
     movements whose date (`refunded_at` or `paid_at`, '' when missing) it accepts."""
-    paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))  # money in pennies, however Reveni wrote it
-    for key, sign, when in MOVEMENTS:
+    by_currency: dict[str, dict[str, list[Movement]]] = defaultdict(lambda: {key: [] for key, _ in MOVEMENTS})
+    for key, when in MOVEMENTS:
         for movement in completed(record, key):
             if dated is None or dated(str(movement.get(when) or "")):
-                paid[currency_of(movement, currency)] += sign * Decimal(str(movement["amount"]))
-    return dict(paid)
+                by_currency[currency_of(movement, currency)][key].append(movement)
+    return {paid_in: net(moved["refunds"], moved["exchange_payments"]) for paid_in, moved in by_currency.items()}
 
 
 def is_amount(value: object) -> bool:

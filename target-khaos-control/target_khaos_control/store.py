@@ -8,7 +8,7 @@ What it keeps:
 - `return_versions`: every version of each return, when the store received it.
 - `documents`: the Khaos `CustomerReturn` documents made from them, each with its
   `AssociatedRef`, its state (held, published, served, re_requested, superseded) and
-  its place in the feed Khaos pulls.
+  its place in the feed Khaos pulls; `document_bodies`: each one's body, as Khaos gets it.
 - `pulls`: the last PULLS_KEPT pulls Khaos made, under which continuation, and what each
   was served: a stretch of the feed (first and last position) for a pull, the references
   for a re-request (SpecificIDs). What each document went through is on the document.
@@ -89,7 +89,6 @@ documents = sa.Table(
     sa.Column("return_id", FreeText, nullable=False, index=True),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("body", FreeText, nullable=False),
     sa.Column("item_ids", FreeText, nullable=False),
     sa.Column("hold_reason", FreeText, nullable=False, default=""),
     sa.Column("source_updated_at", FreeText, nullable=False),
@@ -107,6 +106,18 @@ documents = sa.Table(
 )
 # On Postgres the table is filled to 60% (migration 0008), and no index reads `state` or
 # the times a pull sets: marking a pull served is then a heap-only update, no index touched.
+
+# Each document's body, the Khaos `CustomerReturn` as sent: apart from `documents`, so a
+# pull marking its documents served rewrites only their small rows (migration 0016). A
+# body is written with its document, in the same transaction; only the target changes it.
+document_bodies = sa.Table(
+    "document_bodies",
+    metadata,
+    sa.Column("associated_ref", FreeText, sa.ForeignKey("documents.associated_ref"), primary_key=True),
+    sa.Column("body", FreeText, nullable=False),
+)
+# Each document with its body: what a reader of the body selects from.
+documents_with_bodies = documents.join(document_bodies, document_bodies.c.associated_ref == documents.c.associated_ref)
 
 pulls = sa.Table(
     "pulls",

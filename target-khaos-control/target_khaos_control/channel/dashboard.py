@@ -39,7 +39,17 @@ from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.khaos_position import read_positions
 from target_khaos_control.operations.reconciliation import GAP_EXCEPTIONS
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED
-from target_khaos_control.store import credit_notes, documents, exceptions, now, reveni_returns, runs, stock_levels
+from target_khaos_control.store import (
+    credit_notes,
+    document_bodies,
+    documents,
+    documents_with_bodies,
+    exceptions,
+    now,
+    reveni_returns,
+    runs,
+    stock_levels,
+)
 
 # The glossary's words (docs/README.md) for a document's state and a run's counts.
 STATE_WORDS = {HELD: "on hold", RE_REQUESTED: "re-requested by Khaos", SUPERSEDED: "withdrawn"}
@@ -156,7 +166,10 @@ class Dashboard:
             if stored is None:
                 return _page("not_found.html", "Not found", status_code=404, what=f"Reveni return {return_id}")
             docs = conn.execute(
-                sa.select(documents).where(documents.c.return_id == return_id).order_by(documents.c.sequence)
+                sa.select(documents, document_bodies.c.body)
+                .select_from(documents_with_bodies)
+                .where(documents.c.return_id == return_id)
+                .order_by(documents.c.sequence)
             ).all()
             refs = [doc.associated_ref for doc in docs]
             notes = conn.execute(sa.select(credit_notes).where(credit_notes.c.associated_ref.in_(refs))).all()

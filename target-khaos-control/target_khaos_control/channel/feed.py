@@ -31,7 +31,16 @@ from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, may_become
-from target_khaos_control.store import PULLS_KEPT, chunks, documents, exceptions, lock_feed, pulls
+from target_khaos_control.store import (
+    PULLS_KEPT,
+    chunks,
+    document_bodies,
+    documents,
+    documents_with_bodies,
+    exceptions,
+    lock_feed,
+    pulls,
+)
 
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it
@@ -45,7 +54,8 @@ NO_CONTINUATION = (
 
 # A pull's two big statements, built once: SQLAlchemy then only looks up their compiled form.
 PAGE = (
-    sa.select(documents.c.associated_ref, documents.c.body, documents.c.feed_position)
+    sa.select(documents.c.associated_ref, document_bodies.c.body, documents.c.feed_position)
+    .select_from(documents_with_bodies)
     .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > sa.bindparam("after"))
     .order_by(documents.c.feed_position)
     .limit(sa.bindparam("limit", type_=sa.Integer))
@@ -290,8 +300,10 @@ def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: st
     lock_feed(conn)
     rows: dict[str, str] = {}
     for chunk in chunks(refs):  # a 64 KiB header names thousands: never one huge IN (...)
-        query = sa.select(documents.c.associated_ref, documents.c.body).where(
-            documents.c.associated_ref.in_(chunk), documents.c.state.in_(SERVABLE)
+        query = (
+            sa.select(documents.c.associated_ref, document_bodies.c.body)
+            .select_from(documents_with_bodies)
+            .where(documents.c.associated_ref.in_(chunk), documents.c.state.in_(SERVABLE))
         )
         rows.update({row.associated_ref: row.body for row in conn.execute(query)})
     found = [ref for ref in refs if ref in rows]

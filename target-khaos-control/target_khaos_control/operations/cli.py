@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(argv: list[str] | None) -> None:
+    # Each command is handed `sys.stdout` as it is when it runs, not as it was when its
+    # module was imported: a caller running `main` in its own process may have replaced it.
     args = parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
@@ -154,15 +156,15 @@ def _run(argv: list[str] | None) -> None:
     elif args.command in ("replay", "reconcile", "exceptions", "close", "fix"):
         sys.exit(_operate(args))
     elif args.action == "validate":
-        sys.exit(rules.validate(args.path))
+        sys.exit(rules.validate(args.path, out=sys.stdout))
     elif args.action == "test":
-        sys.exit(rules.run_tests(args.path))
+        sys.exit(rules.run_tests(args.path, out=sys.stdout))
     else:
         try:
             returns = rules.read_returns(args.input)
         except (OSError, ValueError) as error:
             sys.exit(f"reveni-khaos rules preview: {error}")
-        sys.exit(rules.preview(args.path, returns, args.against))
+        sys.exit(rules.preview(args.path, returns, args.against, out=sys.stdout))
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -220,10 +222,10 @@ def _fix(engine: Engine, rules_path: str, args: argparse.Namespace) -> int:
     from target_khaos_control.operations import fix_commands
 
     if args.action == "list":
-        return fix_commands.list_fixes(engine, rules_path, args.owner, args.format)
+        return fix_commands.list_fixes(engine, rules_path, args.owner, args.format, out=sys.stdout)
     if args.action == "accept":
-        return fix_commands.accept(engine, rules_path, args.id, dry_run=args.dry_run, by=args.by)
-    return fix_commands.reject(engine, rules_path, args.id, by=args.by)
+        return fix_commands.accept(engine, rules_path, args.id, dry_run=args.dry_run, by=args.by, out=sys.stdout)
+    return fix_commands.reject(engine, rules_path, args.id, by=args.by, out=sys.stdout)
 
 
 def _operate(args: argparse.Namespace) -> int:
@@ -245,9 +247,11 @@ def _operate(args: argparse.Namespace) -> int:
         engine = open_store(config["database_url"])
         claim_store(engine, client_name(config), masked(config["database_url"]))
         if args.command == "replay":
-            return commands.replay(engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner)
+            return commands.replay(
+                engine, config["rules_path"], ids=args.id, kinds=args.type, owners=args.owner, out=sys.stdout
+            )
         if args.command == "exceptions":
-            return commands.list_exceptions(engine, args.owner, args.format)
+            return commands.list_exceptions(engine, args.owner, args.format, out=sys.stdout)
         if args.command == "fix":
             return _fix(engine, config["rules_path"], args)
         ruleset = load_ruleset(config["rules_path"])
@@ -263,6 +267,7 @@ def _operate(args: argparse.Namespace) -> int:
             fmt=args.format,
             output=Path(args.output) if args.output else None,
             tax_rates=ruleset.tax_code_rates,
+            out=sys.stdout,
         )
     except (ValueError, CreditNoteFileError) as error:
         detail = "\n".join(error.errors) if isinstance(error, RuleSetError) else str(error)
@@ -293,4 +298,5 @@ def _close(args: argparse.Namespace, engine: Any, config: dict[str, Any], rulese
         unconfirmed_hours=float(config.get("unconfirmed_after_hours", 24)),
         payouts=payouts,
         output=Path(args.output) if args.output else Path(f"close-{period.name}"),
+        out=sys.stdout,
     )

@@ -38,7 +38,14 @@ from target_khaos_control.operations.reconciliation import CreditNote, ReturnLin
 from target_khaos_control.refunded import MOVEMENTS, refunded
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SERVED, SUPERSEDED, ExceptionStatus
-from target_khaos_control.store import credit_notes, documents, exceptions, return_versions
+from target_khaos_control.store import (
+    credit_notes,
+    document_bodies,
+    documents,
+    documents_with_bodies,
+    exceptions,
+    return_versions,
+)
 from target_khaos_control.times import utc
 
 PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
@@ -237,7 +244,7 @@ def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, obje
     records = []
     for text in stored.values():
         record = _decoded(text)
-        for key, _, when in MOVEMENTS:
+        for key, when in MOVEMENTS:
             movements = record.get(key)
             record[key] = [
                 m
@@ -252,7 +259,7 @@ def _documents_as_of(conn: Connection, end: datetime, late: dict[str, datetime])
     """Each document as it stood at `end` (a late return's: when the store first saw it),
     from the times the store keeps."""
     found: dict[str, list[Any]] = defaultdict(list)
-    for doc in conn.execute(sa.select(documents)):
+    for doc in conn.execute(sa.select(documents, document_bodies.c.body).select_from(documents_with_bodies)):
         cut = late[doc.return_id] + timedelta(microseconds=1) if doc.return_id in late else end
         if utc(doc.created_at) >= cut:
             continue

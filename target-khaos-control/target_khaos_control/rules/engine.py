@@ -33,11 +33,12 @@ from target_khaos_control.khaos_documents import (
     too_long,
 )
 from target_khaos_control.money import Pricing, credited
+from target_khaos_control.refunded import net
 from target_khaos_control.reveni import Return, ReturnItem, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.item_pricing import ItemPricing
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
-from target_khaos_control.rules.refund_check import RefundCheck, _sum
+from target_khaos_control.rules.refund_check import RefundCheck
 from target_khaos_control.rules.stock_codes import StockCodes
 from target_khaos_control.rules.template_context import Variables
 from target_khaos_control.rules.template_context import variables as template_variables
@@ -200,7 +201,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         draft.hold_reason = f"Reveni status {status!r} is held by the rules" if decision == "hold" else ""
         draft.currency = str(record.currency)
         refunded = self._completed("refunds")
-        draft.refunded = _sum(refunded) - _sum(self._completed("exchange_payments"))
+        draft.refunded = net(refunded, self._completed("exchange_payments"))
         variables = {
             **template_variables(record),
             "tables": rules.tables,

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from target_khaos_control.rules.engine import RuleSet
 
 
-_sum = total  # what rules/engine.py adds refunds and top-ups up with
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 
 

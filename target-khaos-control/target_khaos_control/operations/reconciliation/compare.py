@@ -34,7 +34,7 @@ from target_khaos_control.operations.reconciliation.report import Report, Return
 from target_khaos_control.refunded import completed, currency_of, is_amount, refunded, total
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, SUPERSEDED, ExceptionStatus
-from target_khaos_control.store import documents, exceptions, reveni_returns
+from target_khaos_control.store import document_bodies, documents, documents_with_bodies, exceptions, reveni_returns
 from target_khaos_control.times import utc
 
 PENNY = Decimal("0.01")
@@ -67,8 +67,8 @@ def reconcile(
             documents.c.first_served_at,
             documents.c.published_at,
             documents.c.item_ids,
-            documents.c.body,
-        )
+            document_bodies.c.body,
+        ).select_from(documents_with_bodies)
     ):
         docs[doc.return_id].append(doc)
     known_refs = {doc.associated_ref for rows in docs.values() for doc in rows}

@@ -208,7 +208,7 @@ class Barcode(KhaosDocument, kw_only=True):
     """One of a stock item's barcodes."""
 
     Barcode: Code
-    Type: str = ""
+    Type: str | DataItem = ""  # the docs give no type: text ("EAN13") or a DataItem, both seen
 
 
 class StockOptions(KhaosDocument, kw_only=True):

@@ -262,6 +262,8 @@ def shown(value: Any) -> str:
 
 def _bad_day(parsed: Return) -> str | None:
     """A timestamp of the right shape on a day its month does not have (2026-02-30)."""
+    if all(_real_day(stamp) for stamp in _stamps(parsed)):  # most returns: no field named, no name made
+        return None
     stamps = [("updated_at", parsed.updated_at), ("created_at", parsed.created_at)]
     stamps += [(f"refunds[{n}].refunded_at", r.refunded_at) for n, r in enumerate(parsed.refunds or [])]
     stamps += [(f"exchange_payments[{n}].paid_at", p.paid_at) for n, p in enumerate(parsed.exchange_payments or [])]
@@ -273,6 +275,26 @@ def _bad_day(parsed: Return) -> str | None:
         if year == 0 or not 1 <= day <= calendar.monthrange(year, month)[1]:
             return f"{field} is {stamp!r}: not a date (no such day)"
     return None
+
+
+def _stamps(parsed: Return) -> list[Any]:
+    stamps: list[Any] = [parsed.updated_at, parsed.created_at]
+    if parsed.refunds:
+        stamps += [refund.refunded_at for refund in parsed.refunds]
+    if parsed.exchange_payments:
+        stamps += [payment.paid_at for payment in parsed.exchange_payments]
+    return stamps
+
+
+def _real_day(stamp: Any) -> bool:
+    """Whether a timestamp names a day its month has (one of another shape is judged elsewhere)."""
+    match = TIMESTAMP.match(stamp) if isinstance(stamp, str) else None
+    if match is None:
+        return True
+    year, day = match.group(1), match.group(3)
+    if year != "0000" and "01" <= day <= "28":  # every month of every year has 28 days: most stamps stop here
+        return True
+    return year != "0000" and 1 <= int(day) <= calendar.monthrange(int(year), int(match.group(2)))[1]
 
 
 def _unwritable(record: Sent) -> str | None:

@@ -116,8 +116,9 @@ def _text(value: Any) -> str:
     return xml_safe(str(value))
 
 
-def parse(body: bytes, expected_root: str) -> dict[str, Any]:
-    """Parse a pushed XML body into the dict its JSON twin would give."""
+def parse(body: bytes, expected_root: str) -> dict[str, object]:
+    """Parse a pushed XML body into what its JSON twin reads as (each entry then decoded
+    into its definition, `channel/push_entries.py`)."""
     try:
         root = SafeTree.fromstring(body)
     except SafeTree.ParseError as error:
@@ -130,7 +131,7 @@ def parse(body: bytes, expected_root: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _read(element: Element, depth: int) -> Any:
+def _read(element: Element, depth: int) -> object:
     if depth > MAX_DEPTH:
         raise KhaosXmlError(f"XML nested deeper than {MAX_DEPTH} elements")
     children = list(element)

@@ -319,7 +319,9 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         rules, draft, item_id = self.rules, self.draft, item.id
         verdict = item.status or "pending"
         policy = rules.verdicts.get(verdict, "skip")
-        self._note_disposition(item, variables)
+        rule, failed = self._matching(item, variables)  # once per item: `when` may render a template
+        if rule is not None:  # noted credited or not: a grade after Khaos pulled is judged against it
+            draft.dispositions[item_id] = (rule.khaos_reason, rule.disposition)
         if policy == "skip" or (policy == "credit_if_refunded" and not variables["refunded"]):
             draft.outcomes[item_id] = skipped(verdict)
             return
@@ -331,7 +333,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
             "source_order": draft.source_order,
         }
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
-        problems = [p for p in (self._reason(item, variables), self._tax(item, sku), sku_problem) if p is not None]
+        problems = [p for p in (self._reason(item, rule, failed), self._tax(item, sku), sku_problem) if p is not None]
         exchange = item.exchange or None
         swap_sku = ""
         if exchange:
@@ -345,7 +347,7 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         if blocking:
             draft.outcomes[item_id] = waits_on(blocking[0].kind)
             return
-        rule = next(r for r in rules.reasons if r.matches(item, variables))
+        assert rule is not None  # no rule matched is a blocking problem (`_reason`)
         quantity = required(item.quantity, "quantity")
         returned = rules.pricing.price(Decimal(required(item.total, "total")), quantity, rate)
         swapped = self._exchange_prices(item, exchange, swap_sku, rate) if exchange else []
@@ -381,19 +383,19 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         draft.outcomes[item_id] = ItemOutcome.LINE
         self._note_lost_penny(item, returned)
 
-    def _note_disposition(self, item: ReturnItem, variables: Variables) -> None:
-        """The Khaos reason and disposition the rules give the item now, credited or not:
-        what Khaos holds is judged against it when the grade comes after Khaos pulled."""
+    def _matching(self, item: ReturnItem, variables: Variables) -> tuple[ReasonRule | None, TemplateFailed | None]:
+        """The first reason rule the item matches (the Khaos reason and disposition it gets), or
+        None; or the rules' template that failed on the way, kept for the item's outcome."""
         try:
-            rule = next((r for r in self.rules.reasons if r.matches(item, variables)), None)
-        except TemplateFailed:  # the rules' fault; the item's own outcome reports it if it matters
-            return
-        if rule is not None:
-            self.draft.dispositions[item.id] = (rule.khaos_reason, rule.disposition)
+            return next((r for r in self.rules.reasons if r.matches(item, variables)), None), None
+        except TemplateFailed as failed:  # the rules' fault; the item's own outcome reports it if it matters
+            return None, failed
 
-    def _reason(self, item: ReturnItem, variables: Variables) -> Problem | None:
-        code = reason_code(item)
-        if any(r.matches(item, variables) for r in self.rules.reasons):
+    def _reason(self, item: ReturnItem, rule: ReasonRule | None, failed: TemplateFailed | None) -> Problem | None:
+        code = reason_code(item)  # an item without a reason is unreadable, before any template's failure
+        if failed is not None:
+            raise failed
+        if rule is not None:
             return None
         if any(r.reasons is None or code in r.reasons for r in self.rules.reasons):
             return Problem(

@@ -38,6 +38,8 @@ class RefundCheck:
         """Completed money movements of one kind; those in another currency are a problem of
         their own, one per currency (keyed by it), so a later cause never overwrites them."""
         given = self.record.refunds if key == "refunds" else self.record.exchange_payments
+        if not given:  # most returns: nothing paid of this kind, so nothing to read
+            return []
         found = completed({key: [as_sent(movement) for movement in given or []]}, key)  # as `refunded` reads them
         foreign: dict[str, list[Movement]] = {}
         for movement in found:

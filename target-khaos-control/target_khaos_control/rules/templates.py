@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import StrictUndefined, UndefinedError, nodes, pass_context
@@ -192,7 +193,7 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
 
     def render(variables: Variables) -> str:
         try:
-            written = "".join(part if isinstance(part, str) else str(_finalize(part(variables))) for part in parts)
+            written = "".join([part if isinstance(part, str) else _written(part(variables)) for part in parts])
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None
         except RULE_ERRORS as error:
@@ -202,6 +203,17 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
         return written.strip()
 
     return render
+
+
+def _written(value: Any) -> str:
+    """One `{{ ... }}` as text: a field's text is measured with the whole output, a number or
+    true/false weighs one, anything else (a list, a part of the return) is measured first."""
+    if type(value) is str:
+        return value
+    return str(value if type(value) in _SCALARS else _finalize(value))
+
+
+_SCALARS = frozenset({int, bool, Decimal, type(None)})
 
 
 class _Bounded(NodeTransformer):

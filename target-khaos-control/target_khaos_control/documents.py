@@ -41,7 +41,7 @@ class Problem:
     message: str
     item_id: str = ""
     severity: str = "high"
-    details: dict[str, Any] = field(default_factory=dict, compare=False)
+    details: dict[str, object] = field(default_factory=dict, compare=False)
     hold: bool | None = None  # a rule set's own choice for this one; None: the kind's default
     part: str = ""  # the field, currency or SKU it is about, where one return has several causes
 

@@ -14,6 +14,7 @@ plus the rule that fills it (`rules/engine.py`, `_header`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -207,7 +208,7 @@ class Barcode(KhaosDocument, kw_only=True):
     """One of a stock item's barcodes."""
 
     Barcode: Code
-    Type: str = ""
+    Type: str | DataItem = ""  # the docs give no type: text ("EAN13") or a DataItem, both seen
 
 
 class StockOptions(KhaosDocument, kw_only=True):
@@ -285,7 +286,7 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
-def encode(document: KhaosDocument | dict[str, Any]) -> str:
+def encode(document: KhaosDocument | Mapping[str, object]) -> str:
     """The JSON Khaos is served, as text."""
     return _ENCODER.encode(document).decode()
 

@@ -8,10 +8,9 @@ a guess now. Money stays Decimal throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from jinja2 import TemplateError
 from msgspec import UNSET
@@ -34,7 +33,7 @@ from target_khaos_control.khaos_documents import (
 )
 from target_khaos_control.money import Pricing, credited
 from target_khaos_control.refunded import net
-from target_khaos_control.reveni import Return, ReturnItem, required, sent
+from target_khaos_control.reveni import Return, ReturnItem, Sent, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.item_pricing import ItemPricing
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
@@ -137,15 +136,17 @@ class RuleSet:
         message: str,
         item_id: str = "",
         *,
-        details: dict[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
         hold: bool | None = None,
         part: str = "",
     ) -> Problem:
         """An exception of this kind as a draft finds it (a `Problem`), routed as the client's rules say."""
         owner, severity = self.routing.route(kind)
-        return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold, part=part)
+        return Problem(
+            kind, owner, message, item_id, severity=severity, details=dict(details or {}), hold=hold, part=part
+        )
 
-    def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
+    def draft(self, record: Sent, catalogue: Catalogue | None = None) -> Draft:
         """What the rules make of one Reveni return: its document lines, exceptions and figures."""
         return_id = record.get("id")
         draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
@@ -169,7 +170,7 @@ class RuleSet:
             draft.outcomes = {item.id: waits_on(Kind.RULE_TEMPLATE_FAILED) for item in typed.return_items or []}
         return draft
 
-    def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
+    def _unreadable(self, draft: Draft, record: Sent, why: str) -> Draft:
         draft.lines, draft.header, draft.decided = [], None, False
         draft.problems = [
             self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
@@ -178,7 +179,7 @@ class RuleSet:
         return draft
 
 
-def _item_ids(record: dict[str, Any]) -> list[str]:
+def _item_ids(record: Sent) -> list[str]:
     """The ids of a record's items, read from the record itself when it is no typed return."""
     items = record.get("return_items")
     return [str(i.get("id")) for i in items if isinstance(i, dict)] if isinstance(items, list) else []

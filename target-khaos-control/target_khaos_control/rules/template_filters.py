@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -95,7 +95,7 @@ def _lookup(variables: Variables, value: Any, table: str) -> Any:
     plain = type(value) is str and type(table) is str
     if (len(value) + len(table) + 1 if plain else _weight([value, table], MAX_INPUT)) > MAX_INPUT:
         raise TemplateLimit(f"a filter was given more than {MAX_INPUT} characters or items")
-    tables = variables.get("tables") or {}
-    if table not in tables:
+    tables = variables.get("tables")  # the rule set's lookup tables, each key to its text
+    if not isinstance(tables, Mapping) or table not in tables:
         raise ValueError(f"no table named {table!r}")
     return tables[table].get(str(value))

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.exception_log import SCHEMA, ExceptionLog, ExceptionStream, Subject
+from target_khaos_control.exception_log import SCHEMA, ExceptionLog, ExceptionRecord, ExceptionStream, Subject
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.store import exceptions, open_store
 
@@ -138,7 +138,29 @@ def test_a_clients_owner_for_unknown_continuations_is_who_gets_them(engine: Engi
 def test_the_exceptions_stream_is_singer_its_schema_accepts(tmp_path: Path) -> None:
     path = tmp_path / "exceptions.jsonl"
     stream = ExceptionStream(path)
-    record = {"trace_key": "sku_not_found:ret-1:item-1", "type": "sku_not_found", "quantity": 2, "message": "café"}
+    record: ExceptionRecord = {
+        "trace_key": "sku_not_found:ret-1:item-1",
+        "type": "sku_not_found",
+        "owner": "warehouse",
+        "severity": "high",
+        "status": "open",
+        "return_id": "ret-1",
+        "item_id": "item-1",
+        "order_number": "1001",
+        "sales_order_ref": "SOrderID 77",
+        "sku": "TEE-M",
+        "quantity": 2,
+        "unit_price": "24.00",
+        "currency": "GBP",
+        "reason": "too_small",
+        "message": "café",
+        "suggested_fix": "Add the SKU to Khaos.",
+        "first_seen": "2026-11-20T10:00:00Z",
+        "last_seen": "2026-11-20T10:00:00Z",
+        "occurrences": 1,
+        "ruleset_hash": "",
+        "assigned_to": "",
+    }
 
     stream.write([record])
     stream.write([record | {"quantity": None}])

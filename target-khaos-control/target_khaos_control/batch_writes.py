@@ -9,7 +9,7 @@ SQLAlchemy's own).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from target_khaos_control.store import FreeText, document_bodies, documents
 
 
-def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, object]]) -> None:
     """One INSERT for many rows (executemany), per set of columns given; a column not
     given gets its default."""
     for columns, batch in _by_columns(rows).items():
@@ -27,22 +27,22 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
         conn.exec_driver_sql(statement.sql, statement.parameters(batch))
 
 
-def insert_documents(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def insert_documents(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     """Documents, each row with its `body`: the body into `document_bodies`, in the same
     transaction (never a document without its body)."""
     insert_many(conn, documents, [{k: v for k, v in row.items() if k != "body"} for row in rows])
     insert_many(conn, document_bodies, [{"associated_ref": row["associated_ref"], "body": row["body"]} for row in rows])
 
 
-def update_many(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
+def update_many(conn: Connection, table: sa.Table, key: str, rows: Sequence[Mapping[str, object]]) -> None:
     """One UPDATE for many rows that set the same columns (executemany)."""
     for columns, batch in _by_columns(rows).items():
         statement = _written(conn.dialect, table, columns, key)
         conn.exec_driver_sql(statement.sql, statement.parameters(batch))
 
 
-def _by_columns(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
-    grouped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+def _by_columns(rows: Sequence[Mapping[str, object]]) -> dict[tuple[str, ...], list[Mapping[str, object]]]:
+    grouped: dict[tuple[str, ...], list[Mapping[str, object]]] = {}
     for row in rows:
         grouped.setdefault(tuple(sorted(row)), []).append(row)
     return grouped
@@ -59,14 +59,16 @@ class _Written:
             compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
             names = {column: column for column in compiled.binds}
         else:
-            values: dict[str, Any] = {column: sa.bindparam(f"b_{column}") for column in columns if column != key}
+            values: dict[str, sa.BindParameter[Any]] = {
+                column: sa.bindparam(f"b_{column}") for column in columns if column != key
+            }
             update = table.update().where(table.c[key] == sa.bindparam(f"b_{key}")).values(**values)
             compiled = update.compile(dialect=dialect)
             names = {f"b_{column}": column for column in columns}
         order = compiled.positiontup if dialect.positional else list(compiled.binds)
         assert order is not None
         self.sql, self.positional, self.names = compiled.string, dialect.positional, list(order)
-        self.defaults: dict[str, Any] = {}  # columns not given: their defaults
+        self.defaults: dict[str, object] = {}  # columns not given: their defaults
         self.free_text: list[int] = []  # parameters that are FreeText: converted here, inline
         self.conversions: list[tuple[int, Callable[[Any], Any]]] = []  # the dialect's, for the rest
         keys = []
@@ -85,7 +87,7 @@ class _Written:
                 self.conversions.append((index, convert))
         self.values = itemgetter(*keys) if len(keys) > 1 else lambda row: (row[keys[0]],)
 
-    def parameters(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]] | list[dict[str, Any]]:
+    def parameters(self, rows: Sequence[Mapping[str, object]]) -> list[tuple[object, ...]] | list[dict[str, object]]:
         """Each row's parameters, in the statement's order."""
         defaults, free_text, values = self.defaults, self.free_text, self.values
         written = [list(values({**defaults, **row} if defaults else row)) for row in rows]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +41,7 @@ class Problem:
     message: str
     item_id: str = ""
     severity: str = "high"
-    details: dict[str, Any] = field(default_factory=dict, compare=False)
+    details: dict[str, object] = field(default_factory=dict, compare=False)
     hold: bool | None = None  # a rule set's own choice for this one; None: the kind's default
     part: str = ""  # the field, currency or SKU it is about, where one return has several causes
 
@@ -138,6 +139,8 @@ def address(given: reveni.Address | None, email: str) -> Address:
 def xml_safe(text: str) -> str:
     """`text` without the characters XML 1.0 forbids (NUL, vertical tab, most C0 controls):
     in XML one of them makes a whole batch unreadable."""
+    if text.isprintable():  # every forbidden character is unprintable: nothing to remove, no regex
+        return text
     return FORBIDDEN.sub("", text)
 
 
@@ -150,6 +153,8 @@ def text(value: Any) -> str | None:
 
 def storable(text: str) -> str:
     """`text` as a store can hold it: a lone surrogate (an unreadable record's) written as its JSON escape."""
+    if text.isascii():  # no surrogate to write: nothing to encode
+        return text
     try:
         text.encode()
     except UnicodeEncodeError:
@@ -160,4 +165,33 @@ def storable(text: str) -> str:
 def khaos_datetime(value: str) -> str:
     """RFC 3339 without offset, as Khaos wants (`2018-01-18T12:20:48`), in UK time; a
     value without an offset is UTC, as Reveni's are."""
+    # Reveni's usual form (`2026-09-21T00:04:44Z`): the UK hour once per UTC hour, then the
+    # minutes and seconds as sent. Anything else is read in full.
+    usual = len(value) == 20 and value[19] == "Z" and value[13] == value[16] == ":"
+    if usual and value[14:16] in _SIXTY and value[17:19] in _SIXTY:
+        hour = _uk_hour(value[:13])
+        if hour is not None:
+            return hour + value[13:19]
+    return _uk_time(value)
+
+
+def _uk_time(value: str) -> str:
     return utc(datetime.fromisoformat(value)).astimezone(KHAOS_TIME_ZONE).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+_SIXTY = frozenset(f"{n:02d}" for n in range(60))
+
+
+@lru_cache(maxsize=16_384)  # two years of hours: a run reads a few
+def _uk_hour(utc_hour: str) -> str | None:
+    """`YYYY-MM-DDTHH` in UK time for this UTC hour, when the UK is a whole number of hours
+    off UTC all through it (so its minutes and seconds are UTC's); else None."""
+    try:
+        start = datetime.fromisoformat(f"{utc_hour}:00:00+00:00").astimezone(KHAOS_TIME_ZONE)
+        end = datetime.fromisoformat(f"{utc_hour}:59:59+00:00").astimezone(KHAOS_TIME_ZONE)
+    except (ValueError, OverflowError):
+        return None  # read in full, to fail (or not) exactly as it always has
+    offset = start.utcoffset()
+    if offset is None or offset != end.utcoffset() or offset.total_seconds() % 3600:
+        return None
+    return start.strftime("%Y-%m-%dT%H")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypedDict
 
 import sqlalchemy as sa
 from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, format_message
@@ -250,7 +250,33 @@ def _on_record(conn: Connection, key: str, action: str, login: str, person: str,
     )
 
 
-def as_record(row: Any) -> dict[str, Any]:
+class ExceptionRecord(TypedDict):
+    """One exception as its owner sees it: the dashboard, the `exceptions` CLI and stream."""
+
+    trace_key: str
+    type: str
+    owner: str
+    severity: str
+    status: str
+    return_id: str
+    item_id: str
+    order_number: str
+    sales_order_ref: str
+    sku: str
+    quantity: int | None  # as the details hold it: None when not about an item
+    unit_price: str
+    currency: str
+    reason: str
+    message: str
+    suggested_fix: str
+    first_seen: str
+    last_seen: str
+    occurrences: int
+    ruleset_hash: str
+    assigned_to: str
+
+
+def as_record(row: Any) -> ExceptionRecord:
     """One `exceptions` row as the record its owner sees."""
     details = json.loads(row.details or "{}")
     source_order = details.get("source_order") or {}
@@ -279,7 +305,7 @@ def as_record(row: Any) -> dict[str, Any]:
     }
 
 
-def touched_since(conn: Connection, moment: datetime) -> list[dict[str, Any]]:
+def touched_since(conn: Connection, moment: datetime) -> list[ExceptionRecord]:
     """Exceptions a batch opened, saw again, or resolved."""
     rows = conn.execute(sa.select(exceptions).where(exceptions.c.last_seen >= moment))
     return [as_record(row) for row in rows]
@@ -294,7 +320,7 @@ class ExceptionStream:
         self.path = path
         self._file: TextIO | None = None
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, records: list[ExceptionRecord]) -> None:
         """Append these exceptions as Singer RECORD messages, after the SCHEMA on the first write."""
         if not records or self.path is None:
             return
@@ -303,7 +329,7 @@ class ExceptionStream:
             self._file = self.path.open("a", encoding="utf-8")
             self._emit(SchemaMessage(STREAM, SCHEMA, key_properties=["trace_key"]))
         for record in records:
-            self._emit(RecordMessage(STREAM, record))
+            self._emit(RecordMessage(STREAM, dict(record)))
         self._file.flush()
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ plus the rule that fills it (`rules/engine.py`, `_header`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -207,7 +208,7 @@ class Barcode(KhaosDocument, kw_only=True):
     """One of a stock item's barcodes."""
 
     Barcode: Code
-    Type: str = ""
+    Type: str | DataItem = ""  # the docs give no type: text ("EAN13") or a DataItem, both seen
 
 
 class StockOptions(KhaosDocument, kw_only=True):
@@ -285,7 +286,7 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
-def encode(document: KhaosDocument | dict[str, Any]) -> str:
+def encode(document: KhaosDocument | Mapping[str, object]) -> str:
     """The JSON Khaos is served, as text."""
     return _ENCODER.encode(document).decode()
 
@@ -316,10 +317,16 @@ def max_lengths(shape: type[KhaosDocument]) -> dict[str, int]:
     return found
 
 
+@cache
+def _limits(shape: type[KhaosDocument]) -> tuple[tuple[str, int], ...]:
+    return tuple(max_lengths(shape).items())
+
+
 def too_long(fields: KhaosDocument) -> list[tuple[str, int]]:
     """The fields of an Address or Contact longer than Khaos allows, with their limits."""
-    return [
-        (name, most)
-        for name, most in max_lengths(type(fields)).items()
-        if isinstance(getattr(fields, name), str) and len(getattr(fields, name)) > most
-    ]
+    found = []
+    for name, most in _limits(type(fields)):  # read once per definition, not per document
+        value = getattr(fields, name)
+        if isinstance(value, str) and len(value) > most:
+            found.append((name, most))
+    return found

@@ -10,6 +10,7 @@ counts instead of the document's own figure.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -177,12 +178,13 @@ def line_facts(lines: list[Line]) -> str:
     )
 
 
-def _gross(body: dict[str, Any]) -> Decimal | None:
+def _gross(body: Mapping[str, object]) -> Decimal | None:
     """A document kept before its line facts were: its credit from gross prices, or None
     (a net price's credit depends on the VAT Khaos applies)."""
     total = Decimal("0.00")
     for name, sign in (("ReturnedItems", 1), ("ExchangeItems", -1)):
-        for item in body.get(name) or []:
+        items = body.get(name)
+        for item in items if isinstance(items, list) else []:
             price = item.get("UnitPrice") or {}
             if "Gross" not in price:
                 return None

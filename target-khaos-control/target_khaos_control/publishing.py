@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_position import line_facts, read_positions
+from target_khaos_control.reveni import Sent
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
 from target_khaos_control.store import (
@@ -75,7 +77,7 @@ class Document:
     state: str
     item_ids: list[str]
     feed_position: int | None = None
-    values: dict[str, Any] = field(default_factory=dict)  # columns to write
+    values: dict[str, object] = field(default_factory=dict)  # columns to write
     new: bool = False
 
 
@@ -86,7 +88,7 @@ class Document:
 CANONICAL = msgspec.json.Encoder(order="sorted", decimal_format="string")
 
 
-def canonical_json(record: dict[str, Any]) -> str:
+def canonical_json(record: Sent) -> str:
     """A record as stable JSON: the same record always gives the same text."""
     try:
         return CANONICAL.encode(record).decode()
@@ -123,7 +125,7 @@ class Batch:
         self.versions = {row.return_id: (row.content_hash, row.ruleset_hash) for row in stored}
         self.latest = {row.return_id: Version(read_moment(row.updated_at), row.status) for row in stored}
         self.stored_returns = set(self.versions)
-        self.new_versions: list[dict[str, Any]] = []
+        self.new_versions: list[dict[str, object]] = []
         self.documents: dict[str, list[Document]] = {}
         for row in self._select(
             sa.select(
@@ -159,12 +161,12 @@ class Batch:
             statuses[row.trace_key] = row.status
         self.exception_log = ExceptionLog(statuses, moment, self.routing)
         self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
-        self.return_writes: dict[str, dict[str, Any]] = {}
+        self.return_writes: dict[str, dict[str, object]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
         self.next_position = next_feed_position(last)
         self.counts = Counts()
 
-    def apply(self, record: dict[str, Any], draft: Draft) -> None:
+    def apply(self, record: Sent, draft: Draft) -> None:
         """Keep one version of a return and publish, hold or withdraw its documents as the draft says."""
         # The same version under the same rules changes nothing; new rules decide again.
         # One serialisation serves both the hash and the stored copy.
@@ -219,7 +221,7 @@ class Batch:
         self.counts.held += 1
         self._note_problems(return_id, draft, resolve=False)
 
-    def _place_lines(self, record: dict[str, Any], draft: Draft) -> None:
+    def _place_lines(self, record: Sent, draft: Draft) -> None:
         existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
         already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
         open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
@@ -370,7 +372,7 @@ class Batch:
 
 def apply_returns(
     conn: Connection,
-    entries: list[tuple[dict[str, Any], Draft]],
+    entries: Sequence[tuple[Sent, Draft]],
     moment: datetime,
     *,
     force: bool = False,

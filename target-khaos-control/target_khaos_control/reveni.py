@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar, get_args
 
@@ -25,6 +26,10 @@ T = TypeVar("T")
 # A field Reveni may leave out (UNSET) or send as null (None): the rules tell the two apart
 # as they always have (a template naming a field left out fails; a null one reads None).
 Maybe: TypeAlias = T | UnsetType | None
+
+# A record as Reveni sent it (decoded JSON), before `read` checks it: untyped at the boundary,
+# so code that reads it before `read` has to narrow each value it uses.
+Sent: TypeAlias = Mapping[str, object]
 
 Money = Annotated[str, Meta(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
 # RFC 3339, as jsonschema's `date-time` format reads it (rfc3339-validator): upper-
@@ -175,12 +180,12 @@ def required(value: T | UnsetType | None, field: str) -> T:
     return value
 
 
-def as_sent(part: Struct) -> dict[str, Any]:
+def as_sent(part: Struct) -> dict[str, object]:
     """A typed part of a return as Reveni sent it: the fields it left out are not there."""
     return {name: value for name, value in msgspec.structs.asdict(part).items() if value is not UNSET}
 
 
-def read(record: dict[str, Any]) -> Return | str:
+def read(record: Sent) -> Return | str:
     """`record` as a typed Reveni return, or the first place it breaks the schema, as `field is value: why`."""
     try:
         parsed = msgspec.convert(record, Return)
@@ -191,13 +196,13 @@ def read(record: dict[str, Any]) -> Return | str:
     return _bad_day(parsed) or _unwritable(record) or parsed
 
 
-def breaks(record: dict[str, Any]) -> str | None:
+def breaks(record: Sent) -> str | None:
     """The first place `record` breaks the schema, as `field is value: why`; None if none does."""
     found = read(record)
     return found if isinstance(found, str) else None
 
 
-def _said(record: dict[str, Any], error: str) -> str:
+def _said(record: Sent, error: str) -> str:
     match = _WHERE.match(error)
     why, where = (match.group(1), match.group(2) or "") if match else (error, "")
     missing = re.match(r"Object missing required field `(.+)`", why)
@@ -292,7 +297,7 @@ def _real_day(stamp: Any) -> bool:
     return year != "0000" and 1 <= int(day) <= calendar.monthrange(int(year), int(match.group(2)))[1]
 
 
-def _unwritable(record: dict[str, Any]) -> str | None:
+def _unwritable(record: Sent) -> str | None:
     """A string no store or file can hold (a lone surrogate): found by trying to write the
     record once, and only then looked for field by field."""
     try:

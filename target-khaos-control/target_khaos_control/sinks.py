@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from singer_sdk.helpers.types import Record
 from singer_sdk.sinks import BatchSink
 
 from target_khaos_control.exception_log import touched_since
@@ -27,6 +29,7 @@ class ReturnsSink(BatchSink):
 
     def __init__(self, target: Any, stream_name: str, schema: dict[str, Any], key_properties: Any) -> None:
         """The sink of the returns stream; the schema's date-times are left for the rules to read."""
+        # `schema` is the SCHEMA message's JSON schema, untyped as singer-sdk hands it over.
         # singer-sdk would parse every top-level date-time itself and stop the whole load
         # on the first it cannot read. It gets the schema without those formats; the
         # timestamps are normalised here, and the rules turn one that cannot be read
@@ -45,13 +48,13 @@ class ReturnsSink(BatchSink):
         # would only log a traceback per record, or stop the whole load.
         return None
 
-    def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _validate_and_parse(self, record: Record) -> Record:
         # Stays private (CONTRIBUTING.md): with no validator and no date-time formats left,
         # singer-sdk's pass would only walk every field of every record to change nothing,
         # and it has no public switch for that walk. The rules are the one check.
         return record
 
-    def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    def preprocess_record(self, record: Record, context: Mapping[str, object]) -> Record:
         """A record with its key fields present (null if missing) and its readable timestamps in UTC."""
         # A record without its key would make singer-sdk stop the load: the rules say what is missing.
         # singer-sdk hands over its own shallow copy of the message's record: changed in place.
@@ -63,10 +66,10 @@ class ReturnsSink(BatchSink):
                 record[name] = _iso(value)
         return record
 
-    def process_batch(self, context: dict[str, Any]) -> None:
+    def process_batch(self, context: Mapping[str, object]) -> None:
         """Run the rules on the batch and commit its documents and exceptions in one transaction."""
-        records = context.get("records", [])
-        if not records:
+        records = context.get("records")  # singer-sdk's batch: the records preprocess_record gave
+        if not isinstance(records, list) or not records:
             return
         ruleset, moment = self.target.ruleset, now()
         with self.target.engine.begin() as conn:

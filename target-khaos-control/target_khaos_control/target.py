@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.helpers.types import Record
 from singer_sdk.target_base import Target
 
 from target_khaos_control.config_errors import refusal
@@ -23,7 +24,7 @@ from target_khaos_control.singer_input import Reader, StreamRefused
 # where a run first needs them, not here: `--about`, `--help` and a refused config then
 # start in singer-sdk's own time (issue 22; tests/test_startup.py).
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from singer_sdk.sinks import Sink
     from sqlalchemy.engine import Engine
@@ -72,7 +73,7 @@ class TargetKhaosControl(Target):
             raise refusal("target-khaos-control", "loader", self.config_jsonschema, dict(self.config)) from None
         self.returns_sinks: list[ReturnsSink] = []  # each sink made this run, to know which hold records
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
-        self.passed_on: dict[str, Any] | None = None  # the last STATE written
+        self.passed_on: Mapping[str, object] | None = None  # the last STATE written: the tap's, as it sent it
         self.catalogue = Latest()
         if self.config.get("alert_format") == "pagerduty" and not self.config.get("alert_routing_key"):
             raise SystemExit(
@@ -143,8 +144,8 @@ class TargetKhaosControl(Target):
         self,
         stream_name: str,
         *,
-        record: dict[str, Any] | None = None,
-        schema: dict[str, Any] | None = None,
+        record: Record | None = None,
+        schema: dict[str, Any] | None = None,  # a SCHEMA message's JSON schema, untyped in singer-sdk
         key_properties: Sequence[str] | None = None,
     ) -> Sink:
         """The stream's sink; a changed SCHEMA retires the sink holding the records read so
@@ -166,13 +167,13 @@ class TargetKhaosControl(Target):
         if self._latest_state and not self.waiting(besides=sink):
             self._write_state_message(copy.deepcopy(self._latest_state))
 
-    def _write_state_message(self, state: dict[str, Any]) -> None:
+    def _write_state_message(self, state: Mapping[str, object]) -> None:
         # Stays private (CONTRIBUTING.md): singer-sdk writes STATE only here, at its full
         # drains, and offers no public hook to pass it on after a batch commits, nor to skip
         # one already passed on (each full drain would write the last one again).
         if state != self.passed_on:
             self.passed_on = state
-            super()._write_state_message(state)
+            super()._write_state_message(dict(state))
 
     def process_endofpipe(self) -> None:
         """At the end of the input: commit the rest, finish the run on record and send the owners' alerts."""

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -54,7 +55,8 @@ FORMATS = ("JSON", "XML")
 ORDER_DOWNLOAD_MINUTES = 1440  # the channel has no orders for Khaos: once a day is plenty
 MAX_DEPTH = 32  # the deepest documented push is 7 levels
 PUSHES: dict[
-    str, tuple[str, str, Callable[[Engine, dict[str, Any], Any, khaos_pushes.Pause, Routing], khaos_pushes.Outcome]]
+    str,
+    tuple[str, str, Callable[[Engine, khaos_pushes.Body, datetime, khaos_pushes.Pause, Routing], khaos_pushes.Outcome]],
 ] = {
     # endpoint name in the config file: (our path, XML root element, how to keep it).
     # The XML roots are the docs' (README L1561, L1687, L1413).
@@ -297,7 +299,7 @@ def _format(request: Request) -> str:
     return fmt
 
 
-def _decode(body: bytes, root: str, content_type: str) -> dict[str, Any]:
+def _decode(body: bytes, root: str, content_type: str) -> khaos_pushes.Body:
     if "xml" in content_type or body.lstrip().startswith(b"<"):
         try:
             return khaos_xml.parse(body, root)
@@ -323,7 +325,7 @@ def _whole_number(digits: str) -> int | Decimal:
     return int(digits) if len(digits) <= 4000 else Decimal(digits)
 
 
-def _depth(value: Any) -> int:
+def _depth(value: object) -> int:
     """How deeply lists and objects nest, counted without recursion."""
     deepest, stack = 0, [(value, 1)]
     while stack:

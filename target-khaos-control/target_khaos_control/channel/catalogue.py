@@ -1,4 +1,5 @@
-"""Khaos's stock catalogue, the write side: what a StockUpload push keeps of each item.
+"""Khaos's stock catalogue, the write side: what a StockUpload push keeps of each item,
+read from its `StockItem` definition (`khaos_documents`).
 
 The rules, the reconciliation and the close read the catalogue through `rules/catalogue.py`
 (the read side); only this module writes `stock_items` and `stock_codes`, and a transaction
@@ -9,39 +10,38 @@ when a push has changed it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.khaos_documents import StockItem, encode
 from target_khaos_control.store import catalogue_version, stock_codes, stock_items
 
 
-class StockRow(TypedDict):
-    """One pushed stock item, checked, as `stock_items` keeps it."""
-
-    stock_id: str
-    stock_code: str
-    other_ref: str | None
-    barcodes: str  # JSON: the item's barcodes as Khaos sent them
-    tax_rate: str  # JSON: the item's TaxRate DataItem
-    discontinued: bool
-    deleted: bool
-    payload: str  # JSON: the whole entry as pushed
-    updated_at: datetime
-
-
-def keep_item(conn: Connection, row: StockRow, moment: datetime) -> None:
-    """The item's row, and its stock code among every code it has had (StockID is stable, StockCode is not)."""
-    stock_id, code = row["stock_id"], row["stock_code"]
-    values = {name: value for name, value in row.items() if name != "stock_id"}
-    if conn.execute(stock_items.update().where(stock_items.c.stock_id == stock_id).values(**values)).rowcount == 0:
-        conn.execute(stock_items.insert().values(**row))
+def keep_item(conn: Connection, item: StockItem, payload: str, moment: datetime) -> None:
+    """The item's row (`payload`: its entry as pushed), and its stock code among every code
+    it has had (StockID is stable, StockCode is not)."""
+    values = {
+        "stock_code": item.StockCode,
+        "other_ref": item.OtherRef,
+        "barcodes": msgspec.json.encode(item.Barcodes).decode(),
+        "tax_rate": encode(item.TaxRate or {}),
+        "discontinued": item.Options is not None and item.Options.Discontinued,
+        "deleted": False,
+        "payload": payload,
+        "updated_at": moment,
+    }
+    if conn.execute(stock_items.update().where(stock_items.c.stock_id == item.StockID).values(**values)).rowcount == 0:
+        conn.execute(stock_items.insert().values(stock_id=item.StockID, **values))
+    code = item.StockCode
     known = conn.execute(
-        sa.select(stock_codes.c.stock_code).where(stock_codes.c.stock_id == stock_id, stock_codes.c.stock_code == code)
+        sa.select(stock_codes.c.stock_code).where(
+            stock_codes.c.stock_id == item.StockID, stock_codes.c.stock_code == code
+        )
     ).first()
     if known is None:
-        conn.execute(stock_codes.insert().values(stock_id=stock_id, stock_code=code, first_seen=moment))
+        conn.execute(stock_codes.insert().values(stock_id=item.StockID, stock_code=code, first_seen=moment))
 
 
 def delete_item(conn: Connection, stock_id: str, moment: datetime) -> None:

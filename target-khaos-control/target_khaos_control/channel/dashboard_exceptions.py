@@ -18,7 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from target_khaos_control.channel.dashboard_actions import Forms, login
-from target_khaos_control.channel.dashboard_lists import ListRefused, ListView, list_page, worked
+from target_khaos_control.channel.dashboard_lists import (
+    ListRefused,
+    ListView,
+    ResolvedException,
+    WorkedException,
+    list_page,
+    worked,
+)
 from target_khaos_control.channel.pages import page, refused
 from target_khaos_control.exception_kinds import KINDS, Owner
 from target_khaos_control.exception_log import actions
@@ -153,14 +160,14 @@ class ExceptionPages:
         except (OSError, ValueError):
             return []  # an unreadable rule set: the exceptions still show, without proposals
 
-    def _open(self) -> list[dict[str, Any]]:
+    def _open(self) -> list[WorkedException]:
         moment = now()
         query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(exceptions.c.owner, exceptions.c.kind, exceptions.c.trace_key)).all()
         return [worked(row, moment) for row in rows]
 
-    def _resolved(self) -> list[dict[str, Any]]:
+    def _resolved(self) -> list[ResolvedException]:
         """Each resolved exception with who resolved it, when and why: the last person to
         resolve it on the dashboard, else the run that no longer found the problem."""
         moment = now()
@@ -168,22 +175,23 @@ class ExceptionPages:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             trail = actions(conn, [row.trace_key for row in rows]) if rows else {}
-        resolved = []
+        resolved: list[ResolvedException] = []
         for row in rows:
             by_hand = [action for action in trail.get(row.trace_key, []) if action.action == "resolve"]
             last = by_hand[-1] if by_hand else None
-            resolved.append(
-                worked(row, moment)
-                | (
-                    {"resolved_at": _shown(last.at), "resolved_by": _who(last), "why": last.note}
-                    if last is not None
-                    else {
+            if last is not None:
+                resolved.append(
+                    {**worked(row, moment), "resolved_at": _shown(last.at), "resolved_by": _who(last), "why": last.note}
+                )
+            else:
+                resolved.append(
+                    {
+                        **worked(row, moment),
                         "resolved_at": _shown(row.last_seen),
                         "resolved_by": BY_A_RUN,
                         "why": "no longer found when the integration ran again",
                     }
                 )
-            )
         return resolved
 
 

@@ -16,14 +16,33 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.responses import Response
 
 from target_khaos_control.channel.pages import page, refused
 from target_khaos_control.exception_grade import age_days, grade, money_at_stake
-from target_khaos_control.exception_log import as_record
+from target_khaos_control.exception_log import ExceptionRecord, as_record
+
+Row = TypeVar("Row", bound=Mapping[str, object])
+
+
+class WorkedException(ExceptionRecord):
+    """An exception as a list shows it: its record, the money at stake, its age, its grade."""
+
+    amount: Decimal | None
+    age_days: int | None
+    stored_severity: str
+
+
+class ResolvedException(WorkedException):
+    """A resolved exception as its list shows it: who resolved it, when and why."""
+
+    resolved_at: str
+    resolved_by: str
+    why: str
+
 
 PER_PAGE = 50
 SEVERITY_RANK = {"high": 2, "medium": 1, "low": 0}
@@ -59,7 +78,7 @@ class ListView:
             raise ListRefused(f"No page {page[:40]!r}: pages are numbered from 1.")
         return cls(" ".join(query.get("q", "").split())[:200], sort, direction == "desc", int(page))
 
-    def apply(self, rows: list[dict[str, Any]], searched: Sequence[str]) -> list[dict[str, Any]]:
+    def apply(self, rows: Sequence[Row], searched: Sequence[str]) -> list[Row]:
         """The rows the search matches (any of the `searched` fields, any case), sorted."""
         words = self.search.casefold().split()
         if words:
@@ -69,10 +88,10 @@ class ListView:
         # Empty values last whichever way: a row with no amount is no cheaper than one with.
         present = [row for row in rows if row.get(self.sort) not in (None, "")]
         absent = [row for row in rows if row.get(self.sort) in (None, "")]
-        key = _urgency if self.sort == "severity" else lambda row: row[self.sort]
+        key = _urgency if self.sort == "severity" else lambda row: _sortable(row[self.sort])
         return sorted(present, key=key, reverse=self.descending) + absent
 
-    def paged(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    def paged(self, rows: Sequence[Row]) -> tuple[Sequence[Row], int]:
         """This view's page of `rows`, and how many pages there are."""
         pages = max(1, -(-len(rows) // PER_PAGE))
         if self.page > pages:
@@ -81,7 +100,7 @@ class ListView:
 
     def link(self, filters: Mapping[str, str], **changes: Any) -> str:
         """The query string of this view with `changes` (a page, a sort), filters kept."""
-        values: dict[str, Any] = {
+        values: dict[str, object] = {
             **{name: value for name, value in filters.items() if value},
             "q": self.search,
             "sort": self.sort,
@@ -92,16 +111,22 @@ class ListView:
         return urlencode({name: value for name, value in values.items() if value not in ("", None)})
 
 
-def _urgency(row: dict[str, Any]) -> tuple[int, Decimal, int]:
+def _urgency(row: Mapping[str, object]) -> tuple[int, Decimal, int]:
     """By severity (one no one knows ranks lowest), then the money at stake, then the age."""
+    amount, age = row.get("amount"), row.get("age_days")
     return (
-        SEVERITY_RANK.get(row["severity"], -1),
-        row.get("amount") or Decimal(0),
-        row.get("age_days") or 0,
+        SEVERITY_RANK.get(str(row["severity"]), -1),
+        amount if isinstance(amount, Decimal) else Decimal(0),
+        age if isinstance(age, int) else 0,
     )
 
 
-def worked(row: Any, moment: datetime) -> dict[str, Any]:
+def _sortable(value: object) -> str | Decimal | int:
+    """A list's column as it sorts: text, money and counts as they are, anything else as text."""
+    return value if isinstance(value, str | Decimal | int) else str(value)
+
+
+def worked(row: Any, moment: datetime) -> WorkedException:
     """One `exceptions` row as a list shows it: its record, plus the money at stake, its
     currency, its age in days and the severity graded by them."""
     record = as_record(row)
@@ -111,7 +136,8 @@ def worked(row: Any, moment: datetime) -> dict[str, Any]:
         details = {}
     at_stake = money_at_stake(details) if isinstance(details, dict) else None
     age = age_days(row.first_seen, moment)
-    return record | {
+    return {
+        **record,
         "amount": at_stake,
         "age_days": age,
         "severity": grade(row.kind, row.severity, at_stake, age),
@@ -121,7 +147,7 @@ def worked(row: Any, moment: datetime) -> dict[str, Any]:
 
 def list_page(
     view: ListView,
-    matching: list[dict[str, Any]],
+    matching: Sequence[Mapping[str, object]],
     *,
     as_csv: bool,
     export: tuple[str, Sequence[tuple[str, str]]],
@@ -140,7 +166,7 @@ def list_page(
     return page(template, title, records=shown, matching=len(matching), view=view, pages=pages, **values)
 
 
-def csv_response(name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]]) -> Response:
+def csv_response(name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, object]]) -> Response:
     """`rows` as a CSV file to download, one column per (heading, field)."""
     out = io.StringIO()
     writer = csv.writer(out)

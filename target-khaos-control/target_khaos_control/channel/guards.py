@@ -13,12 +13,10 @@ import base64
 import binascii
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.responses import PlainTextResponse
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access = logging.getLogger("reveni_khaos.access")  # each call: method, path, status (uvicorn's own is off)
 LONGEST_LOGGED_PATH = 80
@@ -31,18 +29,18 @@ class Edges:
     call is logged as method, path (never whole) and status; and a redirect names a path
     only, never the host the client claimed (`Host: evil.example`)."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], max_header_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_header_bytes: int) -> None:
         """Guard this app; a request line and headers longer than `max_header_bytes` are refused."""
         self.app, self.max_header_bytes = app, max_header_bytes
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request if its headers are within the limit, and log method, path and status."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         status = 0
 
-        async def send_checked(message: MutableMapping[str, Any]) -> None:
+        async def send_checked(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -83,7 +81,7 @@ class BasicAuth:
 
     def __init__(
         self,
-        app: Callable[..., Awaitable[None]],
+        app: ASGIApp,
         logins: dict[str, tuple[str, str]],
         open_prefixes: tuple[str, ...] = (),
     ) -> None:
@@ -99,7 +97,7 @@ class BasicAuth:
             key=lambda p: -len(p[0]),
         )
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request if its path is open or its login is right, else refuse it."""
         path = scope.get("path", "")
         opened = path in OPEN_PATHS or any(path == p or path.startswith(f"{p}/") for p in self.open_prefixes)

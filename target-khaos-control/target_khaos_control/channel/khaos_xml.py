@@ -11,6 +11,7 @@ no external references) into the same shapes as its JSON; a DataItem's text is i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -47,7 +48,9 @@ class _Field:
 _UNKNOWN = _Field()  # not in the definition: an object, a list of `<name without s>`, or text
 
 
-def render(root: str, document: KhaosDocument | dict[str, Any], shape: type[KhaosDocument] | None = None) -> bytes:
+def render(
+    root: str, document: KhaosDocument | Mapping[str, object], shape: type[KhaosDocument] | None = None
+) -> bytes:
     """`document` as Khaos's XML under `root`: a definition, or a stored body read back
     (a dict) with the definition it was written from as `shape`."""
     if isinstance(document, KhaosDocument):
@@ -60,7 +63,7 @@ def render(root: str, document: KhaosDocument | dict[str, Any], shape: type[Khao
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
-def _fill(element: Element, data: dict[str, Any], shape: type[msgspec.Struct] | None) -> None:
+def _fill(element: Element, data: Mapping[str, object], shape: type[msgspec.Struct] | None) -> None:
     fields = _fields(shape) if shape is not None else {}
     for key, value in data.items():
         field = fields.get(key, _UNKNOWN)
@@ -88,7 +91,7 @@ def _fields(shape: type[msgspec.Struct]) -> dict[str, _Field]:
     """Each field of a definition, by the name Khaos knows it by, and how it is written."""
     found = {}
     for field in fields_of(shape):
-        kind, extra = field.type, dict[str, Any]()
+        kind, extra = field.type, dict[str, object]()
         if isinstance(kind, msgspec.inspect.Metadata):
             extra = dict(kind.extra or {})
             kind = kind.type
@@ -113,8 +116,9 @@ def _text(value: Any) -> str:
     return xml_safe(str(value))
 
 
-def parse(body: bytes, expected_root: str) -> dict[str, Any]:
-    """Parse a pushed XML body into the dict its JSON twin would give."""
+def parse(body: bytes, expected_root: str) -> dict[str, object]:
+    """Parse a pushed XML body into what its JSON twin reads as (each entry then decoded
+    into its definition, `channel/push_entries.py`)."""
     try:
         root = SafeTree.fromstring(body)
     except SafeTree.ParseError as error:
@@ -127,7 +131,7 @@ def parse(body: bytes, expected_root: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _read(element: Element, depth: int) -> Any:
+def _read(element: Element, depth: int) -> object:
     if depth > MAX_DEPTH:
         raise KhaosXmlError(f"XML nested deeper than {MAX_DEPTH} elements")
     children = list(element)

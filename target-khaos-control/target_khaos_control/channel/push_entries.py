@@ -1,5 +1,6 @@
-"""Reading one entry of a push from Khaos: each field checked against what the store
-keeps, and every problem an `EntryError` naming the field, never echoing long input.
+"""Reading one entry of a push from Khaos: decoded into its definition in `khaos_documents`
+(`StockItem`, `StockStatus`, `OrderStatus`) with msgspec, and every problem an `EntryError`
+naming the field, in our words, never echoing long input.
 
 Only what passes reaches the store and the rules, so nothing Khaos sends can fail a write
 or a later target run: a lone surrogate, a NUL in a code, a level past the store's 18
@@ -10,54 +11,67 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from functools import cache
+from typing import TypeVar, get_args
+
+import msgspec
 
 from target_khaos_control.khaos_documents import CODE as CODE
-from target_khaos_control.khaos_documents import KHAOS_ID, ORDER_REF, SITE_ID
+from target_khaos_control.khaos_documents import (
+    KHAOS_ID,
+    ORDER_REF,
+    SITE_ID,
+    DataItem,
+    KhaosDocument,
+    OrderStatus,
+    OrderStatusName,
+    fields_of,
+    max_lengths,
+)
 
 # Column widths in the store (khaos_documents defines them): a longer value is refused
 # here, never by the database.
 ID, REF, SITE = KHAOS_ID, ORDER_REF, SITE_ID
 LARGEST_LEVEL = Decimal(10) ** 14  # the store keeps 18 digits, 4 after the point
 PLACES = Decimal("0.0001")
+ORDER_STATUSES = frozenset(get_args(OrderStatusName))
 # The docs' table calls `Items` "an object containing an array" while their sample sends
 # the array: the object's one member, named as the XML element of each entry, is read too.
 ENTRY_ELEMENTS = {"StockItem", "StockID", "StockStatus", "OrderStatus"}
+
+Entry = TypeVar("Entry", bound=KhaosDocument)
 
 
 class EntryError(ValueError):
     """One entry we cannot keep; the message names the field."""
 
 
-def as_object(entry: Any, where: str) -> dict[str, Any]:
-    """The entry itself, which must be an object."""
+def decoded(entry: object, shape: type[Entry]) -> Entry:
+    """The entry as its definition, or an `EntryError` naming the first field that is wrong."""
     if not isinstance(entry, dict):
         raise EntryError(f"expected an object, got {kind_of(entry)}")
-    return entry
+    prepared = _prepared(entry, shape)
+    try:
+        typed = msgspec.convert(prepared, shape)
+    except msgspec.ValidationError as error:
+        raise EntryError(_worded(str(error), prepared)) from None
+    return typed
 
 
-def optional_object(entry: dict[str, Any], name: str) -> dict[str, Any]:
-    """The object under `name`, or an empty one when it is absent or empty."""
-    value = entry.get(name)
-    if value is None or value == "":
-        return {}
-    if not isinstance(value, dict):
-        raise EntryError(f"{name}: expected an object, got {kind_of(value)}")
-    return value
+def order_status(entry: object) -> OrderStatus:
+    """An OrderStatus. The samples and order_status.php say `Status`; the table (README
+    L662) says `OrderStatus`. Either is read; two that disagree are refused."""
+    if isinstance(entry, dict) and "OrderStatus" in entry:
+        given, table = entry.get("Status"), entry["OrderStatus"]
+        if "Status" in entry and _stripped(given) != _stripped(table):
+            raise EntryError(f"Status {short(given)} and OrderStatus {short(table)} disagree")
+        entry = {name: value for name, value in entry.items() if name != "OrderStatus"} | {"Status": table}
+    return decoded(entry, OrderStatus)
 
 
-def text(entry: dict[str, Any], name: str, longest: int, *, required: bool = True) -> str:
-    """The field `name` as text of at most `longest` characters; empty only if not required."""
-    value = entry.get(name)
-    if value is None or value == "":
-        if required:
-            raise EntryError(f"{name}: required")
-        return ""
-    return scalar(value, name, longest)
-
-
-def scalar(value: Any, name: str, longest: int) -> str:
+def scalar(value: object, name: str, longest: int) -> str:
     """Text or a whole number (JSON gives SiteID as a number): anything else is refused."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise EntryError(f"{name}: expected text, got {kind_of(value)}")
@@ -71,60 +85,15 @@ def scalar(value: Any, name: str, longest: int) -> str:
     return text
 
 
-def number(entry: dict[str, Any], name: str, prefix: str = "") -> Decimal:
-    """A stock level, as the store keeps it (4 places), refused past 14 digits before the point."""
-    value = entry.get(name)
+def deleted_id(entry: object) -> str:
+    """A StockID of `Deleted`: bare (the docs' JSON) or as `{StockID: ...}`."""
+    value = entry.get("StockID") if isinstance(entry, dict) else entry
     if value is None or value == "":
-        raise EntryError(f"{prefix}{name}: required")
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise EntryError(f"{prefix}{name}: expected a number, got {kind_of(value)}")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise EntryError(f"{prefix}{name}: {short(value)} is not a number") from None
-    if not number.is_finite() or number.copy_abs() >= LARGEST_LEVEL:  # abs() rounds, and overflows on 1e999999999
-        raise EntryError(f"{prefix}{name}: {short(value)} is not a stock level")
-    number = number.quantize(PLACES)  # as the store keeps it: 1e-999999999 is 0.0000
-    if abs(number) >= LARGEST_LEVEL:
-        raise EntryError(f"{prefix}{name}: {short(value)} is not a stock level")
-    return number
+        raise EntryError("StockID: required")
+    return scalar(value, "StockID", ID)
 
 
-def flag(options: dict[str, Any], name: str) -> bool:
-    """JSON true/false, or XML's True/False text (README L1576)."""
-    value = options.get(name)
-    if value is None or value == "" or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise EntryError(f"Options.{name}: expected true or false, got {short(value)}")
-
-
-def barcodes(value: Any) -> list[dict[str, Any]]:
-    """The item's barcodes, each with its code checked."""
-    if value is None or value == "":
-        return []
-    if not isinstance(value, list):
-        raise EntryError(f"Barcodes: expected a list, got {kind_of(value)}")
-    found = []
-    for n, barcode in enumerate(value):
-        if not isinstance(barcode, dict):
-            raise EntryError(f"Barcodes[{n}]: expected an object, got {kind_of(barcode)}")
-        found.append({"Barcode": text(barcode, "Barcode", CODE), "Type": barcode.get("Type", "")})
-    return found
-
-
-def data_item(entry: dict[str, Any], name: str) -> dict[str, Any]:
-    """A DataItem (`{ID, Code, Name}`); a bare value is taken as its name."""
-    value = entry.get(name)
-    if value is None or value == "":
-        return {}
-    if isinstance(value, dict):
-        return value
-    return {"Name": scalar(value, name, CODE)}
-
-
-def unwrapped(entries: Any) -> Any:
+def unwrapped(entries: object) -> object:
     """`{"StockItem": [...]}` as its list; `{"StockItem": {...}}` (one entry) as a list of it."""
     if isinstance(entries, dict) and len(entries) == 1:
         [(name, inner)] = entries.items()
@@ -135,7 +104,7 @@ def unwrapped(entries: Any) -> Any:
     return entries
 
 
-def storable(value: Any, where: str) -> None:
+def storable(value: object, where: str) -> None:
     """Refuse text the store cannot write: a lone surrogate (JSON's `"\\ud800"`)."""
     if isinstance(value, dict):
         for key, inner in value.items():
@@ -152,7 +121,7 @@ def storable(value: Any, where: str) -> None:
             raise EntryError(f"{shown or 'the entry'}: holds a lone surrogate, which is not text") from None
 
 
-def entry_key(entry: Any) -> str:
+def entry_key(entry: object) -> str:
     """The entry's own id when it has a readable one, else a digest of it: the same bad
     entry pushed again is the same exception, seen again."""
     if isinstance(entry, dict):
@@ -181,14 +150,147 @@ def text_ok(text: str) -> bool:
     return "\x00" not in text
 
 
-def kind_of(value: Any) -> str:
+def kind_of(value: object) -> str:
     """What a value is, in words, for a message."""
     names = {bool: "true/false", int: "a number", float: "a number", Decimal: "a number", str: "text"}
     names |= {list: "a list", dict: "an object", type(None): "null"}
     return names.get(type(value), type(value).__name__)
 
 
-def short(value: Any) -> str:
+def short(value: object) -> str:
     """Never echo long input: the first 40 characters, marked as cut."""
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+
+
+# --- before msgspec: what Khaos's two formats say loosely, said as the definition does ----
+
+
+@cache
+def _field_kinds(shape: type[msgspec.Struct]) -> dict[str, tuple[str, type[msgspec.Struct] | None]]:
+    """Each field of a definition: text (a "column" when the store keeps it as one: it has a
+    maximum length), a flag, a stock level, a DataItem, an object or a list of objects (with
+    its definition), or anything else msgspec reads as it is."""
+    found: dict[str, tuple[str, type[msgspec.Struct] | None]] = {}
+    columns = max_lengths(shape) if issubclass(shape, KhaosDocument) else {}
+    for field in fields_of(shape):
+        kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        kinds = tuple(kind for kind in kinds if not isinstance(kind, msgspec.inspect.NoneType))
+        kind = kinds[0]
+        if any(isinstance(k, msgspec.inspect.StrType) for k in kinds):  # text, or text or a definition
+            shape_of = next((k.cls for k in kinds if isinstance(k, msgspec.inspect.StructType)), None)
+            found[field.encode_name] = ("column" if field.encode_name in columns else "text", shape_of)
+        elif isinstance(kind, msgspec.inspect.BoolType):
+            found[field.encode_name] = ("flag", None)
+        elif isinstance(kind, msgspec.inspect.DecimalType):  # the one number Khaos pushes
+            found[field.encode_name] = ("stock level", None)
+        elif isinstance(kind, msgspec.inspect.StructType):
+            found[field.encode_name] = ("data item" if kind.cls is DataItem else "object", kind.cls)
+        elif isinstance(kind, msgspec.inspect.ListType) and isinstance(kind.item_type, msgspec.inspect.StructType):
+            found[field.encode_name] = ("list", kind.item_type.cls)
+        else:
+            found[field.encode_name] = ("as is", None)
+    return found
+
+
+def _prepared(entry: dict[object, object], shape: type[msgspec.Struct], where: str = "") -> dict[str, object]:
+    """The entry's fields of the definition, as msgspec reads them: text stripped; empty
+    (XML's `<Levels/>`), null or `{}` as absent; a whole number where text is wanted as its
+    digits (JSON's SiteID); XML's True/False text as a flag; a bare DataItem as its Name;
+    a stock level, and a NUL in text the store keeps as a column (a code, an id), checked
+    here, in the entry's order. Other fields are left out (the payload keeps them as JSON,
+    where a NUL is written `\\u0000`)."""
+    kinds, prepared = _field_kinds(shape), {}
+    for name, value in entry.items():
+        if not isinstance(name, str) or name not in kinds:
+            continue
+        value = value.strip() if isinstance(value, str) else value
+        if value is None or value == "" or value == {}:
+            continue
+        kind, inner = kinds[name]
+        if kind in ("text", "column") and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        elif kind == "flag" and isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        elif kind == "data item" and isinstance(value, str | int) and not isinstance(value, bool):
+            value = {"Name": str(value)}
+        elif kind == "stock level":
+            value = _level(value, _joined(where, name))
+        if kind == "column" and isinstance(value, str) and "\x00" in value:
+            raise EntryError(f"{_joined(where, name)}: holds a NUL character")
+        if inner is not None and isinstance(value, dict):
+            value = _prepared(value, inner, _joined(where, name))
+        elif inner is not None and isinstance(value, list):
+            value = [
+                _prepared(each, inner, f"{_joined(where, name)}[{n}]") if isinstance(each, dict) else each
+                for n, each in enumerate(value)
+            ]
+        prepared[name] = value
+    return prepared
+
+
+def _level(value: object, where: str) -> Decimal:
+    """A stock level as the store keeps it (4 places), refused past 14 digits before the point."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise EntryError(f"{where}: expected a number, got {kind_of(value)}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise EntryError(f"{where}: {short(value)} is not a number") from None
+    # abs() rounds, and overflows on 1e999999999: compare the exact magnitude
+    if not number.is_finite() or number.copy_abs() >= LARGEST_LEVEL:
+        raise EntryError(f"{where}: {short(value)} is not a stock level")
+    number = number.quantize(PLACES)  # as the store keeps it: 1e-999999999 is 0.0000
+    if abs(number) >= LARGEST_LEVEL:
+        raise EntryError(f"{where}: {short(value)} is not a stock level")
+    return number
+
+
+# --- after msgspec: its errors in our words -----------------------------------------------
+
+_ERROR = re.compile(r"(?P<what>.*?)(?: - at `\$\.?(?P<path>.*)`)?", re.DOTALL)
+_WORDS = {"str": "text", "object": "an object", "array": "a list", "decimal": "a number", "int": "a number"}
+_WORDS |= {"float": "a number", "bool": "true/false", "null": "null"}
+
+
+def _worded(message: str, prepared: dict[str, object]) -> str:
+    """msgspec's `Expected `str`, got `int` - at `$.StockID`` as `StockID: expected text, got a number`."""
+    found = _ERROR.fullmatch(message)
+    what, where = (found["what"], found["path"] or "") if found else (message, "")
+    raw = _at(prepared, where)
+    if missing := re.fullmatch(r"Object missing required field `(.+)`", what):
+        return f"{_joined(where, missing[1])}: required"
+    if longest := re.fullmatch(r"Expected `str` of length <= (\d+)", what):
+        return f"{where}: {len(str(raw))} characters; at most {longest[1]} are kept"
+    if kinds := re.fullmatch(r"Expected `(.+)`, got `(.+)`", what):
+        wanted = kinds[1].split(" | ")
+        if "bool" in wanted:
+            return f"{where}: expected true or false, got {short(raw)}"
+        if "str" in wanted and "object" in wanted:
+            return f"{where}: expected text or an object, got {kind_of(raw)}"
+        expected = next((kind for kind in ("str", "object", "array", "decimal") if kind in wanted), wanted[0])
+        return f"{where}: expected {_WORDS.get(expected, expected)}, got {kind_of(raw)}"
+    if what.startswith("Invalid enum value"):  # the one enum of a push: an order's status
+        return f"{where}: {short(raw)} is not one of {', '.join(sorted(ORDER_STATUSES))}"
+    return f"{where or 'the entry'}: {what[:1].lower()}{what[1:]}"
+
+
+def _joined(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _at(entry: object, where: str) -> object:
+    """The value at `Levels.Available` or `Barcodes[0]` of an entry (None if there is none)."""
+    value = entry
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", where):
+        if name and isinstance(value, dict):
+            value = value.get(name)
+        elif index and isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            return None
+    return value
+
+
+def _stripped(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value

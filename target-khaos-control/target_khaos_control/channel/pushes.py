@@ -22,19 +22,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypedDict, get_args
+from typing import TypedDict, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.channel import push_entries as read
-from target_khaos_control.channel.catalogue import StockRow, delete_item, keep_item
 from target_khaos_control.channel.catalogue import changed as catalogue_changed
-from target_khaos_control.channel.push_entries import CODE, ID, REF, SITE
+from target_khaos_control.channel.catalogue import delete_item, keep_item
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
 from target_khaos_control.exception_routing import Routing
-from target_khaos_control.khaos_documents import OrderStatusName
+from target_khaos_control.khaos_documents import StockItem, StockStatus
 from target_khaos_control.store import (
     PUSH_LOCK,
     chunks,
@@ -44,13 +43,14 @@ from target_khaos_control.store import (
     stock_levels,
 )
 
-ORDER_STATUSES = set(get_args(OrderStatusName))
 REJECTED = Kind.KHAOS_PUSH_REJECTED
 CHUNK = 200  # entries per transaction: about what a pull may wait for
 
 
 Pause = Callable[[], None]
 Body = Mapping[str, object]  # a push as Khaos sent it (JSON, or XML read into the same shape)
+Row = TypeVar("Row")
+StatusRow = tuple[dict[str, object], dict[str, object]]  # a status's key, and what is kept of it
 
 
 def _no_pause() -> None:
@@ -107,8 +107,8 @@ class _Push:
     keys_kept: list[str] = field(default_factory=list)  # the entry keys kept, to resolve old rejections
     routing: Routing = field(default_factory=Routing)  # the client's owner and severity for a rejection
 
-    def each(self, data: Body, name: str, check: Callable[[Any, str], str]) -> bool:
-        """Check every entry of the list `name`; False when there is no such list."""
+    def each(self, data: Body, name: str, check: Callable[[object], str]) -> bool:
+        """Decode every entry of the list `name` (`check`); False when there is no such list."""
         entries = data.get(name)
         if name not in data:
             return False
@@ -122,7 +122,7 @@ class _Push:
             where = f"{name}[{n}]"
             try:
                 read.storable(entry, "")
-                self.keys_kept.append(check(entry, where))
+                self.keys_kept.append(check(entry))
             except read.EntryError as error:
                 self.reject(where, read.entry_key(entry), str(error))
         return True
@@ -131,7 +131,7 @@ class _Push:
         self.outcome.rejected.append({"where": where, "key": key, "reason": reason})
 
     def keep(
-        self, engine: Engine, rows: list[Any], write: Callable[[Connection, Any], object], *, catalogue: bool = False
+        self, engine: Engine, rows: list[Row], write: Callable[[Connection, Row], object], *, catalogue: bool = False
     ) -> None:
         """`catalogue`: the rows change the stock catalogue the rules read."""
         for start in range(0, len(rows), CHUNK):
@@ -177,37 +177,23 @@ def save_stock_upload(
 ) -> Outcome:
     """Keep a StockUpload: each stock item (codes, barcodes, tax rate) and the deletions; the unreadable on record."""
     push = _Push("StockUpload", pause, routing=routing or Routing())
-    items: list[StockRow] = []
+    items: list[tuple[StockItem, str]] = []  # each stock item, and its entry as pushed
     deleted: list[str] = []
 
-    def check_item(item: Any, where: str) -> str:
-        item = read.as_object(item, where)
-        stock_id, code = read.text(item, "StockID", ID), read.text(item, "StockCode", CODE)
-        options = read.optional_object(item, "Options")
-        items.append(
-            {
-                "stock_id": stock_id,
-                "stock_code": code,
-                "other_ref": read.text(item, "OtherRef", CODE, required=False),
-                "barcodes": json.dumps(read.barcodes(item.get("Barcodes"))),
-                "tax_rate": json.dumps(read.data_item(item, "TaxRate")),
-                "discontinued": read.flag(options, "Discontinued"),
-                "deleted": False,
-                "payload": json.dumps(item, default=str, ensure_ascii=False),
-                "updated_at": moment,
-            }
-        )
-        return stock_id
+    def check_item(entry: object) -> str:
+        item = read.decoded(entry, StockItem)
+        items.append((item, json.dumps(entry, default=str, ensure_ascii=False)))
+        return item.StockID
 
-    def check_deleted(entry: Any, where: str) -> str:
-        gone = read.text(entry, "StockID", ID) if isinstance(entry, dict) else read.scalar(entry, "StockID", ID)
+    def check_deleted(entry: object) -> str:
+        gone = read.deleted_id(entry)
         deleted.append(gone)
         return f"deleted:{gone}"
 
     readable = push.each(data, "Items", check_item)
     if not push.each(data, "Deleted", check_deleted) and not readable:
         raise PushError(_unreadable(push, "Items"))
-    push.keep(engine, items, lambda conn, row: keep_item(conn, row, moment), catalogue=True)
+    push.keep(engine, items, lambda conn, kept: keep_item(conn, kept[0], kept[1], moment), catalogue=True)
     push.keep(engine, deleted, lambda conn, gone: delete_item(conn, gone, moment), catalogue=True)
     push.outcome.kept = len(items) + len(deleted)
     push.record(engine, moment)
@@ -218,35 +204,23 @@ def save_stock_statuses(
     engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep a StockStatusUpload: each stock item's levels at each site."""
-    push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), []
+    push, rows = _Push("StockStatusUpload", pause, routing=routing or Routing()), list[StatusRow]()
 
-    def check(status: Any, where: str) -> str:
-        status = read.as_object(status, where)
-        stock_id, site = read.text(status, "StockID", ID), read.text(status, "SiteID", SITE)
-        levels = read.optional_object(status, "Levels")
-        potential = read.optional_object(status, "RelationshipPotential")
+    def check(entry: object) -> str:
+        status = read.decoded(entry, StockStatus)
+        key = f"{status.StockID}@{status.SiteID}"
         # README L724-726: the levels are absent for an item that is not stock controlled;
         # without them, RelationshipPotential.FromChildren is what could be available.
-        if levels:
-            available = read.number(levels, "Available", "Levels.")
-            on_order = read.number(levels, "OnOrder", "Levels.")
-        elif potential:
-            available, on_order = read.number(potential, "FromChildren", "RelationshipPotential."), Decimal(0)
+        if status.Levels is not None:
+            available, on_order = status.Levels.Available, status.Levels.OnOrder
+        elif status.RelationshipPotential is not None:
+            available, on_order = status.RelationshipPotential.FromChildren, Decimal(0)
         else:
             push.outcome.not_stock_controlled += 1
-            return f"{stock_id}@{site}"
-        rows.append(
-            (
-                {"stock_id": stock_id, "site_id": site},
-                {
-                    "stock_code": read.text(status, "StockCode", CODE, required=False),
-                    "available": available,
-                    "on_order": on_order,
-                    "updated_at": moment,
-                },
-            )
-        )
-        return f"{stock_id}@{site}"
+            return key
+        values = {"stock_code": status.StockCode, "available": available, "on_order": on_order, "updated_at": moment}
+        rows.append(({"stock_id": status.StockID, "site_id": str(status.SiteID)}, values))
+        return key
 
     return _save_statuses(push, engine, data, check, rows, stock_levels, moment)
 
@@ -255,34 +229,19 @@ def save_order_statuses(
     engine: Engine, data: Body, moment: datetime, pause: Pause = _no_pause, routing: Routing | None = None
 ) -> Outcome:
     """Keep an OrderStatusUpload: the status Khaos gives each order."""
-    push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), []
+    push, rows = _Push("OrderStatusUpload", pause, routing=routing or Routing()), list[StatusRow]()
 
-    def check(status: Any, where: str) -> str:
-        status = read.as_object(status, where)
-        # The samples and order_status.php say `Status`; the table (README L662) says
-        # `OrderStatus`. Either is read; two that disagree are refused.
-        given = {name: read.text(status, name, REF) for name in ("Status", "OrderStatus") if name in status}
-        if not given:
-            raise read.EntryError("Status: required")
-        if len(set(given.values())) > 1:
-            raise read.EntryError(f"Status {given['Status']!r} and OrderStatus {given['OrderStatus']!r} disagree")
-        state = next(iter(given.values()))
-        if state not in ORDER_STATUSES:
-            raise read.EntryError(f"Status: {state!r} is not one of {', '.join(sorted(ORDER_STATUSES))}")
-        order_id = read.text(status, "OrderID", ID)
-        rows.append(
-            (
-                {"order_id": order_id},
-                {
-                    "order_code": read.text(status, "OrderCode", REF, required=False),
-                    "associated_ref": read.text(status, "AssociatedRef", REF, required=False),
-                    "status": state,
-                    "payload": json.dumps(status, default=str, ensure_ascii=False),
-                    "updated_at": moment,
-                },
-            )
-        )
-        return order_id
+    def check(entry: object) -> str:
+        status = read.order_status(entry)
+        values = {
+            "order_code": status.OrderCode,
+            "associated_ref": status.AssociatedRef,
+            "status": status.Status,
+            "payload": json.dumps(entry, default=str, ensure_ascii=False),
+            "updated_at": moment,
+        }
+        rows.append(({"order_id": status.OrderID}, values))
+        return status.OrderID
 
     return _save_statuses(push, engine, data, check, rows, order_statuses, moment)
 
@@ -291,8 +250,8 @@ def _save_statuses(
     push: _Push,
     engine: Engine,
     data: Body,
-    check: Callable[[Any, str], str],
-    rows: list[Any],
+    check: Callable[[object], str],
+    rows: list[StatusRow],
     table: sa.Table,
     moment: datetime,
 ) -> Outcome:

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, as_record
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, ExceptionRecord, Subject, as_record
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.operations import reconciliation
 from target_khaos_control.publishing import apply_returns
@@ -175,7 +175,7 @@ def _record_gaps(conn: Any, report: reconciliation.Report, moment: Any, routing:
     return log
 
 
-def open_exceptions(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
+def open_exceptions(engine: Engine, owner: str | None = None) -> list[ExceptionRecord]:
     """The open exceptions, one owner's or all, as records."""
     query = sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN)
     if owner:

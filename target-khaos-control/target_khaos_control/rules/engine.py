@@ -8,34 +8,30 @@ a guess now. Money stays Decimal throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from jinja2 import TemplateError
 from msgspec import UNSET
 
-from target_khaos_control.documents import Draft, Line, Problem, address, khaos_datetime, storable, text, xml_safe
+from target_khaos_control.documents import Draft, Line, Problem, storable
 from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.item_outcomes import ItemOutcome, skipped, waits_on
 from target_khaos_control.khaos_documents import (
-    Contact,
-    CustomerReturn,
     DataItem,
     ExchangeItem,
-    KhaosDocument,
     OrderRef,
     OrderReference,
     Price,
     ReturnedItem,
-    too_long,
 )
 from target_khaos_control.money import Pricing, credited
 from target_khaos_control.refunded import net
-from target_khaos_control.reveni import Return, ReturnItem, required, sent
+from target_khaos_control.reveni import Return, ReturnItem, Sent, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
+from target_khaos_control.rules.document_header import DocumentHeader
 from target_khaos_control.rules.item_pricing import ItemPricing
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
 from target_khaos_control.rules.refund_check import RefundCheck
@@ -137,15 +133,17 @@ class RuleSet:
         message: str,
         item_id: str = "",
         *,
-        details: dict[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
         hold: bool | None = None,
         part: str = "",
     ) -> Problem:
         """An exception of this kind as a draft finds it (a `Problem`), routed as the client's rules say."""
         owner, severity = self.routing.route(kind)
-        return Problem(kind, owner, message, item_id, severity=severity, details=details or {}, hold=hold, part=part)
+        return Problem(
+            kind, owner, message, item_id, severity=severity, details=dict(details or {}), hold=hold, part=part
+        )
 
-    def draft(self, record: dict[str, Any], catalogue: Catalogue | None = None) -> Draft:
+    def draft(self, record: Sent, catalogue: Catalogue | None = None) -> Draft:
         """What the rules make of one Reveni return: its document lines, exceptions and figures."""
         return_id = record.get("id")
         draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
@@ -169,7 +167,7 @@ class RuleSet:
             draft.outcomes = {item.id: waits_on(Kind.RULE_TEMPLATE_FAILED) for item in typed.return_items or []}
         return draft
 
-    def _unreadable(self, draft: Draft, record: dict[str, Any], why: str) -> Draft:
+    def _unreadable(self, draft: Draft, record: Sent, why: str) -> Draft:
         draft.lines, draft.header, draft.decided = [], None, False
         draft.problems = [
             self.problem(Kind.INVALID_RECORD, f"Reveni return {draft.return_id or '?'} cannot be read: {why}")
@@ -178,14 +176,14 @@ class RuleSet:
         return draft
 
 
-def _item_ids(record: dict[str, Any]) -> list[str]:
+def _item_ids(record: Sent) -> list[str]:
     """The ids of a record's items, read from the record itself when it is no typed return."""
     items = record.get("return_items")
     return [str(i.get("id")) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 @dataclass
-class _Evaluation(RefundCheck, ItemPricing, StockCodes):
+class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
     rules: RuleSet
     record: Return  # the Reveni return, typed: mypy checks each field the rules read
     catalogue: Catalogue
@@ -229,90 +227,6 @@ class _Evaluation(RefundCheck, ItemPricing, StockCodes):
         self._check_refund_against_credit()
         if any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
-
-    def _header(self, variables: Variables) -> None:
-        record, rules, draft = self.record, self.rules, self.draft
-        customer = required(record.customer, "customer")
-        urn = rules.urn(variables)
-        if not urn or urn == "None":
-            draft.problems.append(
-                rules.problem(
-                    Kind.CUSTOMER_NOT_FOUND,
-                    f"No Khaos customer (URN) for the customer of "
-                    f"order {self._order_number()}: add them to the rules' tables",
-                )
-            )
-        order_ref = rules.source_order(variables)
-        if not order_ref or order_ref == "None":
-            draft.problems.append(
-                rules.problem(
-                    Kind.SOURCE_ORDER_NOT_FOUND, f"Order {self._order_number()} has no Khaos sales order reference"
-                )
-            )
-        draft.source_order = {rules.source_order_key: order_ref}
-        invoice = address(customer.address or None, str(customer.email or ""))
-        if not (invoice.Line1 and invoice.Town and invoice.Country.Code):
-            draft.problems.append(
-                rules.problem(
-                    Kind.INVALID_RECORD,
-                    f"The address on order {self._order_number()} "
-                    "lacks a first line, a town or a country, which Khaos requires",
-                )
-            )
-        if not any(str(name or "").strip() for name in (customer.first_name, customer.last_name)):
-            # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
-            draft.problems.append(
-                rules.problem(
-                    Kind.CUSTOMER_NAME_MISSING,
-                    f"The customer of order {self._order_number()} has neither a first name nor a surname",
-                )
-            )
-        contact = Contact(
-            Forename=text(sent(customer.first_name)),
-            Surname=text(sent(customer.last_name)),
-            Email=text(sent(customer.email)),
-        )
-        self._fit("InvoiceAddress", invoice)
-        self._fit("InvoiceContact", contact)
-        # SalesSource and Brand "do not support matching by Code" (README L449, L452).
-        by = rules.names_by
-        draft.header = CustomerReturn(
-            AssociatedRef="",  # each document's own, with its items (Draft.document)
-            CreatedDate=khaos_datetime(required(record.created_at, "created_at")),
-            URN=xml_safe(urn),
-            InvoiceAddress=invoice,
-            InvoiceContact=contact,
-            SalesSource=DataItem(**{by: xml_safe(rules.sales_source(variables))}) if rules.sales_source else None,
-            Brand=DataItem(**{by: xml_safe(rules.brand(variables))}) if rules.brand else None,
-            Notes=text(rules.notes(variables)) if rules.notes else None,
-            ReturnedItems=[],
-            ProcessReturn=False,
-        )
-
-    def _order_number(self) -> str | None:
-        """The order number a message names: as the rules always read it, the return's order must be there."""
-        number = required(self.record.order, "order").number
-        if number is UNSET:
-            raise KeyError("number")
-        return sent(number)
-
-    def _fit(self, name: str, fields: KhaosDocument) -> None:
-        """Khaos's maximum lengths: cut to fit with an exception, or hold the return."""
-        hold = self.rules.field_lengths == "hold"
-        for part, most in too_long(fields):
-            value = getattr(fields, part)
-            if not hold:
-                setattr(fields, part, value[:most].rstrip())
-            self.draft.problems.append(
-                self.rules.problem(
-                    Kind.FIELD_TOO_LONG,
-                    f"{name}.{part} is {len(value)} characters; Khaos allows {most}: "
-                    + ("the return waits until it is shortened" if hold else f"sent as {getattr(fields, part)!r}"),
-                    hold=hold,
-                    details={"field": f"{name}.{part}", "length": len(value), "limit": most},
-                    part=f"{name}.{part}",
-                )
-            )
 
     def _item(self, item: ReturnItem, variables: Variables) -> None:
         rules, draft, item_id = self.rules, self.draft, item.id

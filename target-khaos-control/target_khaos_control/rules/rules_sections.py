@@ -21,10 +21,11 @@ from target_khaos_control.rules.rules_document import (
     TaxCode,
 )
 from target_khaos_control.rules.rules_file import Path_, _Reader
+from target_khaos_control.rules.template_context import Variables
 
 # Compiles the template at a place in the file, for the fields it may read: a condition
 # (`condition=True`) or a text; None where it failed to (the reader has the error).
-Compile = Callable[..., Callable[[dict[str, Any]], Any] | None]
+Compile = Callable[..., Callable[[Variables], Any] | None]
 
 PROCESSING = {
     "restock": "return_to_stock",

@@ -3,7 +3,7 @@ and the variables a template is given for one return."""
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias, cast
+from typing import TypeAlias, cast
 
 import msgspec.inspect as mi
 from msgspec import UNSET, Struct
@@ -14,7 +14,7 @@ from target_khaos_control.rules.template_checks import Fields
 
 # What a template reads: each name to its value (Jinja's context). The return's fields are
 # typed values (Structs, lists of them, text); the engine's own are worked out figures.
-Variables: TypeAlias = dict[str, Any]
+Variables: TypeAlias = dict[str, object]
 
 
 def fields(typed: type[Struct]) -> Fields:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -49,6 +49,10 @@ def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)  # keeps Jinja's pass_context marks
     def guarded(*args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and type(args[0]) is str:  # a field's text: it weighs its length
+            if len(args[0]) + 1 > MAX_INPUT:  # as `_weight` counts it: the list of arguments weighs one
+                raise TemplateLimit(f"a filter was given more than {MAX_INPUT} characters or items")
+            return function(*args)
         if _weight([*args, *kwargs.values()], MAX_INPUT) > MAX_INPUT:
             raise TemplateLimit(f"a filter was given more than {MAX_INPUT} characters or items")
         return function(*args, **kwargs)
@@ -87,9 +91,11 @@ def lookup(context: Context, value: Any, table: str, default: Any = None) -> Any
 
 def _lookup(variables: Variables, value: Any, table: str) -> Any:
     """The `lookup` filter, for a template rendered without Jinja."""
-    if _weight([value, table], MAX_INPUT) > MAX_INPUT:
+    # Text and a table's name weigh their lengths (and one for the pair), counted without `_weight`.
+    plain = type(value) is str and type(table) is str
+    if (len(value) + len(table) + 1 if plain else _weight([value, table], MAX_INPUT)) > MAX_INPUT:
         raise TemplateLimit(f"a filter was given more than {MAX_INPUT} characters or items")
-    tables = variables.get("tables") or {}
-    if table not in tables:
+    tables = variables.get("tables")  # the rule set's lookup tables, each key to its text
+    if not isinstance(tables, Mapping) or table not in tables:
         raise ValueError(f"no table named {table!r}")
     return tables[table].get(str(value))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from target_khaos_control.reveni import Return, read, shown
+from target_khaos_control.reveni import Return, Sent, read, shown
 
 # Control characters (tab and line breaks aside). In an id they make a key no one can ask
 # for again: the return is unreadable. In free text (names, addresses) they are taken out
@@ -25,7 +25,7 @@ CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217, as the store's column and Khaos 
 MAX_QUANTITY = 100_000
 
 
-def checked(record: dict[str, Any]) -> Return | list[str]:
+def checked(record: Sent) -> Return | list[str]:
     """`record` as a typed Reveni return; or every field of it that breaks tap-reveni's
     schema (the first break) or the contract beyond it, as `field is value: why`."""
     typed = read(record)
@@ -36,14 +36,14 @@ def checked(record: dict[str, Any]) -> Return | list[str]:
     return [typed, *(finding for finding in found if finding.split(" ", 1)[0] != field)]
 
 
-def unreadable(record: dict[str, Any]) -> list[str]:
+def unreadable(record: Sent) -> list[str]:
     """Every field of `record` that breaks tap-reveni's schema (the first break) or the
     contract beyond it, as `field is value: why`."""
     found = checked(record)
     return found if isinstance(found, list) else []
 
 
-def _contract(record: dict[str, Any]) -> list[str]:
+def _contract(record: Sent) -> list[str]:
     found = _id("id", record.get("id"))
     for name in ("created_at", "updated_at"):
         found += _timestamp(name, record.get(name))

@@ -1,0 +1,113 @@
+"""The header of the Khaos document a return becomes: customer, addresses, order, notes.
+
+Khaos requires a customer (URN), a source sales order, an invoice address with a first
+line, town and country, and a forename or surname; each missing one is an exception that
+holds the return. Text is cut to Khaos's lengths with an exception, or held, as the rules say.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from msgspec import UNSET
+
+from target_khaos_control.documents import Draft, address, khaos_datetime, text, xml_safe
+from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.khaos_documents import Contact, CustomerReturn, DataItem, KhaosDocument, too_long
+from target_khaos_control.reveni import Return, required, sent
+from target_khaos_control.rules.template_context import Variables
+
+if TYPE_CHECKING:
+    from target_khaos_control.rules.engine import RuleSet
+
+
+class DocumentHeader:
+    """The header side of one return's evaluation: who returns, from which order, to which address."""
+
+    rules: RuleSet
+    record: Return
+    draft: Draft
+
+    def _header(self, variables: Variables) -> None:
+        record, rules, draft = self.record, self.rules, self.draft
+        customer = required(record.customer, "customer")
+        urn = rules.urn(variables)
+        if not urn or urn == "None":
+            draft.problems.append(
+                rules.problem(
+                    Kind.CUSTOMER_NOT_FOUND,
+                    f"No Khaos customer (URN) for the customer of "
+                    f"order {self._order_number()}: add them to the rules' tables",
+                )
+            )
+        order_ref = rules.source_order(variables)
+        if not order_ref or order_ref == "None":
+            draft.problems.append(
+                rules.problem(
+                    Kind.SOURCE_ORDER_NOT_FOUND, f"Order {self._order_number()} has no Khaos sales order reference"
+                )
+            )
+        draft.source_order = {rules.source_order_key: order_ref}
+        invoice = address(customer.address or None, str(customer.email or ""))
+        if not (invoice.Line1 and invoice.Town and invoice.Country.Code):
+            draft.problems.append(
+                rules.problem(
+                    Kind.INVALID_RECORD,
+                    f"The address on order {self._order_number()} "
+                    "lacks a first line, a town or a country, which Khaos requires",
+                )
+            )
+        if not any(str(name or "").strip() for name in (customer.first_name, customer.last_name)):
+            # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
+            draft.problems.append(
+                rules.problem(
+                    Kind.CUSTOMER_NAME_MISSING,
+                    f"The customer of order {self._order_number()} has neither a first name nor a surname",
+                )
+            )
+        contact = Contact(
+            Forename=text(sent(customer.first_name)),
+            Surname=text(sent(customer.last_name)),
+            Email=text(sent(customer.email)),
+        )
+        self._fit("InvoiceAddress", invoice)
+        self._fit("InvoiceContact", contact)
+        # SalesSource and Brand "do not support matching by Code" (README L449, L452).
+        by = rules.names_by
+        draft.header = CustomerReturn(
+            AssociatedRef="",  # each document's own, with its items (Draft.document)
+            CreatedDate=khaos_datetime(required(record.created_at, "created_at")),
+            URN=xml_safe(urn),
+            InvoiceAddress=invoice,
+            InvoiceContact=contact,
+            SalesSource=DataItem(**{by: xml_safe(rules.sales_source(variables))}) if rules.sales_source else None,
+            Brand=DataItem(**{by: xml_safe(rules.brand(variables))}) if rules.brand else None,
+            Notes=text(rules.notes(variables)) if rules.notes else None,
+            ReturnedItems=[],
+            ProcessReturn=False,
+        )
+
+    def _order_number(self) -> str | None:
+        """The order number a message names: as the rules always read it, the return's order must be there."""
+        number = required(self.record.order, "order").number
+        if number is UNSET:
+            raise KeyError("number")
+        return sent(number)
+
+    def _fit(self, name: str, fields: KhaosDocument) -> None:
+        """Khaos's maximum lengths: cut to fit with an exception, or hold the return."""
+        hold = self.rules.field_lengths == "hold"
+        for part, most in too_long(fields):
+            value = getattr(fields, part)
+            if not hold:
+                setattr(fields, part, value[:most].rstrip())
+            self.draft.problems.append(
+                self.rules.problem(
+                    Kind.FIELD_TOO_LONG,
+                    f"{name}.{part} is {len(value)} characters; Khaos allows {most}: "
+                    + ("the return waits until it is shortened" if hold else f"sent as {getattr(fields, part)!r}"),
+                    hold=hold,
+                    details={"field": f"{name}.{part}", "length": len(value), "limit": most},
+                    part=f"{name}.{part}",
+                )
+            )

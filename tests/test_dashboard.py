@@ -20,6 +20,7 @@ import requests
 import sqlalchemy as sa
 import target_khaos_control.operations.cli as operator_cli
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
@@ -96,8 +97,17 @@ def _chromium(profile: Path) -> webdriver.Chrome:
 
 
 def _open(browser: webdriver.Chrome, url: str, shot: str) -> None:
-    browser.get(url)
-    browser.save_screenshot(str(ARTIFACTS / f"{shot}.png"))
+    """Open `url` and keep a screenshot of it. The browser is shared by the module's tests, in
+    random order: a navigation an earlier test's click started (a link, a download) may land
+    late and abort this page, so the page is opened again (seen in CI: "aborted by navigation")."""
+    for attempt in range(3):
+        browser.get(url)
+        try:
+            browser.save_screenshot(str(ARTIFACTS / f"{shot}.png"))
+            return
+        except TimeoutException as error:
+            if "aborted by navigation" not in str(error) or attempt == 2:
+                raise
 
 
 def _rows(browser: webdriver.Chrome, table: str) -> list[list[str]]:

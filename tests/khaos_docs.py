@@ -22,6 +22,31 @@ from target_khaos_control.store import document_bodies, documents, next_feed_pos
 FIXTURES = Path(__file__).parent / "fixtures" / "kcc"
 USER, PASSWORD = "khaos", "channel-pw-docs"
 LONG_AGO = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def feed_row(position: int | None, state: str = "published", notes: str | None = None) -> dict[str, object]:
+    """A document row at `position` in the feed, as `batch_writes.insert_documents` takes it
+    (its body a small CustomerReturn, with `notes` when given), for tests of the feed itself."""
+    body: dict[str, object] = {"AssociatedRef": f"RV-{position}"}
+    if notes is not None:
+        body["Notes"] = notes
+    return {
+        "associated_ref": f"RV-{position}",
+        "return_id": str(position),
+        "sequence": 1,
+        "state": state,
+        "body": json.dumps(body),
+        "item_ids": "[]",
+        "hold_reason": "",
+        "source_updated_at": "2026-11-20T10:00:00Z",
+        "feed_position": position,
+        "created_at": MOMENT,
+        "state_changed_at": MOMENT,
+        "published_at": MOMENT,
+        "ruleset_hash": "",
+        "currency": "GBP",
+    }
 
 
 def sample(name: str) -> bytes:

@@ -4,7 +4,6 @@ served without rewriting their bodies, and a store from before keeps every body.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,27 +13,9 @@ from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.store import MIGRATIONS, document_bodies, documents, open_store
 
-MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+from tests.khaos_docs import MOMENT, feed_row
+
 NOTES = "x" * 4000  # a body of about 4 KB: larger than a SQLite page
-
-
-def _document(position: int) -> dict[str, object]:
-    return {
-        "associated_ref": f"RV-{position}",
-        "return_id": str(position),
-        "sequence": 1,
-        "state": "published",
-        "body": json.dumps({"AssociatedRef": f"RV-{position}", "Notes": NOTES}),
-        "item_ids": "[]",
-        "hold_reason": "",
-        "source_updated_at": "2026-11-20T10:00:00Z",
-        "feed_position": position,
-        "created_at": MOMENT,
-        "state_changed_at": MOMENT,
-        "published_at": MOMENT,
-        "ruleset_hash": "",
-        "currency": "GBP",
-    }
 
 
 def _config(conn: sa.Connection) -> Config:
@@ -49,7 +30,7 @@ def test_a_pull_marks_its_documents_served_without_rewriting_their_bodies(tmp_pa
     store = tmp_path / "store.db"
     engine = open_store(f"sqlite:///{store}")
     with engine.begin() as conn:
-        insert_documents(conn, [_document(n) for n in range(1, 101)])
+        insert_documents(conn, [feed_row(n, notes=NOTES) for n in range(1, 101)])
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     wal = Path(f"{store}-wal")
@@ -79,7 +60,7 @@ def test_a_store_from_before_moves_every_body_to_its_own_table_and_back(tmp_path
         with_body = sa.table("documents", *(sa.column(c.name, c.type) for c in documents.c), sa.column("body"))
         conn.execute(
             with_body.insert(),
-            [_document(1) | {"body": bodies["RV-1"]}, _document(2) | {"body": bodies["RV-2"]}],
+            [feed_row(1, notes=NOTES) | {"body": bodies["RV-1"]}, feed_row(2, notes=NOTES) | {"body": bodies["RV-2"]}],
         )
 
     # when the store is opened (brought up to date)

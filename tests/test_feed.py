@@ -17,32 +17,13 @@ from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.store import MIGRATIONS, documents, exceptions, open_store, pulls
 
-MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-def _document(position: int | None, state: str = "published") -> dict[str, object]:
-    return {
-        "associated_ref": f"RV-{position}",
-        "return_id": str(position),
-        "sequence": 1,
-        "state": state,
-        "body": json.dumps({"AssociatedRef": f"RV-{position}"}),
-        "item_ids": "[]",
-        "hold_reason": "",
-        "source_updated_at": "2026-11-20T10:00:00Z",
-        "feed_position": position,
-        "created_at": MOMENT,
-        "state_changed_at": MOMENT,
-        "published_at": MOMENT,
-        "ruleset_hash": "",
-        "currency": "GBP",
-    }
+from tests.khaos_docs import MOMENT, feed_row
 
 
 def _store(tmp_path: Path, count: int) -> Engine:
     engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     with engine.begin() as conn:
-        insert_documents(conn, [_document(n) for n in range(1, count + 1)])
+        insert_documents(conn, [feed_row(n) for n in range(1, count + 1)])
     return engine
 
 
@@ -109,7 +90,7 @@ def test_a_first_contact_starts_at_the_end_of_what_khaos_sent_back(tmp_path: Pat
     for _ in range(2):
         continuation = _pull(engine, continuation).continuation
     with engine.begin() as conn:
-        insert_documents(conn, [_document(6)])
+        insert_documents(conn, [feed_row(6)])
 
     with engine.connect() as conn:
         through = feed.served_through(conn)
@@ -142,7 +123,7 @@ def test_a_store_from_before_learns_where_its_last_pull_started(tmp_path: Path) 
         config.attributes["connection"] = conn
         command.upgrade(config, "0007")
         with_body = sa.table("documents", *(sa.column(c.name, c.type) for c in documents.c), sa.column("body"))
-        conn.execute(with_body.insert(), [_document(n, "served") for n in (1, 2)] + [_document(3)])
+        conn.execute(with_body.insert(), [feed_row(n, "served") for n in (1, 2)] + [feed_row(3)])
         conn.execute(
             sa.text(
                 "insert into pulls (at, format, specific_ids, continuation_in, continuation_out, refs, count)"

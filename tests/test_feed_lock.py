@@ -5,10 +5,8 @@ nothing new to serve never waits for it."""
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,9 +16,8 @@ from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.store import lock_feed, open_store, pulls
 
+from tests.khaos_docs import MOMENT, feed_row
 from tests.servers import PostgresServer
-
-MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def _pull_row(continuation: str) -> dict[str, object]:
@@ -86,25 +83,6 @@ def test_the_feed_lock_gives_up_after_the_busy_time_naming_the_lock(
     engine.dispose()
 
 
-def _document(position: int) -> dict[str, object]:
-    return {
-        "associated_ref": f"RV-{position}",
-        "return_id": str(position),
-        "sequence": 1,
-        "state": "published",
-        "body": json.dumps({"AssociatedRef": f"RV-{position}"}),
-        "item_ids": "[]",
-        "hold_reason": "",
-        "source_updated_at": "2026-11-20T10:00:00Z",
-        "feed_position": position,
-        "created_at": MOMENT,
-        "state_changed_at": MOMENT,
-        "published_at": MOMENT,
-        "ruleset_hash": "",
-        "currency": "GBP",
-    }
-
-
 def _pull(engine: sa.Engine, continuation: str) -> feed.Slice:
     with engine.begin() as conn:
         return feed.next_batch(conn, continuation, 1000, "JSON", MOMENT)
@@ -119,14 +97,14 @@ def test_on_postgres_a_pull_with_nothing_new_answers_while_a_target_holds_the_fe
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     engine = open_store(postgres.url.rsplit("/", 1)[0] + f"/{name}")
     with engine.begin() as conn:
-        insert_documents(conn, [_document(1), _document(2)])
+        insert_documents(conn, [feed_row(1), feed_row(2)])
     first = _pull(engine, "2026-11-20 09:00:00Z")
     assert (first.refs, first.continuation) == (["RV-1", "RV-2"], "2")
     answers: list[feed.Slice] = []
     # when Khaos pulls again while a target, holding the feed's lock, publishes a third
     with engine.begin() as target:
         lock_feed(target)
-        insert_documents(target, [_document(3)])
+        insert_documents(target, [feed_row(3)])
         pull = threading.Thread(target=lambda: answers.append(_pull(engine, "2")))
         pull.start()
         pull.join(20)  # only a guard against waiting for ever: the lock is still held here

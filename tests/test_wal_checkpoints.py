@@ -4,9 +4,7 @@ before answering): a thread of the channel's does it after them."""
 
 from __future__ import annotations
 
-import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,26 +12,7 @@ from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel.checkpoints import BACKSTOP_PAGES, WalCheckpoints
 from target_khaos_control.store import documents, open_store
 
-MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-def _document(position: int) -> dict[str, object]:
-    return {
-        "associated_ref": f"RV-{position}",
-        "return_id": str(position),
-        "sequence": 1,
-        "state": "published",
-        "body": json.dumps({"AssociatedRef": f"RV-{position}", "Notes": "x" * 4000}),
-        "item_ids": "[]",
-        "hold_reason": "",
-        "source_updated_at": "2026-11-20T10:00:00Z",
-        "feed_position": position,
-        "created_at": MOMENT,
-        "state_changed_at": MOMENT,
-        "published_at": MOMENT,
-        "ruleset_hash": "",
-        "currency": "GBP",
-    }
+from tests.khaos_docs import feed_row
 
 
 def test_the_channel_checkpoints_the_wal_after_its_commits_not_in_them(tmp_path: Path) -> None:
@@ -49,7 +28,7 @@ def test_the_channel_checkpoints_the_wal_after_its_commits_not_in_them(tmp_path:
     with engine.begin() as conn:
         # expect: its connections leave checkpoints to the thread, up to the backstop
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == BACKSTOP_PAGES == 4096
-        insert_documents(conn, [_document(n) for n in range(1, 1001)])
+        insert_documents(conn, [feed_row(n, notes="x" * 4000) for n in range(1, 1001)])
     # and the thread copies them into the database file soon after
     deadline = time.monotonic() + 30
     while store.stat().st_size < before + 4_000_000 and time.monotonic() < deadline:

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from tests.in_process import InProcessReveniSandbox
+from tests.reveni_spec import STATUSES
 from tests.servers import STORE_ID, ReveniSandbox
 
 
@@ -89,16 +90,7 @@ def test_one_return_by_id(demo_sandbox: ReveniSandbox) -> None:
 def test_demo_set_covers_what_later_stages_need(demo_sandbox: ReveniSandbox) -> None:
     returns = demo_sandbox.all_returns()
     items = [item for r in returns for item in r["return_items"]]
-    assert {r["status"] for r in returns} == {
-        "in_progress",
-        "shipped",
-        "received",
-        "for_review",
-        "accepted",
-        "partly_accepted",
-        "rejected",
-        "cancelled",
-    }
+    assert {r["status"] for r in returns} == set(STATUSES)
     assert {r["type"] for r in returns} == {"refund", "exchange", "mixed"}
     assert {r["instant"] for r in returns} == {True, False}
     assert {"GBP", "EUR", "USD"} <= {r["currency"] for r in returns}

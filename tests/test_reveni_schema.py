@@ -16,6 +16,7 @@ from tap_reveni.streams import ReturnsStream
 
 from scripts import reveni_schema
 from scripts.reveni_schema import SCHEMA_FILE, schema, text
+from tests.reveni_spec import STATUSES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,17 +61,7 @@ def test_the_schema_says_what_singer_sdk_says_of_each_kind_of_field() -> None:
     }
     assert found["properties"]["total"] == {"type": ["string", "null"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
     # listed values in the spec's order, the status ladder, with null among them
-    assert found["properties"]["status"]["enum"] == [
-        "in_progress",
-        "shipped",
-        "received",
-        "for_review",
-        "accepted",
-        "partly_accepted",
-        "rejected",
-        "cancelled",
-        None,
-    ]
+    assert found["properties"]["status"]["enum"] == [*STATUSES, None]
     items = found["properties"]["return_items"]
     assert items["type"] == ["array", "null"]
     assert items["items"]["type"] == "object"

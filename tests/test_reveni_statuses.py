@@ -11,21 +11,13 @@ from reveni_khaos_sandbox import reveni_data
 from tap_reveni.schemas import RETURN as TAP_SCHEMA
 from target_khaos_control import reveni, version_order
 
+from tests.reveni_spec import STATUSES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_typed_return_lists_the_statuses_reveni_publishes() -> None:
-    # shared/spec/reveni-api.md, in the order a return moves through them
-    assert reveni.STATUSES == (
-        "in_progress",
-        "shipped",
-        "received",
-        "for_review",
-        "accepted",
-        "partly_accepted",
-        "rejected",
-        "cancelled",
-    )
+    assert reveni.STATUSES == STATUSES
     assert reveni.TYPES == ("refund", "exchange", "mixed")
     assert reveni.VERDICTS == ("pending", "accepted", "rejected")
 

@@ -235,7 +235,9 @@ def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, obje
     held: dict[str, tuple[datetime, int, str]] = {}
     first: dict[str, tuple[datetime, int, str]] = {}
     for row in conn.execute(
-        sa.select(return_versions.c.id, return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.record)
+        sa.select(
+            return_versions.c.id, return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.record
+        )
     ):
         version = (utc(row.seen_at), row.id, row.record)
         if row.return_id not in first or version[:2] < first[row.return_id][:2]:

@@ -86,6 +86,14 @@ def rows(count: int) -> Iterator[dict[str, object]]:
             "state": "published",
             "body": body(n),
             "item_ids": json.dumps([f"item{n}a", f"item{n}b"]),
+            # What the target keeps on each document (khaos_position.line_facts), which a row marked served carries too.
+            "lines": json.dumps(
+                {
+                    item: {"credit": "24.99", "disposition": "restock", "reason": "1"}
+                    for item in (f"item{n}a", f"item{n}b")
+                },
+                sort_keys=True,
+            ),
             "hold_reason": "",
             "source_updated_at": "2026-11-20T10:00:00Z",
             "feed_position": n,
@@ -94,7 +102,7 @@ def rows(count: int) -> Iterator[dict[str, object]]:
             "published_at": MOMENT,
             "first_served_at": None,
             "last_served_at": None,
-            "ruleset_hash": "",
+            "ruleset_hash": f"{n % 7:064x}",  # a sha256, as the target writes
             "currency": "GBP",
         }
 

@@ -194,5 +194,6 @@ def test_a_pull_marks_exactly_its_page_served_on_sqlite_and_postgres(any_store: 
     }
     logged_count = logged._mapping["count"]
     assert (logged.first_position, logged.last_position, logged_count, logged.continuation_out) == (1, 4, 3, "4")
-    # and the next pull, carrying on from "4", the rest
+    # and the next pull, carrying on from "4", the rest; then nothing, carrying on from "6"
     assert _pull(engine, "4").refs == ["RV-5", "RV-6"]
+    assert (_pull(engine, "6").refs, _pull(engine, "6").continuation) == ([], "6")

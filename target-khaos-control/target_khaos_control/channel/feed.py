@@ -32,13 +32,13 @@ from sqlalchemy.engine import Connection, Row
 from target_khaos_control.channel.feed_statements import (
     ANSWERED_WITH,
     FEED_END,
-    LAST_FEED_PULL,
     LOG_PULL,
     MARK_SERVED,
     NEXT_SERVABLE,
     PAGE,
     PAGE_MARKED,
     SERVED_THROUGH,
+    TRY_FEED_LOCK,
     WHERE_WE_ARE,
 )
 from target_khaos_control.exception_kinds import Kind
@@ -113,13 +113,18 @@ def next_batch(
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
-    if conn.dialect.name == "postgresql" and _polling(conn, limit):
+    # What is read under the feed's lock is what gets marked served. On Postgres a pull
+    # takes it if it is free; while a target's batch holds it, a pull with nothing new
+    # to serve answers without waiting (it marks nothing).
+    if conn.dialect.name != "postgresql":
+        lock_feed(conn)
+    elif not conn.execute(TRY_FEED_LOCK).scalar():
         start = _start_of_nothing_new(conn, position, continuation)
-        if start is not None:  # it marks nothing, so it never waits for a target's batch to commit
+        if start is not None:
             batch = Slice([], [], str(start))
             _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, through=served_through(conn))
             return batch
-    lock_feed(conn)  # what is read here is what gets marked served
+        lock_feed(conn)
     here = conn.execute(WHERE_WE_ARE, {"answer": str(position) if isinstance(position, int) else None}).one()
     through = int(here.served_through or 0)
     if isinstance(position, datetime):
@@ -152,20 +157,13 @@ def _page_marked_served(conn: Connection, after: int, limit: int, moment: dateti
     return rows
 
 
-def _polling(conn: Connection, limit: int) -> bool:
-    """Whether Khaos is polling the feed's end: its last pull came back short of a full
-    page (or it never pulled). Draining, full page after full page, a pull goes straight
-    for the feed's lock rather than first look for something new."""
-    last = conn.execute(LAST_FEED_PULL).scalar()
-    return last is None or last < limit
-
-
 def _start_of_nothing_new(conn: Connection, position: int | datetime, continuation: str) -> int | None:
     """Where a pull starts when nothing servable lies past there, read without the feed's
     lock; None when something does, or when the continuation needs recovering (both are
     decided again under the lock). On Postgres the pull log takes no lock: Khaos polling
     an idle feed then answers at once, even while a target's batch holds the feed's lock
-    (SQLite has one write lock, which the log's entry needs anyway)."""
+    (SQLite has one write lock, which the log's entry needs anyway). A pull first tries
+    the lock without waiting: free, as it nearly always is, this costs nothing more."""
     if isinstance(position, datetime):
         start = first_contact(conn, continuation.strip())
     elif _trusted(conn, position):

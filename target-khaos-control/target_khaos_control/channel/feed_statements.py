@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from target_khaos_control.states import SERVABLE, SERVED, may_become
-from target_khaos_control.store import document_bodies, documents, documents_with_bodies, pulls
+from target_khaos_control.store import FEED_LOCK, document_bodies, documents, documents_with_bodies, pulls
 
 _PAGE_REFS = (
     sa.select(documents.c.associated_ref, documents.c.feed_position)
@@ -78,7 +78,8 @@ WHERE_WE_ARE = sa.select(
     SERVED_THROUGH.scalar_subquery().label("served_through"),
     ANSWERED_WITH.scalar_subquery().label("issued"),
 )
-LAST_FEED_PULL = sa.select(pulls.c.count).where(pulls.c.specific_ids.is_(False)).order_by(pulls.c.id.desc()).limit(1)
+# Postgres: the feed's lock (store.lock_feed's) taken if it is free, never waited for; true when taken.
+TRY_FEED_LOCK = sa.select(sa.func.pg_try_advisory_xact_lock(sa.literal(FEED_LOCK, sa.BigInteger)))
 NEXT_SERVABLE = (
     sa.select(documents.c.feed_position)
     .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > sa.bindparam("start"))

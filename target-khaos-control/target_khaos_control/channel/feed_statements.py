@@ -9,18 +9,24 @@ import sqlalchemy as sa
 from target_khaos_control.states import SERVABLE, SERVED, may_become
 from target_khaos_control.store import FEED_LOCK, document_bodies, documents, documents_with_bodies, pulls
 
-_PAGE_REFS = (
-    sa.select(documents.c.associated_ref, documents.c.feed_position)
-    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > sa.bindparam("after"))
-    .order_by(documents.c.feed_position)  # on the feed's index: a range scan from `after`
-    .limit(sa.bindparam("limit", type_=sa.Integer))
-)
+# The page size is written into the statement: Postgres's generic plan for a prepared
+# statement (psycopg prepares one run five times) then knows a page is small and keeps to
+# the indexes; with an unknown LIMIT it hashed whole tables, at twice the CPU.
+_LIMIT = sa.bindparam("limit", type_=sa.Integer, literal_execute=True)
+_AFTER = sa.bindparam("after", type_=documents.c.feed_position.type)
 PAGE = (
     sa.select(documents.c.associated_ref, document_bodies.c.body, documents.c.feed_position)
     .select_from(documents_with_bodies)
-    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > sa.bindparam("after"))
+    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > _AFTER)
+    .order_by(documents.c.feed_position)  # on the feed's index: a range scan from `after`
+    .limit(_LIMIT)
+)
+_PAGE_REFS = (
+    sa.select(documents.c.feed_position)
+    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > _AFTER)
     .order_by(documents.c.feed_position)
-    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .limit(_LIMIT)
+    .subquery("page")
 )
 _MOMENT = sa.bindparam("moment", type_=documents.c.last_served_at.type)
 _NEWLY = documents.c.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
@@ -38,28 +44,20 @@ MARK_SERVED = (
     )
     .values(_SERVED_NOW)
 )
-# Postgres: the page read and marked served in one statement, one round trip (the UPDATE
-# in its WITH runs whether or not the SELECT reads it), marking what MARK_SERVED would:
-# the page's stretch, by a range on the feed's index (a join to the page would hash the table).
-_PAGE_CTE = _PAGE_REFS.cte("page")
+# Postgres: the page read and marked served in one statement, one round trip: PAGE, with
+# an UPDATE in its WITH (which runs whether or not the SELECT reads it) marking what
+# MARK_SERVED would, the page's stretch, by a range on the feed's index. Both parts see
+# the statement's one snapshot, so they read the same page.
+_STRETCH = sa.select(
+    sa.func.min(_PAGE_REFS.c.feed_position).label("first"), sa.func.max(_PAGE_REFS.c.feed_position).label("last")
+).subquery("stretch")
 _MARKED = (
     documents.update()
-    .where(
-        documents.c.feed_position.between(
-            sa.select(sa.func.min(_PAGE_CTE.c.feed_position)).scalar_subquery(),
-            sa.select(sa.func.max(_PAGE_CTE.c.feed_position)).scalar_subquery(),
-        ),
-        documents.c.state.in_(SERVABLE),
-    )
+    .where(documents.c.feed_position.between(_STRETCH.c.first, _STRETCH.c.last), documents.c.state.in_(SERVABLE))
     .values(_SERVED_NOW)
     .cte("marked")
 )
-PAGE_MARKED = (
-    sa.select(_PAGE_CTE.c.associated_ref, document_bodies.c.body, _PAGE_CTE.c.feed_position)
-    .select_from(_PAGE_CTE.join(document_bodies, document_bodies.c.associated_ref == _PAGE_CTE.c.associated_ref))
-    .order_by(_PAGE_CTE.c.feed_position)
-    .add_cte(_MARKED)
-)
+PAGE_MARKED = PAGE.add_cte(_MARKED)
 SERVED_THROUGH = sa.select(pulls.c.served_through).order_by(pulls.c.id.desc()).limit(1)
 FEED_END = sa.select(sa.func.max(documents.c.feed_position))
 ANSWERED_WITH = (

@@ -197,3 +197,28 @@ def test_a_pull_marks_exactly_its_page_served_on_sqlite_and_postgres(any_store: 
     # and the next pull, carrying on from "4", the rest; then nothing, carrying on from "6"
     assert _pull(engine, "4").refs == ["RV-5", "RV-6"]
     assert (_pull(engine, "6").refs, _pull(engine, "6").continuation) == ([], "6")
+
+
+def test_a_pull_carrying_on_from_the_last_is_four_statements_on_sqlite_and_postgres(any_store: Engine) -> None:
+    # given a feed Khaos has started on, two a pull
+    engine = any_store
+    with engine.begin() as conn:
+        insert_documents(conn, [feed_row(n) for n in range(1, 6)])
+    continuation = _pull(engine, "2019-12-31T12:00:00", limit=2).continuation
+    statements: list[str] = []
+
+    def note(*args: object) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    # when it pulls on from where that pull ended
+    sa.event.listen(engine, "before_cursor_execute", note)
+    batch = _pull(engine, continuation, limit=2)
+    sa.event.remove(engine, "before_cursor_execute", note)
+
+    # expect the next two, in four statements, each a round trip on Postgres: the feed's lock
+    # (on SQLite, BEGIN IMMEDIATE), where the feed is, the page read and marked, the pull logged
+    assert batch.refs == ["RV-3", "RV-4"]
+    on_postgres = engine.dialect.name == "postgresql"
+    assert statements == (
+        ["SELECT", "SELECT", "WITH", "INSERT"] if on_postgres else ["SELECT", "SELECT", "UPDATE", "INSERT"]
+    )

@@ -162,8 +162,8 @@ def _start_of_nothing_new(conn: Connection, position: int | datetime, continuati
     lock; None when something does, or when the continuation needs recovering (both are
     decided again under the lock). On Postgres the pull log takes no lock: Khaos polling
     an idle feed then answers at once, even while a target's batch holds the feed's lock
-    (SQLite has one write lock, which the log's entry needs anyway). A pull first tries
-    the lock without waiting: free, as it nearly always is, this costs nothing more."""
+    (SQLite has one write lock, which the log's entry needs anyway). Asked only when the
+    lock was not free: a pull first tries to take it without waiting."""
     if isinstance(position, datetime):
         start = first_contact(conn, continuation.strip())
     elif _trusted(conn, position):

@@ -70,6 +70,10 @@ def trace_key(kind: Kind, subject: str, item: str = "", part: str = "") -> str:
     return f"{kind}:{subject}:{item}" + (f":{part}" if part else "")
 
 
+# What json.dumps(details, default=str, ensure_ascii=False) writes, without making an
+# encoder per exception raised.
+DETAILS = json.JSONEncoder(default=str, ensure_ascii=False)
+
 RECONCILIATION = "(reconciliation)"  # the item id of the exceptions the reconciliation raises
 
 
@@ -110,6 +114,7 @@ class ExceptionLog:
         self.writes: dict[str, dict[str, Any]] = {}
         self.opened = 0  # new, or reopened: for the run's summary
         self.resolved = 0
+        self.touched = 0  # rows written: opened, seen again or resolved
 
     def raise_exception(
         self,
@@ -132,7 +137,7 @@ class ExceptionLog:
             return_id=subject.return_id,
             item_id=subject.item_id,
             message=message,
-            details=json.dumps(details or {}, default=str, ensure_ascii=False),
+            details=DETAILS.encode(details or {}),
             ruleset_hash=ruleset_hash,
             status=OPEN,
             last_seen=self.moment,
@@ -169,6 +174,7 @@ class ExceptionLog:
                 resolved.append(write)
         self.opened += len(fresh) + sum(1 for row, _ in repeat if self.was_resolved(row["trace_key"]))
         self.resolved += len(resolved)
+        self.touched += len(fresh) + len(repeat) + len(resolved)
         self.stored |= {row["trace_key"] for row in fresh}
         self.before.update({row["trace_key"]: OPEN for row in fresh})
         self.before.update({row["trace_key"]: OPEN for row, _ in repeat})

@@ -165,9 +165,13 @@ def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Positio
     return positions
 
 
+# What json.dumps(facts, sort_keys=True) writes, without making an encoder per document.
+FACTS = json.JSONEncoder(sort_keys=True)
+
+
 def line_facts(lines: list[Line]) -> str:
     """The `lines` column of a document: what each of its lines credits, and how."""
-    return json.dumps(
+    return FACTS.encode(
         {
             line.item_id: {
                 "credit": str(line.credit),
@@ -175,8 +179,7 @@ def line_facts(lines: list[Line]) -> str:
                 "reason": str(line.returned[0].ReturnReason.ID or "") if line.returned else "",
             }
             for line in lines
-        },
-        sort_keys=True,
+        }
     )
 
 

@@ -65,6 +65,11 @@ class Counts:
     backwards: int = 0  # versions whose status went back: left for CX
     exceptions_opened: int = 0  # new, or reopened
     exceptions_resolved: int = 0
+    exceptions_touched: int = 0  # opened, seen again or resolved: what the exceptions stream sends
+
+    def figures(self) -> dict[str, int]:
+        """The figures the run's summary adds up (what the exceptions stream sends is not one)."""
+        return {name: value for name, value in vars(self).items() if name != "exceptions_touched"}
 
 
 @dataclass
@@ -77,8 +82,9 @@ class Document:
     state: str
     item_ids: list[str]
     feed_position: int | None = None
-    values: dict[str, object] = field(default_factory=dict)  # columns to write
+    values: dict[str, object] = field(default_factory=dict)  # columns to write to `documents`
     new: bool = False
+    body: str | None = None  # the body to write to `document_bodies`, when it changed
 
 
 # Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
@@ -189,19 +195,22 @@ class Batch:
         if latest is not None and backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
+        stored = storable(canonical)
         if self.versions.get(return_id, ("",))[0] != version[0]:
-            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": storable(canonical)})
+            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": stored})
         self.versions[return_id], self.latest[return_id] = version, incoming
-        digest = version[0]
-        self.return_writes[return_id] = {
+        row: dict[str, object] = {
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
             "updated_at": storable(str(record.get("updated_at", ""))),
             "status": storable(incoming.status),
-            "content_hash": digest,
-            "record": storable(canonical),
+            "content_hash": version[0],
+            "record": stored,
             "last_changed": self.moment,
         }
+        if return_id not in self.stored_returns:  # inserted: when the store first saw it too
+            row["first_seen"] = self.moment
+        self.return_writes[return_id] = row
         self._place_lines(record, draft)
         self._note_problems(return_id, draft)
 
@@ -264,13 +273,20 @@ class Batch:
             open_doc = Document(
                 associated_ref(draft.return_id, sequence), draft.return_id, sequence, HELD, [], new=True
             )
-            open_doc.values.update(created_at=self.moment, state_changed_at=self.moment, state=HELD)
+            open_doc.values.update(
+                associated_ref=open_doc.associated_ref,
+                return_id=draft.return_id,
+                sequence=sequence,
+                created_at=self.moment,
+                state_changed_at=self.moment,
+                state=HELD,
+            )
             self._documents(draft.return_id).append(open_doc)
         open_doc.item_ids = sorted(line.item_id for line in to_send)
         hold_reason = draft.blocking_reason
+        open_doc.body = khaos_documents.encode(draft.document(open_doc.associated_ref, to_send))
         open_doc.values.update(
             ruleset_hash=draft.ruleset_hash,
-            body=khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
             item_ids=json.dumps(open_doc.item_ids),
             lines=line_facts(to_send),
             source_updated_at=str(record.get("updated_at", "")),
@@ -327,58 +343,36 @@ class Batch:
 
     def write(self) -> Counts:
         """Write the batch's returns, documents and exceptions to the store; the batch's counts."""
-        conn, moment = self.conn, self.moment
+        conn = self.conn
         rows = list(self.return_writes.values())
-        insert_many(
-            conn,
-            reveni_returns,
-            [r | {"first_seen": moment} for r in rows if r["return_id"] not in self.stored_returns],
-        )
+        insert_many(conn, reveni_returns, [r for r in rows if r["return_id"] not in self.stored_returns])
         update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
         insert_many(conn, return_versions, self.new_versions)  # what the month-end close reads as of a date
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
-        # A body goes to its own table (a pull then rewrites only the small rows), written
-        # in this transaction with its document: never a document without its body.
-        bodies = {d.associated_ref: d.values["body"] for d in changed if "body" in d.values}
-        small = {d.associated_ref: {k: v for k, v in d.values.items() if k != "body"} for d in changed}
-        new = {d.associated_ref for d in changed if d.new}
         # Every position given out here is past the feed's end, so no two rows ever clash.
-        insert_many(
-            conn,
-            documents,
-            [
-                {
-                    "associated_ref": d.associated_ref,
-                    "return_id": d.return_id,
-                    "sequence": d.sequence,
-                    **small[d.associated_ref],
-                }
-                for d in changed
-                if d.new
-            ],
-        )
+        insert_many(conn, documents, [d.values for d in changed if d.new])  # a new one's values name it whole
         update_many(
             conn,
             documents,
             "associated_ref",
-            [
-                {"associated_ref": d.associated_ref, **small[d.associated_ref]}
-                for d in changed
-                if not d.new and small[d.associated_ref]
-            ],
+            [{"associated_ref": d.associated_ref, **d.values} for d in changed if not d.new],
         )
+        # A body goes to its own table (a pull then rewrites only the small rows), written
+        # in this transaction with its document: never a document without its body.
+        bodies = [d for d in changed if d.body is not None]
         insert_many(
-            conn, document_bodies, [{"associated_ref": ref, "body": bodies[ref]} for ref in bodies if ref in new]
+            conn, document_bodies, [{"associated_ref": d.associated_ref, "body": d.body} for d in bodies if d.new]
         )
         update_many(
             conn,
             document_bodies,
             "associated_ref",
-            [{"associated_ref": ref, "body": bodies[ref]} for ref in bodies if ref not in new],
+            [{"associated_ref": d.associated_ref, "body": d.body} for d in bodies if not d.new],
         )
         self.exception_log.write(conn)
         self.counts.exceptions_opened = self.exception_log.opened
         self.counts.exceptions_resolved = self.exception_log.resolved
+        self.counts.exceptions_touched = self.exception_log.touched
         return self.counts
 
 

@@ -181,14 +181,25 @@ class ExceptionLog:
         self.before.update({row["trace_key"]: RESOLVED for row in resolved})
         self.writes = {}
         insert_many(conn, exceptions, fresh)
-        for row, seen in repeat:  # few per batch: a problem seen again
-            values = {name: value for name, value in row.items() if name != "trace_key"}
-            conn.execute(
-                exceptions.update()
-                .where(exceptions.c.trace_key == row["trace_key"])
-                .values(**values, occurrences=exceptions.c.occurrences + seen)
-            )
+        _seen_again(conn, repeat)
         update_many(conn, exceptions, "trace_key", resolved)
+
+
+def _seen_again(conn: Connection, repeat: list[tuple[dict[str, Any], int]]) -> None:
+    """Exceptions seen again: their columns as now raised, and their occurrences added to,
+    in one statement per set of columns (executemany), not one per exception: a batch of
+    newer versions sees most of its exceptions again."""
+    c = exceptions.c
+    grouped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row, seen in repeat:
+        columns = tuple(sorted(name for name in row if name != "trace_key"))
+        parameters = {f"b_{name}": row[name] for name in columns}
+        grouped.setdefault(columns, []).append({**parameters, "b_trace_key": row["trace_key"], "b_seen": seen})
+    for columns, rows in grouped.items():
+        values: dict[str, Any] = {name: sa.bindparam(f"b_{name}", type_=c[name].type) for name in columns}
+        values["occurrences"] = c.occurrences + sa.bindparam("b_seen", type_=sa.Integer())
+        key = sa.bindparam("b_trace_key", type_=c.trace_key.type)
+        conn.execute(exceptions.update().where(c.trace_key == key).values(values), rows)
 
 
 class ActionRefused(ValueError):

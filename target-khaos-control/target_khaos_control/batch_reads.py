@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import chunks
+from target_khaos_control.store import FreeText, chunks
 
 IDS = 500  # ids a statement takes: one chunk (`store.chunks`)
 
@@ -59,9 +59,14 @@ class _Compiled:
             raise ValueError(f"only the ids may be parameters; found {', '.join(self.names)}")
         self.sql, self.positional = compiled.string, dialect.positional
         self.convert: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(dialect)
+        # FreeText's own conversion (a NUL as U+FFFD), inline: a call per id cost more than the query
+        self.free_text = isinstance(column.type, FreeText) and column.type.impl_instance.bind_processor(dialect) is None
 
     def parameters(self, ids: Sequence[str]) -> tuple[object, ...] | dict[str, object]:
         """The ids as the statement's parameters, padded to its length with the last one."""
         padded = list(ids) + [ids[-1]] * (IDS - len(ids))
-        values = [self.convert(value) for value in padded] if self.convert else padded
+        if self.free_text:
+            values = [v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in padded]
+        else:
+            values = [self.convert(value) for value in padded] if self.convert else padded
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))

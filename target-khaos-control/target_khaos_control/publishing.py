@@ -168,7 +168,10 @@ class Batch:
             self.exception_keys.setdefault(return_id, set()).add(key)
             statuses[key] = status
         self.exception_log = ExceptionLog(statuses, moment, self.routing)
-        self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
+        # What Khaos holds: no pull lands while we decide. Only returns with a document in a
+        # sent state can hold any (the documents just read, under the same lock).
+        held = [rid for rid, rows in self.stored_documents.items() if any(row[3] in SENT for row in rows)]
+        self.positions = read_positions(conn, held)
         self.return_writes: dict[str, dict[str, object]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
         self.next_position = next_feed_position(last)

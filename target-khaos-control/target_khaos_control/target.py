@@ -51,7 +51,8 @@ class TargetKhaosControl(Target):
     config_jsonschema = CONFIG_SCHEMA
     # Set by the command, never in process (tests, the SDK suite): what start-up loaded lives
     # until the process ends, so the garbage collector is told to leave it alone (gc.freeze),
-    # which saves a tenth of a second of CPU, mostly at exit (issue 22; bench/startup.py).
+    # which saves a tenth of a second of CPU, mostly at exit (issue 22; bench/startup.py);
+    # the command (command.py) starts with the collector off, and it is back on from here.
     freeze_after_start = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -93,6 +94,7 @@ class TargetKhaosControl(Target):
             self.run_id = start_run(conn, "sync", self.started)
         if self.freeze_after_start:
             gc.freeze()
+            gc.enable()  # off while starting (command.py); a run's own garbage is collected as usual
 
     @classmethod
     def invoke(cls, **options: Any) -> None:

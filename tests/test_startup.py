@@ -18,7 +18,8 @@ from target_khaos_control.store import MIGRATIONS
 
 from tests.servers import target_config
 
-FIXTURE = Path(__file__).parent / "fixtures" / "returns.singer"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "returns.singer"
 
 # Runs a plugin's command (the function its script calls) in this interpreter, then writes
 # the modules it imported, how many objects it left out of garbage collection (gc.freeze:
@@ -141,6 +142,16 @@ def test_given_a_sync_the_garbage_collector_is_back_on_once_the_target_started(t
 
     assert listed["collector_on"] is True, "a long run's own garbage must still be collected"
     assert listed["frozen"] > 10_000, "what start-up loaded is left out of collections"
+
+
+@pytest.mark.parametrize("plugin", ["loaders/target-khaos-control", "extractors/tap-reveni"])
+def test_meltanos_plugin_environments_are_built_with_their_modules_compiled(plugin: str) -> None:
+    venv = ROOT / ".meltano" / plugin / "venv"
+
+    assert venv.is_dir(), "make install builds Meltano's plugin environments"
+    assert list(venv.glob("lib/python3*/site-packages/singer_sdk/__pycache__/*.pyc")), (
+        "built by uv without UV_COMPILE_BYTECODE: each sync would compile singer-sdk again where it cannot write"
+    )
 
 
 def test_the_latest_revision_read_from_the_files_is_alembics_head() -> None:

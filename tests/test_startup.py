@@ -23,7 +23,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "returns.singer"
 
 # Runs a plugin's command (the function its script calls) in this interpreter, then writes
 # the modules it imported, how many objects it left out of garbage collection (gc.freeze:
-# what start-up loaded), how many collections ran, and whether the collector is on at the end.
+# what start-up loaded), how many collections ran, and the collector's state at the end.
 RUN_AND_LIST = """
 import gc, json, sys
 plugin, listing = sys.argv[1], sys.argv[2]
@@ -45,6 +45,7 @@ with open(listing, "w") as out:
             "frozen": gc.get_freeze_count(),
             "collections": len(collections),
             "collector_on": gc.isenabled(),
+            "young_threshold": gc.get_threshold()[0],
         },
         out,
     )
@@ -142,6 +143,7 @@ def test_given_a_sync_the_garbage_collector_is_back_on_once_the_target_started(t
 
     assert listed["collector_on"] is True, "a long run's own garbage must still be collected"
     assert listed["frozen"] > 10_000, "what start-up loaded is left out of collections"
+    assert listed["young_threshold"] >= 10_000, "a batch's records are not walked each 700 new objects (Python's)"
 
 
 @pytest.mark.parametrize("plugin", ["loaders/target-khaos-control", "extractors/tap-reveni"])

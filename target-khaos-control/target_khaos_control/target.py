@@ -98,11 +98,12 @@ class TargetKhaosControl(Target):
             self.run_id = start_run(conn, "sync", self.started)
         if self.freeze_after_start:
             gc.freeze()
+        if not gc.isenabled():  # the command started with it off (command.py): on again for the run
             # A batch's records live until it is committed; at Python's default (a collection
             # each 700 new objects) each is walked several times while it waits, ~10 us a
             # return. Cycles (rare here) wait a little longer to be freed: memory stays flat.
             gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION)
-            gc.enable()  # off while starting (command.py); a run's own garbage is collected as usual
+            gc.enable()
 
     @classmethod
     def invoke(cls, **options: Any) -> None:

@@ -56,7 +56,7 @@ class TargetKhaosControl(Target):
     # Set by the command, never in process (tests, the SDK suite): what start-up loaded lives
     # until the process ends, so the garbage collector is told to leave it alone (gc.freeze),
     # which saves a tenth of a second of CPU, mostly at exit (issue 22; bench/startup.py);
-    # the command (command.py) starts with the collector off, and it is back on from here.
+    # the command (command.py) starts with the collector off; `__init__` turns it on at its end.
     freeze_after_start = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -31,7 +31,7 @@ sys.argv = [plugin, *sys.argv[3:]]
 if plugin == "target-khaos-control":
     from target_khaos_control.command import main
 else:
-    from tap_reveni.tap import main
+    from tap_reveni.cli import main
 collections = []
 gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
 try:

@@ -335,10 +335,13 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         indexed = self.rules.reasons_by_code
         if indexed is None:  # a rule matching any reason: each rule in turn
             return next((r for r in self.rules.reasons if r.matches(item, variables)), None)
-        candidates = indexed.get(reason_code(item), ())  # type: ignore[arg-type]  # None names no rule
-        # The item's variables made once, and only when a candidate has a `when` to read them.
-        with_item = {**variables, "item": item} if any(r.when is not None for r in candidates) else variables
-        return next((r for r in candidates if r.meets(item, with_item)), None)
+        with_item = variables  # the item joins them for the first `when`: made once, and never without one
+        for rule in indexed.get(reason_code(item), ()):  # type: ignore[arg-type]  # None names no rule
+            if rule.when is not None and with_item is variables:
+                with_item = {**variables, "item": item}
+            if rule.meets(item, with_item):
+                return rule
+        return None
 
     def _reason(self, item: ReturnItem, rule: ReasonRule | None, failed: TemplateFailed | None) -> Problem | None:
         code = reason_code(item)  # an item without a reason is unreadable, before any template's failure

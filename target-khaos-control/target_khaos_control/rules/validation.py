@@ -54,24 +54,30 @@ def _contract(record: Sent) -> list[str]:
     items = record.get("return_items")
     for n, item in enumerate(items if isinstance(items, list) else []):
         if isinstance(item, dict) and not _plainly_good(item):  # most items: no finding, no field named
-            found += _controls(item.get("id"), f"return_items[{n}].id")
-            found += _quantity(f"return_items[{n}].quantity", item.get("quantity"))
-            found += _price(f"return_items[{n}].price", item.get("price"))
-            found += _price(f"return_items[{n}].total", item.get("total"))
-            found += _sku(f"return_items[{n}].sku", item.get("sku"))
-            exchange = item.get("exchange")
-            if isinstance(exchange, dict):  # the item the customer takes instead goes to Khaos too
-                found += _sku(f"return_items[{n}].exchange.sku", exchange.get("sku"))
-                if exchange.get("quantity") is not None:
-                    found += _quantity(f"return_items[{n}].exchange.quantity", exchange["quantity"])
-                if exchange.get("price") is not None:
-                    found += _price(f"return_items[{n}].exchange.price", exchange["price"])
+            found += _item_findings(n, item)
+    return found
+
+
+def _item_findings(n: int, item: dict[str, Any]) -> list[str]:
+    """What breaks the contract in the `n`th item, each named by its field."""
+    found = _controls(item.get("id"), f"return_items[{n}].id")
+    found += _quantity(f"return_items[{n}].quantity", item.get("quantity"))
+    found += _price(f"return_items[{n}].price", item.get("price"))
+    found += _price(f"return_items[{n}].total", item.get("total"))
+    found += _sku(f"return_items[{n}].sku", item.get("sku"))
+    exchange = item.get("exchange")
+    if isinstance(exchange, dict):  # the item the customer takes instead goes to Khaos too
+        found += _sku(f"return_items[{n}].exchange.sku", exchange.get("sku"))
+        if exchange.get("quantity") is not None:
+            found += _quantity(f"return_items[{n}].exchange.quantity", exchange["quantity"])
+        if exchange.get("price") is not None:
+            found += _price(f"return_items[{n}].exchange.price", exchange["price"])
     return found
 
 
 def _plainly_good(item: dict[str, Any]) -> bool:
-    """Whether the item's checks below would find nothing, seen at once: True only where each
-    check surely passes (an amount plainly written, a whole-number quantity), else they run."""
+    """Whether `_item_findings` would find nothing, seen at once: True only where each of its
+    checks surely passes (an amount plainly written, a whole-number quantity), else it runs."""
     item_id, exchange = item.get("id"), item.get("exchange")
     return (
         not (isinstance(item_id, str) and CONTROL.search(item_id))

@@ -121,7 +121,7 @@ def test_each_rule_set_finds_with_its_own_rules(tmp_path: Path) -> None:
 # --- an item's contract checks seen at once ------------------------------------------------------
 
 GOOD_ITEM = {"id": "item-1", "quantity": 2, "price": "24.00", "total": "48.00", "sku": "TEE-BLK-M"}
-VALUES = st.sampled_from(
+VALUES: st.SearchStrategy[Any] = st.sampled_from(
     [None, True, 0, 1, 2, 100_000, 100_001, -1, 1.5, "", " ", "1", "24.00", "-24.00", "1.", ".5", "1e3", "NaN",
      "9999999999999", "99999999999999", "0000000000000001", "１２", "a\x00b", "TEE", [], {}]
 )  # fmt: skip

@@ -211,7 +211,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
     record: Return  # the Reveni return, typed: mypy checks each field the rules read
     catalogue: Catalogue
     draft: Draft
-    mappings: dict[str, list[str]] = field(default_factory=dict)  # SKU sent -> its Mapping types
+    mappings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # SKU sent -> its Mapping types
     foreign: dict[str, Decimal] = field(default_factory=dict)  # paid in another currency than the return's
 
     def run(self) -> None:

@@ -243,12 +243,10 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         draft.settled, draft.tolerance = settled, rules.value_tolerance
         if rules.deduction is not None:
             draft.adjustment = self._deduction_line
-        variables |= {
-            "every_line_accepted": all(line.accepted for line in draft.lines),
-            "credited_amount": draft.credit,
-        }
+        credit = draft.credit  # every line's, the deduction's too: no line is added after it
+        variables |= {"every_line_accepted": all(line.accepted for line in draft.lines), "credited_amount": credit}
         draft.process = bool(draft.lines) and rules.process_when(variables)
-        self._check_refund_against_credit()
+        self._check_refund_against_credit(credit)
         if any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 

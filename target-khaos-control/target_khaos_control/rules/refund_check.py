@@ -115,12 +115,12 @@ class RefundCheck:
             i.status != "pending" for i in required(self.record.return_items, "return_items")
         ) and not waiting_items(self.draft.outcomes.values())
 
-    def _check_refund_against_credit(self) -> None:
+    def _check_refund_against_credit(self, asked: Decimal) -> None:
         """Σ completed refunds against Σ credits the documents ask for, in the return's
         currency. A difference beyond `value_tolerance` is finance's, and Khaos does not
-        process the return on import."""
+        process the return on import. `asked`: the draft's credit, worked out by the caller."""
         rules, draft = self.rules, self.draft
-        credit = Decimal("0.00") if draft.withdraw else draft.credit
+        credit = Decimal("0.00") if draft.withdraw else asked
         difference = draft.refunded - credit
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return

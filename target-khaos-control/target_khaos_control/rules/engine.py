@@ -287,7 +287,9 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
             return
         assert rule is not None  # no rule matched is a blocking problem (`_reason`)
         quantity = required(item.quantity, "quantity")
-        returned = rules.pricing.price(Decimal(required(item.total, "total")), quantity, rate)
+        paid = Decimal(required(item.total, "total"))
+        returned = rules.pricing.price(paid, quantity, rate)
+        credit = credited(returned)  # read for the line and for a lost penny: added up once
         swapped = self._exchange_prices(item, exchange, swap_sku, rate) if exchange else []
         source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
         draft.lines.append(
@@ -314,12 +316,12 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                     for part in swapped
                 ],
                 accepted=verdict == "accepted",
-                credit=credited(returned) - credited(swapped),
+                credit=credit - credited(swapped),
                 disposition=rule.disposition,
             )
         )
         draft.outcomes[item_id] = ItemOutcome.LINE
-        self._note_lost_penny(item, returned)
+        self._note_lost_penny(item, paid, credit)
 
     def _matching(self, item: ReturnItem, variables: Variables) -> tuple[ReasonRule | None, TemplateFailed | None]:
         """The first reason rule the item matches (the Khaos reason and disposition it gets), or

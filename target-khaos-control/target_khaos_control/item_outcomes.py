@@ -24,7 +24,11 @@ class ItemOutcome(StrEnum):
     @classmethod
     def of(cls, outcome: str) -> ItemOutcome:
         """The word an item's outcome starts with."""
-        return cls(outcome.partition(":")[0])
+        word = outcome.partition(":")[0]
+        return _BY_WORD.get(word) or cls(word)  # looked up without the enum's call; an unknown word raises
+
+
+_BY_WORD = {member.value: member for member in ItemOutcome}
 
 
 @cache  # one text per kind: an enum member is formatted slowly, and there are few kinds

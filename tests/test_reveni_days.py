@@ -16,6 +16,7 @@ NO_SUCH_DAY = [
     "2026-04-31T10:00:00Z",
     "2100-02-29T10:00:00Z",  # a century not divisible by 400
     "2026-12-32T10:00:00Z",
+    "0000-01-15T10:00:00Z",  # year 0 has no days: a day under 29 must not pass it either
 ]
 REAL_DAYS = ["2026-02-28T10:00:00Z", "2028-02-29T10:00:00Z", "2000-02-29T10:00:00Z", "2026-12-31T23:59:59Z"]
 

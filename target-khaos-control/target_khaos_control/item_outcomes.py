@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import cache
 
 from target_khaos_control.exception_kinds import Kind
 
@@ -23,17 +24,25 @@ class ItemOutcome(StrEnum):
     @classmethod
     def of(cls, outcome: str) -> ItemOutcome:
         """The word an item's outcome starts with."""
-        return cls(outcome.partition(":")[0])
+        word = outcome.partition(":")[0]
+        return _BY_WORD.get(word) or cls(word)  # looked up without the enum's call; an unknown word raises
 
 
+_BY_WORD = {member.value: member for member in ItemOutcome}
+
+
+@cache  # one text per kind: an enum member is formatted slowly, and there are few kinds
 def waits_on(kind: Kind) -> str:
     """The outcome of an item kept from Khaos by an exception of this kind."""
     return f"{ItemOutcome.EXCEPTION}:{kind}"
 
 
+_SKIP = f"{ItemOutcome.SKIP}:"  # the enum member formatted once, not for each skipped item
+
+
 def skipped(verdict: str) -> str:
     """The outcome of an item whose warehouse verdict the rules do not credit."""
-    return f"{ItemOutcome.SKIP}:{verdict}"
+    return f"{_SKIP}{verdict}"
 
 
 UNGRADED = skipped("pending")  # the warehouse has not graded the item yet

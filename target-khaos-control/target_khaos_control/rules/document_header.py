@@ -57,7 +57,7 @@ class DocumentHeader:
                     "lacks a first line, a town or a country, which Khaos requires",
                 )
             )
-        if not any(str(name or "").strip() for name in (customer.first_name, customer.last_name)):
+        if not (str(customer.first_name or "").strip() or str(customer.last_name or "").strip()):
             # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
             draft.problems.append(
                 rules.problem(

@@ -28,13 +28,12 @@ from target_khaos_control.khaos_documents import (
     ReturnedItem,
 )
 from target_khaos_control.money import Pricing, credited
-from target_khaos_control.refunded import net
 from target_khaos_control.reveni import Return, ReturnItem, Sent, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.document_header import DocumentHeader
 from target_khaos_control.rules.item_pricing import ItemPricing
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
-from target_khaos_control.rules.refund_check import RefundCheck
+from target_khaos_control.rules.refund_check import RefundCheck, paid_total
 from target_khaos_control.rules.stock_codes import StockCodes
 from target_khaos_control.rules.template_context import Variables
 from target_khaos_control.rules.template_context import variables as template_variables
@@ -71,6 +70,24 @@ class ReasonRule:
             and (self.reject_reasons is None or item.reject_reason in self.reject_reasons)
             and (self.when is None or self.when({**variables, "item": item}))
         )
+
+    def meets(self, item: ReturnItem, with_item: Variables) -> bool:
+        """`matches` for an item whose reason this rule names: the verdict, the reject reason
+        and `when`, given the return's variables with `item` in them."""
+        return (
+            (self.verdicts is None or item.status in self.verdicts)
+            and (self.reject_reasons is None or item.reject_reason in self.reject_reasons)
+            and (self.when is None or self.when(with_item))
+        )
+
+
+def by_reason(rules: list[ReasonRule]) -> dict[str, tuple[ReasonRule, ...]] | None:
+    """The rules naming each reason code, in the rules' order (so the first match is the
+    same); None when a rule names no reason (it would match every code) or there is none."""
+    if not rules or any(rule.reasons is None for rule in rules):
+        return None
+    codes = {code for rule in rules for code in rule.reasons or ()}
+    return {code: tuple(rule for rule in rules if rule.reasons and code in rule.reasons) for code in codes}
 
 
 def reason_code(item: ReturnItem) -> str | None:
@@ -126,6 +143,12 @@ class RuleSet:
     names_by: str = "Name"  # how SalesSource and Brand are named: Khaos never matches them by Code
     field_lengths: str = "cut"  # a name or address over Khaos's length: cut (with an exception) or hold
     sites: dict[str, str] = field(default_factory=dict)  # Khaos site id -> its name, for people to read
+    # `reasons` by reason code: an item is tried against its reason's rules only (`by_reason`).
+    reasons_by_code: dict[str, tuple[ReasonRule, ...]] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Index the reason rules by code once, as they are loaded."""
+        self.reasons_by_code = by_reason(self.reasons)
 
     def problem(
         self,
@@ -188,7 +211,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
     record: Return  # the Reveni return, typed: mypy checks each field the rules read
     catalogue: Catalogue
     draft: Draft
-    mappings: dict[str, list[str]] = field(default_factory=dict)  # SKU sent -> its Mapping types
+    mappings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # SKU sent -> its Mapping types
     foreign: dict[str, Decimal] = field(default_factory=dict)  # paid in another currency than the return's
 
     def run(self) -> None:
@@ -199,7 +222,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         draft.hold_reason = f"Reveni status {status!r} is held by the rules" if decision == "hold" else ""
         draft.currency = str(record.currency)
         refunded = self._completed("refunds")
-        draft.refunded = net(refunded, self._completed("exchange_payments"))
+        draft.refunded = paid_total(refunded) - paid_total(self._completed("exchange_payments"))
         variables = {
             **template_variables(record),
             "tables": rules.tables,
@@ -215,16 +238,15 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                 draft.outcomes[item.id] = waits_on(blocked[0].kind)
             else:
                 self._item(item, variables)
-        self._deduct()
-        draft.settled, draft.tolerance = self._settled(), rules.value_tolerance
+        settled = self._settled()  # the deduction line changes no outcome: worked out once
+        self._deduct(settled)
+        draft.settled, draft.tolerance = settled, rules.value_tolerance
         if rules.deduction is not None:
             draft.adjustment = self._deduction_line
-        variables |= {
-            "every_line_accepted": all(line.accepted for line in draft.lines),
-            "credited_amount": draft.credit,
-        }
+        credit = draft.credit  # every line's, the deduction's too: no line is added after it
+        variables |= {"every_line_accepted": all(line.accepted for line in draft.lines), "credited_amount": credit}
         draft.process = bool(draft.lines) and rules.process_when(variables)
-        self._check_refund_against_credit()
+        self._check_refund_against_credit(credit)
         if any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
@@ -238,13 +260,6 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         if policy == "skip" or (policy == "credit_if_refunded" and not variables["refunded"]):
             draft.outcomes[item_id] = skipped(verdict)
             return
-        details = {
-            "sku": sent(item.sku),
-            "quantity": sent(item.quantity),
-            "price": sent(item.price),
-            "reason": reason_code(item),
-            "source_order": draft.source_order,
-        }
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
         problems = [p for p in (self._reason(item, rule, failed), self._tax(item, sku), sku_problem) if p is not None]
         exchange = item.exchange or None
@@ -255,14 +270,26 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                 problems.append(Problem(exchange_problem.kind, "", exchange_problem.message, part="exchange"))
         rate = self._khaos_rate(item, sku, problems)
         blocking = [p for p in problems if p.blocking]
-        for found in problems:
-            draft.problems.append(rules.problem(found.kind, found.message, item_id, details=details, part=found.part))
+        if problems:  # most items have none: their details are never read
+            details = {
+                "sku": sent(item.sku),
+                "quantity": sent(item.quantity),
+                "price": sent(item.price),
+                "reason": reason_code(item),
+                "source_order": draft.source_order,
+            }
+            for found in problems:
+                draft.problems.append(
+                    rules.problem(found.kind, found.message, item_id, details=details, part=found.part)
+                )
         if blocking:
             draft.outcomes[item_id] = waits_on(blocking[0].kind)
             return
         assert rule is not None  # no rule matched is a blocking problem (`_reason`)
         quantity = required(item.quantity, "quantity")
-        returned = rules.pricing.price(Decimal(required(item.total, "total")), quantity, rate)
+        paid = Decimal(required(item.total, "total"))
+        returned = rules.pricing.price(paid, quantity, rate)
+        credit = credited(returned)  # read for the line and for a lost penny: added up once
         swapped = self._exchange_prices(item, exchange, swap_sku, rate) if exchange else []
         source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
         draft.lines.append(
@@ -289,20 +316,32 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                     for part in swapped
                 ],
                 accepted=verdict == "accepted",
-                credit=credited(returned) - credited(swapped),
+                credit=credit - credited(swapped),
                 disposition=rule.disposition,
             )
         )
         draft.outcomes[item_id] = ItemOutcome.LINE
-        self._note_lost_penny(item, returned)
+        self._note_lost_penny(item, paid, credit)
 
     def _matching(self, item: ReturnItem, variables: Variables) -> tuple[ReasonRule | None, TemplateFailed | None]:
         """The first reason rule the item matches (the Khaos reason and disposition it gets), or
         None; or the rules' template that failed on the way, kept for the item's outcome."""
         try:
-            return next((r for r in self.rules.reasons if r.matches(item, variables)), None), None
+            return self._first_match(item, variables), None
         except TemplateFailed as failed:  # the rules' fault; the item's own outcome reports it if it matters
             return None, failed
+
+    def _first_match(self, item: ReturnItem, variables: Variables) -> ReasonRule | None:
+        indexed = self.rules.reasons_by_code
+        if indexed is None:  # a rule matching any reason: each rule in turn
+            return next((r for r in self.rules.reasons if r.matches(item, variables)), None)
+        with_item = variables  # the item joins them for the first `when`: made once, and never without one
+        for rule in indexed.get(reason_code(item), ()):  # type: ignore[arg-type]  # None names no rule
+            if rule.when is not None and with_item is variables:
+                with_item = {**variables, "item": item}
+            if rule.meets(item, with_item):
+                return rule
+        return None
 
     def _reason(self, item: ReturnItem, rule: ReasonRule | None, failed: TemplateFailed | None) -> Problem | None:
         code = reason_code(item)  # an item without a reason is unreadable, before any template's failure

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from target_khaos_control.documents import Draft, Problem
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.money import Priced, credited
+from target_khaos_control.money import Priced
 from target_khaos_control.reveni import Exchange, Return, ReturnItem, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 
@@ -62,13 +62,13 @@ class ItemPricing:
             )
         return khaos
 
-    def _note_lost_penny(self, item: ReturnItem, returned: list[Priced]) -> None:
-        total = Decimal(required(item.total, "total"))
-        if credited(returned) != total:
+    def _note_lost_penny(self, item: ReturnItem, total: Decimal, credit: Decimal) -> None:
+        """With net prices no unit price may give the line's paid `total`: Khaos credits `credit`."""
+        if credit != total:
             self.draft.problems.append(
                 self.rules.problem(
                     Kind.NET_PRICE_PENNY,
-                    f"{item.sku}: with net prices Khaos will credit {credited(returned)} for a line "
+                    f"{item.sku}: with net prices Khaos will credit {credit} for a line "
                     f"the customer paid {total} for: no net unit price gives the exact gross",
                     item.id,
                 )

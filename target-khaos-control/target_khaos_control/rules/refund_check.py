@@ -9,13 +9,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from msgspec import UNSET
+
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.item_outcomes import ungraded_items, waiting_items
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
-from target_khaos_control.refunded import Movement, completed, currency_of, total
-from target_khaos_control.reveni import Return, as_sent, required
+from target_khaos_control.refunded import is_amount
+from target_khaos_control.reveni import ExchangePayment, Refund, Return, required
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
@@ -23,6 +25,12 @@ if TYPE_CHECKING:
 
 
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
+Paid = Refund | ExchangePayment  # a money movement, typed
+
+
+def paid_total(movements: list[Paid]) -> Decimal:
+    """The movements' amounts added up (as `refunded.total` adds up a record's)."""
+    return sum((Decimal(str(m.amount)) for m in movements), Decimal("0.00"))
 
 
 class RefundCheck:
@@ -34,40 +42,45 @@ class RefundCheck:
     draft: Draft
     foreign: dict[str, Decimal]
 
-    def _completed(self, key: str) -> list[Movement]:
+    def _completed(self, key: str) -> list[Paid]:
         """Completed money movements of one kind; those in another currency are a problem of
-        their own, one per currency (keyed by it), so a later cause never overwrites them."""
-        given = self.record.refunds if key == "refunds" else self.record.exchange_payments
+        their own, one per currency (keyed by it), so a later cause never overwrites them.
+        Read from the typed return as `refunded.completed` reads a record: the same movements."""
+        given: list[Paid] = (
+            list(self.record.refunds or []) if key == "refunds" else list(self.record.exchange_payments or [])
+        )
         if not given:  # most returns: nothing paid of this kind, so nothing to read
             return []
-        found = completed({key: [as_sent(movement) for movement in given or []]}, key)  # as `refunded` reads them
-        foreign: dict[str, list[Movement]] = {}
+        currency = self.draft.currency
+        found = [m for m in given if m.status == "completed" and is_amount(m.amount)]
+        foreign: dict[str, list[Paid]] = {}
         for movement in found:
-            if currency_of(movement, self.draft.currency) != self.draft.currency:
-                foreign.setdefault(currency_of(movement, self.draft.currency), []).append(movement)
-        for currency, movements in foreign.items():
+            if str(movement.currency or currency) != currency:
+                foreign.setdefault(str(movement.currency or currency), []).append(movement)
+        for paid_in, movements in foreign.items():
             paid = ", ".join(
-                f"{m['amount']} {currency} ({key[:-1].replace('_', ' ')} {m.get('id', '?')})" for m in movements
+                f"{m.amount} {paid_in} ({key[:-1].replace('_', ' ')} {'?' if m.id is UNSET else m.id})"
+                for m in movements
             )
             self.draft.problems.append(
                 self.rules.problem(
                     Kind.REFUND_CREDIT_DIFFERENCE,
-                    f"Reveni paid {paid} on a {self.draft.currency} return: agree the amount in "
-                    f"{self.draft.currency} before approving the credit",
-                    details={"paid_currency": currency, "paid": str(total(movements))},
-                    part=f"{key}:{currency}",
+                    f"Reveni paid {paid} on a {currency} return: agree the amount in "
+                    f"{currency} before approving the credit",
+                    details={"paid_currency": paid_in, "paid": str(paid_total(movements))},
+                    part=f"{key}:{paid_in}",
                 )
             )
-            self.foreign[currency] = self.foreign.get(currency, Decimal("0.00")) + total(movements)
-        return [m for m in found if currency_of(m, self.draft.currency) == self.draft.currency]
+            self.foreign[paid_in] = self.foreign.get(paid_in, Decimal("0.00")) + paid_total(movements)
+        return [m for m in found if str(m.currency or currency) == currency]
 
-    def _deduct(self) -> None:
+    def _deduct(self, settled: bool) -> None:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
         when the rules name a Khaos non-stock item for it, a negative line carries it, so
-        the credit equals the refund and the return may be processed."""
+        the credit equals the refund and the return may be processed. `settled`: `_settled()`."""
         draft, deduction = self.draft, self.rules.deduction
         kept = draft.credit - draft.refunded
-        if deduction is None or not draft.lines or kept <= 0 or draft.refunded <= 0 or not self._settled():
+        if deduction is None or not draft.lines or kept <= 0 or draft.refunded <= 0 or not settled:
             return
         draft.lines.append(self._deduction_line(-kept, DEDUCTION))
 
@@ -102,12 +115,12 @@ class RefundCheck:
             i.status != "pending" for i in required(self.record.return_items, "return_items")
         ) and not waiting_items(self.draft.outcomes.values())
 
-    def _check_refund_against_credit(self) -> None:
+    def _check_refund_against_credit(self, asked: Decimal) -> None:
         """Σ completed refunds against Σ credits the documents ask for, in the return's
         currency. A difference beyond `value_tolerance` is finance's, and Khaos does not
-        process the return on import."""
+        process the return on import. `asked`: the draft's credit, worked out by the caller."""
         rules, draft = self.rules, self.draft
-        credit = Decimal("0.00") if draft.withdraw else draft.credit
+        credit = Decimal("0.00") if draft.withdraw else asked
         difference = draft.refunded - credit
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return

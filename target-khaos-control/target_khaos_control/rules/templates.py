@@ -169,7 +169,7 @@ def _direct(env: SandboxedEnvironment, node: nodes.Node) -> Part | None:
         return lambda variables: value
     path = _field_path(node)
     if path is not None:
-        return lambda variables: _value(variables, path)
+        return _reader(path)
     if not isinstance(node, nodes.Filter) or node.node is None or node.kwargs or node.dyn_args or node.dyn_kwargs:
         return None
     inner = _direct(env, node.node)
@@ -284,6 +284,24 @@ def _field_path(node: nodes.Node) -> list[str] | None:
     if not isinstance(node, nodes.Name):
         return None
     return [node.name, *reversed(path)]
+
+
+def _reader(path: list[str]) -> Reader:
+    """`_value` along `path`; a set field of a part of the return (`order.number`), the usual
+    read, taken in one step (most templates read only those), anything else read in full."""
+    if len(path) != 2:
+        return lambda variables: _value(variables, path)
+    top, name = path
+
+    def read(variables: Variables) -> Any:
+        value = variables.get(top)
+        if isinstance(value, Struct) and name in value.__struct_fields__:
+            found = getattr(value, name)
+            if found is not UNSET:
+                return found
+        return _value(variables, path)  # its value as `_value` finds it, or its error
+
+    return read
 
 
 def _value(variables: Variables, path: list[str]) -> Any:

@@ -1,0 +1,193 @@
+"""The rules' shortcuts give exactly what the full way gives: reason rules looked up by the
+item's reason code, an item's contract checks seen at once, refunds read typed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import example, given
+from hypothesis import strategies as st
+from target_khaos_control.khaos_documents import DataItem
+from target_khaos_control.rules import load_ruleset
+from target_khaos_control.rules.engine import ReasonRule, by_reason
+from target_khaos_control.rules.golden import build_return
+from target_khaos_control.rules.validation import _item_findings, _plainly_good
+
+from tests.rulesets import write_rules
+from tests.servers import DEMO_RULES
+
+DEMO = (DEMO_RULES / "rules.yml").read_text()
+BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
+
+
+def rule(reasons: list[str], khaos_reason: str) -> ReasonRule:
+    return ReasonRule(frozenset(reasons), None, None, None, khaos_reason, "restock", "")
+
+
+def item(code: str, *, status: str = "accepted", price: str = "24.00") -> dict[str, Any]:
+    return {
+        "return_reason": {"code": code, "label": code},
+        "status": status,
+        "price": price,
+        "total": price,
+        "tax": str((Decimal(price) / 6).quantize(Decimal("0.01"))),
+    }
+
+
+# --- reason rules by reason code ----------------------------------------------------------------
+
+
+def test_the_index_keeps_each_reasons_rules_in_the_files_order() -> None:
+    first, second, third = rule(["faulty", "changed_mind"], "2"), rule(["changed_mind"], "4"), rule(["faulty"], "5")
+
+    index = by_reason([first, second, third])
+
+    assert index == {"faulty": (first, third), "changed_mind": (first, second)}
+
+
+def test_a_rule_for_every_reason_leaves_the_rules_to_be_tried_in_turn() -> None:
+    anything = ReasonRule(None, frozenset(["rejected"]), None, None, "5", "write_off", "")
+
+    assert by_reason([rule(["faulty"], "2"), anything]) is None
+    assert by_reason([]) is None
+
+
+def test_the_first_matching_rule_wins_across_rules_naming_several_reasons(tmp_path: Path) -> None:
+    # given: a rule for rejected faulty or changed-mind items, then changed_mind's own rule
+    text = DEMO.replace(
+        "\nreasons:\n",
+        '\nreasons:\n  - reason: [faulty, changed_mind]\n    verdict: pending\n    khaos_reason: "2"\n'
+        "    disposition: quarantine\n",
+        1,
+    )
+    ruleset = load_ruleset(write_rules(tmp_path, text))
+    refunded = {"refunds": [{"amount": "48.00"}], "total": "48.00"}
+    record = build_return(
+        BASE, refunded | {"return_items": [item("changed_mind", status="pending"), item("changed_mind")]}
+    )
+    record["return_items"][1]["id"] = "item-2"
+
+    draft = ruleset.draft(record)
+
+    # expect: the pending item meets the first rule; the accepted one falls through to changed_mind's (4)
+    assert draft.dispositions == {"item-1": ("2", "quarantine"), "item-2": ("4", "restock")}
+
+
+def test_a_when_condition_is_read_for_each_item_of_its_reason(tmp_path: Path) -> None:
+    text = DEMO.replace(
+        "  - reason: changed_mind\n",
+        '  - reason: changed_mind\n    when: "{{ item.price | decimal >= 100 }}"\n    khaos_reason: "2"\n'
+        "    disposition: quarantine\n  - reason: changed_mind\n",
+        1,
+    )
+    ruleset = load_ruleset(write_rules(tmp_path, text))
+    record = build_return(
+        BASE,
+        {
+            "total": "144.00",
+            "refunds": [{"amount": "144.00"}],
+            "return_items": [item("changed_mind", price="120.00"), item("changed_mind"), item("faulty")],
+        },
+    )
+    for n, line in enumerate(record["return_items"]):
+        line["id"] = f"item-{n + 1}"
+
+    lines = {line.item_id: line.returned[0].ReturnReason for line in ruleset.draft(record).lines}
+
+    assert lines == {"item-1": DataItem(ID="2"), "item-2": DataItem(ID="4"), "item-3": DataItem(ID="2")}
+
+
+def test_each_rule_set_finds_with_its_own_rules(tmp_path: Path) -> None:
+    # given: the demo rules, then the same rules with changed_mind sent as Khaos reason 3
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "other").mkdir()
+    demo = load_ruleset(write_rules(tmp_path / "demo", DEMO))
+    changed = DEMO.replace(
+        '  - reason: changed_mind\n    khaos_reason: "4"', '  - reason: changed_mind\n    khaos_reason: "3"'
+    )
+    assert changed != DEMO
+    other = load_ruleset(write_rules(tmp_path / "other", changed))
+    record = build_return(BASE, {"return_items": [item("changed_mind")]})
+
+    # expect: each draft follows the rules it was loaded from, whichever ran first
+    assert other.draft(record).lines[0].returned[0].ReturnReason == DataItem(ID="3")
+    assert demo.draft(record).lines[0].returned[0].ReturnReason == DataItem(ID="4")
+    assert other.draft(record).lines[0].returned[0].ReturnReason == DataItem(ID="3")
+
+
+# --- an item's contract checks seen at once ------------------------------------------------------
+
+GOOD_ITEM = {"id": "item-1", "quantity": 2, "price": "24.00", "total": "48.00", "sku": "TEE-BLK-M"}
+VALUES: st.SearchStrategy[Any] = st.sampled_from(
+    [None, True, 0, 1, 2, 100_000, 100_001, -1, 1.5, "", " ", "1", "24.00", "-24.00", "1.", ".5", "1e3", "NaN",
+     "9999999999999", "99999999999999", "0000000000000001", "１２", "a\x00b", "TEE", [], {}]
+)  # fmt: skip
+ITEMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": VALUES,
+        "quantity": VALUES,
+        "price": VALUES,
+        "total": VALUES,
+        "sku": VALUES,
+        "exchange": st.none()
+        | st.fixed_dictionaries({}, optional={"sku": VALUES, "quantity": VALUES, "price": VALUES}),
+    },
+)
+
+
+def test_a_usual_item_is_seen_good_at_once() -> None:
+    exchanged = GOOD_ITEM | {"exchange": {"sku": "TEE-BLK-L", "quantity": 2, "price": "24.00"}}
+
+    assert _plainly_good(GOOD_ITEM)
+    assert _plainly_good(exchanged)
+    assert _item_findings(0, GOOD_ITEM) == _item_findings(0, exchanged) == []
+
+
+@given(ITEMS)
+@example(GOOD_ITEM | {"price": "99999999999999"})  # 14 digits: past the limit
+@example(GOOD_ITEM | {"quantity": True})  # true is no quantity, though Python counts it 1
+@example(GOOD_ITEM | {"exchange": {"sku": " "}})
+def test_an_item_seen_good_at_once_is_one_the_full_checks_pass(given_item: dict[str, Any]) -> None:
+    assert not _plainly_good(given_item) or _item_findings(0, given_item) == []
+
+
+def test_an_item_the_quick_look_doubts_still_gets_each_finding() -> None:
+    # given: an amount the full checks read ("1." is 1) and two they refuse
+    doubted = GOOD_ITEM | {"price": "1.", "total": "-48.00", "sku": " "}
+
+    assert not _plainly_good(doubted)
+    assert _item_findings(3, doubted) == [
+        "return_items[3].total is '-48.00': an amount cannot be negative",
+        "return_items[3].sku is ' ': an item needs its SKU to go to Khaos",
+    ]
+
+
+# --- refunds read typed -------------------------------------------------------------------------
+
+
+def test_a_refund_in_another_currency_is_named_by_its_id_or_a_question_mark(tmp_path: Path) -> None:
+    ruleset = load_ruleset(write_rules(tmp_path, DEMO))
+    paid = {"method": "card", "status": "completed", "refunded_at": "2026-11-20T10:02:11Z"}
+    record = build_return(BASE, {})
+    record["refunds"] = [
+        paid | {"id": "r-1", "amount": "14.00", "currency": "GBP"},
+        paid | {"amount": "5.00", "currency": "EUR"},  # no id sent
+        paid | {"id": None, "amount": "6.00", "currency": "EUR"},  # id sent as null
+        paid | {"id": "r-4", "amount": "4.00", "currency": "EUR", "status": "pending"},  # not paid yet
+        paid | {"id": "r-5", "currency": "USD"},  # no amount: nothing paid
+    ]
+
+    draft = ruleset.draft(record)
+
+    foreign = [p for p in draft.problems if p.part == "refunds:EUR"]
+    assert [p.message for p in foreign] == [
+        "Reveni paid 5.00 EUR (refund ?), 6.00 EUR (refund None) on a GBP return: "
+        "agree the amount in GBP before approving the credit"
+    ]
+    assert foreign[0].details["paid"] == "11.00"
+    assert draft.refunded == Decimal("14.00")
+    assert not [p for p in draft.problems if p.part.startswith("refunds:") and p.part != "refunds:EUR"]

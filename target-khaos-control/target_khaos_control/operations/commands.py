@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from target_khaos_control.batch_writes import insert_many
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, ExceptionRecord, Subject, as_record
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.operations import reconciliation
@@ -23,6 +24,7 @@ from target_khaos_control.run_log import finish_run, record_run, start_run
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import chunks, credit_notes, exceptions, now, reveni_returns
 
+CREDIT_NOTES_CHUNK = 20_000  # credit notes per INSERT: a million are never converted at once
 REPLAY_CHUNK = 200  # returns per transaction: a pull during a replay waits for one chunk at most
 
 
@@ -217,20 +219,18 @@ def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment:
     codes = [note.code for note in notes]
     for chunk in chunks(codes):
         conn.execute(credit_notes.delete().where(credit_notes.c.code.in_(chunk)))
-    if notes:
-        conn.execute(
-            credit_notes.insert(),
-            [
-                {
-                    "code": n.code,
-                    "associated_ref": n.associated_ref,
-                    "gross": n.gross,
-                    "currency": n.currency,
-                    "date": n.date,
-                    "seen_at": moment,
-                    "net": n.net,
-                    "tax": n.tax,
-                }
-                for n in {note.code: note for note in notes}.values()
-            ],
-        )
+    rows = [
+        {
+            "code": n.code,
+            "associated_ref": n.associated_ref,
+            "gross": n.gross,
+            "currency": n.currency,
+            "date": n.date,
+            "seen_at": moment,
+            "net": n.net,
+            "tax": n.tax,
+        }
+        for n in {note.code: note for note in notes}.values()
+    ]
+    for chunk in chunks(rows, CREDIT_NOTES_CHUNK):
+        insert_many(conn, credit_notes, chunk)  # one executemany, without SQLAlchemy's per-row bookkeeping

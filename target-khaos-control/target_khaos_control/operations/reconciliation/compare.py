@@ -162,6 +162,7 @@ def compare(
     other = [note for note in notes if note.currency != currency]
     sent_docs = [doc for doc in docs if doc.state in SENT]
     served = [utc(doc.first_served_at) for doc in sent_docs if doc.first_served_at is not None]
+    first_served = min(served) if served else None
     paid_at = max(
         [str(r.get("refunded_at") or "") for r in refunds] + [str(t.get("paid_at") or "") for t in top_ups],
         default="",
@@ -173,7 +174,7 @@ def compare(
         paid.pop(currency, Decimal("0.00")),
         paid_at,
         sorted(doc.state for doc in docs),
-        min(served).isoformat() if served else "",
+        first_served.isoformat() if first_served else "",
         sorted(note.code for note in notes),
         sum((note.gross for note in same), Decimal("0.00")),
         sorted(f"{note.code} ({note.gross} {note.currency})" for note in other),
@@ -182,7 +183,7 @@ def compare(
         method="store credit" if str(record.get("refund_method")) in STORE_CREDIT else "cash",
         created_at=str(record.get("created_at") or ""),
     )
-    since = _parse(paid_at) or (min(served) if served else None)
+    since = _parse(paid_at) or first_served
     line.age_days = max((now - since).days, 0) if since else 0
     _vat_of(line, record, docs, by_ref, same, vat)
     if other or line.refunded_elsewhere:

@@ -45,6 +45,10 @@ _DOCUMENT = (
     documents.c.first_served_at,
     documents.c.published_at,
 )
+# A chunk's documents, by their returns' ids: each statement built once, its IN list bound per chunk.
+_OF_RETURNS = documents.c.return_id.in_(sa.bindparam("ids", expanding=True))
+_WITHOUT_BODIES = sa.select(*_DOCUMENT).where(_OF_RETURNS)
+_WITH_BODIES = sa.select(*_DOCUMENT, document_bodies.c.body).select_from(documents_with_bodies).where(_OF_RETURNS)
 
 
 def read_record(stored: str) -> dict[str, object]:
@@ -95,13 +99,10 @@ class StoredReturns:
                 yield record_of(row.record, with_items=self.with_vat), row.return_id, docs.get(row.return_id, [])
 
     def _documents(self, return_ids: Sequence[str]) -> dict[str, list[Any]]:
-        if self.with_vat:
-            query = sa.select(*_DOCUMENT, document_bodies.c.body).select_from(documents_with_bodies)
-        else:
-            query = sa.select(*_DOCUMENT)
+        query = _WITH_BODIES if self.with_vat else _WITHOUT_BODIES
         found: dict[str, list[Any]] = defaultdict(list)
         for some in chunks(return_ids):
-            for doc in self.conn.execute(query.where(documents.c.return_id.in_(some))):
+            for doc in self.conn.execute(query, {"ids": list(some)}):
                 found[doc.return_id].append(doc)
         return found
 

@@ -38,6 +38,8 @@ from target_khaos_control.store import exceptions
 from target_khaos_control.times import utc
 
 PENNY = Decimal("0.01")
+ZERO = Decimal("0.00")  # one object for every return: a Decimal never changes
+NO_NOTES: tuple[CreditNote, ...] = ()
 STORE_CREDIT = ("store_credit", "gift_card")  # liabilities, not cash: kept apart at month-end
 
 
@@ -154,7 +156,7 @@ def compare(
     currency = str(record.get("currency", ""))
     refunds = completed(record, "refunds")
     top_ups = completed(record, "exchange_payments")
-    notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
+    notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, NO_NOTES)]
     if not refunds and not top_ups and not notes:
         return None  # nothing paid and nothing credited: nothing to reconcile yet
     paid = refunded(record, currency)
@@ -171,12 +173,12 @@ def compare(
         str(record.get("id")),
         _order_number(record),
         currency,
-        paid.pop(currency, Decimal("0.00")),
+        paid.pop(currency, ZERO),
         paid_at,
         sorted(doc.state for doc in docs),
         first_served.isoformat() if first_served else "",
         sorted(note.code for note in notes),
-        sum((note.gross for note in same), Decimal("0.00")),
+        sum([note.gross for note in same], ZERO),
         sorted(f"{note.code} ({note.gross} {note.currency})" for note in other),
         top_up=total(t for t in top_ups if currency_of(t, currency) == currency),
         refunded_elsewhere={key: value for key, value in sorted(paid.items()) if value != 0},

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Container, Iterator, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import msgspec
 import sqlalchemy as sa
@@ -77,6 +78,18 @@ def record_of(stored: str, *, with_items: bool) -> dict[str, object]:
     return record
 
 
+class Document(NamedTuple):
+    """A document as the comparison reads it: a plain tuple, whose fields cost a tenth of a
+    SQLAlchemy row's to read (the comparison reads each several times)."""
+
+    associated_ref: str
+    return_id: str
+    state: str
+    first_served_at: datetime | None
+    published_at: datetime | None
+    body: str = ""  # read only when the VAT is checked (with_vat)
+
+
 class StoredReturns:
     """Every return in the store (in the store's order) with its documents, streamed."""
 
@@ -89,7 +102,7 @@ class StoredReturns:
         """How many returns the store holds (for a progress bar)."""
         return int(self.count)
 
-    def __iter__(self) -> Iterator[tuple[dict[str, object], str, list[Any]]]:
+    def __iter__(self) -> Iterator[tuple[dict[str, object], str, list[Document]]]:
         """Each return as (record, return id, its documents)."""
         query = sa.select(reveni_returns.c.return_id, reveni_returns.c.record)
         result = self.conn.execute(query.execution_options(yield_per=CHUNK))  # a server-side cursor on Postgres
@@ -98,11 +111,12 @@ class StoredReturns:
             for row in rows:
                 yield record_of(row.record, with_items=self.with_vat), row.return_id, docs.get(row.return_id, [])
 
-    def _documents(self, return_ids: Sequence[str]) -> dict[str, list[Any]]:
+    def _documents(self, return_ids: Sequence[str]) -> dict[str, list[Document]]:
         query = _WITH_BODIES if self.with_vat else _WITHOUT_BODIES
-        found: dict[str, list[Any]] = defaultdict(list)
+        found: dict[str, list[Document]] = defaultdict(list)
         for some in chunks(return_ids):
-            for doc in self.conn.execute(query, {"ids": list(some)}):
+            for row in self.conn.execute(query, {"ids": list(some)}):
+                doc = Document(*row)
                 found[doc.return_id].append(doc)
         return found
 

@@ -235,8 +235,9 @@ def _progress_bar(out: TextIO, what: str) -> Any:
 def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
     """The export's credit notes in the store: the return timeline and the close read them."""
     codes = [note.code for note in notes]
+    replaced = credit_notes.delete().where(credit_notes.c.code.in_(sa.bindparam("codes", expanding=True)))
     for chunk in chunks(codes):
-        conn.execute(credit_notes.delete().where(credit_notes.c.code.in_(chunk)))
+        conn.execute(replaced, {"codes": list(chunk)})  # one statement built, its IN list bound per chunk
     rows = [
         {
             "code": n.code,

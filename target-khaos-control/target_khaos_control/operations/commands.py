@@ -251,5 +251,5 @@ def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment:
         }
         for n in {note.code: note for note in notes}.values()
     ]
-    for chunk in chunks(rows, CREDIT_NOTES_CHUNK):
-        insert_many(conn, credit_notes, chunk)  # one executemany, without SQLAlchemy's per-row bookkeeping
+    for some in chunks(rows, CREDIT_NOTES_CHUNK):
+        insert_many(conn, credit_notes, some)  # one executemany, without SQLAlchemy's per-row bookkeeping

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 import sqlalchemy as sa
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.store import chunks, document_bodies, documents, documents_with_bodies, reveni_returns
@@ -34,7 +34,7 @@ class _Record(msgspec.Struct):
     created_at: Any = UNSET
     refunds: Any = UNSET
     exchange_payments: Any = UNSET
-    return_items: msgspec.Raw = UNSET  # checked as JSON, decoded only for the VAT
+    return_items: msgspec.Raw | UnsetType = UNSET  # checked as JSON, decoded only for the VAT
 
 
 _FIELDS = _Record.__struct_fields__

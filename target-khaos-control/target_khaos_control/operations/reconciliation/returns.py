@@ -46,9 +46,10 @@ _DOCUMENT = (
     documents.c.first_served_at,
     documents.c.published_at,
 )
-# A chunk's documents, by their returns' ids: each statement built once, its IN list bound per chunk.
+# A chunk's documents, by their returns' ids: each statement built once, its IN list bound per
+# chunk. Both join the bodies, so a document counts only with its body, whether it is read or not.
 _OF_RETURNS = documents.c.return_id.in_(sa.bindparam("ids", expanding=True))
-_WITHOUT_BODIES = sa.select(*_DOCUMENT).where(_OF_RETURNS)
+_WITHOUT_BODIES = sa.select(*_DOCUMENT).select_from(documents_with_bodies).where(_OF_RETURNS)
 _WITH_BODIES = sa.select(*_DOCUMENT, document_bodies.c.body).select_from(documents_with_bodies).where(_OF_RETURNS)
 
 
@@ -123,6 +124,6 @@ class StoredReturns:
 
 def known_references(conn: Connection, wanted: Container[str]) -> set[str]:
     """Those of the `wanted` references that name a document of this integration."""
-    query = sa.select(documents.c.associated_ref)
+    query = sa.select(documents.c.associated_ref).select_from(documents_with_bodies)
     found = conn.execute(query.execution_options(yield_per=50_000)).scalars()
     return {ref for ref in found if ref in wanted}

@@ -238,18 +238,19 @@ def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment:
     replaced = credit_notes.delete().where(credit_notes.c.code.in_(sa.bindparam("codes", expanding=True)))
     for chunk in chunks(codes):
         conn.execute(replaced, {"codes": list(chunk)})  # one statement built, its IN list bound per chunk
-    rows = [
-        {
-            "code": n.code,
-            "associated_ref": n.associated_ref,
-            "gross": n.gross,
-            "currency": n.currency,
-            "date": n.date,
-            "seen_at": moment,
-            "net": n.net,
-            "tax": n.tax,
-        }
-        for n in {note.code: note for note in notes}.values()
-    ]
-    for some in chunks(rows, CREDIT_NOTES_CHUNK):
-        insert_many(conn, credit_notes, some)  # one executemany, without SQLAlchemy's per-row bookkeeping
+    unique = list({note.code: note for note in notes}.values())
+    for some in chunks(unique, CREDIT_NOTES_CHUNK):  # a chunk's rows at a time: memory stays flat
+        rows = [
+            {
+                "code": n.code,
+                "associated_ref": n.associated_ref,
+                "gross": n.gross,
+                "currency": n.currency,
+                "date": n.date,
+                "seen_at": moment,
+                "net": n.net,
+                "tax": n.tax,
+            }
+            for n in some
+        ]
+        insert_many(conn, credit_notes, rows)  # one executemany, without SQLAlchemy's per-row bookkeeping

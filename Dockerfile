@@ -5,8 +5,11 @@
 # environment at run time (docs/integration.md, "Production settings"), never the image.
 FROM python:3.11-slim
 
+# UV_COMPILE_BYTECODE: Meltano's plugin environments (built by uv) are compiled at build,
+# so a sync starts without compiling its modules first (as pip's .venv is).
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_COMPILE_BYTECODE=1 \
     PATH=/srv/returns/.venv/bin:$PATH \
     MELTANO_PROJECT_ROOT=/srv/returns \
     MELTANO_ENVIRONMENT=prod \

@@ -174,3 +174,32 @@ def test_the_exceptions_stream_is_singer_its_schema_accepts(tmp_path: Path) -> N
     ]
     for message in records:
         jsonschema.validate(message["record"], schema["schema"])
+
+
+def test_exceptions_seen_again_in_one_batch_each_keep_their_own_count_and_message(engine: Engine) -> None:
+    # given two open exceptions, one seen once before and one twice
+    first = ExceptionLog({}, NOW)
+    first.raise_exception(Kind.SKU_NOT_FOUND, Subject.of_return("ret-1", "item-1"), "No stock item 'CAP-1'")
+    for _ in range(2):
+        first.raise_exception(Kind.UNKNOWN_REASON, Subject.of_return("ret-2", "item-1"), "Reason 'odd' unmapped")
+    with engine.begin() as conn:
+        first.write(conn)
+    # when a later batch sees the first twice more (its message now with a NUL) and the second
+    # once, after the second was resolved and raised again (a different set of columns)
+    later = ExceptionLog(
+        {"sku_not_found:ret-1:item-1": "open", "unknown_reason:ret-2:item-1": "open"}, NOW + timedelta(hours=1)
+    )
+    for _ in range(2):
+        later.raise_exception(Kind.SKU_NOT_FOUND, Subject.of_return("ret-1", "item-1"), "No stock item 'CAP\x00-2'")
+    later.gone("unknown_reason:ret-2:item-1")
+    later.raise_exception(Kind.UNKNOWN_REASON, Subject.of_return("ret-2", "item-1"), "Reason 'odder' unmapped")
+    with engine.begin() as conn:
+        later.write(conn)
+    # expect each its own occurrences (1 + 2, 2 + 1), its latest message (the NUL kept as
+    # U+FFFD), the later moment, and the second's alert reset by its resolution
+    rows = [(r.trace_key, r.occurrences, r.message, r.status, r.alerted_status) for r in _rows(engine)]
+    assert rows == [
+        ("sku_not_found:ret-1:item-1", 3, "No stock item 'CAP\ufffd-2'", "open", ""),
+        ("unknown_reason:ret-2:item-1", 3, "Reason 'odder' unmapped", "open", "resolved"),
+    ]
+    assert {r.last_seen.replace(tzinfo=UTC) for r in _rows(engine)} == {NOW + timedelta(hours=1)}

@@ -5,6 +5,8 @@ first-contact walk starts past what was served."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from target_khaos_control.channel import feed
 from target_khaos_control.store import MIGRATIONS, documents, exceptions, open_store, pulls
 
 from tests.khaos_docs import MOMENT, feed_row
+from tests.servers import PostgresServer
 
 
 def _store(tmp_path: Path, count: int) -> Engine:
@@ -141,3 +144,81 @@ def test_a_store_from_before_learns_where_its_last_pull_started(tmp_path: Path) 
     # Khaos never sent "2" or "3" back: nothing proves it had them, so a new first contact
     # serves them again (Khaos refuses what it already has by its AssociatedRef).
     assert _pull(engine, "2020-01-01T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A new store on SQLite, then on Postgres (where a pull reads and marks its page in one statement)."""
+    if request.param == "sqlite":
+        yield open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        return
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine = open_store(postgres.url.rsplit("/", 1)[0] + f"/{name}")
+    yield engine
+    engine.dispose()
+
+
+def test_a_pull_marks_exactly_its_page_served_on_sqlite_and_postgres(any_store: Engine) -> None:
+    # given six documents: RV-3 withdrawn before Khaos pulled it, RV-2 re-requested on the 19th
+    engine = any_store
+    rows = [feed_row(n, "superseded" if n == 3 else "published") for n in range(1, 7)]
+    with engine.begin() as conn:
+        insert_documents(conn, rows)
+        feed.specific_batch(conn, ["RV-2"], "", "JSON", datetime(2026, 11, 19, tzinfo=UTC))
+
+    # when Khaos makes its first contact, three a pull
+    batch = _pull(engine, "2019-12-31T12:00:00")
+
+    # expect the three servable documents from the start, in feed order, with their bodies
+    assert (batch.refs, batch.continuation) == (["RV-1", "RV-2", "RV-4"], "4")
+    assert [json.loads(body) for body in batch.bodies] == [{"AssociatedRef": ref} for ref in batch.refs]
+    with engine.connect() as conn:
+        marks = {
+            row.associated_ref: (row.state, row.first_served_at, row.last_served_at)
+            for row in conn.execute(sa.select(documents))
+        }
+        logged = conn.execute(sa.select(pulls).order_by(pulls.c.id.desc()).limit(1)).one()
+    on_19th, pulled = datetime(2026, 11, 19, tzinfo=UTC), MOMENT
+    assert {
+        ref: (state, *(m and m.replace(tzinfo=UTC) for m in moments)) for ref, (state, *moments) in marks.items()
+    } == {
+        "RV-1": ("served", pulled, pulled),
+        "RV-2": ("re_requested", on_19th, pulled),  # Khaos said its import failed: that stays on record
+        "RV-3": ("superseded", None, None),
+        "RV-4": ("served", pulled, pulled),
+        "RV-5": ("published", None, None),
+        "RV-6": ("published", None, None),
+    }
+    logged_count = logged._mapping["count"]
+    assert (logged.first_position, logged.last_position, logged_count, logged.continuation_out) == (1, 4, 3, "4")
+    # and the next pull, carrying on from "4", the rest; then nothing, carrying on from "6"
+    assert _pull(engine, "4").refs == ["RV-5", "RV-6"]
+    assert (_pull(engine, "6").refs, _pull(engine, "6").continuation) == ([], "6")
+
+
+def test_a_pull_carrying_on_from_the_last_is_four_statements_on_sqlite_and_postgres(any_store: Engine) -> None:
+    # given a feed Khaos has started on, two a pull
+    engine = any_store
+    with engine.begin() as conn:
+        insert_documents(conn, [feed_row(n) for n in range(1, 6)])
+    continuation = _pull(engine, "2019-12-31T12:00:00", limit=2).continuation
+    statements: list[str] = []
+
+    def note(*args: object) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    # when it pulls on from where that pull ended
+    sa.event.listen(engine, "before_cursor_execute", note)
+    batch = _pull(engine, continuation, limit=2)
+    sa.event.remove(engine, "before_cursor_execute", note)
+
+    # expect the next two, in four statements, each a round trip on Postgres: the feed's lock
+    # (on SQLite, BEGIN IMMEDIATE), where the feed is, the page read and marked, the pull logged
+    assert batch.refs == ["RV-3", "RV-4"]
+    on_postgres = engine.dialect.name == "postgresql"
+    assert statements == (
+        ["SELECT", "SELECT", "WITH", "INSERT"] if on_postgres else ["SELECT", "SELECT", "UPDATE", "INSERT"]
+    )

@@ -25,12 +25,12 @@ from target_khaos_control.channel.app import Channel
 from target_khaos_control.operations import reconciliation
 from target_khaos_control.operations.cli import main
 from target_khaos_control.operations.commands import keep_credit_notes
-from target_khaos_control.operations.month_end import Period, close_period
+from target_khaos_control.operations.month_end import Period, _records_as_of, close_period
 from target_khaos_control.operations.month_end_export import as_csv, as_table, summary, write_workbook
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue
 from target_khaos_control.settings import ChannelSettings
-from target_khaos_control.store import documents, open_store
+from target_khaos_control.store import documents, open_store, return_versions
 
 from tests.servers import DEMO_RULES
 from tests.test_dashboard_pages import LOGIN
@@ -323,3 +323,29 @@ def test_a_return_held_back_by_an_open_exception_at_the_end_is_refunded_not_sent
     assert summary(close)["GBP cash"]["gaps"] == {
         "refunded_not_sent": {"count": 1, "amount": "24.00", "oldest_age_days": 10}
     }
+
+
+def test_the_version_held_at_the_end_is_the_latest_received_before_it_in_whatever_order_stored(
+    tmp_path: Path,
+) -> None:
+    # given versions stored out of the order received (a replay's batch committed after a
+    # sync's it began before), and a return first received after the period's end
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    versions = [
+        ("r1", datetime(2026, 11, 10, tzinfo=UTC), '{"id": "r1", "v": 1}'),
+        ("r1", datetime(2026, 12, 2, tzinfo=UTC), '{"id": "r1", "v": 3}'),
+        ("r1", datetime(2026, 11, 20, tzinfo=UTC), '{"id": "r1", "v": 2}'),
+        ("r1", datetime(2026, 11, 5, tzinfo=UTC), '{"id": "r1", "v": 0}'),
+        ("r0", datetime(2026, 12, 9, tzinfo=UTC), '{"id": "r0", "v": 2}'),
+        ("r0", datetime(2026, 12, 4, tzinfo=UTC), '{"id": "r0", "v": 1}'),
+    ]
+    with engine.begin() as conn:
+        conn.execute(return_versions.insert(), [{"return_id": r, "seen_at": s, "record": t} for r, s, t in versions])
+
+    # when the close reads what the store held at the end of November
+    with engine.connect() as conn:
+        records, late = _records_as_of(conn, datetime(2026, 12, 1, tzinfo=UTC))
+
+    # expect r1's version received last before the end (v2), r0's first version (v1), late since 4 December
+    assert [(record["id"], record["v"]) for record in records] == [("r0", 1), ("r1", 2)]
+    assert late == {"r0": datetime(2026, 12, 4, tzinfo=UTC)}

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import json
 import pkgutil
 import re
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import pytest
+import singer_sdk.streams.core
 import tap_reveni.client
 import tap_reveni.pagination
 import tap_reveni.streams
 import tap_reveni.tap
 import tap_reveni.writer
 import target_khaos_control
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 ROOT = Path(__file__).resolve().parent.parent
 TAP = (tap_reveni.client, tap_reveni.pagination, tap_reveni.streams, tap_reveni.tap, tap_reveni.writer)
@@ -66,20 +73,99 @@ def test_the_check_sees_a_private_override() -> None:
     assert "target_khaos_control.sinks.ReturnsSink._validate_and_parse" in private_sdk_overrides(target_modules())
 
 
-def test_a_field_deselected_in_the_catalog_is_still_left_out_of_every_record() -> None:
+def records_written(stream: Any, record: dict[str, Any], capsysbinary: pytest.CaptureFixture[bytes]) -> list[Any]:
+    """The RECORD lines `stream` writes for `record`, as the target reads them."""
+    capsysbinary.readouterr()
+    stream._write_record_message(copy.deepcopy(record))
+    tap_reveni.writer.flush()
+    return [json.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
+
+
+RECORD = {"id": "ret-1", "customer": {"id": "c-1"}, "status": "accepted", "updated_at": "2026-11-20T12:00:00Z"}
+CONFIG = {"api_key": "k", "store_id": "s"}
+
+
+def test_a_field_deselected_in_the_catalog_is_still_left_out_of_every_record(
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
     """Given Meltano's catalog with `customer` deselected, expect records without it: the fast
-    path of `_generate_record_messages` is taken only when every field is selected."""
+    path of `_write_record_message` is taken only when every field is selected."""
     catalog = json.loads((ROOT / "tap-reveni" / "catalog.json").read_text())
     for entry in catalog["streams"][0]["metadata"]:
         if entry["breadcrumb"] == ["properties", "customer"]:
             entry["metadata"]["selected"] = False
-    config = {"api_key": "k", "store_id": "s"}
-    record = {"id": "ret-1", "customer": {"id": "c-1"}, "status": "accepted", "updated_at": "2026-11-20T12:00:00Z"}
 
-    everything = tap_reveni.tap.TapReveni(config=config).streams["returns"]
-    deselected = tap_reveni.tap.TapReveni(config=config, catalog=catalog).streams["returns"]
+    everything = tap_reveni.tap.TapReveni(config=CONFIG).streams["returns"]
+    deselected = tap_reveni.tap.TapReveni(config=CONFIG, catalog=catalog).streams["returns"]
 
-    assert [m.record for m in everything._generate_record_messages(dict(record))] == [record]
-    assert [m.record for m in deselected._generate_record_messages(dict(record))] == [
+    assert [m["record"] for m in records_written(everything, RECORD, capsysbinary)] == [RECORD]
+    assert [m["record"] for m in records_written(deselected, RECORD, capsysbinary)] == [
         {"id": "ret-1", "status": "accepted", "updated_at": "2026-11-20T12:00:00Z"}
     ]
+
+
+WITHOUT_CUSTOMER = {"id": "ret-1", "status": "accepted", "updated_at": "2026-11-20T12:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("maps", "expected"),
+    [
+        ({"returns": {"customer": None}}, [("returns", WITHOUT_CUSTOMER)]),
+        ({"returns_copy": {"__source__": "returns"}}, [("returns", RECORD), ("returns_copy", RECORD)]),
+        (
+            {"returns": {"customer": None}, "returns_copy": {"__source__": "returns"}},
+            [("returns", WITHOUT_CUSTOMER), ("returns_copy", RECORD)],
+        ),
+    ],
+)
+def test_stream_maps_still_apply_to_every_record(
+    maps: dict[str, Any], expected: list[tuple[str, Any]], capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """Given stream maps that drop `customer`, copy the stream, or both, expect each record mapped
+    and copied: the fast path is taken only for singer-sdk's default map alone."""
+    stream = tap_reveni.tap.TapReveni(config={**CONFIG, "stream_maps": maps}).streams["returns"]
+
+    written = records_written(stream, RECORD, capsysbinary)
+
+    assert [(m["stream"], m["record"]) for m in written] == expected
+
+
+def test_a_stream_that_conforms_types_still_conforms_every_record(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """Given the stream set to conform the top level of each record to its schema, expect a field
+    the schema does not have dropped: the fast path is taken only when nothing is conformed."""
+
+    class Conforming(tap_reveni.streams.ReturnsStream):
+        TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+    stream = Conforming(tap_reveni.tap.TapReveni(config=CONFIG))
+
+    written = records_written(stream, {**RECORD, "not_in_the_schema": 1}, capsysbinary)
+
+    assert [m["record"] for m in written] == [RECORD]
+
+
+@pytest.mark.parametrize("version", [None, 1764806400])
+def test_the_fast_path_writes_the_line_singer_sdk_writes(
+    version: int | None, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """Given a record going out as read, expect byte for byte the line singer-sdk's own path writes
+    (a RecordMessage through the tap's writer), with and without a stream version."""
+    extracted = datetime(2026, 12, 4, 18, 30, 5, 123456, tzinfo=UTC)
+    monkeypatch.setattr(tap_reveni.streams, "utc_now", lambda: extracted)
+    monkeypatch.setattr(singer_sdk.streams.core, "utc_now", lambda: extracted)
+    stream = tap_reveni.tap.TapReveni(config=CONFIG).streams["returns"]
+    stream._stream_version = version
+    record = {**RECORD, "refunds": [{"amount": Decimal("24.00")}], "note": "Café ✓"}
+
+    capsysbinary.readouterr()
+    stream._write_record_message(copy.deepcopy(record))
+    tap_reveni.writer.flush()
+    fast = capsysbinary.readouterr().out
+    for message in singer_sdk.streams.core.Stream._generate_record_messages(stream, copy.deepcopy(record)):
+        stream._tap.write_message(message)
+    tap_reveni.writer.flush()
+    sdk = capsysbinary.readouterr().out
+
+    assert fast == sdk
+    version_part = b"" if version is None else b',"version":1764806400'
+    assert fast.endswith(version_part + b',"time_extracted":"2026-12-04T18:30:05.123456Z"}\n')

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +18,37 @@ from target_khaos_control.store import MIGRATIONS
 
 from tests.servers import target_config
 
-FIXTURE = Path(__file__).parent / "fixtures" / "returns.singer"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "returns.singer"
 
-# Runs a plugin's command in this interpreter, then writes the modules it imported and how
-# many objects it left out of garbage collection (gc.freeze: what start-up loaded).
+# Runs a plugin's command (the function its script calls) in this interpreter, then writes
+# the modules it imported, how many objects it left out of garbage collection (gc.freeze:
+# what start-up loaded), how many collections ran, and the collector's state at the end.
 RUN_AND_LIST = """
 import gc, json, sys
 plugin, listing = sys.argv[1], sys.argv[2]
 sys.argv = [plugin, *sys.argv[3:]]
+if plugin == "target-khaos-control":
+    from target_khaos_control.command import main
+else:
+    from tap_reveni.cli import main
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
 try:
-    if plugin == "target-khaos-control":
-        from target_khaos_control.target import TargetKhaosControl
-        TargetKhaosControl.cli()
-    else:
-        from tap_reveni.tap import main
-        main()
+    main()
 except SystemExit as stop:
     assert not stop.code, stop.code
 with open(listing, "w") as out:
-    json.dump({"modules": sorted(sys.modules), "frozen": gc.get_freeze_count()}, out)
+    json.dump(
+        {
+            "modules": sorted(sys.modules),
+            "frozen": gc.get_freeze_count(),
+            "collections": len(collections),
+            "collector_on": gc.isenabled(),
+            "young_threshold": gc.get_threshold()[0],
+        },
+        out,
+    )
 """
 
 # What a run may need, and `--about` never: the store, the rules, the alerts, the web side.
@@ -107,6 +120,40 @@ def test_what_start_up_loaded_is_left_out_of_garbage_collection(plugin: str, tmp
     listed = run_listing(tmp_path, plugin, "--about", "--format", "json")
 
     assert listed["frozen"] > 10_000, "singer-sdk alone leaves tens of thousands of objects"
+
+
+def test_the_target_command_is_the_one_that_starts_with_the_garbage_collector_off() -> None:
+    (script,) = [point for point in entry_points(group="console_scripts") if point.name == "target-khaos-control"]
+
+    assert script.value == "target_khaos_control.command:main"
+
+
+def test_given_the_target_command_it_starts_without_a_single_garbage_collection(tmp_path: Path) -> None:
+    listed = run_listing(tmp_path, "target-khaos-control", "--about", "--format", "json")
+
+    assert listed["collections"] == 0, "what start-up loads lives to the end: nothing to collect"
+
+
+def test_given_a_sync_the_garbage_collector_is_back_on_once_the_target_started(tmp_path: Path) -> None:
+    config = tmp_path / "target.json"
+    config.write_text(json.dumps(target_config(tmp_path)))
+    schema, one_return = FIXTURE.read_text().splitlines()[:2]
+
+    listed = run_listing(tmp_path, "target-khaos-control", "--config", str(config), stdin=f"{schema}\n{one_return}\n")
+
+    assert listed["collector_on"] is True, "a long run's own garbage must still be collected"
+    assert listed["frozen"] > 10_000, "what start-up loaded is left out of collections"
+    assert listed["young_threshold"] >= 10_000, "a batch's records are not walked each 700 new objects (Python's)"
+
+
+@pytest.mark.parametrize("plugin", ["loaders/target-khaos-control", "extractors/tap-reveni"])
+def test_meltanos_plugin_environments_are_built_with_their_modules_compiled(plugin: str) -> None:
+    venv = ROOT / ".meltano" / plugin / "venv"
+
+    assert venv.is_dir(), "make install builds Meltano's plugin environments"
+    assert list(venv.glob("lib/python3*/site-packages/singer_sdk/__pycache__/*.pyc")), (
+        "built by uv without UV_COMPILE_BYTECODE: each sync would compile singer-sdk again where it cannot write"
+    )
 
 
 def test_the_latest_revision_read_from_the_files_is_alembics_head() -> None:

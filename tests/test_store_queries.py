@@ -78,3 +78,19 @@ def test_every_statement_of_a_batch_finds_its_rows_by_an_index(tmp_path: Path) -
     # expect each to find its rows through an index, among them what Khaos holds and its statuses
     assert any("order_statuses" in statement for statement, _ in statements)
     assert whole_table_reads(database, statements) == []
+
+
+def test_the_versions_of_returns_carry_no_index_a_batch_would_pay_for(tmp_path: Path) -> None:
+    # given a migrated store
+    database = tmp_path / "store.db"
+    open_store(f"sqlite:///{database}").dispose()
+
+    # when its indexes on `return_versions` are listed (SQLite's own for the key aside)
+    with sqlite3.connect(database) as raw:
+        indexes = raw.execute(
+            "select name from sqlite_master where type = 'index' and tbl_name = 'return_versions' and sql is not null"
+        ).fetchall()
+
+    # expect none: the month-end close, its one reader, reads the whole table; an index on
+    # Reveni's random return ids cost each batch a page per new version in a grown store
+    assert indexes == []

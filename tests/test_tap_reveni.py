@@ -8,12 +8,15 @@ refusals with the tap's entry point and the sandbox's app inside the test's proc
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import tap_reveni.cli
+import tap_reveni.tap
 
 from tests.in_process import Waits, run_tap_here
 from tests.servers import SANDBOX_KEY, ReveniSandbox, run_tap
@@ -303,3 +306,14 @@ def test_a_secret_of_the_wrong_type_is_named_but_never_printed(
     assert run.returncode != 0
     assert "98765432101234" not in run.stderr
     assert "api_key" in run.stderr
+
+
+def test_the_command_runs_the_tap_with_the_garbage_collector_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given the `tap-reveni` command, expect the tap run with garbage collection on: it is
+    paused only while singer-sdk and the tap load (tap_reveni.cli)."""
+    seen: list[bool] = []
+    monkeypatch.setattr(tap_reveni.tap, "main", lambda: seen.append(gc.isenabled()))
+
+    tap_reveni.cli.main()
+
+    assert seen == [True]

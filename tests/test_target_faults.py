@@ -284,6 +284,17 @@ def test_a_null_record_is_said_and_skipped_and_the_rest_is_read(caplog: pytest.L
     assert "Line 2: a RECORD of stream 'returns' with a null record: no return in it, skipped" in caplog.text
 
 
+def test_lines_of_nothing_but_whitespace_are_skipped_yet_counted_in_the_line_numbers() -> None:
+    calls = _Calls()
+    blank = ["", "   ", "\t\r", "\u00a0\u2003"]  # empty; spaces; a tab and a CR; Unicode's spaces
+
+    with pytest.raises(SystemExit) as stopped:
+        Reader().process_lines(io.StringIO("\n".join([SCHEMA_LINE, *blank, "nonsense"]) + "\n"), calls.callbacks())
+
+    assert calls.seen == ["SCHEMA"]
+    assert "line 6 of the Singer input: not JSON" in str(stopped.value.code)
+
+
 def test_the_target_stops_on_a_malformed_line_without_a_traceback(tmp_path: Path, target_here: TargetCommand) -> None:
     good = json.dumps(_record(_a_return("accepted")))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel.checkpoints import BACKSTOP_PAGES, WalCheckpoints
-from target_khaos_control.store import documents, open_store
+from target_khaos_control.store import CACHE_KB, WAL_PAGES, documents, open_store
 
 from tests.khaos_docs import feed_row
 
@@ -38,6 +38,26 @@ def test_the_channel_checkpoints_the_wal_after_its_commits_not_in_them(tmp_path:
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one() == 1000
     engine.dispose()
+
+
+def test_a_target_checkpoints_every_ten_batches_or_so_and_the_channel_keeps_its_small_cache(tmp_path: Path) -> None:
+    # given a store opened by a target, and the same store opened as `serve` opens it
+    target = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    channel = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    WalCheckpoints.off_the_answers(channel)
+
+    def settings(engine: sa.Engine) -> tuple[int, int]:
+        with engine.connect() as conn:
+            pragma = conn.exec_driver_sql
+            return pragma("PRAGMA wal_autocheckpoint").scalar_one(), pragma("PRAGMA cache_size").scalar_one()
+
+    # expect the target's commits to checkpoint past 128 MB of WAL (a batch into a grown store
+    # rewrites pages the next batches rewrite again), with a 16 MB page cache
+    assert settings(target) == (WAL_PAGES, -CACHE_KB) == (32_768, -16_384)
+    # and the channel's many connections to checkpoint past 16 MB, with SQLite's 2 MB cache each
+    assert settings(channel) == (BACKSTOP_PAGES, -2000)
+    target.dispose()
+    channel.dispose()
 
 
 def test_on_postgres_nothing_changes() -> None:

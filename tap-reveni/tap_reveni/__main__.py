@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tap_reveni.tap import main
+from tap_reveni.cli import main
 
 main()

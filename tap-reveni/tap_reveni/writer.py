@@ -40,20 +40,42 @@ class Writer(MsgSpecWriter):
         try:
             return super().serialize_message(message)
         except UnicodeEncodeError:
-            line = simplejson.dumps(message.to_dict(), use_decimal=True, ensure_ascii=True, default=_plain)
-            return bytearray(line.encode() + b"\n")
+            return bytearray(_escaped(message.to_dict()))
 
     def write_message(self, message: Message) -> None:
         """Gathered into a block, written out with each STATE message or when full."""
-        end = len(_pending)
-        try:  # encoded straight onto the block, as singer-sdk's msgspec writer encodes it
-            encoder.encode_into(message.to_dict(), _pending, -1)
-            _pending.extend(b"\n")
-        except UnicodeEncodeError:
-            del _pending[end:]
-            _pending.extend(self.serialize_message(message))
+        _gather(message.to_dict())
         if message.type == SingerMessageType.STATE or len(_pending) >= BLOCK:
             flush()
+
+    def write_record(
+        self, stream: str, record: dict[str, t.Any], version: int | None, time_extracted: datetime.datetime
+    ) -> None:
+        """A RECORD message, the line `write_message` writes for singer-sdk's RecordMessage (the keys
+        of its `to_dict`, in that order) without building one: that was a tenth of the tap's own CPU
+        per record (issue 22). `time_extracted` is in UTC, as RecordMessage makes it."""
+        message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
+        if version is not None:
+            message["version"] = version
+        message["time_extracted"] = time_extracted
+        _gather(message)
+        if len(_pending) >= BLOCK:
+            flush()
+
+
+def _gather(message: dict[str, t.Any]) -> None:
+    end = len(_pending)
+    try:  # encoded straight onto the block, as singer-sdk's msgspec writer encodes it
+        encoder.encode_into(message, _pending, -1)
+        _pending.extend(b"\n")
+    except UnicodeEncodeError:
+        del _pending[end:]
+        _pending.extend(_escaped(message))
+
+
+def _escaped(message: dict[str, t.Any]) -> bytes:
+    line: str = simplejson.dumps(message, use_decimal=True, ensure_ascii=True, default=_plain)
+    return line.encode() + b"\n"
 
 
 def flush() -> None:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from target_khaos_control.target import TargetKhaosControl
+from target_khaos_control.command import main
 
-TargetKhaosControl.cli()
+main()

@@ -43,8 +43,14 @@ def update_many(conn: Connection, table: sa.Table, key: str, rows: Sequence[Mapp
 
 def _by_columns(rows: Sequence[Mapping[str, object]]) -> dict[tuple[str, ...], list[Mapping[str, object]]]:
     grouped: dict[tuple[str, ...], list[Mapping[str, object]]] = {}
+    # Rows built alike give their columns in the same order: sorted once per order, not per row.
+    columns_of: dict[tuple[str, ...], tuple[str, ...]] = {}
     for row in rows:
-        grouped.setdefault(tuple(sorted(row)), []).append(row)
+        given = tuple(row)
+        columns = columns_of.get(given)
+        if columns is None:
+            columns = columns_of[given] = tuple(sorted(given))
+        grouped.setdefault(columns, []).append(row)
     return grouped
 
 

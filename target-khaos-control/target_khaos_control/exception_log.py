@@ -70,6 +70,10 @@ def trace_key(kind: Kind, subject: str, item: str = "", part: str = "") -> str:
     return f"{kind}:{subject}:{item}" + (f":{part}" if part else "")
 
 
+# What json.dumps(details, default=str, ensure_ascii=False) writes, without making an
+# encoder per exception raised.
+DETAILS = json.JSONEncoder(default=str, ensure_ascii=False)
+
 RECONCILIATION = "(reconciliation)"  # the item id of the exceptions the reconciliation raises
 
 
@@ -110,6 +114,7 @@ class ExceptionLog:
         self.writes: dict[str, dict[str, Any]] = {}
         self.opened = 0  # new, or reopened: for the run's summary
         self.resolved = 0
+        self.touched = 0  # rows written: opened, seen again or resolved
 
     def raise_exception(
         self,
@@ -132,7 +137,7 @@ class ExceptionLog:
             return_id=subject.return_id,
             item_id=subject.item_id,
             message=message,
-            details=json.dumps(details or {}, default=str, ensure_ascii=False),
+            details=DETAILS.encode(details or {}),
             ruleset_hash=ruleset_hash,
             status=OPEN,
             last_seen=self.moment,
@@ -169,20 +174,32 @@ class ExceptionLog:
                 resolved.append(write)
         self.opened += len(fresh) + sum(1 for row, _ in repeat if self.was_resolved(row["trace_key"]))
         self.resolved += len(resolved)
+        self.touched += len(fresh) + len(repeat) + len(resolved)
         self.stored |= {row["trace_key"] for row in fresh}
         self.before.update({row["trace_key"]: OPEN for row in fresh})
         self.before.update({row["trace_key"]: OPEN for row, _ in repeat})
         self.before.update({row["trace_key"]: RESOLVED for row in resolved})
         self.writes = {}
         insert_many(conn, exceptions, fresh)
-        for row, seen in repeat:  # few per batch: a problem seen again
-            values = {name: value for name, value in row.items() if name != "trace_key"}
-            conn.execute(
-                exceptions.update()
-                .where(exceptions.c.trace_key == row["trace_key"])
-                .values(**values, occurrences=exceptions.c.occurrences + seen)
-            )
+        _seen_again(conn, repeat)
         update_many(conn, exceptions, "trace_key", resolved)
+
+
+def _seen_again(conn: Connection, repeat: list[tuple[dict[str, Any], int]]) -> None:
+    """Exceptions seen again: their columns as now raised, and their occurrences added to,
+    in one statement per set of columns (executemany), not one per exception: a batch of
+    newer versions sees most of its exceptions again."""
+    c = exceptions.c
+    grouped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row, seen in repeat:
+        columns = tuple(sorted(name for name in row if name != "trace_key"))
+        parameters = {f"b_{name}": row[name] for name in columns}
+        grouped.setdefault(columns, []).append({**parameters, "b_trace_key": row["trace_key"], "b_seen": seen})
+    for columns, rows in grouped.items():
+        values: dict[str, Any] = {name: sa.bindparam(f"b_{name}", type_=c[name].type) for name in columns}
+        values["occurrences"] = c.occurrences + sa.bindparam("b_seen", type_=sa.Integer())
+        key = sa.bindparam("b_trace_key", type_=c.trace_key.type)
+        conn.execute(exceptions.update().where(c.trace_key == key).values(values), rows)
 
 
 class ActionRefused(ValueError):

@@ -13,11 +13,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.documents import Line
 from target_khaos_control.states import RE_REQUESTED, SENT
 from target_khaos_control.store import (
@@ -117,24 +117,26 @@ class Position:
         return ", ".join(doc.describe() for doc in self.documents)
 
 
+# Each document Khaos holds of the returns read (SENT is fixed: written into the statement).
+_SENT = ReadIn(
+    sa.select(
+        documents.c.associated_ref,
+        documents.c.return_id,
+        documents.c.sequence,
+        documents.c.state,
+        documents.c.currency,
+        document_bodies.c.body,
+        documents.c.lines,
+    )
+    .select_from(documents_with_bodies)
+    .where(documents.c.state.in_(sa.bindparam("sent", sorted(SENT), expanding=True, literal_execute=True))),
+    documents.c.return_id,
+)
+
+
 def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Position]:
     """What Khaos holds of each of these returns; a return Khaos holds nothing of is absent."""
-    rows: list[Any] = []
-    query = (
-        sa.select(
-            documents.c.associated_ref,
-            documents.c.return_id,
-            documents.c.sequence,
-            documents.c.state,
-            documents.c.currency,
-            document_bodies.c.body,
-            documents.c.lines,
-        )
-        .select_from(documents_with_bodies)
-        .where(documents.c.state.in_(SENT))
-    )
-    for chunk in chunks(return_ids):
-        rows += conn.execute(query.where(documents.c.return_id.in_(chunk))).all()
+    rows = _SENT.rows(conn, return_ids)
     if not rows:
         return {}
     refs = [row.associated_ref for row in rows]
@@ -163,9 +165,13 @@ def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Positio
     return positions
 
 
+# What json.dumps(facts, sort_keys=True) writes, without making an encoder per document.
+FACTS = json.JSONEncoder(sort_keys=True)
+
+
 def line_facts(lines: list[Line]) -> str:
     """The `lines` column of a document: what each of its lines credits, and how."""
-    return json.dumps(
+    return FACTS.encode(
         {
             line.item_id: {
                 "credit": str(line.credit),
@@ -173,8 +179,7 @@ def line_facts(lines: list[Line]) -> str:
                 "reason": str(line.returned[0].ReturnReason.ID or "") if line.returned else "",
             }
             for line in lines
-        },
-        sort_keys=True,
+        }
     )
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
+from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import Kind, Owner
@@ -42,7 +43,6 @@ from target_khaos_control.reveni import Sent
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
 from target_khaos_control.store import (
-    chunks,
     document_bodies,
     documents,
     exceptions,
@@ -65,6 +65,11 @@ class Counts:
     backwards: int = 0  # versions whose status went back: left for CX
     exceptions_opened: int = 0  # new, or reopened
     exceptions_resolved: int = 0
+    exceptions_touched: int = 0  # opened, seen again or resolved: what the exceptions stream sends
+
+    def figures(self) -> dict[str, int]:
+        """The figures the run's summary adds up (what the exceptions stream sends is not one)."""
+        return {name: value for name, value in vars(self).items() if name != "exceptions_touched"}
 
 
 @dataclass
@@ -77,8 +82,9 @@ class Document:
     state: str
     item_ids: list[str]
     feed_position: int | None = None
-    values: dict[str, object] = field(default_factory=dict)  # columns to write
+    values: dict[str, object] = field(default_factory=dict)  # columns to write to `documents`
     new: bool = False
+    body: str | None = None  # the body to write to `document_bodies`, when it changed
 
 
 # Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
@@ -102,6 +108,32 @@ def content_hash(canonical: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+_VERSIONS = ReadIn(
+    sa.select(
+        reveni_returns.c.return_id,
+        reveni_returns.c.content_hash,
+        reveni_returns.c.ruleset_hash,
+        reveni_returns.c.updated_at,
+        reveni_returns.c.status,
+    ),
+    reveni_returns.c.return_id,
+)
+_DOCUMENTS = ReadIn(
+    sa.select(
+        documents.c.associated_ref,
+        documents.c.return_id,
+        documents.c.sequence,
+        documents.c.state,
+        documents.c.item_ids,
+        documents.c.feed_position,
+    ),
+    documents.c.return_id,
+)
+_EXCEPTIONS = ReadIn(
+    sa.select(exceptions.c.return_id, exceptions.c.trace_key, exceptions.c.status), exceptions.c.return_id
+)
+
+
 class Batch:
     """Applies one batch of (record, draft) pairs inside the caller's transaction."""
 
@@ -116,51 +148,30 @@ class Batch:
     ) -> None:
         """Read what the store holds of these returns (versions, documents, exceptions, Khaos's position) once."""
         self.conn, self.moment, self.force, self.routing = conn, moment, force, routing or Routing()
-        table = reveni_returns.c
-        stored = self._select(
-            sa.select(table.return_id, table.content_hash, table.ruleset_hash, table.updated_at, table.status),
-            table.return_id,
-            return_ids,
-        )
-        self.versions = {row.return_id: (row.content_hash, row.ruleset_hash) for row in stored}
-        self.latest = {row.return_id: Version(read_moment(row.updated_at), row.status) for row in stored}
+        stored = _VERSIONS.rows(conn, return_ids)
+        # By position: a Row's attribute by name costs more than the read itself.
+        self.versions = {row[0]: (row[1], row[2]) for row in stored}
+        # Read into a Version only when a return has changed: most of a resent batch has not.
+        self.stored_versions = {row[0]: (row[3], row[4]) for row in stored}
+        self.latest: dict[str, Version] = {}
         self.stored_returns = set(self.versions)
         self.new_versions: list[dict[str, object]] = []
+        # Each return's documents, made Documents only when its version has changed.
+        self.stored_documents: dict[str, list[Any]] = {}
+        for row in _DOCUMENTS.rows(conn, return_ids):
+            self.stored_documents.setdefault(row[1], []).append(row)
         self.documents: dict[str, list[Document]] = {}
-        for row in self._select(
-            sa.select(
-                documents.c.associated_ref,
-                documents.c.return_id,
-                documents.c.sequence,
-                documents.c.state,
-                documents.c.item_ids,
-                documents.c.feed_position,
-            ),
-            documents.c.return_id,
-            return_ids,
-        ):
-            self.documents.setdefault(row.return_id, []).append(
-                Document(
-                    row.associated_ref,
-                    row.return_id,
-                    row.sequence,
-                    row.state,
-                    json.loads(row.item_ids),
-                    row.feed_position,
-                )
-            )
         # Each return looks only at its own exceptions.
         self.exception_keys: dict[str, set[str]] = {}
         statuses = {}
-        for row in self._select(
-            sa.select(exceptions.c.return_id, exceptions.c.trace_key, exceptions.c.status),
-            exceptions.c.return_id,
-            return_ids,
-        ):
-            self.exception_keys.setdefault(row.return_id, set()).add(row.trace_key)
-            statuses[row.trace_key] = row.status
+        for return_id, key, status in _EXCEPTIONS.rows(conn, return_ids):
+            self.exception_keys.setdefault(return_id, set()).add(key)
+            statuses[key] = status
         self.exception_log = ExceptionLog(statuses, moment, self.routing)
-        self.positions = read_positions(conn, return_ids)  # what Khaos holds: no pull lands while we decide
+        # What Khaos holds: no pull lands while we decide. Only returns with a document in a
+        # sent state can hold any (the documents just read, under the same lock).
+        held = [rid for rid, rows in self.stored_documents.items() if any(row[3] in SENT for row in rows)]
+        self.positions = read_positions(conn, held)
         self.return_writes: dict[str, dict[str, object]] = {}
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
         self.next_position = next_feed_position(last)
@@ -176,7 +187,7 @@ class Batch:
             self.counts.unchanged += 1
             return
         incoming = Version(read_moment(record.get("updated_at")), str(record.get("status") or ""))
-        latest = self.latest.get(return_id)
+        latest = self._latest(return_id)
         if latest is not None and older(incoming, latest):
             self.counts.older += 1
             return
@@ -187,21 +198,40 @@ class Batch:
         if latest is not None and backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
+        stored = storable(canonical)
         if self.versions.get(return_id, ("",))[0] != version[0]:
-            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": storable(canonical)})
+            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": stored})
         self.versions[return_id], self.latest[return_id] = version, incoming
-        digest = version[0]
-        self.return_writes[return_id] = {
+        row: dict[str, object] = {
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
             "updated_at": storable(str(record.get("updated_at", ""))),
             "status": storable(incoming.status),
-            "content_hash": digest,
-            "record": storable(canonical),
+            "content_hash": version[0],
+            "record": stored,
             "last_changed": self.moment,
         }
+        if return_id not in self.stored_returns:  # inserted: when the store first saw it too
+            row["first_seen"] = self.moment
+        self.return_writes[return_id] = row
         self._place_lines(record, draft)
         self._note_problems(return_id, draft)
+
+    def _latest(self, return_id: str) -> Version | None:
+        """The version of this return decided on: this batch's, else the store's."""
+        if return_id not in self.latest and return_id in self.stored_versions:
+            updated_at, status = self.stored_versions[return_id]
+            self.latest[return_id] = Version(read_moment(updated_at), status)
+        return self.latest.get(return_id)
+
+    def _documents(self, return_id: str) -> list[Document]:
+        """This return's documents, as stored or as this batch left them."""
+        if return_id not in self.documents:
+            self.documents[return_id] = [
+                Document(ref, return_id, sequence, state, json.loads(item_ids), position)
+                for ref, _, sequence, state, item_ids, position in self.stored_documents.get(return_id, ())
+            ]
+        return self.documents[return_id]
 
     def _question(self, return_id: str, latest: Version, incoming: Version, draft: Draft, updated_at: str) -> None:
         """Leave the return as it was and ask CX: the stored version stays the one decided on."""
@@ -222,7 +252,7 @@ class Batch:
         self._note_problems(return_id, draft, resolve=False)
 
     def _place_lines(self, record: Sent, draft: Draft) -> None:
-        existing = sorted(self.documents.get(draft.return_id, []), key=lambda doc: doc.sequence)
+        existing = sorted(self._documents(draft.return_id), key=lambda doc: doc.sequence)
         already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
         open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
@@ -246,13 +276,20 @@ class Batch:
             open_doc = Document(
                 associated_ref(draft.return_id, sequence), draft.return_id, sequence, HELD, [], new=True
             )
-            open_doc.values.update(created_at=self.moment, state_changed_at=self.moment, state=HELD)
-            self.documents.setdefault(draft.return_id, []).append(open_doc)
+            open_doc.values.update(
+                associated_ref=open_doc.associated_ref,
+                return_id=draft.return_id,
+                sequence=sequence,
+                created_at=self.moment,
+                state_changed_at=self.moment,
+                state=HELD,
+            )
+            self._documents(draft.return_id).append(open_doc)
         open_doc.item_ids = sorted(line.item_id for line in to_send)
         hold_reason = draft.blocking_reason
+        open_doc.body = khaos_documents.encode(draft.document(open_doc.associated_ref, to_send))
         open_doc.values.update(
             ruleset_hash=draft.ruleset_hash,
-            body=khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
             item_ids=json.dumps(open_doc.item_ids),
             lines=line_facts(to_send),
             source_updated_at=str(record.get("updated_at", "")),
@@ -309,65 +346,37 @@ class Batch:
 
     def write(self) -> Counts:
         """Write the batch's returns, documents and exceptions to the store; the batch's counts."""
-        conn, moment = self.conn, self.moment
+        conn = self.conn
         rows = list(self.return_writes.values())
-        insert_many(
-            conn,
-            reveni_returns,
-            [r | {"first_seen": moment} for r in rows if r["return_id"] not in self.stored_returns],
-        )
+        insert_many(conn, reveni_returns, [r for r in rows if r["return_id"] not in self.stored_returns])
         update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
         insert_many(conn, return_versions, self.new_versions)  # what the month-end close reads as of a date
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
-        # A body goes to its own table (a pull then rewrites only the small rows), written
-        # in this transaction with its document: never a document without its body.
-        bodies = {d.associated_ref: d.values["body"] for d in changed if "body" in d.values}
-        small = {d.associated_ref: {k: v for k, v in d.values.items() if k != "body"} for d in changed}
-        new = {d.associated_ref for d in changed if d.new}
         # Every position given out here is past the feed's end, so no two rows ever clash.
-        insert_many(
-            conn,
-            documents,
-            [
-                {
-                    "associated_ref": d.associated_ref,
-                    "return_id": d.return_id,
-                    "sequence": d.sequence,
-                    **small[d.associated_ref],
-                }
-                for d in changed
-                if d.new
-            ],
-        )
+        insert_many(conn, documents, [d.values for d in changed if d.new])  # a new one's values name it whole
         update_many(
             conn,
             documents,
             "associated_ref",
-            [
-                {"associated_ref": d.associated_ref, **small[d.associated_ref]}
-                for d in changed
-                if not d.new and small[d.associated_ref]
-            ],
+            [{"associated_ref": d.associated_ref, **d.values} for d in changed if not d.new],
         )
+        # A body goes to its own table (a pull then rewrites only the small rows), written
+        # in this transaction with its document: never a document without its body.
+        bodies = [d for d in changed if d.body is not None]
         insert_many(
-            conn, document_bodies, [{"associated_ref": ref, "body": bodies[ref]} for ref in bodies if ref in new]
+            conn, document_bodies, [{"associated_ref": d.associated_ref, "body": d.body} for d in bodies if d.new]
         )
         update_many(
             conn,
             document_bodies,
             "associated_ref",
-            [{"associated_ref": ref, "body": bodies[ref]} for ref in bodies if ref not in new],
+            [{"associated_ref": d.associated_ref, "body": d.body} for d in bodies if not d.new],
         )
         self.exception_log.write(conn)
         self.counts.exceptions_opened = self.exception_log.opened
         self.counts.exceptions_resolved = self.exception_log.resolved
+        self.counts.exceptions_touched = self.exception_log.touched
         return self.counts
-
-    def _select(self, query: sa.Select[Any], column: sa.ColumnElement[Any], ids: list[str]) -> list[Any]:
-        rows: list[Any] = []
-        for chunk in chunks(ids):
-            rows += self.conn.execute(query.where(column.in_(chunk))).all()
-        return rows
 
 
 def apply_returns(

@@ -79,7 +79,7 @@ class Reader(MsgSpecReader):
                 break
             except UnicodeDecodeError as error:
                 raise _stop(number, f"not UTF-8 text (byte {error.start} cannot be read)") from None
-            if not line.strip():
+            if not line or line.isspace():  # as `not line.strip()`, without copying each line
                 continue  # an empty line says nothing
             message = self._message(number, line)
             kind = message["type"]

@@ -76,10 +76,11 @@ class ReturnsSink(BatchSink):
             catalogue = self.target.catalogue.read(conn)  # what Khaos last pushed about its stock
             entries = [(record, ruleset.draft(record, catalogue)) for record in records]
             counts = apply_returns(conn, entries, moment, routing=ruleset.routing)
-        self.target.run_counts.update({"returns": len(records), **vars(counts)})
+        self.target.run_counts.update({"returns": len(records), **counts.figures()})
         # Committed: now the exceptions this batch opened, saw again or resolved go out, to
-        # the exceptions file when there is one (read back only then: the store keeps them).
-        if self.target.exception_stream.path is not None:
+        # the exceptions file when there is one (read back only then, and only when the batch
+        # wrote one: the store keeps them).
+        if counts.exceptions_touched and self.target.exception_stream.path is not None:
             with self.target.engine.connect() as conn:
                 self.target.exception_stream.write(touched_since(conn, moment))
         self.target.batch_committed(self)

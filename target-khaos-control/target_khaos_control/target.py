@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from target_khaos_control.sinks import ReturnsSink
 
 
+# How many new objects the garbage collector lets pile up before it looks for cycles (Python: 700).
+YOUNG_OBJECTS_PER_COLLECTION = 50_000
+
+
 class TargetKhaosControl(Target):
     """Turns each Reveni return into Khaos `CustomerReturn` documents in the store the
     channel serves to Khaos Control."""
@@ -51,7 +55,8 @@ class TargetKhaosControl(Target):
     config_jsonschema = CONFIG_SCHEMA
     # Set by the command, never in process (tests, the SDK suite): what start-up loaded lives
     # until the process ends, so the garbage collector is told to leave it alone (gc.freeze),
-    # which saves a tenth of a second of CPU, mostly at exit (issue 22; bench/startup.py).
+    # which saves a tenth of a second of CPU, mostly at exit (issue 22; bench/startup.py);
+    # the command (command.py) starts with the collector off; `__init__` turns it on at its end.
     freeze_after_start = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -93,6 +98,12 @@ class TargetKhaosControl(Target):
             self.run_id = start_run(conn, "sync", self.started)
         if self.freeze_after_start:
             gc.freeze()
+        if not gc.isenabled():  # the command started with it off (command.py): on again for the run
+            # A batch's records live until it is committed; at Python's default (a collection
+            # each 700 new objects) each is walked several times while it waits, ~10 us a
+            # return. Cycles (rare here) wait a little longer to be freed: memory stays flat.
+            gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION)
+            gc.enable()
 
     @classmethod
     def invoke(cls, **options: Any) -> None:

@@ -10,7 +10,8 @@ is handed back after its work (committed by then), the thread checkpoints what i
 from its beginning only at a write that begins after a complete checkpoint, which pulls
 back to back leave no room for: so the connections keep SQLite's own checkpoint as a
 backstop at BACKSTOP_PAGES (16 MB), where it finds nearly everything already copied.
-A target's connections keep their own checkpoints.
+A target's connections keep their own checkpoints, past store.WAL_PAGES, and a larger page
+cache; the channel's, many in its pool, keep SQLite's default cache (2 MB each).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger("reveni_khaos.channel")
 BACKSTOP_PAGES = 4096  # the WAL's bound: SQLite's own checkpoint past it (its default is 1,000)
+SQLITE_CACHE_KB = 2000  # SQLite's default page cache
 IDLE_SECONDS = 60  # the thread ends after this long with no work done; the next starts it again
 
 
@@ -78,3 +80,4 @@ class WalCheckpoints:
 
 def _no_automatic_checkpoint(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    dbapi_connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")

@@ -21,16 +21,30 @@ refuses by its AssociatedRef. A value that is neither a position nor a datetime 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
+from target_khaos_control.channel.feed_statements import (
+    ANSWERED_WITH,
+    FEED_END,
+    LOG_PULL,
+    MARK_SERVED,
+    NEXT_SERVABLE,
+    PAGE,
+    PAGE_MARKED,
+    SERVED_THROUGH,
+    TRY_FEED_LOCK,
+    WHERE_WE_ARE,
+)
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject
 from target_khaos_control.exception_routing import Routing
-from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, SERVED, may_become
+from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, may_become
 from target_khaos_control.store import (
     PULLS_KEPT,
     chunks,
@@ -49,31 +63,6 @@ ACKNOWLEDGED_LOOKBACK = 1000  # pulls searched for Khaos's last acknowledgement 
 NO_CONTINUATION = (
     "no Sirion-Continuation: Khaos sends one on every pull (a datetime on its first contact), so this "
     "call was served nothing; to check that the channel is up, use /healthz"
-)
-
-
-# A pull's two big statements, built once: SQLAlchemy then only looks up their compiled form.
-PAGE = (
-    sa.select(documents.c.associated_ref, document_bodies.c.body, documents.c.feed_position)
-    .select_from(documents_with_bodies)
-    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > sa.bindparam("after"))
-    .order_by(documents.c.feed_position)
-    .limit(sa.bindparam("limit", type_=sa.Integer))
-)
-_MOMENT = sa.bindparam("moment", type_=documents.c.last_served_at.type)
-_NEWLY = documents.c.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
-MARK_SERVED = (
-    documents.update()
-    .where(
-        documents.c.feed_position.between(sa.bindparam("first"), sa.bindparam("last")),
-        documents.c.state.in_(SERVABLE),
-    )
-    .values(
-        last_served_at=_MOMENT,
-        first_served_at=sa.func.coalesce(documents.c.first_served_at, _MOMENT),
-        state=sa.case((_NEWLY, SERVED.value), else_=documents.c.state),
-        state_changed_at=sa.case((_NEWLY, _MOMENT), else_=documents.c.state_changed_at),
-    )
 )
 
 
@@ -124,40 +113,48 @@ def next_batch(
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
-    if conn.dialect.name == "postgresql" and _polling(conn, limit):
+    # What is read under the feed's lock is what gets marked served. On Postgres a pull
+    # takes it if it is free; while a target's batch holds it, a pull with nothing new
+    # to serve answers without waiting (it marks nothing).
+    if conn.dialect.name != "postgresql":
+        lock_feed(conn)
+    elif not conn.execute(TRY_FEED_LOCK).scalar():
         start = _start_of_nothing_new(conn, position, continuation)
-        if start is not None:  # it marks nothing, so it never waits for a target's batch to commit
+        if start is not None:
             batch = Slice([], [], str(start))
             _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, through=served_through(conn))
             return batch
-    lock_feed(conn)  # what is read here is what gets marked served
-    through = served_through(conn)
+        lock_feed(conn)
+    here = conn.execute(WHERE_WE_ARE, {"answer": str(position) if isinstance(position, int) else None}).one()
+    through = int(here.served_through or 0)
     if isinstance(position, datetime):
         after = first_contact(conn, continuation.strip())
-    elif _trusted(conn, position):
+    elif _trusted(conn, position, end=int(here.feed_end or 0), issued=here.issued is not None):
         after = position
     else:
         after = _recover(conn, continuation.strip(), moment, routing)
-    rows = conn.execute(PAGE, {"after": after, "limit": limit}).tuples().all()
+    rows = _page_marked_served(conn, after, limit, moment)
     out = str(rows[-1][2]) if rows else str(after)
     batch = Slice([row[0] for row in rows], [row[1] for row in rows], out)
     stretch = (int(rows[0][2]), int(rows[-1][2])) if rows else None
-    if stretch is not None:
-        _mark_served(conn, *stretch, moment)
-        if after <= through:  # this pull carried on from the served stretch: it grows
-            through = max(through, stretch[1])
+    if stretch is not None and after <= through:  # this pull carried on from the served stretch: it grows
+        through = max(through, stretch[1])
     _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through)
     return batch
 
 
-def _polling(conn: Connection, limit: int) -> bool:
-    """Whether Khaos is polling the feed's end: its last pull came back short of a full
-    page (or it never pulled). Draining, full page after full page, a pull goes straight
-    for the feed's lock rather than first look for something new."""
-    last = conn.execute(
-        sa.select(pulls.c.count).where(pulls.c.specific_ids.is_(False)).order_by(pulls.c.id.desc()).limit(1)
-    ).scalar()
-    return last is None or last < limit
+def _page_marked_served(conn: Connection, after: int, limit: int, moment: datetime) -> Sequence[Row[Any]]:
+    """The page after `after`, each as (reference, body, position), marked served. One
+    pull is one stretch of the feed, read under the feed's lock: one UPDATE marks it. A
+    re-requested document keeps that mark (Khaos said its import failed); the rest
+    become served."""
+    page = {"after": after, "limit": limit, "moment": moment}
+    if conn.dialect.name == "postgresql":
+        return conn.execute(PAGE_MARKED, page).all()
+    rows = conn.execute(PAGE, page).all()
+    if rows:
+        conn.execute(MARK_SERVED, {"first": rows[0][2], "last": rows[-1][2], "moment": moment})
+    return rows
 
 
 def _start_of_nothing_new(conn: Connection, position: int | datetime, continuation: str) -> int | None:
@@ -165,19 +162,15 @@ def _start_of_nothing_new(conn: Connection, position: int | datetime, continuati
     lock; None when something does, or when the continuation needs recovering (both are
     decided again under the lock). On Postgres the pull log takes no lock: Khaos polling
     an idle feed then answers at once, even while a target's batch holds the feed's lock
-    (SQLite has one write lock, which the log's entry needs anyway)."""
+    (SQLite has one write lock, which the log's entry needs anyway). Asked only when the
+    lock was not free: a pull first tries to take it without waiting."""
     if isinstance(position, datetime):
         start = first_contact(conn, continuation.strip())
     elif _trusted(conn, position):
         start = position
     else:
         return None
-    newer = conn.execute(
-        sa.select(documents.c.feed_position)
-        .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > start)
-        .order_by(documents.c.feed_position)  # on the feed's index, never a scan from the table's start
-        .limit(1)
-    ).first()
+    newer = conn.execute(NEXT_SERVABLE, {"start": start}).first()
     return start if newer is None else None
 
 
@@ -185,8 +178,7 @@ def served_through(conn: Connection) -> int:
     """The feed position up to which every document has been served: pulls that carried
     on from there have served each one after it. A document is only ever published past
     the feed's end, so none at or before this position waits to be served."""
-    through = conn.execute(sa.select(pulls.c.served_through).order_by(pulls.c.id.desc()).limit(1)).scalar()
-    return int(through or 0)
+    return int(conn.execute(SERVED_THROUGH).scalar() or 0)
 
 
 def first_contact(conn: Connection, continuation: str) -> int:
@@ -224,32 +216,21 @@ def provable_end(conn: Connection) -> int:
 
 def feed_end(conn: Connection) -> int:
     """The last feed position given out, as far as this store knows."""
-    return int(conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none() or 0)
+    return int(conn.execute(FEED_END).scalar_one_or_none() or 0)
 
 
-def _trusted(conn: Connection, position: int) -> bool:
+def _trusted(conn: Connection, position: int, *, end: int | None = None, issued: bool | None = None) -> bool:
     """A position we gave out (and that the store still has), or one at or before what
-    Khaos provably had: carrying on from it skips nothing."""
-    if position <= feed_end(conn) and _issued(conn, position):
+    Khaos provably had: carrying on from it skips nothing. A pull passes the feed's end
+    and whether a pull answered `position` as it read them under the lock."""
+    if position <= (feed_end(conn) if end is None else end) and (_issued(conn, position) if issued is None else issued):
         return True
     return position <= provable_end(conn)
 
 
 def _issued(conn: Connection, position: int) -> bool:
-    """Whether a pull answered with this position. A SpecificIDs retry hands back the
-    continuation it was sent, so only its answer to none counts. The latest pulls are
-    read first: Khaos's continuation is nearly always the last one we gave."""
-    table = pulls.c
-    answered = conn.execute(
-        sa.select(table.id)
-        .where(
-            table.continuation_out == str(position),
-            sa.or_(table.specific_ids.is_(False), table.continuation_in == ""),
-        )
-        .order_by(table.id.desc())
-        .limit(1)
-    ).first()
-    return answered is not None
+    """Whether a pull answered with this position (a SpecificIDs retry's only when it was sent none)."""
+    return conn.execute(ANSWERED_WITH, {"answer": str(position)}).first() is not None
 
 
 def _position(value: str) -> int | None:
@@ -317,13 +298,6 @@ def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: st
     return batch
 
 
-def _mark_served(conn: Connection, first: int, last: int, moment: datetime) -> None:
-    """One pull is one stretch of the feed, read under the feed's lock: one UPDATE by
-    position marks it. A re-requested document keeps that mark (Khaos said its import
-    failed); the rest become served."""
-    conn.execute(MARK_SERVED, {"first": first, "last": last, "moment": moment})
-
-
 def _mark_re_requested(conn: Connection, refs: list[str], moment: datetime) -> None:
     table = documents.c
     for chunk in chunks(refs):
@@ -353,18 +327,19 @@ def _log_pull(
 ) -> None:
     """What Khaos asked and was served; the log keeps the last PULLS_KEPT pulls."""
     logged = conn.execute(
-        pulls.insert().values(
-            at=moment,
-            format=fmt,
-            specific_ids=specific,
-            continuation_in=continuation[:80],
-            continuation_out=batch.continuation[:80],
-            refs=json.dumps(batch.refs if specific else []),
-            count=len(batch.refs),
-            first_position=stretch[0] if stretch else None,
-            last_position=stretch[1] if stretch else None,
-            served_through=through,
-        )
+        LOG_PULL,
+        {
+            "at": moment,
+            "format": fmt,
+            "specific_ids": specific,
+            "continuation_in": continuation[:80],
+            "continuation_out": batch.continuation[:80],
+            "refs": json.dumps(batch.refs if specific else []),
+            "count": len(batch.refs),
+            "first_position": stretch[0] if stretch else None,
+            "last_position": stretch[1] if stretch else None,
+            "served_through": through,
+        },
     ).inserted_primary_key
     if logged is not None and logged[0] > PULLS_KEPT:
         conn.execute(pulls.delete().where(pulls.c.id <= logged[0] - PULLS_KEPT))

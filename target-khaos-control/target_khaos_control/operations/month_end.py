@@ -229,18 +229,23 @@ def _records_as_of(conn: Connection, end: datetime) -> tuple[list[dict[str, obje
     """Each return's version the store held at `end`, its money dated before `end`; and the
     returns the store first heard of after `end` (a late sync), with when: their first
     version stands in, by its Reveni dates."""
-    held: dict[str, str] = {}
-    first: dict[str, tuple[datetime, str]] = {}
+    # In the table's own order, no ORDER BY: the table has no index on `return_id` (migration
+    # 0018), and sorting every version's record would cost more than picking here. Each
+    # return's first version and the last before `end`, by (seen_at, id), as ordered before.
+    held: dict[str, tuple[datetime, int, str]] = {}
+    first: dict[str, tuple[datetime, int, str]] = {}
     for row in conn.execute(
-        sa.select(return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.record).order_by(
-            return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.id
+        sa.select(
+            return_versions.c.id, return_versions.c.return_id, return_versions.c.seen_at, return_versions.c.record
         )
     ):
-        first.setdefault(row.return_id, (utc(row.seen_at), row.record))
-        if utc(row.seen_at) < end:
-            held[row.return_id] = row.record
-    late = {return_id: seen for return_id, (seen, _) in first.items() if return_id not in held}
-    stored = {return_id: record for return_id, (_, record) in first.items()} | held
+        version = (utc(row.seen_at), row.id, row.record)
+        if row.return_id not in first or version[:2] < first[row.return_id][:2]:
+            first[row.return_id] = version
+        if version[0] < end and (row.return_id not in held or version[:2] > held[row.return_id][:2]):
+            held[row.return_id] = version
+    late = {return_id: seen for return_id, (seen, _, _) in first.items() if return_id not in held}
+    stored = {return_id: (held.get(return_id) or first[return_id])[2] for return_id in sorted(first)}
     records = []
     for text in stored.values():
         record = _decoded(text)

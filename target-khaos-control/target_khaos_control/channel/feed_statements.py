@@ -1,0 +1,87 @@
+"""The statements of a pull, built once: SQLAlchemy then only looks up their compiled
+form, where building one costs more than SQLite takes to run it. Each finds its rows on
+an index: the page a range scan of the feed's (`feed_position`), the pull log by its id."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from target_khaos_control.states import SERVABLE, SERVED, may_become
+from target_khaos_control.store import FEED_LOCK, document_bodies, documents, documents_with_bodies, pulls
+
+# The page size is written into the statement: Postgres's generic plan for a prepared
+# statement (psycopg prepares one run five times) then knows a page is small and keeps to
+# the indexes; with an unknown LIMIT it hashed whole tables, at twice the CPU.
+_LIMIT = sa.bindparam("limit", type_=sa.Integer, literal_execute=True)
+_AFTER = sa.bindparam("after", type_=documents.c.feed_position.type)
+PAGE = (
+    sa.select(documents.c.associated_ref, document_bodies.c.body, documents.c.feed_position)
+    .select_from(documents_with_bodies)
+    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > _AFTER)
+    .order_by(documents.c.feed_position)  # on the feed's index: a range scan from `after`
+    .limit(_LIMIT)
+)
+_PAGE_REFS = (
+    sa.select(documents.c.feed_position)
+    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > _AFTER)
+    .order_by(documents.c.feed_position)
+    .limit(_LIMIT)
+    .subquery("page")
+)
+_MOMENT = sa.bindparam("moment", type_=documents.c.last_served_at.type)
+_NEWLY = documents.c.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
+_SERVED_NOW = {
+    "last_served_at": _MOMENT,
+    "first_served_at": sa.func.coalesce(documents.c.first_served_at, _MOMENT),
+    "state": sa.case((_NEWLY, SERVED.value), else_=documents.c.state),
+    "state_changed_at": sa.case((_NEWLY, _MOMENT), else_=documents.c.state_changed_at),
+}
+MARK_SERVED = (
+    documents.update()
+    .where(
+        documents.c.feed_position.between(sa.bindparam("first"), sa.bindparam("last")),
+        documents.c.state.in_(SERVABLE),
+    )
+    .values(_SERVED_NOW)
+)
+# Postgres: the page read and marked served in one statement, one round trip: PAGE, with
+# an UPDATE in its WITH (which runs whether or not the SELECT reads it) marking what
+# MARK_SERVED would, the page's stretch, by a range on the feed's index. Both parts see
+# the statement's one snapshot, so they read the same page.
+_STRETCH = sa.select(
+    sa.func.min(_PAGE_REFS.c.feed_position).label("first"), sa.func.max(_PAGE_REFS.c.feed_position).label("last")
+).subquery("stretch")
+_MARKED = (
+    documents.update()
+    .where(documents.c.feed_position.between(_STRETCH.c.first, _STRETCH.c.last), documents.c.state.in_(SERVABLE))
+    .values(_SERVED_NOW)
+    .cte("marked")
+)
+PAGE_MARKED = PAGE.add_cte(_MARKED)
+SERVED_THROUGH = sa.select(pulls.c.served_through).order_by(pulls.c.id.desc()).limit(1)
+FEED_END = sa.select(sa.func.max(documents.c.feed_position))
+ANSWERED_WITH = (
+    sa.select(pulls.c.id)
+    .where(
+        pulls.c.continuation_out == sa.bindparam("answer", type_=pulls.c.continuation_out.type),
+        # A SpecificIDs retry hands back the continuation it was sent: only its answer to none counts.
+        sa.or_(pulls.c.specific_ids.is_(False), pulls.c.continuation_in == ""),
+    )
+    .order_by(pulls.c.id.desc())  # the latest first: Khaos's continuation is nearly always the last one we gave
+    .limit(1)
+)
+# What a pull needs to know of the feed under its lock, in one statement (one round trip).
+WHERE_WE_ARE = sa.select(
+    FEED_END.scalar_subquery().label("feed_end"),
+    SERVED_THROUGH.scalar_subquery().label("served_through"),
+    ANSWERED_WITH.scalar_subquery().label("issued"),
+)
+# Postgres: the feed's lock (store.lock_feed's) taken if it is free, never waited for; true when taken.
+TRY_FEED_LOCK = sa.select(sa.func.pg_try_advisory_xact_lock(sa.literal(FEED_LOCK, sa.BigInteger)))
+NEXT_SERVABLE = (
+    sa.select(documents.c.feed_position)
+    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > sa.bindparam("start"))
+    .order_by(documents.c.feed_position)  # on the feed's index, never a scan from the table's start
+    .limit(1)
+)
+LOG_PULL = pulls.insert()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -111,7 +112,8 @@ def main() -> None:
     print(
         f"reveni-khaos reconcile, {count:,} returns against {count:,} credit notes, end to end: {verdict}; "
         f"CPU {run.cpu:.2f} s, peak {run.peak_mb:.0f} MB; {summary['matched']:,} matched, "
-        f"{sum(summary['gaps'].values()):,} gaps, report {report.stat().st_size / 1e6:.1f} MB"
+        f"{sum(summary['gaps'].values()):,} gaps, report {report.stat().st_size / 1e6:.1f} MB; "
+        f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall is only comparable on a quiet machine)"
     )
 
 

@@ -1,7 +1,8 @@
 """Reconciliation: Reveni's refunds against Khaos Control's credit notes, return by return.
 
-Three parts: `read` (Khaos's credit-note export, row by row), `compare` (each return's
-cash against its credit notes) and `report` (the gaps, the totals, the report's formats);
+Four parts: `read` (Khaos's credit-note export, row by row), `returns` (the store's
+returns and documents, streamed), `compare` (each return's cash against its credit notes)
+and `report` (the gaps, the totals, the report's formats);
 `gaps` holds the gaps' names, typed.
 Every gap becomes an exception too, so nobody finds at month-end that a refund never
 became a credit note.
@@ -9,7 +10,7 @@ became a credit note.
 
 from __future__ import annotations
 
-from target_khaos_control.operations.reconciliation.compare import StockVat, compare, read_record, reconcile
+from target_khaos_control.operations.reconciliation.compare import StockVat, compare, reconcile
 from target_khaos_control.operations.reconciliation.gaps import Gap
 from target_khaos_control.operations.reconciliation.read import (
     CreditNote,
@@ -28,6 +29,7 @@ from target_khaos_control.operations.reconciliation.report import (
     safe_cell,
     write_csv,
 )
+from target_khaos_control.operations.reconciliation.returns import read_record
 
 __all__ = [
     "AGING",

@@ -23,21 +23,23 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.operations.reconciliation.gaps import Gap
 from target_khaos_control.operations.reconciliation.read import CreditNote
-from target_khaos_control.operations.reconciliation.report import Report, ReturnLine
+from target_khaos_control.operations.reconciliation.report import Report, ReturnLine, Tally
+from target_khaos_control.operations.reconciliation.returns import StoredReturns, known_references
 from target_khaos_control.refunded import completed, currency_of, is_amount, refunded, total
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, SUPERSEDED, ExceptionStatus
-from target_khaos_control.store import document_bodies, documents, documents_with_bodies, exceptions, reveni_returns
+from target_khaos_control.store import exceptions
 from target_khaos_control.times import utc
 
 PENNY = Decimal("0.01")
+ZERO = Decimal("0.00")  # one object for every return: a Decimal never changes
+NO_NOTES: tuple[CreditNote, ...] = ()
 STORE_CREDIT = ("store_credit", "gift_card")  # liabilities, not cash: kept apart at month-end
 
 
@@ -58,20 +60,7 @@ def reconcile(
     by_ref: dict[str, list[CreditNote]] = defaultdict(list)
     for note in notes:
         by_ref[note.associated_ref].append(note)
-    docs: dict[str, list[Any]] = defaultdict(list)
-    for doc in conn.execute(
-        sa.select(
-            documents.c.associated_ref,
-            documents.c.return_id,
-            documents.c.state,
-            documents.c.first_served_at,
-            documents.c.published_at,
-            documents.c.item_ids,
-            document_bodies.c.body,
-        ).select_from(documents_with_bodies)
-    ):
-        docs[doc.return_id].append(doc)
-    known_refs = {doc.associated_ref for rows in docs.values() for doc in rows}
+    known_refs = known_references(conn, by_ref)
     holding = [name for name, kind in KINDS.items() if kind.holds]
     waiting = set(  # returns with items held back from Khaos: their own exceptions say why
         conn.execute(
@@ -81,24 +70,29 @@ def reconcile(
         ).scalars()
     )
     vat = StockVat(Catalogue.read(conn), tax_rates or {})
-    lines = []
-    rows = conn.execute(sa.select(reveni_returns.c.return_id, reveni_returns.c.record)).all()
-    for row in progress(rows) if progress else rows:
+    # Only a credit note with its Tax has its VAT checked: without one, no items or bodies are read.
+    stored = StoredReturns(conn, with_vat=any(note.tax is not None for note in notes))
+    lines, tally = [], Tally()
+    for record, return_id, docs in progress(stored) if progress else stored:
         line = compare(
-            read_record(row.record),
-            docs.get(row.return_id, []),
+            record,
+            docs,
             by_ref,
             now=now,
             unconfirmed_after=unconfirmed_after,
-            waiting=row.return_id in waiting,
+            waiting=return_id in waiting,
             vat=vat,
         )
-        if line is not None:
+        if line is None:
+            continue
+        if line.gaps:
             line.hold_days = hold_days
             lines.append(line)
+        else:
+            tally.add(line)  # a return without a gap is counted, not kept: memory stays flat
     unknown = [note for ref, group in by_ref.items() if ref not in known_refs for note in group]
     matched = [note for ref, group in by_ref.items() if ref in known_refs for note in group]
-    return Report(now.isoformat(timespec="seconds"), lines, unknown, matched, rejected or [], repeated or [])
+    return Report(now.isoformat(timespec="seconds"), lines, unknown, matched, rejected or [], repeated or [], tally)
 
 
 @dataclass
@@ -162,7 +156,7 @@ def compare(
     currency = str(record.get("currency", ""))
     refunds = completed(record, "refunds")
     top_ups = completed(record, "exchange_payments")
-    notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, [])]
+    notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, NO_NOTES)]
     if not refunds and not top_ups and not notes:
         return None  # nothing paid and nothing credited: nothing to reconcile yet
     paid = refunded(record, currency)
@@ -170,6 +164,7 @@ def compare(
     other = [note for note in notes if note.currency != currency]
     sent_docs = [doc for doc in docs if doc.state in SENT]
     served = [utc(doc.first_served_at) for doc in sent_docs if doc.first_served_at is not None]
+    first_served = min(served) if served else None
     paid_at = max(
         [str(r.get("refunded_at") or "") for r in refunds] + [str(t.get("paid_at") or "") for t in top_ups],
         default="",
@@ -178,19 +173,19 @@ def compare(
         str(record.get("id")),
         _order_number(record),
         currency,
-        paid.pop(currency, Decimal("0.00")),
+        paid.pop(currency, ZERO),
         paid_at,
-        sorted(doc.state for doc in docs),
-        min(served).isoformat() if served else "",
-        sorted(note.code for note in notes),
-        sum((note.gross for note in same), Decimal("0.00")),
-        sorted(f"{note.code} ({note.gross} {note.currency})" for note in other),
+        sorted([doc.state for doc in docs]),
+        first_served.isoformat() if first_served else "",
+        sorted([note.code for note in notes]),
+        sum([note.gross for note in same], ZERO),
+        sorted([f"{note.code} ({note.gross} {note.currency})" for note in other]),
         top_up=total(t for t in top_ups if currency_of(t, currency) == currency),
         refunded_elsewhere={key: value for key, value in sorted(paid.items()) if value != 0},
         method="store credit" if str(record.get("refund_method")) in STORE_CREDIT else "cash",
         created_at=str(record.get("created_at") or ""),
     )
-    since = _parse(paid_at) or (min(served) if served else None)
+    since = _parse(paid_at) or first_served
     line.age_days = max((now - since).days, 0) if since else 0
     _vat_of(line, record, docs, by_ref, same, vat)
     if other or line.refunded_elsewhere:
@@ -281,16 +276,6 @@ def _why_no_credit_note(
 def _order_number(record: Mapping[str, object]) -> str:
     order = record.get("order")
     return str(order.get("number", "")) if isinstance(order, dict) else ""
-
-
-def read_record(stored: str) -> dict[str, object]:
-    """A stored Reveni record (money in it is text, never a float); msgspec reads it fast,
-    Python's json whatever msgspec refuses (a NaN kept from an unreadable record)."""
-    try:
-        found = msgspec.json.decode(stored)
-    except msgspec.DecodeError:
-        found = json.loads(stored)
-    return found if isinstance(found, dict) else {}
 
 
 def _round(amount: Decimal) -> Decimal:

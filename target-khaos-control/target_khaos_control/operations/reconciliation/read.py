@@ -33,6 +33,7 @@ DEFAULT_COLUMNS = {
 OPTIONAL = ("net", "tax")
 CODE_LENGTH, DATE_LENGTH = 40, 40  # the store's `credit_notes` columns
 LARGEST = Decimal(10) ** 16  # Numeric(18, 2): 16 digits before the point
+PENNY = Decimal("0.01")
 
 
 class CreditNoteFileError(ValueError):
@@ -43,7 +44,7 @@ class BadRow(ValueError):
     """One row of the export that cannot be read."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million credit notes held at once, no dict each
 class CreditNote:
     """One credit note of Khaos's export, its amounts as a credit (positive)."""
 
@@ -91,17 +92,18 @@ def read_export(path: Path, columns: dict[str, str] | None = None) -> CreditNote
                 except csv.Error as error:
                     export.rejected.append(f"{path}:{reader.line_num}: not a CSV row ({error})")
                     continue
-                where = f"{path}:{reader.line_num}"
                 try:
                     note = _note(row, wanted, reader.line_num)
                 except BadRow as error:
-                    export.rejected.append(f"{where}: {error}")
+                    export.rejected.append(f"{path}:{reader.line_num}: {error}")
                     continue
                 first = seen.get(note.code)
                 if first is None:
                     seen[note.code] = note
                     export.notes.append(note)
-                elif _same(first, note):
+                    continue
+                where = f"{path}:{reader.line_num}"  # only for a repeated row: a million good rows need none
+                if _same(first, note):
                     export.repeated.append(f"{where}: {note.code} again (line {first.line}), counted once")
                 else:
                     export.rejected.append(
@@ -162,9 +164,10 @@ def _amount(text: str, header: str) -> Decimal:
         raise BadRow(f"{header} {text[:60]!r} is not an amount") from None
     if not amount.is_finite() or amount.copy_abs() >= LARGEST:
         raise BadRow(f"{header} {text[:60]!r} is not an amount (not finite, or too large)")
-    if amount != amount.quantize(Decimal("0.01")):
+    pennies = amount.quantize(PENNY)
+    if amount != pennies:
         raise BadRow(f"{header} {text[:60]!r} is not a whole number of pennies")
-    return amount.quantize(Decimal("0.01"))
+    return pennies
 
 
 def _same(first: CreditNote, again: CreditNote) -> bool:

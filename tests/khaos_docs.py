@@ -181,7 +181,6 @@ def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) ->
                     return_id=body["AssociatedRef"],
                     sequence=1,
                     state="published",
-                    item_ids="[]",
                     source_updated_at="",
                     feed_position=first + n,
                     created_at=at,
@@ -191,7 +190,7 @@ def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) ->
             )
             conn.execute(
                 document_bodies.insert().values(
-                    associated_ref=body["AssociatedRef"], body=json.dumps(body, ensure_ascii=False)
+                    associated_ref=body["AssociatedRef"], body=json.dumps(body, ensure_ascii=False), item_ids="[]"
                 )
             )
     return [body["AssociatedRef"] for body in bodies]

@@ -45,6 +45,7 @@ from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSEN
 from target_khaos_control.store import (
     document_bodies,
     documents,
+    documents_with_bodies,
     exceptions,
     lock_feed,
     next_feed_position,
@@ -84,7 +85,7 @@ class Document:
     feed_position: int | None = None
     values: dict[str, object] = field(default_factory=dict)  # columns to write to `documents`
     new: bool = False
-    body: str | None = None  # the body to write to `document_bodies`, when it changed
+    body: dict[str, object] | None = None  # its `document_bodies` row (body, item_ids, lines), when it changed
 
 
 # Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
@@ -124,9 +125,9 @@ _DOCUMENTS = ReadIn(
         documents.c.return_id,
         documents.c.sequence,
         documents.c.state,
-        documents.c.item_ids,
+        document_bodies.c.item_ids,
         documents.c.feed_position,
-    ),
+    ).select_from(documents_with_bodies),
     documents.c.return_id,
 )
 _EXCEPTIONS = ReadIn(
@@ -287,11 +288,14 @@ class Batch:
             self._documents(draft.return_id).append(open_doc)
         open_doc.item_ids = sorted(line.item_id for line in to_send)
         hold_reason = draft.blocking_reason
-        open_doc.body = khaos_documents.encode(draft.document(open_doc.associated_ref, to_send))
+        open_doc.body = {
+            "associated_ref": open_doc.associated_ref,
+            "body": khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
+            "item_ids": json.dumps(open_doc.item_ids),
+            "lines": line_facts(to_send),
+        }
         open_doc.values.update(
             ruleset_hash=draft.ruleset_hash,
-            item_ids=json.dumps(open_doc.item_ids),
-            lines=line_facts(to_send),
             source_updated_at=str(record.get("updated_at", "")),
             currency=draft.currency,
         )
@@ -362,16 +366,9 @@ class Batch:
         )
         # A body goes to its own table (a pull then rewrites only the small rows), written
         # in this transaction with its document: never a document without its body.
-        bodies = [d for d in changed if d.body is not None]
-        insert_many(
-            conn, document_bodies, [{"associated_ref": d.associated_ref, "body": d.body} for d in bodies if d.new]
-        )
-        update_many(
-            conn,
-            document_bodies,
-            "associated_ref",
-            [{"associated_ref": d.associated_ref, "body": d.body} for d in bodies if not d.new],
-        )
+        bodies = [(d.new, d.body) for d in changed if d.body is not None]
+        insert_many(conn, document_bodies, [body for new, body in bodies if new])
+        update_many(conn, document_bodies, "associated_ref", [body for new, body in bodies if not new])
         self.exception_log.write(conn)
         self.counts.exceptions_opened = self.exception_log.opened
         self.counts.exceptions_resolved = self.exception_log.resolved

@@ -1,0 +1,50 @@
+"""Each document's items (`item_ids`) and what each credits (`lines`) move to its body's
+row in `document_bodies`, leaving `documents` only its small, changing columns.
+
+A pull marks its 1,000 documents served, and both SQLite and Postgres write a whole new
+row for an UPDATE: with the items on the row each pull rewrote them too, most of a pull's
+cost on Postgres (issue 22). They are written once, with the document's body, and only
+the target changes them, as it changes the body.
+
+Revision ID: 0019
+Revises: 0018
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0019"
+down_revision = "0018"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("document_bodies") as table:
+        table.add_column(sa.Column("item_ids", sa.Text, nullable=False, server_default="[]"))
+        table.add_column(sa.Column("lines", sa.Text, nullable=False, server_default="{}"))
+    # Every document has its body's row (migration 0016), so every document's items move.
+    op.execute(
+        "update document_bodies set"
+        " item_ids = (select d.item_ids from documents d where d.associated_ref = document_bodies.associated_ref),"
+        " lines = (select d.lines from documents d where d.associated_ref = document_bodies.associated_ref)"
+    )
+    with op.batch_alter_table("documents") as table:
+        table.drop_column("item_ids")
+        table.drop_column("lines")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("documents") as table:
+        table.add_column(sa.Column("item_ids", sa.Text, nullable=False, server_default="[]"))
+        table.add_column(sa.Column("lines", sa.Text, nullable=False, server_default="{}"))
+    op.execute(
+        "update documents set"
+        " item_ids = (select b.item_ids from document_bodies b where b.associated_ref = documents.associated_ref),"
+        " lines = (select b.lines from document_bodies b where b.associated_ref = documents.associated_ref)"
+    )
+    with op.batch_alter_table("document_bodies") as table:
+        table.drop_column("item_ids")
+        table.drop_column("lines")

@@ -5,6 +5,7 @@ from before keeps every document's items, and what Khaos holds reads the same.""
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from target_khaos_control.khaos_position import HeldLine, read_positions
 from target_khaos_control.store import MIGRATIONS, document_bodies, documents, open_store
 
 from tests.khaos_docs import MOMENT, feed_row
+from tests.servers import PostgresServer
+from tests.test_store_postgres import _database
 
 # What a document of 40 items keeps of them: about 4 KB, larger than a SQLite page.
 ITEMS = [f"item-{n:02d}-{'x' * 40}" for n in range(40)]
@@ -47,6 +50,37 @@ def test_a_pull_marks_its_documents_served_without_rewriting_their_items(tmp_pat
     # expect the pull wrote their small rows, not their items again: under 100 KB of WAL
     # (with the items on the document's row it rewrote them all: over 400 KB)
     assert wal.stat().st_size < 100_000, f"a pull wrote {wal.stat().st_size:,} bytes"
+    engine.dispose()
+
+
+def test_on_postgres_a_pull_marks_every_document_served_without_touching_an_index(
+    postgres: PostgresServer,
+) -> None:
+    # given 2,000 published documents, their references and hashes as long as the target's
+    engine = open_store(_database(postgres))
+    with engine.begin() as conn:
+        insert_documents(
+            conn,
+            [
+                feed_row(n)
+                | {
+                    "associated_ref": f"RV-{uuid.UUID(int=n)}-1",
+                    "return_id": str(uuid.UUID(int=n)),
+                    "ruleset_hash": f"{n:064x}",
+                }
+                for n in range(1, 2001)
+            ],
+        )
+    # when Khaos pulls the first 1,000
+    with engine.begin() as conn:
+        served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
+        updated, heap_only = conn.execute(
+            sa.text("select n_tup_upd, n_tup_hot_upd from pg_stat_xact_user_tables where relname = 'documents'")
+        ).one()
+    # expect each marked served by a heap-only update: its new version on its own page, no index written
+    # (with the table filled to 60%, about a third did not fit)
+    assert len(served.refs) == 1000
+    assert (updated, heap_only) == (1000, 1000)
     engine.dispose()
 
 

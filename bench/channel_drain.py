@@ -43,7 +43,7 @@ from tests.servers import BIN, PG_BIN, ChannelServer, PostgresServer, target_con
 
 PULL = 1000
 DRAIN_GOAL, P95_GOAL, LOADED_P95_GOAL = 12.0, 0.020, 0.050  # seconds
-BODY_COLUMNS = ("body", "item_ids", "lines")  # what the store keeps on a document's body's row
+BODY_COLUMNS = ("body", "lines")  # what the store keeps on a document's body's row
 FIRST_CONTACT = "2019-12-31 12:00:00Z"  # Khaos's first pull sends a datetime
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

@@ -181,6 +181,7 @@ def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) ->
                     return_id=body["AssociatedRef"],
                     sequence=1,
                     state="published",
+                    item_ids="[]",
                     source_updated_at="",
                     feed_position=first + n,
                     created_at=at,
@@ -190,7 +191,7 @@ def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) ->
             )
             conn.execute(
                 document_bodies.insert().values(
-                    associated_ref=body["AssociatedRef"], body=json.dumps(body, ensure_ascii=False), item_ids="[]"
+                    associated_ref=body["AssociatedRef"], body=json.dumps(body, ensure_ascii=False)
                 )
             )
     return [body["AssociatedRef"] for body in bodies]

@@ -92,13 +92,14 @@ def _store_hostile_values(engine: sa.Engine) -> None:
                 return_id=RETURN_ID,
                 sequence=1,
                 state="held",
+                item_ids="[]",
                 hold_reason=SCRIPT,
                 source_updated_at=record["updated_at"],
                 created_at=NOW,
                 state_changed_at=NOW,
             )
         )
-        conn.execute(document_bodies.insert().values(associated_ref=f"RVN-{SVG}", body=json.dumps(body), item_ids="[]"))
+        conn.execute(document_bodies.insert().values(associated_ref=f"RVN-{SVG}", body=json.dumps(body)))
         conn.execute(
             credit_notes.insert().values(
                 code=SCRIPT, associated_ref=f"RVN-{SVG}", gross=1, currency="GBP", date=IMG, seen_at=NOW

@@ -121,9 +121,7 @@ def _with_second_versions(lines: list[str], lag: int = 30) -> list[str]:
 def _credited(url: str, states: tuple[str, ...]) -> set[tuple[str, str]]:
     """Each (return, item) in a document in one of `states`."""
     with sa.create_engine(url).connect() as conn:
-        rows = conn.execute(
-            sa.text("select return_id, item_ids, state from documents join document_bodies using (associated_ref)")
-        ).all()
+        rows = conn.execute(sa.text("select return_id, item_ids, state from documents")).all()
     return {
         (return_id, item) for return_id, item_ids, state in rows if state in states for item in json.loads(item_ids)
     }

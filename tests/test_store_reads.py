@@ -58,6 +58,7 @@ def _filled(url: str) -> sa.Engine:
                     return_id=return_id,
                     sequence=1,
                     state=state,
+                    item_ids="[]",
                     source_updated_at="",
                     created_at=MOMENT,
                     state_changed_at=MOMENT,

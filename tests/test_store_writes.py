@@ -94,6 +94,7 @@ def test_update_many_changes_only_the_columns_given(tmp_path: Path) -> None:
         "return_id": "ret-1",
         "sequence": 1,
         "state": "held",
+        "item_ids": "[]",
         "hold_reason": "unknown SKU",
         "source_updated_at": "2026-11-20T10:00:00Z",
         "created_at": MOMENT,

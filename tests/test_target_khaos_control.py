@@ -159,7 +159,7 @@ def test_demo_returns_become_documents_or_exceptions_and_state_follows_commit(
     assert len(set(positions)) == len(published), "each its own place in the feed"
     assert positions[0] > 0
     with _store(tmp_path) as conn:
-        sent = {i for (ids,) in conn.execute(sa.text("select item_ids from document_bodies")) for i in json.loads(ids)}
+        sent = {i for (ids,) in conn.execute(sa.text("select item_ids from documents")) for i in json.loads(ids)}
     open_items = {(e["item_id"], e["kind"]) for e in _exceptions(tmp_path) if e["status"] == "open"}
     untaxed = [
         i["id"]

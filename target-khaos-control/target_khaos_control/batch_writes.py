@@ -33,7 +33,7 @@ _BODY_COLUMNS = _BODY_ROW - {"associated_ref"}
 
 
 def insert_documents(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
-    """Documents, each row with its `body` and items: those into `document_bodies`, in the
+    """Documents, each row with its `body` and `lines`: those into `document_bodies`, in the
     same transaction (never a document without its body)."""
     insert_many(conn, documents, [{k: v for k, v in row.items() if k not in _BODY_COLUMNS} for row in rows])
     insert_many(conn, document_bodies, [{k: v for k, v in row.items() if k in _BODY_ROW} for row in rows])

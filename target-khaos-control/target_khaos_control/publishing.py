@@ -45,7 +45,6 @@ from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSEN
 from target_khaos_control.store import (
     document_bodies,
     documents,
-    documents_with_bodies,
     exceptions,
     lock_feed,
     next_feed_position,
@@ -85,7 +84,7 @@ class Document:
     feed_position: int | None = None
     values: dict[str, object] = field(default_factory=dict)  # columns to write to `documents`
     new: bool = False
-    body: dict[str, object] | None = None  # its `document_bodies` row (body, item_ids, lines), when it changed
+    body: dict[str, object] | None = None  # its `document_bodies` row (body, lines), when it changed
 
 
 # Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
@@ -125,9 +124,9 @@ _DOCUMENTS = ReadIn(
         documents.c.return_id,
         documents.c.sequence,
         documents.c.state,
-        document_bodies.c.item_ids,
+        documents.c.item_ids,
         documents.c.feed_position,
-    ).select_from(documents_with_bodies),
+    ),
     documents.c.return_id,
 )
 _EXCEPTIONS = ReadIn(
@@ -291,11 +290,11 @@ class Batch:
         open_doc.body = {
             "associated_ref": open_doc.associated_ref,
             "body": khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
-            "item_ids": json.dumps(open_doc.item_ids),
             "lines": line_facts(to_send),
         }
         open_doc.values.update(
             ruleset_hash=draft.ruleset_hash,
+            item_ids=json.dumps(open_doc.item_ids),
             source_updated_at=str(record.get("updated_at", "")),
             currency=draft.currency,
         )

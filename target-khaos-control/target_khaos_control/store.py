@@ -91,6 +91,7 @@ documents = sa.Table(
     sa.Column("return_id", FreeText, nullable=False, index=True),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("item_ids", FreeText, nullable=False),
     sa.Column("hold_reason", FreeText, nullable=False, default=""),
     sa.Column("source_updated_at", FreeText, nullable=False),
     sa.Column("feed_position", sa.BigInteger, nullable=True, unique=True),
@@ -105,16 +106,15 @@ documents = sa.Table(
 # On Postgres the table is filled to 45% (migrations 0008, 0019), and no index reads `state`
 # or the times a pull sets: marking a pull served is then a heap-only update, no index touched.
 
-# Each document's body, the Khaos `CustomerReturn` as sent, with its items: apart from
-# `documents`, so a pull marking its documents served rewrites only their small rows
-# (migrations 0016, 0019). A body is written with its document, in the same transaction;
-# only the target changes it.
+# Each document's body, the Khaos `CustomerReturn` as sent, with what its lines credit:
+# apart from `documents`, so a pull marking its documents served rewrites only their small
+# rows (migrations 0016, 0019). A body is written with its document, in the same
+# transaction; only the target changes it.
 document_bodies = sa.Table(
     "document_bodies",
     metadata,
     sa.Column("associated_ref", FreeText, sa.ForeignKey("documents.associated_ref"), primary_key=True),
     sa.Column("body", FreeText, nullable=False),
-    sa.Column("item_ids", FreeText, nullable=False),  # the Reveni items it sends, a sorted JSON list
     # What each Reveni item in it credits and how ({item id: {credit, disposition, reason}}):
     # once Khaos holds the document, later versions of the return are judged against this.
     sa.Column("lines", FreeText, nullable=False, server_default="{}"),

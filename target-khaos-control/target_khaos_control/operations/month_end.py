@@ -264,9 +264,7 @@ def _documents_as_of(conn: Connection, end: datetime, late: dict[str, datetime])
     """Each document as it stood at `end` (a late return's: when the store first saw it),
     from the times the store keeps."""
     found: dict[str, list[Any]] = defaultdict(list)
-    for doc in conn.execute(
-        sa.select(documents, document_bodies.c.item_ids, document_bodies.c.body).select_from(documents_with_bodies)
-    ):
+    for doc in conn.execute(sa.select(documents, document_bodies.c.body).select_from(documents_with_bodies)):
         cut = late[doc.return_id] + timedelta(microseconds=1) if doc.return_id in late else end
         if utc(doc.created_at) >= cut:
             continue

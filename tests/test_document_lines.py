@@ -1,6 +1,7 @@
-"""Each document's items (`item_ids`) and what each credits (`lines`) live on its body's row
-(migration 0019): a pull marks its documents served without rewriting them, and a store
-from before keeps every document's items, and what Khaos holds reads the same."""
+"""What each of a document's lines credits (`lines`) lives on its body's row, and on Postgres
+`documents` leaves room on each page (migration 0019): a pull marks its documents served
+without rewriting their lines or touching an index, and a store from before keeps every
+document's lines, and what Khaos holds reads the same."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.khaos_docs import MOMENT, feed_row
 from tests.servers import PostgresServer
 from tests.test_store_postgres import _database
 
-# What a document of 40 items keeps of them: about 4 KB, larger than a SQLite page.
+# What a document of 40 items keeps of its lines: about 4 KB, larger than a SQLite page.
 ITEMS = [f"item-{n:02d}-{'x' * 40}" for n in range(40)]
 LINES = json.dumps({item: {"credit": "1.00", "disposition": "restock", "reason": "1"} for item in ITEMS})
 
@@ -33,12 +34,12 @@ def _config(conn: sa.Connection) -> Config:
     return config
 
 
-def test_a_pull_marks_its_documents_served_without_rewriting_their_items(tmp_path: Path) -> None:
-    # given 100 published documents, each with 4 KB of items (400 KB in all), the WAL emptied
+def test_a_pull_marks_its_documents_served_without_rewriting_their_lines(tmp_path: Path) -> None:
+    # given 100 published documents, each with 4 KB of lines (400 KB in all), the WAL emptied
     store = tmp_path / "store.db"
     engine = open_store(f"sqlite:///{store}")
     with engine.begin() as conn:
-        insert_documents(conn, [feed_row(n) | {"item_ids": json.dumps(ITEMS), "lines": LINES} for n in range(1, 101)])
+        insert_documents(conn, [feed_row(n) | {"lines": LINES} for n in range(1, 101)])
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     wal = Path(f"{store}-wal")
@@ -47,8 +48,8 @@ def test_a_pull_marks_its_documents_served_without_rewriting_their_items(tmp_pat
     with engine.begin() as conn:
         served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
     assert len(served.refs) == 100
-    # expect the pull wrote their small rows, not their items again: under 100 KB of WAL
-    # (with the items on the document's row it rewrote them all: over 400 KB)
+    # expect the pull wrote their small rows, not their lines again: under 100 KB of WAL
+    # (with the lines on the document's row it rewrote them all: over 400 KB)
     assert wal.stat().st_size < 100_000, f"a pull wrote {wal.stat().st_size:,} bytes"
     engine.dispose()
 
@@ -84,38 +85,33 @@ def test_on_postgres_a_pull_marks_every_document_served_without_touching_an_inde
     engine.dispose()
 
 
-def test_a_store_from_before_moves_every_documents_items_to_its_body_and_back(tmp_path: Path) -> None:
-    # given a store from before (revision 0018): two served documents, their items on their rows
+def test_a_store_from_before_moves_every_documents_lines_to_its_body_and_back(tmp_path: Path) -> None:
+    # given a store from before (revision 0018): two served documents, their lines on their rows
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = sa.create_engine(url)
-    items = {"RV-1": '["a1","a2"]', "RV-2": '["b1"]'}
     lines = {
         "RV-1": '{"a1":{"credit":"12.50","disposition":"restock","reason":"4"},"a2":{"credit":"0.99"}}',
         "RV-2": "{}",  # from before lines were kept
     }
     with engine.begin() as conn:
         command.upgrade(_config(conn), "0018")
-        with_items = sa.table(
-            "documents", *(sa.column(c.name, c.type) for c in documents.c), *map(sa.column, ("item_ids", "lines"))
-        )
-        rows = [feed_row(n, "served") | {"item_ids": items[f"RV-{n}"], "lines": lines[f"RV-{n}"]} for n in (1, 2)]
-        conn.execute(with_items.insert(), [{k: v for k, v in row.items() if k != "body"} for row in rows])
+        with_lines = sa.table("documents", *(sa.column(c.name, c.type) for c in documents.c), sa.column("lines"))
+        rows = [feed_row(n, "served") | {"lines": lines[f"RV-{n}"]} for n in (1, 2)]
+        conn.execute(with_lines.insert(), [{k: v for k, v in row.items() if k != "body"} for row in rows])
         conn.execute(sa.table("document_bodies", *map(sa.column, ("associated_ref", "body"))).insert(), rows)
 
     # when the store is opened (brought up to date)
     open_store(url)
 
-    # expect: each document's items on its body's row, none left on `documents`
+    # expect: each document's lines on its body's row, none left on `documents`
     with engine.connect() as conn:
         moved = {
-            row.associated_ref: (row.item_ids, row.lines)
-            for row in conn.execute(
-                sa.select(document_bodies.c.associated_ref, document_bodies.c.item_ids, document_bodies.c.lines)
-            )
+            ref: kept
+            for ref, kept in conn.execute(sa.select(document_bodies.c.associated_ref, document_bodies.c.lines))
         }
         columns = {column["name"] for column in sa.inspect(conn).get_columns("documents")}
-    assert moved == {ref: (items[ref], lines[ref]) for ref in items}
-    assert not columns & {"item_ids", "lines"}
+    assert moved == lines
+    assert "lines" not in columns
     # and what Khaos holds reads as it did: RV-1's two lines as kept, RV-2 none kept
     with engine.connect() as conn:
         held = {ref: doc.lines for ref in ("1", "2") for doc in read_positions(conn, [ref])[ref].documents}
@@ -131,13 +127,10 @@ def test_a_store_from_before_moves_every_documents_items_to_its_body_and_back(tm
     with engine.begin() as conn:
         command.downgrade(_config(conn), "0018")
 
-    # expect: each document's items back on its row, and none on `document_bodies`
+    # expect: each document's lines back on its row, and none on `document_bodies`
     with engine.connect() as conn:
-        back = {
-            row[0]: (row[1], row[2])
-            for row in conn.execute(sa.text("select associated_ref, item_ids, lines from documents"))
-        }
+        back = {ref: kept for ref, kept in conn.execute(sa.text("select associated_ref, lines from documents"))}
         body_columns = {column["name"] for column in sa.inspect(conn).get_columns("document_bodies")}
-    assert back == {ref: (items[ref], lines[ref]) for ref in items}
+    assert back == lines
     assert body_columns == {"associated_ref", "body"}
     engine.dispose()

@@ -31,7 +31,7 @@ from target_khaos_control.operations.reconciliation.gaps import Gap
 from target_khaos_control.operations.reconciliation.read import CreditNote
 from target_khaos_control.operations.reconciliation.report import Report, ReturnLine, Tally
 from target_khaos_control.operations.reconciliation.returns import StoredReturns, known_references
-from target_khaos_control.refunded import completed, currency_of, is_amount, refunded, total
+from target_khaos_control.refunded import completed, currency_of, is_amount, paid_out, total
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import exceptions
@@ -159,7 +159,7 @@ def compare(
     notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, NO_NOTES)]
     if not refunds and not top_ups and not notes:
         return None  # nothing paid and nothing credited: nothing to reconcile yet
-    paid = refunded(record, currency)
+    paid = paid_out(refunds, top_ups, currency)  # the movements read once, not again by `refunded`
     same = [note for note in notes if note.currency == currency]
     other = [note for note in notes if note.currency != currency]
     sent_docs = [doc for doc in docs if doc.state in SENT]

@@ -85,7 +85,7 @@ def read_export(path: Path, columns: dict[str, str] | None = None) -> CreditNote
                 )
             wanted = {key: header for key, header in names.items() if header in headers}
             # A header named twice is read from its last column, as a csv.DictReader would.
-            columns = [(key, header, len(headers) - 1 - headers[::-1].index(header)) for key, header in wanted.items()]
+            indices = [(key, header, len(headers) - 1 - headers[::-1].index(header)) for key, header in wanted.items()]
             shape = _Shape(len(headers), len(set(headers)))
             while True:
                 try:
@@ -98,7 +98,7 @@ def read_export(path: Path, columns: dict[str, str] | None = None) -> CreditNote
                 if not row:
                     continue  # a blank line is no row
                 try:
-                    note = _note(row, columns, shape, wanted, reader.line_num)
+                    note = _note(row, indices, shape, wanted, reader.line_num)
                 except BadRow as error:
                     export.rejected.append(f"{path}:{reader.line_num}: {error}")
                     continue
@@ -133,12 +133,12 @@ class _Shape(NamedTuple):
 
 
 def _note(
-    row: list[str], columns: list[tuple[str, str, int]], shape: _Shape, names: dict[str, str], line: int
+    row: list[str], indices: list[tuple[str, str, int]], shape: _Shape, names: dict[str, str], line: int
 ) -> CreditNote:
     if len(row) > shape.cells:
         raise BadRow(f"{shape.columns + len(row) - shape.cells} cells for {shape.columns} columns")
     cells: dict[str, str] = {}
-    for key, header, index in columns:
+    for key, header, index in indices:
         if index >= len(row):
             raise BadRow(f"a short row: no {header}")
         value = row[index]

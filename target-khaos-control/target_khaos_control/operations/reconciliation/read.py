@@ -14,6 +14,7 @@ once, the repeat reported). Amounts must be finite, whole pennies and fit the st
 from __future__ import annotations
 
 import csv
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -162,8 +163,8 @@ def _note(
         code,
         cells["associated_ref"],
         abs(gross),
-        currency.upper(),
-        date,
+        sys.intern(currency.upper()),  # one string for every GBP and every date: a million notes share them
+        sys.intern(date),
         abs(net) if net is not None else None,
         abs(tax) if tax is not None else None,
         line,

@@ -355,9 +355,7 @@ class Batch:
     def _settled_by_person(self, keys: list[str]) -> set[str]:
         """Of these keys, those a person resolved (on the dashboard) and that stay resolved."""
         resolved = [key for key in keys if self.exception_log.was_resolved(key)]
-        if not resolved:
-            return set()
-        trail = actions(self.conn, resolved)
+        trail = actions(self.conn, resolved) if resolved else {}
         return {key for key, done in trail.items() if any(action.action == "resolve" for action in done)}
 
     def write(self) -> Counts:

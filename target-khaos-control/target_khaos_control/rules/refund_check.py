@@ -79,8 +79,10 @@ class RefundCheck:
         when the rules name a Khaos non-stock item for it, a negative line carries it, so
         the credit equals the refund and the return may be processed. `settled`: `_settled()`."""
         draft, deduction = self.draft, self.rules.deduction
+        if deduction is None or not draft.lines or draft.refunded <= 0 or not settled:
+            return  # most rule sets name no deductions item: the credit is not added up here
         kept = draft.credit - draft.refunded
-        if deduction is None or not draft.lines or kept <= 0 or draft.refunded <= 0 or not settled:
+        if kept <= 0:
             return
         draft.lines.append(self._deduction_line(-kept, DEDUCTION))
 

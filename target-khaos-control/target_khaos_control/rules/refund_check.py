@@ -30,6 +30,8 @@ Paid = Refund | ExchangePayment  # a money movement, typed
 
 def paid_total(movements: list[Paid]) -> Decimal:
     """The movements' amounts added up (as `refunded.total` adds up a record's)."""
+    if not movements:  # most returns: none of this kind
+        return Decimal("0.00")
     return sum((Decimal(str(m.amount)) for m in movements), Decimal("0.00"))
 
 

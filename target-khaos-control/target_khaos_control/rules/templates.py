@@ -191,9 +191,15 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
         text = "".join(parts).strip()  # type: ignore[arg-type]
         return lambda variables: text
 
+    first = parts[0]  # not all text (above): there is a part
+    only = first if len(parts) == 1 and not isinstance(first, str) else None  # `{{ field }}` alone: nothing to join
+
     def render(variables: Variables) -> str:
         try:
-            written = "".join([part if isinstance(part, str) else _written(part(variables)) for part in parts])
+            if only is not None:
+                written = _written(only(variables))
+            else:
+                written = "".join([part if isinstance(part, str) else _written(part(variables)) for part in parts])
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None
         except RULE_ERRORS as error:

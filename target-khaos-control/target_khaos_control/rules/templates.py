@@ -295,6 +295,14 @@ def _field_path(node: nodes.Node) -> list[str] | None:
 def _reader(path: list[str]) -> Reader:
     """`_value` along `path`; a set field of a part of the return (`order.number`), the usual
     read, taken in one step (most templates read only those), anything else read in full."""
+    if len(path) == 1:  # a field of the return (`{{ id }}`), or a figure the engine worked out
+        (only,) = path
+
+        def read_one(variables: Variables) -> Any:
+            found = variables.get(only, UNSET) if isinstance(variables, dict) else UNSET
+            return found if found is not UNSET else _value(variables, path)  # its error as `_value` raises it
+
+        return read_one
     if len(path) != 2:
         return lambda variables: _value(variables, path)
     top, name = path

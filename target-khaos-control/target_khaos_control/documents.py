@@ -151,9 +151,8 @@ def text(value: Any) -> str | None:
     if value is None:
         return None
     written = value if isinstance(value, str) else str(value)
-    return (
-        written if written.isprintable() else xml_safe(written)
-    )  # xml_safe's own test, made here: several per document
+    # xml_safe's own test, made here: several text fields per document
+    return written if written.isprintable() else xml_safe(written)
 
 
 def storable(text: str) -> str:

@@ -6,6 +6,7 @@ invites a second credit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -48,9 +49,7 @@ class RefundCheck:
         """Completed money movements of one kind; those in another currency are a problem of
         their own, one per currency (keyed by it), so a later cause never overwrites them.
         Read from the typed return as `refunded.completed` reads a record: the same movements."""
-        given: list[Paid] = (
-            list(self.record.refunds or []) if key == "refunds" else list(self.record.exchange_payments or [])
-        )
+        given: Sequence[Paid] = (self.record.refunds if key == "refunds" else self.record.exchange_payments) or []
         if not given:  # most returns: nothing paid of this kind, so nothing to read
             return []
         currency = self.draft.currency
@@ -74,6 +73,8 @@ class RefundCheck:
                 )
             )
             self.foreign[paid_in] = self.foreign.get(paid_in, Decimal("0.00")) + paid_total(movements)
+        if not foreign:  # most returns: all paid in the return's currency
+            return found
         return [m for m in found if str(m.currency or currency) == currency]
 
     def _deduct(self, settled: bool) -> None:

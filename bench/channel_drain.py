@@ -43,6 +43,7 @@ from tests.servers import BIN, PG_BIN, ChannelServer, PostgresServer, target_con
 
 PULL = 1000
 DRAIN_GOAL, P95_GOAL, LOADED_P95_GOAL = 12.0, 0.020, 0.050  # seconds
+BODY_COLUMNS = ("body", "lines")  # what the store keeps on a document's body's row
 FIRST_CONTACT = "2019-12-31 12:00:00Z"  # Khaos's first pull sends a datetime
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -75,7 +76,7 @@ def body(n: int) -> str:
 
 def columns() -> list[str]:
     """The `documents` columns each built row fills; the store's other columns keep their defaults."""
-    return [name for name in next(rows(1)) if name != "body"]
+    return [name for name in next(rows(1)) if name not in BODY_COLUMNS]
 
 
 def rows(count: int) -> Iterator[dict[str, object]]:
@@ -116,9 +117,10 @@ def build(engine: Engine, count: int) -> float:
             with raw.cursor() as cursor, cursor.copy(f"COPY documents ({', '.join(names)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
                 for row in rows(count):
                     copy.write_row([row[name] for name in names])
-            with raw.cursor() as cursor, cursor.copy("COPY document_bodies (associated_ref, body) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            bodies = ["associated_ref", *BODY_COLUMNS]
+            with raw.cursor() as cursor, cursor.copy(f"COPY document_bodies ({', '.join(bodies)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
                 for row in rows(count):
-                    copy.write_row([row["associated_ref"], row["body"]])
+                    copy.write_row([row[name] for name in bodies])
             raw.commit()
         finally:
             raw.close()

@@ -111,7 +111,7 @@ def main() -> None:
     verdict = against(run.wall, goal, " s") if goal else f"{run.wall:.2f} s (goals at {', '.join(map(str, GOALS))})"
     print(
         f"reveni-khaos reconcile, {count:,} returns against {count:,} credit notes, end to end: {verdict}; "
-        f"CPU {run.cpu:.2f} s, peak {run.peak_mb:.0f} MB; {summary['matched']:,} matched, "
+        f"CPU {run.cpu:.2f} s, peak {run.peak_mb:.0f} MB (with the store's pages reconcile maps); {summary['matched']:,} matched, "
         f"{sum(summary['gaps'].values()):,} gaps, report {report.stat().st_size / 1e6:.1f} MB; "
         f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall is only comparable on a quiet machine)"
     )

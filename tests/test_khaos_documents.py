@@ -42,6 +42,7 @@ from target_khaos_control.khaos_documents import (
     encode,
     fields_of,
     max_lengths,
+    too_long,
 )
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import load_ruleset
@@ -262,3 +263,19 @@ def test_a_sales_source_and_brand_from_reveni_s_data_lose_what_xml_forbids_in_js
 
     # Expect the JSON to say what the XML says: the character XML 1.0 forbids is gone
     assert (body["SalesSource"], body["Brand"]) == ({"Name": "Ruiz"}, {"Name": "Ruiz Outlet"})
+
+
+def test_each_field_over_khaos_length_is_named_with_its_limit_wherever_it_is() -> None:
+    # Given an address with the first, a middle and the last limited field one over, and a
+    # second line exactly at its limit: only the three over it are named, in Khaos's order.
+    address = Address(
+        Line1="x" * 36,
+        Line2="y" * 35,
+        Town="Leeds",
+        Postcode="P" * 11,
+        Country=DataItem(Code="GB"),
+        Organisation="O" * 51,
+    )
+    assert too_long(address) == [("Line1", 35), ("Postcode", 10), ("Organisation", 50)]
+    assert too_long(Contact(Forename="F" * 50, Email="e" * 101)) == [("Email", 100)]
+    assert too_long(Contact()) == []

@@ -25,6 +25,7 @@ from target_khaos_control.money import Pricing, paid_units
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.catalogue import StockItem
 from target_khaos_control.rules.golden import build_return
+from target_khaos_control.rules.refund_check import paid_total
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO, ACME = ROOT / "rules" / "demo", ROOT / "rules" / "acme"  # gross prices, net prices
@@ -139,6 +140,17 @@ def test_paid_units_split_a_line_a_penny_apart() -> None:
     assert paid_units(Decimal("25.00"), 3) == [(2, Decimal("8.33")), (1, Decimal("8.34"))]
     assert paid_units(Decimal("10.00"), 4) == [(4, Decimal("2.50"))]
     assert paid_units(Decimal("0.05"), 7) == [(2, Decimal("0.00")), (5, Decimal("0.01"))]
+
+
+def test_a_line_at_one_price_is_sent_in_pennies_whatever_its_total_was_written_as() -> None:
+    # Given totals written without pennies or with a trailing nought: the unit price Khaos
+    # is sent is written to the penny all the same ("60.00", not "60").
+    assert [(units, str(unit)) for units, unit in paid_units(Decimal("60"), 1)] == [(1, "60.00")]
+    assert [(units, str(unit)) for units, unit in paid_units(Decimal("60.000"), 3)] == [(3, "20.00")]
+
+
+def test_nothing_paid_of_a_kind_adds_up_to_nought_in_pennies() -> None:
+    assert str(paid_total([])) == "0.00"
 
 
 # --- refund against credit -----------------------------------------------------------

@@ -227,6 +227,32 @@ def test_each_odd_row_is_one_reported_line_and_the_rest_is_reconciled(tmp_path: 
         assert why in reported
 
 
+def test_rows_read_by_column_position_keep_a_csv_dictreader_s_reading(tmp_path: Path) -> None:
+    # Read as lists (issue 22): a blank line is skipped but counted in the line numbers, an
+    # extra cell or a missing one is reported, and a header named twice is read from its last column.
+    export = tmp_path / "credit-notes.csv"
+    export.write_text(
+        "CreditNoteCode,AssociatedRef,Gross,Currency,Date,Gross\n"
+        "CN1,RV-a,99.00,GBP,2026-11-21,24.00\n"
+        "\n"
+        "CN2,RV-b,1.00,GBP,2026-11-21,5.00,extra\n"
+        "CN3,RV-c,1.00,GBP\n"
+        "CN4,RV-d,1.00,GBP,2026-11-21,6.50\n",
+        encoding="utf-8",
+    )
+
+    read = reconciliation.read_export(export)
+
+    assert [(note.code, note.gross, note.line) for note in read.notes] == [
+        ("CN1", Decimal("24.00"), 2),
+        ("CN4", Decimal("6.50"), 6),
+    ]
+    assert read.rejected == [
+        f"{export}:4: 6 cells for 5 columns",  # six headers name five columns; the row has one cell more
+        f"{export}:5: a short row: no Gross",  # the second Gross, the one read, is past the row's end
+    ]
+
+
 def test_a_top_up_with_nothing_to_charge_it_says_so_with_its_date_and_age(tmp_path: Path) -> None:
     # No refund; the customer paid 5.75 EUR on 2026-11-20 for a dearer exchange, and the
     # warehouse rejected the item: nothing in Khaos charges the 5.75. On 2026-11-30: 10 days.

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from target_khaos_control.operations.reconciliation import compare
-from target_khaos_control.refunded import refunded
+from target_khaos_control.refunded import paid_out, refunded
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.golden import build_return
 
@@ -78,3 +78,18 @@ def test_a_refund_naming_no_currency_is_the_return_s_for_the_rules_and_the_recon
     assert line is not None
     assert line.refunded == Decimal("24.00")
     assert line.refunded_elsewhere == {}
+
+
+def test_paid_out_from_movements_already_read_gives_refunded_s_figures_and_currency_order() -> None:
+    # The reconciliation reads each return's completed movements once and passes them on.
+    refunds = [movement("7"), movement("3.25", currency="EUR"), movement("1.10", currency=None)]
+    top_ups = [movement("2.5", currency="USD"), movement("0.35")]
+
+    # GBP: 7 + 1.10 - 0.35 = 7.75; EUR: 3.25; USD: nothing refunded, 2.50 topped up: -2.50
+    paid = paid_out(refunds, top_ups, "GBP")
+
+    assert paid == {"GBP": Decimal("7.75"), "EUR": Decimal("3.25"), "USD": Decimal("-2.50")}
+    assert list(paid) == ["GBP", "EUR", "USD"]  # in the order the currencies were first met
+    assert str(paid["GBP"]) == "7.75"  # added up from 0.00: pennies shown
+    assert str(paid["USD"]) == "-2.50"
+    assert paid == refunded({"refunds": refunds, "exchange_payments": top_ups}, "GBP")

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from target_khaos_control.khaos_documents import DataItem
 from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.engine import ReasonRule, by_reason
 from target_khaos_control.rules.golden import build_return
+from target_khaos_control.rules.templates import compile_text, environment
 from target_khaos_control.rules.validation import _item_findings, _plainly_good
 
 from tests.rulesets import write_rules
@@ -191,3 +193,26 @@ def test_a_refund_in_another_currency_is_named_by_its_id_or_a_question_mark(tmp_
     assert foreign[0].details["paid"] == "11.00"
     assert draft.refunded == Decimal("14.00")
     assert not [p for p in draft.problems if p.part.startswith("refunds:") and p.part != "refunds:EUR"]
+
+
+# --- a template of one name, read without a render ------------------------------------------------
+
+
+@given(name=st.sampled_from(["id", "refund_method", "refunded_amount", "status"]))
+def test_a_template_of_one_name_writes_what_jinja_writes(name: str) -> None:
+    env = environment()
+    given_variables: dict[str, object] = {
+        "id": "ret-1",
+        "refund_method": None,
+        "refunded_amount": Decimal("12.50"),
+        "status": "accepted",
+    }
+    written = compile_text(env, f"{{{{ {name} }}}}")(given_variables)
+    assert written == env.from_string(f"{{{{ {name} }}}}").render(**given_variables)
+    assert written == {"id": "ret-1", "refund_method": "None", "refunded_amount": "12.50", "status": "accepted"}[name]
+
+
+def test_a_template_of_one_name_the_return_lacks_fails_as_before() -> None:
+    template = compile_text(environment(), "{{ refund_method }}")
+    with pytest.raises(ValueError, match="'refund_method' is undefined in this return"):
+        template({"id": "ret-1"})

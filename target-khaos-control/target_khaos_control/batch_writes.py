@@ -27,11 +27,16 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, o
         conn.exec_driver_sql(statement.sql, statement.parameters(batch))
 
 
+# What of a document goes to its body's row, written once (a pull then rewrites only the small rows).
+_BODY_ROW = frozenset(document_bodies.c.keys())
+_BODY_COLUMNS = _BODY_ROW - {"associated_ref"}
+
+
 def insert_documents(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
-    """Documents, each row with its `body`: the body into `document_bodies`, in the same
-    transaction (never a document without its body)."""
-    insert_many(conn, documents, [{k: v for k, v in row.items() if k != "body"} for row in rows])
-    insert_many(conn, document_bodies, [{"associated_ref": row["associated_ref"], "body": row["body"]} for row in rows])
+    """Documents, each row with its `body` and `lines`: those into `document_bodies`, in the
+    same transaction (never a document without its body)."""
+    insert_many(conn, documents, [{k: v for k, v in row.items() if k not in _BODY_COLUMNS} for row in rows])
+    insert_many(conn, document_bodies, [{k: v for k, v in row.items() if k in _BODY_ROW} for row in rows])
 
 
 def update_many(conn: Connection, table: sa.Table, key: str, rows: Sequence[Mapping[str, object]]) -> None:

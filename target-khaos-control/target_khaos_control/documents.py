@@ -148,7 +148,11 @@ def text(value: Any) -> str | None:
     """Khaos treats null as an error: None stays None, to be left out. Text loses the
     characters XML 1.0 forbids, so the XML feed is always well-formed and the JSON feed
     says the same."""
-    return None if value is None else xml_safe(value if isinstance(value, str) else str(value))
+    if value is None:
+        return None
+    written = value if isinstance(value, str) else str(value)
+    # xml_safe's own test, made here: several text fields per document
+    return written if written.isprintable() else xml_safe(written)
 
 
 def storable(text: str) -> str:

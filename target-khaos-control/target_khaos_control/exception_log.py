@@ -129,20 +129,24 @@ class ExceptionLog:
         its kind; its trace key."""
         key = subject.trace_key(kind)
         owner, severity = self.routing.route(kind)
-        write = self.writes.setdefault(key, {"trace_key": key, "seen": 0})
-        write.update(
-            kind=kind.value,
-            owner=owner,
-            severity=severity,
-            return_id=subject.return_id,
-            item_id=subject.item_id,
-            message=message,
-            details=DETAILS.encode(details or {}),
-            ruleset_hash=ruleset_hash,
-            status=OPEN,
-            last_seen=self.moment,
-        )
-        write["seen"] += 1
+        raised = {
+            "kind": kind.value,
+            "owner": owner,
+            "severity": severity,
+            "return_id": subject.return_id,
+            "item_id": subject.item_id,
+            "message": message,
+            "details": DETAILS.encode(details or {}),
+            "ruleset_hash": ruleset_hash,
+            "status": OPEN,
+            "last_seen": self.moment,
+        }
+        write = self.writes.get(key)
+        if write is None:  # first raised in this batch: its row built once, whole
+            self.writes[key] = {"trace_key": key, "seen": 1, **raised}
+        else:
+            write.update(raised)
+            write["seen"] += 1
         self.status[key] = OPEN
         return key
 
@@ -166,8 +170,9 @@ class ExceptionLog:
         for key, write in self.writes.items():
             seen = write.pop("seen")
             if key not in self.stored:
-                if write["status"] == OPEN:
-                    fresh.append(write | {"first_seen": self.moment, "occurrences": seen})
+                if write["status"] == OPEN:  # the row itself: `writes` is emptied below
+                    write["first_seen"], write["occurrences"] = self.moment, seen
+                    fresh.append(write)
             elif write["status"] == OPEN:
                 repeat.append((write, seen))
             else:

@@ -126,7 +126,7 @@ _SENT = ReadIn(
         documents.c.state,
         documents.c.currency,
         document_bodies.c.body,
-        documents.c.lines,
+        document_bodies.c.lines,
     )
     .select_from(documents_with_bodies)
     .where(documents.c.state.in_(sa.bindparam("sent", sorted(SENT), expanding=True, literal_execute=True))),

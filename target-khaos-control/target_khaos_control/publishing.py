@@ -84,7 +84,7 @@ class Document:
     feed_position: int | None = None
     values: dict[str, object] = field(default_factory=dict)  # columns to write to `documents`
     new: bool = False
-    body: str | None = None  # the body to write to `document_bodies`, when it changed
+    body: dict[str, object] | None = None  # its `document_bodies` row (body, lines), when it changed
 
 
 # Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
@@ -132,6 +132,10 @@ _DOCUMENTS = ReadIn(
 _EXCEPTIONS = ReadIn(
     sa.select(exceptions.c.return_id, exceptions.c.trace_key, exceptions.c.status), exceptions.c.return_id
 )
+
+
+def _by_sequence(doc: Document) -> int:
+    return doc.sequence
 
 
 class Batch:
@@ -252,10 +256,19 @@ class Batch:
         self._note_problems(return_id, draft, resolve=False)
 
     def _place_lines(self, record: Sent, draft: Draft) -> None:
-        existing = sorted(self._documents(draft.return_id), key=lambda doc: doc.sequence)
-        already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
-        open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
-        to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
+        existing = self._documents(draft.return_id)
+        already_sent: set[str] = set()
+        open_doc = None
+        if existing:  # a new return has no documents: nothing to sort or look through
+            existing = sorted(existing, key=_by_sequence)
+            already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
+            open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
+        if draft.withdraw:
+            to_send = []
+        elif already_sent:
+            to_send = [line for line in draft.lines if line.item_id not in already_sent]
+        else:
+            to_send = list(draft.lines)
         position = self.positions.get(draft.return_id)
         if position is not None and draft.decided:
             sequence = open_doc.sequence if open_doc else max(doc.sequence for doc in existing) + 1
@@ -273,28 +286,28 @@ class Batch:
             return
         if open_doc is None:
             sequence = max((doc.sequence for doc in existing), default=0) + 1
-            open_doc = Document(
-                associated_ref(draft.return_id, sequence), draft.return_id, sequence, HELD, [], new=True
-            )
-            open_doc.values.update(
-                associated_ref=open_doc.associated_ref,
-                return_id=draft.return_id,
-                sequence=sequence,
-                created_at=self.moment,
-                state_changed_at=self.moment,
-                state=HELD,
-            )
-            self._documents(draft.return_id).append(open_doc)
-        open_doc.item_ids = sorted(line.item_id for line in to_send)
+            ref = associated_ref(draft.return_id, sequence)
+            # Its values whole, in one dict: the columns that name it, then those set below.
+            values: dict[str, object] = {
+                "associated_ref": ref,
+                "return_id": draft.return_id,
+                "sequence": sequence,
+                "created_at": self.moment,
+            }
+            open_doc = Document(ref, draft.return_id, sequence, HELD, [], values=values, new=True)
+            self.documents[draft.return_id].append(open_doc)  # read by self._documents above
+        open_doc.item_ids = sorted([line.item_id for line in to_send])
         hold_reason = draft.blocking_reason
-        open_doc.body = khaos_documents.encode(draft.document(open_doc.associated_ref, to_send))
-        open_doc.values.update(
-            ruleset_hash=draft.ruleset_hash,
-            item_ids=json.dumps(open_doc.item_ids),
-            lines=line_facts(to_send),
-            source_updated_at=str(record.get("updated_at", "")),
-            currency=draft.currency,
-        )
+        open_doc.body = {
+            "associated_ref": open_doc.associated_ref,
+            "body": khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
+            "lines": line_facts(to_send),
+        }
+        values = open_doc.values
+        values["ruleset_hash"] = draft.ruleset_hash
+        values["item_ids"] = json.dumps(open_doc.item_ids)
+        values["source_updated_at"] = str(record.get("updated_at", ""))
+        values["currency"] = draft.currency
         if hold_reason:
             self._set_state(open_doc, HELD, hold_reason=hold_reason)
             self.counts.held += 1
@@ -308,11 +321,15 @@ class Batch:
 
     def _set_state(self, doc: Document, state: DocumentState, *, hold_reason: str, position: int | None = None) -> None:
         doc.state, doc.feed_position = (state if doc.new else check(doc.state, state)), position
-        doc.values.update(state=state, feed_position=position, hold_reason=hold_reason, state_changed_at=self.moment)
+        values = doc.values
+        values["state"], values["feed_position"] = state, position
+        values["hold_reason"], values["state_changed_at"] = hold_reason, self.moment
 
     def _note_problems(self, return_id: str, draft: Draft, *, resolve: bool = True) -> None:
         """One open exception per problem; a problem that has gone away is resolved (unless
         this version is not the one decided on)."""
+        if not draft.problems and return_id not in self.exception_keys:
+            return  # no problem now, none before: nothing to open or resolve
         current: dict[str, Problem] = {}
         for problem in draft.problems:
             key = trace_key(problem.kind, return_id, problem.item_id, problem.part)
@@ -362,16 +379,9 @@ class Batch:
         )
         # A body goes to its own table (a pull then rewrites only the small rows), written
         # in this transaction with its document: never a document without its body.
-        bodies = [d for d in changed if d.body is not None]
-        insert_many(
-            conn, document_bodies, [{"associated_ref": d.associated_ref, "body": d.body} for d in bodies if d.new]
-        )
-        update_many(
-            conn,
-            document_bodies,
-            "associated_ref",
-            [{"associated_ref": d.associated_ref, "body": d.body} for d in bodies if not d.new],
-        )
+        bodies = [(d.new, d.body) for d in changed if d.body is not None]
+        insert_many(conn, document_bodies, [body for new, body in bodies if new])
+        update_many(conn, document_bodies, "associated_ref", [body for new, body in bodies if not new])
         self.exception_log.write(conn)
         self.counts.exceptions_opened = self.exception_log.opened
         self.counts.exceptions_resolved = self.exception_log.resolved

@@ -8,7 +8,6 @@ names no currency is in the return's own.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 
@@ -47,12 +46,21 @@ def refunded(
 ) -> dict[str, Decimal]:
     """Per currency, completed refunds less completed top-ups; with `dated`, only the
     movements whose date (`refunded_at` or `paid_at`, '' when missing) it accepts."""
-    by_currency: dict[str, dict[str, list[Movement]]] = defaultdict(lambda: {key: [] for key, _ in MOVEMENTS})
-    for key, when in MOVEMENTS:
-        for movement in completed(record, key):
-            if dated is None or dated(str(movement.get(when) or "")):
-                by_currency[currency_of(movement, currency)][key].append(movement)
-    return {paid_in: net(moved["refunds"], moved["exchange_payments"]) for paid_in, moved in by_currency.items()}
+    refunds, top_ups = (
+        [m for m in completed(record, key) if dated is None or dated(str(m.get(when) or ""))] for key, when in MOVEMENTS
+    )
+    return paid_out(refunds, top_ups, currency)
+
+
+def paid_out(refunds: Iterable[Movement], top_ups: Iterable[Movement], currency: str) -> dict[str, Decimal]:
+    """Per currency (in the order first met), `completed` refunds less `completed` top-ups:
+    for a caller that has them already (the reconciliation reads them once per return)."""
+    moved: dict[str, list[Decimal]] = {}  # currency -> [refunds, top-ups], each added up from 0.00 as `total`
+    for side, movements in enumerate((refunds, top_ups)):
+        for m in movements:
+            sums = moved.setdefault(currency_of(m, currency), [Decimal("0.00"), Decimal("0.00")])
+            sums[side] += Decimal(str(m["amount"]))
+    return {paid_in: paid - topped_up for paid_in, (paid, topped_up) in moved.items()}
 
 
 def is_amount(value: object) -> bool:

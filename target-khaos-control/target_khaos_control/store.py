@@ -102,21 +102,22 @@ documents = sa.Table(
     sa.Column("last_served_at", Moment, nullable=True),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
     sa.Column("currency", sa.String(3), nullable=False, default="", server_default=""),
-    # What each Reveni item in it credits and how ({item id: {credit, disposition, reason}}):
-    # once Khaos holds the document, later versions of the return are judged against this.
-    sa.Column("lines", FreeText, nullable=False, server_default="{}"),
 )
-# On Postgres the table is filled to 60% (migration 0008), and no index reads `state` or
-# the times a pull sets: marking a pull served is then a heap-only update, no index touched.
+# On Postgres the table is filled to 45% (migrations 0008, 0019), and no index reads `state`
+# or the times a pull sets: marking a pull served is then a heap-only update, no index touched.
 
-# Each document's body, the Khaos `CustomerReturn` as sent: apart from `documents`, so a
-# pull marking its documents served rewrites only their small rows (migration 0016). A
-# body is written with its document, in the same transaction; only the target changes it.
+# Each document's body, the Khaos `CustomerReturn` as sent, with what its lines credit:
+# apart from `documents`, so a pull marking its documents served rewrites only their small
+# rows (migrations 0016, 0019). A body is written with its document, in the same
+# transaction; only the target changes it.
 document_bodies = sa.Table(
     "document_bodies",
     metadata,
     sa.Column("associated_ref", FreeText, sa.ForeignKey("documents.associated_ref"), primary_key=True),
     sa.Column("body", FreeText, nullable=False),
+    # What each Reveni item in it credits and how ({item id: {credit, disposition, reason}}):
+    # once Khaos holds the document, later versions of the return are judged against this.
+    sa.Column("lines", FreeText, nullable=False, server_default="{}"),
 )
 # Each document with its body: what a reader of the body selects from.
 documents_with_bodies = documents.join(document_bodies, document_bodies.c.associated_ref == documents.c.associated_ref)

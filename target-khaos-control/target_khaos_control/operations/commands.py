@@ -105,6 +105,9 @@ def _open(conn: Any, return_ids: list[str]) -> set[str]:
     return found
 
 
+RECONCILE_MMAP = 1 << 32  # bytes of a SQLite store reconcile maps (capped at the build's limit, often 2 GB)
+
+
 def run_reconciliation(
     engine: Engine,
     export: Path,
@@ -124,6 +127,8 @@ def run_reconciliation(
         notes = read.notes
         moment = now()
         with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":  # pages read from a mapping, not a read() call each: less system time
+                conn.exec_driver_sql(f"PRAGMA mmap_size = {RECONCILE_MMAP}")
             report = reconciliation.reconcile(
                 conn,
                 notes,

@@ -223,12 +223,8 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         draft.currency = str(record.currency)
         refunded = self._completed("refunds")
         draft.refunded = paid_total(refunded) - paid_total(self._completed("exchange_payments"))
-        variables = {
-            **template_variables(record),
-            "tables": rules.tables,
-            "refunded": bool(refunded),
-            "refunded_amount": draft.refunded,
-        }
+        variables = template_variables(record)  # a new dict each return: the engine's own join it in place
+        variables.update(tables=rules.tables, refunded=bool(refunded), refunded_amount=draft.refunded)
         if not draft.hold_reason and rules.publish_when is not None and not rules.publish_when(variables):
             draft.hold_reason = "the rules' publish_when is not met yet"
         self._header(variables)

@@ -6,6 +6,7 @@ invites a second credit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ Paid = Refund | ExchangePayment  # a money movement, typed
 
 def paid_total(movements: list[Paid]) -> Decimal:
     """The movements' amounts added up (as `refunded.total` adds up a record's)."""
+    if not movements:  # most returns: none of this kind
+        return Decimal("0.00")
     return sum((Decimal(str(m.amount)) for m in movements), Decimal("0.00"))
 
 
@@ -46,9 +49,7 @@ class RefundCheck:
         """Completed money movements of one kind; those in another currency are a problem of
         their own, one per currency (keyed by it), so a later cause never overwrites them.
         Read from the typed return as `refunded.completed` reads a record: the same movements."""
-        given: list[Paid] = (
-            list(self.record.refunds or []) if key == "refunds" else list(self.record.exchange_payments or [])
-        )
+        given: Sequence[Paid] = (self.record.refunds if key == "refunds" else self.record.exchange_payments) or []
         if not given:  # most returns: nothing paid of this kind, so nothing to read
             return []
         currency = self.draft.currency
@@ -72,6 +73,8 @@ class RefundCheck:
                 )
             )
             self.foreign[paid_in] = self.foreign.get(paid_in, Decimal("0.00")) + paid_total(movements)
+        if not foreign:  # most returns: all paid in the return's currency
+            return found
         return [m for m in found if str(m.currency or currency) == currency]
 
     def _deduct(self, settled: bool) -> None:
@@ -79,8 +82,10 @@ class RefundCheck:
         when the rules name a Khaos non-stock item for it, a negative line carries it, so
         the credit equals the refund and the return may be processed. `settled`: `_settled()`."""
         draft, deduction = self.draft, self.rules.deduction
+        if deduction is None or not draft.lines or draft.refunded <= 0 or not settled:
+            return  # most rule sets name no deductions item: the credit is not added up here
         kept = draft.credit - draft.refunded
-        if deduction is None or not draft.lines or kept <= 0 or draft.refunded <= 0 or not settled:
+        if kept <= 0:
             return
         draft.lines.append(self._deduction_line(-kept, DEDUCTION))
 

@@ -191,9 +191,15 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
         text = "".join(parts).strip()  # type: ignore[arg-type]
         return lambda variables: text
 
+    first = parts[0]  # not all text (above): there is a part
+    only = first if len(parts) == 1 and not isinstance(first, str) else None  # `{{ field }}` alone: nothing to join
+
     def render(variables: Variables) -> str:
         try:
-            written = "".join([part if isinstance(part, str) else _written(part(variables)) for part in parts])
+            if only is not None:
+                written = _written(only(variables))
+            else:
+                written = "".join([part if isinstance(part, str) else _written(part(variables)) for part in parts])
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None
         except RULE_ERRORS as error:
@@ -289,6 +295,14 @@ def _field_path(node: nodes.Node) -> list[str] | None:
 def _reader(path: list[str]) -> Reader:
     """`_value` along `path`; a set field of a part of the return (`order.number`), the usual
     read, taken in one step (most templates read only those), anything else read in full."""
+    if len(path) == 1:  # a field of the return (`{{ id }}`), or a figure the engine worked out
+        (only,) = path
+
+        def read_one(variables: Variables) -> Any:
+            found = variables.get(only, UNSET) if isinstance(variables, dict) else UNSET
+            return found if found is not UNSET else _value(variables, path)  # its error as `_value` raises it
+
+        return read_one
     if len(path) != 2:
         return lambda variables: _value(variables, path)
     top, name = path

@@ -31,7 +31,7 @@ from target_khaos_control.operations.reconciliation.gaps import Gap
 from target_khaos_control.operations.reconciliation.read import CreditNote
 from target_khaos_control.operations.reconciliation.report import Report, ReturnLine, Tally
 from target_khaos_control.operations.reconciliation.returns import StoredReturns, known_references
-from target_khaos_control.refunded import completed, currency_of, is_amount, refunded, total
+from target_khaos_control.refunded import completed, currency_of, is_amount, paid_out, total
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.states import HELD, PUBLISHED, RE_REQUESTED, SENT, SUPERSEDED, ExceptionStatus
 from target_khaos_control.store import exceptions
@@ -159,7 +159,7 @@ def compare(
     notes = [note for doc in docs for note in by_ref.get(doc.associated_ref, NO_NOTES)]
     if not refunds and not top_ups and not notes:
         return None  # nothing paid and nothing credited: nothing to reconcile yet
-    paid = refunded(record, currency)
+    paid = paid_out(refunds, top_ups, currency)  # the movements read once, not again by `refunded`
     same = [note for note in notes if note.currency == currency]
     other = [note for note in notes if note.currency != currency]
     sent_docs = [doc for doc in docs if doc.state in SENT]
@@ -180,8 +180,9 @@ def compare(
         sorted([note.code for note in notes]),
         sum([note.gross for note in same], ZERO),
         sorted([f"{note.code} ({note.gross} {note.currency})" for note in other]),
-        top_up=total(t for t in top_ups if currency_of(t, currency) == currency),
-        refunded_elsewhere={key: value for key, value in sorted(paid.items()) if value != 0},
+        # Most returns have no top-up and no other currency: those skip the adding and sorting.
+        top_up=total(t for t in top_ups if currency_of(t, currency) == currency) if top_ups else ZERO,
+        refunded_elsewhere={key: value for key, value in sorted(paid.items()) if value != 0} if paid else {},
         method="store credit" if str(record.get("refund_method")) in STORE_CREDIT else "cash",
         created_at=str(record.get("created_at") or ""),
     )
@@ -197,7 +198,7 @@ def compare(
             line.gaps.append(Gap.DUPLICATE_CREDIT_NOTE)  # beyond the cash: something credited twice
         elif same and line.credited != line.refunded:
             line.gaps.append(Gap.AMOUNT_DIFFERENCE)
-        if _wrong_vat_split(line, same):
+        if same and _wrong_vat_split(line, same):  # without a note in the currency, no split to check
             line.gaps.append(Gap.CREDIT_NOTE_VAT_SPLIT)
     elif line.refunded != 0:
         line.gaps += _why_no_credit_note(line, docs, served, now=now, after=unconfirmed_after, waiting=waiting)

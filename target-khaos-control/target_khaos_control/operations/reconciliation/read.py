@@ -14,9 +14,11 @@ once, the repeat reported). Amounts must be finite, whole pennies and fit the st
 from __future__ import annotations
 
 import csv
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NamedTuple
 
 # The columns of Khaos Control's credit-note export; a client whose export differs maps
 # its own headers with the `credit_note_columns` setting. Net and Tax are optional: without
@@ -74,8 +76,8 @@ def read_export(path: Path, columns: dict[str, str] | None = None) -> CreditNote
     seen: dict[str, CreditNote] = {}
     try:
         with path.open(newline="", encoding="utf-8-sig", errors="replace") as source:
-            reader = csv.DictReader(source)
-            headers = reader.fieldnames or []
+            reader = csv.reader(source)  # rows as lists, each cell found by its column's index: no dict a row
+            headers = next(reader, None) or []
             missing = [header for key, header in names.items() if key not in OPTIONAL and header not in headers]
             if missing:
                 raise CreditNoteFileError(
@@ -83,17 +85,21 @@ def read_export(path: Path, columns: dict[str, str] | None = None) -> CreditNote
                     "the `credit_note_columns` setting"
                 )
             wanted = {key: header for key, header in names.items() if header in headers}
-            rows = iter(reader)
+            # A header named twice is read from its last column, as a csv.DictReader would.
+            indices = [(key, header, len(headers) - 1 - headers[::-1].index(header)) for key, header in wanted.items()]
+            shape = _Shape(len(headers), len(set(headers)))
             while True:
                 try:
-                    row = next(rows)
+                    row = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as error:
                     export.rejected.append(f"{path}:{reader.line_num}: not a CSV row ({error})")
                     continue
+                if not row:
+                    continue  # a blank line is no row
                 try:
-                    note = _note(row, wanted, reader.line_num)
+                    note = _note(row, indices, shape, wanted, reader.line_num)
                 except BadRow as error:
                     export.rejected.append(f"{path}:{reader.line_num}: {error}")
                     continue
@@ -120,14 +126,23 @@ def read_credit_notes(path: Path, columns: dict[str, str] | None = None) -> list
     return read_export(path, columns).notes
 
 
-def _note(row: dict[str | None, str | list[str] | None], names: dict[str, str], line: int) -> CreditNote:
-    if None in row:
-        raise BadRow(f"{len(row) - 1 + len(row[None] or [])} cells for {len(row) - 1} columns")
+class _Shape(NamedTuple):
+    """How many cells a row has under the export's headers, and how many columns they name."""
+
+    cells: int
+    columns: int  # a header named twice is one column
+
+
+def _note(
+    row: list[str], indices: list[tuple[str, str, int]], shape: _Shape, names: dict[str, str], line: int
+) -> CreditNote:
+    if len(row) > shape.cells:
+        raise BadRow(f"{shape.columns + len(row) - shape.cells} cells for {shape.columns} columns")
     cells: dict[str, str] = {}
-    for key, header in names.items():
-        value = row.get(header)
-        if not isinstance(value, str):
+    for key, header, index in indices:
+        if index >= len(row):
             raise BadRow(f"a short row: no {header}")
+        value = row[index]
         if "\x00" in value:
             raise BadRow(f"{header} holds a NUL character")
         cells[key] = value.strip()
@@ -148,8 +163,8 @@ def _note(row: dict[str | None, str | list[str] | None], names: dict[str, str], 
         code,
         cells["associated_ref"],
         abs(gross),
-        currency.upper(),
-        date,
+        sys.intern(currency.upper()),  # one string for every GBP and every date: a million notes share them
+        sys.intern(date),
         abs(net) if net is not None else None,
         abs(tax) if tax is not None else None,
         line,

@@ -116,7 +116,7 @@ class StoredReturns:
         query = _WITH_BODIES if self.with_vat else _WITHOUT_BODIES
         found: dict[str, list[Document]] = defaultdict(list)
         for some in chunks(return_ids):
-            for row in self.conn.execute(query, {"ids": list(some)}):
+            for row in self.conn.execute(query, {"ids": list(some)}).all():  # one fetchall, not a fetchone a row
                 doc = Document(*row)
                 found[doc.return_id].append(doc)
         return found

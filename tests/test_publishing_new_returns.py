@@ -1,0 +1,124 @@
+"""What a batch writes for returns new to the store, and for their next versions before
+Khaos pulls: the rows whole (issue 22 took steps out of this path; the rows stay as they were)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+from target_khaos_control.publishing import apply_returns
+from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.rules.golden import build_return
+from target_khaos_control.store import document_bodies, documents, exceptions, open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "rules" / "demo"
+BASE = yaml.safe_load((DEMO / "tests" / "base.yaml").read_text())
+FIRST = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+SECOND = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+AS_READ_FIRST = datetime(2026, 11, 20, 10, 0)  # a stored moment, read back (SQLite keeps no zone)
+AS_READ_SECOND = datetime(2026, 11, 20, 11, 0)
+STRANGER = {"customer": {"email": "stranger@example.com"}}  # no URN in Khaos: nothing can be sent
+
+
+class Store:
+    """A new SQLite store and the demo rules."""
+
+    def __init__(self) -> None:
+        self.engine = open_store("sqlite://")
+        self.ruleset = load_ruleset(DEMO)
+        with self.engine.connect() as conn:
+            self.catalogue = Catalogue.read(conn)
+
+    def sync(self, moment: datetime, *returns: dict[str, Any]) -> None:
+        records = [build_return(BASE, given) for given in returns]
+        with self.engine.begin() as conn:
+            entries = [(record, self.ruleset.draft(record, self.catalogue)) for record in records]
+            apply_returns(conn, entries, moment, routing=self.ruleset.routing)
+
+    def rows(self, table: sa.Table) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            query = sa.select(table).order_by(sa.text("rowid"))
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def test_a_new_return_is_published_whole_in_one_row() -> None:
+    # given a store that has never seen these two returns, each one accepted item of 24.00
+    store = Store()
+
+    # when one batch brings both
+    store.sync(FIRST, {"id": "ret-a"}, {"id": "ret-b"})
+
+    # expect one published document each, every column as the batch decided it
+    first, second = store.rows(documents)
+    assert {key: value for key, value in first.items() if key not in ("feed_position", "ruleset_hash")} == {
+        "associated_ref": "RV-ret-a",
+        "return_id": "ret-a",
+        "sequence": 1,
+        "state": "published",
+        "item_ids": '["item-1"]',
+        "hold_reason": "",
+        "source_updated_at": "2026-11-20T10:02:11Z",
+        "created_at": AS_READ_FIRST,
+        "state_changed_at": AS_READ_FIRST,
+        "published_at": AS_READ_FIRST,
+        "first_served_at": None,
+        "last_served_at": None,
+        "currency": "GBP",
+    }
+    assert first["ruleset_hash"] == store.ruleset.content_hash
+    # and what its line credits kept on its body's row (a pull never rewrites it)
+    (first_body, _) = store.rows(document_bodies)
+    assert first_body["associated_ref"] == "RV-ret-a"
+    assert first_body["lines"] == '{"item-1": {"credit": "24.00", "disposition": "restock", "reason": "1"}}'
+    assert second["associated_ref"] == "RV-ret-b"
+    assert second["feed_position"] == first["feed_position"] + 1  # in the batch's order
+    # and no exception: nothing was wrong with either
+    assert store.rows(exceptions) == []
+
+
+def test_a_newer_version_before_khaos_pulls_updates_the_same_document() -> None:
+    # given a return published, not yet pulled
+    store = Store()
+    store.sync(FIRST, {"id": "ret-a"})
+
+    # when a newer version brings a second item
+    store.sync(SECOND, {"id": "ret-a", "updated_at": "2026-11-21T09:00:00Z", "return_items": [{}, {"id": "item-2"}]})
+
+    # expect the one document, its first moment kept, its state's moment the second batch's
+    (document,) = store.rows(documents)
+    assert document["associated_ref"] == "RV-ret-a"
+    assert document["item_ids"] == '["item-1", "item-2"]'
+    assert document["created_at"] == AS_READ_FIRST
+    assert document["state_changed_at"] == AS_READ_SECOND
+    assert document["source_updated_at"] == "2026-11-21T09:00:00Z"
+    # and its body's row keeps what each of its two lines credits
+    (body,) = store.rows(document_bodies)
+    assert sorted(json.loads(body["lines"])) == ["item-1", "item-2"]
+
+
+def test_exceptions_of_a_new_return_open_and_resolve_when_a_version_has_none() -> None:
+    # given a new return whose customer Khaos does not know, beside one with nothing wrong
+    store = Store()
+    store.sync(FIRST, {"id": "ret-a", **STRANGER}, {"id": "ret-b"})
+    opened = {(row["return_id"], row["kind"], row["status"]) for row in store.rows(exceptions)}
+    assert opened == {
+        ("ret-a", "customer_not_found", "open"),
+        ("ret-a", "refund_credit_difference", "open"),
+    }
+    assert [row["return_id"] for row in store.rows(documents)] == ["ret-b"]
+
+    # when its next version names a customer Khaos knows
+    store.sync(SECOND, {"id": "ret-a", "updated_at": "2026-11-21T09:00:00Z"})
+
+    # expect both exceptions resolved, and its document published
+    after = {(row["return_id"], row["kind"], row["status"]) for row in store.rows(exceptions)}
+    assert after == {
+        ("ret-a", "customer_not_found", "resolved"),
+        ("ret-a", "refund_credit_difference", "resolved"),
+    }
+    assert [row["associated_ref"] for row in store.rows(documents)] == ["RV-ret-b", "RV-ret-a"]

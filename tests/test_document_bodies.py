@@ -8,21 +8,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
-from target_khaos_control.store import MIGRATIONS, document_bodies, documents, open_store
+from target_khaos_control.store import document_bodies, documents, open_store
 
 from tests.khaos_docs import MOMENT, feed_row
+from tests.migrations import alembic_config
 
 NOTES = "x" * 4000  # a body of about 4 KB: larger than a SQLite page
-
-
-def _config(conn: sa.Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = conn
-    return config
 
 
 def test_a_pull_marks_its_documents_served_without_rewriting_their_bodies(tmp_path: Path) -> None:
@@ -56,7 +49,7 @@ def test_a_store_from_before_moves_every_body_to_its_own_table_and_back(tmp_path
     engine = sa.create_engine(url)
     bodies = {"RV-1": '{"AssociatedRef":"RV-1","Notes":"é"}', "RV-2": '{"AssociatedRef":"RV-2"}'}
     with engine.begin() as conn:
-        command.upgrade(_config(conn), "0017")
+        command.upgrade(alembic_config(conn), "0017")
         with_body = sa.table("documents", *(sa.column(c.name, c.type) for c in documents.c), sa.column("body"))
         conn.execute(
             with_body.insert(),
@@ -81,7 +74,7 @@ def test_a_store_from_before_moves_every_body_to_its_own_table_and_back(tmp_path
 
     # when it is taken back to revision 0017
     with engine.begin() as conn:
-        command.downgrade(_config(conn), "0017")
+        command.downgrade(alembic_config(conn), "0017")
 
     # expect: each body back on its document's row, and no `document_bodies`
     with engine.connect() as conn:

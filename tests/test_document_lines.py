@@ -12,26 +12,19 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.khaos_position import HeldLine, read_positions
-from target_khaos_control.store import MIGRATIONS, document_bodies, documents, open_store
+from target_khaos_control.store import document_bodies, documents, open_store
 
 from tests.khaos_docs import MOMENT, feed_row
+from tests.migrations import alembic_config
 from tests.servers import PostgresServer
 from tests.test_store_postgres import _database
 
 # What a document of 40 items keeps of its lines: about 4 KB, larger than a SQLite page.
 ITEMS = [f"item-{n:02d}-{'x' * 40}" for n in range(40)]
 LINES = json.dumps({item: {"credit": "1.00", "disposition": "restock", "reason": "1"} for item in ITEMS})
-
-
-def _config(conn: sa.Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = conn
-    return config
 
 
 def test_a_pull_marks_its_documents_served_without_rewriting_their_lines(tmp_path: Path) -> None:
@@ -94,7 +87,7 @@ def test_a_store_from_before_moves_every_documents_lines_to_its_body_and_back(tm
         "RV-2": "{}",  # from before lines were kept
     }
     with engine.begin() as conn:
-        command.upgrade(_config(conn), "0018")
+        command.upgrade(alembic_config(conn), "0018")
         with_lines = sa.table("documents", *(sa.column(c.name, c.type) for c in documents.c), sa.column("lines"))
         rows = [feed_row(n, "served") | {"lines": lines[f"RV-{n}"]} for n in (1, 2)]
         conn.execute(with_lines.insert(), [{k: v for k, v in row.items() if k != "body"} for row in rows])
@@ -125,7 +118,7 @@ def test_a_store_from_before_moves_every_documents_lines_to_its_body_and_back(tm
 
     # when it is taken back to revision 0018
     with engine.begin() as conn:
-        command.downgrade(_config(conn), "0018")
+        command.downgrade(alembic_config(conn), "0018")
 
     # expect: each document's lines back on its row, and none on `document_bodies`
     with engine.connect() as conn:

@@ -256,19 +256,10 @@ class Batch:
         self._note_problems(return_id, draft, resolve=False)
 
     def _place_lines(self, record: Sent, draft: Draft) -> None:
-        existing = self._documents(draft.return_id)
-        already_sent: set[str] = set()
-        open_doc = None
-        if existing:  # a new return has no documents: nothing to sort or look through
-            existing = sorted(existing, key=_by_sequence)
-            already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
-            open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
-        if draft.withdraw:
-            to_send = []
-        elif already_sent:
-            to_send = [line for line in draft.lines if line.item_id not in already_sent]
-        else:
-            to_send = list(draft.lines)
+        existing = sorted(self._documents(draft.return_id), key=_by_sequence)
+        already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
+        open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
+        to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
         position = self.positions.get(draft.return_id)
         if position is not None and draft.decided:
             sequence = open_doc.sequence if open_doc else max(doc.sequence for doc in existing) + 1

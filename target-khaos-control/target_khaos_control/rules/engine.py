@@ -213,6 +213,8 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
     draft: Draft
     mappings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # SKU sent -> its Mapping types
     foreign: dict[str, Decimal] = field(default_factory=dict)  # paid in another currency than the return's
+    # Every returned item's SourceReference: made once a return (its source order is known by then).
+    source: OrderReference | None = None
 
     def run(self) -> None:
         record, rules, draft = self.record, self.rules, self.draft
@@ -257,14 +259,20 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
             draft.outcomes[item_id] = skipped(verdict)
             return
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
-        problems = [p for p in (self._reason(item, rule, failed), self._tax(item, sku), sku_problem) if p is not None]
+        stock = self.catalogue.current(sku)  # read once: for Reveni's tax and for Khaos's rate
+        reveni_rate = Decimal(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
+        problems = [
+            p
+            for p in (self._reason(item, rule, failed), self._tax(item, reveni_rate, stock), sku_problem)
+            if p is not None
+        ]
         exchange = item.exchange or None
         swap_sku = ""
         if exchange:
             swap_sku, exchange_problem = self._stock_code(str(exchange.sku), sent(exchange.ean))
             if exchange_problem is not None:  # its own exception, beside one about the returned SKU
                 problems.append(Problem(exchange_problem.kind, "", exchange_problem.message, part="exchange"))
-        rate = self._khaos_rate(item, sku, problems)
+        rate = self._khaos_rate(sku, stock, reveni_rate, problems)
         blocking = [p for p in problems if p.blocking]
         if problems:  # most items have none: their details are never read
             details = {
@@ -287,7 +295,9 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         returned = rules.pricing.price(paid, quantity, rate)
         credit = credited(returned)  # read for the line and for a lost penny: added up once
         swapped = self._exchange_prices(item, exchange, swap_sku, rate) if exchange else []
-        source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
+        source = self.source
+        if source is None:
+            source = self.source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
         draft.lines.append(
             Line(
                 item_id,

@@ -273,8 +273,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
             if exchange_problem is not None:  # its own exception, beside one about the returned SKU
                 problems.append(Problem(exchange_problem.kind, "", exchange_problem.message, part="exchange"))
         rate = self._khaos_rate(sku, stock, reveni_rate, problems)
-        blocking = [p for p in problems if p.blocking]
-        if problems:  # most items have none: their details are never read
+        if problems:  # most items have none: their details are never read, nothing blocks them
             details = {
                 "sku": sent(item.sku),
                 "quantity": sent(item.quantity),
@@ -286,9 +285,10 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                 draft.problems.append(
                     rules.problem(found.kind, found.message, item_id, details=details, part=found.part)
                 )
-        if blocking:
-            draft.outcomes[item_id] = waits_on(blocking[0].kind)
-            return
+            blocking = next((p for p in problems if p.blocking), None)
+            if blocking is not None:
+                draft.outcomes[item_id] = waits_on(blocking.kind)
+                return
         assert rule is not None  # no rule matched is a blocking problem (`_reason`)
         quantity = required(item.quantity, "quantity")
         paid = Decimal(required(item.total, "total"))
@@ -327,7 +327,8 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
             )
         )
         draft.outcomes[item_id] = ItemOutcome.LINE
-        self._note_lost_penny(item, paid, credit)
+        if credit != paid:  # only with net prices, and seldom then
+            self._note_lost_penny(item, paid, credit)
 
     def _matching(self, item: ReturnItem, variables: Variables) -> tuple[ReasonRule | None, TemplateFailed | None]:
         """The first reason rule the item matches (the Khaos reason and disposition it gets), or

@@ -64,16 +64,16 @@ class ItemPricing:
         return khaos
 
     def _note_lost_penny(self, item: ReturnItem, total: Decimal, credit: Decimal) -> None:
-        """With net prices no unit price may give the line's paid `total`: Khaos credits `credit`."""
-        if credit != total:
-            self.draft.problems.append(
-                self.rules.problem(
-                    Kind.NET_PRICE_PENNY,
-                    f"{item.sku}: with net prices Khaos will credit {credit} for a line "
-                    f"the customer paid {total} for: no net unit price gives the exact gross",
-                    item.id,
-                )
+        """Khaos will credit `credit`, not the line's paid `total`: with net prices no unit
+        price may give the exact gross (the caller compares the two)."""
+        self.draft.problems.append(
+            self.rules.problem(
+                Kind.NET_PRICE_PENNY,
+                f"{item.sku}: with net prices Khaos will credit {credit} for a line "
+                f"the customer paid {total} for: no net unit price gives the exact gross",
+                item.id,
             )
+        )
 
     def _tax(self, item: ReturnItem, rate: Decimal | None, stock: StockItem | None) -> Problem | None:
         """Reveni's rate (`rate`, None when it sent none) and line tax. Khaos takes VAT from

@@ -61,7 +61,10 @@ class Pricing:
 
         With net prices `rate` is the VAT rate Khaos will apply (its stock item's rate)."""
         if self.gross_prices:
-            return [Priced(units, {"Gross": unit}, unit * units) for units, unit in paid_units(total, quantity)]
+            parts = []
+            for units, unit in paid_units(total, quantity):  # a loop: no comprehension's function a line
+                parts.append(Priced(units, {"Gross": unit}, unit * units))
+            return parts
         if rate is None:
             msg = "a net price needs the VAT rate Khaos will apply"
             raise ValueError(msg)

@@ -27,7 +27,7 @@ from target_khaos_control.khaos_documents import (
     Price,
     ReturnedItem,
 )
-from target_khaos_control.money import Pricing, credited
+from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.reveni import Return, ReturnItem, Sent, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.document_header import DocumentHeader
@@ -261,11 +261,10 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
         stock = self.catalogue.current(sku)  # read once: for Reveni's tax and for Khaos's rate
         reveni_rate = Decimal(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
-        problems = [
-            p
-            for p in (self._reason(item, rule, failed), self._tax(item, reveni_rate, stock), sku_problem)
-            if p is not None
-        ]
+        problems: list[Problem] = []
+        for found in (self._reason(item, rule, failed), self._tax(item, reveni_rate, stock), sku_problem):
+            if found is not None:  # a loop, not a comprehension: Python 3.11 makes a function for one
+                problems.append(found)
         exchange = item.exchange or None
         swap_sku = ""
         if exchange:
@@ -312,15 +311,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                     )
                     for part in returned
                 ],
-                [
-                    ExchangeItem(
-                        SKU=swap_sku,
-                        Mapping=self._mapping(swap_sku),
-                        Quantity=part.quantity,
-                        UnitPrice=Price(**part.price),
-                    )
-                    for part in swapped
-                ],
+                self._exchange_items(swap_sku, swapped) if swapped else [],
                 accepted=verdict == "accepted",
                 credit=credit - credited(swapped),
                 disposition=rule.disposition,
@@ -329,6 +320,16 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         draft.outcomes[item_id] = ItemOutcome.LINE
         if credit != paid:  # only with net prices, and seldom then
             self._note_lost_penny(item, paid, credit)
+
+    def _exchange_items(self, swap_sku: str, swapped: list[Priced]) -> list[ExchangeItem]:
+        """What the customer gets instead, at its prices (only exchanged items come here: a
+        comprehension over none still costs its function in Python 3.11)."""
+        return [
+            ExchangeItem(
+                SKU=swap_sku, Mapping=self._mapping(swap_sku), Quantity=part.quantity, UnitPrice=Price(**part.price)
+            )
+            for part in swapped
+        ]
 
     def _matching(self, item: ReturnItem, variables: Variables) -> tuple[ReasonRule | None, TemplateFailed | None]:
         """The first reason rule the item matches (the Khaos reason and disposition it gets), or

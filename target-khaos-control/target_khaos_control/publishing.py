@@ -50,6 +50,7 @@ from target_khaos_control.store import (
     next_feed_position,
     return_versions,
     reveni_returns,
+    version_ids,
 )
 from target_khaos_control.version_order import Version, backwards, older, read_moment
 
@@ -159,7 +160,7 @@ class Batch:
         self.stored_versions = {row[0]: (row[3], row[4]) for row in stored}
         self.latest: dict[str, Version] = {}
         self.stored_returns = set(self.versions)
-        self.new_versions: list[dict[str, object]] = []
+        self.new_versions: list[tuple[str, str]] = []  # (return id, record), in the order received
         # Each return's documents, made Documents only when its version has changed.
         self.stored_documents: dict[str, list[Any]] = {}
         for row in _DOCUMENTS.rows(conn, return_ids):
@@ -202,9 +203,8 @@ class Batch:
         if latest is not None and backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
-        stored = storable(canonical)
-        if self.versions.get(return_id, ("",))[0] != version[0]:
-            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": stored})
+        if self.versions.get(return_id, ("",))[0] != version[0]:  # a new version: its record kept, once
+            self.new_versions.append((return_id, storable(canonical)))
         self.versions[return_id], self.latest[return_id] = version, incoming
         row: dict[str, object] = {
             "return_id": return_id,
@@ -212,7 +212,6 @@ class Batch:
             "updated_at": storable(str(record.get("updated_at", ""))),
             "status": storable(incoming.status),
             "content_hash": version[0],
-            "record": stored,
             "last_changed": self.moment,
         }
         if return_id not in self.stored_returns:  # inserted: when the store first saw it too
@@ -355,10 +354,20 @@ class Batch:
     def write(self) -> Counts:
         """Write the batch's returns, documents and exceptions to the store; the batch's counts."""
         conn = self.conn
+        # Every new version (what the month-end close reads as of a date), then each return
+        # pointing at its latest: a return whose record did not change keeps its version.
+        ids = version_ids(conn, len(self.new_versions))
+        moment = self.moment
+        versions = [
+            {"id": id_, "return_id": return_id, "seen_at": moment, "record": record}
+            for id_, (return_id, record) in zip(ids, self.new_versions, strict=True)
+        ]
+        insert_many(conn, return_versions, versions)
+        for id_, (return_id, _) in zip(ids, self.new_versions, strict=True):  # a later version of a return wins
+            self.return_writes[return_id]["version_id"] = id_
         rows = list(self.return_writes.values())
         insert_many(conn, reveni_returns, [r for r in rows if r["return_id"] not in self.stored_returns])
         update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
-        insert_many(conn, return_versions, self.new_versions)  # what the month-end close reads as of a date
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
         # Every position given out here is past the feed's end, so no two rows ever clash.
         insert_many(conn, documents, [d.values for d in changed if d.new])  # a new one's values name it whole

@@ -38,7 +38,7 @@ from target_khaos_control.documents import Draft, Problem, associated_ref, stora
 from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
 from target_khaos_control.exception_routing import Routing
-from target_khaos_control.khaos_position import line_facts, read_positions
+from target_khaos_control.khaos_position import item_ids_text, line_facts, read_positions
 from target_khaos_control.reveni import Sent
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
@@ -295,7 +295,7 @@ class Batch:
         }
         values = open_doc.values
         values["ruleset_hash"] = draft.ruleset_hash
-        values["item_ids"] = json.dumps(open_doc.item_ids)
+        values["item_ids"] = item_ids_text(open_doc.item_ids)
         values["source_updated_at"] = str(record.get("updated_at", ""))
         values["currency"] = draft.currency
         if hold_reason:

@@ -17,6 +17,7 @@ import yaml
 from alembic import command
 from starlette.testclient import TestClient
 from target_khaos_control import publishing
+from target_khaos_control.canonical import canonical_json
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.operations import commands, fix_commands
 from target_khaos_control.operations.reconciliation.returns import StoredReturns
@@ -154,7 +155,7 @@ def test_every_reader_reads_the_same_records_from_a_store_from_before(
         command.downgrade(alembic_config(conn), "0019")
         stored = dict(conn.execute(sa.text("select return_id, record from reveni_returns")).all())
     assert {return_id: json.loads(record) for return_id, record in stored.items()} == {
-        r["id"]: json.loads(publishing.canonical_json(r)) for r in latest
+        r["id"]: json.loads(canonical_json(r)) for r in latest
     }
     after = _what_readers_read(url, acme)
 
@@ -171,7 +172,7 @@ def test_every_reader_reads_the_same_records_from_a_store_from_before(
     monkeypatch.setattr(RuleSet, "draft", noted)
     engine = open_store(url)
     assert commands.replay(engine, str(acme), ids=["ret-1", "ret-2"], kinds=[], owners=[], out=io.StringIO()) == 0
-    assert drafted == [json.loads(publishing.canonical_json(latest[0]))]
+    assert drafted == [json.loads(canonical_json(latest[0]))]
     # and accepting the proposal to see ret-1's item, 24.00 GBP, released
     monkeypatch.undo()
     accepted = io.StringIO()

@@ -19,14 +19,12 @@ per kind of change: the store costs the same whatever the batch size.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -34,6 +32,7 @@ from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.batch_writes import insert_many, update_many
+from target_khaos_control.canonical import canonical_bytes, content_hash
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
@@ -86,27 +85,6 @@ class Document:
     values: dict[str, object] = field(default_factory=dict)  # columns to write to `documents`
     new: bool = False
     body: dict[str, object] | None = None  # its `document_bodies` row (body, lines), when it changed
-
-
-# Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
-# json.dumps(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False) writes
-# for a record as the target reads it (no floats: numbers with a point are Decimal), at a
-# seventh of the cost. A value msgspec cannot write goes through json.dumps.
-CANONICAL = msgspec.json.Encoder(order="sorted", decimal_format="string")
-
-
-def canonical_json(record: Sent) -> str:
-    """A record as stable JSON: the same record always gives the same text."""
-    try:
-        return CANONICAL.encode(record).decode()
-    except (msgspec.EncodeError, TypeError, UnicodeError):
-        return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-
-
-def content_hash(canonical: str) -> str:
-    """The SHA-256 of a record's stable JSON: an unchanged version is recognised by it."""
-    # surrogatepass: the same bytes for any text, and a hash too for a record holding a lone surrogate
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _VERSIONS = ReadIn(
@@ -185,8 +163,8 @@ class Batch:
     def apply(self, record: Sent, draft: Draft) -> None:
         """Keep one version of a return and publish, hold or withdraw its documents as the draft says."""
         # The same version under the same rules changes nothing; new rules decide again.
-        # One serialisation serves both the hash and the stored copy.
-        canonical = canonical_json(record)
+        # One serialisation serves both the hash and the stored copy (made text only when stored).
+        canonical = canonical_bytes(record)
         return_id, version = draft.return_id, (content_hash(canonical), draft.ruleset_hash)
         if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
@@ -204,7 +182,7 @@ class Batch:
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
         if self.versions.get(return_id, ("",))[0] != version[0]:  # a new version: its record kept, once
-            self.new_versions.append((return_id, storable(canonical)))
+            self.new_versions.append((return_id, storable(canonical.decode("utf-8", "surrogatepass"))))
         self.versions[return_id], self.latest[return_id] = version, incoming
         row: dict[str, object] = {
             "return_id": return_id,

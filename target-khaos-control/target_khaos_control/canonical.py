@@ -1,13 +1,15 @@
 """A Reveni record as stable JSON: the same record always gives the same bytes, so a version
-seen again is known by their hash, and the text is what the store keeps of it."""
+seen again is known by their hash (with the rules'), and the text is what the store keeps of it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from typing import NamedTuple
 
 import msgspec
 
+from target_khaos_control.documents import Draft
 from target_khaos_control.reveni import Sent
 
 # Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
@@ -34,3 +36,19 @@ def canonical_bytes(record: Sent) -> bytes:
 def content_hash(canonical: bytes) -> str:
     """The SHA-256 of a record's stable JSON: an unchanged version is recognised by it."""
     return hashlib.sha256(canonical).hexdigest()
+
+
+class Entry(NamedTuple):
+    """One (record, draft) pair of a batch, with the record's stable JSON (made text only
+    when stored) and what knows this version again: its content hash and the rules' hash."""
+
+    record: Sent
+    draft: Draft
+    canonical: bytes
+    version: tuple[str, str]
+
+    @classmethod
+    def of(cls, record: Sent, draft: Draft) -> Entry:
+        """The entry of a (record, draft) pair: its record serialised once, for the hash and the stored copy."""
+        canonical = canonical_bytes(record)
+        return cls(record, draft, canonical, (content_hash(canonical), draft.ruleset_hash))

@@ -32,7 +32,7 @@ from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.batch_writes import insert_many, update_many
-from target_khaos_control.canonical import canonical_bytes, content_hash
+from target_khaos_control.canonical import Entry
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
@@ -123,7 +123,7 @@ class Batch:
     def __init__(
         self,
         conn: Connection,
-        return_ids: list[str],
+        entries: Sequence[tuple[Sent, Draft]],
         moment: datetime,
         *,
         force: bool = False,
@@ -131,6 +131,7 @@ class Batch:
     ) -> None:
         """Read what the store holds of these returns (versions, documents, exceptions, Khaos's position) once."""
         self.conn, self.moment, self.force, self.routing = conn, moment, force, routing or Routing()
+        return_ids = list(dict.fromkeys(draft.return_id for _, draft in entries))
         stored = _VERSIONS.rows(conn, return_ids)
         # By position: a Row's attribute by name costs more than the read itself.
         self.versions = {row[0]: (row[1], row[2]) for row in stored}
@@ -139,15 +140,26 @@ class Batch:
         self.latest: dict[str, Version] = {}
         self.stored_returns = set(self.versions)
         self.new_versions: list[tuple[str, str]] = []  # (return id, record), in the order received
+        self.entries = [Entry.of(record, draft) for record, draft in entries]
+        # The same version under the same rules changes nothing, so what the store holds of a
+        # return only ever sent again as stored is not read (most of a resent batch). A return
+        # with any other version in the batch is read: the batch decides on each in turn.
+        changed = list(
+            dict.fromkeys(
+                entry.draft.return_id
+                for entry in self.entries
+                if force or self.versions.get(entry.draft.return_id) != entry.version
+            )
+        )
         # Each return's documents, made Documents only when its version has changed.
         self.stored_documents: dict[str, list[Any]] = {}
-        for row in _DOCUMENTS.rows(conn, return_ids):
+        for row in _DOCUMENTS.rows(conn, changed):
             self.stored_documents.setdefault(row[1], []).append(row)
         self.documents: dict[str, list[Document]] = {}
         # Each return looks only at its own exceptions.
         self.exception_keys: dict[str, set[str]] = {}
         statuses = {}
-        for return_id, key, status in _EXCEPTIONS.rows(conn, return_ids):
+        for return_id, key, status in _EXCEPTIONS.rows(conn, changed):
             self.exception_keys.setdefault(return_id, set()).add(key)
             statuses[key] = status
         self.exception_log = ExceptionLog(statuses, moment, self.routing)
@@ -160,12 +172,11 @@ class Batch:
         self.next_position = next_feed_position(last)
         self.counts = Counts()
 
-    def apply(self, record: Sent, draft: Draft) -> None:
+    def apply(self, entry: Entry) -> None:
         """Keep one version of a return and publish, hold or withdraw its documents as the draft says."""
         # The same version under the same rules changes nothing; new rules decide again.
-        # One serialisation serves both the hash and the stored copy (made text only when stored).
-        canonical = canonical_bytes(record)
-        return_id, version = draft.return_id, (content_hash(canonical), draft.ruleset_hash)
+        record, draft, canonical, version = entry
+        return_id = draft.return_id
         if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
             return
@@ -380,8 +391,7 @@ def apply_returns(
     The feed's lock is held from the first read to the commit: a pull cannot land
     between reading a document's state and writing the decision made on it."""
     lock_feed(conn)
-    return_ids = list(dict.fromkeys(draft.return_id for _, draft in entries))
-    batch = Batch(conn, return_ids, moment, force=force, routing=routing)
-    for record, draft in entries:
-        batch.apply(record, draft)
+    batch = Batch(conn, entries, moment, force=force, routing=routing)
+    for entry in batch.entries:
+        batch.apply(entry)
     return batch.write()

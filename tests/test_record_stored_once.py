@@ -30,6 +30,7 @@ from target_khaos_control.store import now, open_store, return_versions, returns
 
 from tests.migrations import alembic_config
 from tests.servers import target_config
+from tests.test_store_postgres import _database
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 BASE = yaml.safe_load((RULES / "acme" / "tests" / "base.yaml").read_text())
@@ -62,10 +63,17 @@ def _records(conn: sa.Connection) -> dict[str, str]:
     return {return_id: record for return_id, record in conn.execute(query)}
 
 
-def test_a_store_from_before_keeps_each_record_once_and_gets_it_back_on_a_downgrade(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new store's URL, on SQLite and on Postgres."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return _database(request.getfixturevalue("postgres"))
+
+
+def test_a_store_from_before_keeps_each_record_once_and_gets_it_back_on_a_downgrade(url: str) -> None:
     # given a store from before: ret-1 with two versions (the newer stored), ret-2 whose record
     # is in no version (none the target wrote), ret-3 whose stored record came twice
-    url = f"sqlite:///{tmp_path / 'store.db'}"
     first, second, odd, same = '{"v":1}', '{"v":2}', '{"odd":true}', '{"v":3}'
     versions = [
         ("ret-1", "2026-11-01 09:00:00.000000", first),
@@ -83,13 +91,14 @@ def test_a_store_from_before_keeps_each_record_once_and_gets_it_back_on_a_downgr
     # ret-2's kept in a new version seen when it last changed, and no copy left on the returns
     with engine.connect() as conn:
         assert _records(conn) == {"ret-1": second, "ret-2": odd, "ret-3": same}
-        pointers = dict(conn.execute(sa.text("select return_id, version_id from reveni_returns")).all())
-        kept = conn.execute(sa.text("select id, return_id, seen_at, record from return_versions order by id")).all()
+        pointers = {r: v for r, v in conn.execute(sa.text("select return_id, version_id from reveni_returns"))}
+        rows = conn.execute(sa.text("select id, return_id, seen_at, record from return_versions order by id"))
+        kept = [(n, return_id, str(seen)[:19], record) for n, return_id, seen, record in rows]  # as SQLite shows it
         columns = {column["name"] for column in sa.inspect(conn).get_columns("reveni_returns")}
     assert pointers == {"ret-1": 3, "ret-2": 6, "ret-3": 5}
-    assert [tuple(row) for row in kept] == [
-        (n, return_id, seen, record) for n, (return_id, seen, record) in enumerate(versions, 1)
-    ] + [(6, "ret-2", MOMENT, odd)]
+    assert kept == [(n, return_id, seen[:19], record) for n, (return_id, seen, record) in enumerate(versions, 1)] + [
+        (6, "ret-2", MOMENT[:19], odd)
+    ]
     assert "record" not in columns
 
     # when it is taken back to revision 0019
@@ -98,15 +107,16 @@ def test_a_store_from_before_keeps_each_record_once_and_gets_it_back_on_a_downgr
 
     # expect each return's record back on its row, and no pointer left
     with engine.connect() as conn:
-        back = dict(conn.execute(sa.text("select return_id, record from reveni_returns")).all())
+        back = {r: record for r, record in conn.execute(sa.text("select return_id, record from reveni_returns"))}
         columns = {column["name"] for column in sa.inspect(conn).get_columns("reveni_returns")}
     assert back == {"ret-1": second, "ret-2": odd, "ret-3": same}
     assert "version_id" not in columns
     engine.dispose()
 
 
-def _return(return_id: str, updated_at: str = "2026-11-20T10:00:00Z", **item: Any) -> dict[str, Any]:
-    return build_return(BASE, {"id": return_id, "updated_at": updated_at, "return_items": [item]})
+def _return(return_id: str, item: dict[str, Any], updated_at: str = "2026-11-20T10:00:00Z") -> dict[str, Any]:
+    built: dict[str, Any] = build_return(BASE, {"id": return_id, "updated_at": updated_at, "return_items": [item]})
+    return built
 
 
 def _what_readers_read(url: str, acme: Path) -> dict[str, Any]:
@@ -138,9 +148,9 @@ def test_every_reader_reads_the_same_records_from_a_store_from_before(
     # given a store the target filled: ret-1 held for its unknown reason, ret-2 in two versions
     shutil.copytree(RULES, tmp_path / "rules")
     acme, url = tmp_path / "rules" / "acme", f"sqlite:///{tmp_path / 'store.db'}"
-    latest = [_return("ret-1", **DEFECTIVE), _return("ret-2", "2026-11-21T10:00:00Z")]
+    latest = [_return("ret-1", DEFECTIVE), _return("ret-2", {}, "2026-11-21T10:00:00Z")]
     ruleset, engine = load_ruleset(acme), open_store(url)
-    for batch in ([_return("ret-2")], latest):
+    for batch in ([_return("ret-2", {})], latest):
         with engine.begin() as conn:
             catalogue = Catalogue.read(conn)
             publishing.apply_returns(conn, [(r, ruleset.draft(r, catalogue)) for r in batch], now())
@@ -153,7 +163,7 @@ def test_every_reader_reads_the_same_records_from_a_store_from_before(
     # when it is taken back to revision 0019 (each record on its return's row), then opened again
     with sa.create_engine(url).begin() as conn:
         command.downgrade(alembic_config(conn), "0019")
-        stored = dict(conn.execute(sa.text("select return_id, record from reveni_returns")).all())
+        stored = {r: record for r, record in conn.execute(sa.text("select return_id, record from reveni_returns"))}
     assert {return_id: json.loads(record) for return_id, record in stored.items()} == {
         r["id"]: json.loads(canonical_json(r)) for r in latest
     }

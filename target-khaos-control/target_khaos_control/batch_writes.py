@@ -9,7 +9,7 @@ SQLAlchemy's own).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -100,30 +100,23 @@ class _Written:
 
     def parameters(self, rows: Sequence[Mapping[str, object]]) -> list[tuple[object, ...]] | list[dict[str, object]]:
         """Each row's parameters, in the statement's order."""
-        defaults, values = self.defaults, self.values
-        written = [values({**defaults, **row}) for row in rows] if defaults else list(map(values, rows))
-        if written and (self.free_text or self.conversions):
-            # Converted a column at a time, and the rows made again by zip: no list per row.
-            columns: list[Sequence[Any]] = list(zip(*written, strict=True))
-            for index in self.free_text:  # FreeText.process_bind_param, without a call per value
-                columns[index] = [
-                    value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
-                    for value in columns[index]
-                ]
-            for index, convert in self.conversions:
-                columns[index] = list(_converted(convert, columns[index]))
-            written = list(zip(*columns, strict=True))
+        defaults, free_text, values = self.defaults, self.free_text, self.values
+        written = [list(values({**defaults, **row} if defaults else row)) for row in rows]
+        for index in free_text:  # FreeText.process_bind_param, without a call per value
+            for row in written:
+                value = row[index]
+                if isinstance(value, str) and "\x00" in value:
+                    row[index] = value.replace("\x00", "\ufffd")
+        for index, convert in self.conversions:
+            last: Any = object()
+            for row in written:
+                value = row[index]
+                if value is not last:  # a batch's moments are one object: converted once
+                    last, converted = value, convert(value)
+                row[index] = converted
         if self.positional:
-            return written
+            return [tuple(row) for row in written]
         return [dict(zip(self.names, row, strict=True)) for row in written]
-
-
-def _converted(convert: Callable[[Any], Any], values: Sequence[Any]) -> Iterator[Any]:
-    last: Any = object()
-    for value in values:
-        if value is not last:  # a batch's moments are one object: converted once
-            last, converted = value, convert(value)
-        yield converted
 
 
 _WRITTEN: dict[tuple[str, str, str, tuple[str, ...], str | None], _Written] = {}

@@ -394,7 +394,7 @@ def version_ids(conn: Connection, count: int) -> list[int]:
         return []
     if conn.dialect.name == "postgresql":  # the column's own sequence, as an insert would take them
         taken = sa.text("SELECT nextval(pg_get_serial_sequence('return_versions', 'id')) FROM generate_series(1, :n)")
-        return list(conn.execute(taken, {"n": count}).scalars())
+        return sorted(conn.execute(taken, {"n": count}).scalars())  # ascending: a later version, a larger id
     # SQLite gives a row the largest id plus one; its write lock is held, so no other writer takes these.
     last = conn.execute(sa.select(sa.func.max(return_versions.c.id))).scalar_one_or_none() or 0
     return list(range(last + 1, last + 1 + count))

@@ -40,6 +40,7 @@ class ReturnsSink(BatchSink):
         super().__init__(target, stream_name, {**schema, "properties": plain}, key_properties)
         self.target = target
         target.returns_sinks.append(self)
+        target.note_sink(self)
 
     def get_validator(self) -> None:
         """None: the rules check every record against Reveni's contract instead."""

@@ -63,7 +63,7 @@ class ReturnsSink(BatchSink):
             record.setdefault(name, None)
         for name in self.timestamps:
             value = record.get(name)
-            if isinstance(value, str):
+            if isinstance(value, str) and not NORMAL.match(value):  # as Reveni writes it: `_iso` keeps it
                 record[name] = _iso(value)
         return record
 

@@ -179,7 +179,7 @@ def test_the_fast_path_writes_the_line_singer_sdk_writes(
     assert fast.endswith(version_part + b',"time_extracted":"2026-12-04T18:30:05.123456Z"}\n')
 
 
-# The target's plain path for records (`TargetKhaosControl._process_record_message`).
+# The plain path for records (`PlainRecordsTarget._process_record_message`).
 
 
 def singer_input() -> list[str]:

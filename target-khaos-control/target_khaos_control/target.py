@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.helpers.types import Record
-from singer_sdk.target_base import Target
 
 from target_khaos_control.config_errors import refusal
+from target_khaos_control.plain_records import PlainRecordsTarget
 from target_khaos_control.settings import CONFIG_SCHEMA
 from target_khaos_control.singer_input import Reader, StreamRefused
 
@@ -26,7 +26,6 @@ from target_khaos_control.singer_input import Reader, StreamRefused
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from singer_sdk.mapper import StreamMap
     from singer_sdk.sinks import Sink
     from sqlalchemy.engine import Engine
 
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
 YOUNG_OBJECTS_PER_COLLECTION = 50_000
 
 
-class TargetKhaosControl(Target):
+class TargetKhaosControl(PlainRecordsTarget):
     """Turns each Reveni return into Khaos `CustomerReturn` documents in the store the
     channel serves to Khaos Control."""
 
@@ -78,8 +77,6 @@ class TargetKhaosControl(Target):
                 raise
             raise refusal("target-khaos-control", "loader", self.config_jsonschema, dict(self.config)) from None
         self.returns_sinks: list[ReturnsSink] = []  # each sink made this run, to know which hold records
-        # stream -> its sink and the stream maps it was judged plain with (`note_sink`)
-        self.plain_sinks: dict[str, tuple[ReturnsSink, list[StreamMap]]] = {}
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         self.passed_on: Mapping[str, object] | None = None  # the last STATE written: the tap's, as it sent it
         self.catalogue = Latest()
@@ -168,59 +165,6 @@ class TargetKhaosControl(Target):
         if schema is not None and self.waiting():
             self.drain_all()
         return super().get_sink(stream_name, record=record, schema=schema, key_properties=key_properties)
-
-    def note_sink(self, sink: ReturnsSink) -> None:
-        """Whether singer-sdk's path would do to each record of `sink` only what the plain path
-        (`_process_record_message`) does: no stream map of the stream but singer-sdk's default,
-        no flattening and no record metadata (each a setting; the config is fixed for the run)."""
-        from singer_sdk.mapper import SameRecordTransform
-
-        maps = self.mapper.stream_maps.get(sink.stream_name)  # registered just before the sink is made
-        if (
-            maps is not None
-            and len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and maps[0].stream_alias == sink.stream_name
-            and not maps[0].flattening_enabled
-            and not sink.include_sdc_metadata_properties
-        ):
-            self.plain_sinks[sink.stream_name] = (sink, maps)
-        else:
-            self.plain_sinks.pop(sink.stream_name, None)
-
-    def _process_record_message(self, message_dict: dict[str, Any]) -> None:
-        # Stays private (CONTRIBUTING.md): singer-sdk's path copies each record for each of its
-        # stream maps, maps it, and looks up its sink, metadata and validation settings again for
-        # every record, ~5 us of a return's ~160 (issue 22); it has no public hook for a record's
-        # way to its sink. For a plain sink (`note_sink`) it would do only what is done here;
-        # anything else (another stream, a stream map, a sink since replaced) takes its path.
-        stream_name, record = message_dict["stream"], message_dict.get("record")
-        plain = self.plain_sinks.get(stream_name)
-        if (
-            plain is None
-            or type(record) is not dict
-            or plain[0] is not self._sinks_active.get(stream_name)
-            or plain[1] is not self.mapper.stream_maps.get(stream_name)
-        ):
-            super()._process_record_message(message_dict)
-            return
-        sink = plain[0]
-        # No copy: with one map the message's record is read by nothing else once handed on.
-        context = sink._get_context(record)
-        sink._remove_sdc_metadata_from_record(record)
-        # Left out: `_validate_and_parse` (returns the record as it is: no validator, no
-        # date-time formats) and `_singer_validate_message` (preprocess_record gives every key).
-        record = sink.preprocess_record(record, context)
-        sink.tally_record_read()
-        sink.process_record(record, context)
-        sink.record_counter_metric.increment()
-        sink._after_process_record(context)
-        if sink.is_full:
-            self.logger.info(
-                "Target sink for '%s' is full. Current size is '%s'. Draining...", sink.stream_name, sink.current_size
-            )
-            self.drain_one(sink)
-        self._handle_max_record_age()
 
     def waiting(self, *, besides: Sink | None = None) -> bool:
         """Whether a sink other than `besides` holds records not yet committed."""

@@ -134,3 +134,43 @@ def test_a_column_the_table_does_not_have_is_named(tmp_path: Path) -> None:
     engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     with engine.begin() as conn, pytest.raises(KeyError, match="reveni_returns has no column colour"):
         insert_many(conn, reveni_returns, [{"return_id": "ret-1", "colour": "red"}])
+
+
+def test_an_exception_seen_again_is_stored_as_sqlalchemys_own_update_stores_it(tmp_path: Path) -> None:
+    # given the same two exceptions in two stores, seen twice already
+    row = {
+        "kind": "field_too_long",
+        "owner": "cx",
+        "return_id": "ret-1",
+        "message": "Line1 is 42 characters",
+        "status": "resolved",
+        "first_seen": MOMENT,
+        "last_seen": MOMENT,
+        "occurrences": 2,
+        "details": "{}",
+    }
+    ours, theirs = open_store(f"sqlite:///{tmp_path / 'ours.db'}"), open_store(f"sqlite:///{tmp_path / 'sa.db'}")
+    later = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    seen = [
+        {"trace_key": "k1", "status": "open", "message": "Line1 is 43\x00", "last_seen": later, "occurrences": 3},
+        {"trace_key": "k2", "status": "open", "details": '{"é": "\\u0000"}', "last_seen": later, "occurrences": 1},
+    ]
+    for engine in (ours, theirs):
+        with engine.begin() as conn:
+            insert_many(conn, exceptions, [row | {"trace_key": "k1"}, row | {"trace_key": "k2"}])
+    # when each is seen again: by update_many adding to occurrences, and by SQLAlchemy's own update
+    with ours.begin() as conn:
+        update_many(conn, exceptions, "trace_key", [dict(r) for r in seen], added=("occurrences",))
+    with theirs.begin() as conn:
+        for r in seen:
+            given = {k: v for k, v in r.items() if k not in ("trace_key", "occurrences")}
+            added = exceptions.c.occurrences + r["occurrences"]
+            conn.execute(
+                exceptions.update().where(exceptions.c.trace_key == r["trace_key"]).values(occurrences=added, **given)
+            )
+    # expect the same rows: the occurrences added to (2 + 3, 2 + 1), the rest as given, the NUL as U+FFFD
+    assert stored(ours, exceptions) == stored(theirs, exceptions)
+    assert [(r[0], r[5], r[6], r[9], r[11]) for r in stored(ours, exceptions)] == [
+        ("k1", "Line1 is 43\ufffd", "open", 5, "{}"),
+        ("k2", "Line1 is 42 characters", "open", 3, '{"é": "\\u0000"}'),
+    ]

@@ -23,7 +23,7 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, o
     """One INSERT for many rows (executemany), per set of columns given; a column not
     given gets its default."""
     for columns, batch in _by_columns(rows).items():
-        statement = _written(conn.dialect, table, columns, None)
+        statement = _written(conn.dialect, table, columns, None, ())
         conn.exec_driver_sql(statement.sql, statement.parameters(batch))
 
 
@@ -39,10 +39,13 @@ def insert_documents(conn: Connection, rows: Sequence[Mapping[str, object]]) -> 
     insert_many(conn, document_bodies, [{k: v for k, v in row.items() if k in _BODY_ROW} for row in rows])
 
 
-def update_many(conn: Connection, table: sa.Table, key: str, rows: Sequence[Mapping[str, object]]) -> None:
-    """One UPDATE for many rows that set the same columns (executemany)."""
+def update_many(
+    conn: Connection, table: sa.Table, key: str, rows: Sequence[Mapping[str, object]], *, added: tuple[str, ...] = ()
+) -> None:
+    """One UPDATE for many rows that set the same columns (executemany); a column named in
+    `added` is added to (what it holds plus the row's value), not set."""
     for columns, batch in _by_columns(rows).items():
-        statement = _written(conn.dialect, table, columns, key)
+        statement = _written(conn.dialect, table, columns, key, added)
         conn.exec_driver_sql(statement.sql, statement.parameters(batch))
 
 
@@ -62,7 +65,9 @@ def _by_columns(rows: Sequence[Mapping[str, object]]) -> dict[tuple[str, ...], l
 class _Written:
     """An INSERT or UPDATE compiled once for the dialect, and how rows become its parameters."""
 
-    def __init__(self, dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], key: str | None) -> None:
+    def __init__(
+        self, dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], key: str | None, added: tuple[str, ...]
+    ) -> None:
         unknown = [column for column in columns if column not in table.c]
         if unknown:
             raise KeyError(f"{table.name} has no column {', '.join(unknown)}")
@@ -70,9 +75,11 @@ class _Written:
             compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
             names = {column: column for column in compiled.binds}
         else:
-            values: dict[str, sa.BindParameter[Any]] = {
-                column: sa.bindparam(f"b_{column}") for column in columns if column != key
-            }
+            values: dict[str, sa.ColumnElement[Any]] = {}
+            for name in columns:
+                if name != key:
+                    given: sa.BindParameter[Any] = sa.bindparam(f"b_{name}")
+                    values[name] = table.c[name] + given if name in added else given
             update = table.update().where(table.c[key] == sa.bindparam(f"b_{key}")).values(**values)
             compiled = update.compile(dialect=dialect)
             names = {f"b_{column}": column for column in columns}
@@ -119,11 +126,15 @@ class _Written:
         return [dict(zip(self.names, row, strict=True)) for row in written]
 
 
-_WRITTEN: dict[tuple[str, str, str, tuple[str, ...], str | None], _Written] = {}
+_WRITTEN: dict[tuple[str, str, str, tuple[str, ...], str | None, tuple[str, ...]], _Written] = {}
 
 
-def _written(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], key: str | None) -> _Written:
-    cache_key = (dialect.name, dialect.paramstyle, table.name, columns, key)
+def _written(
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], key: str | None, added: tuple[str, ...]
+) -> _Written:
+    # Every argument the statement is made from, the dialect as its name and paramstyle.
+    added = tuple(column for column in added if column in columns)  # only those this set of rows gives
+    cache_key = (dialect.name, dialect.paramstyle, table.name, columns, key, added)
     if cache_key not in _WRITTEN:
-        _WRITTEN[cache_key] = _Written(dialect, table, columns, key)
+        _WRITTEN[cache_key] = _Written(dialect, table, columns, key, added)
     return _WRITTEN[cache_key]

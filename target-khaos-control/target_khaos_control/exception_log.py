@@ -174,37 +174,22 @@ class ExceptionLog:
                     write["first_seen"], write["occurrences"] = self.moment, seen
                     fresh.append(write)
             elif write["status"] == OPEN:
-                repeat.append((write, seen))
+                write["occurrences"] = seen  # added to what the store holds (`added` below)
+                repeat.append(write)
             else:
                 resolved.append(write)
-        self.opened += len(fresh) + sum(1 for row, _ in repeat if self.was_resolved(row["trace_key"]))
+        self.opened += len(fresh) + sum(1 for row in repeat if self.was_resolved(row["trace_key"]))
         self.resolved += len(resolved)
         self.touched += len(fresh) + len(repeat) + len(resolved)
         self.stored |= {row["trace_key"] for row in fresh}
         self.before.update({row["trace_key"]: OPEN for row in fresh})
-        self.before.update({row["trace_key"]: OPEN for row, _ in repeat})
+        self.before.update({row["trace_key"]: OPEN for row in repeat})
         self.before.update({row["trace_key"]: RESOLVED for row in resolved})
         self.writes = {}
         insert_many(conn, exceptions, fresh)
-        _seen_again(conn, repeat)
+        # Seen again: its columns as now raised, in one statement per set of columns, not one per exception.
+        update_many(conn, exceptions, "trace_key", repeat, added=("occurrences",))
         update_many(conn, exceptions, "trace_key", resolved)
-
-
-def _seen_again(conn: Connection, repeat: list[tuple[dict[str, Any], int]]) -> None:
-    """Exceptions seen again: their columns as now raised, and their occurrences added to,
-    in one statement per set of columns (executemany), not one per exception: a batch of
-    newer versions sees most of its exceptions again."""
-    c = exceptions.c
-    grouped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row, seen in repeat:
-        columns = tuple(sorted(name for name in row if name != "trace_key"))
-        parameters = {f"b_{name}": row[name] for name in columns}
-        grouped.setdefault(columns, []).append({**parameters, "b_trace_key": row["trace_key"], "b_seen": seen})
-    for columns, rows in grouped.items():
-        values: dict[str, Any] = {name: sa.bindparam(f"b_{name}", type_=c[name].type) for name in columns}
-        values["occurrences"] = c.occurrences + sa.bindparam("b_seen", type_=sa.Integer())
-        key = sa.bindparam("b_trace_key", type_=c.trace_key.type)
-        conn.execute(exceptions.update().where(c.trace_key == key).values(values), rows)
 
 
 class ActionRefused(ValueError):

@@ -24,6 +24,7 @@ from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, format_m
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.batch_writes import insert_many, update_many
+from target_khaos_control.exception_details import details_text
 from target_khaos_control.exception_kinds import Kind, suggested_fix
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.states import ExceptionStatus
@@ -69,10 +70,6 @@ def trace_key(kind: Kind, subject: str, item: str = "", part: str = "") -> str:
     problem seen again is the same key, so it is counted, never duplicated."""
     return f"{kind}:{subject}:{item}" + (f":{part}" if part else "")
 
-
-# What json.dumps(details, default=str, ensure_ascii=False) writes, without making an
-# encoder per exception raised.
-DETAILS = json.JSONEncoder(default=str, ensure_ascii=False)
 
 RECONCILIATION = "(reconciliation)"  # the item id of the exceptions the reconciliation raises
 
@@ -136,7 +133,7 @@ class ExceptionLog:
             "return_id": subject.return_id,
             "item_id": subject.item_id,
             "message": message,
-            "details": DETAILS.encode(details or {}),
+            "details": details_text(details or {}),
             "ruleset_hash": ruleset_hash,
             "status": OPEN,
             "last_seen": self.moment,

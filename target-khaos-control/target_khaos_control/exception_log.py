@@ -13,20 +13,21 @@ details)`: it routes the kind (the client's owner and severity), keys it and rec
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, TypedDict
 
 import sqlalchemy as sa
-from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, format_message
+from singer_sdk.singerlib import Message, SchemaMessage, format_message
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.exception_details import details_text
 from target_khaos_control.exception_kinds import Kind, suggested_fix
 from target_khaos_control.exception_routing import Routing
+from target_khaos_control.exception_stream_line import record_line
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import chunks, exception_actions, exceptions
 
@@ -280,18 +281,59 @@ class ExceptionRecord(TypedDict):
     assigned_to: str
 
 
+# What a record is made of, in this order: the stream's read takes them by position (a
+# Row's attribute by name cost more than the rest of the record, issue 22).
+_RECORD_COLUMNS = (
+    "trace_key",
+    "kind",
+    "owner",
+    "severity",
+    "status",
+    "return_id",
+    "item_id",
+    "message",
+    "details",
+    "first_seen",
+    "last_seen",
+    "occurrences",
+    "ruleset_hash",
+    "assigned_to",
+)
+
+
 def as_record(row: Any) -> ExceptionRecord:
     """One `exceptions` row as the record its owner sees."""
-    details = json.loads(row.details or "{}")
+    return _record(tuple(getattr(row, name) for name in _RECORD_COLUMNS))
+
+
+def _record(values: Sequence[Any]) -> ExceptionRecord:
+    """The record of a row's `_RECORD_COLUMNS`, in that order."""
+    (
+        key,
+        kind,
+        owner,
+        severity,
+        status,
+        return_id,
+        item_id,
+        message,
+        stored_details,
+        first_seen,
+        last_seen,
+        occurrences,
+        ruleset_hash,
+        assigned_to,
+    ) = values
+    details = json.loads(stored_details or "{}")
     source_order = details.get("source_order") or {}
     return {
-        "trace_key": row.trace_key,
-        "type": row.kind,
-        "owner": row.owner,
-        "severity": row.severity,
-        "status": row.status,
-        "return_id": row.return_id,
-        "item_id": row.item_id,
+        "trace_key": key,
+        "type": kind,
+        "owner": owner,
+        "severity": severity,
+        "status": status,
+        "return_id": return_id,
+        "item_id": item_id,
         "order_number": str(details.get("order_number") or ""),
         "sales_order_ref": ", ".join(f"{k} {v}" for k, v in source_order.items()),
         "sku": str(details.get("sku") or ""),
@@ -299,20 +341,21 @@ def as_record(row: Any) -> ExceptionRecord:
         "unit_price": str(details.get("price") or ""),
         "currency": str(details.get("currency") or ""),
         "reason": str(details.get("reason") or ""),
-        "message": row.message,
-        "suggested_fix": suggested_fix(row.kind),
-        "first_seen": _iso(row.first_seen),
-        "last_seen": _iso(row.last_seen),
-        "occurrences": row.occurrences,
-        "ruleset_hash": row.ruleset_hash,
-        "assigned_to": row.assigned_to,
+        "message": message,
+        "suggested_fix": suggested_fix(kind),
+        "first_seen": _iso(first_seen),
+        "last_seen": _iso(last_seen),
+        "occurrences": occurrences,
+        "ruleset_hash": ruleset_hash,
+        "assigned_to": assigned_to,
     }
 
 
 def touched_since(conn: Connection, moment: datetime) -> list[ExceptionRecord]:
     """Exceptions a batch opened, saw again, or resolved."""
-    rows = conn.execute(sa.select(exceptions).where(exceptions.c.last_seen >= moment))
-    return [as_record(row) for row in rows]
+    columns = [exceptions.c[name] for name in _RECORD_COLUMNS]
+    rows = conn.execute(sa.select(*columns).where(exceptions.c.last_seen >= moment))
+    return [_record(row) for row in rows]
 
 
 class ExceptionStream:
@@ -333,7 +376,7 @@ class ExceptionStream:
             self._file = self.path.open("a", encoding="utf-8")
             self._emit(SchemaMessage(STREAM, SCHEMA, key_properties=["trace_key"]))
         for record in records:
-            self._emit(RecordMessage(STREAM, dict(record)))
+            self._file.write(record_line(STREAM, record) + "\n")  # singer-sdk's line, byte for byte
         self._file.flush()
 
     def close(self) -> None:

@@ -8,12 +8,15 @@ import subprocess
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
+from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.exception_log import ExceptionLog, Subject, touched_since
 from target_khaos_control.store import MIGRATIONS, open_store
 
 from tests.in_process import TapCommand, TargetCommand
@@ -227,3 +230,28 @@ def test_nul_characters_anywhere_in_a_record_do_not_stop_a_load_on_postgres(
         invalid = conn.execute(sa.text("select count(*) from exceptions where kind = 'invalid_record'")).scalar_one()
     assert {"RV-ret-before", "RV-ret-after"} <= refs
     assert invalid >= 3, "an id, an item id or a date with a NUL in it cannot be read"
+
+
+def test_an_exception_seen_again_on_postgres_has_its_occurrences_added_and_goes_out_once(
+    postgres: PostgresServer,
+) -> None:
+    # given an exception opened by one batch, with a NUL and an accent in its message
+    engine = open_store(_database(postgres))
+    first, later = datetime(2026, 11, 20, 10, 0, tzinfo=UTC), datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    subject = Subject.of_return("ret-1", "item-1")
+    with engine.begin() as conn:
+        log = ExceptionLog({}, first)
+        log.raise_exception(Kind.SKU_NOT_FOUND, subject, "No stock item 'CAP-1'", {"sku": "CAP-1", "quantity": 2})
+        log.write(conn)
+    # when a later batch sees it twice more
+    with engine.begin() as conn:
+        log = ExceptionLog({subject.trace_key(Kind.SKU_NOT_FOUND): "open"}, later)
+        for _ in range(2):
+            log.raise_exception(Kind.SKU_NOT_FOUND, subject, "No stock item 'CAP\x00-2' é", {"sku": "CAP-2"})
+        log.write(conn)
+    # expect three occurrences, the message as now raised, and the record as its owner sees it
+    with engine.connect() as conn:
+        [record] = touched_since(conn, later)
+    assert (record["occurrences"], record["message"], record["sku"]) == (3, "No stock item 'CAP\ufffd-2' é", "CAP-2")
+    assert (record["first_seen"], record["last_seen"]) == ("2026-11-20T10:00:00+00:00", "2026-11-21T08:00:00+00:00")
+    assert record["trace_key"] == "sku_not_found:ret-1:item-1"

@@ -1,7 +1,8 @@
 """An exception's details are kept as json.dumps(details, default=str, ensure_ascii=False)
 writes them, byte for byte, whichever way they are written (msgspec where it writes the
 same, json otherwise): text of any kind (accents, control characters, a lone surrogate),
-money as Decimal (NaN too), floats, moments, nested dicts and lists, keys that are not text."""
+money as Decimal (NaN too), floats, moments, nested dicts and lists, keys that are not text.
+And they are read back as json.loads reads them, to the type of each value."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from target_khaos_control.exception_details import details_text
+from target_khaos_control.exception_details import details_of, details_text
 
 # Any character, and those json escapes: a NUL, a control character, a lone surrogate, U+2028.
 ODD = st.sampled_from(["\x00", "\x1f", "\x7f", "\b", "\ud800", "\udfff", "\u2028", '"', "\\"])
@@ -97,3 +99,28 @@ def test_the_details_msgspec_would_write_its_own_way_are_kept_as_json_writes_the
     ]
     for given_details, expected in odd:
         assert details_text(given_details) == expected
+
+
+@given(st.dictionaries(KEYS, _nested(PLAIN | st.floats(), KEYS), max_size=6))
+def test_kept_details_are_read_back_as_json_loads_reads_them(details: dict[Any, Any]) -> None:
+    text = _as_stored(details)
+    # repr: the same types too (1 is not 1.0), and a NaN equal to itself
+    assert repr(details_of(text)) == repr(json.loads(text))
+
+
+def test_details_msgspec_would_refuse_are_read_as_json_loads_reads_them() -> None:
+    # given details holding NaN, a number past a float, a lone surrogate (escaped, and as it is), a float 1.0
+    texts = ['{"q": NaN}', '{"q": 1e400}', '{"s": "\\ud800"}', '{"s": "\ud800"}', '{"q": 1.0, "n": 1}']
+    # expect each read as json reads it
+    assert [repr(details_of(text)) for text in texts] == [
+        "{'q': nan}",
+        "{'q': inf}",
+        "{'s': '\\ud800'}",
+        "{'s': '\\ud800'}",
+        "{'q': 1.0, 'n': 1}",
+    ]
+
+
+def test_details_that_are_not_json_are_refused_as_json_refuses_them() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        details_of('{"a": "x\ny"}')

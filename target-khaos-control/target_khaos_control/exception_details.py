@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 
@@ -34,6 +34,19 @@ def details_text(details: Mapping[str, object]) -> str:
         except UnicodeEncodeError:  # a lone surrogate, which json keeps as it is
             pass
     return _JSON.encode(details)
+
+
+_DECODER = msgspec.json.Decoder()
+
+
+def details_of(text: str) -> Any:
+    """What an exception's `details` column holds: json.loads(text), read by msgspec where it
+    reads the same (~0.6 us, json's ~3 us); NaN, a number past a float, a lone surrogate,
+    or anything else msgspec refuses, read by json as it always was."""
+    try:
+        return _DECODER.decode(text)
+    except (msgspec.DecodeError, UnicodeEncodeError):
+        return json.loads(text)
 
 
 def _plain(value: object) -> bool:

@@ -12,7 +12,6 @@ details)`: it routes the kind (the client's owner and severity), keys it and rec
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from singer_sdk.singerlib import Message, SchemaMessage, format_message
 from sqlalchemy.engine import Connection
 
 from target_khaos_control.batch_writes import insert_many, update_many
-from target_khaos_control.exception_details import details_text
+from target_khaos_control.exception_details import details_of, details_text
 from target_khaos_control.exception_kinds import Kind, suggested_fix
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.exception_stream_line import record_line
@@ -324,7 +323,7 @@ def _record(values: Sequence[Any]) -> ExceptionRecord:
         ruleset_hash,
         assigned_to,
     ) = values
-    details = json.loads(stored_details or "{}")
+    details = details_of(stored_details or "{}")
     source_order = details.get("source_order") or {}
     return {
         "trace_key": key,

@@ -34,6 +34,7 @@ from target_khaos_control.channel import pushes as khaos_pushes
 from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.channel.guards import BasicAuth, Edges
 from target_khaos_control.channel.metrics import Metrics
+from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.client_store import client_name
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_documents import (
@@ -142,6 +143,7 @@ class Channel:
         self.pulls_first = PullsFirst()
         self.routing = _routing(settings.rules_path)
         self.metrics = Metrics(engine, settings.client or client_name({"rules_path": settings.rules_path}))
+        self.next_page = NextPage(engine)
 
     # --- what Khaos reads -------------------------------------------------------------
 
@@ -189,9 +191,13 @@ class Channel:
                 if specific is not None:
                     batch = feed.specific_batch(conn, feed.parse_specific_ids(specific), continuation, fmt, now())
                 else:
-                    batch = feed.next_batch(conn, continuation, self.settings.batch_size, fmt, now(), self.routing)
+                    batch = feed.next_batch(
+                        conn, continuation, self.settings.batch_size, fmt, now(), self.routing, self.next_page
+                    )
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
+        if specific is None and len(batch.refs) == self.settings.batch_size:  # a whole page: Khaos pulls again at once
+            self.next_page.read_after(int(batch.continuation), self.settings.batch_size)
         log.info(
             "served %d returns (%s, continuation %s -> %r%s)",
             len(batch.refs),

@@ -122,7 +122,7 @@ def test_the_channel_reads_ahead_after_a_whole_page_only(tmp_path: Path) -> None
     with engine.begin() as conn:
         insert_documents(conn, [feed_row(n) for n in range(1, 6)])
     config = target_config(tmp_path, batch_size=2)
-    channel = Channel(engine, ChannelSettings.from_config(config, tmp_path / "config.json"))
+    channel = Channel(engine, ChannelSettings.from_config(config, str(tmp_path / "config.json")))
 
     # when Khaos drains it and then pulls once more on the feed's end
     continuation, answers = FIRST_CONTACT, []

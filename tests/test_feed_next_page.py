@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.channel.app import Channel
@@ -123,13 +124,15 @@ def test_the_channel_reads_ahead_after_a_whole_page_only(tmp_path: Path) -> None
         insert_documents(conn, [feed_row(n) for n in range(1, 6)])
     config = target_config(tmp_path, batch_size=2)
     channel = Channel(engine, ChannelSettings.from_config(config, str(tmp_path / "config.json")))
+    login = (config["channel_username"], config["channel_password"])
 
     # when Khaos drains it and then pulls once more on the feed's end
     continuation, answers = FIRST_CONTACT, []
-    for _ in range(4):
-        answer = channel._serve_returns("JSON", continuation, None)
-        continuation = answer.headers["Sirion-Continuation"]
-        answers.append([r["AssociatedRef"] for r in json.loads(bytes(answer.body))["Returns"]])
+    with TestClient(channel.app()) as khaos:
+        for _ in range(4):
+            answer = khaos.get("/khaos/returns.json", headers={"Sirion-Continuation": continuation}, auth=login)
+            continuation = answer.headers["Sirion-Continuation"]
+            answers.append([r["AssociatedRef"] for r in answer.json()["Returns"]])
 
     # expect the pulls after each whole page answered from the page read ahead, and none
     # read after the short page (an idle feed's polls cost nothing more)

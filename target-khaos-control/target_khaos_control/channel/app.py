@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -196,8 +197,11 @@ class Channel:
                     )
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
-        if specific is None and len(batch.refs) == self.settings.batch_size:  # a whole page: Khaos pulls again at once
-            self.next_page.read_after(int(batch.continuation), self.settings.batch_size)
+        # A whole page: Khaos pulls again at once, so the next page is read while it reads
+        # this one; once the answer is sent, not to hold the GIL while it is being sent.
+        ahead = None
+        if specific is None and len(batch.refs) == self.settings.batch_size:
+            ahead = BackgroundTask(self.next_page.read_after, int(batch.continuation), self.settings.batch_size)
         log.info(
             "served %d returns (%s, continuation %s -> %r%s)",
             len(batch.refs),
@@ -218,6 +222,7 @@ class Channel:
                 khaos_xml.render("CustomerReturnImport", document, CustomerReturnImport),
                 media_type="application/xml",
                 headers=headers,
+                background=ahead,
             )
         # The stored documents are already JSON in the table's form: splice them in rather
         # than parse and re-dump, unless another form is wanted.
@@ -226,7 +231,7 @@ class Channel:
             bodies = [encode(source_reference(decode(body), form)) for body in bodies]
         tail = json.dumps({"ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)})[1:]
         body = '{"Returns":[' + ",".join(bodies) + "]," + tail
-        return Response(body.encode(), media_type="application/json", headers=headers)
+        return Response(body.encode(), media_type="application/json", headers=headers, background=ahead)
 
     # --- what Khaos pushes --------------------------------------------------------------
 

@@ -110,7 +110,7 @@ documents = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False, default="", server_default=""),
 )
 # A return's documents: its first by its reference, `RV-<id>`, the follow-ups by this index
-# of them alone (batch_reads.DocumentsOf): one of every document's random return ids cost
+# of them alone (documents_of.py): one of every document's random return ids cost
 # each new document a page in a grown store (migration 0021).
 FOLLOW_UP = documents.c.sequence > 1
 sa.Index("ix_documents_follow_ups", documents.c.return_id, sqlite_where=FOLLOW_UP, postgresql_where=FOLLOW_UP)

@@ -3,6 +3,7 @@ and the variables a template is given for one return."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeAlias, cast
 
 import msgspec.inspect as mi
@@ -42,7 +43,15 @@ WITH_ITEM: Fields = {**RETURN, "item": ITEM}
 NAMES = Return.__struct_fields__
 
 
-def variables(reveni_return: Return) -> Variables:
-    """The return's fields as a template reads them: one Reveni left out is not there, so a
-    template naming it fails (Jinja's StrictUndefined) just as a null one reads None."""
-    return {name: value for name, value in zip(NAMES, astuple(reveni_return), strict=True) if value is not UNSET}
+def variables(reveni_return: Return, names: tuple[str, ...] = NAMES) -> Variables:
+    """The return's fields as a template reads them (those of `names`, every one by default):
+    one Reveni left out is not there, so a template naming it fails (Jinja's StrictUndefined)
+    just as a null one reads None."""
+    values = astuple(reveni_return) if names is NAMES else [getattr(reveni_return, name) for name in names]
+    return {name: value for name, value in zip(names, values, strict=True) if value is not UNSET}
+
+
+def read_by(names: Iterable[str]) -> tuple[str, ...]:
+    """The fields of a return among `names` (what a rule set's templates name), in the return's order."""
+    named = set(names)
+    return tuple(name for name in NAMES if name in named)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined, UndefinedError, nodes, pass_context
+from jinja2 import StrictUndefined, UndefinedError, meta, nodes, pass_context
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
@@ -150,6 +150,11 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str = "template")
             return _joined(name, [part for part in parts if part is not None])
     template = env.from_string(_bounded(env, env.parse(source)))
     return lambda variables: _run(name, lambda: _output(template.generate(variables))).strip()
+
+
+def names(env: SandboxedEnvironment, source: str) -> set[str]:
+    """The names a template reads from its variables (a loop's own are not among them)."""
+    return meta.find_undeclared_variables(env.parse(source))
 
 
 Reader = Callable[[Variables], Any]

@@ -327,9 +327,8 @@ def _limits(shape: type[KhaosDocument]) -> tuple[tuple[int, str, int], ...]:
 def too_long(fields: KhaosDocument) -> list[tuple[str, int]]:
     """The fields of an Address or Contact longer than Khaos allows, with their limits."""
     values = msgspec.structs.astuple(fields)  # every value in one call: read twice per return
-    found = []
-    for at, name, most in _limits(type(fields)):  # read once per definition, not per document
-        value = values[at]
-        if value is not None and isinstance(value, str) and len(value) > most:
-            found.append((name, most))
-    return found
+    return [  # the limits read once per definition, not per document; most fields are None
+        (name, most)
+        for at, name, most in _limits(type(fields))
+        if (value := values[at]) is not None and isinstance(value, str) and len(value) > most
+    ]

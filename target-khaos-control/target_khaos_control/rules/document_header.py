@@ -96,8 +96,11 @@ class DocumentHeader:
 
     def _fit(self, name: str, fields: KhaosDocument) -> None:
         """Khaos's maximum lengths: cut to fit with an exception, or hold the return."""
+        found = too_long(fields)
+        if not found:  # most returns: every field fits
+            return
         hold = self.rules.field_lengths == "hold"
-        for part, most in too_long(fields):
+        for part, most in found:
             value = getattr(fields, part)
             if not hold:
                 setattr(fields, part, value[:most].rstrip())

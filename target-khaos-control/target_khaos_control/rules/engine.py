@@ -178,11 +178,8 @@ class RuleSet:
             return self._unreadable(draft, record, "; ".join(typed))
         try:
             _Evaluation(self, typed, catalogue or Catalogue.empty(), draft).run()
-            order = str((typed.order and typed.order.number) or "")
-            for problem in draft.problems:
-                problem.details.setdefault("order_number", order)
-                problem.details.setdefault("currency", draft.currency)
-                problem.details.setdefault("source_order", draft.source_order)
+            if draft.problems:  # most returns have none: the order number is not read
+                self._detailed(draft, str((typed.order and typed.order.number) or ""))
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
             return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
@@ -192,6 +189,14 @@ class RuleSet:
             ]
             draft.outcomes = {item.id: waits_on(Kind.RULE_TEMPLATE_FAILED) for item in typed.return_items or []}
         return draft
+
+    @staticmethod
+    def _detailed(draft: Draft, order: str) -> None:
+        """Each problem's details name the return's order, currency and source order, unless they say otherwise."""
+        for problem in draft.problems:
+            problem.details.setdefault("order_number", order)
+            problem.details.setdefault("currency", draft.currency)
+            problem.details.setdefault("source_order", draft.source_order)
 
     def _unreadable(self, draft: Draft, record: Sent, why: str) -> Draft:
         draft.lines, draft.header, draft.decided = [], None, False

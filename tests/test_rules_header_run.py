@@ -1,5 +1,6 @@
 """The header and run side of a draft take shortcuts that give exactly what the full way
-gives: variables holding only the fields the rule set's templates name, refunds read typed."""
+gives: variables holding only the fields the rule set's templates name (read at once),
+refunds read typed, Khaos's lengths checked with a quick look first."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
+from hypothesis import example, given
+from hypothesis import strategies as st
 from target_khaos_control.documents import Draft
+from target_khaos_control.khaos_documents import Address, Contact, DataItem, KhaosDocument, max_lengths, too_long
 from target_khaos_control.refunded import completed
 from target_khaos_control.reveni import Return
 from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.engine import _Evaluation
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.rules.template_context import NAMES, variables
+from target_khaos_control.rules.template_context import NAMES, variables, variables_of
 from target_khaos_control.rules.validation import checked
 
 from tests.rulesets import write_rules
@@ -101,3 +105,69 @@ def test_the_completed_movements_read_typed_are_those_read_from_the_record(key: 
 
     # expect: r-1 and r-2, as `refunded.completed` finds them in the record
     assert [m.id for m in found] == [m["id"] for m in completed(record, key)] == ["r-1", "r-2"]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [(), ("shipping",), ("order",), ("id", "order", "shipping"), NAMES],
+    ids=["none", "left out", "one", "some", "all"],
+)
+def test_the_fields_read_at_once_are_those_variables_gives(names: tuple[str, ...]) -> None:
+    # given a return whose shipping (and exchange payments) Reveni left out, its refund method sent as null
+    record = {k: v for k, v in BASE.items() if k != "shipping"} | {"refund_method": None}
+    typed = msgspec.convert(record, Return)
+
+    assert variables_of(names)(typed) == variables(typed, names)
+    assert list(variables_of(names)(typed)) == [n for n in names if n not in ("shipping", "exchange_payments")]
+
+
+# --- Khaos's lengths: a quick look, then each field ------------------------------------------------
+
+TEXT = st.none() | st.text(max_size=120)
+
+
+def _one_by_one(fields: KhaosDocument) -> list[tuple[str, int]]:
+    """Each limited field looked at in turn, as `too_long` did before its quick look."""
+    return [
+        (name, most)
+        for name, most in max_lengths(type(fields)).items()
+        if isinstance(getattr(fields, name), str) and len(getattr(fields, name)) > most
+    ]
+
+
+@given(st.lists(TEXT, min_size=10, max_size=10))
+@example([None] * 10)
+@example(["x" * 36, None, None, "y" * 35, None, "P" * 11, None, None, None, None])
+@example(["x" * 35, "", "", "y" * 35, "", "P" * 10, "e" * 100, "t" * 25, "f" * 25, "o" * 50])
+def test_an_addresss_fields_too_long_are_those_each_field_looked_at_finds(values: list[str | None]) -> None:
+    line1, line2, line3, town, county, postcode, email, telephone, fax, organisation = values
+    given = Address(
+        Line1=line1 or "",
+        Line2=line2,
+        Line3=line3,
+        Town=town or "",
+        County=county,
+        Postcode=postcode,
+        Country=DataItem(Code="GB"),
+        Email=email,
+        Telephone=telephone,
+        Fax=fax,
+        Organisation=organisation,
+    )
+
+    assert too_long(given) == _one_by_one(given)
+
+
+@given(TEXT, TEXT, TEXT, TEXT, TEXT)
+@example("T" * 21, "F" * 51, "S" * 50, "E" * 101, "M" * 31)
+def test_a_contacts_fields_too_long_are_those_each_field_looked_at_finds(
+    title: str | None, forename: str | None, surname: str | None, email: str | None, mobile: str | None
+) -> None:
+    given = Contact(Title=title, Forename=forename, Surname=surname, Email=email, Mobile=mobile)
+
+    assert too_long(given) == _one_by_one(given)
+
+
+def test_a_name_one_past_its_limit_is_too_long_and_one_at_it_is_not() -> None:
+    assert too_long(Contact(Forename="F" * 50, Surname="S" * 51)) == [("Surname", 50)]
+    assert too_long(Address(Line1="1" * 35, Town="T" * 35, Country=DataItem(Code="GB"), Postcode="P" * 10)) == []

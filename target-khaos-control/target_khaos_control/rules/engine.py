@@ -36,8 +36,7 @@ from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
 from target_khaos_control.rules.refund_check import ZERO, RefundCheck, paid_total
 from target_khaos_control.rules.stock_codes import StockCodes
 from target_khaos_control.rules.template_context import NAMES as TEMPLATE_FIELDS
-from target_khaos_control.rules.template_context import Variables
-from target_khaos_control.rules.template_context import variables as template_variables
+from target_khaos_control.rules.template_context import Variables, variables_of
 from target_khaos_control.rules.templates import TemplateFailed
 from target_khaos_control.rules.validation import checked
 
@@ -146,12 +145,15 @@ class RuleSet:
     sites: dict[str, str] = field(default_factory=dict)  # Khaos site id -> its name, for people to read
     # The return's fields its templates name (`read_by`): each return's variables hold only these.
     template_fields: tuple[str, ...] = TEMPLATE_FIELDS
+    # `template_fields` read from a return, made with the rule set (as `reasons_by_code`).
+    template_variables: Callable[[Return], Variables] = field(init=False, repr=False, compare=False)
     # `reasons` by reason code: an item is tried against its reason's rules only (`by_reason`).
     reasons_by_code: dict[str, tuple[ReasonRule, ...]] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        """Index the reason rules by code once, as they are loaded."""
+        """Index the reason rules by code, and make the reading of the templates' fields, once, as they are loaded."""
         self.reasons_by_code = by_reason(self.reasons)
+        self.template_variables = variables_of(self.template_fields)
 
     def problem(
         self,
@@ -232,7 +234,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         refunded = self._completed("refunds")
         draft.refunded = paid_total(refunded) - paid_total(self._completed("exchange_payments"))
         # Only the fields the rules' templates name (a new dict each return: the engine's own join it in place).
-        variables = template_variables(record, rules.template_fields)
+        variables = rules.template_variables(record)
         variables["tables"] = rules.tables
         variables["refunded"] = bool(refunded)
         variables["refunded_amount"] = draft.refunded

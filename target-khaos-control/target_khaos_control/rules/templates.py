@@ -198,13 +198,19 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
 
     first = parts[0]  # not all text (above): there is a part
     only = first if len(parts) == 1 and not isinstance(first, str) else None  # `{{ field }}` alone: nothing to join
+    # The text parts in place, and where each `{{ ... }}` goes: only those are worked out per return.
+    texts = [part if isinstance(part, str) else "" for part in parts]
+    readers = [(at, part) for at, part in enumerate(parts) if not isinstance(part, str)]
 
     def render(variables: Variables) -> str:
         try:
             if only is not None:
                 written = _written(only(variables))
             else:
-                written = "".join([part if isinstance(part, str) else _written(part(variables)) for part in parts])
+                pieces = texts.copy()
+                for at, read in readers:
+                    pieces[at] = _written(read(variables))
+                written = "".join(pieces)
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None
         except RULE_ERRORS as error:

@@ -231,8 +231,10 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         draft.withdraw = decision == "withdraw"
         draft.hold_reason = f"Reveni status {status!r} is held by the rules" if decision == "hold" else ""
         draft.currency = str(record.currency)
-        refunded = self._completed("refunds")
-        draft.refunded = paid_total(refunded) - paid_total(self._completed("exchange_payments"))
+        # Most returns: no top-ups, often no refund yet; nothing to look through then.
+        refunded = self._completed("refunds") if record.refunds else []
+        top_ups = self._completed("exchange_payments") if record.exchange_payments else []
+        draft.refunded = paid_total(refunded) - paid_total(top_ups) if refunded or top_ups else ZERO
         # Only the fields the rules' templates name (a new dict each return: the engine's own join it in place).
         variables = rules.template_variables(record)
         variables["tables"] = rules.tables

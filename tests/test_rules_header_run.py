@@ -65,6 +65,19 @@ def test_a_field_named_only_in_a_reason_rules_condition_or_a_loop_is_given_to_th
     assert draft.dispositions == {"item-1": ("2", "quarantine")}
 
 
+def test_a_rule_set_loaded_again_after_its_notes_changed_reads_the_field_they_name_now(tmp_path: Path) -> None:
+    # given the demo's rules, then the same rules with notes naming the shipping carrier
+    before = load_ruleset(write_rules(tmp_path, DEMO))
+    after = load_ruleset(write_rules(tmp_path, DEMO.replace(DEMO_NOTES, '  notes: "by {{ shipping.carrier }}"\n')))
+
+    draft = after.draft(build_return(BASE, {}))
+
+    assert "shipping" not in before.template_fields
+    assert after.template_fields == ("order", "customer", "shipping")
+    assert draft.header is not None
+    assert draft.header.Notes == "by Evri"
+
+
 def test_every_field_is_given_by_default_and_one_reveni_left_out_never() -> None:
     # given a return without its shipping (left out, as its exchange payments are) and with a null refund method
     record = {k: v for k, v in BASE.items() if k != "shipping"} | {"refund_method": None}

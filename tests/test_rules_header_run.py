@@ -152,7 +152,7 @@ def _one_by_one(fields: KhaosDocument) -> list[tuple[str, int]]:
 @example([None] * 10)
 @example(["x" * 36, None, None, "y" * 35, None, "P" * 11, None, None, None, None])
 @example(["x" * 35, "", "", "y" * 35, "", "P" * 10, "e" * 100, "t" * 25, "f" * 25, "o" * 50])
-def test_an_addresss_fields_too_long_are_those_each_field_looked_at_finds(values: list[str | None]) -> None:
+def test_the_fields_of_an_address_too_long_are_those_each_field_looked_at_finds(values: list[str | None]) -> None:
     line1, line2, line3, town, county, postcode, email, telephone, fax, organisation = values
     given = Address(
         Line1=line1 or "",
@@ -173,7 +173,7 @@ def test_an_addresss_fields_too_long_are_those_each_field_looked_at_finds(values
 
 @given(TEXT, TEXT, TEXT, TEXT, TEXT)
 @example("T" * 21, "F" * 51, "S" * 50, "E" * 101, "M" * 31)
-def test_a_contacts_fields_too_long_are_those_each_field_looked_at_finds(
+def test_the_fields_of_a_contact_too_long_are_those_each_field_looked_at_finds(
     title: str | None, forename: str | None, surname: str | None, email: str | None, mobile: str | None
 ) -> None:
     given = Contact(Title=title, Forename=forename, Surname=surname, Email=email, Mobile=mobile)

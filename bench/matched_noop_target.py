@@ -1,5 +1,6 @@
 """A no-op target matched to target-khaos-control: the target's own reader and decoder
-(`singer_input.Reader`, msgspec), singer-sdk's validation off as the target has it, the
+(`singer_input.Reader`, msgspec), the target's way from a line to its sink
+(`plain_records.PlainRecordsTarget`), singer-sdk's validation off as the target has it, the
 full record check every record gets (`rules.validation.unreadable`: tap-reveni's schema
 and the contract beyond it), then the record is dropped. What the target does beyond
 this is its own cost: rules, documents, the store."""
@@ -10,7 +11,7 @@ from typing import Any
 
 from singer_sdk import typing as th
 from singer_sdk.sinks import RecordSink
-from singer_sdk.target_base import Target
+from target_khaos_control.plain_records import PlainRecordsTarget
 from target_khaos_control.rules.validation import unreadable
 from target_khaos_control.singer_input import Reader
 
@@ -24,6 +25,7 @@ class CheckedNoopSink(RecordSink):
         plain = {name: {k: v for k, v in spec.items() if k != "format"} for name, spec in properties.items()}
         super().__init__(target, stream_name, {**schema, "properties": plain}, key_properties)
         self.broken = 0
+        target.note_sink(self)
 
     def get_validator(self) -> None:
         return None
@@ -39,7 +41,7 @@ class CheckedNoopSink(RecordSink):
         self.logger.info("checked records: %d broke the contract", self.broken)
 
 
-class MatchedNoopTarget(Target):
+class MatchedNoopTarget(PlainRecordsTarget):
     """target-khaos-control's reading and checking, and nothing else."""
 
     name = "target-matched-noop"

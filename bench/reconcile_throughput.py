@@ -26,12 +26,13 @@ from typing import Any, TextIO
 
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
 from target_khaos_control.batch_writes import insert_documents
-from target_khaos_control.store import open_store, reveni_returns
+from target_khaos_control.store import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import figures
 from bench.measure import against, run_child
 from tests.servers import BIN, target_config
+from tests.stored_returns import insert_returns
 
 GOALS = {1_000_000: 60.0, 100_000: 10.0}  # seconds, by size
 CHUNK = 20_000
@@ -94,7 +95,7 @@ def main() -> None:
     export = folder / "credit-notes.csv"
     with export.open("w", encoding="utf-8") as notes, engine.begin() as conn:
         for rows, docs in store_rows(count, notes):
-            conn.execute(reveni_returns.insert(), rows)
+            insert_returns(conn, rows)
             insert_documents(conn, docs)
     engine.dispose()
     config = folder / "target.json"

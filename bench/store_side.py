@@ -7,7 +7,8 @@ then loads them into a new SQLite store three times, batches of 500, as the sink
 - newer: a newer version of each, after Khaos has pulled every other document (each
   decided again against what Khaos holds, its exceptions seen again or resolved).
 Prints CPU microseconds a return for each, median of `--rounds` (issue 22: the store side
-of a return's cost, apart from the rules and singer-sdk).
+of a return's cost, apart from the rules and singer-sdk), and the store file's bytes a
+return after the new ones.
 
     .venv/bin/python bench/store_side.py [--returns 5000] [--rounds 3]
 """
@@ -79,8 +80,12 @@ def _one_round(records: list[dict[str, Any]], work: Path) -> dict[str, float]:
                 apply_returns(conn, entries, moment, routing=ruleset.routing)
                 transaction.commit()
                 spent[phase] += time.process_time() - began
+        if phase == "new":  # what the store holds a return: the file, its WAL written back
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = (work / "store.db").stat().st_size
     engine.dispose()
-    return {phase: seconds / len(records) * 1e6 for phase, seconds in spent.items()}
+    return {phase: seconds / len(records) * 1e6 for phase, seconds in spent.items()} | {"bytes": size / len(records)}
 
 
 def main() -> None:
@@ -93,8 +98,9 @@ def main() -> None:
     gc.freeze()  # as the target does after start-up
     rounds = [_one_round(records, Path(tempfile.mkdtemp(dir=work))) for _ in range(args.rounds)]
     print(f"store side (apply_returns + commit), {len(records):,} returns, median of {args.rounds}, CPU a return:")
-    for phase in rounds[0]:
+    for phase in ("new", "again", "newer"):
         print(f"  {phase:6} {statistics.median(r[phase] for r in rounds):7.1f} us")
+    print(f"store file after the new returns: {statistics.median(r['bytes'] for r in rounds):,.0f} bytes a return")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import select
 import shutil
 import signal
@@ -26,9 +27,33 @@ STORE_ID = "demo-store"
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port of 127.0.0.1 free now, below the kernel's range for outgoing connections:
+    a port the kernel hands out (bind to 0) can be taken by any client connection of the
+    suite before the server binds it, and a server of a parallel test then answers instead."""
+    lowest_outgoing = _outgoing_ports()[0]
+    if lowest_outgoing < 4_096:  # no room below it: the kernel's choice, as before
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+    for _ in range(200):
+        port = random.randrange(max(1024, lowest_outgoing - 12_000), lowest_outgoing)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # held by another server: try another
+            return port
+    msg = f"no free port of 127.0.0.1 below {lowest_outgoing} after 200 tries"
+    raise RuntimeError(msg)
+
+
+def _outgoing_ports() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' ports (Linux's default where it is not said)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
+from singer_sdk.target_base import Target
 from tap_reveni.schemas import RETURN
 from target_khaos_control.store import documents, open_store
 
 from bench import channel_drain
+from bench.matched_noop_target import MatchedNoopTarget
 from bench.measure import Run, against, median_run, percentile, run_child
 from tests.servers import PG_BIN, PostgresServer
 
@@ -84,6 +87,24 @@ def test_the_matched_no_op_checks_every_record_fully(tmp_path: Path) -> None:
         subprocess.run([sys.executable, str(BENCH / "matched_noop_target.py")], stdin=stdin, stderr=stderr, check=True)
     # expect the broken one, and only it, found by the target's own full check
     assert "checked records: 1 broke the contract" in log.read_text()
+
+
+def test_the_matched_no_op_takes_the_targets_plain_way_to_its_sink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given tap-reveni's records, expect the matched no-op to hand each to its sink by the
+    target's plain path (`PlainRecordsTarget`), never singer-sdk's: its plumbing matches the target's."""
+    sdk_path_taken: list[str] = []
+    monkeypatch.setattr(Target, "_process_record_message", lambda _, message: sdk_path_taken.append(message["stream"]))
+    returns = [ReturnGenerator(seed=7, count=3).build(n) for n in range(3)]
+    lines = [
+        {"type": "SCHEMA", "stream": "returns", "schema": RETURN, "key_properties": ["id"]},
+        *({"type": "RECORD", "stream": "returns", "record": record} for record in returns),
+    ]
+    noop = MatchedNoopTarget(config={})
+
+    noop.listen(io.StringIO("".join(json.dumps(line) + "\n" for line in lines)))
+
+    assert sdk_path_taken == []
+    assert noop._sinks_active["returns"]._total_records_read == 3
 
 
 @pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="no PostgreSQL server binaries")

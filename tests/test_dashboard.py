@@ -176,7 +176,10 @@ def test_a_returns_timeline_follows_it_from_reveni_to_khaos(
     assert (
         browser.find_element(By.ID, "status").text
         == _store(
-            dashboard, "select json_extract(record, '$.status') from reveni_returns where return_id = :id", id=return_id
+            dashboard,
+            "select json_extract(v.record, '$.status') from reveni_returns r"
+            " join return_versions v on v.id = r.version_id where r.return_id = :id",
+            id=return_id,
         )[0][0]
     )
 

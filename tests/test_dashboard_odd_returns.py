@@ -12,9 +12,10 @@ import pytest
 from starlette.testclient import TestClient
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
-from target_khaos_control.store import now, open_store, reveni_returns
+from target_khaos_control.store import now, open_store
 
 from tests.servers import target_config
+from tests.stored_returns import insert_returns
 
 LOGIN = ("cx-lead", "dash-pw-odd")
 REFUND = {"status": "completed", "amount": "24.00", "currency": "GBP", "method": "card", "refunded_at": "2026-11-21"}
@@ -44,15 +45,18 @@ def dashboard(tmp_path: Path) -> Iterator[TestClient]:
     with engine.begin() as conn:
         for n, changes in enumerate(ODD.values()):
             record = _record(f"odd-{n}", changes)
-            conn.execute(
-                reveni_returns.insert().values(
-                    return_id=f"odd-{n}",
-                    updated_at="2026-11-21",
-                    content_hash="h",
-                    record=json.dumps(record),
-                    first_seen=now(),
-                    last_changed=now(),
-                )
+            insert_returns(
+                conn,
+                [
+                    {
+                        "return_id": f"odd-{n}",
+                        "updated_at": "2026-11-21",
+                        "content_hash": "h",
+                        "record": json.dumps(record),
+                        "first_seen": now(),
+                        "last_changed": now(),
+                    }
+                ],
             )
     with TestClient(Channel(engine, settings).app()) as client:
         client.auth = LOGIN

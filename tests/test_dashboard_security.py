@@ -26,10 +26,11 @@ from target_khaos_control.store import (
     documents,
     exceptions,
     open_store,
-    reveni_returns,
     runs,
     stock_levels,
 )
+
+from tests.stored_returns import insert_returns
 
 LOGIN = ("finance-lead", "dash-pw-2c7")
 SCRIPT = "<script>alert('x')</script>"
@@ -76,15 +77,18 @@ def _store_hostile_values(engine: sa.Engine) -> None:
     }
     body = {"ReturnedItems": [{"SKU": "<stock&code"}], "ProcessReturn": False}
     with engine.begin() as conn:
-        conn.execute(
-            reveni_returns.insert().values(
-                return_id=RETURN_ID,
-                updated_at=record["updated_at"],
-                content_hash="x",
-                record=json.dumps(record),
-                first_seen=NOW,
-                last_changed=NOW,
-            )
+        insert_returns(
+            conn,
+            [
+                {
+                    "return_id": RETURN_ID,
+                    "updated_at": record["updated_at"],
+                    "content_hash": "x",
+                    "record": json.dumps(record),
+                    "first_seen": NOW,
+                    "last_changed": NOW,
+                }
+            ],
         )
         conn.execute(
             documents.insert().values(

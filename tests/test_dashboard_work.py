@@ -23,7 +23,9 @@ from starlette.testclient import TestClient
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.dashboard_actions import Forms
 from target_khaos_control.settings import ChannelSettings
-from target_khaos_control.store import exception_actions, exceptions, open_store, reveni_returns, runs
+from target_khaos_control.store import exception_actions, exceptions, open_store, runs
+
+from tests.stored_returns import insert_returns
 
 LOGIN = ("finance-lead", "dash-pw-2c7")
 NOW = datetime.now(UTC)
@@ -463,15 +465,18 @@ def test_the_resolved_history_reads_its_trail_for_any_number_of_exceptions(tmp_p
 
 def test_a_returns_timeline_opens_each_of_its_exceptions(client: TestClient, store: str) -> None:
     with sa.create_engine(store).begin() as conn:
-        conn.execute(
-            reveni_returns.insert().values(
-                return_id="ret-1003",
-                updated_at="2026-11-20T09:30:00Z",
-                content_hash="h",
-                record=json.dumps({"id": "ret-1003", "status": "accepted", "order": {"number": "1003"}}),
-                first_seen=NOW,
-                last_changed=NOW,
-            )
+        insert_returns(
+            conn,
+            [
+                {
+                    "return_id": "ret-1003",
+                    "updated_at": "2026-11-20T09:30:00Z",
+                    "content_hash": "h",
+                    "record": json.dumps({"id": "ret-1003", "status": "accepted", "order": {"number": "1003"}}),
+                    "first_seen": NOW,
+                    "last_changed": NOW,
+                }
+            ],
         )
 
     page = client.get("/dashboard/returns/ret-1003")

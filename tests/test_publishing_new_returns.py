@@ -13,7 +13,7 @@ import yaml
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.store import document_bodies, documents, exceptions, open_store
+from target_khaos_control.store import document_bodies, documents, exceptions, open_store, return_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "rules" / "demo"
@@ -122,3 +122,39 @@ def test_exceptions_of_a_new_return_open_and_resolve_when_a_version_has_none() -
         ("ret-a", "refund_credit_difference", "resolved"),
     }
     assert [row["associated_ref"] for row in store.rows(documents)] == ["RV-ret-b", "RV-ret-a"]
+
+
+def test_returns_sent_again_as_stored_read_none_of_their_documents_or_exceptions() -> None:
+    # given two returns in the store, one with open exceptions, one published
+    store = Store()
+    store.sync(FIRST, {"id": "ret-a", **STRANGER}, {"id": "ret-b"})
+    before = [store.rows(table) for table in (documents, exceptions)]
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    # when both come again, unchanged
+    store.sync(SECOND, {"id": "ret-a", **STRANGER}, {"id": "ret-b"})
+
+    # expect their versions read, but not their documents or exceptions, and nothing changed
+    assert any("FROM reveni_returns" in sql for sql in statements)
+    assert not [sql for sql in statements if "WHERE documents.return_id IN" in sql]
+    assert not [sql for sql in statements if "FROM exceptions" in sql]
+    assert [store.rows(table) for table in (documents, exceptions)] == before
+
+
+def test_a_return_sent_as_stored_and_then_newer_in_one_batch_is_decided_on_the_newer() -> None:
+    # given a return published, its one item crediting 24.00
+    store = Store()
+    store.sync(FIRST, {"id": "ret-a"})
+
+    # when one batch brings it as stored, then a newer version with a second item
+    newer = {"id": "ret-a", "updated_at": "2026-11-21T09:00:00Z", "return_items": [{}, {"id": "item-2"}]}
+    store.sync(SECOND, {"id": "ret-a"}, newer)
+
+    # expect its one document updated in place with both items, and the newer version stored
+    (document,) = store.rows(documents)
+    assert (document["associated_ref"], document["item_ids"]) == ("RV-ret-a", '["item-1", "item-2"]')
+    assert document["source_updated_at"] == "2026-11-21T09:00:00Z"
+    with store.engine.connect() as conn:
+        kept = conn.execute(sa.select(return_versions.c.return_id, return_versions.c.seen_at)).all()
+    assert [tuple(row) for row in kept] == [("ret-a", AS_READ_FIRST), ("ret-a", AS_READ_SECOND)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import io
 import json
 import pkgutil
 import re
@@ -23,7 +24,14 @@ import tap_reveni.streams
 import tap_reveni.tap
 import tap_reveni.writer
 import target_khaos_control
+from reveni_khaos_sandbox.reveni_data import ReturnGenerator
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.target_base import Target
+from tap_reveni.schemas import RETURN
+from target_khaos_control.sinks import ReturnsSink
+from target_khaos_control.target import TargetKhaosControl
+
+from tests.servers import target_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TAP = (tap_reveni.client, tap_reveni.pagination, tap_reveni.streams, tap_reveni.tap, tap_reveni.writer)
@@ -169,3 +177,102 @@ def test_the_fast_path_writes_the_line_singer_sdk_writes(
     assert fast == sdk
     version_part = b"" if version is None else b',"version":1764806400'
     assert fast.endswith(version_part + b',"time_extracted":"2026-12-04T18:30:05.123456Z"}\n')
+
+
+# The plain path for records (`PlainRecordsTarget._process_record_message`).
+
+
+def singer_input() -> list[str]:
+    """Twelve returns as tap-reveni sends them, with STATE between, odd records among them
+    (singer-sdk metadata fields, a timestamp to normalise, no key), and the schema sent
+    again changed halfway (a new sink)."""
+    returns = [ReturnGenerator(seed=7, count=12).build(n) for n in range(12)]
+    returns[1]["_sdc_extracted_at"] = "2026-12-04T18:30:05Z"
+    returns[2]["updated_at"] = "2026-11-20T11:00:00+01:00"
+    del returns[3]["id"]
+    returns[4]["not_in_the_schema"] = 1
+    schema = {"type": "SCHEMA", "stream": "returns", "schema": RETURN, "key_properties": ["id"]}
+    changed = {**schema, "schema": {**RETURN, "description": "changed"}}
+    messages: list[dict[str, Any]] = [schema]
+    for n, record in enumerate(returns):
+        messages.append({"type": "RECORD", "stream": "returns", "record": record})
+        messages.append({"type": "STATE", "value": {"bookmarks": {"returns": {"replication_key_value": str(n)}}}})
+        if n == 6:
+            messages.append(changed)
+    return [json.dumps(message, default=str) for message in messages]
+
+
+def run_target(
+    workdir: Path, capsys: pytest.CaptureFixture[str], *, sdk_path: bool = False, **settings: Any
+) -> tuple[list[list[dict[str, Any]]], list[str], dict[str, int], int]:
+    """The batches the returns sinks were given, the STATE lines written, the run's counts,
+    and how many records took singer-sdk's own path."""
+    batches: list[list[dict[str, Any]]] = []
+    sdk_records = 0
+    kept_batch, sdk_path_itself = ReturnsSink.process_batch, Target._process_record_message
+
+    def keeping(sink: ReturnsSink, context: dict[str, Any]) -> None:
+        batches.append(copy.deepcopy(context["records"]))
+        kept_batch(sink, context)
+
+    def sdk_record(target: Target, message: dict[str, Any]) -> None:
+        nonlocal sdk_records
+        sdk_records += 1
+        sdk_path_itself(target, message)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ReturnsSink, "process_batch", keeping)
+        patch.setattr(Target, "_process_record_message", sdk_record)
+        if sdk_path:
+            patch.setattr(TargetKhaosControl, "_process_record_message", sdk_record)
+        workdir.mkdir()
+        target = TargetKhaosControl(config=target_config(workdir, batch_size_rows=5, **settings))
+        capsys.readouterr()
+        target.listen(io.StringIO("\n".join(singer_input()) + "\n"))
+    return batches, capsys.readouterr().out.splitlines(), dict(target.run_counts), sdk_records
+
+
+def test_the_plain_path_gives_the_sink_what_singer_sdks_path_gives_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given tap-reveni's records under the target's settings (no stream map, no record metadata),
+    expect the plain path taken for every record, and the same batches, STATE lines and counts
+    as singer-sdk's own path gives."""
+    plain = run_target(tmp_path / "plain", capsys)
+    sdk = run_target(tmp_path / "sdk", capsys, sdk_path=True)
+
+    batches, states, counts, sdk_records = plain
+    assert sdk_records == 0
+    assert sdk[3] == 12
+    assert (batches, states, counts) == sdk[:3]
+    assert [len(batch) for batch in batches] == [5, 2, 5]  # the changed schema commits the first sink's 2
+    # after each commit, the latest STATE read before it; the last at the end of the input
+    assert [json.loads(state)["bookmarks"]["returns"]["replication_key_value"] for state in states] == [
+        "3",
+        "6",
+        "10",
+        "11",
+    ]
+    assert counts["returns"] == 12
+    second = batches[0][1]
+    assert "_sdc_extracted_at" not in second  # singer-sdk's metadata fields taken out, as its path does
+    assert batches[0][2]["updated_at"] == "2026-11-20T10:00:00Z"  # normalised to UTC
+    assert batches[0][3]["id"] is None  # the key present, null: the rules name it
+
+
+def test_a_stream_map_takes_singer_sdks_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Given a stream map dropping `customer`, expect singer-sdk's path for every record, and the map applied."""
+    batches, _, counts, sdk_records = run_target(tmp_path / "map", capsys, stream_maps={"returns": {"customer": None}})
+
+    assert sdk_records == 12
+    assert counts["returns"] == 12
+    assert all("customer" not in record for batch in batches for record in batch)
+
+
+def test_record_metadata_takes_singer_sdks_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Given `add_record_metadata` on, expect singer-sdk's path for every record, and its metadata added."""
+    batches, _, counts, sdk_records = run_target(tmp_path / "metadata", capsys, add_record_metadata=True)
+
+    assert sdk_records == 12
+    assert counts["returns"] == 12
+    assert all("_sdc_received_at" in record for batch in batches for record in batch)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from target_khaos_control.batch_reads import ReadIn
-from target_khaos_control.batch_writes import insert_many
 from target_khaos_control.store import credit_notes, documents, open_store, reveni_returns
 
 from tests.servers import PostgresServer
+from tests.stored_returns import insert_returns
 from tests.test_store_postgres import _database
 
 MOMENT = datetime(2026, 11, 20, 10, 30, 5, tzinfo=UTC)
@@ -50,7 +50,7 @@ def _filled(url: str) -> sa.Engine:
     engine = open_store(url)
     rows = [*_returns(1200), {**_returns(1)[0], "return_id": "ret-\x00nul", "content_hash": "f" * 64}]
     with engine.begin() as conn:
-        insert_many(conn, reveni_returns, rows)
+        insert_returns(conn, rows)
         for ref, return_id, state in (("RV-ret-0001", "ret-0001", "served"), ("RV-ret-0002", "ret-0002", "held")):
             conn.execute(
                 documents.insert().values(

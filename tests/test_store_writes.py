@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from target_khaos_control.batch_writes import insert_many, update_many
-from target_khaos_control.store import credit_notes, documents, exceptions, open_store, reveni_returns
+from target_khaos_control.store import credit_notes, documents, exceptions, open_store, return_versions, reveni_returns
 
 MOMENT = datetime(2026, 11, 20, 10, 30, 5, 123456, tzinfo=UTC)
 
@@ -34,23 +34,32 @@ def both_ways(tmp_path: Path, table: sa.Table, rows: list[dict[str, Any]]) -> tu
 
 
 def test_a_return_with_a_nul_and_defaults_left_out_is_stored_as_sqlalchemy_stores_it(tmp_path: Path) -> None:
-    # given a return whose record holds a NUL, with no ruleset_hash or status given
+    # given a return whose updated_at holds a NUL, with no ruleset_hash or status given
     rows = [
         {
             "return_id": "ret-1",
-            "updated_at": "2026-11-20T10:00:00Z",
+            "updated_at": "2026-11-20T10:00:00\x00Z",
             "content_hash": "a" * 64,
-            "record": '{"name":"a\x00b"}',
             "first_seen": MOMENT,
             "last_changed": MOMENT,
+            "version_id": 7,
         }
     ]
     ours, theirs = both_ways(tmp_path, reveni_returns, rows)
-    # expect the same row: the NUL as U+FFFD, the defaults filled in, the moment as SQLite keeps it
+    # expect the same row: the NUL as U+FFFD, the moment as SQLite keeps it, the defaults filled in
     assert ours == theirs
-    assert ours[0][3] == '{"name":"a\ufffdb"}'
-    assert ours[0][4] == "2026-11-20 10:30:05.123456"
-    assert ours[0][6:] == ("", "")
+    assert ours[0][1] == "2026-11-20T10:00:00\ufffdZ"
+    assert ours[0][3] == "2026-11-20 10:30:05.123456"
+    assert ours[0][5:] == ("", "", 7)
+
+
+def test_a_version_whose_record_holds_a_nul_is_stored_as_sqlalchemy_stores_it(tmp_path: Path) -> None:
+    # given a version of a return whose record holds a NUL
+    rows = [{"id": 1, "return_id": "ret-1", "seen_at": MOMENT, "record": '{"name":"a\x00b"}'}]
+    ours, theirs = both_ways(tmp_path, return_versions, rows)
+    # expect the same row: the NUL as U+FFFD
+    assert ours == theirs
+    assert ours == [(1, "ret-1", "2026-11-20 10:30:05.123456", '{"name":"a\ufffdb"}')]
 
 
 def test_rows_giving_different_columns_each_land_whole(tmp_path: Path) -> None:

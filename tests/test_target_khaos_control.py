@@ -9,6 +9,7 @@ inside the test's process (`tests/in_process.py`), which spares each a process s
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from tap_reveni.schemas import RETURN
-from target_khaos_control.publishing import canonical_json
+from target_khaos_control.canonical import canonical_bytes, canonical_json, content_hash
 from target_khaos_control.rules import load_ruleset
 
 from tests.in_process import InProcessChannel, TapCommand, TargetCommand
@@ -522,3 +523,8 @@ def test_a_records_canonical_form_and_so_its_content_hash_is_what_it_always_was(
 
     assert canonical_json(record) == before
     assert canonical_json({"lone surrogate": "\ud800"}) == '{"lone surrogate":"\ud800"}'
+    # and its hash, taken of the bytes, is the SHA-256 of that text as UTF-8 (surrogatepass), as it always was
+    assert content_hash(canonical_bytes(record)) == hashlib.sha256(before.encode()).hexdigest()
+    assert content_hash(canonical_bytes({"lone surrogate": "\ud800"})) == (
+        hashlib.sha256(b'{"lone surrogate":"\xed\xa0\x80"}').hexdigest()
+    )

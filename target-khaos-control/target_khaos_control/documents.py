@@ -52,8 +52,8 @@ class Problem:
         return self.kind.holds if self.hold is None else self.hold
 
 
-@dataclass(frozen=True)
-class Line:
+# A Struct: one is made for each item of each return, ~20x quicker than a frozen dataclass.
+class Line(msgspec.Struct, frozen=True):
     """One Reveni item as Khaos will see it: one returned item, or two when its paid price
     is split a penny apart; the exchange items it was swapped for; and what Khaos will
     credit for all of it (negative when the exchange costs more than the return)."""

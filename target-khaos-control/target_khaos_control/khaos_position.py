@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -143,12 +144,11 @@ def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Positio
     statuses, noted = _order_statuses(conn, refs), _credit_notes(conn, refs)
     positions: dict[str, Position] = {}
     for row in sorted(rows, key=lambda r: (r.return_id, r.sequence)):
-        body = json.loads(row.body, parse_float=Decimal)
         lines = {
             item: HeldLine(item, Decimal(fact["credit"]), str(fact.get("disposition", "")), str(fact.get("reason", "")))
             for item, fact in json.loads(row.lines or "{}").items()
         }
-        credit = sum((line.credit for line in lines.values()), Decimal("0.00")) if lines else _gross(body)
+        credit, processed = _credit_and_processed(row.body, lines)
         positions.setdefault(row.return_id, Position()).documents.append(
             HeldDocument(
                 row.associated_ref,
@@ -156,7 +156,7 @@ def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Positio
                 row.state,
                 row.currency,
                 credit,
-                body.get("ProcessReturn") is True,
+                processed,
                 lines,
                 statuses.get(row.associated_ref, ""),
                 noted.get((row.associated_ref, row.currency)),
@@ -167,20 +167,63 @@ def read_positions(conn: Connection, return_ids: list[str]) -> dict[str, Positio
 
 # What json.dumps(facts, sort_keys=True) writes, without making an encoder per document.
 FACTS = json.JSONEncoder(sort_keys=True)
+# How json.dumps writes a text (ensure_ascii, its default): the same C function it calls.
+_TEXT = json.encoder.encode_basestring_ascii
 
 
 def line_facts(lines: list[Line]) -> str:
     """The `lines` column of a document: what each of its lines credits, and how."""
-    return FACTS.encode(
-        {
-            line.item_id: {
-                "credit": str(line.credit),
-                "disposition": line.disposition,
-                "reason": str(line.returned[0].ReturnReason.ID or "") if line.returned else "",
-            }
-            for line in lines
-        }
-    )
+    facts = {
+        line.item_id: (
+            str(line.credit),
+            line.disposition,
+            str(line.returned[0].ReturnReason.ID or "") if line.returned else "",
+        )
+        for line in lines
+    }
+    if all(type(item) is str and type(disposition) is str for item, (_, disposition, _) in facts.items()):
+        # json.dumps(facts, sort_keys=True) byte for byte, written out: its encoder cost
+        # more than the rest of the document's store side (tests/test_line_facts.py).
+        return (
+            "{"
+            + ", ".join(
+                f'{_TEXT(item)}: {{"credit": {_TEXT(credit)}, "disposition": {_TEXT(disposition)}, '
+                f'"reason": {_TEXT(reason)}}}'
+                for item, (credit, disposition, reason) in sorted(facts.items())
+            )
+            + "}"
+        )
+    return FACTS.encode({item: {"credit": c, "disposition": d, "reason": r} for item, (c, d, r) in facts.items()})
+
+
+def item_ids_text(item_ids: list[str]) -> str:
+    """The `item_ids` column of a document: json.dumps(item_ids), byte for byte."""
+    if all(type(item) is str for item in item_ids):
+        return "[" + ", ".join(map(_TEXT, item_ids)) + "]"  # without json.dumps's encoder, made per call
+    return json.dumps(item_ids)
+
+
+class _Processed(msgspec.Struct):
+    """Of a document's body, only whether it was sent with ProcessReturn."""
+
+    ProcessReturn: object = None
+
+
+_PROCESSED = msgspec.json.Decoder(_Processed)
+
+
+def _credit_and_processed(body: str, lines: dict[str, HeldLine]) -> tuple[Decimal | None, bool]:
+    """What a held document credits, and whether Khaos processed it on import. With its
+    line facts kept, only ProcessReturn is read of the body (a whole body, its prices as
+    Decimal, cost more than the rest of the position); without them, the body's prices."""
+    if lines:
+        try:
+            processed = _PROCESSED.decode(body).ProcessReturn
+        except msgspec.DecodeError:
+            processed = json.loads(body, parse_float=Decimal).get("ProcessReturn")
+        return sum((line.credit for line in lines.values()), Decimal("0.00")), processed is True
+    whole = json.loads(body, parse_float=Decimal)
+    return _gross(whole), whole.get("ProcessReturn") is True
 
 
 def _gross(body: Mapping[str, object]) -> Decimal | None:

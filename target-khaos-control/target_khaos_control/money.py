@@ -15,11 +15,13 @@ Khaos grosses add up to the line total (3 for 29.99 at 20%: 3 at 8.33, one line)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 PENNY = Decimal("0.01")
+_NOTHING = Decimal(0)  # what an empty line credits (Decimal is immutable: one is enough)
 ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 SPLIT_PENNIES = 5  # how far from the mean unit net a two-line split is searched
 
@@ -38,10 +40,16 @@ class Pricing:
 
     gross_prices: bool
     rounding: str = "half_up"  # how Khaos rounds a line's net and VAT to pennies
+    # `rounding` as the decimal module names it, looked up once: each line rounds several times
+    _mode: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Look the rounding up once (an unknown one fails where it is used, as before)."""
+        object.__setattr__(self, "_mode", ROUNDING.get(self.rounding, ""))
 
     def round(self, amount: Decimal) -> Decimal:
         """An amount to the penny, rounded as this client's Khaos rounds."""
-        return amount.quantize(PENNY, rounding=ROUNDING[self.rounding])
+        return amount.quantize(PENNY, rounding=self._mode or ROUNDING[self.rounding])
 
     def khaos_gross(self, unit_net: Decimal, quantity: int, rate: Decimal) -> Decimal:
         """The gross Khaos posts for a line sent with a net unit price."""
@@ -53,15 +61,15 @@ class Pricing:
 
         With net prices `rate` is the VAT rate Khaos will apply (its stock item's rate)."""
         if self.gross_prices:
-            return [Priced(units, {"Gross": unit}, unit * units) for units, unit in paid_units(total, quantity)]
+            parts = []
+            for units, unit in paid_units(total, quantity):  # a loop: no comprehension's function a line
+                parts.append(Priced(units, {"Gross": unit}, unit * units))
+            return parts
         if rate is None:
             msg = "a net price needs the VAT rate Khaos will apply"
             raise ValueError(msg)
         paid_units(total, quantity)  # the same checks of the quantity and the pennies
-        return [
-            Priced(count, {"Net": net}, self.khaos_gross(net, count, rate))
-            for count, net in self.net_parts(quantity, total, rate)
-        ]
+        return [Priced(count, {"Net": net}, credit) for count, net, credit in self._net_lines(quantity, total, rate)]
 
     def net_parts(self, quantity: int, gross: Decimal, rate: Decimal) -> list[tuple[int, Decimal]]:
         """Unit nets whose Khaos gross adds up to `gross`: one line if one price reaches it,
@@ -72,32 +80,40 @@ class Pricing:
         line's mean unit net, for every size of the first line, and the second line's price
         is then solved exactly. A wider window finds nothing more (tests/test_money.py
         compares it with a brute force over a hundred pennies either side)."""
+        return [(count, net) for count, net, _ in self._net_lines(quantity, gross, rate)]
+
+    def _net_lines(self, quantity: int, gross: Decimal, rate: Decimal) -> list[tuple[int, Decimal, Decimal]]:
+        """`net_parts`, each with the Khaos gross worked out on the way (not worked out again)."""
         whole = self._solve(quantity, gross, rate)
         if whole is not None:
-            return [(quantity, whole)]
+            return [(quantity, *whole)]
         mean = self.round(gross * 100 / (100 + rate) / quantity)
         for step in sorted(range(-SPLIT_PENNIES, SPLIT_PENNIES + 1), key=lambda step: (abs(step), step)):
             net = mean + PENNY * step
             for first in range(quantity - 1, 0, -1):
-                rest = self._solve(quantity - first, gross - self.khaos_gross(net, first, rate), rate)
+                first_gross = self.khaos_gross(net, first, rate)
+                rest = self._solve(quantity - first, gross - first_gross, rate)
                 if rest is not None:
-                    return [(first, net), (quantity - first, rest)]
+                    return [(first, net, first_gross), (quantity - first, *rest)]
         nearest = min(
             self._candidates(gross, quantity, rate), key=lambda net: abs(self.khaos_gross(net, quantity, rate) - gross)
         )
-        return [(quantity, nearest)]
+        return [(quantity, nearest, self.khaos_gross(nearest, quantity, rate))]
 
-    def _solve(self, quantity: int, gross: Decimal, rate: Decimal) -> Decimal | None:
-        """The unit net of one line whose Khaos gross is exactly `gross`, if there is one: the
-        gross rises by at least a penny a penny of net, so it lies within a penny of the guess."""
-        return next(
-            (net for net in self._candidates(gross, quantity, rate) if self.khaos_gross(net, quantity, rate) == gross),
-            None,
-        )
+    def _solve(self, quantity: int, gross: Decimal, rate: Decimal) -> tuple[Decimal, Decimal] | None:
+        """The unit net of one line whose Khaos gross is exactly `gross`, if there is one, and
+        that gross: it rises by at least a penny a penny of net, so it lies within a penny of the guess."""
+        for net in self._candidates(gross, quantity, rate):
+            found = self.khaos_gross(net, quantity, rate)
+            if found == gross:
+                return net, found
+        return None
 
-    def _candidates(self, gross: Decimal, quantity: int, rate: Decimal) -> list[Decimal]:
+    def _candidates(self, gross: Decimal, quantity: int, rate: Decimal) -> Iterator[Decimal]:
+        """The guess, then a penny and two either side: made as tried (the guess mostly fits)."""
         guess = self.round(gross * 100 / (100 + rate) / quantity)
-        return [guess + PENNY * step for step in (0, -1, 1, -2, 2)]
+        for step in (0, -1, 1, -2, 2):  # the guess too plus 0.00: a -0.00 guess is tried as 0.00
+            yield guess + PENNY * step
 
 
 def paid_units(total: Decimal, quantity: int) -> list[tuple[int, Decimal]]:
@@ -118,4 +134,7 @@ def paid_units(total: Decimal, quantity: int) -> list[tuple[int, Decimal]]:
 
 def credited(parts: list[Priced]) -> Decimal:
     """What Khaos will credit for all these priced parts of a line."""
-    return sum((part.credit for part in parts), Decimal(0))
+    total = _NOTHING  # added in sum()'s order from Decimal(0), without its generator: one per line
+    for part in parts:
+        total += part.credit
+    return total

@@ -19,14 +19,12 @@ per kind of change: the store costs the same whatever the batch size.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -34,11 +32,12 @@ from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.batch_writes import insert_many, update_many
+from target_khaos_control.canonical import Entry
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
 from target_khaos_control.exception_routing import Routing
-from target_khaos_control.khaos_position import line_facts, read_positions
+from target_khaos_control.khaos_position import item_ids_text, line_facts, read_positions
 from target_khaos_control.reveni import Sent
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
@@ -50,6 +49,7 @@ from target_khaos_control.store import (
     next_feed_position,
     return_versions,
     reveni_returns,
+    version_ids,
 )
 from target_khaos_control.version_order import Version, backwards, older, read_moment
 
@@ -85,27 +85,6 @@ class Document:
     values: dict[str, object] = field(default_factory=dict)  # columns to write to `documents`
     new: bool = False
     body: dict[str, object] | None = None  # its `document_bodies` row (body, lines), when it changed
-
-
-# Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
-# json.dumps(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False) writes
-# for a record as the target reads it (no floats: numbers with a point are Decimal), at a
-# seventh of the cost. A value msgspec cannot write goes through json.dumps.
-CANONICAL = msgspec.json.Encoder(order="sorted", decimal_format="string")
-
-
-def canonical_json(record: Sent) -> str:
-    """A record as stable JSON: the same record always gives the same text."""
-    try:
-        return CANONICAL.encode(record).decode()
-    except (msgspec.EncodeError, TypeError, UnicodeError):
-        return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-
-
-def content_hash(canonical: str) -> str:
-    """The SHA-256 of a record's stable JSON: an unchanged version is recognised by it."""
-    # surrogatepass: the same bytes for any text, and a hash too for a record holding a lone surrogate
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _VERSIONS = ReadIn(
@@ -144,7 +123,7 @@ class Batch:
     def __init__(
         self,
         conn: Connection,
-        return_ids: list[str],
+        entries: Sequence[tuple[Sent, Draft]],
         moment: datetime,
         *,
         force: bool = False,
@@ -152,6 +131,7 @@ class Batch:
     ) -> None:
         """Read what the store holds of these returns (versions, documents, exceptions, Khaos's position) once."""
         self.conn, self.moment, self.force, self.routing = conn, moment, force, routing or Routing()
+        return_ids = list(dict.fromkeys(draft.return_id for _, draft in entries))
         stored = _VERSIONS.rows(conn, return_ids)
         # By position: a Row's attribute by name costs more than the read itself.
         self.versions = {row[0]: (row[1], row[2]) for row in stored}
@@ -159,16 +139,27 @@ class Batch:
         self.stored_versions = {row[0]: (row[3], row[4]) for row in stored}
         self.latest: dict[str, Version] = {}
         self.stored_returns = set(self.versions)
-        self.new_versions: list[dict[str, object]] = []
+        self.new_versions: list[tuple[str, str]] = []  # (return id, record), in the order received
+        self.entries = [Entry.of(record, draft) for record, draft in entries]
+        # The same version under the same rules changes nothing, so what the store holds of a
+        # return only ever sent again as stored is not read (most of a resent batch). A return
+        # with any other version in the batch is read: the batch decides on each in turn.
+        changed = list(
+            dict.fromkeys(
+                entry.draft.return_id
+                for entry in self.entries
+                if force or self.versions.get(entry.draft.return_id) != entry.version
+            )
+        )
         # Each return's documents, made Documents only when its version has changed.
         self.stored_documents: dict[str, list[Any]] = {}
-        for row in _DOCUMENTS.rows(conn, return_ids):
+        for row in _DOCUMENTS.rows(conn, changed):
             self.stored_documents.setdefault(row[1], []).append(row)
         self.documents: dict[str, list[Document]] = {}
         # Each return looks only at its own exceptions.
         self.exception_keys: dict[str, set[str]] = {}
         statuses = {}
-        for return_id, key, status in _EXCEPTIONS.rows(conn, return_ids):
+        for return_id, key, status in _EXCEPTIONS.rows(conn, changed):
             self.exception_keys.setdefault(return_id, set()).add(key)
             statuses[key] = status
         self.exception_log = ExceptionLog(statuses, moment, self.routing)
@@ -181,12 +172,11 @@ class Batch:
         self.next_position = next_feed_position(last)
         self.counts = Counts()
 
-    def apply(self, record: Sent, draft: Draft) -> None:
+    def apply(self, entry: Entry) -> None:
         """Keep one version of a return and publish, hold or withdraw its documents as the draft says."""
         # The same version under the same rules changes nothing; new rules decide again.
-        # One serialisation serves both the hash and the stored copy.
-        canonical = canonical_json(record)
-        return_id, version = draft.return_id, (content_hash(canonical), draft.ruleset_hash)
+        record, draft, canonical, version = entry
+        return_id = draft.return_id
         if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
             return
@@ -202,9 +192,8 @@ class Batch:
         if latest is not None and backwards(latest.status, incoming.status):
             self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
             return
-        stored = storable(canonical)
-        if self.versions.get(return_id, ("",))[0] != version[0]:
-            self.new_versions.append({"return_id": return_id, "seen_at": self.moment, "record": stored})
+        if self.versions.get(return_id, ("",))[0] != version[0]:  # a new version: its record kept, once
+            self.new_versions.append((return_id, storable(canonical.decode("utf-8", "surrogatepass"))))
         self.versions[return_id], self.latest[return_id] = version, incoming
         row: dict[str, object] = {
             "return_id": return_id,
@@ -212,7 +201,6 @@ class Batch:
             "updated_at": storable(str(record.get("updated_at", ""))),
             "status": storable(incoming.status),
             "content_hash": version[0],
-            "record": stored,
             "last_changed": self.moment,
         }
         if return_id not in self.stored_returns:  # inserted: when the store first saw it too
@@ -296,7 +284,7 @@ class Batch:
         }
         values = open_doc.values
         values["ruleset_hash"] = draft.ruleset_hash
-        values["item_ids"] = json.dumps(open_doc.item_ids)
+        values["item_ids"] = item_ids_text(open_doc.item_ids)
         values["source_updated_at"] = str(record.get("updated_at", ""))
         values["currency"] = draft.currency
         if hold_reason:
@@ -355,10 +343,20 @@ class Batch:
     def write(self) -> Counts:
         """Write the batch's returns, documents and exceptions to the store; the batch's counts."""
         conn = self.conn
+        # Every new version (what the month-end close reads as of a date), then each return
+        # pointing at its latest: a return whose record did not change keeps its version.
+        ids = version_ids(conn, len(self.new_versions))
+        moment = self.moment
+        versions = [
+            {"id": id_, "return_id": return_id, "seen_at": moment, "record": record}
+            for id_, (return_id, record) in zip(ids, self.new_versions, strict=True)
+        ]
+        insert_many(conn, return_versions, versions)
+        for id_, (return_id, _) in zip(ids, self.new_versions, strict=True):  # a later version of a return wins
+            self.return_writes[return_id]["version_id"] = id_
         rows = list(self.return_writes.values())
         insert_many(conn, reveni_returns, [r for r in rows if r["return_id"] not in self.stored_returns])
         update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
-        insert_many(conn, return_versions, self.new_versions)  # what the month-end close reads as of a date
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
         # Every position given out here is past the feed's end, so no two rows ever clash.
         insert_many(conn, documents, [d.values for d in changed if d.new])  # a new one's values name it whole
@@ -393,8 +391,7 @@ def apply_returns(
     The feed's lock is held from the first read to the commit: a pull cannot land
     between reading a document's state and writing the decision made on it."""
     lock_feed(conn)
-    return_ids = list(dict.fromkeys(draft.return_id for _, draft in entries))
-    batch = Batch(conn, return_ids, moment, force=force, routing=routing)
-    for record, draft in entries:
-        batch.apply(record, draft)
+    batch = Batch(conn, entries, moment, force=force, routing=routing)
+    for entry in batch.entries:
+        batch.apply(entry)
     return batch.write()

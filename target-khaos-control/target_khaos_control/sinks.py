@@ -40,6 +40,7 @@ class ReturnsSink(BatchSink):
         super().__init__(target, stream_name, {**schema, "properties": plain}, key_properties)
         self.target = target
         target.returns_sinks.append(self)
+        target.note_sink(self)
 
     def get_validator(self) -> None:
         """None: the rules check every record against Reveni's contract instead."""
@@ -62,7 +63,7 @@ class ReturnsSink(BatchSink):
             record.setdefault(name, None)
         for name in self.timestamps:
             value = record.get(name)
-            if isinstance(value, str):
+            if isinstance(value, str) and not NORMAL.match(value):  # as Reveni writes it: `_iso` keeps it
                 record[name] = _iso(value)
         return record
 

@@ -4,7 +4,7 @@ a store brings it up to date first.
 
 What it keeps:
 - `reveni_returns`: the latest version of each Reveni return (its `updated_at`, a
-  content hash, the record).
+  content hash, which of its `return_versions` it is: the record is kept there, once).
 - `return_versions`: every version of each return, when the store received it.
 - `documents`: the Khaos `CustomerReturn` documents made from them, each with its
   `AssociatedRef`, its state (held, published, served, re_requested, superseded) and
@@ -64,11 +64,15 @@ reveni_returns = sa.Table(
     sa.Column("return_id", FreeText, primary_key=True),
     sa.Column("updated_at", FreeText, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("record", FreeText, nullable=False),
     sa.Column("first_seen", Moment, nullable=False),
     sa.Column("last_changed", Moment, nullable=False),
     sa.Column("ruleset_hash", sa.String(64), nullable=False, default=""),
     sa.Column("status", FreeText, nullable=False, default=""),  # the stored version's Reveni status
+    # The stored version's row in `return_versions`, which holds its record: the record is
+    # kept once, not copied here too (migration 0020). Read it through `returns_with_records`.
+    sa.Column(
+        "version_id", sa.Integer, sa.ForeignKey("return_versions.id", name="fk_reveni_returns_version"), nullable=False
+    ),
 )
 
 # Every version of each return as it arrived (`seen_at`: when the store received it): the
@@ -83,6 +87,8 @@ return_versions = sa.Table(
     sa.Column("seen_at", Moment, nullable=False),
     sa.Column("record", FreeText, nullable=False),
 )
+# Each stored return with its record (`return_versions.c.record`): what a reader of the record selects from.
+returns_with_records = reveni_returns.join(return_versions, return_versions.c.id == reveni_returns.c.version_id)
 
 documents = sa.Table(
     "documents",
@@ -379,6 +385,19 @@ def next_feed_position(last: int | None) -> int:
     restored from a backup then gives out only positions above every one it gave out
     before the restore, which Khaos may still hold as its continuation."""
     return max((last or 0) + 1, time.time_ns() // 1000)
+
+
+def version_ids(conn: Connection, count: int) -> list[int]:
+    """Ids for `count` new `return_versions` rows, taken before they are written: each
+    return's row in `reveni_returns` names its version's. Call it under `lock_feed`."""
+    if not count:
+        return []
+    if conn.dialect.name == "postgresql":  # the column's own sequence, as an insert would take them
+        taken = sa.text("SELECT nextval(pg_get_serial_sequence('return_versions', 'id')) FROM generate_series(1, :n)")
+        return sorted(conn.execute(taken, {"n": count}).scalars())  # ascending: a later version, a larger id
+    # SQLite gives a row the largest id plus one; its write lock is held, so no other writer takes these.
+    last = conn.execute(sa.select(sa.func.max(return_versions.c.id))).scalar_one_or_none() or 0
+    return list(range(last + 1, last + 1 + count))
 
 
 def lock_feed(conn: Connection) -> None:

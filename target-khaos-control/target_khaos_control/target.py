@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.helpers.types import Record
-from singer_sdk.target_base import Target
 
 from target_khaos_control.config_errors import refusal
+from target_khaos_control.plain_records import PlainRecordsTarget
 from target_khaos_control.settings import CONFIG_SCHEMA
 from target_khaos_control.singer_input import Reader, StreamRefused
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 YOUNG_OBJECTS_PER_COLLECTION = 50_000
 
 
-class TargetKhaosControl(Target):
+class TargetKhaosControl(PlainRecordsTarget):
     """Turns each Reveni return into Khaos `CustomerReturn` documents in the store the
     channel serves to Khaos Control."""
 

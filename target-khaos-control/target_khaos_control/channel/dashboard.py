@@ -46,6 +46,8 @@ from target_khaos_control.store import (
     documents_with_bodies,
     exceptions,
     now,
+    return_versions,
+    returns_with_records,
     reveni_returns,
     runs,
     stock_levels,
@@ -162,7 +164,11 @@ class Dashboard:
         """One Reveni return's timeline: its versions, documents, exceptions and credit notes."""
         return_id = request.path_params["return_id"]
         with self.engine.connect() as conn:
-            stored = conn.execute(sa.select(reveni_returns).where(reveni_returns.c.return_id == return_id)).first()
+            stored = conn.execute(
+                sa.select(reveni_returns, return_versions.c.record)
+                .select_from(returns_with_records)
+                .where(reveni_returns.c.return_id == return_id)
+            ).first()
             if stored is None:
                 return _page("not_found.html", "Not found", status_code=404, what=f"Reveni return {return_id}")
             docs = conn.execute(

@@ -25,7 +25,15 @@ from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.run_log import finish_run, record_run, start_run
 from target_khaos_control.states import ExceptionStatus
-from target_khaos_control.store import chunks, credit_notes, exceptions, now, reveni_returns
+from target_khaos_control.store import (
+    chunks,
+    credit_notes,
+    exceptions,
+    now,
+    return_versions,
+    returns_with_records,
+    reveni_returns,
+)
 
 CREDIT_NOTES_CHUNK = 20_000  # credit notes per INSERT: a million are never converted at once
 REPLAY_CHUNK = 200  # returns per transaction: a pull during a replay waits for one chunk at most
@@ -67,7 +75,11 @@ def replay(
     replayed = published = opened = resolved = 0
     for chunk in progress(list(chunks(return_ids, REPLAY_CHUNK))) if progress else chunks(return_ids, REPLAY_CHUNK):
         with engine.connect() as conn:
-            query = sa.select(reveni_returns.c.record).where(reveni_returns.c.return_id.in_(chunk))
+            query = (
+                sa.select(return_versions.c.record)
+                .select_from(returns_with_records)
+                .where(reveni_returns.c.return_id.in_(chunk))
+            )
             records = [json.loads(record) for record in conn.execute(query).scalars()]
         entries = [(record, ruleset.draft(record, catalogue)) for record in records]
         with engine.begin() as conn:

@@ -29,7 +29,7 @@ from target_khaos_control.rules.editing import EditError, apply_edit, diff
 from target_khaos_control.rules.engine import RuleSet
 from target_khaos_control.rules.golden import outcome, run_cases
 from target_khaos_control.rules.loader import RuleSetError, load_ruleset, rules_file
-from target_khaos_control.store import exceptions, now, reveni_returns
+from target_khaos_control.store import exceptions, now, return_versions, returns_with_records, reveni_returns
 
 
 def list_fixes(engine: Engine, rules_path: str, owner: str | None, fmt: str, out: TextIO = sys.stdout) -> int:
@@ -228,7 +228,9 @@ def _check(engine: Engine, file: Path, trial: Path, proposal: Proposal, out: Tex
 def _impact(conn: Connection, old: RuleSet, new: RuleSet, proposal: Proposal, out: TextIO) -> None:
     """`rules preview --against` the rules as they are, on the exceptions' returns."""
     rows = conn.execute(
-        sa.select(reveni_returns.c.record).where(reveni_returns.c.return_id.in_(proposal.return_ids))
+        sa.select(return_versions.c.record)
+        .select_from(returns_with_records)
+        .where(reveni_returns.c.return_id.in_(proposal.return_ids))
     ).scalars()
     catalogue = Catalogue.read(conn)
     released, moved = 0, dict[str, Decimal]()
@@ -250,8 +252,8 @@ def _impact(conn: Connection, old: RuleSet, new: RuleSet, proposal: Proposal, ou
 def _held(conn: Connection, proposal: Proposal) -> dict[str, str]:
     """What the exceptions hold back from Khaos, per currency: their items' totals."""
     rows = conn.execute(
-        sa.select(exceptions.c.item_id, reveni_returns.c.record)
-        .join(reveni_returns, reveni_returns.c.return_id == exceptions.c.return_id)
+        sa.select(exceptions.c.item_id, return_versions.c.record)
+        .select_from(exceptions.join(returns_with_records, reveni_returns.c.return_id == exceptions.c.return_id))
         .where(exceptions.c.trace_key.in_(proposal.exceptions))
     ).all()
     held: dict[str, Decimal] = {}

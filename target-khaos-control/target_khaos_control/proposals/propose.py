@@ -30,7 +30,7 @@ from target_khaos_control.proposals.stock import Stock, sku_proposals
 from target_khaos_control.rules.loader import rules_file
 from target_khaos_control.rules.rules_document import RulesDocument
 from target_khaos_control.states import ExceptionStatus
-from target_khaos_control.store import exceptions, reveni_returns, stock_items
+from target_khaos_control.store import exceptions, return_versions, returns_with_records, reveni_returns, stock_items
 
 KINDS_PROPOSED = (
     Kind.UNKNOWN_REASON,
@@ -59,9 +59,9 @@ def propose(conn: Connection, rules_path: str | Path, owner: str | None = None) 
     records = {
         return_id: json.loads(record)
         for return_id, record in conn.execute(
-            sa.select(reveni_returns.c.return_id, reveni_returns.c.record).where(
-                reveni_returns.c.return_id.in_(return_ids)
-            )
+            sa.select(reveni_returns.c.return_id, return_versions.c.record)
+            .select_from(returns_with_records)
+            .where(reveni_returns.c.return_id.in_(return_ids))
         )
     }
     context = _Context(conn, client, rules, rules_file(rules_path))

@@ -27,7 +27,7 @@ from target_khaos_control.khaos_documents import (
     Price,
     ReturnedItem,
 )
-from target_khaos_control.money import Pricing, credited
+from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.reveni import Return, ReturnItem, Sent, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.document_header import DocumentHeader
@@ -223,6 +223,8 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
     draft: Draft
     mappings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # SKU sent -> its Mapping types
     foreign: dict[str, Decimal] = field(default_factory=dict)  # paid in another currency than the return's
+    # Every returned item's SourceReference: made once a return (its source order is known by then).
+    source: OrderReference | None = None
 
     def run(self) -> None:
         record, rules, draft = self.record, self.rules, self.draft
@@ -278,16 +280,20 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
             draft.outcomes[item_id] = skipped(verdict)
             return
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
-        problems = [p for p in (self._reason(item, rule, failed), self._tax(item, sku), sku_problem) if p is not None]
+        stock = self.catalogue.current(sku)  # read once: for Reveni's tax and for Khaos's rate
+        reveni_rate = Decimal(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
+        problems: list[Problem] = []
+        for found in (self._reason(item, rule, failed), self._tax(item, reveni_rate, stock), sku_problem):
+            if found is not None:  # a loop, not a comprehension: Python 3.11 makes a function for one
+                problems.append(found)
         exchange = item.exchange or None
         swap_sku = ""
         if exchange:
             swap_sku, exchange_problem = self._stock_code(str(exchange.sku), sent(exchange.ean))
             if exchange_problem is not None:  # its own exception, beside one about the returned SKU
                 problems.append(Problem(exchange_problem.kind, "", exchange_problem.message, part="exchange"))
-        rate = self._khaos_rate(item, sku, problems)
-        blocking = [p for p in problems if p.blocking]
-        if problems:  # most items have none: their details are never read
+        rate = self._khaos_rate(sku, stock, reveni_rate, problems)
+        if problems:  # most items have none: their details are never read, nothing blocks them
             details = {
                 "sku": sent(item.sku),
                 "quantity": sent(item.quantity),
@@ -299,16 +305,19 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                 draft.problems.append(
                     rules.problem(found.kind, found.message, item_id, details=details, part=found.part)
                 )
-        if blocking:
-            draft.outcomes[item_id] = waits_on(blocking[0].kind)
-            return
+            blocking = next((p for p in problems if p.blocking), None)
+            if blocking is not None:
+                draft.outcomes[item_id] = waits_on(blocking.kind)
+                return
         assert rule is not None  # no rule matched is a blocking problem (`_reason`)
         quantity = required(item.quantity, "quantity")
         paid = Decimal(required(item.total, "total"))
         returned = rules.pricing.price(paid, quantity, rate)
         credit = credited(returned)  # read for the line and for a lost penny: added up once
         swapped = self._exchange_prices(item, exchange, swap_sku, rate) if exchange else []
-        source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
+        source = self.source
+        if source is None:
+            source = self.source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
         draft.lines.append(
             Line(
                 item_id,
@@ -323,22 +332,25 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                     )
                     for part in returned
                 ],
-                [
-                    ExchangeItem(
-                        SKU=swap_sku,
-                        Mapping=self._mapping(swap_sku),
-                        Quantity=part.quantity,
-                        UnitPrice=Price(**part.price),
-                    )
-                    for part in swapped
-                ],
+                self._exchange_items(swap_sku, swapped) if swapped else [],
                 accepted=verdict == "accepted",
                 credit=credit - credited(swapped),
                 disposition=rule.disposition,
             )
         )
         draft.outcomes[item_id] = ItemOutcome.LINE
-        self._note_lost_penny(item, paid, credit)
+        if credit != paid:  # only with net prices, and seldom then
+            self._note_lost_penny(item, paid, credit)
+
+    def _exchange_items(self, swap_sku: str, swapped: list[Priced]) -> list[ExchangeItem]:
+        """What the customer gets instead, at its prices (only exchanged items come here: a
+        comprehension over none still costs its function in Python 3.11)."""
+        return [
+            ExchangeItem(
+                SKU=swap_sku, Mapping=self._mapping(swap_sku), Quantity=part.quantity, UnitPrice=Price(**part.price)
+            )
+            for part in swapped
+        ]
 
     def _matching(self, item: ReturnItem, variables: Variables) -> tuple[ReasonRule | None, TemplateFailed | None]:
         """The first reason rule the item matches (the Khaos reason and disposition it gets), or

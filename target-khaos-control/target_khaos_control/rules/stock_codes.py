@@ -76,4 +76,7 @@ class StockCodes:
 
     def _mapping(self, sku: str) -> list[ItemMapping]:
         """How Khaos is told to find the stock item: as the catalogue found it, else the rules' order."""
-        return [ItemMapping(Mapping=kind) for kind in self.mappings.get(sku) or self.rules.sku_mapping]
+        found = []
+        for kind in self.mappings.get(sku) or self.rules.sku_mapping:  # a loop: no comprehension's function a line
+            found.append(ItemMapping(Mapping=kind))
+        return found

@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from msgspec import UNSET, UnsetType
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import chunks, document_bodies, documents, documents_with_bodies, reveni_returns
+from target_khaos_control.store import (
+    chunks,
+    document_bodies,
+    documents,
+    documents_with_bodies,
+    return_versions,
+    returns_with_records,
+    reveni_returns,
+)
 
 CHUNK = 2_000  # returns read, and their documents looked up, at a time
 
@@ -105,7 +113,7 @@ class StoredReturns:
 
     def __iter__(self) -> Iterator[tuple[dict[str, object], str, list[Document]]]:
         """Each return as (record, return id, its documents)."""
-        query = sa.select(reveni_returns.c.return_id, reveni_returns.c.record)
+        query = sa.select(reveni_returns.c.return_id, return_versions.c.record).select_from(returns_with_records)
         result = self.conn.execute(query.execution_options(yield_per=CHUNK))  # a server-side cursor on Postgres
         for rows in result.partitions():
             docs = self._documents([row.return_id for row in rows])

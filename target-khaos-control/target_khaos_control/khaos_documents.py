@@ -14,11 +14,10 @@ plus the rule that fills it (`rules/engine.py`, `_header`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
-from operator import gt, itemgetter
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -318,36 +317,19 @@ def max_lengths(shape: type[KhaosDocument]) -> dict[str, int]:
     return found
 
 
-class _Limits(NamedTuple):
-    """A definition's limited text fields: each one's position among its fields, name and limit;
-    and, for a quick look, their values read at once (None where it cannot be: see `_limits`)."""
-
-    entries: tuple[tuple[int, str, int], ...]
-    read: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None
-    most: tuple[int, ...]
-
-
 @cache
-def _limits(shape: type[KhaosDocument]) -> _Limits:
-    """The limited fields of a definition, worked out once per definition, not per document."""
+def _limits(shape: type[KhaosDocument]) -> tuple[tuple[int, str, int], ...]:
+    """Each limited field's position among the definition's fields, its name and its limit."""
     positions = {name: at for at, name in enumerate(shape.__struct_fields__)}
-    entries = tuple((positions[name], name, most) for name, most in max_lengths(shape).items())
-    most = tuple(limit for _, _, limit in entries)
-    # itemgetter gives a tuple for two positions or more; None reads "None", within every limit over 4
-    quick = len(entries) > 1 and min(most) > len(str(None))
-    return _Limits(entries, itemgetter(*(at for at, _, _ in entries)) if quick else None, most)
+    return tuple((positions[name], name, most) for name, most in max_lengths(shape).items())
 
 
 def too_long(fields: KhaosDocument) -> list[tuple[str, int]]:
     """The fields of an Address or Contact longer than Khaos allows, with their limits."""
     values = msgspec.structs.astuple(fields)  # every value in one call: read twice per return
-    limits = _limits(type(fields))
-    # A quick look at C speed (each value's text against its limit, None within every limit):
-    # a field is looked at one by one only when one may be too long. Most documents: none is.
-    if limits.read is not None and not any(map(gt, map(len, map(str, limits.read(values))), limits.most)):
-        return []
-    return [
-        (name, most)
-        for at, name, most in limits.entries
-        if (value := values[at]) is not None and isinstance(value, str) and len(value) > most
-    ]
+    found = []
+    for at, name, most in _limits(type(fields)):  # read once per definition, not per document
+        value = values[at]
+        if value is not None and isinstance(value, str) and len(value) > most:
+            found.append((name, most))
+    return found

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -127,4 +128,21 @@ def test_the_drain_bench_builds_its_feed_on_postgres_with_the_stores_columns_as_
         ("RV-ret00000001", 1, "published"),
         ("RV-ret00000002", 2, "published"),
         ("RV-ret00000003", 3, "published"),
+    ]
+
+
+def test_the_drain_reads_its_documents_as_khaos_defines_them() -> None:
+    # given an answer of the drain bench's feed, two documents, as the channel splices it
+    answer = '{"Returns":[' + channel_drain.body(1) + "," + channel_drain.body(2) + "],"
+    answer += '"ApiVersion":1000,"Config":{"MatchAddressOn":["Postcode"],"MatchContactOn":["Email"]}}'
+
+    # when Khaos's side of the bench reads it
+    read = channel_drain.READ.decode(answer.encode())
+
+    # expect each document read whole into Khaos's definition, its prices as the rules write them
+    assert [r.AssociatedRef for r in read.Returns] == ["RV-ret00000001", "RV-ret00000002"]
+    items = read.Returns[0].ReturnedItems
+    assert [(i.SKU, i.Quantity, i.UnitPrice and i.UnitPrice.Gross) for i in items] == [
+        ("SKU-00001", 1, Decimal("24.99")),
+        ("SKU-00001", 1, Decimal("24.99")),
     ]

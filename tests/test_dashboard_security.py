@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 from target_khaos_control.channel.app import Channel
+from target_khaos_control.documents import associated_ref
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import (
     credit_notes,
@@ -38,6 +39,7 @@ SVG = "<svg onload=alert(1)>"
 IMG = '"><img src=x onerror=alert(2)>'
 PAYLOADS = (SCRIPT, SVG, IMG, "<stock&code")
 RETURN_ID = "ret-<i>1"
+REF = associated_ref(RETURN_ID)  # its document, as the integration names it: `RV-ret-<i>1`
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
@@ -92,7 +94,7 @@ def _store_hostile_values(engine: sa.Engine) -> None:
         )
         conn.execute(
             documents.insert().values(
-                associated_ref=f"RVN-{SVG}",
+                associated_ref=REF,
                 return_id=RETURN_ID,
                 sequence=1,
                 state="held",
@@ -103,10 +105,10 @@ def _store_hostile_values(engine: sa.Engine) -> None:
                 state_changed_at=NOW,
             )
         )
-        conn.execute(document_bodies.insert().values(associated_ref=f"RVN-{SVG}", body=json.dumps(body)))
+        conn.execute(document_bodies.insert().values(associated_ref=REF, body=json.dumps(body)))
         conn.execute(
             credit_notes.insert().values(
-                code=SCRIPT, associated_ref=f"RVN-{SVG}", gross=1, currency="GBP", date=IMG, seen_at=NOW
+                code=SCRIPT, associated_ref=REF, gross=1, currency="GBP", date=IMG, seen_at=NOW
             )
         )
         conn.execute(

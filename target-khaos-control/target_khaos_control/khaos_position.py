@@ -18,8 +18,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.documents import Line
+from target_khaos_control.documents_of import DocumentsOf
 from target_khaos_control.states import RE_REQUESTED, SENT
 from target_khaos_control.store import (
     chunks,
@@ -119,7 +119,7 @@ class Position:
 
 
 # Each document Khaos holds of the returns read (SENT is fixed: written into the statement).
-_SENT = ReadIn(
+_SENT = DocumentsOf(
     sa.select(
         documents.c.associated_ref,
         documents.c.return_id,
@@ -130,8 +130,7 @@ _SENT = ReadIn(
         document_bodies.c.lines,
     )
     .select_from(documents_with_bodies)
-    .where(documents.c.state.in_(sa.bindparam("sent", sorted(SENT), expanding=True, literal_execute=True))),
-    documents.c.return_id,
+    .where(documents.c.state.in_(sa.bindparam("sent", sorted(SENT), expanding=True, literal_execute=True)))
 )
 
 

@@ -34,6 +34,7 @@ from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.canonical import Entry
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
+from target_khaos_control.documents_of import DocumentsOf
 from target_khaos_control.exception_kinds import Kind, Owner
 from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
 from target_khaos_control.exception_routing import Routing
@@ -97,7 +98,7 @@ _VERSIONS = ReadIn(
     ),
     reveni_returns.c.return_id,
 )
-_DOCUMENTS = ReadIn(
+_DOCUMENTS = DocumentsOf(
     sa.select(
         documents.c.associated_ref,
         documents.c.return_id,
@@ -105,8 +106,7 @@ _DOCUMENTS = ReadIn(
         documents.c.state,
         documents.c.item_ids,
         documents.c.feed_position,
-    ),
-    documents.c.return_id,
+    )
 )
 _EXCEPTIONS = ReadIn(
     sa.select(exceptions.c.return_id, exceptions.c.trace_key, exceptions.c.status), exceptions.c.return_id

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -34,6 +35,7 @@ from target_khaos_control.channel import pushes as khaos_pushes
 from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.channel.guards import BasicAuth, Edges
 from target_khaos_control.channel.metrics import Metrics
+from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.client_store import client_name
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_documents import (
@@ -142,6 +144,7 @@ class Channel:
         self.pulls_first = PullsFirst()
         self.routing = _routing(settings.rules_path)
         self.metrics = Metrics(engine, settings.client or client_name({"rules_path": settings.rules_path}))
+        self.next_page = NextPage(engine)
 
     # --- what Khaos reads -------------------------------------------------------------
 
@@ -189,9 +192,16 @@ class Channel:
                 if specific is not None:
                     batch = feed.specific_batch(conn, feed.parse_specific_ids(specific), continuation, fmt, now())
                 else:
-                    batch = feed.next_batch(conn, continuation, self.settings.batch_size, fmt, now(), self.routing)
+                    batch = feed.next_batch(
+                        conn, continuation, self.settings.batch_size, fmt, now(), self.routing, self.next_page
+                    )
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
+        # A whole page: Khaos pulls again at once, so the next page is read while it reads
+        # this one; once the answer is sent, not to hold the GIL while it is being sent.
+        ahead = None
+        if specific is None and len(batch.refs) == self.settings.batch_size:
+            ahead = BackgroundTask(self.next_page.read_after, int(batch.continuation), self.settings.batch_size)
         log.info(
             "served %d returns (%s, continuation %s -> %r%s)",
             len(batch.refs),
@@ -212,6 +222,7 @@ class Channel:
                 khaos_xml.render("CustomerReturnImport", document, CustomerReturnImport),
                 media_type="application/xml",
                 headers=headers,
+                background=ahead,
             )
         # The stored documents are already JSON in the table's form: splice them in rather
         # than parse and re-dump, unless another form is wanted.
@@ -220,7 +231,7 @@ class Channel:
             bodies = [encode(source_reference(decode(body), form)) for body in bodies]
         tail = json.dumps({"ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)})[1:]
         body = '{"Returns":[' + ",".join(bodies) + "]," + tail
-        return Response(body.encode(), media_type="application/json", headers=headers)
+        return Response(body.encode(), media_type="application/json", headers=headers, background=ahead)
 
     # --- what Khaos pushes --------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from target_khaos_control.channel.dashboard_exceptions import ExceptionPages
 from target_khaos_control.channel.dashboard_lists import csv_response
 from target_khaos_control.channel.pages import SECURITY_HEADERS, client_rules, refused
 from target_khaos_control.channel.pages import page as _page
+from target_khaos_control.documents_of import of_returns
 from target_khaos_control.khaos_position import read_positions
 from target_khaos_control.operations.reconciliation import GAP_EXCEPTIONS
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED
@@ -174,7 +175,7 @@ class Dashboard:
             docs = conn.execute(
                 sa.select(documents, document_bodies.c.body)
                 .select_from(documents_with_bodies)
-                .where(documents.c.return_id == return_id)
+                .where(of_returns([return_id]))
                 .order_by(documents.c.sequence)
             ).all()
             refs = [doc.associated_ref for doc in docs]

@@ -41,6 +41,7 @@ from target_khaos_control.channel.feed_statements import (
     TRY_FEED_LOCK,
     WHERE_WE_ARE,
 )
+from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject
 from target_khaos_control.exception_routing import Routing
@@ -107,9 +108,16 @@ def parse_specific_ids(value: str) -> list[str]:
 
 
 def next_batch(
-    conn: Connection, continuation: str, limit: int, fmt: str, moment: datetime, routing: Routing | None = None
+    conn: Connection,
+    continuation: str,
+    limit: int,
+    fmt: str,
+    moment: datetime,
+    routing: Routing | None = None,
+    ahead: NextPage | None = None,
 ) -> Slice:
-    """The next documents after the continuation, marked served; the batch Khaos is sent."""
+    """The next documents after the continuation, marked served; the batch Khaos is sent
+    (its page as `ahead` read it, when that is the same page and the store is unchanged)."""
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
@@ -133,7 +141,7 @@ def next_batch(
         after = position
     else:
         after = _recover(conn, continuation.strip(), moment, routing)
-    rows = _page_marked_served(conn, after, limit, moment)
+    rows = _page_marked_served(conn, after, limit, moment, ahead)
     out = str(rows[-1][2]) if rows else str(after)
     batch = Slice([row[0] for row in rows], [row[1] for row in rows], out)
     stretch = (int(rows[0][2]), int(rows[-1][2])) if rows else None
@@ -143,15 +151,19 @@ def next_batch(
     return batch
 
 
-def _page_marked_served(conn: Connection, after: int, limit: int, moment: datetime) -> Sequence[Row[Any]]:
+def _page_marked_served(
+    conn: Connection, after: int, limit: int, moment: datetime, ahead: NextPage | None
+) -> Sequence[Row[Any]]:
     """The page after `after`, each as (reference, body, position), marked served. One
     pull is one stretch of the feed, read under the feed's lock: one UPDATE marks it. A
     re-requested document keeps that mark (Khaos said its import failed); the rest
     become served."""
     page = {"after": after, "limit": limit, "moment": moment}
-    if conn.dialect.name == "postgresql":
+    rows = ahead.take(conn, after, limit) if ahead is not None else None
+    if rows is None and conn.dialect.name == "postgresql":
         return conn.execute(PAGE_MARKED, page).all()
-    rows = conn.execute(PAGE, page).all()
+    if rows is None:
+        rows = conn.execute(PAGE, page).all()
     if rows:
         conn.execute(MARK_SERVED, {"first": rows[0][2], "last": rows[-1][2], "moment": moment})
     return rows

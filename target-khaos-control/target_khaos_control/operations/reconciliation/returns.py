@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from msgspec import UNSET, UnsetType
 from sqlalchemy.engine import Connection
 
+from target_khaos_control.documents_of import of_returns
 from target_khaos_control.store import (
     chunks,
     document_bodies,
@@ -54,11 +55,9 @@ _DOCUMENT = (
     documents.c.first_served_at,
     documents.c.published_at,
 )
-# A chunk's documents, by their returns' ids: each statement built once, its IN list bound per
-# chunk. Both join the bodies, so a document counts only with its body, whether it is read or not.
-_OF_RETURNS = documents.c.return_id.in_(sa.bindparam("ids", expanding=True))
-_WITHOUT_BODIES = sa.select(*_DOCUMENT).select_from(documents_with_bodies).where(_OF_RETURNS)
-_WITH_BODIES = sa.select(*_DOCUMENT, document_bodies.c.body).select_from(documents_with_bodies).where(_OF_RETURNS)
+# A chunk's documents, by their returns' ids (documents_of: through their indexes). Both join the bodies, so a document counts only with its body, whether it is read or not.
+_WITHOUT_BODIES = sa.select(*_DOCUMENT).select_from(documents_with_bodies)
+_WITH_BODIES = sa.select(*_DOCUMENT, document_bodies.c.body).select_from(documents_with_bodies)
 
 
 def read_record(stored: str) -> dict[str, object]:
@@ -124,7 +123,7 @@ class StoredReturns:
         query = _WITH_BODIES if self.with_vat else _WITHOUT_BODIES
         found: dict[str, list[Document]] = defaultdict(list)
         for some in chunks(return_ids):
-            for row in self.conn.execute(query, {"ids": list(some)}).all():  # one fetchall, not a fetchone a row
+            for row in self.conn.execute(query.where(of_returns(some))).all():  # one fetchall, not a fetchone a row
                 doc = Document(*row)
                 found[doc.return_id].append(doc)
         return found

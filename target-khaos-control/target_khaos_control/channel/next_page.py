@@ -1,0 +1,111 @@
+"""The feed's next page, read while Khaos reads the last one.
+
+In a drain Khaos pulls page after page, and while it reads one answer (~800 KB) the
+channel sits idle. So after serving a whole page the channel reads the page after it,
+as the next pull would, and keeps it with the store's commit mark of that moment. The
+next pull takes it only if it carries on from exactly there, with the same page size,
+and nothing at all was committed to the store since: then its own read would give the
+same rows. Anything committed in between (a target's batch, a dashboard action, another
+pull) and the pull reads its page as usual. Either way the pull marks its page served
+and logs it under the feed's lock, as ever.
+
+What the kept page is keyed by, and why that is complete: the page's query takes only
+`after` and `limit`; everything else it depends on is the store's content, and the
+commit mark changes with any commit to the store. SQLite's mark is `PRAGMA
+data_version` on the connection that read the page, which changes whenever any other
+connection, of any process, commits. Postgres's is the snapshot (`pg_current_snapshot`):
+a transaction that committed was either running then (in its list) or started later (at
+or past its xmax), and its end changes one or the other. The mark is read before the
+page, so a commit between the two is seen as a change, never missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine, Row
+
+from target_khaos_control.channel.feed_statements import PAGE
+
+log = logging.getLogger("reveni_khaos.channel")
+SNAPSHOT = "SELECT pg_current_snapshot()::text"
+DATA_VERSION = "PRAGMA data_version"
+
+
+@dataclass(frozen=True)
+class _Page:
+    after: int
+    limit: int
+    mark: object  # the store's commit mark, read before the page
+    rows: Sequence[Row[Any]]  # as PAGE gives them: (reference, body, position)
+
+
+class NextPage:
+    """At most one page of the feed read ahead, for the pull that carries on from the last one served."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Read ahead on this store; nothing is read until a pull asks."""
+        self.engine = engine
+        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-page")
+        self.guard = threading.Lock()
+        self.ahead: Future[_Page | None] | None = None
+        # SQLite: data_version counts other connections' commits, so one connection of
+        # its own reads both the marks and the pages (one at a time).
+        self.own: Connection | None = None
+        self.own_lock = threading.RLock()
+        self.used = 0  # pulls answered with a page read ahead
+
+    def read_after(self, after: int, limit: int) -> None:
+        """Start reading the `limit` documents after feed position `after` (any page read before is dropped)."""
+        with self.guard:
+            self.ahead = self.reader.submit(self._read, after, limit)
+
+    def take(self, conn: Connection, after: int, limit: int) -> Sequence[Row[Any]] | None:
+        """The page read ahead if it is the one after `after` of `limit` documents and the
+        store is unchanged since; None otherwise. `conn` is the pull's, under the feed's lock."""
+        with self.guard:
+            ahead, self.ahead = self.ahead, None
+        page = ahead.result() if ahead is not None else None  # waits for a read under way
+        if page is None or (page.after, page.limit) != (after, limit) or self._mark(conn) != page.mark:
+            return None
+        self.used += 1
+        return page.rows
+
+    def _read(self, after: int, limit: int) -> _Page | None:
+        try:
+            with self._reading() as conn:
+                mark = self._mark(conn)
+                rows = conn.execute(PAGE, {"after": after, "limit": limit}).all()
+                conn.rollback()  # no transaction left open (on Postgres, no snapshot held)
+            return _Page(after, limit, mark, rows)
+        except Exception:  # the next pull reads its page itself
+            log.exception("reading the feed's next page ahead failed; the next pull reads it itself")
+            return None
+
+    def _mark(self, conn: Connection) -> object:
+        """The store's commit mark now: Postgres's snapshot on `conn`; SQLite's data_version on the reader's own connection."""
+        if conn.dialect.name == "postgresql":
+            return conn.exec_driver_sql(SNAPSHOT).scalar_one()
+        with self._reading() as own:
+            version = own.exec_driver_sql(DATA_VERSION).scalar_one()
+            own.rollback()
+            return version
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection to read with: on Postgres one from the pool; on SQLite the reader's own, held meanwhile."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as pooled:
+                yield pooled
+            return
+        with self.own_lock:
+            if self.own is None or self.own.closed:
+                self.own = self.engine.connect()
+                self.own.detach()  # never handed back to the pool (nor checkpointed after, as its work is reads)
+            yield self.own

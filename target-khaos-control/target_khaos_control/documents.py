@@ -125,7 +125,7 @@ def address(given: reveni.Address | None, email: str) -> Address:
     """Reveni's address lines as Khaos's Line1 and Line2, unchanged: Khaos matches the
     customer's address on Line1 (MatchAddressOn), so it is never re-wrapped. Lengths are
     checked by `khaos_documents.too_long`."""
-    fields = given or reveni.Address()
+    fields = given or _NO_ADDRESS
     return Address(
         Line1=xml_safe(str(fields.line1 or "")),
         Line2=text(str(fields.line2 or "") or None),
@@ -134,6 +134,9 @@ def address(given: reveni.Address | None, email: str) -> Address:
         Country=DataItem(Code=xml_safe(str(fields.country_code or ""))),
         Email=text(email or None),
     )
+
+
+_NO_ADDRESS = reveni.Address()  # what a return without an address reads as: every line empty (never changed)
 
 
 def xml_safe(text: str) -> str:

@@ -28,4 +28,6 @@ class Routing:
 
     def route(self, kind: Kind) -> tuple[str, str]:
         """The kind's owner and severity for the client."""
+        if not self.overrides.get(kind):  # most kinds: the registry's own (read per exception a draft finds)
+            return str(kind.owner), str(kind.severity)
         return self.owner(kind), self.severity(kind)

@@ -48,7 +48,8 @@ class DocumentHeader:
                 )
             )
         draft.source_order = {rules.source_order_key: order_ref}
-        invoice = address(customer.address or None, str(customer.email or ""))
+        first, last, email = customer.first_name, customer.last_name, customer.email  # typed: text, None or unset
+        invoice = address(customer.address or None, email or "")
         if not (invoice.Line1 and invoice.Town and invoice.Country.Code):
             draft.problems.append(
                 rules.problem(
@@ -57,7 +58,7 @@ class DocumentHeader:
                     "lacks a first line, a town or a country, which Khaos requires",
                 )
             )
-        if not (str(customer.first_name or "").strip() or str(customer.last_name or "").strip()):
+        if not ((first or "").strip() or (last or "").strip()):
             # "Either forename or surname must be filled in" (Khaos's README): held, never imported half-made.
             draft.problems.append(
                 rules.problem(
@@ -65,13 +66,13 @@ class DocumentHeader:
                     f"The customer of order {self._order_number()} has neither a first name nor a surname",
                 )
             )
-        contact = Contact(
-            Forename=text(sent(customer.first_name)),
-            Surname=text(sent(customer.last_name)),
-            Email=text(sent(customer.email)),
-        )
-        self._fit("InvoiceAddress", invoice)
-        self._fit("InvoiceContact", contact)
+        contact = Contact(Forename=text(sent(first)), Surname=text(sent(last)), Email=text(sent(email)))
+        found = too_long(invoice)
+        if found:  # most returns: every field fits
+            self._fit("InvoiceAddress", invoice, found)
+        found = too_long(contact)
+        if found:
+            self._fit("InvoiceContact", contact, found)
         # SalesSource and Brand "do not support matching by Code" (README L449, L452).
         by = rules.names_by
         draft.header = CustomerReturn(
@@ -94,10 +95,10 @@ class DocumentHeader:
             raise KeyError("number")
         return sent(number)
 
-    def _fit(self, name: str, fields: KhaosDocument) -> None:
-        """Khaos's maximum lengths: cut to fit with an exception, or hold the return."""
+    def _fit(self, name: str, fields: KhaosDocument, found: list[tuple[str, int]]) -> None:
+        """Khaos's maximum lengths (the fields `too_long` found): cut to fit with an exception, or hold the return."""
         hold = self.rules.field_lengths == "hold"
-        for part, most in too_long(fields):
+        for part, most in found:
             value = getattr(fields, part)
             if not hold:
                 setattr(fields, part, value[:most].rstrip())

@@ -33,10 +33,10 @@ from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.document_header import DocumentHeader
 from target_khaos_control.rules.item_pricing import ItemPricing
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
-from target_khaos_control.rules.refund_check import RefundCheck, paid_total
+from target_khaos_control.rules.refund_check import ZERO, RefundCheck, paid_total
 from target_khaos_control.rules.stock_codes import StockCodes
-from target_khaos_control.rules.template_context import Variables
-from target_khaos_control.rules.template_context import variables as template_variables
+from target_khaos_control.rules.template_context import NAMES as TEMPLATE_FIELDS
+from target_khaos_control.rules.template_context import Variables, variables_of
 from target_khaos_control.rules.templates import TemplateFailed
 from target_khaos_control.rules.validation import checked
 
@@ -143,12 +143,17 @@ class RuleSet:
     names_by: str = "Name"  # how SalesSource and Brand are named: Khaos never matches them by Code
     field_lengths: str = "cut"  # a name or address over Khaos's length: cut (with an exception) or hold
     sites: dict[str, str] = field(default_factory=dict)  # Khaos site id -> its name, for people to read
+    # The return's fields its templates name (`read_by`): each return's variables hold only these.
+    template_fields: tuple[str, ...] = TEMPLATE_FIELDS
+    # `template_fields` read from a return, made with the rule set (as `reasons_by_code`).
+    template_variables: Callable[[Return], Variables] = field(init=False, repr=False, compare=False)
     # `reasons` by reason code: an item is tried against its reason's rules only (`by_reason`).
     reasons_by_code: dict[str, tuple[ReasonRule, ...]] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        """Index the reason rules by code once, as they are loaded."""
+        """Index the reason rules by code, and make the reading of the templates' fields, once, as they are loaded."""
         self.reasons_by_code = by_reason(self.reasons)
+        self.template_variables = variables_of(self.template_fields)
 
     def problem(
         self,
@@ -175,11 +180,8 @@ class RuleSet:
             return self._unreadable(draft, record, "; ".join(typed))
         try:
             _Evaluation(self, typed, catalogue or Catalogue.empty(), draft).run()
-            order = str((typed.order and typed.order.number) or "")
-            for problem in draft.problems:
-                problem.details.setdefault("order_number", order)
-                problem.details.setdefault("currency", draft.currency)
-                problem.details.setdefault("source_order", draft.source_order)
+            if draft.problems:  # most returns have none: the order number is not read
+                self._detailed(draft, str((typed.order and typed.order.number) or ""))
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, TemplateError) as error:
             return self._unreadable(draft, record, f"{type(error).__name__}: {error}")
         except TemplateFailed as failed:  # the rules' fault: the return itself may be fine
@@ -189,6 +191,14 @@ class RuleSet:
             ]
             draft.outcomes = {item.id: waits_on(Kind.RULE_TEMPLATE_FAILED) for item in typed.return_items or []}
         return draft
+
+    @staticmethod
+    def _detailed(draft: Draft, order: str) -> None:
+        """Each problem's details name the return's order, currency and source order, unless they say otherwise."""
+        for problem in draft.problems:
+            problem.details.setdefault("order_number", order)
+            problem.details.setdefault("currency", draft.currency)
+            problem.details.setdefault("source_order", draft.source_order)
 
     def _unreadable(self, draft: Draft, record: Sent, why: str) -> Draft:
         draft.lines, draft.header, draft.decided = [], None, False
@@ -223,29 +233,40 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         draft.withdraw = decision == "withdraw"
         draft.hold_reason = f"Reveni status {status!r} is held by the rules" if decision == "hold" else ""
         draft.currency = str(record.currency)
-        refunded = self._completed("refunds")
-        draft.refunded = paid_total(refunded) - paid_total(self._completed("exchange_payments"))
-        variables = template_variables(record)  # a new dict each return: the engine's own join it in place
-        variables.update(tables=rules.tables, refunded=bool(refunded), refunded_amount=draft.refunded)
+        # Most returns: no top-ups, often no refund yet; nothing to look through then.
+        refunded = self._completed("refunds") if record.refunds else []
+        top_ups = self._completed("exchange_payments") if record.exchange_payments else []
+        draft.refunded = paid_total(refunded) - paid_total(top_ups) if refunded or top_ups else ZERO
+        # Only the fields the rules' templates name (a new dict each return: the engine's own join it in place).
+        variables = rules.template_variables(record)
+        variables["tables"] = rules.tables
+        variables["refunded"] = bool(refunded)
+        variables["refunded_amount"] = draft.refunded
         if not draft.hold_reason and rules.publish_when is not None and not rules.publish_when(variables):
             draft.hold_reason = "the rules' publish_when is not met yet"
         self._header(variables)
-        blocked = [p for p in draft.problems if p.blocking]
-        for item in required(record.return_items, "return_items"):
-            if blocked:
-                draft.outcomes[item.id] = waits_on(blocked[0].kind)
+        items = required(record.return_items, "return_items")
+        blocked = next((p for p in draft.problems if p.blocking), None) if draft.problems else None
+        for item in items:
+            if blocked is not None:
+                draft.outcomes[item.id] = waits_on(blocked.kind)
             else:
                 self._item(item, variables)
-        settled = self._settled()  # the deduction line changes no outcome: worked out once
-        self._deduct(settled)
-        draft.settled, draft.tolerance = settled, rules.value_tolerance
+        settled = self._settled(items)  # the deduction line changes no outcome: worked out once
         if rules.deduction is not None:
+            self._deduct(settled)
             draft.adjustment = self._deduction_line
-        credit = draft.credit  # every line's, the deduction's too: no line is added after it
-        variables |= {"every_line_accepted": all(line.accepted for line in draft.lines), "credited_amount": credit}
-        draft.process = bool(draft.lines) and rules.process_when(variables)
+        draft.settled, draft.tolerance = settled, rules.value_tolerance
+        lines = draft.lines
+        if lines:  # every line's credit, the deduction's too: no line is added after it
+            credit = draft.credit
+            variables["every_line_accepted"] = all(line.accepted for line in lines)
+            variables["credited_amount"] = credit
+            draft.process = rules.process_when(variables)
+        else:  # nothing to credit: Khaos processes nothing, and `process_when` is not asked
+            credit = ZERO
         self._check_refund_against_credit(credit)
-        if any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
+        if draft.process and any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _item(self, item: ReturnItem, variables: Variables) -> None:

@@ -51,6 +51,7 @@ from target_khaos_control.rules.rules_sections import (
     _tax_rules,
 )
 from target_khaos_control.rules.template_checks import Fields
+from target_khaos_control.rules.template_context import read_by
 
 MAX_REASON_RULES = 2_000  # a client has tens; checked in well under a second
 MAX_TAX_RATES = 1_000
@@ -93,6 +94,7 @@ def _build(reader: _Reader, data: RulesDocument) -> RuleSet | None:
     # What this client's Khaos has; a file without it fails the schema, and every use below is attempted.
     khaos = data.get("khaos")
     tables = attempt(lambda: _tables(data)) or {}
+    named: set[str] = set()  # every name a template reads: each return's variables hold those fields
 
     def compiled(where: Path_, fields: Fields, condition: bool = False) -> Any:
         source: Any = data
@@ -105,6 +107,7 @@ def _build(reader: _Reader, data: RulesDocument) -> RuleSet | None:
         name += f" at {reader.file}:{reader.positions.get(where, (1, 1))[0]}"  # a failure names the file and line
         try:
             templates.check(env, source, fields, set(tables))
+            named.update(templates.names(env, source))
             if condition:
                 return templates.compile_condition(env, source, name)
             return templates.compile_text(env, source, name)
@@ -167,4 +170,5 @@ def _build(reader: _Reader, data: RulesDocument) -> RuleSet | None:
         names_by=data["references"].get("names_by", "Name"),
         field_lengths=data["references"].get("field_lengths", "cut"),
         sites={str(site): str(name) for site, name in khaos.get("sites", {}).items()},
+        template_fields=read_by(named),
     )

@@ -17,8 +17,7 @@ from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.item_outcomes import ungraded_items, waiting_items
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
-from target_khaos_control.refunded import is_amount
-from target_khaos_control.reveni import ExchangePayment, Refund, Return, required
+from target_khaos_control.reveni import ExchangePayment, Refund, Return, ReturnItem
 from target_khaos_control.rules.catalogue import Catalogue
 
 if TYPE_CHECKING:
@@ -27,13 +26,14 @@ if TYPE_CHECKING:
 
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 Paid = Refund | ExchangePayment  # a money movement, typed
+ZERO = Decimal("0.00")  # nothing paid or credited; a Decimal is never changed, so one serves every return
 
 
 def paid_total(movements: list[Paid]) -> Decimal:
     """The movements' amounts added up (as `refunded.total` adds up a record's)."""
     if not movements:  # most returns: none of this kind
-        return Decimal("0.00")
-    return sum((Decimal(str(m.amount)) for m in movements), Decimal("0.00"))
+        return ZERO
+    return sum((Decimal(str(m.amount)) for m in movements), ZERO)
 
 
 class RefundCheck:
@@ -53,7 +53,8 @@ class RefundCheck:
         if not given:  # most returns: nothing paid of this kind, so nothing to read
             return []
         currency = self.draft.currency
-        found = [m for m in given if m.status == "completed" and is_amount(m.amount)]
+        # A typed amount is text Reveni's pattern passed (`reveni.Money`: always a number), or left out or null.
+        found = [m for m in given if m.status == "completed" and type(m.amount) is str]
         foreign: dict[str, list[Paid]] = {}
         for movement in found:
             if str(movement.currency or currency) != currency:
@@ -114,11 +115,12 @@ class RefundCheck:
             disposition="deduction",
         )
 
-    def _settled(self) -> bool:
-        """Every item graded and none waiting on an exception: Reveni's refund is final."""
-        return all(
-            i.status != "pending" for i in required(self.record.return_items, "return_items")
-        ) and not waiting_items(self.draft.outcomes.values())
+    def _settled(self, items: list[ReturnItem]) -> bool:
+        """Every item (the return's `items`) graded and none waiting on an exception: Reveni's refund is final."""
+        for item in items:
+            if item.status == "pending":
+                return False
+        return not waiting_items(self.draft.outcomes.values())
 
     def _check_refund_against_credit(self, asked: Decimal) -> None:
         """Σ completed refunds against Σ credits the documents ask for, in the return's

@@ -3,6 +3,8 @@ and the variables a template is given for one return."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import TypeAlias, cast
 
 import msgspec.inspect as mi
@@ -42,7 +44,30 @@ WITH_ITEM: Fields = {**RETURN, "item": ITEM}
 NAMES = Return.__struct_fields__
 
 
-def variables(reveni_return: Return) -> Variables:
-    """The return's fields as a template reads them: one Reveni left out is not there, so a
-    template naming it fails (Jinja's StrictUndefined) just as a null one reads None."""
-    return {name: value for name, value in zip(NAMES, astuple(reveni_return), strict=True) if value is not UNSET}
+def variables(reveni_return: Return, names: tuple[str, ...] = NAMES) -> Variables:
+    """The return's fields as a template reads them (those of `names`, every one by default):
+    one Reveni left out is not there, so a template naming it fails (Jinja's StrictUndefined)
+    just as a null one reads None."""
+    values = astuple(reveni_return) if names is NAMES else [getattr(reveni_return, name) for name in names]
+    return {name: value for name, value in zip(names, values, strict=True) if value is not UNSET}
+
+
+def variables_of(names: tuple[str, ...]) -> Callable[[Return], Variables]:
+    """`variables` for these `names`, made once: their values read in one call (a rule set's, per return)."""
+    if len(names) < 2:  # itemgetter's one value is no tuple: read as `variables` reads it
+        return lambda reveni_return: variables(reveni_return, names)
+    read = attrgetter(*names)
+
+    def of(reveni_return: Return) -> Variables:
+        values = read(reveni_return)
+        if UNSET in values:  # a field Reveni left out: not there
+            return {name: value for name, value in zip(names, values, strict=True) if value is not UNSET}
+        return dict(zip(names, values, strict=True))
+
+    return of
+
+
+def read_by(names: Iterable[str]) -> tuple[str, ...]:
+    """The fields of a return among `names` (what a rule set's templates name), in the return's order."""
+    named = set(names)
+    return tuple(name for name in NAMES if name in named)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined, UndefinedError, nodes, pass_context
+from jinja2 import StrictUndefined, UndefinedError, meta, nodes, pass_context
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
@@ -152,6 +152,11 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str = "template")
     return lambda variables: _run(name, lambda: _output(template.generate(variables))).strip()
 
 
+def names(env: SandboxedEnvironment, source: str) -> set[str]:
+    """The names a template reads from its variables (a loop's own are not among them)."""
+    return meta.find_undeclared_variables(env.parse(source))
+
+
 Reader = Callable[[Variables], Any]
 Part = Reader | str  # a template's text between the `{{ ... }}` is a str
 # Filters a template may chain on a field without Jinja's render: each is linear in what it
@@ -193,13 +198,19 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
 
     first = parts[0]  # not all text (above): there is a part
     only = first if len(parts) == 1 and not isinstance(first, str) else None  # `{{ field }}` alone: nothing to join
+    # The text parts in place, and where each `{{ ... }}` goes: only those are worked out per return.
+    texts = [part if isinstance(part, str) else "" for part in parts]
+    readers = [(at, part) for at, part in enumerate(parts) if not isinstance(part, str)]
 
     def render(variables: Variables) -> str:
         try:
             if only is not None:
                 written = _written(only(variables))
             else:
-                written = "".join([part if isinstance(part, str) else _written(part(variables)) for part in parts])
+                pieces = texts.copy()
+                for at, read in readers:
+                    pieces[at] = _written(read(variables))
+                written = "".join(pieces)
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None
         except RULE_ERRORS as error:

@@ -1,0 +1,154 @@
+"""The header and run side of a draft take shortcuts that give exactly what the full way
+gives: variables holding only the fields the rule set's templates name (read at once),
+refunds read typed, Khaos's lengths fitted only where a field is too long."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import yaml
+from target_khaos_control.documents import Draft
+from target_khaos_control.khaos_documents import Address, Contact, DataItem, too_long
+from target_khaos_control.refunded import completed
+from target_khaos_control.reveni import Return
+from target_khaos_control.rules import load_ruleset
+from target_khaos_control.rules.catalogue import Catalogue
+from target_khaos_control.rules.engine import _Evaluation
+from target_khaos_control.rules.golden import build_return
+from target_khaos_control.rules.template_context import NAMES, variables, variables_of
+from target_khaos_control.rules.validation import checked
+
+from tests.rulesets import write_rules
+from tests.servers import DEMO_RULES
+
+DEMO = (DEMO_RULES / "rules.yml").read_text()
+BASE = yaml.safe_load((DEMO_RULES / "tests" / "base.yaml").read_text())
+DEMO_NOTES = '  notes: "Reveni return {{ id }} for order {{ order.number }}, refund by {{ refund_method }}"\n'
+
+
+# --- each return's variables hold the fields the templates name --------------------------------
+
+
+def test_the_demo_rule_sets_variables_hold_the_fields_its_templates_name() -> None:
+    # given the demo's urn (customer), source_order (order) and notes (id, order, refund_method)
+    ruleset = load_ruleset(DEMO_RULES)
+
+    assert ruleset.template_fields == ("id", "order", "customer", "refund_method")
+    assert set(variables(checked(BASE), ruleset.template_fields)) == {"id", "order", "customer", "refund_method"}  # type: ignore[arg-type]
+
+
+def test_a_field_named_only_in_a_reason_rules_condition_or_a_loop_is_given_to_the_templates(tmp_path: Path) -> None:
+    # given notes reading the shipping carrier inside a loop over the items, and a condition on the customer's town
+    assert DEMO_NOTES in DEMO
+    text = DEMO.replace(
+        DEMO_NOTES,
+        '  notes: "{% for line in return_items %}{{ line.sku }} {% endfor %}by {{ shipping.carrier }}"\n',
+    ).replace(
+        "\nreasons:\n",
+        "\nreasons:\n  - reason: size_too_small\n    when: \"{{ customer.address.city == 'Leeds' and instant }}\"\n"
+        '    khaos_reason: "2"\n    disposition: quarantine\n',
+        1,
+    )
+    ruleset = load_ruleset(write_rules(tmp_path, text))
+
+    draft = ruleset.draft(build_return(BASE, {"instant": True}))
+
+    assert set(ruleset.template_fields) == {"order", "customer", "return_items", "shipping", "instant"}
+    assert draft.header is not None
+    assert draft.header.Notes == "TEE-BLK-M by Evri"
+    assert draft.dispositions == {"item-1": ("2", "quarantine")}
+
+
+def test_a_rule_set_loaded_again_after_its_notes_changed_reads_the_field_they_name_now(tmp_path: Path) -> None:
+    # given the demo's rules, then the same rules with notes naming the shipping carrier
+    before = load_ruleset(write_rules(tmp_path, DEMO))
+    after = load_ruleset(write_rules(tmp_path, DEMO.replace(DEMO_NOTES, '  notes: "by {{ shipping.carrier }}"\n')))
+
+    draft = after.draft(build_return(BASE, {}))
+
+    assert "shipping" not in before.template_fields
+    assert after.template_fields == ("order", "customer", "shipping")
+    assert draft.header is not None
+    assert draft.header.Notes == "by Evri"
+
+
+def test_every_field_is_given_by_default_and_one_reveni_left_out_never() -> None:
+    # given a return without its shipping (left out, as its exchange payments are) and with a null refund method
+    record = {k: v for k, v in BASE.items() if k != "shipping"} | {"refund_method": None}
+    typed = msgspec.convert(record, Return)
+
+    given = variables(typed)
+    named = variables(typed, ("order", "refund_method", "shipping"))
+
+    assert set(given) == set(NAMES) - {"shipping", "exchange_payments"}
+    assert named == {"order": typed.order, "refund_method": None}
+
+
+# --- refunds read typed -----------------------------------------------------------------------
+
+
+MOVEMENTS: list[dict[str, Any]] = [
+    {"id": "r-1", "amount": "24.00", "currency": "GBP", "status": "completed"},
+    {"id": "r-2", "amount": "-1.5", "status": "completed"},  # no currency: the return's
+    {"id": "r-3", "amount": None, "currency": "GBP", "status": "completed"},  # no amount: not counted
+    {"id": "r-4", "currency": "GBP", "status": "completed"},  # amount left out
+    {"id": "r-5", "amount": "3.00", "currency": "GBP", "status": "pending"},
+    {"id": "r-6", "amount": "7", "currency": "GBP"},  # status left out
+    {"id": "r-7", "amount": "12.345", "currency": "GBP", "status": None},
+]
+
+
+@pytest.mark.parametrize("key", ["refunds", "exchange_payments"])
+def test_the_completed_movements_read_typed_are_those_read_from_the_record(key: str) -> None:
+    record = copy.deepcopy(BASE) | {key: copy.deepcopy(MOVEMENTS)}
+    if key == "exchange_payments":
+        for movement in record[key]:
+            movement.pop("method", None)
+    typed = checked(record)
+    assert isinstance(typed, Return)
+    evaluation = _Evaluation(load_ruleset(DEMO_RULES), typed, Catalogue.empty(), Draft("ret-1", currency="GBP"))
+
+    found = evaluation._completed(key)
+
+    # expect: r-1 and r-2, as `refunded.completed` finds them in the record
+    assert [m.id for m in found] == [m["id"] for m in completed(record, key)] == ["r-1", "r-2"]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [(), ("shipping",), ("order",), ("id", "order", "shipping"), NAMES],
+    ids=["none", "left out", "one", "some", "all"],
+)
+def test_the_fields_read_at_once_are_those_variables_gives(names: tuple[str, ...]) -> None:
+    # given a return whose shipping (and exchange payments) Reveni left out, its refund method sent as null
+    record = {k: v for k, v in BASE.items() if k != "shipping"} | {"refund_method": None}
+    typed = msgspec.convert(record, Return)
+
+    assert variables_of(names)(typed) == variables(typed, names)
+    assert list(variables_of(names)(typed)) == [n for n in names if n not in ("shipping", "exchange_payments")]
+
+
+# --- Khaos's lengths: the header fits only what is too long -----------------------------------------
+
+
+def test_a_name_one_past_its_limit_is_too_long_and_one_at_it_is_not() -> None:
+    assert too_long(Contact(Forename="F" * 50, Surname="S" * 51)) == [("Surname", 50)]
+    assert too_long(Address(Line1="1" * 35, Town="T" * 35, Country=DataItem(Code="GB"), Postcode="P" * 10)) == []
+
+
+def test_an_over_long_surname_is_cut_with_its_exception_and_the_rest_of_the_header_is_untouched() -> None:
+    ruleset = load_ruleset(DEMO_RULES)  # field_lengths: cut
+
+    draft = ruleset.draft(build_return(BASE, {"customer": {"last_name": "R" * 51}}))
+
+    assert draft.header is not None
+    assert draft.header.InvoiceContact.Surname == "R" * 50
+    assert draft.header.InvoiceContact.Forename == "Ana"
+    assert draft.header.InvoiceAddress.Line1 == "12 High Street"
+    assert [(p.kind, p.part, p.details["length"]) for p in draft.problems] == [
+        ("field_too_long", "InvoiceContact.Surname", 51)
+    ]

@@ -22,6 +22,8 @@ import requests
 import sqlalchemy as sa
 
 BIN = Path(sys.executable).parent
+# Postgres's settings as compose.yaml runs it in production (tests/test_orchestration.py holds them equal)
+PRODUCTION_SETTINGS = ("-c", "wal_compression=lz4")
 SANDBOX_KEY = "sandbox-key-3f9c2d"  # distinctive, so a test can prove it never reaches a log
 STORE_ID = "demo-store"
 
@@ -344,7 +346,7 @@ class PostgresServer:
     # Not under pytest's tmp folders: the `postgres` user could not reach into those.
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="reveni-khaos-pg-")))
     port: int = field(default_factory=free_port)
-    durable: bool = True  # the bench measures Postgres as it runs in production
+    durable: bool = True  # the bench measures Postgres as compose.yaml runs it in production
 
     @property
     def url(self) -> str:
@@ -361,7 +363,11 @@ class PostgresServer:
             shutil.chown(self.workdir, "postgres")
             shutil.chown(self.data, "postgres")
         self._run(str(PG_BIN / "initdb"), "--no-sync", "-D", str(self.data), "-A", "trust", "-U", "postgres")
-        flushes = "" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        settings = (
+            " ".join(PRODUCTION_SETTINGS)
+            if self.durable
+            else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
         self._run(
             str(PG_BIN / "pg_ctl"),
             "-D",
@@ -370,7 +376,7 @@ class PostgresServer:
             "-l",
             str(self.data / "server.log"),
             "-o",
-            f"-p {self.port} -h 127.0.0.1 -k {self.data}{flushes}",
+            f"-p {self.port} -h 127.0.0.1 -k {self.data} {settings}",
             "start",
         )
         return self

@@ -18,7 +18,7 @@ from reveni_khaos_orchestration.definitions import CLIENT_TAG, build_definitions
 from reveni_khaos_orchestration.project import ProjectError, read_project
 
 from tests.in_process import CliCommand, InProcessReveniSandbox
-from tests.servers import BIN, SANDBOX_KEY, free_port
+from tests.servers import BIN, PRODUCTION_SETTINGS, SANDBOX_KEY, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCATION = "reveni_khaos_orchestration.location"
@@ -280,6 +280,7 @@ def test_compose_runs_postgres_the_channel_and_dagster_each_with_a_health_check(
     assert webserver["ports"] == ["3000:3000"]
     assert services["dagster-daemon"]["command"] == ["dagster-daemon", "run", "-m", LOCATION]
     assert services["dagster-daemon"]["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
+    assert services["postgres"]["command"] == ["postgres", *PRODUCTION_SETTINGS], "as the bench measures it"
     init = (ROOT / "orchestration" / "postgres-init.sql").read_text()
     assert "CREATE DATABASE meltano;" in init
     assert "CREATE DATABASE dagster;" in init

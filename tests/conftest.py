@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import backoff._sync
 import pytest
@@ -86,3 +87,13 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer(durable=False).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty store's URL: on SQLite, then on Postgres (a database of the worker's
+    cluster; skipped without PostgreSQL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    return postgres.new_database()

@@ -20,17 +20,14 @@ from target_khaos_control import publishing
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.store import now, open_store
 
-from tests.servers import DEMO_RULES, ChannelServer, PostgresServer, target_config
+from tests.servers import DEMO_RULES, ChannelServer, target_config
 from tests.test_target_khaos_control import _a_return
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def database_url(store_url: str) -> str:
     """A fresh, empty store of each kind (on Postgres, a database of the worker's cluster)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    postgres: PostgresServer = request.getfixturevalue("postgres")  # skips without PostgreSQL
-    return postgres.new_database()
+    return store_url
 
 
 def _load(engine: sa.Engine, *records: dict[str, Any]) -> None:

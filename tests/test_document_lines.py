@@ -20,7 +20,6 @@ from target_khaos_control.store import document_bodies, documents, open_store
 from tests.khaos_docs import MOMENT, feed_row
 from tests.migrations import alembic_config
 from tests.servers import PostgresServer
-from tests.test_store_postgres import _database
 
 # What a document of 40 items keeps of its lines: about 4 KB, larger than a SQLite page.
 ITEMS = [f"item-{n:02d}-{'x' * 40}" for n in range(40)]
@@ -51,7 +50,7 @@ def test_on_postgres_a_pull_marks_every_document_served_without_touching_an_inde
     postgres: PostgresServer,
 ) -> None:
     # given 2,000 published documents, their references and hashes as long as the target's
-    engine = open_store(_database(postgres))
+    engine = open_store(postgres.new_database())
     with engine.begin() as conn:
         insert_documents(
             conn,

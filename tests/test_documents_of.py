@@ -15,8 +15,6 @@ from target_khaos_control.documents_of import DocumentsOf, of_returns
 from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
 
 from tests.migrations import alembic_config
-from tests.servers import PostgresServer
-from tests.test_store_postgres import _database
 
 MOMENT = datetime(2026, 11, 20, 10, 30, 5, tzinfo=UTC)
 # Return `x` has a first document and a follow-up, `RV-x-2`: the reference a first document of
@@ -49,12 +47,9 @@ def _filled(url: str) -> sa.Engine:
     return engine
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> sa.Engine:
-    if request.param == "sqlite":
-        return _filled(f"sqlite:///{tmp_path / 'store.db'}")
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    return _filled(_database(postgres))
+@pytest.fixture
+def engine(store_url: str) -> sa.Engine:
+    return _filled(store_url)
 
 
 def test_a_return_s_first_document_and_its_follow_up_are_found_in_their_order(engine: sa.Engine) -> None:

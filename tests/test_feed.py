@@ -5,7 +5,6 @@ first-contact walk starts past what was served."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,6 @@ from target_khaos_control.channel import feed
 from target_khaos_control.store import MIGRATIONS, documents, exceptions, open_store, pulls
 
 from tests.khaos_docs import MOMENT, feed_row
-from tests.servers import PostgresServer
 
 
 def _store(tmp_path: Path, count: int) -> Engine:
@@ -146,17 +144,10 @@ def test_a_store_from_before_learns_where_its_last_pull_started(tmp_path: Path) 
     assert _pull(engine, "2020-01-01T12:00:00").refs == ["RV-1", "RV-2", "RV-3"]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture
+def any_store(store_url: str) -> Iterator[Engine]:
     """A new store on SQLite, then on Postgres (where a pull reads and marks its page in one statement)."""
-    if request.param == "sqlite":
-        yield open_store(f"sqlite:///{tmp_path / 'store.db'}")
-        return
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    name = f"t{uuid.uuid4().hex[:12]}"
-    with sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine = open_store(postgres.url.rsplit("/", 1)[0] + f"/{name}")
+    engine = open_store(store_url)
     yield engine
     engine.dispose()
 

@@ -5,7 +5,6 @@ since it was read; any change committed between the pulls is served as it now is
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,22 +20,15 @@ from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import document_bodies, documents, open_store, pulls
 
 from tests.khaos_docs import MOMENT, feed_row
-from tests.servers import PostgresServer, target_config
+from tests.servers import target_config
 
 FIRST_CONTACT = "2019-12-31T12:00:00"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture
+def any_store(store_url: str) -> Iterator[Engine]:
     """A store of five published documents, on SQLite, then on Postgres."""
-    if request.param == "sqlite":
-        engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        name = f"t{uuid.uuid4().hex[:12]}"
-        with sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-        engine = open_store(postgres.url.rsplit("/", 1)[0] + f"/{name}")
+    engine = open_store(store_url)
     with engine.begin() as conn:
         insert_documents(conn, [feed_row(n) for n in range(1, 6)])
     yield engine

@@ -30,7 +30,6 @@ from target_khaos_control.store import now, open_store, return_versions, returns
 
 from tests.migrations import alembic_config
 from tests.servers import target_config
-from tests.test_store_postgres import _database
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 BASE = yaml.safe_load((RULES / "acme" / "tests" / "base.yaml").read_text())
@@ -63,12 +62,10 @@ def _records(conn: sa.Connection) -> dict[str, str]:
     return {return_id: record for return_id, record in conn.execute(query)}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def url(store_url: str) -> str:
     """A new store's URL, on SQLite and on Postgres."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return _database(request.getfixturevalue("postgres"))
+    return store_url
 
 
 def test_a_store_from_before_keeps_each_record_once_and_gets_it_back_on_a_downgrade(url: str) -> None:

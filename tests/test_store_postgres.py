@@ -7,7 +7,6 @@ import json
 import subprocess
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ pytestmark = pytest.mark.skipif(
 def test_target_and_channel_run_on_postgres(
     postgres: PostgresServer, demo_sandbox: ReveniSandbox, tmp_path: Path
 ) -> None:
-    url = _database(postgres)
+    url = postgres.new_database()
     config = target_config(tmp_path, database_url=url, batch_size=50)
     lines = tap_output(run_tap(tmp_path, demo_sandbox.tap_config()))
 
@@ -72,16 +71,8 @@ def test_target_and_channel_run_on_postgres(
     assert len(pulled) == len(set(pulled)) == published
 
 
-def _database(postgres: PostgresServer) -> str:
-    """A fresh database on the shared cluster."""
-    name = f"t{uuid.uuid4().hex[:12]}"
-    with sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    return postgres.url.rsplit("/", 1)[0] + f"/{name}"
-
-
 def test_the_models_and_the_migrations_agree_on_postgres(postgres: PostgresServer) -> None:
-    assert schema_drift(_database(postgres)) == []
+    assert schema_drift(postgres.new_database()) == []
 
 
 def test_a_long_id_loads_on_postgres_with_the_records_around_it(
@@ -89,7 +80,7 @@ def test_a_long_id_loads_on_postgres_with_the_records_around_it(
 ) -> None:
     long_id = "ret-" + "x" * 300
     records = [{**_a_return("accepted"), "id": return_id} for return_id in ("ret-before", long_id, "ret-after")]
-    config = target_config(tmp_path, database_url=_database(postgres))
+    config = target_config(tmp_path, database_url=postgres.new_database())
 
     run = target_here(tmp_path, config, _records(*records))
 
@@ -146,7 +137,7 @@ def test_two_channels_on_one_postgres_serve_every_reference_once_while_the_targe
     assert target_here(alone, target_config(alone), lines).returncode == 0
     expected = _credited(f"sqlite:///{alone / 'store.db'}", ("published",))
 
-    url = _database(postgres)
+    url = postgres.new_database()
     config = target_config(tmp_path, database_url=url, batch_size=20, batch_size_rows=10)
     open_store(url)
     channels = []
@@ -220,7 +211,7 @@ def test_nul_characters_anywhere_in_a_record_do_not_stop_a_load_on_postgres(
             record["customer"]["first_name"] = "An\x00a"
         bad.append(record)
     records = [{**_a_return("accepted"), "id": "ret-before"}, *bad, {**_a_return("accepted"), "id": "ret-after"}]
-    config = target_config(tmp_path, database_url=_database(postgres))
+    config = target_config(tmp_path, database_url=postgres.new_database())
 
     run = target_here(tmp_path, config, _records(*records))
 
@@ -236,7 +227,7 @@ def test_an_exception_seen_again_on_postgres_has_its_occurrences_added_and_goes_
     postgres: PostgresServer,
 ) -> None:
     # given an exception opened by one batch, with a NUL and an accent in its message
-    engine = open_store(_database(postgres))
+    engine = open_store(postgres.new_database())
     first, later = datetime(2026, 11, 20, 10, 0, tzinfo=UTC), datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
     subject = Subject.of_return("ret-1", "item-1")
     with engine.begin() as conn:

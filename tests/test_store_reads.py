@@ -13,9 +13,7 @@ import sqlalchemy as sa
 from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.store import credit_notes, documents, open_store, reveni_returns
 
-from tests.servers import PostgresServer
 from tests.stored_returns import insert_returns
-from tests.test_store_postgres import _database
 
 MOMENT = datetime(2026, 11, 20, 10, 30, 5, tzinfo=UTC)
 VERSIONS = ReadIn(
@@ -71,12 +69,9 @@ def _as_sqlalchemy_reads(conn: sa.Connection, read: ReadIn, ids: list[str]) -> s
     return {tuple(row) for row in conn.execute(read.query.where(read.column.in_(ids)))}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> sa.Engine:
-    if request.param == "sqlite":
-        return _filled(f"sqlite:///{tmp_path / 'store.db'}")
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    return _filled(_database(postgres))
+@pytest.fixture
+def engine(store_url: str) -> sa.Engine:
+    return _filled(store_url)
 
 
 def test_ids_past_one_statement_and_a_short_last_chunk_find_what_sqlalchemy_finds(engine: sa.Engine) -> None:

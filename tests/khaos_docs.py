@@ -15,6 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from requests.structures import CaseInsensitiveDict
 from sqlalchemy.engine import Engine
+from target_khaos_control.batch_writes import insert_documents
+from target_khaos_control.channel import feed
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import document_bodies, documents, next_feed_position, open_store
@@ -23,6 +25,21 @@ FIXTURES = Path(__file__).parent / "fixtures" / "kcc"
 USER, PASSWORD = "khaos", "channel-pw-docs"
 LONG_AGO = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def pulled_with_wal_emptied(store: Path, rows: list[dict[str, object]]) -> tuple[Engine, feed.Slice, int]:
+    """A new SQLite store at `store` holding these document rows, its WAL emptied, then one
+    pull of them all: the store, what Khaos was served, and the bytes the pull wrote to the WAL."""
+    engine = open_store(f"sqlite:///{store}")
+    with engine.begin() as conn:
+        insert_documents(conn, rows)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    wal = Path(f"{store}-wal")
+    assert wal.stat().st_size == 0, "the WAL is emptied before the pull"
+    with engine.begin() as conn:
+        served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
+    return engine, served, wal.stat().st_size
 
 
 def feed_row(position: int | None, state: str = "published", notes: str | None = None) -> dict[str, object]:

@@ -8,35 +8,26 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.store import document_bodies, documents, open_store
 
-from tests.khaos_docs import MOMENT, feed_row
+from tests.khaos_docs import MOMENT, feed_row, pulled_with_wal_emptied
 from tests.migrations import alembic_config
 
 NOTES = "x" * 4000  # a body of about 4 KB: larger than a SQLite page
 
 
 def test_a_pull_marks_its_documents_served_without_rewriting_their_bodies(tmp_path: Path) -> None:
-    # given 100 published documents of 4 KB bodies (400 KB in all), the WAL emptied
-    store = tmp_path / "store.db"
-    engine = open_store(f"sqlite:///{store}")
-    with engine.begin() as conn:
-        insert_documents(conn, [feed_row(n, notes=NOTES) for n in range(1, 101)])
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    wal = Path(f"{store}-wal")
-    assert wal.stat().st_size == 0
+    # given 100 published documents of 4 KB bodies (400 KB in all), the WAL emptied;
     # when Khaos pulls them all
-    with engine.begin() as conn:
-        served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
+    rows = [feed_row(n, notes=NOTES) for n in range(1, 101)]
+    engine, served, written = pulled_with_wal_emptied(tmp_path / "store.db", rows)
     # expect: all 100 served, each with its body as stored
     assert len(served.refs) == 100
     assert [json.loads(body)["Notes"] for body in served.bodies] == [NOTES] * 100
     # and the pull wrote their small rows, not their bodies again: under 100 KB of WAL
     # (with the body on the row it rewrote every body: over 400 KB)
-    assert wal.stat().st_size < 100_000, f"a pull wrote {wal.stat().st_size:,} bytes"
+    assert written < 100_000, f"a pull wrote {written:,} bytes"
     with engine.connect() as conn:
         states = set(conn.execute(sa.select(documents.c.state)).scalars())
     assert states == {"served"}

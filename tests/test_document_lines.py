@@ -17,7 +17,7 @@ from target_khaos_control.channel import feed
 from target_khaos_control.khaos_position import HeldLine, read_positions
 from target_khaos_control.store import document_bodies, documents, open_store
 
-from tests.khaos_docs import MOMENT, feed_row
+from tests.khaos_docs import MOMENT, feed_row, pulled_with_wal_emptied
 from tests.migrations import alembic_config
 from tests.servers import PostgresServer
 
@@ -27,22 +27,14 @@ LINES = json.dumps({item: {"credit": "1.00", "disposition": "restock", "reason":
 
 
 def test_a_pull_marks_its_documents_served_without_rewriting_their_lines(tmp_path: Path) -> None:
-    # given 100 published documents, each with 4 KB of lines (400 KB in all), the WAL emptied
-    store = tmp_path / "store.db"
-    engine = open_store(f"sqlite:///{store}")
-    with engine.begin() as conn:
-        insert_documents(conn, [feed_row(n) | {"lines": LINES} for n in range(1, 101)])
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    wal = Path(f"{store}-wal")
-    assert wal.stat().st_size == 0
+    # given 100 published documents, each with 4 KB of lines (400 KB in all), the WAL emptied;
     # when Khaos pulls them all
-    with engine.begin() as conn:
-        served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
+    rows = [feed_row(n) | {"lines": LINES} for n in range(1, 101)]
+    engine, served, written = pulled_with_wal_emptied(tmp_path / "store.db", rows)
     assert len(served.refs) == 100
     # expect the pull wrote their small rows, not their lines again: under 100 KB of WAL
     # (with the lines on the document's row it rewrote them all: over 400 KB)
-    assert wal.stat().st_size < 100_000, f"a pull wrote {wal.stat().st_size:,} bytes"
+    assert written < 100_000, f"a pull wrote {written:,} bytes"
     engine.dispose()
 
 

@@ -186,8 +186,29 @@ def _direct(env: SandboxedEnvironment, node: nodes.Node) -> Part | None:
         return lambda variables: _lookup(variables, inner(variables), table)
     if node.name in DIRECT_FILTERS:
         function = env.filters[node.name]
+        on_text = None if args else _ON_TEXT[node.name]
+        if on_text is not None:
+            return _on_text(inner, on_text, function)
         return lambda variables: function(inner(variables), *args)
     return None
+
+
+# What each of DIRECT_FILTERS does to text (Jinja's own is `soft_str(value).lower()` ..., and
+# `soft_str` gives text back as it is): called without the guard's and Jinja's two calls.
+_ON_TEXT: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": str.upper, "trim": str.strip, "string": str}
+
+
+def _on_text(inner: Reader, on_text: Callable[[str], str], guarded: Callable[..., Any]) -> Reader:
+    """A filter without arguments on what `inner` reads: text the guard lets through (shorter
+    than MAX_INPUT, as `_guarded` measures one text) in one step, anything else through `guarded`."""
+
+    def read(variables: Variables) -> Any:
+        value = inner(variables)
+        if type(value) is str and len(value) < MAX_INPUT:
+            return on_text(value)
+        return guarded(value)
+
+    return read
 
 
 def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:

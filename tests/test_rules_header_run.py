@@ -5,13 +5,15 @@ refunds read typed, Khaos's lengths fitted only where a field is too long."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 import yaml
-from target_khaos_control.documents import Draft
+from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.khaos_documents import Address, Contact, DataItem, too_long
 from target_khaos_control.refunded import completed
 from target_khaos_control.reveni import Return
@@ -152,3 +154,34 @@ def test_an_over_long_surname_is_cut_with_its_exception_and_the_rest_of_the_head
     assert [(p.kind, p.part, p.details["length"]) for p in draft.problems] == [
         ("field_too_long", "InvoiceContact.Surname", 51)
     ]
+
+
+# --- a Problem made by one update of its dict is the frozen dataclass it always was ---------------
+
+
+def test_a_problem_is_equal_hashed_replaced_and_frozen_as_a_frozen_dataclass() -> None:
+    # given two problems alike but for their details, made by position and by name
+    first = Problem(Kind.REFUND_CREDIT_DIFFERENCE, "finance", "Reveni refunded 10.00 GBP", "", "high", {"a": 1})
+    second = Problem(Kind.REFUND_CREDIT_DIFFERENCE, owner="finance", message="Reveni refunded 10.00 GBP")
+
+    assert first == second  # details are not compared
+    assert hash(first) == hash(second)
+    assert (second.item_id, second.severity, second.details, second.hold, second.part) == ("", "high", {}, None, "")
+    changed = dataclasses.replace(first, message="joined")
+    assert (changed.message, changed.details, changed.kind) == ("joined", {"a": 1}, Kind.REFUND_CREDIT_DIFFERENCE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.message = "changed"  # type: ignore[misc]
+    assert repr(second) == (
+        "Problem(kind=<Kind.REFUND_CREDIT_DIFFERENCE: 'refund_credit_difference'>, owner='finance', "
+        "message='Reveni refunded 10.00 GBP', item_id='', severity='high', details={}, hold=None, part='')"
+    )
+
+
+def test_problems_made_without_details_never_share_them() -> None:
+    # given two problems without details, one then given an order number (as `_detailed` does)
+    first = Problem(Kind.CUSTOMER_NOT_FOUND, "cx", "no URN")
+    second = Problem(Kind.CUSTOMER_NOT_FOUND, "cx", "no URN")
+
+    first.details.setdefault("order_number", "1001")
+
+    assert second.details == {}

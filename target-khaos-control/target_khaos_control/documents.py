@@ -32,7 +32,7 @@ FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 KHAOS_TIME_ZONE = ZoneInfo("Europe/London")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Problem:
     """Something a person must fix; a blocking one keeps its item (or return) from Khaos."""
 
@@ -44,6 +44,31 @@ class Problem:
     details: dict[str, object] = field(default_factory=dict, compare=False)
     hold: bool | None = None  # a rule set's own choice for this one; None: the kind's default
     part: str = ""  # the field, currency or SKU it is about, where one return has several causes
+
+    def __init__(
+        self,
+        kind: Kind,
+        owner: str,
+        message: str,
+        item_id: str = "",
+        severity: str = "high",
+        details: dict[str, object] | None = None,
+        hold: bool | None = None,
+        part: str = "",
+    ) -> None:
+        """The fields above, in their order (`details` a new dict when not given)."""
+        # One update of its dict, not a frozen dataclass's object.__setattr__ per field: about half
+        # of all returns make one (a refund against the credit), many make several.
+        self.__dict__.update(
+            kind=kind,
+            owner=owner,
+            message=message,
+            item_id=item_id,
+            severity=severity,
+            details={} if details is None else details,
+            hold=hold,
+            part=part,
+        )
 
     @property
     def blocking(self) -> bool:

@@ -185,3 +185,41 @@ def test_problems_made_without_details_never_share_them() -> None:
     first.details.setdefault("order_number", "1001")
 
     assert second.details == {}
+
+
+# --- settled, and the refund's advice, read from the outcomes ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("items", "settled"),
+    [
+        ([{"status": "accepted"}, {"status": "rejected", "reject_reason": "used"}], True),
+        ([{"status": "accepted"}, {"return_reason": {"code": "no_rule_for_this", "label": "Unmapped"}}], False),
+        ([{"status": "accepted"}, {"status": "pending"}], False),
+    ],
+    ids=["all graded", "one waits on an exception", "one not graded"],
+)
+def test_a_return_is_settled_once_every_item_is_graded_and_none_waits(items: list[dict[str, Any]], settled: bool) -> None:
+    draft = load_ruleset(DEMO_RULES).draft(build_return(BASE, {"return_items": items}))
+
+    assert draft.settled is settled
+
+
+def test_an_unrefunded_return_with_an_ungraded_item_and_none_waiting_is_advised_to_wait_for_the_grade() -> None:
+    # given no refund yet, one accepted item and one the warehouse has not graded (credited only once refunded)
+    record = build_return(BASE, {"refunds": [], "return_items": [{"status": "accepted"}, {"status": "pending"}]})
+
+    draft = load_ruleset(DEMO_RULES).draft(record)
+
+    difference = next(p for p in draft.problems if p.kind is Kind.REFUND_CREDIT_DIFFERENCE)
+    assert difference.message.endswith(
+        "1 item(s) are not graded by the warehouse yet; their credit follows once they are."
+    )
+    assert difference.details == {
+        "currency": "GBP",
+        "refunded": "0.00",
+        "credited": "24.00",
+        "difference": "-24.00",
+        "order_number": "#10008",
+        "source_order": {"AssociatedRef": "5123400056"},
+    }

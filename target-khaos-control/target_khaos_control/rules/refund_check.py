@@ -14,7 +14,7 @@ from msgspec import UNSET
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.item_outcomes import ungraded_items, waiting_items
+from target_khaos_control.item_outcomes import ItemOutcome, ungraded_items, waiting_items
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
 from target_khaos_control.reveni import ExchangePayment, Refund, Return, ReturnItem
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 Paid = Refund | ExchangePayment  # a money movement, typed
+# An outcome waiting on an exception (`waits_on`): the only outcomes starting with the word.
+_WAITING = f"{ItemOutcome.EXCEPTION}:"
 ZERO = Decimal("0.00")  # nothing paid or credited; a Decimal is never changed, so one serves every return
 
 
@@ -120,7 +122,11 @@ class RefundCheck:
         for item in items:
             if item.status == "pending":
                 return False
-        return not waiting_items(self.draft.outcomes.values())
+        # `waiting_items`, stopping at the first that waits (a loop: all() of a generator costs more)
+        for outcome in self.draft.outcomes.values():  # noqa: SIM110
+            if outcome.startswith(_WAITING):
+                return False
+        return True
 
     def _check_refund_against_credit(self, asked: Decimal) -> None:
         """Σ completed refunds against Σ credits the documents ask for, in the return's
@@ -133,7 +139,7 @@ class RefundCheck:
             return
         currency = draft.currency
         waiting = waiting_items(draft.outcomes.values())
-        ungraded = ungraded_items(draft.outcomes.values())
+        ungraded = 0 if waiting else ungraded_items(draft.outcomes.values())  # read only when none wait
         if waiting:
             advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
         elif ungraded:
@@ -162,16 +168,12 @@ class RefundCheck:
                 f"Reveni paid {difference} {currency} more than the credit (an item rejected after an instant "
                 "refund, or a refund beyond the goods): recover it, or credit it by hand in Khaos."
             )
+        refunded, asked_for, differs = str(draft.refunded), str(credit), str(difference)  # each written twice
         draft.problems.append(
             rules.problem(
                 Kind.REFUND_CREDIT_DIFFERENCE,
-                f"Reveni refunded {draft.refunded} {currency}; the credit asks Khaos for {credit} {currency}, "
-                f"a difference of {difference} {currency}. {advice}",
-                details={
-                    "currency": currency,
-                    "refunded": str(draft.refunded),
-                    "credited": str(credit),
-                    "difference": str(difference),
-                },
+                f"Reveni refunded {refunded} {currency}; the credit asks Khaos for {asked_for} {currency}, "
+                f"a difference of {differs} {currency}. {advice}",
+                details={"currency": currency, "refunded": refunded, "credited": asked_for, "difference": differs},
             )
         )

@@ -199,7 +199,9 @@ def test_problems_made_without_details_never_share_them() -> None:
     ],
     ids=["all graded", "one waits on an exception", "one not graded"],
 )
-def test_a_return_is_settled_once_every_item_is_graded_and_none_waits(items: list[dict[str, Any]], settled: bool) -> None:
+def test_a_return_is_settled_once_every_item_is_graded_and_none_waits(
+    items: list[dict[str, Any]], settled: bool
+) -> None:
     draft = load_ruleset(DEMO_RULES).draft(build_return(BASE, {"return_items": items}))
 
     assert draft.settled is settled

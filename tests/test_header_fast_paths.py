@@ -8,6 +8,7 @@ was before the fast path, on inputs built to hit both sides of every shortcut.
 from __future__ import annotations
 
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -240,3 +241,23 @@ def test_a_sales_source_named_by_any_field_is_the_data_item_it_always_was(by: st
     """Given a rule set naming SalesSource by Name, Code or ID, expect the DataItem `DataItem(**{by: name})` makes."""
     assert named(by, "REVENI") == DataItem(**{by: "REVENI"})
     assert msgspec.json.encode(named(by, "REVENI")) == b'{"%s":"REVENI"}' % by.encode()
+
+
+@pytest.mark.parametrize(
+    ("tables", "found"),
+    [
+        ({"customer_urns": {"cust0009@example.com": "CUST9"}}, "CUST9"),
+        (MappingProxyType({"customer_urns": {"cust0009@example.com": "CUST9"}}), "CUST9"),  # a Mapping, no dict
+        ([("customer_urns", {})], "error"),  # no Mapping at all
+        ({"other": {}}, "error"),
+    ],
+    ids=["dict", "mapping", "list", "no such table"],
+)
+def test_lookup_reads_tables_given_as_any_mapping_and_refuses_anything_else(tables: Any, found: str) -> None:
+    """Given the tables as a dict, another Mapping, a list or without the table, expect the entry or `no table named`."""
+    variables: dict[str, Any] = {"tables": tables}
+    if found == "error":
+        with pytest.raises(ValueError, match="no table named 'customer_urns'"):
+            _lookup(variables, "cust0009@example.com", "customer_urns")
+    else:
+        assert _lookup(variables, "cust0009@example.com", "customer_urns") == found

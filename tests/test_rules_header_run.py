@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,29 @@ def test_an_unrefunded_return_with_an_ungraded_item_and_none_waiting_is_advised_
         "order_number": "#10008",
         "source_order": {"AssociatedRef": "5123400056"},
     }
+
+
+def test_completed_movements_in_other_currencies_are_kept_apart_one_exception_each_in_the_order_first_paid() -> None:
+    # given refunds in GBP (the return's), EUR, USD and EUR again, and a pending one in USD
+    record = copy.deepcopy(BASE) | {
+        "refunds": [
+            {"id": "r-1", "amount": "10.00", "currency": "GBP", "status": "completed"},
+            {"id": "r-2", "amount": "5.00", "currency": "EUR", "status": "completed"},
+            {"id": "r-3", "amount": "7.50", "currency": "USD", "status": "completed"},
+            {"id": "r-4", "amount": "2.25", "currency": "EUR", "status": "completed"},
+            {"id": "r-5", "amount": "1.00", "currency": "USD", "status": "pending"},
+            {"id": "r-6", "amount": "3.00", "status": "completed"},  # no currency: the return's
+        ]
+    }
+    typed = checked(record)
+    assert isinstance(typed, Return)
+    evaluation = _Evaluation(load_ruleset(DEMO_RULES), typed, Catalogue.empty(), Draft("ret-1", currency="GBP"))
+
+    found = evaluation._completed("refunds")
+
+    assert [m.id for m in found] == ["r-1", "r-6"]
+    assert [(p.part, p.details["paid"]) for p in evaluation.draft.problems] == [
+        ("refunds:EUR", "7.25"),
+        ("refunds:USD", "7.50"),
+    ]
+    assert evaluation.foreign == {"EUR": Decimal("7.25"), "USD": Decimal("7.50")}

@@ -57,11 +57,15 @@ class RefundCheck:
             return []
         currency = self.draft.currency
         # A typed amount is text Reveni's pattern passed (`reveni.Money`: always a number), or left out or null.
-        found = [m for m in given if m.status == "completed" and type(m.amount) is str]
-        foreign: dict[str, list[Paid]] = {}
-        for movement in found:
-            if str(movement.currency or currency) != currency:
-                foreign.setdefault(str(movement.currency or currency), []).append(movement)
+        found: list[Paid] = []  # completed, in the return's currency
+        foreign: dict[str, list[Paid]] = {}  # completed, in another: by currency, in the order first paid
+        for movement in given:  # one loop, no comprehension: most returns have one refund
+            if movement.status == "completed" and type(movement.amount) is str:
+                paid_in = str(movement.currency or currency)
+                if paid_in == currency:
+                    found.append(movement)
+                else:
+                    foreign.setdefault(paid_in, []).append(movement)
         for paid_in, movements in foreign.items():
             paid = ", ".join(
                 f"{m.amount} {paid_in} ({key[:-1].replace('_', ' ')} {'?' if m.id is UNSET else m.id})"
@@ -77,9 +81,7 @@ class RefundCheck:
                 )
             )
             self.foreign[paid_in] = self.foreign.get(paid_in, Decimal("0.00")) + paid_total(movements)
-        if not foreign:  # most returns: all paid in the return's currency
-            return found
-        return [m for m in found if str(m.currency or currency) == currency]
+        return found
 
     def _deduct(self, settled: bool) -> None:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):

@@ -13,9 +13,17 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
-from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.documents import Draft, Line, Problem
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.khaos_documents import Address, Contact, DataItem, too_long
+from target_khaos_control.khaos_documents import (
+    Address,
+    Contact,
+    DataItem,
+    ExchangeItem,
+    ItemMapping,
+    ReturnedItem,
+    too_long,
+)
 from target_khaos_control.refunded import completed
 from target_khaos_control.reveni import Return
 from target_khaos_control.rules import load_ruleset
@@ -252,3 +260,31 @@ def test_completed_movements_in_other_currencies_are_kept_apart_one_exception_ea
         ("refunds:USD", "7.50"),
     ]
     assert evaluation.foreign == {"EUR": Decimal("7.25"), "USD": Decimal("7.50")}
+
+
+# --- a document's items and ProcessReturn, read from its lines in one pass --------------------------
+
+
+def _returned(sku: str) -> ReturnedItem:
+    return ReturnedItem(SKU=sku, Mapping=[ItemMapping(Mapping="StockCode")], Quantity=1, ReturnReason=DataItem(ID="1"))
+
+
+def test_a_document_holds_its_lines_items_in_order_and_is_processed_only_when_every_line_was_accepted() -> None:
+    # given a processed draft and three lines: two returned items (accepted), one exchanged (accepted), one not graded
+    draft = load_ruleset(DEMO_RULES).draft(build_return(BASE, {}))
+    assert draft.process
+    first = Line("item-1", [_returned("A-1"), _returned("A-2")], [], accepted=True, credit=Decimal("20.00"))
+    swap = ExchangeItem(SKU="C-1", Mapping=[ItemMapping(Mapping="StockCode")], Quantity=1)
+    second = Line("item-2", [_returned("B-1")], [swap], accepted=True, credit=Decimal("0.00"))
+    third = Line("item-3", [_returned("D-1")], [], accepted=False, credit=Decimal("5.00"))
+
+    whole = draft.document("RV-1", [first, second, third])
+    accepted = draft.document("RV-1-2", [first, second])
+
+    assert [item.SKU for item in whole.ReturnedItems] == ["A-1", "A-2", "B-1", "D-1"]
+    assert whole.ExchangeItems == [swap]
+    assert (whole.AssociatedRef, whole.ProcessReturn) == ("RV-1", False)
+    assert (accepted.AssociatedRef, accepted.ProcessReturn) == ("RV-1-2", True)
+    assert b"ExchangeItems" not in msgspec.json.encode(draft.document("RV-1", [first]))
+    draft.process = False
+    assert draft.document("RV-1-2", [first, second]).ProcessReturn is False

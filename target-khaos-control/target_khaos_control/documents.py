@@ -131,12 +131,19 @@ class Draft:
         """The CustomerReturn for these lines under this reference: ProcessReturn only when every line is accepted."""
         if self.header is None:
             raise ValueError(f"Reveni return {self.return_id} has no document: it could not be read")
+        returned: list[ReturnedItem] = []
+        exchanged: list[ExchangeItem] = []
+        accepted = True
+        for line in lines:  # the items in the lines' order, and whether all were accepted, in one pass
+            returned += line.returned
+            exchanged += line.exchanges
+            accepted = accepted and line.accepted
         return msgspec.structs.replace(
             self.header,
             AssociatedRef=associated_ref,
-            ReturnedItems=[item for line in lines for item in line.returned],
-            ExchangeItems=[item for line in lines for item in line.exchanges],
-            ProcessReturn=self.process and all(line.accepted for line in lines),
+            ReturnedItems=returned,
+            ExchangeItems=exchanged,
+            ProcessReturn=self.process and accepted,
         )
 
 

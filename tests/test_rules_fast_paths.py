@@ -16,7 +16,7 @@ from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.engine import ReasonRule, by_reason
 from target_khaos_control.rules.golden import build_return
 from target_khaos_control.rules.template_limits import MAX_INPUT
-from target_khaos_control.rules.templates import DIRECT_FILTERS, _direct, compile_text, environment
+from target_khaos_control.rules.templates import DIRECT_FILTERS, _direct, compile_condition, compile_text, environment
 from target_khaos_control.rules.validation import _item_findings, _plainly_good
 
 from tests.rulesets import write_rules
@@ -261,3 +261,15 @@ def test_a_lowered_email_is_looked_up_as_jinja_looks_it_up() -> None:
     }
     assert compile_text(env, source)(given_variables) == "CUST0001"
     assert env.from_string(source).render(**given_variables) == "CUST0001"
+
+
+@pytest.mark.parametrize(
+    "source", ["{{ true }}", "{{ false }}", "{{ 0 }}", "{{ 1 }}", "{{ '' }}", "{{ 'x' }}", "{{ none }}"]
+)
+def test_a_constant_condition_gives_what_jinja_gives_for_any_return(source: str) -> None:
+    """Given a condition of one constant, expect Jinja's answer, whatever the return's variables."""
+    env = environment()
+    condition = compile_condition(env, source)
+    expected = bool(env.compile_expression(source.strip("{} "))())
+    assert condition({}) is expected
+    assert condition({"refunded": True, "status": "accepted"}) is expected

@@ -288,3 +288,7 @@ def test_a_document_holds_its_lines_items_in_order_and_is_processed_only_when_ev
     assert b"ExchangeItems" not in msgspec.json.encode(draft.document("RV-1", [first]))
     draft.process = False
     assert draft.document("RV-1-2", [first, second]).ProcessReturn is False
+    draft.lines = [first, second, third]
+    assert str(draft.credit) == "25.00"  # 20.00 + 0.00 + 5.00
+    draft.lines = [Line("item-9", [], [], accepted=True, credit=Decimal("1.5"))]
+    assert str(draft.credit) == "1.50"  # added to 0.00: in pennies

@@ -375,8 +375,11 @@ def compile_condition(env: SandboxedEnvironment, source: str, name: str = "condi
         and not isinstance(body[0].nodes[0], nodes.TemplateData)
     ):
         raise TemplateProblem("a condition is one expression in {{ ... }}")
+    if isinstance(body[0].nodes[0], nodes.Const):  # `{{ true }}`: one answer for every return, found once
+        answer = bool(body[0].nodes[0].value)
+        return lambda variables: answer
     direct = _direct(env, body[0].nodes[0])
-    if callable(direct):  # `{{ true }}`, `{{ every_line_accepted }}`: no render needed
+    if callable(direct):  # `{{ every_line_accepted }}`: no render needed
         return lambda variables: bool(_guard(name, direct, variables))
     assign = nodes.Assign(nodes.Name("result", "store"), body[0].nodes[0], lineno=1)
     expression = TemplateExpression(env.from_string(_bounded(env, nodes.Template([assign], lineno=1))), False)

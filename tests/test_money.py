@@ -26,7 +26,7 @@ from target_khaos_control.reveni import Refund
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.catalogue import StockItem
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.rules.refund_check import paid_total
+from target_khaos_control.rules.refund_check import Paid, paid_total
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO, ACME = ROOT / "rules" / "demo", ROOT / "rules" / "acme"  # gross prices, net prices
@@ -156,7 +156,7 @@ def test_nothing_paid_of_a_kind_adds_up_to_nought_in_pennies() -> None:
 
 def test_movements_add_up_in_order_from_nought_in_pennies_keeping_their_places() -> None:
     # Given refunds of 5, 2.500 and -1.5 (as Reveni wrote them): 0.00 + 5 = 5.00, + 2.500 = 7.500, - 1.5 = 6.000.
-    movements = [Refund(amount="5"), Refund(amount="2.500"), Refund(amount="-1.5")]
+    movements: list[Paid] = [Refund(amount="5"), Refund(amount="2.500"), Refund(amount="-1.5")]
     assert str(paid_total(movements)) == "6.000"
     assert str(paid_total([Refund(amount="12")])) == "12.00"
 

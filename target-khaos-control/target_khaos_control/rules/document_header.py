@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET
 
 from target_khaos_control import reveni
 from target_khaos_control.documents import _NO_ADDRESS, Draft, address, khaos_datetime, text, xml_safe
@@ -128,14 +128,15 @@ def named(by: str, name: str) -> DataItem:
     return DataItem(Name=name) if by == "Name" else DataItem(**{by: name})
 
 
-Text = str | UnsetType | None  # a typed customer field: text, left out, or null
 # Khaos's limits of the text fields `parties` fills (the rest of an Address or Contact stays None).
 _ADDRESS, _CONTACT = max_lengths(Address), max_lengths(Contact)
 _LINE1, _LINE2, _TOWN, _POSTCODE, _EMAIL = (_ADDRESS[f] for f in ("Line1", "Line2", "Town", "Postcode", "Email"))
 _FORENAME, _SURNAME, _CONTACT_EMAIL = (_CONTACT[f] for f in ("Forename", "Surname", "Email"))
 
 
-def parties(given: reveni.Address | None, first: Text, last: Text, email: Text) -> tuple[Address, Contact, bool]:
+def parties(
+    given: reveni.Address | None, first: reveni.Maybe[str], last: reveni.Maybe[str], email: reveni.Maybe[str]
+) -> tuple[Address, Contact, bool]:
     """The invoice address and contact (`address`, and a Contact of the customer's names and
     email, each through `text`), and whether every field fits Khaos's lengths (`too_long`
     finds none in either). Text with nothing XML forbids, as most is, takes a shortcut."""

@@ -13,8 +13,11 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from target_khaos_control.documents import Draft, Line, Problem
 from target_khaos_control.exception_kinds import Kind
+from target_khaos_control.item_outcomes import UNGRADED, skipped, ungraded_items, waiting_items, waits_on
 from target_khaos_control.khaos_documents import (
     Address,
     Contact,
@@ -30,6 +33,7 @@ from target_khaos_control.rules import load_ruleset
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.engine import _Evaluation
 from target_khaos_control.rules.golden import build_return
+from target_khaos_control.rules.refund_check import _waiting_and_ungraded
 from target_khaos_control.rules.template_context import NAMES, variables, variables_of
 from target_khaos_control.rules.validation import checked
 
@@ -292,3 +296,15 @@ def test_a_document_holds_its_lines_items_in_order_and_is_processed_only_when_ev
     assert str(draft.credit) == "25.00"  # 20.00 + 0.00 + 5.00
     draft.lines = [Line("item-9", [], [], accepted=True, credit=Decimal("1.5"))]
     assert str(draft.credit) == "1.50"  # added to 0.00: in pennies
+
+
+@given(
+    st.lists(
+        st.sampled_from(["line", UNGRADED, skipped("rejected"), skipped("received")])
+        | st.sampled_from(list(Kind)).map(waits_on),
+        max_size=8,
+    )
+)
+def test_the_items_waiting_and_ungraded_are_counted_as_item_outcomes_counts_them(outcomes: list[str]) -> None:
+    """Given any outcomes a draft makes, expect the counts `waiting_items` and `ungraded_items` give."""
+    assert _waiting_and_ungraded(outcomes) == (waiting_items(outcomes), ungraded_items(outcomes))

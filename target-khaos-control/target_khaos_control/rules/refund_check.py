@@ -6,7 +6,7 @@ invites a second credit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,7 @@ from msgspec import UNSET
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.item_outcomes import ItemOutcome, ungraded_items, waiting_items
+from target_khaos_control.item_outcomes import UNGRADED, ItemOutcome
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
 from target_khaos_control.reveni import ExchangePayment, Refund, Return, ReturnItem
@@ -37,6 +37,17 @@ def paid_total(movements: list[Paid]) -> Decimal:
     for movement in movements:
         total += Decimal(str(movement.amount))
     return total
+
+
+def _waiting_and_ungraded(outcomes: Iterable[str]) -> tuple[int, int]:
+    """`waiting_items` and `ungraded_items` of the outcomes a draft made, counted in one loop."""
+    waiting = ungraded = 0
+    for outcome in outcomes:
+        if outcome.startswith(_WAITING):
+            waiting += 1
+        elif outcome == UNGRADED:
+            ungraded += 1
+    return waiting, ungraded
 
 
 class RefundCheck:
@@ -141,8 +152,7 @@ class RefundCheck:
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return
         currency = draft.currency
-        waiting = waiting_items(draft.outcomes.values())
-        ungraded = 0 if waiting else ungraded_items(draft.outcomes.values())  # read only when none wait
+        waiting, ungraded = _waiting_and_ungraded(draft.outcomes.values())
         if waiting:
             advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
         elif ungraded:

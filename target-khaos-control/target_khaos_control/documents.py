@@ -209,8 +209,7 @@ def khaos_datetime(value: str) -> str:
     value without an offset is UTC, as Reveni's are."""
     # Reveni's usual form (`2026-09-21T00:04:44Z`): the UK hour once per UTC hour, then the
     # minutes and seconds as sent. Anything else is read in full.
-    usual = len(value) == 20 and value[19] == "Z" and value[13] == value[16] == ":"
-    if usual and value[14:16] in _SIXTY and value[17:19] in _SIXTY:
+    if len(value) == 20 and value[19] == "Z" and value[13] == ":" and value[14:19] in _MINUTES_SECONDS:
         hour = _uk_hour(value[:13])
         if hour is not None:
             return hour + value[13:19]
@@ -221,7 +220,7 @@ def _uk_time(value: str) -> str:
     return utc(datetime.fromisoformat(value)).astimezone(KHAOS_TIME_ZONE).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-_SIXTY = frozenset(f"{n:02d}" for n in range(60))
+_MINUTES_SECONDS = frozenset(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))  # `MM:SS`, read in one look
 
 
 @lru_cache(maxsize=16_384)  # two years of hours: a run reads a few

@@ -117,6 +117,8 @@ def usual_form(draw: st.DrawFn) -> str:
 @example("2026-09-21T10:60:00Z")  # no such minute
 @example("2026-09-21T10:00:60Z")  # no such second
 @example("1847-12-01T00:00:00Z")  # the hour London left its mean time for GMT, 75 seconds in
+@example("2026-09-21T10-00:00Z")  # no colon after the hour
+@example("2026-09-21T10:00-00Z")  # nor after the minutes
 def test_khaos_datetime_gives_what_it_always_gave(value: str) -> None:
     """Given a timestamp in Reveni's usual form or near it, expect the same UK time, or the same error, as before."""
     assert outcome(khaos_datetime, value) == outcome(plain_khaos_datetime, value)

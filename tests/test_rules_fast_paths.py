@@ -273,3 +273,19 @@ def test_a_constant_condition_gives_what_jinja_gives_for_any_return(source: str)
     expected = bool(env.compile_expression(source.strip("{} "))())
     assert condition({}) is expected
     assert condition({"refunded": True, "status": "accepted"}) is expected
+
+
+@given(
+    value=st.text(max_size=5)
+    | st.integers()
+    | st.booleans()
+    | st.none()
+    | st.just(Decimal("12.50"))
+    | st.lists(st.integers(), max_size=3)
+)
+def test_a_template_of_several_parts_writes_what_jinja_writes_for_any_value(value: Any) -> None:
+    """Given text around a field holding text, a number, true/false, None or a list, expect Jinja's text."""
+    env = environment()
+    source = "Return {{ id }}: {{ value }} ({{ value }})"
+    given_variables: dict[str, Any] = {"id": "ret-1", "value": value}
+    assert compile_text(env, source)(given_variables) == env.from_string(source).render(**given_variables).strip()

@@ -226,11 +226,13 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
     def render(variables: Variables) -> str:
         try:
             if only is not None:
-                written = _written(only(variables))
+                value = only(variables)
+                written = value if type(value) is str else _written(value)  # text, as most is: no call
             else:
                 pieces = texts.copy()
                 for at, read in readers:
-                    pieces[at] = _written(read(variables))
+                    value = read(variables)
+                    pieces[at] = value if type(value) is str else _written(value)
                 written = "".join(pieces)
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None

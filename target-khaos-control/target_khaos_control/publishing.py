@@ -268,7 +268,7 @@ class Batch:
                 self._set_state(open_doc, SUPERSEDED, hold_reason="")
             return
         if open_doc is None:
-            sequence = max((doc.sequence for doc in existing), default=0) + 1
+            sequence = existing[-1].sequence + 1 if existing else 1  # sorted by sequence above
             ref = associated_ref(draft.return_id, sequence)
             # Its values whole, in one dict: the columns that name it, then those set below.
             values: dict[str, object] = {

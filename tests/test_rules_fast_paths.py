@@ -13,8 +13,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from target_khaos_control.khaos_documents import DataItem
 from target_khaos_control.rules import load_ruleset
-from target_khaos_control.rules.engine import ReasonRule, by_reason
 from target_khaos_control.rules.golden import build_return
+from target_khaos_control.rules.reason_rules import ReasonRule, by_reason
 from target_khaos_control.rules.templates import compile_text, environment
 from target_khaos_control.rules.validation import _item_findings, _plainly_good
 

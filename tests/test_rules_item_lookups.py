@@ -83,3 +83,14 @@ def test_a_countrys_tax_rule_is_read_against_each_returns_own_country(tmp_path: 
     assert ruleset.draft(from_france).problems[0].message == (
         "TEE-BLK-M: tax rate 20.00% (FR, GBP) has no Khaos tax code in the rules"
     )
+
+
+def test_a_line_with_no_exchange_credits_its_paid_total_to_the_penny(tmp_path: Path) -> None:
+    # given: a line paid "24" (no pennies written) and a free one, neither exchanged
+    ruleset = load_ruleset(write_rules(tmp_path, DEMO))
+    record = build_return(BASE, {"return_items": [{"total": "24", "price": "24"}, {"total": "0.00", "tax": "0.00"}]})
+
+    lines = ruleset.draft(record).lines
+
+    # expect: 24.00 and 0.00 exactly as Khaos is sent them: two places, never a minus sign
+    assert [str(line.credit) for line in lines] == ["24.00", "0.00"]

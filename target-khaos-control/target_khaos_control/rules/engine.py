@@ -299,7 +299,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
                 ],
                 self._exchange_items(swap_sku, swapped) if swapped else [],
                 accepted=verdict == "accepted",
-                credit=credit - credited(swapped),
+                credit=credit - credited(swapped) if swapped else credit,  # less nothing: the same Decimal
                 disposition=rule.disposition,
             )
         )

@@ -283,20 +283,22 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
         source = self.source
         if source is None:
             source = self.source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
+        items = []
+        for part in returned:  # a loop, not a comprehension: Python 3.11 makes a function for one
+            items.append(
+                ReturnedItem(
+                    SKU=sku,
+                    Mapping=self._mapping(sku),
+                    Quantity=part.quantity,
+                    ReturnReason=DataItem(ID=rule.khaos_reason),
+                    SourceReference=source,
+                    UnitPrice=Price(**part.price),
+                )
+            )
         draft.lines.append(
             Line(
                 item_id,
-                [
-                    ReturnedItem(
-                        SKU=sku,
-                        Mapping=self._mapping(sku),
-                        Quantity=part.quantity,
-                        ReturnReason=DataItem(ID=rule.khaos_reason),
-                        SourceReference=source,
-                        UnitPrice=Price(**part.price),
-                    )
-                    for part in returned
-                ],
+                items,
                 self._exchange_items(swap_sku, swapped) if swapped else [],
                 accepted=verdict == "accepted",
                 credit=credit - credited(swapped) if swapped else credit,  # less nothing: the same Decimal

@@ -94,3 +94,28 @@ def test_a_line_with_no_exchange_credits_its_paid_total_to_the_penny(tmp_path: P
 
     # expect: 24.00 and 0.00 exactly as Khaos is sent them: two places, never a minus sign
     assert [str(line.credit) for line in lines] == ["24.00", "0.00"]
+
+
+def test_a_return_is_settled_only_with_every_item_graded_and_none_waiting(tmp_path: Path) -> None:
+    ruleset = load_ruleset(write_rules(tmp_path, DEMO))
+    rejected = {"status": "rejected", "reject_reason": "damaged"}
+    unknown = {"return_reason": {"code": "never_heard_of", "label": "?"}}
+
+    def settled(*items: dict[str, object]) -> bool:
+        return ruleset.draft(build_return(BASE, {"return_items": list(items)})).settled
+
+    # expect: graded items, credited or not, settle it; one not graded or one waiting on an exception does not
+    assert settled({}, rejected)
+    assert not settled({}, {"status": "pending"})
+    assert not settled(unknown, {})
+    assert not settled({}, unknown)
+
+
+def test_a_lines_total_read_once_still_checks_its_tax(tmp_path: Path) -> None:
+    ruleset = load_ruleset(write_rules(tmp_path, DEMO))
+    taxed_wrong = build_return(BASE, {"return_items": [{"tax": "5.00"}]})
+
+    # expect: 20% of 24.00 is 4.00, not 5.00
+    assert [p.message for p in ruleset.draft(taxed_wrong).problems] == [
+        "TEE-BLK-M: Reveni's tax 5.00 is not 20.00% of 24.00 (4.00)"
+    ]

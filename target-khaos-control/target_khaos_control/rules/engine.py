@@ -245,10 +245,11 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
         stock = self.catalogue.current(sku)  # read once: for Reveni's tax and for Khaos's rate
         reveni_rate = Decimal(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
+        paid = Decimal(item.total) if item.total else None  # read once, for the tax check and the price
         problems: list[Problem] = []
         # A rule found by the item's reason code read that code and leaves no problem: `_reason` is not asked.
         reason = None if rule is not None and rules.reasons_by_code is not None else self._reason(item, rule, failed)
-        for found in (reason, self._tax(item, reveni_rate, stock), sku_problem):
+        for found in (reason, self._tax(item, reveni_rate, stock, paid), sku_problem):
             if found is not None:  # a loop, not a comprehension: Python 3.11 makes a function for one
                 problems.append(found)
         exchange = item.exchange or None
@@ -276,7 +277,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
                 return
         assert rule is not None  # no rule matched is a blocking problem (`_reason`)
         quantity = required(item.quantity, "quantity")
-        paid = Decimal(required(item.total, "total"))
+        paid = required(paid, "total")
         returned = rules.pricing.price(paid, quantity, rate)
         credit = credited(returned)  # read for the line and for a lost penny: added up once
         swapped = self._exchange_prices(item, exchange, swap_sku, rate) if exchange else []

@@ -5,6 +5,7 @@ rate, and each return's own country and currency for them (never another return'
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from target_khaos_control.rules import load_ruleset
@@ -98,11 +99,11 @@ def test_a_line_with_no_exchange_credits_its_paid_total_to_the_penny(tmp_path: P
 
 def test_a_return_is_settled_only_with_every_item_graded_and_none_waiting(tmp_path: Path) -> None:
     ruleset = load_ruleset(write_rules(tmp_path, DEMO))
-    rejected = {"status": "rejected", "reject_reason": "damaged"}
-    unknown = {"return_reason": {"code": "never_heard_of", "label": "?"}}
+    rejected: dict[str, Any] = {"status": "rejected", "reject_reason": "damaged"}
+    unknown: dict[str, Any] = {"return_reason": {"code": "never_heard_of", "label": "?"}}
 
-    def settled(*items: dict[str, object]) -> bool:
-        return ruleset.draft(build_return(BASE, {"return_items": list(items)})).settled
+    def settled(*items: dict[str, Any]) -> bool:
+        return bool(ruleset.draft(build_return(BASE, {"return_items": list(items)})).settled)
 
     # expect: graded items, credited or not, settle it; one not graded or one waiting on an exception does not
     assert settled({}, rejected)

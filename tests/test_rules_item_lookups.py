@@ -63,7 +63,7 @@ def test_a_rate_written_without_its_decimal_places_finds_the_rules_entry(tmp_pat
     assert draft.problems == []
 
 
-def test_a_countrys_tax_rule_is_read_against_each_returns_own_country(tmp_path: Path) -> None:
+def test_a_tax_rule_for_one_country_is_read_against_each_returns_own_country(tmp_path: Path) -> None:
     # given: 20% has a Khaos tax code for Great Britain only; 0% for anywhere
     text = DEMO.replace('- {rate: "20.00", code: "1"}', '- {rate: "20.00", code: "1", country: GB}')
     assert text != DEMO

@@ -284,9 +284,9 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
         source = self.source
         if source is None:
             source = self.source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
-        items = []
+        returned_items = []
         for part in returned:  # a loop, not a comprehension: Python 3.11 makes a function for one
-            items.append(
+            returned_items.append(
                 ReturnedItem(
                     SKU=sku,
                     Mapping=self._mapping(sku),
@@ -299,7 +299,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
         draft.lines.append(
             Line(
                 item_id,
-                items,
+                returned_items,
                 self._exchange_items(swap_sku, swapped) if swapped else [],
                 accepted=verdict == "accepted",
                 credit=credit - credited(swapped) if swapped else credit,  # less nothing: the same Decimal

@@ -136,7 +136,8 @@ class RefundCheck:
         for item in items:
             if item.status == "pending":
                 return False
-        # `waiting_items`, stopping at the first that waits (a loop: all() of a generator costs more)
+        # `waiting_items` without its count: the first item waiting answers (read by its prefix, as
+        # `_waiting_and_ungraded` reads it; a loop: all() of a generator costs more).
         for outcome in self.draft.outcomes.values():  # noqa: SIM110
             if outcome.startswith(_WAITING):
                 return False

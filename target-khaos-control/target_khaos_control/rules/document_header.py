@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from msgspec import UNSET
 
 from target_khaos_control import reveni
-from target_khaos_control.documents import _NO_ADDRESS, Draft, address, khaos_datetime, text, xml_safe
+from target_khaos_control.documents import Draft, address, khaos_datetime, text, xml_safe
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.khaos_documents import (
     Address,
@@ -132,6 +132,7 @@ def named(by: str, name: str) -> DataItem:
 _ADDRESS, _CONTACT = max_lengths(Address), max_lengths(Contact)
 _LINE1, _LINE2, _TOWN, _POSTCODE, _EMAIL = (_ADDRESS[f] for f in ("Line1", "Line2", "Town", "Postcode", "Email"))
 _FORENAME, _SURNAME, _CONTACT_EMAIL = (_CONTACT[f] for f in ("Forename", "Surname", "Email"))
+_NO_ADDRESS = reveni.Address()  # a return without an address: every line empty, as `address` reads it (never changed)
 
 
 def parties(

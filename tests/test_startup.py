@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy.schema import CreateIndex
 from target_khaos_control.schema_version import latest_revisions
-from target_khaos_control.store import MIGRATIONS
+from target_khaos_control.store import FOLLOW_UPS, MIGRATIONS, open_store
 
-from tests.servers import target_config
+from tests.servers import PostgresServer, target_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "returns.singer"
@@ -113,6 +114,29 @@ def test_a_sync_into_a_store_already_up_to_date_never_imports_alembic(tmp_path: 
             (ScriptDirectory(str(MIGRATIONS)).get_current_head(),)
         ]
         assert db.execute("select return_id from reveni_returns").fetchall() == [(json.loads(second)["record"]["id"],)]
+
+
+def test_a_sync_into_a_sqlite_store_loads_neither_postgres_nor_a_thread_pool(tmp_path: Path) -> None:
+    config = tmp_path / "target.json"
+    config.write_text(json.dumps(target_config(tmp_path)))
+    schema, one_return = FIXTURE.read_text().splitlines()[:2]
+    imported_by(tmp_path, "target-khaos-control", "--config", str(config), stdin=schema + "\n")  # migrates
+
+    modules = imported_by(tmp_path, "target-khaos-control", "--config", str(config), stdin=f"{schema}\n{one_return}\n")
+
+    assert "target_khaos_control.sinks" in modules, "the return was loaded"
+    assert "sqlalchemy.dialects.postgresql" not in modules
+    assert "multiprocessing.dummy" not in modules, "joblib's threads (singer-sdk's parallel drains) never started"
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        assert db.execute("select return_id from reveni_returns").fetchall() == [(json.loads(one_return)["record"]["id"],)]
+
+
+def test_given_a_postgres_store_its_follow_ups_index_is_partial_there_too(postgres: PostgresServer) -> None:
+    engine = open_store(postgres.new_database())
+
+    assert str(CreateIndex(FOLLOW_UPS).compile(dialect=engine.dialect)) == (
+        "CREATE INDEX ix_documents_follow_ups ON documents (return_id) WHERE sequence > 1"
+    )
 
 
 @pytest.mark.parametrize("plugin", ["target-khaos-control", "tap-reveni"])

@@ -76,6 +76,9 @@ class TargetKhaosControl(PlainRecordsTarget):
             if error.schema is None:
                 raise
             raise refusal("target-khaos-control", "loader", self.config_jsonschema, dict(self.config)) from None
+        # One stream, one store: nothing to gain from singer-sdk's thread pool (joblib) for the
+        # drains at the end, which cost its start-up each time (issue 22). Sinks drain in turn.
+        self.max_parallelism = 1
         self.returns_sinks: list[ReturnsSink] = []  # each sink made this run, to know which hold records
         self.started, self.run_counts = datetime.now(UTC), Counter[str]()
         self.passed_on: Mapping[str, object] | None = None  # the last STATE written: the tap's, as it sent it

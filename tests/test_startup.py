@@ -128,7 +128,9 @@ def test_a_sync_into_a_sqlite_store_loads_neither_postgres_nor_a_thread_pool(tmp
     assert "sqlalchemy.dialects.postgresql" not in modules
     assert "multiprocessing.dummy" not in modules, "joblib's threads (singer-sdk's parallel drains) never started"
     with sqlite3.connect(tmp_path / "store.db") as db:
-        assert db.execute("select return_id from reveni_returns").fetchall() == [(json.loads(one_return)["record"]["id"],)]
+        assert db.execute("select return_id from reveni_returns").fetchall() == [
+            (json.loads(one_return)["record"]["id"],)
+        ]
 
 
 def test_given_a_postgres_store_its_follow_ups_index_is_partial_there_too(postgres: PostgresServer) -> None:

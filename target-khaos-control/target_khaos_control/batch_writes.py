@@ -9,7 +9,7 @@ SQLAlchemy's own).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, KeysView, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -51,14 +51,17 @@ def update_many(
 
 def _by_columns(rows: Sequence[Mapping[str, object]]) -> dict[tuple[str, ...], list[Mapping[str, object]]]:
     grouped: dict[tuple[str, ...], list[Mapping[str, object]]] = {}
-    # Rows built alike give their columns in the same order: sorted once per order, not per row.
-    columns_of: dict[tuple[str, ...], tuple[str, ...]] = {}
+    # A batch's rows mostly give the columns of the row before: their keys compared as a set
+    # (in C, no tuple made per row), sorted and looked up only when they differ.
+    last: KeysView[str] | None = None
+    group: list[Mapping[str, object]] = []
     for row in rows:
-        given = tuple(row)
-        columns = columns_of.get(given)
-        if columns is None:
-            columns = columns_of[given] = tuple(sorted(given))
-        grouped.setdefault(columns, []).append(row)
+        keys = row.keys()
+        if keys != last:
+            columns = tuple(sorted(keys))
+            group = grouped.setdefault(columns, [])
+            last = keys
+        group.append(row)
     return grouped
 
 

@@ -1,0 +1,81 @@
+"""The contract checks seen at once on the typed return (`validation._surely_kept`) pass only
+returns the full checks on the record (`validation._contract`) find nothing in, so the record
+check gives what it always gave: every finding, in the same words."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from target_khaos_control.reveni import Return, read
+from target_khaos_control.rules.validation import _contract, _surely_kept, checked
+
+from tests.test_reveni_contract import JSON, VALID, _with
+
+# Where the contract looks beyond the schema, and values that sit on each of its edges.
+CHECKED_PATHS: list[tuple[str | int, ...]] = [
+    ("id",),
+    ("currency",),
+    ("created_at",),
+    ("updated_at",),
+    *(("return_items", 0, name) for name in ("id", "quantity", "price", "total", "sku", "exchange")),
+    *(("return_items", 0, "exchange", name) for name in ("sku", "quantity", "price")),
+]
+EDGES = [
+    # timestamps: Reveni's form, `sinks._iso`'s, and the forms Python reads differently or not in UTC
+    "2026-11-20T10:00:00Z", "2026-11-20T10:00:00.123456Z", "2026-11-20T10:00:00.000000Z",
+    "2026-11-20t10:00:00z", "2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00.1234567Z",
+    "2026-11-20T10:00:00+01:00", "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00",
+    "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2028-02-29T10:00:00Z",
+    # amounts: the digits' limit, a sign, a point with nothing after, odd digits
+    "0", "24.00", "-24.00", "-0", "9999999999999", "99999999999999", "9999999999999.99",
+    "99999999999999.5", "0000000000000001", "1.", ".5", "1e3", "NaN", "１２",
+    # ids, SKUs and currencies: control characters, spaces, commas, quotes, letters' cases
+    "ret-1", "", " ", "\u3000", " ret-1", "ret-1 ", "r,1", 'r"1', "a\x00b", "a\x7fb", "a\x1cb", "a\tb",
+    "a\u2028b", "a\x85b", "é", "GBP", "gbp", "GB", "GBPX", "ＧＢＰ",
+    # quantities
+    0, 1, 100_000, 100_001, -1, True, 2**64,
+]  # fmt: skip
+VALUES = st.sampled_from(EDGES) | JSON
+
+
+def _kept_at_once(record: dict[str, Any]) -> bool:
+    typed = read(record)
+    return isinstance(typed, Return) and _surely_kept(typed)
+
+
+def test_a_usual_return_is_kept_at_once() -> None:
+    # given: a return as Reveni sends it, and one with its moments as the target writes them (to the microsecond)
+    later = _with(("updated_at",), "2026-11-20T10:00:00.250000Z")
+    no_exchange = _with(("return_items", 0, "exchange"), None)
+
+    assert _kept_at_once(copy.deepcopy(VALID))
+    assert _kept_at_once(later)
+    assert _kept_at_once(no_exchange)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(CHECKED_PATHS), VALUES), min_size=1, max_size=3))
+@example([(("return_items", 0, "price"), "-24.00")])  # the schema reads it; the contract refuses a negative price
+@example([(("return_items", 0, "total"), "99999999999999")])  # 14 digits: past the limit
+@example([(("return_items", 0, "id"), "a\x7fb")])  # DEL: a control character, refused in an id
+@example([(("created_at",), "0001-01-01T00:30:00+01:00")])  # no moment in UTC
+@example([(("currency",), "gbp")])
+@example([(("return_items", 0, "exchange", "quantity"), 0)])
+def test_a_return_kept_at_once_is_one_the_full_checks_find_nothing_in(changes: list[tuple[Any, Any]]) -> None:
+    record = copy.deepcopy(VALID)
+    for path, value in changes:
+        holder: Any = record
+        for part in path[:-1]:
+            holder = holder[part] if isinstance(holder, dict | list) else None
+        if isinstance(holder, dict):
+            holder[path[-1]] = value
+
+    # expect: kept at once only if the full checks find nothing; the record check's answer is the full one's
+    assert not _kept_at_once(record) or _contract(record) == []
+    found = checked(record)
+    typed = read(record)
+    if isinstance(typed, Return):
+        assert found == (_contract(record) or typed)

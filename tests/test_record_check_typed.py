@@ -9,7 +9,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from target_khaos_control.reveni import Return, read
+from target_khaos_control.reveni import Return, breaks, read
 from target_khaos_control.rules.validation import _contract, _surely_kept, checked
 
 from tests.test_reveni_contract import JSON, VALID, _with
@@ -79,3 +79,14 @@ def test_a_return_kept_at_once_is_one_the_full_checks_find_nothing_in(changes: l
     typed = read(record)
     if isinstance(typed, Return):
         assert found == (_contract(record) or typed)
+
+
+def test_a_lone_surrogate_is_found_in_a_return_checked_after_others() -> None:
+    # given: a long return checked first (its bytes are written into the buffer the check keeps)
+    long = _with(("customer", "last_name"), "x" * 5_000)
+    assert breaks(long) is None
+    lone = _with(("customer", "first_name"), "An\ud800a")
+
+    # expect: the later return's lone surrogate named all the same, and a good one after it passes
+    assert breaks(lone) == "customer.first_name holds a lone surrogate (half of a UTF-16 pair), which is not text"
+    assert breaks(copy.deepcopy(VALID)) is None

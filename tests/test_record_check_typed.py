@@ -35,6 +35,8 @@ EDGES = [
     # ids, SKUs and currencies: control characters, spaces, commas, quotes, letters' cases
     "ret-1", "", " ", "\u3000", " ret-1", "ret-1 ", "r,1", 'r"1', "a\x00b", "a\x7fb", "a\x1cb", "a\tb",
     "a\u2028b", "a\x85b", "é", "GBP", "gbp", "GB", "GBPX", "ＧＢＰ",
+    # a line break at the end, which the schema's patterns (`$`) let through
+    "2026-11-20T10:00:00Z\n", "24.00\n", "9999999999999\n", "ret-1\n", "GBP\n", "TEE\n",
     # quantities
     0, 1, 100_000, 100_001, -1, True, 2**64,
 ]  # fmt: skip

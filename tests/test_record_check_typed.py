@@ -7,9 +7,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from target_khaos_control.reveni import Return, breaks, read
+from target_khaos_control.reveni import Return, breaks, read, required, sent
 from target_khaos_control.rules.validation import _contract, _surely_kept, checked
 
 from tests.test_reveni_contract import JSON, VALID, _with
@@ -92,3 +93,20 @@ def test_a_lone_surrogate_is_found_in_a_return_checked_after_others() -> None:
     # expect: the later return's lone surrogate named all the same, and a good one after it passes
     assert breaks(lone) == "customer.first_name holds a lone surrogate (half of a UTF-16 pair), which is not text"
     assert breaks(copy.deepcopy(VALID)) is None
+
+
+def test_a_field_left_out_or_null_reads_none_and_any_other_value_as_sent() -> None:
+    # given: a typed return with `instant` left out, `refund_method` null and falsy values sent
+    typed = read(_with(("instant",), False) | {"total": "0", "refund_method": None})
+    assert isinstance(typed, Return)
+    left_out = read({k: v for k, v in VALID.items() if k != "instant"})
+    assert isinstance(left_out, Return)
+
+    # expect: None for the field left out and the null one; false and "0" as sent
+    assert sent(left_out.instant) is None
+    assert sent(typed.refund_method) is None
+    assert sent(typed.instant) is False
+    assert required(typed.total, "total") == "0"
+    for missing, name in ((left_out.instant, "instant"), (typed.refund_method, "refund_method")):
+        with pytest.raises(KeyError, match=name):
+            required(missing, name)

@@ -1,6 +1,7 @@
-"""The contract checks seen at once on the typed return (`validation._surely_kept`) pass only
-returns the full checks on the record (`validation._contract`) find nothing in, so the record
-check gives what it always gave: every finding, in the same words."""
+"""The record check's quick ways give what its full ways give. The contract checks seen at once
+on the typed return (`validation._surely_kept`) pass only returns the full checks on the record
+(`validation._contract`) find nothing in, so every finding stays, in the same words; a lone
+surrogate is found whatever was checked before; a field left out or null reads None."""
 
 from __future__ import annotations
 

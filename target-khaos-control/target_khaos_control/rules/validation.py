@@ -71,7 +71,10 @@ def _surely_kept(typed: Return) -> bool:
         return False
     if not (_in_utc(typed.created_at) and _in_utc(typed.updated_at)) or _id("id", typed.id):
         return False
-    return all(_plainly_kept(item) for item in typed.return_items or ())
+    for item in typed.return_items or ():  # noqa: SIM110 (all() of a generator cost more than one item)
+        if not _plainly_kept(item):
+            return False
+    return True
 
 
 def _in_utc(stamp: object) -> bool:

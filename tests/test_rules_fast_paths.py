@@ -13,8 +13,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from target_khaos_control.khaos_documents import DataItem
 from target_khaos_control.rules import load_ruleset
-from target_khaos_control.rules.engine import ReasonRule, by_reason
 from target_khaos_control.rules.golden import build_return
+from target_khaos_control.rules.reason_rules import ReasonRule, by_reason
 from target_khaos_control.rules.templates import compile_text, environment
 from target_khaos_control.rules.validation import _item_findings, _plainly_good
 
@@ -153,8 +153,20 @@ def test_a_usual_item_is_seen_good_at_once() -> None:
 @example(GOOD_ITEM | {"price": "99999999999999"})  # 14 digits: past the limit
 @example(GOOD_ITEM | {"quantity": True})  # true is no quantity, though Python counts it 1
 @example(GOOD_ITEM | {"exchange": {"sku": " "}})
+@example(GOOD_ITEM | {"id": "item\x01"})  # a control character: not printable, and searched for
+@example(GOOD_ITEM | {"sku": "\u3000"})  # an ideographic space is all space, as strip() reads it
 def test_an_item_seen_good_at_once_is_one_the_full_checks_pass(given_item: dict[str, Any]) -> None:
     assert not _plainly_good(given_item) or _item_findings(0, given_item) == []
+
+
+def test_an_id_the_quick_look_cannot_print_is_searched_for_control_characters() -> None:
+    # given: a tab and a zero-width space (neither printable, neither a control character), and a NUL
+    tabbed, zero_width, nul = (GOOD_ITEM | {"id": f"item{c}1"} for c in ("\t", "\u200b", "\x00"))
+
+    assert _plainly_good(tabbed)
+    assert _plainly_good(zero_width)
+    assert not _plainly_good(nul)
+    assert _item_findings(0, nul) == ["return_items[0].id is 'item\\x001': an id holds no control character"]
 
 
 def test_an_item_the_quick_look_doubts_still_gets_each_finding() -> None:

@@ -14,7 +14,7 @@ from msgspec import UNSET
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.item_outcomes import ungraded_items, waiting_items
+from target_khaos_control.item_outcomes import ItemOutcome, ungraded_items, waiting_items
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
 from target_khaos_control.reveni import ExchangePayment, Refund, Return, ReturnItem
@@ -120,7 +120,8 @@ class RefundCheck:
         for item in items:
             if item.status == "pending":
                 return False
-        return not waiting_items(self.draft.outcomes.values())
+        # `waiting_items` without its count: the first item waiting answers.
+        return ItemOutcome.EXCEPTION not in map(ItemOutcome.of, self.draft.outcomes.values())
 
     def _check_refund_against_credit(self, asked: Decimal) -> None:
         """Σ completed refunds against Σ credits the documents ask for, in the return's

@@ -68,6 +68,10 @@ def test_a_usual_return_is_kept_at_once() -> None:
 @example([(("created_at",), "0001-01-01T00:30:00+01:00")])  # no moment in UTC
 @example([(("currency",), "gbp")])
 @example([(("return_items", 0, "exchange", "quantity"), 0)])
+@example([(("return_items", 0, "quantity"), 0)])
+@example([(("return_items", 0, "sku"), " ")])
+@example([(("return_items", 0, "exchange", "sku"), "\u3000")])  # all space, as strip() reads it
+@example([(("return_items", 0, "exchange", "price"), "-1")])
 def test_a_return_kept_at_once_is_one_the_full_checks_find_nothing_in(changes: list[tuple[Any, Any]]) -> None:
     record = copy.deepcopy(VALID)
     for path, value in changes:

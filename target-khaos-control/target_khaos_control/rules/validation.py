@@ -92,22 +92,28 @@ def _kept_amount(amount: object) -> bool:
 
 def _plainly_kept(item: ReturnItem) -> bool:
     """`_plainly_good` of a typed item: True only where `_item_findings` surely finds nothing."""
-    exchange = item.exchange
-    return (
+    quantity, sku = item.quantity, item.sku
+    if not (
         item.id.isprintable()  # no control character (a rarer one is left to `_item_findings`)
-        and _plain_quantity(item.quantity)
+        and type(quantity) is int
+        and 1 <= quantity <= MAX_QUANTITY
         and _kept_amount(item.price)
         and _kept_amount(item.total)
-        and _plain_sku(item.sku)
-        and (
-            exchange is None
-            or exchange is UNSET
-            or (
-                _plain_sku(exchange.sku)
-                and (exchange.quantity is None or exchange.quantity is UNSET or _plain_quantity(exchange.quantity))
-                and (exchange.price is None or exchange.price is UNSET or _kept_amount(exchange.price))
-            )
-        )
+        and type(sku) is str
+        and sku != ""
+        and not sku.isspace()
+    ):
+        return False
+    exchange = item.exchange
+    if exchange is None or exchange is UNSET:
+        return True
+    sku, quantity, price = exchange.sku, exchange.quantity, exchange.price
+    return (
+        type(sku) is str
+        and sku != ""
+        and not sku.isspace()
+        and (quantity is None or quantity is UNSET or (type(quantity) is int and 1 <= quantity <= MAX_QUANTITY))
+        and (price is None or price is UNSET or _kept_amount(price))
     )
 
 

@@ -6,11 +6,13 @@ surrogate is found whatever was checked before; a field left out or null reads N
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from target_khaos_control import reveni
 from target_khaos_control.reveni import Return, breaks, read, required, sent
 from target_khaos_control.rules.validation import _contract, _surely_kept, checked
 
@@ -98,6 +100,14 @@ def test_a_lone_surrogate_is_found_in_a_return_checked_after_others() -> None:
     # expect: the later return's lone surrogate named all the same, and a good one after it passes
     assert breaks(lone) == "customer.first_name holds a lone surrogate (half of a UTF-16 pair), which is not text"
     assert breaks(copy.deepcopy(VALID)) is None
+
+
+def test_a_long_returns_room_is_not_kept_for_the_run() -> None:
+    # given: a return of 200 KB checked (past the room the check keeps)
+    assert breaks(_with(("customer", "last_name"), "x" * 200_000)) is None
+
+    # expect: its bytes not held on to once checked
+    assert sys.getsizeof(reveni._SCRATCH) < reveni.KEPT_BYTES
 
 
 def test_a_field_left_out_or_null_reads_none_and_any_other_value_as_sent() -> None:

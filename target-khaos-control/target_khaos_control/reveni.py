@@ -307,6 +307,7 @@ def _real_day(stamp: Any) -> bool:
 
 _WRITER = msgspec.json.Encoder()  # as msgspec.json.encode
 _SCRATCH = bytearray()  # what _unwritable writes, never read: a record's bytes are canonical.py's
+KEPT_BYTES = 65_536  # room _SCRATCH keeps: a return is ~1.4 KB
 
 
 def _unwritable(record: Sent) -> str | None:
@@ -314,6 +315,8 @@ def _unwritable(record: Sent) -> str | None:
     record once, and only then looked for field by field."""
     try:
         _WRITER.encode_into(record, _SCRATCH)  # into a kept buffer: only whether it can be written matters
+        if len(_SCRATCH) > KEPT_BYTES:  # a rare long record's room is given back, not kept for the run
+            _SCRATCH.clear()
     except UnicodeEncodeError:
         field = _surrogate(record, "")
         return f"{field or 'a field'} holds a lone surrogate (half of a UTF-16 pair), which is not text"

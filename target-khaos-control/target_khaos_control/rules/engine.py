@@ -222,14 +222,21 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
         draft.settled, draft.tolerance = settled, rules.value_tolerance
         lines = draft.lines
         if lines:  # every line's credit, the deduction's too: no line is added after it
-            credit = draft.credit
-            variables["every_line_accepted"] = all(line.accepted for line in lines)
+            credit, accepted = ZERO, True  # `draft.credit` and `all(line.accepted ...)`, in one loop
+            for line in lines:
+                credit += line.credit
+                accepted = accepted and line.accepted
+            variables["every_line_accepted"] = accepted
             variables["credited_amount"] = credit
             draft.process = rules.process_when(variables)
         else:  # nothing to credit: Khaos processes nothing, and `process_when` is not asked
             credit = ZERO
         self._check_refund_against_credit(credit)
-        if draft.process and any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
+        if (
+            draft.process
+            and draft.problems
+            and any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems)
+        ):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _item(self, item: ReturnItem, variables: Variables) -> None:

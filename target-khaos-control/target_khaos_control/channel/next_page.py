@@ -66,13 +66,16 @@ class NextPage:
         with self.guard:
             self.ahead = self.reader.submit(self._read, after, limit)
 
-    def take(self, conn: Connection, after: int, limit: int) -> Sequence[Row[Any]] | None:
+    def take(self, conn: Connection, after: int, limit: int, mark: object = None) -> Sequence[Row[Any]] | None:
         """The page read ahead if it is the one after `after` of `limit` documents and the
-        store is unchanged since; None otherwise. `conn` is the pull's, under the feed's lock."""
+        store is unchanged since; None otherwise. `conn` is the pull's, under the feed's lock;
+        `mark` the store's commit mark it read under the lock (read here when None)."""
         with self.guard:
             ahead, self.ahead = self.ahead, None
         page = ahead.result() if ahead is not None else None  # waits for a read under way
-        if page is None or (page.after, page.limit) != (after, limit) or self._mark(conn) != page.mark:
+        if page is None or (page.after, page.limit) != (after, limit):
+            return None
+        if (self._mark(conn) if mark is None else mark) != page.mark:
             return None
         self.used += 1
         return page.rows

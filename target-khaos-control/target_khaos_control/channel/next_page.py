@@ -15,8 +15,9 @@ commit mark changes with any commit to the store. SQLite's mark is `PRAGMA
 data_version` on the connection that read the page, which changes whenever any other
 connection, of any process, commits. Postgres's is the snapshot (`pg_current_snapshot`):
 a transaction that committed was either running then (in its list) or started later (at
-or past its xmax), and its end changes one or the other. The mark is read before the
-page, so a commit between the two is seen as a change, never missed.
+or past its xmax), and its end changes one or the other. Postgres reads the page and the
+snapshot it reads in with one statement, so the mark is the page's own; SQLite's mark is
+read before the page, so a commit between the two is seen as a change, never missed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine, Row
 
-from target_khaos_control.channel.feed_statements import PAGE
+from target_khaos_control.channel.feed_statements import PAGE, PAGE_WITH_MARK
 
 log = logging.getLogger("reveni_khaos.channel")
 SNAPSHOT = "SELECT pg_current_snapshot()::text"
@@ -42,8 +43,8 @@ DATA_VERSION = "PRAGMA data_version"
 class _Page:
     after: int
     limit: int
-    mark: object  # the store's commit mark, read before the page
-    rows: Sequence[Row[Any]]  # as PAGE gives them: (reference, body, position)
+    mark: object  # the store's commit mark as of the page (None for an empty one on Postgres: never taken)
+    rows: Sequence[Row[Any]]  # as PAGE gives them: (reference, body, position), on Postgres with the mark
 
 
 class NextPage:
@@ -82,9 +83,14 @@ class NextPage:
 
     def _read(self, after: int, limit: int) -> _Page | None:
         try:
+            page = {"after": after, "limit": limit}
             with self._reading() as conn:
-                mark = self._mark(conn)
-                rows = conn.execute(PAGE, {"after": after, "limit": limit}).all()
+                if conn.dialect.name == "postgresql":  # one round trip: the page and its snapshot
+                    rows = conn.execute(PAGE_WITH_MARK, page).all()
+                    mark = rows[0].mark if rows else None
+                else:
+                    mark = self._mark(conn)
+                    rows = conn.execute(PAGE, page).all()
                 conn.rollback()  # no transaction left open (on Postgres, no snapshot held)
             return _Page(after, limit, mark, rows)
         except Exception:  # the next pull reads its page itself

@@ -160,12 +160,13 @@ def next_batch(
 def _page(
     conn: Connection, after: int, limit: int, moment: datetime, ahead: NextPage | None, mark: object
 ) -> tuple[Sequence[Row[Any]], bool]:
-    """The page after `after`, each as (reference, body, position), marked served, or
-    still to be (true): on Postgres a page read ahead is marked with the pull's log entry,
-    in one statement. One pull is one stretch of the feed, read under the feed's lock:
-    one UPDATE marks it. A re-requested document keeps that mark (Khaos said its import
-    failed); the rest become served. `mark` is the store's commit mark read under the
-    lock, when the pull has read it (Postgres's, with where we are)."""
+    """The page after `after`, each as (reference, body, position), and whether it is
+    still to be marked served: on Postgres a page read ahead is marked with the pull's log
+    entry, in one statement; any other is marked here. One pull is one stretch of the
+    feed, read under the feed's lock: one UPDATE marks it. A re-requested document keeps
+    that mark (Khaos said its import failed); the rest become served. `mark` is the
+    store's commit mark read under the lock, when the pull has read it (Postgres's, with
+    where we are)."""
     page = {"after": after, "limit": limit, "moment": moment}
     rows = ahead.take(conn, after, limit, mark) if ahead is not None else None
     postgres = conn.dialect.name == "postgresql"

@@ -16,12 +16,13 @@ from starlette.testclient import TestClient
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.channel.app import Channel
+from target_khaos_control.channel.feed_statements import TRY_FEED_LOCK
 from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import document_bodies, documents, open_store, pulls
 
 from tests.khaos_docs import MOMENT, feed_row
-from tests.servers import target_config
+from tests.servers import PostgresServer, target_config
 
 FIRST_CONTACT = "2019-12-31T12:00:00"
 
@@ -134,6 +135,27 @@ def test_a_pull_answered_from_a_page_read_ahead_prunes_the_pull_log(
     with any_store.connect() as conn:
         kept = conn.execute(sa.select(pulls.c.first_position).order_by(pulls.c.id)).scalars().all()
     assert kept == [3, 5]
+
+
+def test_a_pull_on_the_connection_that_read_ahead_holds_the_feeds_lock_to_its_commit(postgres: PostgresServer) -> None:
+    # given a Postgres store of one pooled connection, which just read a page ahead (in autocommit)
+    url = postgres.new_database()
+    open_store(url).dispose()
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        insert_documents(conn, [feed_row(n) for n in range(1, 6)])
+    ahead = NextPage(engine)
+    ahead.read_after(0, 2)
+    assert ahead.ahead is not None
+    assert ahead.ahead.result() is not None
+
+    # when a pull on that connection takes the feed's lock, its transaction still open
+    with engine.begin() as pull, sa.create_engine(url).connect() as other:
+        taken = pull.execute(TRY_FEED_LOCK).scalar()
+        # expect the lock held until the pull commits: nobody else takes it meanwhile
+        assert taken is True
+        assert other.execute(TRY_FEED_LOCK).scalar() is False
+    engine.dispose()
 
 
 @pytest.mark.parametrize("through", ["another connection", "the channel's own engine"])

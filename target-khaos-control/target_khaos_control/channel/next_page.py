@@ -91,7 +91,7 @@ class NextPage:
                 else:
                     mark = self._mark(conn)
                     rows = conn.execute(PAGE, page).all()
-                conn.rollback()  # no transaction left open (on Postgres, no snapshot held)
+                conn.rollback()  # no transaction left open (on SQLite; Postgres reads in autocommit)
             return _Page(after, limit, mark, rows)
         except Exception:  # the next pull reads its page itself
             log.exception("reading the feed's next page ahead failed; the next pull reads it itself")
@@ -108,9 +108,11 @@ class NextPage:
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """A connection to read with: on Postgres one from the pool; on SQLite the reader's own, held meanwhile."""
+        """A connection to read with: on Postgres one from the pool, autocommit; on SQLite the reader's own, held meanwhile."""
         if self.engine.dialect.name == "postgresql":
-            with self.engine.connect() as pooled:
+            # Autocommit: the page's one statement is its own transaction, with no BEGIN and
+            # ROLLBACK round trips around it.
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as pooled:
                 yield pooled
             return
         with self.own_lock:

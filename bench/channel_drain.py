@@ -34,7 +34,7 @@ from pathlib import Path
 import msgspec
 from sqlalchemy.engine import Engine
 from target_khaos_control.batch_writes import insert_documents
-from target_khaos_control.channel.feed_statements import PAGE_MARKED
+from target_khaos_control.channel.feed_statements import PAGE_MARKED, PAGE_WITH_MARK
 from target_khaos_control.khaos_documents import CustomerReturnImport
 from target_khaos_control.store import open_store
 
@@ -268,11 +268,15 @@ def plans(engine: Engine) -> None:
         "FROM documents WHERE feed_position > 500000 AND state = 'published'",
     }
     explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-    if engine.dialect.name == "postgresql":  # the page read and marked in one statement, as a pull runs it
-        marked = PAGE_MARKED.params(after=500_000, limit=PULL, moment=MOMENT)
-        queries["the page, read and marked served"] = str(
-            marked.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-        ).replace("%", "%%")
+    if engine.dialect.name == "postgresql":  # as a pull runs them: the page read and marked in one statement,
+        # or read ahead with its snapshot (then marked as "marking it served", with the pull's log entry)
+        statements = {
+            "the page, read and marked served": PAGE_MARKED.params(after=500_000, limit=PULL, moment=MOMENT),
+            "the next page read ahead, with its snapshot": PAGE_WITH_MARK.params(after=500_000, limit=PULL),
+        }
+        for what, statement in statements.items():
+            compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+            queries[what] = str(compiled).replace("%", "%%")
     with engine.connect() as conn:
         for what, query in queries.items():
             print(f"    plan, {what}:")

@@ -16,7 +16,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.exception_log import SCHEMA, ExceptionLog, ExceptionRecord, ExceptionStream, Subject
+from target_khaos_control.exception_log import (
+    SCHEMA,
+    ExceptionLog,
+    ExceptionRecord,
+    ExceptionStream,
+    Subject,
+    trace_key,
+)
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.store import exceptions, open_store
 
@@ -85,6 +92,28 @@ def test_the_same_exception_raised_again_is_counted_not_duplicated(engine: Engin
     (row,) = _rows(engine)
     assert (row.occurrences, row.message, row.owner) == (3, "No Khaos stock item for SKU 'CAP-2'", "warehouse")
     assert row.last_seen.replace(tzinfo=UTC) == NOW + timedelta(hours=1)
+
+
+def test_an_exception_raised_under_its_key_is_stored_as_raise_exception_stores_it(tmp_path: Path) -> None:
+    # given the same problem of a return, raised by raise_exception in one store and, keyed
+    # by trace_key (as the rules' problems are), by raise_keyed in another, twice each
+    keyed, whole = (open_store(f"sqlite:///{tmp_path / name}") for name in ("keyed.db", "whole.db"))
+    details = {"sku": "TEE-1", "price": Decimal("24.00")}
+    by_key, by_subject = ExceptionLog({}, NOW), ExceptionLog({}, NOW)
+    for message in ("TEE-1: tax 4.01", "TEE-1: tax 4.02"):
+        key = trace_key(Kind.VALUE_MISMATCH, "ret-1", "item-2", "GBP")
+        by_key.raise_keyed(key, Kind.VALUE_MISMATCH, "ret-1", "item-2", message, details, ruleset_hash="rules-1")
+        subject = Subject.of_return("ret-1", "item-2", "GBP")
+        by_subject.raise_exception(Kind.VALUE_MISMATCH, subject, message, details, ruleset_hash="rules-1")
+    for engine, log in ((keyed, by_key), (whole, by_subject)):
+        with engine.begin() as conn:
+            log.write(conn)
+
+    # expect the same row, filed under the return and item, the key with its part, seen twice
+    assert [tuple(row) for row in _rows(keyed)] == [tuple(row) for row in _rows(whole)]
+    (row,) = _rows(keyed)
+    assert (row.trace_key, row.return_id, row.item_id) == ("value_mismatch:ret-1:item-2:GBP", "ret-1", "item-2")
+    assert (row.message, row.occurrences, row.details) == ("TEE-1: tax 4.02", 2, '{"sku": "TEE-1", "price": "24.00"}')
 
 
 def test_a_subject_may_be_keyed_apart_from_where_it_is_filed(engine: Engine) -> None:

@@ -8,13 +8,19 @@ was before the fast path, on inputs built to hit both sides of every shortcut.
 from __future__ import annotations
 
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from target_khaos_control.documents import FORBIDDEN, KHAOS_TIME_ZONE, khaos_datetime, storable, xml_safe
+from msgspec import UNSET
+from target_khaos_control import reveni
+from target_khaos_control.documents import FORBIDDEN, KHAOS_TIME_ZONE, address, khaos_datetime, storable, text, xml_safe
 from target_khaos_control.khaos_documents import Address, Contact, DataItem, KhaosDocument, max_lengths, too_long
+from target_khaos_control.reveni import sent
+from target_khaos_control.rules.document_header import named, parties
 from target_khaos_control.rules.template_filters import _guarded, _lookup
 from target_khaos_control.rules.template_limits import MAX_INPUT, TemplateLimit, _weight
 from target_khaos_control.times import utc
@@ -111,6 +117,8 @@ def usual_form(draw: st.DrawFn) -> str:
 @example("2026-09-21T10:60:00Z")  # no such minute
 @example("2026-09-21T10:00:60Z")  # no such second
 @example("1847-12-01T00:00:00Z")  # the hour London left its mean time for GMT, 75 seconds in
+@example("2026-09-21T10-00:00Z")  # no colon after the hour
+@example("2026-09-21T10:00-00Z")  # nor after the minutes
 def test_khaos_datetime_gives_what_it_always_gave(value: str) -> None:
     """Given a timestamp in Reveni's usual form or near it, expect the same UK time, or the same error, as before."""
     assert outcome(khaos_datetime, value) == outcome(plain_khaos_datetime, value)
@@ -187,3 +195,71 @@ def test_lookup_refuses_what_it_always_refused(value: str, refused: bool) -> Non
             _lookup(variables, value, "customer_urns")
     else:
         assert _lookup(variables, value, "customer_urns") == ("CUST9" if value.startswith("cust") else None)
+
+
+def plain_parties(given: reveni.Address | None, first: Any, last: Any, email: Any) -> tuple[Address, Contact, bool]:
+    """The invoice address and contact as the header made them before `parties`, and whether `too_long` finds nothing."""
+    invoice = address(given, email or "")
+    contact = Contact(Forename=text(sent(first)), Surname=text(sent(last)), Email=text(sent(email)))
+    return invoice, contact, not too_long(invoice) and not too_long(contact)
+
+
+# Text of any length either side of Khaos's limits, with characters XML forbids or `isprintable` refuses.
+PARTY_TEXT = (
+    st.none() | st.just(UNSET) | st.text(alphabet=st.sampled_from(EDGES) | st.sampled_from("ab "), max_size=110)
+)
+
+
+@given(
+    st.none()
+    | st.builds(
+        reveni.Address,
+        line1=PARTY_TEXT,
+        line2=PARTY_TEXT,
+        city=PARTY_TEXT,
+        postcode=PARTY_TEXT,
+        country_code=PARTY_TEXT,
+    ),
+    PARTY_TEXT,
+    PARTY_TEXT,
+    PARTY_TEXT,
+)
+@example(reveni.Address(line1="1 High St", city="Leeds", postcode="LS1 1AA", country_code="GB"), "Amelia", "", None)
+@example(reveni.Address(line1="x" * 35, line2="y" * 36, city="Leeds", country_code="GB"), "A", "B", "a@b.co")
+@example(reveni.Address(line1="1 High St", city="Leeds", postcode="LS1 1AA\x00", country_code="GB"), "A", "B", "")
+@example(
+    reveni.Address(line1="1 High St", city="Leeds", postcode="LS1 1AA", country_code="GB"), "A" * 51, None, "e" * 101
+)
+def test_parties_are_the_address_and_contact_they_always_were(
+    given_address: reveni.Address | None, first: Any, last: Any, email: Any
+) -> None:
+    """Given any address, names and email (left out, null, empty, unprintable, over Khaos's
+    lengths), expect the same address and contact, and `fit` exactly when `too_long` finds nothing."""
+    assert parties(given_address, first, last, email) == plain_parties(given_address, first, last, email)
+
+
+@pytest.mark.parametrize("by", ["Name", "Code", "ID"])
+def test_a_sales_source_named_by_any_field_is_the_data_item_it_always_was(by: str) -> None:
+    """Given a rule set naming SalesSource by Name, Code or ID, expect the DataItem `DataItem(**{by: name})` makes."""
+    assert named(by, "REVENI") == DataItem(**{by: "REVENI"})
+    assert msgspec.json.encode(named(by, "REVENI")) == b'{"%s":"REVENI"}' % by.encode()
+
+
+@pytest.mark.parametrize(
+    ("tables", "found"),
+    [
+        ({"customer_urns": {"cust0009@example.com": "CUST9"}}, "CUST9"),
+        (MappingProxyType({"customer_urns": {"cust0009@example.com": "CUST9"}}), "CUST9"),  # a Mapping, no dict
+        ([("customer_urns", {})], "error"),  # no Mapping at all
+        ({"other": {}}, "error"),
+    ],
+    ids=["dict", "mapping", "list", "no such table"],
+)
+def test_lookup_reads_tables_given_as_any_mapping_and_refuses_anything_else(tables: Any, found: str) -> None:
+    """Given the tables as a dict, another Mapping, a list or without the table, expect the entry or `no table named`."""
+    variables: dict[str, Any] = {"tables": tables}
+    if found == "error":
+        with pytest.raises(ValueError, match="no table named 'customer_urns'"):
+            _lookup(variables, "cust0009@example.com", "customer_urns")
+    else:
+        assert _lookup(variables, "cust0009@example.com", "customer_urns") == found

@@ -22,10 +22,11 @@ from hypothesis import strategies as st
 from reveni_khaos_sandbox.reveni_data import ReturnGenerator
 from target_khaos_control.khaos_documents import Price
 from target_khaos_control.money import Pricing, paid_units
+from target_khaos_control.reveni import Refund
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.catalogue import StockItem
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.rules.refund_check import paid_total
+from target_khaos_control.rules.refund_check import Paid, paid_total
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO, ACME = ROOT / "rules" / "demo", ROOT / "rules" / "acme"  # gross prices, net prices
@@ -151,6 +152,13 @@ def test_a_line_at_one_price_is_sent_in_pennies_whatever_its_total_was_written_a
 
 def test_nothing_paid_of_a_kind_adds_up_to_nought_in_pennies() -> None:
     assert str(paid_total([])) == "0.00"
+
+
+def test_movements_add_up_in_order_from_nought_in_pennies_keeping_their_places() -> None:
+    # Given refunds of 5, 2.500 and -1.5 (as Reveni wrote them): 0.00 + 5 = 5.00, + 2.500 = 7.500, - 1.5 = 6.000.
+    movements: list[Paid] = [Refund(amount="5"), Refund(amount="2.500"), Refund(amount="-1.5")]
+    assert str(paid_total(movements)) == "6.000"
+    assert str(paid_total([Refund(amount="12")])) == "12.00"
 
 
 # --- refund against credit -----------------------------------------------------------

@@ -40,6 +40,11 @@ class Store:
             entries = [(record, self.ruleset.draft(record, self.catalogue)) for record in records]
             apply_returns(conn, entries, moment, routing=self.ruleset.routing)
 
+    def served(self) -> None:
+        """Khaos pulls every document published."""
+        with self.engine.begin() as conn:
+            conn.execute(documents.update().where(documents.c.state == "published").values(state="served"))
+
     def rows(self, table: sa.Table) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             query = sa.select(table).order_by(sa.text("rowid"))
@@ -159,3 +164,24 @@ def test_a_return_sent_as_stored_and_then_newer_in_one_batch_is_decided_on_the_n
     with store.engine.connect() as conn:
         kept = conn.execute(sa.select(return_versions.c.return_id, return_versions.c.seen_at)).all()
     assert [tuple(row) for row in kept] == [("ret-a", AS_READ_FIRST), ("ret-a", AS_READ_SECOND)]
+
+
+def test_items_accepted_after_two_pulls_go_in_a_third_document() -> None:
+    # given a return whose first two documents Khaos has pulled, one item each
+    store = Store()
+    rejected = {"status": "rejected"}  # not credited (yet)
+    store.sync(FIRST, {"id": "ret-a", "return_items": [{}, rejected, rejected]})
+    store.served()
+    store.sync(SECOND, {"id": "ret-a", "updated_at": "2026-11-21T09:00:00Z", "return_items": [{}, {}, rejected]})
+    store.served()
+
+    # when a newer version accepts its third item
+    store.sync(SECOND, {"id": "ret-a", "updated_at": "2026-11-22T09:00:00Z", "return_items": [{}, {}, {}]})
+
+    # expect that item alone in a third document, after the second (never a second "-2")
+    made = [(row["associated_ref"], row["sequence"], row["item_ids"]) for row in store.rows(documents)]
+    assert made == [
+        ("RV-ret-a", 1, '["item-1"]'),
+        ("RV-ret-a-2", 2, '["item-2"]'),
+        ("RV-ret-a-3", 3, '["item-3"]'),
+    ]

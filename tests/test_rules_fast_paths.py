@@ -13,9 +13,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from target_khaos_control.khaos_documents import DataItem
 from target_khaos_control.rules import load_ruleset
-from target_khaos_control.rules.engine import ReasonRule, by_reason
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.rules.templates import compile_text, environment
+from target_khaos_control.rules.reason_rules import ReasonRule, by_reason
+from target_khaos_control.rules.template_limits import MAX_INPUT
+from target_khaos_control.rules.templates import DIRECT_FILTERS, _direct, compile_condition, compile_text, environment
 from target_khaos_control.rules.validation import _item_findings, _plainly_good
 
 from tests.rulesets import write_rules
@@ -153,8 +154,20 @@ def test_a_usual_item_is_seen_good_at_once() -> None:
 @example(GOOD_ITEM | {"price": "99999999999999"})  # 14 digits: past the limit
 @example(GOOD_ITEM | {"quantity": True})  # true is no quantity, though Python counts it 1
 @example(GOOD_ITEM | {"exchange": {"sku": " "}})
+@example(GOOD_ITEM | {"id": "item\x01"})  # a control character: not printable, and searched for
+@example(GOOD_ITEM | {"sku": "\u3000"})  # an ideographic space is all space, as strip() reads it
 def test_an_item_seen_good_at_once_is_one_the_full_checks_pass(given_item: dict[str, Any]) -> None:
     assert not _plainly_good(given_item) or _item_findings(0, given_item) == []
+
+
+def test_an_id_the_quick_look_cannot_print_is_searched_for_control_characters() -> None:
+    # given: a tab and a zero-width space (neither printable, neither a control character), and a NUL
+    tabbed, zero_width, nul = (GOOD_ITEM | {"id": f"item{c}1"} for c in ("\t", "\u200b", "\x00"))
+
+    assert _plainly_good(tabbed)
+    assert _plainly_good(zero_width)
+    assert not _plainly_good(nul)
+    assert _item_findings(0, nul) == ["return_items[0].id is 'item\\x001': an id holds no control character"]
 
 
 def test_an_item_the_quick_look_doubts_still_gets_each_finding() -> None:
@@ -216,3 +229,75 @@ def test_a_template_of_one_name_the_return_lacks_fails_as_before() -> None:
     template = compile_text(environment(), "{{ refund_method }}")
     with pytest.raises(ValueError, match="'refund_method' is undefined in this return"):
         template({"id": "ret-1"})
+
+
+# --- a filter without arguments on text, without the guard's and Jinja's calls --------------------
+
+
+def outcome(function: Any, *args: Any) -> tuple[str, Any]:
+    """What a call gives: its result, or the kind of error it raises."""
+    try:
+        return "result", function(*args)
+    except Exception as error:  # the kind is what is compared
+        return "error", type(error).__name__
+
+
+@given(
+    name=st.sampled_from(DIRECT_FILTERS),
+    value=st.text(max_size=20)
+    | st.sampled_from(["x" * (MAX_INPUT - 1), "X" * MAX_INPUT, " Cust0001@Example.COM\t", "ǅ ß İ"])
+    | st.integers()
+    | st.none()
+    | st.just(Decimal("12.50"))
+    | st.lists(st.text(max_size=3), max_size=3),
+)
+@example(name="lower", value="x" * (MAX_INPUT - 1))  # the longest text the guard lets through
+@example(name="upper", value="x" * MAX_INPUT)  # one longer: refused
+def test_a_filter_on_a_field_gives_what_the_guarded_jinja_filter_gives(name: str, value: Any) -> None:
+    """Given any value (text either side of MAX_INPUT, numbers, None, a list), expect each filter
+    read without Jinja to give what the guarded filter gives, or raise the same kind of error."""
+    env = environment()
+    node = env.parse(f"{{{{ v | {name} }}}}").body[0].nodes[0]  # type: ignore[attr-defined]
+    reader = _direct(env, node)
+    assert callable(reader)
+    assert outcome(reader, {"v": value}) == outcome(env.filters[name], value)
+
+
+def test_a_lowered_email_is_looked_up_as_jinja_looks_it_up() -> None:
+    """Given the demo's URN template and a mixed-case email, expect the URN Jinja's render finds."""
+    env = environment()
+    source = "{{ customer.email | lower | lookup('customer_urns') }}"
+    given_variables: dict[str, Any] = {
+        "customer": {"email": " Cust0001@Example.COM"},
+        "tables": {"customer_urns": {" cust0001@example.com": "CUST0001"}},
+    }
+    assert compile_text(env, source)(given_variables) == "CUST0001"
+    assert env.from_string(source).render(**given_variables) == "CUST0001"
+
+
+@pytest.mark.parametrize(
+    "source", ["{{ true }}", "{{ false }}", "{{ 0 }}", "{{ 1 }}", "{{ '' }}", "{{ 'x' }}", "{{ none }}"]
+)
+def test_a_constant_condition_gives_what_jinja_gives_for_any_return(source: str) -> None:
+    """Given a condition of one constant, expect Jinja's answer, whatever the return's variables."""
+    env = environment()
+    condition = compile_condition(env, source)
+    expected = bool(env.compile_expression(source.strip("{} "))())
+    assert condition({}) is expected
+    assert condition({"refunded": True, "status": "accepted"}) is expected
+
+
+@given(
+    value=st.text(max_size=5)
+    | st.integers()
+    | st.booleans()
+    | st.none()
+    | st.just(Decimal("12.50"))
+    | st.lists(st.integers(), max_size=3)
+)
+def test_a_template_of_several_parts_writes_what_jinja_writes_for_any_value(value: Any) -> None:
+    """Given text around a field holding text, a number, true/false, None or a list, expect Jinja's text."""
+    env = environment()
+    source = "Return {{ id }}: {{ value }} ({{ value }})"
+    given_variables: dict[str, Any] = {"id": "ret-1", "value": value}
+    assert compile_text(env, source)(given_variables) == env.from_string(source).render(**given_variables).strip()

@@ -125,13 +125,29 @@ class ExceptionLog:
         """Open this exception, or count it seen again, owned and graded as the client routes
         its kind; its trace key."""
         key = subject.trace_key(kind)
+        self.raise_keyed(key, kind, subject.return_id, subject.item_id, message, details, ruleset_hash=ruleset_hash)
+        return key
+
+    def raise_keyed(
+        self,
+        key: str,
+        kind: Kind,
+        return_id: str,
+        item_id: str,
+        message: str,
+        details: Mapping[str, object] | None = None,
+        *,
+        ruleset_hash: str = "",
+    ) -> None:
+        """`raise_exception` under a trace key already made (`trace_key`), filed under this return and item."""
+        # A return's problems are keyed already (to merge causes): no Subject, no second key (issue 22).
         owner, severity = self.routing.route(kind)
         raised = {
             "kind": kind.value,
             "owner": owner,
             "severity": severity,
-            "return_id": subject.return_id,
-            "item_id": subject.item_id,
+            "return_id": return_id,
+            "item_id": item_id,
             "message": message,
             "details": details_text(details or {}),
             "ruleset_hash": ruleset_hash,
@@ -145,7 +161,6 @@ class ExceptionLog:
             write.update(raised)
             write["seen"] += 1
         self.status[key] = OPEN
-        return key
 
     def gone(self, trace_key: str, *, ruleset_hash: str | None = None) -> None:
         """An open exception no longer found: resolved (under the rules that no longer find it)."""

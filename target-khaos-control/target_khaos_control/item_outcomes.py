@@ -40,6 +40,7 @@ def waits_on(kind: Kind) -> str:
 _SKIP = f"{ItemOutcome.SKIP}:"  # the enum member formatted once, not for each skipped item
 
 
+@cache  # one text per warehouse verdict: there are three
 def skipped(verdict: str) -> str:
     """The outcome of an item whose warehouse verdict the rules do not credit."""
     return f"{_SKIP}{verdict}"

@@ -246,9 +246,13 @@ class Batch:
         self._note_problems(return_id, draft, resolve=False)
 
     def _place_lines(self, record: Sent, draft: Draft) -> None:
-        existing = sorted(self._documents(draft.return_id), key=_by_sequence)
-        already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
-        open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
+        existing = self._documents(draft.return_id)
+        already_sent: set[str] = set()
+        open_doc = None
+        if existing:  # most new returns have none: nothing sent, nothing open, nothing to sort
+            existing = sorted(existing, key=_by_sequence)
+            already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
+            open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
         to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
         position = self.positions.get(draft.return_id)
         if position is not None and draft.decided:
@@ -266,7 +270,7 @@ class Batch:
                 self._set_state(open_doc, SUPERSEDED, hold_reason="")
             return
         if open_doc is None:
-            sequence = max((doc.sequence for doc in existing), default=0) + 1
+            sequence = existing[-1].sequence + 1 if existing else 1  # sorted by sequence above
             ref = associated_ref(draft.return_id, sequence)
             # Its values whole, in one dict: the columns that name it, then those set below.
             values: dict[str, object] = {
@@ -317,18 +321,20 @@ class Batch:
                 problem = replace(problem, message=f"{current[key].message}; {problem.message}")
             current[key] = problem
         known = self.exception_keys.setdefault(return_id, set())
-        settled = self._settled_by_person([key for key, p in current.items() if p.kind in SETTLED_IN_KHAOS])
+        settling = [key for key, p in current.items() if p.kind in SETTLED_IN_KHAOS]
+        settled = self._settled_by_person(settling) if settling else set()
+        log, ruleset_hash = self.exception_log, draft.ruleset_hash
         for key, problem in current.items():
-            if key in settled:
-                known.add(key)
-                continue
-            self.exception_log.raise_exception(
-                problem.kind,
-                Subject.of_return(return_id, problem.item_id, problem.part),
-                problem.message,
-                problem.details,
-                ruleset_hash=draft.ruleset_hash,
-            )
+            if key not in settled:  # keyed above as Subject.of_return(return_id, item, part) keys it
+                log.raise_keyed(
+                    key,
+                    problem.kind,
+                    return_id,
+                    problem.item_id,
+                    problem.message,
+                    problem.details,
+                    ruleset_hash=ruleset_hash,
+                )
             known.add(key)
         for key in known - set(current) if resolve else ():
             # The reconciliation's own findings are its to resolve, not the rules'.

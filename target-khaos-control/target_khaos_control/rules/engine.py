@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from jinja2 import TemplateError
-from msgspec import UNSET
 
 from target_khaos_control.documents import Draft, Line, Problem, storable
 from target_khaos_control.exception_kinds import Kind, Owner
@@ -32,9 +31,10 @@ from target_khaos_control.reveni import Return, ReturnItem, Sent, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.document_header import DocumentHeader
 from target_khaos_control.rules.item_pricing import ItemPricing
+from target_khaos_control.rules.reason_rules import ReasonMatching, ReasonRule, by_reason, certain, reason_code
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
 from target_khaos_control.rules.refund_check import ZERO, RefundCheck, paid_total
-from target_khaos_control.rules.stock_codes import StockCodes
+from target_khaos_control.rules.stock_codes import StockCodes, without_barcode
 from target_khaos_control.rules.template_context import NAMES as TEMPLATE_FIELDS
 from target_khaos_control.rules.template_context import Variables, variables_of
 from target_khaos_control.rules.templates import TemplateFailed
@@ -48,56 +48,6 @@ class Deduction:
     stock_code: str
     khaos_reason: str
     tax_code: str
-
-
-@dataclass(frozen=True)
-class ReasonRule:
-    """One entry of `reasons:`: which items it matches, and the Khaos reason and disposition they get."""
-
-    reasons: frozenset[str] | None
-    verdicts: frozenset[str] | None
-    reject_reasons: frozenset[str] | None
-    when: Callable[[Variables], bool] | None
-    khaos_reason: str
-    disposition: str
-    site: str
-
-    def matches(self, item: ReturnItem, variables: Variables) -> bool:
-        """Whether this item, with the return's variables, meets every condition the rule gives."""
-        return (
-            (self.reasons is None or reason_code(item) in self.reasons)
-            and (self.verdicts is None or item.status in self.verdicts)
-            and (self.reject_reasons is None or item.reject_reason in self.reject_reasons)
-            and (self.when is None or self.when({**variables, "item": item}))
-        )
-
-    def meets(self, item: ReturnItem, with_item: Variables) -> bool:
-        """`matches` for an item whose reason this rule names: the verdict, the reject reason
-        and `when`, given the return's variables with `item` in them."""
-        return (
-            (self.verdicts is None or item.status in self.verdicts)
-            and (self.reject_reasons is None or item.reject_reason in self.reject_reasons)
-            and (self.when is None or self.when(with_item))
-        )
-
-
-def by_reason(rules: list[ReasonRule]) -> dict[str, tuple[ReasonRule, ...]] | None:
-    """The rules naming each reason code, in the rules' order (so the first match is the
-    same); None when a rule names no reason (it would match every code) or there is none."""
-    if not rules or any(rule.reasons is None for rule in rules):
-        return None
-    codes = {code for rule in rules for code in rule.reasons or ()}
-    return {code: tuple(rule for rule in rules if rule.reasons and code in rule.reasons) for code in codes}
-
-
-def reason_code(item: ReturnItem) -> str | None:
-    """The item's Reveni reason code (null reads None): an item without a reason cannot be read."""
-    reason = item.return_reason
-    if reason:  # read for each rule an item is matched against: kept to one call
-        code = reason.code
-        if code is not UNSET:
-            return code
-    raise KeyError("code" if reason else "return_reason")
 
 
 @dataclass(frozen=True)
@@ -149,10 +99,22 @@ class RuleSet:
     template_variables: Callable[[Return], Variables] = field(init=False, repr=False, compare=False)
     # `reasons` by reason code: an item is tried against its reason's rules only (`by_reason`).
     reasons_by_code: dict[str, tuple[ReasonRule, ...]] | None = field(init=False, repr=False, compare=False)
+    # The rule a reason code's items all match, where its first rule has no condition (`certain`).
+    certain_reasons: dict[str, ReasonRule] = field(init=False, repr=False, compare=False)
+    # `tax_rules` by rate: only a rule of the item's rate can match it (equal Decimals hash alike).
+    tax_rules_by_rate: dict[Decimal, tuple[TaxRule, ...]] = field(init=False, repr=False, compare=False)
+    # `sku_mapping` but Barcode: how Khaos finds a stock code sent as it is, not as an EAN.
+    mapping_but_barcode: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        """Index the reason rules by code, and make the reading of the templates' fields, once, as they are loaded."""
+        """Index the reason and tax rules, and make the reading of the templates' fields, once, as they are loaded."""
         self.reasons_by_code = by_reason(self.reasons)
+        self.certain_reasons = certain(self.reasons_by_code)
+        self.mapping_but_barcode = without_barcode(self.sku_mapping)
+        self.tax_rules_by_rate = {
+            rate: tuple(rule for rule in self.tax_rules if rule.rate == rate)
+            for rate in {r.rate for r in self.tax_rules}
+        }
         self.template_variables = variables_of(self.template_fields)
 
     def problem(
@@ -216,7 +178,7 @@ def _item_ids(record: Sent) -> list[str]:
 
 
 @dataclass
-class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
+class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMatching):
     rules: RuleSet
     record: Return  # the Reveni return, typed: mypy checks each field the rules read
     catalogue: Catalogue
@@ -225,6 +187,7 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
     foreign: dict[str, Decimal] = field(default_factory=dict)  # paid in another currency than the return's
     # Every returned item's SourceReference: made once a return (its source order is known by then).
     source: OrderReference | None = None
+    tax_place: tuple[str | None, str | None] | None = None  # the return's country and currency, for `_tax`
 
     def run(self) -> None:
         record, rules, draft = self.record, self.rules, self.draft
@@ -259,14 +222,21 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         draft.settled, draft.tolerance = settled, rules.value_tolerance
         lines = draft.lines
         if lines:  # every line's credit, the deduction's too: no line is added after it
-            credit = draft.credit
-            variables["every_line_accepted"] = all(line.accepted for line in lines)
+            credit, accepted = ZERO, True  # `draft.credit` and `all(line.accepted ...)`, in one loop
+            for line in lines:
+                credit += line.credit
+                accepted = accepted and line.accepted
+            variables["every_line_accepted"] = accepted
             variables["credited_amount"] = credit
             draft.process = rules.process_when(variables)
         else:  # nothing to credit: Khaos processes nothing, and `process_when` is not asked
             credit = ZERO
         self._check_refund_against_credit(credit)
-        if draft.process and any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems):
+        if (
+            draft.process
+            and draft.problems
+            and any(not p.blocking and p.kind.owner == Owner.FINANCE for p in draft.problems)
+        ):
             draft.process = False  # a flagged figure waits for a person to approve the credit
 
     def _item(self, item: ReturnItem, variables: Variables) -> None:
@@ -282,8 +252,11 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
         stock = self.catalogue.current(sku)  # read once: for Reveni's tax and for Khaos's rate
         reveni_rate = Decimal(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
+        paid = Decimal(item.total) if item.total else None  # read once, for the tax check and the price
         problems: list[Problem] = []
-        for found in (self._reason(item, rule, failed), self._tax(item, reveni_rate, stock), sku_problem):
+        # A rule found by the item's reason code read that code and leaves no problem: `_reason` is not asked.
+        reason = None if rule is not None and rules.reasons_by_code is not None else self._reason(item, rule, failed)
+        for found in (reason, self._tax(item, reveni_rate, stock, paid), sku_problem):
             if found is not None:  # a loop, not a comprehension: Python 3.11 makes a function for one
                 problems.append(found)
         exchange = item.exchange or None
@@ -311,30 +284,32 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
                 return
         assert rule is not None  # no rule matched is a blocking problem (`_reason`)
         quantity = required(item.quantity, "quantity")
-        paid = Decimal(required(item.total, "total"))
+        paid = required(paid, "total")
         returned = rules.pricing.price(paid, quantity, rate)
         credit = credited(returned)  # read for the line and for a lost penny: added up once
         swapped = self._exchange_prices(item, exchange, swap_sku, rate) if exchange else []
         source = self.source
         if source is None:
             source = self.source = OrderReference(SourceOrder=OrderRef(**draft.source_order))
+        returned_items = []
+        for part in returned:  # a loop, not a comprehension: Python 3.11 makes a function for one
+            returned_items.append(
+                ReturnedItem(
+                    SKU=sku,
+                    Mapping=self._mapping(sku),
+                    Quantity=part.quantity,
+                    ReturnReason=DataItem(ID=rule.khaos_reason),
+                    SourceReference=source,
+                    UnitPrice=Price(**part.price),
+                )
+            )
         draft.lines.append(
             Line(
                 item_id,
-                [
-                    ReturnedItem(
-                        SKU=sku,
-                        Mapping=self._mapping(sku),
-                        Quantity=part.quantity,
-                        ReturnReason=DataItem(ID=rule.khaos_reason),
-                        SourceReference=source,
-                        UnitPrice=Price(**part.price),
-                    )
-                    for part in returned
-                ],
+                returned_items,
                 self._exchange_items(swap_sku, swapped) if swapped else [],
                 accepted=verdict == "accepted",
-                credit=credit - credited(swapped),
+                credit=credit - credited(swapped) if swapped else credit,  # less nothing: the same Decimal
                 disposition=rule.disposition,
             )
         )
@@ -351,42 +326,3 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes):
             )
             for part in swapped
         ]
-
-    def _matching(self, item: ReturnItem, variables: Variables) -> tuple[ReasonRule | None, TemplateFailed | None]:
-        """The first reason rule the item matches (the Khaos reason and disposition it gets), or
-        None; or the rules' template that failed on the way, kept for the item's outcome."""
-        try:
-            return self._first_match(item, variables), None
-        except TemplateFailed as failed:  # the rules' fault; the item's own outcome reports it if it matters
-            return None, failed
-
-    def _first_match(self, item: ReturnItem, variables: Variables) -> ReasonRule | None:
-        indexed = self.rules.reasons_by_code
-        if indexed is None:  # a rule matching any reason: each rule in turn
-            return next((r for r in self.rules.reasons if r.matches(item, variables)), None)
-        with_item = variables  # the item joins them for the first `when`: made once, and never without one
-        for rule in indexed.get(reason_code(item), ()):  # type: ignore[arg-type]  # None names no rule
-            if rule.when is not None and with_item is variables:
-                with_item = {**variables, "item": item}
-            if rule.meets(item, with_item):
-                return rule
-        return None
-
-    def _reason(self, item: ReturnItem, rule: ReasonRule | None, failed: TemplateFailed | None) -> Problem | None:
-        code = reason_code(item)  # an item without a reason is unreadable, before any template's failure
-        if failed is not None:
-            raise failed
-        if rule is not None:
-            return None
-        if any(r.reasons is None or code in r.reasons for r in self.rules.reasons):
-            return Problem(
-                Kind.UNMAPPED_DISPOSITION,
-                "",
-                f"Reason {code!r} with verdict {sent(item.status)!r} "
-                f"(reject reason {sent(item.reject_reason)!r}) matches no rule",
-            )
-        return Problem(
-            Kind.UNKNOWN_REASON,
-            "",
-            f"Return reason {code!r} is not in the rules: decide its Khaos reason and disposition",
-        )

@@ -29,7 +29,8 @@ from target_khaos_control.money import Pricing
 from target_khaos_control.reveni import STATUSES as STATUSES
 from target_khaos_control.reveni import VERDICTS as VERDICTS
 from target_khaos_control.rules import templates
-from target_khaos_control.rules.engine import ReasonRule, RuleSet
+from target_khaos_control.rules.engine import RuleSet
+from target_khaos_control.rules.reason_rules import ReasonRule
 from target_khaos_control.rules.rules_document import ReasonEntry, RulesDocument
 from target_khaos_control.rules.rules_file import MAX_BYTES as MAX_BYTES
 from target_khaos_control.rules.rules_file import MAX_NODES as MAX_NODES

@@ -6,7 +6,7 @@ invites a second credit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,7 @@ from msgspec import UNSET
 
 from target_khaos_control.documents import Draft, Line
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.item_outcomes import ungraded_items, waiting_items
+from target_khaos_control.item_outcomes import UNGRADED, ItemOutcome
 from target_khaos_control.khaos_documents import DataItem, ItemMapping, OrderRef, OrderReference, Price, ReturnedItem
 from target_khaos_control.money import credited
 from target_khaos_control.reveni import ExchangePayment, Refund, Return, ReturnItem
@@ -26,14 +26,28 @@ if TYPE_CHECKING:
 
 DEDUCTION = "(deduction)"  # the line id of what Reveni kept back from a refund
 Paid = Refund | ExchangePayment  # a money movement, typed
+# An outcome waiting on an exception (`waits_on`): the only outcomes starting with the word.
+_WAITING = f"{ItemOutcome.EXCEPTION}:"
 ZERO = Decimal("0.00")  # nothing paid or credited; a Decimal is never changed, so one serves every return
 
 
 def paid_total(movements: list[Paid]) -> Decimal:
     """The movements' amounts added up (as `refunded.total` adds up a record's)."""
-    if not movements:  # most returns: none of this kind
-        return ZERO
-    return sum((Decimal(str(m.amount)) for m in movements), ZERO)
+    total = ZERO  # as `sum(..., ZERO)` adds, in order: a loop costs less than its generator
+    for movement in movements:
+        total += Decimal(str(movement.amount))
+    return total
+
+
+def _waiting_and_ungraded(outcomes: Iterable[str]) -> tuple[int, int]:
+    """`waiting_items` and `ungraded_items` of the outcomes a draft made, counted in one loop."""
+    waiting = ungraded = 0
+    for outcome in outcomes:
+        if outcome.startswith(_WAITING):
+            waiting += 1
+        elif outcome == UNGRADED:
+            ungraded += 1
+    return waiting, ungraded
 
 
 class RefundCheck:
@@ -54,11 +68,15 @@ class RefundCheck:
             return []
         currency = self.draft.currency
         # A typed amount is text Reveni's pattern passed (`reveni.Money`: always a number), or left out or null.
-        found = [m for m in given if m.status == "completed" and type(m.amount) is str]
-        foreign: dict[str, list[Paid]] = {}
-        for movement in found:
-            if str(movement.currency or currency) != currency:
-                foreign.setdefault(str(movement.currency or currency), []).append(movement)
+        found: list[Paid] = []  # completed, in the return's currency
+        foreign: dict[str, list[Paid]] = {}  # completed, in another: by currency, in the order first paid
+        for movement in given:  # one loop, no comprehension: most returns have one refund
+            if movement.status == "completed" and type(movement.amount) is str:
+                paid_in = str(movement.currency or currency)
+                if paid_in == currency:
+                    found.append(movement)
+                else:
+                    foreign.setdefault(paid_in, []).append(movement)
         for paid_in, movements in foreign.items():
             paid = ", ".join(
                 f"{m.amount} {paid_in} ({key[:-1].replace('_', ' ')} {'?' if m.id is UNSET else m.id})"
@@ -74,9 +92,7 @@ class RefundCheck:
                 )
             )
             self.foreign[paid_in] = self.foreign.get(paid_in, Decimal("0.00")) + paid_total(movements)
-        if not foreign:  # most returns: all paid in the return's currency
-            return found
-        return [m for m in found if str(m.currency or currency) == currency]
+        return found
 
     def _deduct(self, settled: bool) -> None:
         """Reveni kept part of a settled refund back (a return fee, a deduction for damage):
@@ -120,7 +136,12 @@ class RefundCheck:
         for item in items:
             if item.status == "pending":
                 return False
-        return not waiting_items(self.draft.outcomes.values())
+        # `waiting_items` without its count: the first item waiting answers (read by its prefix, as
+        # `_waiting_and_ungraded` reads it; a loop: all() of a generator costs more).
+        for outcome in self.draft.outcomes.values():  # noqa: SIM110
+            if outcome.startswith(_WAITING):
+                return False
+        return True
 
     def _check_refund_against_credit(self, asked: Decimal) -> None:
         """Σ completed refunds against Σ credits the documents ask for, in the return's
@@ -132,8 +153,7 @@ class RefundCheck:
         if draft.hold_reason or abs(difference) <= rules.value_tolerance:
             return
         currency = draft.currency
-        waiting = waiting_items(draft.outcomes.values())
-        ungraded = ungraded_items(draft.outcomes.values())
+        waiting, ungraded = _waiting_and_ungraded(draft.outcomes.values())
         if waiting:
             advice = f"{waiting} item(s) wait on other exceptions and follow once those are fixed."
         elif ungraded:
@@ -162,16 +182,12 @@ class RefundCheck:
                 f"Reveni paid {difference} {currency} more than the credit (an item rejected after an instant "
                 "refund, or a refund beyond the goods): recover it, or credit it by hand in Khaos."
             )
+        refunded, asked_for, differs = str(draft.refunded), str(credit), str(difference)  # each written twice
         draft.problems.append(
             rules.problem(
                 Kind.REFUND_CREDIT_DIFFERENCE,
-                f"Reveni refunded {draft.refunded} {currency}; the credit asks Khaos for {credit} {currency}, "
-                f"a difference of {difference} {currency}. {advice}",
-                details={
-                    "currency": currency,
-                    "refunded": str(draft.refunded),
-                    "credited": str(credit),
-                    "difference": str(difference),
-                },
+                f"Reveni refunded {refunded} {currency}; the credit asks Khaos for {asked_for} {currency}, "
+                f"a difference of {differs} {currency}. {advice}",
+                details={"currency": currency, "refunded": refunded, "credited": asked_for, "difference": differs},
             )
         )

@@ -9,7 +9,8 @@ from typing import Any
 from target_khaos_control.exception_kinds import KINDS
 from target_khaos_control.reveni import STATUSES, VERDICTS
 from target_khaos_control.rules import templates
-from target_khaos_control.rules.engine import Deduction, ReasonRule, TaxRule
+from target_khaos_control.rules.engine import Deduction, TaxRule
+from target_khaos_control.rules.reason_rules import ReasonRule
 from target_khaos_control.rules.rules_document import (
     Deductions,
     Khaos,

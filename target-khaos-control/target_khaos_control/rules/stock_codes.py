@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING
 
 from target_khaos_control.documents import Draft, Problem
@@ -15,8 +14,7 @@ if TYPE_CHECKING:
     from target_khaos_control.rules.engine import RuleSet
 
 
-@cache  # one answer per rule set's mapping, worked out once
-def _without_barcode(mapping: tuple[str, ...]) -> tuple[str, ...]:
+def without_barcode(mapping: tuple[str, ...]) -> tuple[str, ...]:
     """The rules' mapping types but Barcode (or all of them, if Barcode is the only one)."""
     return tuple(kind for kind in mapping if kind != "Barcode") or mapping
 
@@ -32,15 +30,10 @@ class StockCodes:
 
     def _stock_code(self, sku: str, ean: str | None) -> tuple[str, Problem | None]:
         code, problem = self._find_stock(sku, ean)
-        self.mappings[code] = self._mapping_types(code, ean)
+        # Khaos looks up the SKU by each Mapping in turn (README L479-480); a Barcode
+        # mapping searches the barcodes for the SKU itself, so it goes only with an EAN.
+        self.mappings[code] = ("Barcode",) if ean and code == ean else self.rules.mapping_but_barcode
         return code, problem
-
-    def _mapping_types(self, sent: str, ean: str | None) -> tuple[str, ...]:
-        """Khaos looks up the SKU by each Mapping in turn (README L479-480); a Barcode
-        mapping searches the barcodes for the SKU itself, so it goes only with an EAN."""
-        if ean and sent == ean:
-            return ("Barcode",)
-        return _without_barcode(self.rules.sku_mapping)
 
     def _find_stock(self, sku: str, ean: str | None) -> tuple[str, Problem | None]:
         rules, catalogue = self.rules, self.catalogue

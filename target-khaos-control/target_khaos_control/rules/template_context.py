@@ -62,7 +62,7 @@ def variables_of(names: tuple[str, ...]) -> Callable[[Return], Variables]:
         values = read(reveni_return)
         if UNSET in values:  # a field Reveni left out: not there
             return {name: value for name, value in zip(names, values, strict=True) if value is not UNSET}
-        return dict(zip(names, values, strict=True))
+        return dict(zip(names, values, strict=False))  # one value per name (attrgetter's): not checked again
 
     return of
 

@@ -186,8 +186,29 @@ def _direct(env: SandboxedEnvironment, node: nodes.Node) -> Part | None:
         return lambda variables: _lookup(variables, inner(variables), table)
     if node.name in DIRECT_FILTERS:
         function = env.filters[node.name]
+        on_text = None if args else _ON_TEXT[node.name]
+        if on_text is not None:
+            return _on_text(inner, on_text, function)
         return lambda variables: function(inner(variables), *args)
     return None
+
+
+# What each of DIRECT_FILTERS does to text (Jinja's own is `soft_str(value).lower()` ..., and
+# `soft_str` gives text back as it is): called without the guard's and Jinja's two calls.
+_ON_TEXT: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": str.upper, "trim": str.strip, "string": str}
+
+
+def _on_text(inner: Reader, on_text: Callable[[str], str], guarded: Callable[..., Any]) -> Reader:
+    """A filter without arguments on what `inner` reads: text the guard lets through (shorter
+    than MAX_INPUT, as `_guarded` measures one text) in one step, anything else through `guarded`."""
+
+    def read(variables: Variables) -> Any:
+        value = inner(variables)
+        if type(value) is str and len(value) < MAX_INPUT:
+            return on_text(value)
+        return guarded(value)
+
+    return read
 
 
 def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
@@ -205,11 +226,13 @@ def _joined(name: str, parts: list[Part]) -> Callable[[Variables], str]:
     def render(variables: Variables) -> str:
         try:
             if only is not None:
-                written = _written(only(variables))
+                value = only(variables)
+                written = value if type(value) is str else _written(value)  # text, as most is: no call
             else:
                 pieces = texts.copy()
                 for at, read in readers:
-                    pieces[at] = _written(read(variables))
+                    value = read(variables)
+                    pieces[at] = value if type(value) is str else _written(value)
                 written = "".join(pieces)
         except SecurityError as error:
             raise TemplateFailed(name, str(error)) from None
@@ -354,8 +377,11 @@ def compile_condition(env: SandboxedEnvironment, source: str, name: str = "condi
         and not isinstance(body[0].nodes[0], nodes.TemplateData)
     ):
         raise TemplateProblem("a condition is one expression in {{ ... }}")
+    if isinstance(body[0].nodes[0], nodes.Const):  # `{{ true }}`: one answer for every return, found once
+        answer = bool(body[0].nodes[0].value)
+        return lambda variables: answer
     direct = _direct(env, body[0].nodes[0])
-    if callable(direct):  # `{{ true }}`, `{{ every_line_accepted }}`: no render needed
+    if callable(direct):  # `{{ every_line_accepted }}`: no render needed
         return lambda variables: bool(_guard(name, direct, variables))
     assign = nodes.Assign(nodes.Name("result", "store"), body[0].nodes[0], lineno=1)
     expression = TemplateExpression(env.from_string(_bounded(env, nodes.Template([assign], lineno=1))), False)

@@ -78,38 +78,38 @@ def _item_findings(n: int, item: dict[str, Any]) -> list[str]:
 def _plainly_good(item: dict[str, Any]) -> bool:
     """Whether `_item_findings` would find nothing, seen at once: True only where each of its
     checks surely passes (an amount plainly written, a whole-number quantity), else it runs."""
-    item_id, exchange = item.get("id"), item.get("exchange")
+    # Each check written out, not called: this runs for every item of every return.
+    item_id, quantity, sku = item.get("id"), item.get("quantity"), item.get("sku")
+    price, total = item.get("price"), item.get("total")
+    if not (
+        type(quantity) is int
+        and 1 <= quantity <= MAX_QUANTITY
+        and type(price) is str
+        and _plain_amount(price) is not None
+        and type(total) is str
+        and _plain_amount(total) is not None
+        and isinstance(sku, str)
+        and sku != ""
+        and not sku.isspace()  # `sku.strip()` is not empty, without making the stripped copy
+        # A printable id holds no control character; any other is searched as `_controls` does.
+        and (not isinstance(item_id, str) or item_id.isprintable() or not CONTROL.search(item_id))
+    ):
+        return False
+    exchange = item.get("exchange")
+    if not isinstance(exchange, dict):
+        return True
+    sku, quantity, price = exchange.get("sku"), exchange.get("quantity"), exchange.get("price")
     return (
-        not (isinstance(item_id, str) and CONTROL.search(item_id))
-        and _plain_quantity(item.get("quantity"))
-        and _plain_amount(item.get("price"))
-        and _plain_amount(item.get("total"))
-        and _plain_sku(item.get("sku"))
-        and (
-            not isinstance(exchange, dict)
-            or (
-                _plain_sku(exchange.get("sku"))
-                and (exchange.get("quantity") is None or _plain_quantity(exchange["quantity"]))
-                and (exchange.get("price") is None or _plain_amount(exchange["price"]))
-            )
-        )
+        isinstance(sku, str)
+        and sku != ""
+        and not sku.isspace()
+        and (quantity is None or (type(quantity) is int and 1 <= quantity <= MAX_QUANTITY))
+        and (price is None or (type(price) is str and _plain_amount(price) is not None))
     )
 
 
 # An amount `_price` surely passes: text of at most MAX_DIGITS + 1 digits before an optional point.
-PLAIN_AMOUNT = re.compile(rf"[0-9]{{1,{MAX_DIGITS + 1}}}(?:\.[0-9]+)?")
-
-
-def _plain_amount(value: Any) -> bool:
-    return type(value) is str and PLAIN_AMOUNT.fullmatch(value) is not None
-
-
-def _plain_quantity(value: Any) -> bool:
-    return type(value) is int and 1 <= value <= MAX_QUANTITY
-
-
-def _plain_sku(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
+_plain_amount = re.compile(rf"[0-9]{{1,{MAX_DIGITS + 1}}}(?:\.[0-9]+)?").fullmatch
 
 
 def _sku(field: str, value: Any) -> list[str]:

@@ -352,7 +352,8 @@ BUSY_MS = 10_000  # how long a write on SQLite waits out another writer before i
 # every ten batches or so copies a page many batches rewrote once (issue 22).
 # Into a 500k store a 64-128 MB cache, a 2 GB mmap or a 256 MB WAL saved no CPU (issue 22
 # round 2): each new return dirties ~6 random index pages whatever the cache holds; nor did
-# batches of 2,000 or 5,000 (48 / 128 MB cache: +56 / +183 MB peak) in round 3.
+# batches of 2,000 or 5,000 (48 / 128 MB cache: +56 / +183 MB peak) in round 3; 8 KB pages
+# (round 4) cut a new store's system time a little and left the 100k ratio as it was.
 CACHE_KB = 16_384  # each connection's page cache, at most
 WAL_PAGES = 32_768  # the WAL a commit checkpoints past: 128 MB (SQLite's default is 1,000 pages)
 LOCK_POLL_SECONDS = 0.001

@@ -1,4 +1,4 @@
-"""A document's body is keyed by its document's id, given in order (migration 0023): a new
+"""A document's body is keyed by its document's id, given in order (migration 0022): a new
 body is appended, never written into a random page of an index of `RV-<id>` references.
 A store from before keeps every body under its document, and a downgrade puts them back."""
 

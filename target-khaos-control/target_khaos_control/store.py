@@ -93,7 +93,7 @@ returns_with_records = reveni_returns.join(return_versions, return_versions.c.id
 documents = sa.Table(
     "documents",
     metadata,
-    # Its row number, given in order (next_ids): what its body is keyed by (migration 0023).
+    # Its row number, given in order (next_ids): what its body is keyed by (migration 0022).
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("associated_ref", FreeText, nullable=False, unique=True),
     sa.Column("return_id", FreeText, nullable=False),
@@ -123,7 +123,7 @@ sa.Index("ix_documents_follow_ups", documents.c.return_id, sqlite_where=FOLLOW_U
 # apart from `documents`, so a pull marking its documents served rewrites only their small
 # rows (migrations 0016, 0019). A body is written with its document, in the same
 # transaction; only the target changes it. Keyed by its document's id, given in order: a new
-# body is appended, where its random `RV-<id>` wrote a page of an index each (migration 0023).
+# body is appended, where its random `RV-<id>` wrote a page of an index each (migration 0022).
 document_bodies = sa.Table(
     "document_bodies",
     metadata,

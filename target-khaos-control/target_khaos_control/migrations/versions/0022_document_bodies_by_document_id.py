@@ -11,7 +11,7 @@ On SQLite both tables are built again (a primary key cannot change in place), `d
 numbered in the order its rows were written; on Postgres they change in place, keeping
 `documents`' fill factor (migration 0019).
 
-Revision ID: 0023
+Revision ID: 0022
 Revises: 0021
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
+revision = "0022"
 down_revision = "0021"
 branch_labels = None
 depends_on = None
@@ -108,21 +108,21 @@ def upgrade() -> None:
         op.create_foreign_key(None, "document_bodies", "documents", ["document_id"], ["id"])
         return
     new = _documents(
-        "documents_0023",
+        "documents_0022",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("associated_ref", sa.Text, nullable=False, unique=True),
     )
     in_order = sa.select(*OLD_DOCUMENTS.c).order_by(sa.literal_column("rowid"))  # numbered as they were written
     op.execute(new.insert().from_select(COLUMNS, in_order))
     bodies = _bodies(
-        "document_bodies_0023", sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), primary_key=True)
+        "document_bodies_0022", sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), primary_key=True)
     )
     old = OLD_BODIES.c
     moved = sa.select(new.c.id, old.body, old.lines).join_from(
         OLD_BODIES, new, new.c.associated_ref == old.associated_ref
     )
     op.execute(bodies.insert().from_select(["document_id", "body", "lines"], moved.order_by(new.c.id)))
-    _swap_in("documents_0023", "document_bodies_0023")
+    _swap_in("documents_0022", "document_bodies_0022")
 
 
 def downgrade() -> None:

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from sqlalchemy.engine import Engine
@@ -117,13 +118,16 @@ def build(engine: Engine, count: int) -> float:
     if engine.dialect.name == "postgresql":
         raw, names = engine.raw_connection(), columns()
         try:
-            with raw.cursor() as cursor, cursor.copy(f"COPY documents ({', '.join(names)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                for row in rows(count):
-                    copy.write_row([row[name] for name in names])
-            bodies = ["associated_ref", *BODY_COLUMNS]
-            with raw.cursor() as cursor, cursor.copy(f"COPY document_bodies ({', '.join(bodies)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                for row in rows(count):
-                    copy.write_row([row[name] for name in bodies])
+            copying: Any = raw.cursor()  # psycopg's, with COPY, which the DB-API does not name
+            # Each document's id is its number (a new store's), its body keyed by it; the sequence moved past them.
+            with copying as cursor:
+                with cursor.copy(f"COPY documents (id, {', '.join(names)}) FROM STDIN") as copy:
+                    for n, row in enumerate(rows(count), 1):
+                        copy.write_row([n, *(row[name] for name in names)])
+                with cursor.copy(f"COPY document_bodies (document_id, {', '.join(BODY_COLUMNS)}) FROM STDIN") as copy:
+                    for n, row in enumerate(rows(count), 1):
+                        copy.write_row([n, *(row[name] for name in BODY_COLUMNS)])
+                cursor.execute("SELECT setval(pg_get_serial_sequence('documents', 'id'), %s)", (count,))
             raw.commit()
         finally:
             raw.close()
@@ -260,7 +264,7 @@ def while_loading(channel: ChannelServer, config: Path, load: Path) -> tuple[Kha
 def plans(engine: Engine) -> None:
     queries = {
         "a pull's page": "SELECT d.associated_ref, b.body, d.feed_position FROM documents d "
-        "JOIN document_bodies b ON b.associated_ref = d.associated_ref WHERE d.state IN "
+        "JOIN document_bodies b ON b.document_id = d.id WHERE d.state IN "
         "('published', 'served', 're_requested') AND d.feed_position > 500000 ORDER BY d.feed_position LIMIT 1000",
         "marking it served": "UPDATE documents SET state = 'served' WHERE feed_position BETWEEN 500001 AND 501000 "
         "AND state IN ('published', 'served', 're_requested')",

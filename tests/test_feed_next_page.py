@@ -170,7 +170,8 @@ def test_a_change_committed_between_pulls_is_served_as_it_now_is(any_store: Engi
     writer = sa.create_engine(any_store.url) if through == "another connection" else any_store
     with writer.begin() as conn:
         changed = json.dumps({"AssociatedRef": "RV-3", "Notes": "rewritten"})
-        conn.execute(document_bodies.update().where(document_bodies.c.associated_ref == "RV-3").values(body=changed))
+        rv3 = sa.select(documents.c.id).where(documents.c.associated_ref == "RV-3").scalar_subquery()
+        conn.execute(document_bodies.update().where(document_bodies.c.document_id == rv3).values(body=changed))
         conn.execute(documents.update().where(documents.c.associated_ref == "RV-4").values(state="superseded"))
     second = _pull(any_store, ahead, first.continuation)
 

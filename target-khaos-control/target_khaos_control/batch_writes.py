@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import FreeText, document_bodies, documents
+from target_khaos_control.store import FreeText, document_bodies, documents, lock_feed, next_ids
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, object]]) -> None:
@@ -28,15 +28,30 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, o
 
 
 # What of a document goes to its body's row, written once (a pull then rewrites only the small rows).
-_BODY_ROW = frozenset(document_bodies.c.keys())
-_BODY_COLUMNS = _BODY_ROW - {"associated_ref"}
+_BODY_COLUMNS = frozenset(document_bodies.c.keys()) - {"document_id"}
 
 
 def insert_documents(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     """Documents, each row with its `body` and `lines`: those into `document_bodies`, in the
-    same transaction (never a document without its body)."""
-    insert_many(conn, documents, [{k: v for k, v in row.items() if k not in _BODY_COLUMNS} for row in rows])
-    insert_many(conn, document_bodies, [{k: v for k, v in row.items() if k in _BODY_ROW} for row in rows])
+    same transaction (never a document without its body), under the feed's lock as the target writes."""
+    lock_feed(conn)
+    ids = next_ids(conn, documents, len(rows))
+    insert_many(
+        conn,
+        documents,
+        [
+            {"id": id_, **{k: v for k, v in row.items() if k not in _BODY_COLUMNS}}
+            for id_, row in zip(ids, rows, strict=True)
+        ],
+    )
+    insert_many(
+        conn,
+        document_bodies,
+        [
+            {"document_id": id_, **{k: v for k, v in row.items() if k in _BODY_COLUMNS}}
+            for id_, row in zip(ids, rows, strict=True)
+        ],
+    )
 
 
 def update_many(

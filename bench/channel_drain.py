@@ -30,11 +30,12 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from sqlalchemy.engine import Engine
 from target_khaos_control.batch_writes import insert_documents
-from target_khaos_control.channel.feed_statements import PAGE_MARKED
+from target_khaos_control.channel.feed_statements import PAGE_MARKED, PAGE_WITH_MARK
 from target_khaos_control.khaos_documents import CustomerReturnImport
 from target_khaos_control.store import open_store
 
@@ -117,13 +118,16 @@ def build(engine: Engine, count: int) -> float:
     if engine.dialect.name == "postgresql":
         raw, names = engine.raw_connection(), columns()
         try:
-            with raw.cursor() as cursor, cursor.copy(f"COPY documents ({', '.join(names)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                for row in rows(count):
-                    copy.write_row([row[name] for name in names])
-            bodies = ["associated_ref", *BODY_COLUMNS]
-            with raw.cursor() as cursor, cursor.copy(f"COPY document_bodies ({', '.join(bodies)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                for row in rows(count):
-                    copy.write_row([row[name] for name in bodies])
+            copying: Any = raw.cursor()  # psycopg's, with COPY, which the DB-API does not name
+            # Each document's id is its number (a new store's), its body keyed by it; the sequence moved past them.
+            with copying as cursor:
+                with cursor.copy(f"COPY documents (id, {', '.join(names)}) FROM STDIN") as copy:
+                    for n, row in enumerate(rows(count), 1):
+                        copy.write_row([n, *(row[name] for name in names)])
+                with cursor.copy(f"COPY document_bodies (document_id, {', '.join(BODY_COLUMNS)}) FROM STDIN") as copy:
+                    for n, row in enumerate(rows(count), 1):
+                        copy.write_row([n, *(row[name] for name in BODY_COLUMNS)])
+                cursor.execute("SELECT setval(pg_get_serial_sequence('documents', 'id'), %s)", (count,))
             raw.commit()
         finally:
             raw.close()
@@ -260,7 +264,7 @@ def while_loading(channel: ChannelServer, config: Path, load: Path) -> tuple[Kha
 def plans(engine: Engine) -> None:
     queries = {
         "a pull's page": "SELECT d.associated_ref, b.body, d.feed_position FROM documents d "
-        "JOIN document_bodies b ON b.associated_ref = d.associated_ref WHERE d.state IN "
+        "JOIN document_bodies b ON b.document_id = d.id WHERE d.state IN "
         "('published', 'served', 're_requested') AND d.feed_position > 500000 ORDER BY d.feed_position LIMIT 1000",
         "marking it served": "UPDATE documents SET state = 'served' WHERE feed_position BETWEEN 500001 AND 501000 "
         "AND state IN ('published', 'served', 're_requested')",
@@ -268,11 +272,15 @@ def plans(engine: Engine) -> None:
         "FROM documents WHERE feed_position > 500000 AND state = 'published'",
     }
     explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-    if engine.dialect.name == "postgresql":  # the page read and marked in one statement, as a pull runs it
-        marked = PAGE_MARKED.params(after=500_000, limit=PULL, moment=MOMENT)
-        queries["the page, read and marked served"] = str(
-            marked.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-        ).replace("%", "%%")
+    if engine.dialect.name == "postgresql":  # as a pull runs them: the page read and marked in one statement,
+        # or read ahead with its snapshot (then marked as "marking it served", with the pull's log entry)
+        statements = {
+            "the page, read and marked served": PAGE_MARKED.params(after=500_000, limit=PULL, moment=MOMENT),
+            "the next page read ahead, with its snapshot": PAGE_WITH_MARK.params(after=500_000, limit=PULL),
+        }
+        for what, statement in statements.items():
+            compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+            queries[what] = str(compiled).replace("%", "%%")
     with engine.connect() as conn:
         for what, query in queries.items():
             print(f"    plan, {what}:")

@@ -192,8 +192,9 @@ def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) ->
         last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
         first = next_feed_position(last)
         for n, body in enumerate(bodies):
-            conn.execute(
-                documents.insert().values(
+            document_id = conn.execute(
+                documents.insert()
+                .values(
                     associated_ref=body["AssociatedRef"],
                     return_id=body["AssociatedRef"],
                     sequence=1,
@@ -205,11 +206,10 @@ def publish(engine: Engine, *bodies: dict[str, Any], at: datetime = LONG_AGO) ->
                     state_changed_at=at,
                     published_at=at + timedelta(seconds=n + 1),
                 )
-            )
+                .returning(documents.c.id)
+            ).scalar_one()
             conn.execute(
-                document_bodies.insert().values(
-                    associated_ref=body["AssociatedRef"], body=json.dumps(body, ensure_ascii=False)
-                )
+                document_bodies.insert().values(document_id=document_id, body=json.dumps(body, ensure_ascii=False))
             )
     return [body["AssociatedRef"] for body in bodies]
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy.engine import Connection
-from target_khaos_control.store import return_versions, reveni_returns, version_ids
+from target_khaos_control.store import next_ids, return_versions, reveni_returns
 
 
 def insert_returns(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     """`reveni_returns` rows, each with its `record`: the record into its version's row."""
-    ids = version_ids(conn, len(rows))
+    ids = next_ids(conn, return_versions, len(rows))
     conn.execute(
         return_versions.insert(),
         [

@@ -73,7 +73,9 @@ class Khaos:
     def documents(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.text("select associated_ref, state, body from documents join document_bodies using (associated_ref)")
+                sa.text(
+                    "select associated_ref, state, body from documents join document_bodies on document_bodies.document_id = documents.id"
+                )
             ).mappings()
             return {row["associated_ref"]: {"state": row["state"], **json.loads(row["body"])} for row in rows}
 

@@ -81,7 +81,9 @@ def test_a_pull_between_the_targets_read_and_write_is_never_overwritten(
         stored = {
             row.associated_ref: (row.state, json.loads(row.body))
             for row in conn.execute(
-                sa.text("select associated_ref, state, body from documents join document_bodies using (associated_ref)")
+                sa.text(
+                    "select associated_ref, state, body from documents join document_bodies on document_bodies.document_id = documents.id"
+                )
             )
         }
     for document in served:

@@ -272,7 +272,8 @@ def test_a_timeline_names_the_site_and_shows_whole_quantities(
     dashboard: ChannelServer, browser: webdriver.Chrome
 ) -> None:
     (return_id, body) = _store(
-        dashboard, "select return_id, body from documents join document_bodies using (associated_ref) limit 1"
+        dashboard,
+        "select return_id, body from documents join document_bodies on document_bodies.document_id = documents.id limit 1",
     )[0]
     code = json.loads(body)["ReturnedItems"][0]["SKU"]
     with sa.create_engine(f"sqlite:///{dashboard.workdir / 'store.db'}").begin() as conn:

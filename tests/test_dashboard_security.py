@@ -92,8 +92,9 @@ def _store_hostile_values(engine: sa.Engine) -> None:
                 }
             ],
         )
-        conn.execute(
-            documents.insert().values(
+        document_id = conn.execute(
+            documents.insert()
+            .values(
                 associated_ref=REF,
                 return_id=RETURN_ID,
                 sequence=1,
@@ -104,8 +105,9 @@ def _store_hostile_values(engine: sa.Engine) -> None:
                 created_at=NOW,
                 state_changed_at=NOW,
             )
-        )
-        conn.execute(document_bodies.insert().values(associated_ref=REF, body=json.dumps(body)))
+            .returning(documents.c.id)
+        ).scalar_one()
+        conn.execute(document_bodies.insert().values(document_id=document_id, body=json.dumps(body)))
         conn.execute(
             credit_notes.insert().values(
                 code=SCRIPT, associated_ref=REF, gross=1, currency="GBP", date=IMG, seen_at=NOW

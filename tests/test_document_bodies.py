@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from target_khaos_control.channel import feed
-from target_khaos_control.store import document_bodies, documents, open_store
+from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
 
 from tests.khaos_docs import MOMENT, feed_row, pulled_with_wal_emptied
 from tests.migrations import alembic_config
@@ -53,7 +53,10 @@ def test_a_store_from_before_moves_every_body_to_its_own_table_and_back(tmp_path
     # expect: each body in `document_bodies` under its document, none left on `documents`
     with engine.connect() as conn:
         moved = {
-            ref: body for ref, body in conn.execute(sa.select(document_bodies.c.associated_ref, document_bodies.c.body))
+            ref: body
+            for ref, body in conn.execute(
+                sa.select(documents.c.associated_ref, document_bodies.c.body).select_from(documents_with_bodies)
+            )
         }
         columns = {column["name"] for column in sa.inspect(conn).get_columns("documents")}
     assert moved == bodies

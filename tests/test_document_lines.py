@@ -15,7 +15,7 @@ from alembic import command
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.khaos_position import HeldLine, read_positions
-from target_khaos_control.store import document_bodies, documents, open_store
+from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
 
 from tests.khaos_docs import MOMENT, feed_row, pulled_with_wal_emptied
 from tests.migrations import alembic_config
@@ -91,7 +91,9 @@ def test_a_store_from_before_moves_every_documents_lines_to_its_body_and_back(tm
     with engine.connect() as conn:
         moved = {
             ref: kept
-            for ref, kept in conn.execute(sa.select(document_bodies.c.associated_ref, document_bodies.c.lines))
+            for ref, kept in conn.execute(
+                sa.select(documents.c.associated_ref, document_bodies.c.lines).select_from(documents_with_bodies)
+            )
         }
         columns = {column["name"] for column in sa.inspect(conn).get_columns("documents")}
     assert moved == lines

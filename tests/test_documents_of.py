@@ -31,8 +31,9 @@ def _filled(url: str) -> sa.Engine:
     engine = open_store(url)
     with engine.begin() as conn:
         for ref, return_id, sequence in STORED:
-            conn.execute(
-                documents.insert().values(
+            document_id = conn.execute(
+                documents.insert()
+                .values(
                     associated_ref=ref,
                     return_id=return_id,
                     sequence=sequence,
@@ -42,8 +43,9 @@ def _filled(url: str) -> sa.Engine:
                     created_at=MOMENT,
                     state_changed_at=MOMENT,
                 )
-            )
-            conn.execute(document_bodies.insert().values(associated_ref=ref, body=f"body of {ref}"))
+                .returning(documents.c.id)
+            ).scalar_one()
+            conn.execute(document_bodies.insert().values(document_id=document_id, body=f"body of {ref}"))
     return engine
 
 
@@ -101,7 +103,7 @@ def test_the_migration_keeps_an_index_of_follow_ups_only_and_its_downgrade_puts_
         after = {index["name"] for index in sa.inspect(conn).get_indexes("documents")}
         created = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'ix_documents_follow_ups'").scalar()
     with engine.begin() as conn:
-        command.downgrade(alembic_config(conn), "-1")
+        command.downgrade(alembic_config(conn), "0020")
     with engine.connect() as conn:
         before = {index["name"] for index in sa.inspect(conn).get_indexes("documents")}
         kept = conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,13 @@ from starlette.testclient import TestClient
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.channel.app import Channel
+from target_khaos_control.channel.feed_statements import TRY_FEED_LOCK
 from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import document_bodies, documents, open_store, pulls
 
 from tests.khaos_docs import MOMENT, feed_row
-from tests.servers import target_config
+from tests.servers import PostgresServer, target_config
 
 FIRST_CONTACT = "2019-12-31T12:00:00"
 
@@ -35,10 +37,10 @@ def any_store(store_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _pull(engine: Engine, ahead: NextPage, continuation: str) -> feed.Slice:
+def _pull(engine: Engine, ahead: NextPage, continuation: str, moment: datetime = MOMENT) -> feed.Slice:
     """A pull of two, as the channel makes it: after a whole page, the next one is read ahead."""
     with engine.begin() as conn:
-        batch = feed.next_batch(conn, continuation, 2, "JSON", MOMENT, ahead=ahead)
+        batch = feed.next_batch(conn, continuation, 2, "JSON", moment, ahead=ahead)
     if len(batch.refs) == 2:
         ahead.read_after(int(batch.continuation), 2)
     return batch
@@ -72,6 +74,90 @@ def test_a_drain_answered_from_pages_read_ahead_serves_and_marks_what_it_would_w
     assert [tuple(s) for s in stretches] == [(1, 2), (3, 4), (5, 5), (None, None)]
 
 
+def test_pages_read_ahead_are_marked_served_as_a_page_read_by_its_pull(any_store: Engine) -> None:
+    # given five documents, RV-3 served on the 1st and re-requested by Khaos on the 2nd
+    first, again = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
+    with any_store.begin() as conn:
+        conn.execute(
+            documents.update()
+            .where(documents.c.associated_ref == "RV-3")
+            .values(state="re_requested", first_served_at=first, last_served_at=again, state_changed_at=again)
+        )
+    ahead = NextPage(any_store)
+
+    # when Khaos drains the feed, two a pull, each pull at its own moment: the first reads
+    # its page itself, the second and third are answered from pages read ahead
+    moments = [datetime(2026, 11, 20, 10, minute, tzinfo=UTC) for minute in (1, 2, 3, 4)]
+    continuation = FIRST_CONTACT
+    for moment in moments:
+        continuation = _pull(any_store, ahead, continuation, moment).continuation
+
+    # expect each document marked by the pull that served it, RV-3 keeping its re-request
+    # (its state and when it changed) and when it was first served
+    assert ahead.used == 2
+    with any_store.connect() as conn:
+        marks = {
+            row.associated_ref: (row.state, *(moment.replace(tzinfo=UTC) for moment in row[2:]))
+            for row in conn.execute(
+                sa.select(
+                    documents.c.associated_ref,
+                    documents.c.state,
+                    documents.c.state_changed_at,
+                    documents.c.first_served_at,
+                    documents.c.last_served_at,
+                )
+            )
+        }
+    one, two, three = moments[:3]
+    assert marks == {
+        "RV-1": ("served", one, one, one),
+        "RV-2": ("served", one, one, one),
+        "RV-3": ("re_requested", again, first, two),
+        "RV-4": ("served", two, two, two),
+        "RV-5": ("served", three, three, three),
+    }
+
+
+def test_a_pull_answered_from_a_page_read_ahead_prunes_the_pull_log(
+    any_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a pull log that keeps two pulls
+    monkeypatch.setattr(feed, "PULLS_KEPT", 2)
+    ahead = NextPage(any_store)
+
+    # when Khaos drains the five documents, two a pull, the last two pulls answered from pages read ahead
+    continuation = FIRST_CONTACT
+    for _ in range(3):
+        continuation = _pull(any_store, ahead, continuation).continuation
+
+    # expect only the last two pulls kept
+    assert ahead.used == 2
+    with any_store.connect() as conn:
+        kept = conn.execute(sa.select(pulls.c.first_position).order_by(pulls.c.id)).scalars().all()
+    assert kept == [3, 5]
+
+
+def test_a_pull_on_the_connection_that_read_ahead_holds_the_feeds_lock_to_its_commit(postgres: PostgresServer) -> None:
+    # given a Postgres store of one pooled connection, which just read a page ahead (in autocommit)
+    url = postgres.new_database()
+    open_store(url).dispose()
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        insert_documents(conn, [feed_row(n) for n in range(1, 6)])
+    ahead = NextPage(engine)
+    ahead.read_after(0, 2)
+    assert ahead.ahead is not None
+    assert ahead.ahead.result() is not None
+
+    # when a pull on that connection takes the feed's lock, its transaction still open
+    with engine.begin() as pull, sa.create_engine(url).connect() as other:
+        taken = pull.execute(TRY_FEED_LOCK).scalar()
+        # expect the lock held until the pull commits: nobody else takes it meanwhile
+        assert taken is True
+        assert other.execute(TRY_FEED_LOCK).scalar() is False
+    engine.dispose()
+
+
 @pytest.mark.parametrize("through", ["another connection", "the channel's own engine"])
 def test_a_change_committed_between_pulls_is_served_as_it_now_is(any_store: Engine, through: str) -> None:
     # given Khaos's first pull, after which the channel read the next page (RV-3, RV-4) ahead
@@ -84,7 +170,8 @@ def test_a_change_committed_between_pulls_is_served_as_it_now_is(any_store: Engi
     writer = sa.create_engine(any_store.url) if through == "another connection" else any_store
     with writer.begin() as conn:
         changed = json.dumps({"AssociatedRef": "RV-3", "Notes": "rewritten"})
-        conn.execute(document_bodies.update().where(document_bodies.c.associated_ref == "RV-3").values(body=changed))
+        rv3 = sa.select(documents.c.id).where(documents.c.associated_ref == "RV-3").scalar_subquery()
+        conn.execute(document_bodies.update().where(document_bodies.c.document_id == rv3).values(body=changed))
         conn.execute(documents.update().where(documents.c.associated_ref == "RV-4").values(state="superseded"))
     second = _pull(any_store, ahead, first.continuation)
 
@@ -109,13 +196,11 @@ def test_a_pull_not_carrying_on_from_the_last_page_is_not_answered_from_the_page
     assert ahead.used == 0
 
 
-def test_the_channel_reads_ahead_after_a_whole_page_only(tmp_path: Path) -> None:
-    # given a channel serving five documents, two a pull
-    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    with engine.begin() as conn:
-        insert_documents(conn, [feed_row(n) for n in range(1, 6)])
-    config = target_config(tmp_path, batch_size=2)
-    channel = Channel(engine, ChannelSettings.from_config(config, str(tmp_path / "config.json")))
+def test_the_channel_reads_ahead_after_a_whole_page_only(any_store: Engine, tmp_path: Path) -> None:
+    # given a channel serving five documents, two a pull (on Postgres the next page is read
+    # from the commit on, on SQLite once the answer is sent)
+    config = target_config(tmp_path, database_url=any_store.url.render_as_string(hide_password=False), batch_size=2)
+    channel = Channel(any_store, ChannelSettings.from_config(config, str(tmp_path / "config.json")))
     login = (config["channel_username"], config["channel_password"])
 
     # when Khaos drains it and then pulls once more on the feed's end

@@ -61,6 +61,7 @@ def test_a_new_return_is_published_whole_in_one_row() -> None:
     # expect one published document each, every column as the batch decided it
     first, second = store.rows(documents)
     assert {key: value for key, value in first.items() if key not in ("feed_position", "ruleset_hash")} == {
+        "id": 1,
         "associated_ref": "RV-ret-a",
         "return_id": "ret-a",
         "sequence": 1,
@@ -78,9 +79,9 @@ def test_a_new_return_is_published_whole_in_one_row() -> None:
     assert first["ruleset_hash"] == store.ruleset.content_hash
     # and what its line credits kept on its body's row (a pull never rewrites it)
     (first_body, _) = store.rows(document_bodies)
-    assert first_body["associated_ref"] == "RV-ret-a"
+    assert first_body["document_id"] == first["id"]
     assert first_body["lines"] == '{"item-1": {"credit": "24.00", "disposition": "restock", "reason": "1"}}'
-    assert second["associated_ref"] == "RV-ret-b"
+    assert (second["associated_ref"], second["id"]) == ("RV-ret-b", 2)
     assert second["feed_position"] == first["feed_position"] + 1  # in the batch's order
     # and no exception: nothing was wrong with either
     assert store.rows(exceptions) == []

@@ -177,7 +177,9 @@ def test_two_channels_on_one_postgres_serve_every_reference_once_while_the_targe
         stored = {
             ref: (state, json.loads(body))
             for ref, state, body in conn.execute(
-                sa.text("select associated_ref, state, body from documents join document_bodies using (associated_ref)")
+                sa.text(
+                    "select associated_ref, state, body from documents join document_bodies on document_bodies.document_id = documents.id"
+                )
             )
         }
     assert {ref for ref, (state, _) in stored.items() if state in ("served", "published")} == set(refs), "none lost"

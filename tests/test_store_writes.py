@@ -80,6 +80,29 @@ def test_rows_giving_different_columns_each_land_whole(tmp_path: Path) -> None:
     assert [(row[0], row[10]) for row in ours] == [("k1", "low"), ("k2", "high")]
 
 
+def test_rows_whose_columns_change_and_come_back_in_another_order_each_land_whole(tmp_path: Path) -> None:
+    # given three exceptions: with a severity, without one, then with one again, its columns in another order
+    base = {
+        "kind": "unknown_sku",
+        "owner": "warehouse",
+        "return_id": "ret-1",
+        "message": "SKU X is not in Khaos",
+        "status": "open",
+        "first_seen": MOMENT,
+        "last_seen": MOMENT,
+        "occurrences": 1,
+    }
+    rows = [
+        base | {"trace_key": "k1", "severity": "low"},
+        base | {"trace_key": "k2"},
+        {"severity": "medium", "trace_key": "k3"} | dict(reversed(base.items())),
+    ]
+    ours, theirs = both_ways(tmp_path, exceptions, rows)
+    # expect every row stored, as SQLAlchemy stores it, each with its own severity or the default
+    assert ours == theirs
+    assert [(row[0], row[10]) for row in ours] == [("k1", "low"), ("k2", "high"), ("k3", "medium")]
+
+
 def test_money_and_an_empty_moment_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
     rows = [
         {

@@ -55,7 +55,7 @@ def _documents(workdir: Path) -> dict[str, dict[str, Any]]:
         rows = conn.execute(
             sa.text(
                 "select associated_ref, state, body, feed_position from documents"
-                " join document_bodies using (associated_ref)"
+                " join document_bodies on document_bodies.document_id = documents.id"
             )
         ).mappings()
         return {row["associated_ref"]: {**row, "body": json.loads(row["body"])} for row in rows}

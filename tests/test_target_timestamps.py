@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from target_khaos_control.sinks import NORMAL, _iso
+from target_khaos_control.sinks import NORMAL, _iso, _kept_as_sent
 
 EAST = timezone(timedelta(hours=1))
 
@@ -41,3 +41,32 @@ def test_a_moment_written_as_the_target_writes_it_comes_back_unchanged(moment: d
     assert _iso(written) == written
     # and the same moment written an hour east of UTC comes to the same text the slow way
     assert _iso(moment.astimezone(EAST).isoformat()) == written
+
+
+# Text of Reveni's timestamp's shape (20 characters, T and Z in their places), whatever else it holds.
+REVENIS_SHAPE = st.tuples(st.text(min_size=10, max_size=10), st.text(min_size=8, max_size=8)).map(
+    lambda parts: f"{parts[0]}T{parts[1]}Z"
+)
+
+
+@given(REVENIS_SHAPE | st.sampled_from(["2026-09-21T00:02:22Z", "2026-02-30T00:00:00Z", "2026-13-21T00:02:22Z"]))
+def test_text_kept_as_sent_by_its_shape_alone_is_text_iso_gives_back(sent: str) -> None:
+    # given text of Reveni's timestamp's shape: a moment, a day no month has, or no timestamp at all
+    assert _kept_as_sent(sent)
+    # expect what reading it would give: the same text
+    assert _iso(sent) == sent
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "2026-09-21t00:02:22z",
+        "2026-09-21t00:02:22Z",
+        "2026-09-21T00:02:22z",
+        "2026-09-21T00:02:22.5Z",
+        "2026-09-21T01:02:22+01:00",
+    ],
+)
+def test_a_timestamp_of_another_shape_is_read(sent: str) -> None:
+    assert not _kept_as_sent(sent)
+    assert _iso(sent) != sent

@@ -9,14 +9,14 @@ SQLAlchemy's own).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, KeysView, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import FreeText, document_bodies, documents
+from target_khaos_control.store import FreeText, document_bodies, documents, lock_feed, next_ids
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, object]]) -> None:
@@ -28,15 +28,30 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, o
 
 
 # What of a document goes to its body's row, written once (a pull then rewrites only the small rows).
-_BODY_ROW = frozenset(document_bodies.c.keys())
-_BODY_COLUMNS = _BODY_ROW - {"associated_ref"}
+_BODY_COLUMNS = frozenset(document_bodies.c.keys()) - {"document_id"}
 
 
 def insert_documents(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     """Documents, each row with its `body` and `lines`: those into `document_bodies`, in the
-    same transaction (never a document without its body)."""
-    insert_many(conn, documents, [{k: v for k, v in row.items() if k not in _BODY_COLUMNS} for row in rows])
-    insert_many(conn, document_bodies, [{k: v for k, v in row.items() if k in _BODY_ROW} for row in rows])
+    same transaction (never a document without its body), under the feed's lock as the target writes."""
+    lock_feed(conn)
+    ids = next_ids(conn, documents, len(rows))
+    insert_many(
+        conn,
+        documents,
+        [
+            {"id": id_, **{k: v for k, v in row.items() if k not in _BODY_COLUMNS}}
+            for id_, row in zip(ids, rows, strict=True)
+        ],
+    )
+    insert_many(
+        conn,
+        document_bodies,
+        [
+            {"document_id": id_, **{k: v for k, v in row.items() if k in _BODY_COLUMNS}}
+            for id_, row in zip(ids, rows, strict=True)
+        ],
+    )
 
 
 def update_many(
@@ -51,14 +66,17 @@ def update_many(
 
 def _by_columns(rows: Sequence[Mapping[str, object]]) -> dict[tuple[str, ...], list[Mapping[str, object]]]:
     grouped: dict[tuple[str, ...], list[Mapping[str, object]]] = {}
-    # Rows built alike give their columns in the same order: sorted once per order, not per row.
-    columns_of: dict[tuple[str, ...], tuple[str, ...]] = {}
+    # A batch's rows mostly give the columns of the row before: their keys compared as a set
+    # (in C, no tuple made per row), sorted and looked up only when they differ.
+    last: KeysView[str] | None = None
+    group: list[Mapping[str, object]] = []
     for row in rows:
-        given = tuple(row)
-        columns = columns_of.get(given)
-        if columns is None:
-            columns = columns_of[given] = tuple(sorted(given))
-        grouped.setdefault(columns, []).append(row)
+        keys = row.keys()
+        if keys != last:
+            columns = tuple(sorted(keys))
+            group = grouped.setdefault(columns, [])
+            last = keys
+        group.append(row)
     return grouped
 
 

@@ -1,5 +1,5 @@
 """The documents of returns, by the returns' ids: each return's first document by its
-reference, `RV-<id>` (the primary key), its follow-ups (sequence 2 on) by the index of them
+reference, `RV-<id>` (unique, indexed), its follow-ups (sequence 2 on) by the index of them
 alone, `ix_documents_follow_ups`. No index holds every document's return id: Reveni's ids
 are random, and one would cost each new document a page in a grown store (migration 0021).
 

@@ -48,9 +48,9 @@ from target_khaos_control.store import (
     exceptions,
     lock_feed,
     next_feed_position,
+    next_ids,
     return_versions,
     reveni_returns,
-    version_ids,
 )
 from target_khaos_control.version_order import Version, backwards, older, read_moment
 
@@ -86,6 +86,7 @@ class Document:
     values: dict[str, object] = field(default_factory=dict)  # columns to write to `documents`
     new: bool = False
     body: dict[str, object] | None = None  # its `document_bodies` row (body, lines), when it changed
+    id: int = 0  # its row's id, given a new one as it is written
 
 
 _VERSIONS = ReadIn(
@@ -106,6 +107,7 @@ _DOCUMENTS = DocumentsOf(
         documents.c.state,
         documents.c.item_ids,
         documents.c.feed_position,
+        documents.c.id,
     )
 )
 _EXCEPTIONS = ReadIn(
@@ -220,8 +222,8 @@ class Batch:
         """This return's documents, as stored or as this batch left them."""
         if return_id not in self.documents:
             self.documents[return_id] = [
-                Document(ref, return_id, sequence, state, json.loads(item_ids), position)
-                for ref, _, sequence, state, item_ids, position in self.stored_documents.get(return_id, ())
+                Document(ref, return_id, sequence, state, json.loads(item_ids), position, id=id_)
+                for ref, _, sequence, state, item_ids, position, id_ in self.stored_documents.get(return_id, ())
             ]
         return self.documents[return_id]
 
@@ -282,7 +284,6 @@ class Batch:
         open_doc.item_ids = sorted([line.item_id for line in to_send])
         hold_reason = draft.blocking_reason
         open_doc.body = {
-            "associated_ref": open_doc.associated_ref,
             "body": khaos_documents.encode(draft.document(open_doc.associated_ref, to_send)),
             "lines": line_facts(to_send),
         }
@@ -351,7 +352,7 @@ class Batch:
         conn = self.conn
         # Every new version (what the month-end close reads as of a date), then each return
         # pointing at its latest: a return whose record did not change keeps its version.
-        ids = version_ids(conn, len(self.new_versions))
+        ids = next_ids(conn, return_versions, len(self.new_versions))
         moment = self.moment
         versions = [
             {"id": id_, "return_id": return_id, "seen_at": moment, "record": record}
@@ -364,8 +365,11 @@ class Batch:
         insert_many(conn, reveni_returns, [r for r in rows if r["return_id"] not in self.stored_returns])
         update_many(conn, reveni_returns, "return_id", [r for r in rows if r["return_id"] in self.stored_returns])
         changed = [doc for docs in self.documents.values() for doc in docs if doc.values]
+        new = [d for d in changed if d.new]
+        for doc, id_ in zip(new, next_ids(conn, documents, len(new)), strict=True):
+            doc.id = doc.values["id"] = id_
         # Every position given out here is past the feed's end, so no two rows ever clash.
-        insert_many(conn, documents, [d.values for d in changed if d.new])  # a new one's values name it whole
+        insert_many(conn, documents, [d.values for d in new])  # a new one's values name it whole
         update_many(
             conn,
             documents,
@@ -374,9 +378,9 @@ class Batch:
         )
         # A body goes to its own table (a pull then rewrites only the small rows), written
         # in this transaction with its document: never a document without its body.
-        bodies = [(d.new, d.body) for d in changed if d.body is not None]
-        insert_many(conn, document_bodies, [body for new, body in bodies if new])
-        update_many(conn, document_bodies, "associated_ref", [body for new, body in bodies if not new])
+        bodies = [(d.new, {"document_id": d.id, **d.body}) for d in changed if d.body is not None]
+        insert_many(conn, document_bodies, [body for is_new, body in bodies if is_new])
+        update_many(conn, document_bodies, "document_id", [body for is_new, body in bodies if not is_new])
         self.exception_log.write(conn)
         self.counts.exceptions_opened = self.exception_log.opened
         self.counts.exceptions_resolved = self.exception_log.resolved

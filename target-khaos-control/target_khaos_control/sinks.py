@@ -63,7 +63,7 @@ class ReturnsSink(BatchSink):
             record.setdefault(name, None)
         for name in self.timestamps:
             value = record.get(name)
-            if isinstance(value, str) and not NORMAL.match(value):  # as Reveni writes it: `_iso` keeps it
+            if isinstance(value, str) and not _kept_as_sent(value):
                 record[name] = _iso(value)
         return record
 
@@ -97,6 +97,13 @@ class ReturnsSink(BatchSink):
             counts.exceptions_opened,
             counts.exceptions_resolved,
         )
+
+
+def _kept_as_sent(value: str) -> bool:
+    """Whether `_iso` gives `value` back as it is: Reveni's own form (`...T10:00:00Z`) seen by its
+    length and letters alone (one of that shape is NORMAL, or not a timestamp at all: kept either
+    way), else by NORMAL."""
+    return (len(value) == 20 and value[10] == "T" and value[19] == "Z") or NORMAL.match(value) is not None
 
 
 def _iso(value: str) -> str:

@@ -93,7 +93,9 @@ returns_with_records = reveni_returns.join(return_versions, return_versions.c.id
 documents = sa.Table(
     "documents",
     metadata,
-    sa.Column("associated_ref", FreeText, primary_key=True),
+    # Its row number, given in order (next_ids): what its body is keyed by (migration 0022).
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("associated_ref", FreeText, nullable=False, unique=True),
     sa.Column("return_id", FreeText, nullable=False),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
@@ -123,18 +125,19 @@ FOLLOW_UPS = sa.Index("ix_documents_follow_ups", documents.c.return_id, sqlite_w
 # Each document's body, the Khaos `CustomerReturn` as sent, with what its lines credit:
 # apart from `documents`, so a pull marking its documents served rewrites only their small
 # rows (migrations 0016, 0019). A body is written with its document, in the same
-# transaction; only the target changes it.
+# transaction; only the target changes it. Keyed by its document's id, given in order: a new
+# body is appended, where its random `RV-<id>` wrote a page of an index each (migration 0022).
 document_bodies = sa.Table(
     "document_bodies",
     metadata,
-    sa.Column("associated_ref", FreeText, sa.ForeignKey("documents.associated_ref"), primary_key=True),
+    sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), primary_key=True, autoincrement=False),
     sa.Column("body", FreeText, nullable=False),
     # What each Reveni item in it credits and how ({item id: {credit, disposition, reason}}):
     # once Khaos holds the document, later versions of the return are judged against this.
     sa.Column("lines", FreeText, nullable=False, server_default="{}"),
 )
 # Each document with its body: what a reader of the body selects from.
-documents_with_bodies = documents.join(document_bodies, document_bodies.c.associated_ref == documents.c.associated_ref)
+documents_with_bodies = documents.join(document_bodies, document_bodies.c.document_id == documents.c.id)
 
 pulls = sa.Table(
     "pulls",
@@ -354,7 +357,8 @@ BUSY_MS = 10_000  # how long a write on SQLite waits out another writer before i
 # every ten batches or so copies a page many batches rewrote once (issue 22).
 # Into a 500k store a 64-128 MB cache, a 2 GB mmap or a 256 MB WAL saved no CPU (issue 22
 # round 2): each new return dirties ~6 random index pages whatever the cache holds; nor did
-# batches of 2,000 or 5,000 (48 / 128 MB cache: +56 / +183 MB peak) in round 3.
+# batches of 2,000 or 5,000 (48 / 128 MB cache: +56 / +183 MB peak) in round 3; 8 KB pages
+# (round 4) cut a new store's system time a little and left the 100k ratio as it was.
 CACHE_KB = 16_384  # each connection's page cache, at most
 WAL_PAGES = 32_768  # the WAL a commit checkpoints past: 128 MB (SQLite's default is 1,000 pages)
 LOCK_POLL_SECONDS = 0.001
@@ -398,16 +402,17 @@ def next_feed_position(last: int | None) -> int:
     return max((last or 0) + 1, time.time_ns() // 1000)
 
 
-def version_ids(conn: Connection, count: int) -> list[int]:
-    """Ids for `count` new `return_versions` rows, taken before they are written: each
-    return's row in `reveni_returns` names its version's. Call it under `lock_feed`."""
+def next_ids(conn: Connection, table: sa.Table, count: int) -> list[int]:
+    """Ids for `count` new rows of `table` (`return_versions`, `documents`), taken before they
+    are written: a return's row names its version's, a body its document's. Call it under `lock_feed`."""
     if not count:
         return []
     if conn.dialect.name == "postgresql":  # the column's own sequence, as an insert would take them
-        taken = sa.text("SELECT nextval(pg_get_serial_sequence('return_versions', 'id')) FROM generate_series(1, :n)")
-        return sorted(conn.execute(taken, {"n": count}).scalars())  # ascending: a later version, a larger id
+        sequence = sa.func.pg_get_serial_sequence(table.name, "id")
+        taken = sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, count))
+        return sorted(conn.execute(taken).scalars())  # ascending: a later row, a larger id
     # SQLite gives a row the largest id plus one; its write lock is held, so no other writer takes these.
-    last = conn.execute(sa.select(sa.func.max(return_versions.c.id))).scalar_one_or_none() or 0
+    last = conn.execute(sa.select(sa.func.max(table.c.id))).scalar_one_or_none() or 0
     return list(range(last + 1, last + 1 + count))
 
 

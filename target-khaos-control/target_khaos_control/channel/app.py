@@ -198,10 +198,15 @@ class Channel:
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
         # A whole page: Khaos pulls again at once, so the next page is read while it reads
-        # this one; once the answer is sent, not to hold the GIL while it is being sent.
+        # this one. On SQLite the read is this process's CPU: once the answer is sent, not to
+        # hold the GIL while it is being sent. Postgres reads it on its own core: from now,
+        # while this answer is built and sent, so it is ready sooner.
         ahead = None
         if specific is None and len(batch.refs) == self.settings.batch_size:
-            ahead = BackgroundTask(self.next_page.read_after, int(batch.continuation), self.settings.batch_size)
+            if self.engine.dialect.name == "postgresql":
+                self.next_page.read_after(int(batch.continuation), self.settings.batch_size)
+            else:
+                ahead = BackgroundTask(self.next_page.read_after, int(batch.continuation), self.settings.batch_size)
         log.info(
             "served %d returns (%s, continuation %s -> %r%s)",
             len(batch.refs),
@@ -230,7 +235,8 @@ class Channel:
         if form != SOURCE_REFERENCE_FORMS[0]:
             bodies = [encode(source_reference(decode(body), form)) for body in bodies]
         tail = json.dumps({"ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)})[1:]
-        body = '{"Returns":[' + ",".join(bodies) + "]," + tail
+        # One join and one encode: each copy of a page (~800 KB) is a fresh allocation, not free.
+        body = "".join(('{"Returns":[', ",".join(bodies), "],", tail))
         return Response(body.encode(), media_type="application/json", headers=headers, background=ahead)
 
     # --- what Khaos pushes --------------------------------------------------------------

@@ -33,6 +33,7 @@ from target_khaos_control.channel.feed_statements import (
     ANSWERED_WITH,
     FEED_END,
     LOG_PULL,
+    LOG_PULL_MARKING,
     MARK_SERVED,
     NEXT_SERVABLE,
     PAGE,
@@ -40,6 +41,7 @@ from target_khaos_control.channel.feed_statements import (
     SERVED_THROUGH,
     TRY_FEED_LOCK,
     WHERE_WE_ARE,
+    WHERE_WE_ARE_MARKED,
 )
 from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.exception_kinds import Kind
@@ -133,7 +135,9 @@ def next_batch(
             _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, through=served_through(conn))
             return batch
         lock_feed(conn)
-    here = conn.execute(WHERE_WE_ARE, {"answer": str(position) if isinstance(position, int) else None}).one()
+    postgres = conn.dialect.name == "postgresql"
+    answer = {"answer": str(position) if isinstance(position, int) else None}
+    here = conn.execute(WHERE_WE_ARE_MARKED if postgres else WHERE_WE_ARE, answer).one()
     through = int(here.served_through or 0)
     if isinstance(position, datetime):
         after = first_contact(conn, continuation.strip())
@@ -141,32 +145,39 @@ def next_batch(
         after = position
     else:
         after = _recover(conn, continuation.strip(), moment, routing)
-    rows = _page_marked_served(conn, after, limit, moment, ahead)
+    rows, unmarked = _page(conn, after, limit, moment, ahead, here.mark if postgres else None)
     out = str(rows[-1][2]) if rows else str(after)
     batch = Slice([row[0] for row in rows], [row[1] for row in rows], out)
     stretch = (int(rows[0][2]), int(rows[-1][2])) if rows else None
     if stretch is not None and after <= through:  # this pull carried on from the served stretch: it grows
         through = max(through, stretch[1])
-    _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through)
+    _log_pull(
+        conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through, mark=unmarked
+    )
     return batch
 
 
-def _page_marked_served(
-    conn: Connection, after: int, limit: int, moment: datetime, ahead: NextPage | None
-) -> Sequence[Row[Any]]:
-    """The page after `after`, each as (reference, body, position), marked served. One
-    pull is one stretch of the feed, read under the feed's lock: one UPDATE marks it. A
-    re-requested document keeps that mark (Khaos said its import failed); the rest
-    become served."""
+def _page(
+    conn: Connection, after: int, limit: int, moment: datetime, ahead: NextPage | None, mark: object
+) -> tuple[Sequence[Row[Any]], bool]:
+    """The page after `after`, each as (reference, body, position), and whether it is
+    still to be marked served: on Postgres a page read ahead is marked with the pull's log
+    entry, in one statement; any other is marked here. One pull is one stretch of the
+    feed, read under the feed's lock: one UPDATE marks it. A re-requested document keeps
+    that mark (Khaos said its import failed); the rest become served. `mark` is the
+    store's commit mark read under the lock, when the pull has read it (Postgres's, with
+    where we are)."""
     page = {"after": after, "limit": limit, "moment": moment}
-    rows = ahead.take(conn, after, limit) if ahead is not None else None
-    if rows is None and conn.dialect.name == "postgresql":
-        return conn.execute(PAGE_MARKED, page).all()
+    rows = ahead.take(conn, after, limit, mark) if ahead is not None else None
+    postgres = conn.dialect.name == "postgresql"
+    if rows is None and postgres:
+        return conn.execute(PAGE_MARKED, page).all(), False
     if rows is None:
         rows = conn.execute(PAGE, page).all()
-    if rows:
+    if rows and not postgres:
         conn.execute(MARK_SERVED, {"first": rows[0][2], "last": rows[-1][2], "moment": moment})
-    return rows
+        return rows, False
+    return rows, bool(rows)
 
 
 def _start_of_nothing_new(conn: Connection, position: int | datetime, continuation: str) -> int | None:
@@ -336,11 +347,15 @@ def _log_pull(
     moment: datetime,
     stretch: tuple[int, int] | None = None,
     through: int,
+    mark: bool = False,
 ) -> None:
-    """What Khaos asked and was served; the log keeps the last PULLS_KEPT pulls."""
-    logged = conn.execute(
-        LOG_PULL,
+    """What Khaos asked and was served, and with `mark` its stretch marked served in the
+    same statement (Postgres); the log keeps the last PULLS_KEPT pulls."""
+    marking = {"first": stretch[0], "last": stretch[1], "moment": moment} if mark and stretch else {}
+    result = conn.execute(
+        LOG_PULL_MARKING if marking else LOG_PULL,
         {
+            **marking,
             "at": moment,
             "format": fmt,
             "specific_ids": specific,
@@ -352,6 +367,7 @@ def _log_pull(
             "last_position": stretch[1] if stretch else None,
             "served_through": through,
         },
-    ).inserted_primary_key
-    if logged is not None and logged[0] > PULLS_KEPT:
-        conn.execute(pulls.delete().where(pulls.c.id <= logged[0] - PULLS_KEPT))
+    )
+    key = (result.scalar_one(),) if marking else result.inserted_primary_key
+    if key is not None and key[0] > PULLS_KEPT:
+        conn.execute(pulls.delete().where(pulls.c.id <= key[0] - PULLS_KEPT))

@@ -85,3 +85,12 @@ NEXT_SERVABLE = (
     .limit(1)
 )
 LOG_PULL = pulls.insert()
+# Postgres: the store's commit mark (next_page.py's), the snapshot the statement reads in.
+_SNAPSHOT = sa.cast(sa.func.pg_current_snapshot(), sa.Text)
+# Where we are, with the mark read under the lock in the same round trip.
+WHERE_WE_ARE_MARKED = WHERE_WE_ARE.add_columns(_SNAPSHOT.label("mark"))
+# A page read ahead, each row with the snapshot it was read in (a subquery: worked out once).
+PAGE_WITH_MARK = PAGE.add_columns(sa.select(_SNAPSHOT).scalar_subquery().label("mark"))
+# Postgres: a page read ahead marked served and its pull logged in one statement (one round
+# trip): MARK_SERVED in the INSERT's WITH, which runs whether or not the INSERT reads it.
+LOG_PULL_MARKING = LOG_PULL.add_cte(MARK_SERVED.cte("marked")).returning(pulls.c.id)

@@ -15,8 +15,9 @@ commit mark changes with any commit to the store. SQLite's mark is `PRAGMA
 data_version` on the connection that read the page, which changes whenever any other
 connection, of any process, commits. Postgres's is the snapshot (`pg_current_snapshot`):
 a transaction that committed was either running then (in its list) or started later (at
-or past its xmax), and its end changes one or the other. The mark is read before the
-page, so a commit between the two is seen as a change, never missed.
+or past its xmax), and its end changes one or the other. Postgres reads the page and the
+snapshot it reads in with one statement, so the mark is the page's own; SQLite's mark is
+read before the page, so a commit between the two is seen as a change, never missed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine, Row
 
-from target_khaos_control.channel.feed_statements import PAGE
+from target_khaos_control.channel.feed_statements import PAGE, PAGE_WITH_MARK
 
 log = logging.getLogger("reveni_khaos.channel")
 SNAPSHOT = "SELECT pg_current_snapshot()::text"
@@ -42,8 +43,8 @@ DATA_VERSION = "PRAGMA data_version"
 class _Page:
     after: int
     limit: int
-    mark: object  # the store's commit mark, read before the page
-    rows: Sequence[Row[Any]]  # as PAGE gives them: (reference, body, position)
+    mark: object  # the store's commit mark as of the page (None for an empty one on Postgres: never taken)
+    rows: Sequence[Row[Any]]  # as PAGE gives them: (reference, body, position), on Postgres with the mark
 
 
 class NextPage:
@@ -66,23 +67,31 @@ class NextPage:
         with self.guard:
             self.ahead = self.reader.submit(self._read, after, limit)
 
-    def take(self, conn: Connection, after: int, limit: int) -> Sequence[Row[Any]] | None:
+    def take(self, conn: Connection, after: int, limit: int, mark: object = None) -> Sequence[Row[Any]] | None:
         """The page read ahead if it is the one after `after` of `limit` documents and the
-        store is unchanged since; None otherwise. `conn` is the pull's, under the feed's lock."""
+        store is unchanged since; None otherwise. `conn` is the pull's, under the feed's lock;
+        `mark` the store's commit mark it read under the lock (read here when None)."""
         with self.guard:
             ahead, self.ahead = self.ahead, None
         page = ahead.result() if ahead is not None else None  # waits for a read under way
-        if page is None or (page.after, page.limit) != (after, limit) or self._mark(conn) != page.mark:
+        if page is None or (page.after, page.limit) != (after, limit):
+            return None
+        if (self._mark(conn) if mark is None else mark) != page.mark:
             return None
         self.used += 1
         return page.rows
 
     def _read(self, after: int, limit: int) -> _Page | None:
         try:
+            page = {"after": after, "limit": limit}
             with self._reading() as conn:
-                mark = self._mark(conn)
-                rows = conn.execute(PAGE, {"after": after, "limit": limit}).all()
-                conn.rollback()  # no transaction left open (on Postgres, no snapshot held)
+                if conn.dialect.name == "postgresql":  # one round trip: the page and its snapshot
+                    rows = conn.execute(PAGE_WITH_MARK, page).all()
+                    mark = rows[0].mark if rows else None
+                else:
+                    mark = self._mark(conn)
+                    rows = conn.execute(PAGE, page).all()
+                conn.rollback()  # no transaction left open (on SQLite; Postgres reads in autocommit)
             return _Page(after, limit, mark, rows)
         except Exception:  # the next pull reads its page itself
             log.exception("reading the feed's next page ahead failed; the next pull reads it itself")
@@ -99,9 +108,11 @@ class NextPage:
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """A connection to read with: on Postgres one from the pool; on SQLite the reader's own, held meanwhile."""
+        """A connection to read with: on Postgres one from the pool, autocommit; on SQLite the reader's own, held meanwhile."""
         if self.engine.dialect.name == "postgresql":
-            with self.engine.connect() as pooled:
+            # Autocommit: the page's one statement is its own transaction, with no BEGIN and
+            # ROLLBACK round trips around it.
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as pooled:
                 yield pooled
             return
         with self.own_lock:

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -146,7 +145,6 @@ class Channel:
         self.routing = _routing(settings.rules_path)
         self.metrics = Metrics(engine, settings.client or client_name({"rules_path": settings.rules_path}))
         self.next_page = NextPage(engine)
-        self.answers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answer")  # see _serve_returns
 
     # --- what Khaos reads -------------------------------------------------------------
 
@@ -189,27 +187,13 @@ class Channel:
         return answer
 
     def _serve_returns(self, fmt: str, continuation: str, specific: str | None) -> Response:
-        building: list[Future[bytes]] = []
-
-        def build_meanwhile(batch: feed.Slice) -> None:
-            # The answer (~800 KB joined and encoded) is built on its own thread while the
-            # store marks the page served and commits, which wait on the database without the GIL.
-            building.append(self.answers.submit(self._answer_body, fmt, batch))
-
         try:
             with self.pulls_first.pull(), self.engine.begin() as conn:
                 if specific is not None:
                     batch = feed.specific_batch(conn, feed.parse_specific_ids(specific), continuation, fmt, now())
                 else:
                     batch = feed.next_batch(
-                        conn,
-                        continuation,
-                        self.settings.batch_size,
-                        fmt,
-                        now(),
-                        self.routing,
-                        self.next_page,
-                        on_page=build_meanwhile,
+                        conn, continuation, self.settings.batch_size, fmt, now(), self.routing, self.next_page
                     )
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
@@ -231,16 +215,7 @@ class Channel:
             batch.continuation,
             ", SpecificIDs" if specific is not None else "",
         )
-        body = building[0].result() if building else self._answer_body(fmt, batch)
-        return Response(
-            body,
-            media_type="application/xml" if fmt == "XML" else "application/json",
-            headers={"Sirion-Continuation": batch.continuation},
-            background=ahead,
-        )
-
-    def _answer_body(self, fmt: str, batch: feed.Slice) -> bytes:
-        """The CustomerReturnImport Khaos is sent for this batch, in its format."""
+        headers = {"Sirion-Continuation": batch.continuation}
         config = ImportConfig(
             MatchAddressOn=self.settings.match_address_on, MatchContactOn=self.settings.match_contact_on
         )
@@ -248,7 +223,12 @@ class Channel:
         if fmt == "XML":
             returns = [source_reference(decode(body), form) for body in batch.bodies]
             document = {"Returns": returns, "ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)}
-            return khaos_xml.render("CustomerReturnImport", document, CustomerReturnImport)
+            return Response(
+                khaos_xml.render("CustomerReturnImport", document, CustomerReturnImport),
+                media_type="application/xml",
+                headers=headers,
+                background=ahead,
+            )
         # The stored documents are already JSON in the table's form: splice them in rather
         # than parse and re-dump, unless another form is wanted.
         bodies = batch.bodies
@@ -256,7 +236,8 @@ class Channel:
             bodies = [encode(source_reference(decode(body), form)) for body in bodies]
         tail = json.dumps({"ApiVersion": API_VERSION, "Config": msgspec.to_builtins(config)})[1:]
         # One join and one encode: each copy of a page (~800 KB) is a fresh allocation, not free.
-        return "".join(('{"Returns":[', ",".join(bodies), "],", tail)).encode()
+        body = "".join(('{"Returns":[', ",".join(bodies), "],", tail))
+        return Response(body.encode(), media_type="application/json", headers=headers, background=ahead)
 
     # --- what Khaos pushes --------------------------------------------------------------
 

@@ -21,7 +21,7 @@ refuses by its AssociatedRef. A value that is neither a position nor a datetime 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,12 +117,9 @@ def next_batch(
     moment: datetime,
     routing: Routing | None = None,
     ahead: NextPage | None = None,
-    on_page: Callable[[Slice], None] | None = None,
 ) -> Slice:
     """The next documents after the continuation, marked served; the batch Khaos is sent
-    (its page as `ahead` read it, when that is the same page and the store is unchanged).
-    `on_page` is handed the batch before it is marked served and logged, so that its answer
-    can be built meanwhile (the answer is sent only once the pull is committed)."""
+    (its page as `ahead` read it, when that is the same page and the store is unchanged)."""
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
@@ -154,8 +151,6 @@ def next_batch(
     stretch = (int(rows[0][2]), int(rows[-1][2])) if rows else None
     if stretch is not None and after <= through:  # this pull carried on from the served stretch: it grows
         through = max(through, stretch[1])
-    if on_page is not None:
-        on_page(batch)
     _log_pull(
         conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through, mark=unmarked
     )

@@ -197,3 +197,30 @@ def test_an_exception_seen_again_is_stored_as_sqlalchemys_own_update_stores_it(t
         ("k1", "Line1 is 43\ufffd", "open", 5, "{}"),
         ("k2", "Line1 is 42 characters", "open", 3, '{"é": "\\u0000"}'),
     ]
+
+
+def test_a_batch_is_converted_row_by_row_where_its_columns_differ(tmp_path: Path) -> None:
+    # given three exceptions leaning on defaults: a NUL only in the last message and item id,
+    # a number as one item id, and moments that are one object for two rows and another for the third
+    later = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    base = {
+        "kind": "unknown_sku",
+        "owner": "warehouse",
+        "return_id": "ret-1",
+        "status": "open",
+        "first_seen": MOMENT,
+        "occurrences": 1,
+    }
+    rows = [
+        base | {"trace_key": "k1", "message": "SKU X", "item_id": "item-1", "last_seen": MOMENT},
+        base | {"trace_key": "k2", "message": "SKU Y", "item_id": 7, "last_seen": MOMENT},
+        base | {"trace_key": "k3", "message": "SKU \x00Z", "item_id": "item\x003", "last_seen": later},
+    ]
+    ours, theirs = both_ways(tmp_path, exceptions, rows)
+    # expect every row as SQLAlchemy stores it: k3's NULs alone as U+FFFD, each its own moment
+    assert ours == theirs
+    assert [(row[0], row[4], row[5], row[8], row[10], row[13]) for row in ours] == [
+        ("k1", "item-1", "SKU X", "2026-11-20 10:30:05.123456", "high", ""),
+        ("k2", "7", "SKU Y", "2026-11-20 10:30:05.123456", "high", ""),
+        ("k3", "item\ufffd3", "SKU \ufffdZ", "2026-11-21 08:00:00.000000", "high", ""),
+    ]

@@ -10,7 +10,8 @@ SQLAlchemy's own).
 from __future__ import annotations
 
 from collections.abc import Callable, KeysView, Mapping, Sequence
-from operator import itemgetter
+from itertools import repeat
+from operator import contains, is_, itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -105,44 +106,68 @@ class _Written:
         order = compiled.positiontup if dialect.positional else list(compiled.binds)
         assert order is not None
         self.sql, self.positional, self.names = compiled.string, dialect.positional, list(order)
-        self.defaults: dict[str, object] = {}  # columns not given: their defaults
+        self.defaults: list[tuple[int, object]] = []  # parameters of columns not given: their defaults
         self.free_text: list[int] = []  # parameters that are FreeText: converted here, inline
         self.conversions: list[tuple[int, Callable[[Any], Any]]] = []  # the dialect's, for the rest
         keys = []
         for index, name in enumerate(self.names):
             column = table.c[names[name]]
-            keys.append(column.key)
-            if column.key not in columns:
+            if column.key in columns:
+                keys.append(column.key)
+            else:
                 default = column.default.arg if isinstance(column.default, sa.ColumnDefault) else None
                 if callable(default):
                     raise TypeError(f"{table.name}.{column.name}: a default computed per row is not supported here")
-                self.defaults[column.key] = default
+                self.defaults.append((index, default))
             convert = column.type.dialect_impl(dialect).bind_processor(dialect)
             if isinstance(column.type, FreeText) and column.type.impl_instance.bind_processor(dialect) is None:
                 self.free_text.append(index)
             elif convert is not None:
                 self.conversions.append((index, convert))
-        self.values = itemgetter(*keys) if len(keys) > 1 else lambda row: (row[keys[0]],)
+        # The values given, in the statement's order without the defaults (put in whole columns below).
+        self.values = itemgetter(*keys) if len(keys) > 1 else lambda row: tuple(row[key] for key in keys)
 
     def parameters(self, rows: Sequence[Mapping[str, object]]) -> list[tuple[object, ...]] | list[dict[str, object]]:
         """Each row's parameters, in the statement's order."""
-        defaults, free_text, values = self.defaults, self.free_text, self.values
-        written = [list(values({**defaults, **row} if defaults else row)) for row in rows]
-        for index in free_text:  # FreeText.process_bind_param, without a call per value
-            for row in written:
-                value = row[index]
-                if isinstance(value, str) and "\x00" in value:
-                    row[index] = value.replace("\x00", "\ufffd")
-        for index, convert in self.conversions:
-            last: Any = object()
-            for row in written:
-                value = row[index]
-                if value is not last:  # a batch's moments are one object: converted once
-                    last, converted = value, convert(value)
-                row[index] = converted
+        picked: list[tuple[object, ...]] = list(map(self.values, rows))
+        written = picked
+        if rows and (self.defaults or self.free_text or self.conversions):
+            # Column by column (issue 22): a column is looked at in C, and rebuilt only if it changes.
+            columns: list[Sequence[object]] = list(zip(*picked, strict=True))
+            for index, default in self.defaults:  # in the statement's order: each lands at its place
+                columns.insert(index, [default] * len(rows))
+            for index in self.free_text:
+                columns[index] = _without_nul(columns[index])
+            for index, convert in self.conversions:
+                columns[index] = _converted(columns[index], convert)
+            written = list(zip(*columns, strict=True))
         if self.positional:
-            return [tuple(row) for row in written]
+            return written
         return [dict(zip(self.names, row, strict=True)) for row in written]
+
+
+def _without_nul(column: Sequence[Any]) -> Sequence[object]:
+    """FreeText.process_bind_param over a column: a NUL in a text kept as U+FFFD."""
+    try:
+        if not any(map(contains, column, repeat("\x00"))):  # the usual column: nothing to change
+            return column
+    except TypeError:  # a value that is no text (None): looked at one by one below
+        pass
+    return [value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in column]
+
+
+def _converted(column: Sequence[object], convert: Callable[[Any], Any]) -> Sequence[object]:
+    """The dialect's conversion of each value of a column."""
+    first = column[0]
+    if all(map(is_, column, repeat(first))):  # a batch's moments are one object: converted once
+        return [convert(first)] * len(column)
+    converted: list[object] = []
+    last: object = object()
+    for value in column:
+        if value is not last:
+            last, done = value, convert(value)
+        converted.append(done)
+    return converted
 
 
 _WRITTEN: dict[tuple[str, str, str, tuple[str, ...], str | None, tuple[str, ...]], _Written] = {}

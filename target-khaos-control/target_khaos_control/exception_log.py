@@ -142,7 +142,9 @@ class ExceptionLog:
         """`raise_exception` under a trace key already made (`trace_key`), filed under this return and item."""
         # A return's problems are keyed already (to merge causes): no Subject, no second key (issue 22).
         owner, severity = self.routing.route(kind)
-        raised = {
+        raised: dict[str, Any] = {
+            "trace_key": key,
+            "seen": 1,
             "kind": kind.value,
             "owner": owner,
             "severity": severity,
@@ -156,10 +158,10 @@ class ExceptionLog:
         }
         write = self.writes.get(key)
         if write is None:  # first raised in this batch: its row built once, whole
-            self.writes[key] = {"trace_key": key, "seen": 1, **raised}
+            self.writes[key] = raised
         else:
+            raised["seen"] = write["seen"] + 1
             write.update(raised)
-            write["seen"] += 1
         self.status[key] = OPEN
 
     def gone(self, trace_key: str, *, ruleset_hash: str | None = None) -> None:

@@ -148,6 +148,30 @@ def test_returns_sent_again_as_stored_read_none_of_their_documents_or_exceptions
     assert [store.rows(table) for table in (documents, exceptions)] == before
 
 
+def test_documents_are_looked_for_only_of_returns_the_store_holds_a_version_of() -> None:
+    # given one return in the store, published
+    store = Store()
+    store.sync(FIRST, {"id": "ret-a"})
+    asked: list[object] = []  # every id a statement on `documents` was given
+
+    def noted(_conn: object, _cursor: object, sql: str, parameters: Any, *_: object) -> None:
+        if "FROM documents" in sql:
+            asked.extend(parameters.values() if isinstance(parameters, dict) else parameters)
+
+    sa.event.listen(store.engine, "before_cursor_execute", noted)
+
+    # when one batch brings a newer version of it and a return the store has never seen
+    newer = {"id": "ret-a", "updated_at": "2026-11-21T09:00:00Z", "return_items": [{}, {"id": "item-2"}]}
+    store.sync(SECOND, newer, {"id": "ret-c"})
+
+    # expect the stored return's documents looked for (and its one document updated in place),
+    # the new return's not (it has none), and a first document written for the new one
+    assert {"RV-ret-a", "ret-a"} <= set(asked)
+    assert not {"RV-ret-c", "ret-c"} & set(asked)
+    rows = [(row["associated_ref"], row["item_ids"]) for row in store.rows(documents)]
+    assert rows == [("RV-ret-a", '["item-1", "item-2"]'), ("RV-ret-c", '["item-1"]')]
+
+
 def test_a_return_sent_as_stored_and_then_newer_in_one_batch_is_decided_on_the_newer() -> None:
     # given a return published, its one item crediting 24.00
     store = Store()

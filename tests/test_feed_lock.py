@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from target_khaos_control import store
+from target_khaos_control import store, store_locks
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
-from target_khaos_control.store import lock_feed, open_store, pulls
+from target_khaos_control.store import open_store, pulls
+from target_khaos_control.store_locks import lock_feed
 
 from tests.khaos_docs import MOMENT, feed_row
 from tests.servers import PostgresServer
@@ -69,7 +70,7 @@ def test_the_feed_lock_gives_up_after_the_busy_time_naming_the_lock(
 ) -> None:
     # given a writer that never lets go, and a wait of 0.1 s
     engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    monkeypatch.setattr(store, "BUSY_MS", 100)
+    monkeypatch.setattr(store_locks, "BUSY_MS", 100)
     with engine.begin() as holder:
         lock_feed(holder)
         # expect: the second gives up with SQLite's reason, and its connection still works after

@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_khaos_control.store import FreeText, document_bodies, documents, lock_feed, next_ids
+from target_khaos_control.store import FreeText, document_bodies, documents, next_ids
+from target_khaos_control.store_locks import lock_feed
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, object]]) -> None:

@@ -46,12 +46,12 @@ from target_khaos_control.store import (
     document_bodies,
     documents,
     exceptions,
-    lock_feed,
     next_feed_position,
     next_ids,
     return_versions,
     reveni_returns,
 )
+from target_khaos_control.store_locks import lock_feed
 from target_khaos_control.version_order import Version, backwards, older, read_moment
 
 

@@ -26,7 +26,6 @@ What it keeps:
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.khaos_documents import CODE, KHAOS_ID, ORDER_REF, SITE_ID
 from target_khaos_control.schema_version import latest_revisions, stored_revisions
+from target_khaos_control.store_locks import BUSY_MS, MIGRATION_LOCK, hold
 
 T = TypeVar("T")
 metadata = sa.MetaData()
@@ -347,11 +347,6 @@ def open_store(database_url: str) -> Engine:
     return engine
 
 
-# Any fixed numbers: the keys of Postgres's locks (pg_advisory_xact_lock).
-FEED_LOCK = 0x5245_5645_4E49  # "REVENI"
-PUSH_LOCK = FEED_LOCK + 1  # Khaos's pushes, one at a time: identical pushes at once upsert, never clash
-MIGRATION_LOCK = FEED_LOCK + 2
-BUSY_MS = 10_000  # how long a write on SQLite waits out another writer before it fails
 # A batch into a grown SQLite store writes index pages all over (Reveni's ids are random): a
 # cache that holds them spares reading them again at the next batch, and a WAL checkpointed
 # every ten batches or so copies a page many batches rewrote once (issue 22).
@@ -361,38 +356,6 @@ BUSY_MS = 10_000  # how long a write on SQLite waits out another writer before i
 # (round 4) cut a new store's system time a little and left the 100k ratio as it was.
 CACHE_KB = 16_384  # each connection's page cache, at most
 WAL_PAGES = 32_768  # the WAL a commit checkpoints past: 128 MB (SQLite's default is 1,000 pages)
-LOCK_POLL_SECONDS = 0.001
-
-
-def hold(conn: Connection, key: int) -> None:
-    """Hold the lock `key` until this transaction ends: on Postgres an advisory lock;
-    on SQLite, which has one lock, the database's write lock taken up front."""
-    if conn.dialect.name == "sqlite":
-        driver = conn.connection.driver_connection
-        if not driver.in_transaction:  # type: ignore[union-attr]
-            _begin_immediate(driver)  # type: ignore[arg-type]
-    elif conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
-
-
-def _begin_immediate(driver: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, asked again every millisecond while another writer holds the lock,
-    for up to BUSY_MS. SQLite's own wait (busy_timeout) sleeps longer and longer between
-    tries, up to 100 ms, so a pull queued behind a target's batch would go on sleeping
-    well after the batch committed; this takes the lock as soon as it is free."""
-    deadline = time.monotonic() + BUSY_MS / 1000
-    driver.execute("PRAGMA busy_timeout=0")
-    try:
-        while True:
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
-                    raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, error) from None
-                time.sleep(LOCK_POLL_SECONDS)
-    finally:
-        driver.execute(f"PRAGMA busy_timeout={BUSY_MS}")
 
 
 def next_feed_position(last: int | None) -> int:
@@ -414,18 +377,6 @@ def next_ids(conn: Connection, table: sa.Table, count: int) -> list[int]:
     # SQLite gives a row the largest id plus one; its write lock is held, so no other writer takes these.
     last = conn.execute(sa.select(sa.func.max(table.c.id))).scalar_one_or_none() or 0
     return list(range(last + 1, last + 1 + count))
-
-
-def lock_feed(conn: Connection) -> None:
-    """Hold the feed's write lock from here until this transaction ends.
-
-    The target reads each document's state, decides, then writes; Khaos's pulls read
-    the feed, then mark what they served. Each holds this lock before it reads, so
-    neither decides on a state the other is about to change: on SQLite the transaction
-    takes the database's write lock up front (BEGIN IMMEDIATE; the driver would
-    otherwise begin only at the first write), on Postgres an advisory lock that every
-    process sharing the store honours."""
-    hold(conn, FEED_LOCK)
 
 
 def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:

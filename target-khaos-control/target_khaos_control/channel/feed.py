@@ -55,9 +55,9 @@ from target_khaos_control.store import (
     documents,
     documents_with_bodies,
     exceptions,
-    lock_feed,
     pulls,
 )
+from target_khaos_control.store_locks import lock_feed
 
 LONGEST_POSITION = 18  # digits: every position fits a 64-bit integer
 LONGEST_CONTINUATION = 80  # as the pull log keeps it

@@ -7,7 +7,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from target_khaos_control.states import SERVABLE, SERVED, may_become
-from target_khaos_control.store import FEED_LOCK, document_bodies, documents, documents_with_bodies, pulls
+from target_khaos_control.store import document_bodies, documents, documents_with_bodies, pulls
+from target_khaos_control.store_locks import FEED_LOCK
 
 # The page size is written into the statement: Postgres's generic plan for a prepared
 # statement (psycopg prepares one run five times) then knows a page is small and keeps to
@@ -76,7 +77,7 @@ WHERE_WE_ARE = sa.select(
     SERVED_THROUGH.scalar_subquery().label("served_through"),
     ANSWERED_WITH.scalar_subquery().label("issued"),
 )
-# Postgres: the feed's lock (store.lock_feed's) taken if it is free, never waited for; true when taken.
+# Postgres: the feed's lock (store_locks.lock_feed's) taken if it is free, never waited for; true when taken.
 TRY_FEED_LOCK = sa.select(sa.func.pg_try_advisory_xact_lock(sa.literal(FEED_LOCK, sa.BigInteger)))
 NEXT_SERVABLE = (
     sa.select(documents.c.feed_position)

@@ -35,13 +35,12 @@ from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_documents import StockItem, StockStatus
 from target_khaos_control.store import (
-    PUSH_LOCK,
     chunks,
     exceptions,
-    hold,
     order_statuses,
     stock_levels,
 )
+from target_khaos_control.store_locks import PUSH_LOCK, hold
 
 REJECTED = Kind.KHAOS_PUSH_REJECTED
 CHUNK = 200  # entries per transaction: about what a pull may wait for

@@ -156,9 +156,8 @@ class Batch:
                 if force or self.versions.get(entry.draft.return_id) != entry.version
             )
         )
-        # Each return's documents, made Documents only when its version has changed. A return
-        # with no stored version has none (`write` stores a document only with its return's
-        # version): not looked for, most of a first load's reads.
+        # Each return's documents, made Documents only when its version has changed; none looked
+        # for of a return with no stored version (`write` stores a document only with its version).
         self.stored_documents: dict[str, list[Any]] = {}
         for row in _DOCUMENTS.rows(conn, [return_id for return_id in changed if return_id in self.stored_returns]):
             self.stored_documents.setdefault(row[1], []).append(row)

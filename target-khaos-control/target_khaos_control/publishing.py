@@ -114,9 +114,6 @@ _EXCEPTIONS = ReadIn(
     sa.select(exceptions.c.return_id, exceptions.c.trace_key, exceptions.c.status), exceptions.c.return_id
 )
 
-# Built once: a new statement each batch (and its cache key) cost three times running it.
-_FEED_END = sa.select(sa.func.max(documents.c.feed_position))
-
 
 def _by_sequence(doc: Document) -> int:
     return doc.sequence
@@ -174,7 +171,7 @@ class Batch:
         held = [rid for rid, rows in self.stored_documents.items() if any(row[3] in SENT for row in rows)]
         self.positions = read_positions(conn, held)
         self.return_writes: dict[str, dict[str, object]] = {}
-        last = conn.execute(_FEED_END).scalar_one_or_none()
+        last = conn.execute(sa.select(sa.func.max(documents.c.feed_position))).scalar_one_or_none()
         self.next_position = next_feed_position(last)
         self.counts = Counts()
 

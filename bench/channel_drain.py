@@ -10,7 +10,7 @@ the channel's CPU a pull, the figure a busy machine moves least. Then a target l
 50,000 returns (tap-reveni output, captured once) into the same store while Khaos keeps pulling, each
 pull carrying on from the last one's and picking up what the target publishes: the pull
 latency again (goal: p95 under 50 ms while a target loads). Last, the query plans of
-what a pull runs.
+what a pull runs, at the feed's middle (on Postgres run, with their buffers and WAL).
 
     .venv/bin/python bench/channel_drain.py [--documents 1000000] [--load 50000] [--sqlite-only]
 """
@@ -261,22 +261,28 @@ def while_loading(channel: ChannelServer, config: Path, load: Path) -> tuple[Kha
     return khaos, loaded[0]
 
 
-def plans(engine: Engine) -> None:
+def plans(engine: Engine, count: int) -> None:
+    """What a pull runs, planned at the middle of the drained feed: on Postgres run too
+    (EXPLAIN ANALYZE, with the buffers each touched and the WAL each wrote), then rolled back."""
+    after = count // 2
+    # Written with their numbers (whole numbers of this bench's own): plans as Postgres makes them for literals.
     queries = {
-        "a pull's page": "SELECT d.associated_ref, b.body, d.feed_position FROM documents d "
+        "a pull's page": "SELECT d.associated_ref, b.body, d.feed_position FROM documents d "  # noqa: S608
         "JOIN document_bodies b ON b.document_id = d.id WHERE d.state IN "
-        "('published', 'served', 're_requested') AND d.feed_position > 500000 ORDER BY d.feed_position LIMIT 1000",
-        "marking it served": "UPDATE documents SET state = 'served' WHERE feed_position BETWEEN 500001 AND 501000 "
-        "AND state IN ('published', 'served', 're_requested')",
-        "first contact (the first never served, past the served stretch)": "SELECT min(feed_position) "
-        "FROM documents WHERE feed_position > 500000 AND state = 'published'",
+        f"('published', 'served', 're_requested') AND d.feed_position > {after} ORDER BY d.feed_position LIMIT {PULL}",
+        "marking it served": "UPDATE documents SET state = 'served' "  # noqa: S608
+        f"WHERE feed_position BETWEEN {after + 1} AND "
+        f"{after + PULL} AND state IN ('published', 'served', 're_requested')",
+        "first contact (the first never served, past the served stretch)": "SELECT min(feed_position) "  # noqa: S608
+        f"FROM documents WHERE feed_position > {after} AND state = 'published'",
     }
-    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS, WAL) "
     if engine.dialect.name == "postgresql":  # as a pull runs them: the page read and marked in one statement,
-        # or read ahead with its snapshot (then marked as "marking it served", with the pull's log entry)
+        # or read ahead with its snapshot (then marked as "marking it served", with the pull's log entry).
+        # The feed is drained: every document is served already, so a mark's WAL is less than a drain's.
         statements = {
-            "the page, read and marked served": PAGE_MARKED.params(after=500_000, limit=PULL, moment=MOMENT),
-            "the next page read ahead, with its snapshot": PAGE_WITH_MARK.params(after=500_000, limit=PULL),
+            "the page, read and marked served": PAGE_MARKED.params(after=after, limit=PULL, moment=MOMENT),
+            "the next page read ahead, with its snapshot": PAGE_WITH_MARK.params(after=after, limit=PULL),
         }
         for what, statement in statements.items():
             compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
@@ -286,7 +292,7 @@ def plans(engine: Engine) -> None:
             print(f"    plan, {what}:")
             for row in conn.exec_driver_sql(explain + query):
                 print(f"      {row[-1]}")
-        conn.rollback()
+            conn.rollback()  # what EXPLAIN ANALYZE marked is not kept, nor seen by the next one
 
 
 def measure(
@@ -354,7 +360,7 @@ def measure(
     finally:
         channel.stop()
     engine = open_store(url)
-    plans(engine)
+    plans(engine, count)
     engine.dispose()
 
 

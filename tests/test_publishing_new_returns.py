@@ -13,7 +13,14 @@ import yaml
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.golden import build_return
-from target_khaos_control.store import document_bodies, documents, exceptions, open_store, return_versions
+from target_khaos_control.store import (
+    document_bodies,
+    documents,
+    exceptions,
+    open_store,
+    return_versions,
+    reveni_returns,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "rules" / "demo"
@@ -146,6 +153,55 @@ def test_returns_sent_again_as_stored_read_none_of_their_documents_or_exceptions
     assert not [sql for sql in statements if "WHERE documents.return_id IN" in sql]
     assert not [sql for sql in statements if "FROM exceptions" in sql]
     assert [store.rows(table) for table in (documents, exceptions)] == before
+
+
+def test_documents_are_looked_for_only_of_returns_the_store_holds_a_version_of() -> None:
+    # given one return in the store, published
+    store = Store()
+    store.sync(FIRST, {"id": "ret-a"})
+    asked: list[object] = []  # every id a statement on `documents` was given
+
+    def noted(_conn: object, _cursor: object, sql: str, parameters: Any, *_: object) -> None:
+        if "FROM documents" in sql:
+            asked.extend(parameters.values() if isinstance(parameters, dict) else parameters)
+
+    sa.event.listen(store.engine, "before_cursor_execute", noted)
+
+    # when one batch brings a newer version of it and a return the store has never seen
+    newer = {"id": "ret-a", "updated_at": "2026-11-21T09:00:00Z", "return_items": [{}, {"id": "item-2"}]}
+    store.sync(SECOND, newer, {"id": "ret-c"})
+
+    # expect the stored return's documents looked for (and its one document updated in place),
+    # the new return's not (it has none), and a first document written for the new one
+    assert {"RV-ret-a", "ret-a"} <= set(asked)
+    assert not {"RV-ret-c", "ret-c"} & set(asked)
+    rows = [(row["associated_ref"], row["item_ids"]) for row in store.rows(documents)]
+    assert rows == [("RV-ret-a", '["item-1", "item-2"]'), ("RV-ret-c", '["item-1"]')]
+
+
+def test_every_document_has_its_return_stored_however_the_return_came() -> None:
+    # given returns new to the store: published, held, unreadable, broken, cancelled
+    store = Store()
+    unreadable = {"id": "ret-u", "updated_at": "no date"}
+    broken = {"id": "ret-x", "return_items": [{"quantity": 0}]}
+    store.sync(FIRST, {"id": "ret-a"}, {"id": "ret-h", **STRANGER}, unreadable, broken, {"id": "ret-c"})
+    store.served()
+
+    # when they come again: older, moved backwards, unreadable, cancelled, with a new item
+    store.sync(
+        SECOND,
+        {"id": "ret-a", "updated_at": "2026-11-19T10:00:00Z"},
+        {"id": "ret-h", "status": "in_progress", "updated_at": "2026-11-21T09:00:00Z"},
+        {"id": "ret-c", "status": "cancelled", "updated_at": "2026-11-21T09:00:00Z"},
+        {"id": "ret-a", "updated_at": "no date"},
+        {"id": "ret-x", "updated_at": "2026-11-21T09:00:00Z", "return_items": [{}, {"id": "item-2"}]},
+    )
+
+    # expect documents written, each of a return whose version the store holds: a batch
+    # looks for the documents of stored returns alone
+    returns_of_documents = {row["return_id"] for row in store.rows(documents)}
+    assert {"ret-a", "ret-c", "ret-x"} <= returns_of_documents
+    assert returns_of_documents <= {row["return_id"] for row in store.rows(reveni_returns)}
 
 
 def test_a_return_sent_as_stored_and_then_newer_in_one_batch_is_decided_on_the_newer() -> None:

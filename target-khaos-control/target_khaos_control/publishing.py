@@ -153,9 +153,10 @@ class Batch:
                 if force or self.versions.get(entry.draft.return_id) != entry.version
             )
         )
-        # Each return's documents, made Documents only when its version has changed.
+        # Each return's documents, made Documents only when its version has changed; none looked
+        # for of a return with no stored version (`write` stores a document only with its version).
         self.stored_documents: dict[str, list[Any]] = {}
-        for row in _DOCUMENTS.rows(conn, changed):
+        for row in _DOCUMENTS.rows(conn, [return_id for return_id in changed if return_id in self.stored_returns]):
             self.stored_documents.setdefault(row[1], []).append(row)
         self.documents: dict[str, list[Document]] = {}
         # Each return looks only at its own exceptions.

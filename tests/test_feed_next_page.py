@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.channel.app import Channel
-from target_khaos_control.channel.feed_statements import TRY_FEED_LOCK
+from target_khaos_control.channel.feed_statements import PAGE, TRY_FEED_LOCK
 from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import document_bodies, documents, open_store, pulls
@@ -179,6 +179,24 @@ def test_a_change_committed_between_pulls_is_served_as_it_now_is(any_store: Engi
     assert (second.refs, second.continuation) == (["RV-3", "RV-5"], "5")
     assert json.loads(second.bodies[0]) == {"AssociatedRef": "RV-3", "Notes": "rewritten"}
     assert ahead.used == 0
+
+
+def test_a_page_read_ahead_holds_what_the_pulls_own_read_would(any_store: Engine) -> None:
+    # given five documents, and the page of three after the first read ahead (as the driver
+    # gives it: no SQLAlchemy row, nor any conversion a column's type would make)
+    ahead = NextPage(any_store)
+    ahead.read_after(1, 3)
+
+    # when a pull carrying on from there takes it, and reads the same page itself
+    with any_store.begin() as conn:
+        taken = ahead.take(conn, 1, 3)
+        own = conn.execute(PAGE, {"after": 1, "limit": 3}).all()
+
+    # expect the same rows, value for value and type for type, as SQLAlchemy reads them
+    assert taken is not None
+    assert [tuple(row[:3]) for row in taken] == [tuple(row) for row in own]
+    assert [[type(value) for value in row[:3]] for row in taken] == [[type(value) for value in row] for row in own]
+    assert [row[0] for row in taken] == ["RV-2", "RV-3", "RV-4"]
 
 
 def test_a_pull_not_carrying_on_from_the_last_page_is_not_answered_from_the_page_read_ahead(

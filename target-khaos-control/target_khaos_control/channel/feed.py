@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from target_khaos_control.channel.feed_statements import (
     ANSWERED_WITH,
@@ -159,7 +159,7 @@ def next_batch(
 
 def _page(
     conn: Connection, after: int, limit: int, moment: datetime, ahead: NextPage | None, mark: object
-) -> tuple[Sequence[Row[Any]], bool]:
+) -> tuple[Sequence[Sequence[Any]], bool]:
     """The page after `after`, each as (reference, body, position), and whether it is
     still to be marked served: on Postgres a page read ahead is marked with the pull's log
     entry, in one statement; any other is marked here. One pull is one stretch of the

@@ -126,6 +126,8 @@ def next_batch(
     # What is read under the feed's lock is what gets marked served. On Postgres a pull
     # takes it if it is free; while a target's batch holds it, a pull with nothing new
     # to serve answers without waiting (it marks nothing).
+    # Tried: psycopg's BEGIN sent with the lock's statement (a pipeline), one round trip
+    # less: no gain (0.21 against 0.20 ms for BEGIN, lock, where we are and COMMIT).
     if conn.dialect.name != "postgresql":
         lock_feed(conn)
     elif not conn.execute(TRY_FEED_LOCK).scalar():

@@ -14,7 +14,8 @@
 2. A grown store: `--grown-load` new returns (another seed's) into a copy of a store
    grown to `--grown` returns (built once, kept under the bench's cache folder) and into a
    new store (both migrated beforehand), interleaved, median of 3 by CPU, each less the CPU
-   of a run that only starts: CPU a return, grown / new, goal <= 1.10 (issue 22).
+   of a run that only starts: CPU a return, grown / new, goal <= 1.10 (issue 22). Where the
+   difference goes, B-tree by B-tree: bench/grown_store_pages.py.
 3. Scaling: the target's CPU per return at the largest size over the smallest (goal about
    1.0) and peak RSS (goal: flat).
 4. The channel: one pull of 1,000 returns from the largest store, p95 over the feed

@@ -154,6 +154,45 @@ def test_the_event_sums_up_the_owner_in_figures_a_person_checked(tmp_path: Path)
     assert events["cx"][0].at_stake == {"EUR": Decimal("12.50")}
 
 
+def test_an_owner_is_told_of_exactly_the_rows_new_or_worse_than_alerted(store_url: str) -> None:
+    # Given (SQLite, Postgres): one owner per open exception, each alerted (or not) at a severity,
+    # some unknown to SEVERITY_RANK (which ranks an unknown severity high, an unknown alerted one never).
+    engine = open_store(store_url)
+    rows, told = [], set()
+    for n, (status, severity, alerted) in enumerate(
+        (status, severity, alerted)
+        for status in ("", "open", "resolved")
+        for severity in ("low", "medium", "high", "urgent!")
+        for alerted in ("", "low", "medium", "high", "bogus")
+    ):
+        owner = f"owner-{n}"
+        row = _exception(f"unknown_reason:ret-{n}:", "unknown_reason", owner, severity, "2026-12-01T00:00:00+00:00", "")
+        rows.append(row | {"alerted_status": status, "alerted_severity": alerted})
+        if alerts._worse(SimpleNamespace(alerted_status=status, severity=severity, alerted_severity=alerted)):
+            told.add(owner)
+    with engine.begin() as conn:
+        conn.execute(exceptions.insert(), rows)
+
+    # Expect: an event for each owner whose exception the Python rule calls new or worse, and no other.
+    assert {event.owner for event, _ in alerts.events(engine, ACME_PROD, RUN_AT)} == told
+    assert 0 < len(told) < len(rows)
+
+
+def test_nothing_new_to_alert_reads_no_exception_row(tmp_path: Path) -> None:
+    # Given: every open exception was alerted already at its severity, and no incident stands.
+    engine = _acme_store(tmp_path)
+    with engine.begin() as conn:
+        conn.execute(exceptions.update().values(alerted_status="open", alerted_severity=exceptions.c.severity))
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *given: statements.append(given[2]))
+
+    # Expect: no event, and only counts read: no row's message (a grown store's every open
+    # exception, read whole, cost each run seconds of CPU).
+    assert alerts.events(engine, ACME_PROD, RUN_AT) == []
+    assert statements, "the counts were read"
+    assert not [sql for sql in statements if "exceptions.message" in sql]
+
+
 def test_money_at_stake_counts_each_item_once_and_leaves_out_what_cannot_be_read() -> None:
     def row(return_id: str, item_id: str, **details: Any) -> SimpleNamespace:
         return SimpleNamespace(return_id=return_id, item_id=item_id, details=json.dumps(details))

@@ -127,12 +127,39 @@ def _worse(row: Any) -> bool:
     )
 
 
+def _rank(severity: sa.ColumnElement[str], unknown: int) -> sa.ColumnElement[int]:
+    """SEVERITY_RANK.get(severity, unknown), in SQL."""
+    return sa.case(SEVERITY_RANK, value=severity, else_=unknown)
+
+
+# `_worse`, in SQL: an open row the owner's next event tells of as new.
+WORSE = sa.or_(
+    sa.func.coalesce(exceptions.c.alerted_status, "") != ExceptionStatus.OPEN,
+    _rank(exceptions.c.severity, 2) > _rank(sa.func.coalesce(exceptions.c.alerted_severity, ""), -1),
+)
+
+
 def events(engine: Engine, where: Where, moment: datetime) -> list[tuple[OwnerEvent, list[Any]]]:
     """This run's events, each with the exceptions it tells of as new (none for a resolve)."""
+    is_open = exceptions.c.status == ExceptionStatus.OPEN
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(exceptions).where(exceptions.c.status == ExceptionStatus.OPEN).order_by(exceptions.c.trace_key)
+        # Which owners have open exceptions, and which a new or worse one, counted in the
+        # database: an event's rows (every open one of its owner) are read only for an owner
+        # with something new. Read whole at each run, a 200k-return store's 105k open
+        # exceptions cost 1 s of CPU with nothing new to tell (issue 22).
+        owners = conn.execute(
+            sa.select(exceptions.c.owner, sa.func.max(sa.case((WORSE, 1), else_=0)))
+            .where(is_open)
+            .group_by(exceptions.c.owner)
         ).all()
+        told = [owner for owner, worse in owners if worse]
+        rows = (
+            conn.execute(
+                sa.select(exceptions).where(is_open, exceptions.c.owner.in_(told)).order_by(exceptions.c.trace_key)
+            ).all()
+            if told
+            else []
+        )
         standing = set(
             conn.execute(sa.select(alert_incidents.c.owner).where(alert_incidents.c.state == TRIGGERED)).scalars()
         )
@@ -144,7 +171,7 @@ def events(engine: Engine, where: Where, moment: datetime) -> list[tuple[OwnerEv
         fresh = [row for row in open_rows if _worse(row)]
         if fresh:
             built.append((_event(TRIGGERED, owner, open_rows, fresh, where, moment), fresh))
-    for owner in sorted(standing - set(by_owner)):
+    for owner in sorted(standing - {owner for owner, _ in owners}):
         built.append((_event(RESOLVED, owner, [], [], where, moment), []))
     return built
 

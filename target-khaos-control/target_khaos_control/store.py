@@ -354,6 +354,14 @@ def open_store(database_url: str) -> Engine:
 # round 2): each new return dirties ~6 random index pages whatever the cache holds; nor did
 # batches of 2,000 or 5,000 (48 / 128 MB cache: +56 / +183 MB peak) in round 3; 8 KB pages
 # (round 4) cut a new store's system time a little and left the 100k ratio as it was.
+# Counted page by page (bench/grown_store_pages.py, round 5): 10k new returns write 3.8 log
+# pages a return into a 200k store, 1.2 into a new one, and 99% of the difference is the four
+# B-trees keyed by Reveni's ids (reveni_returns' key 1.0 a return, exceptions' trace key 0.6,
+# documents' reference 0.5, exceptions' return id 0.4): a page a row each once a tree is much
+# larger than a batch, whatever the key's width. Only fewer such trees will help: as a
+# prototype (tables rebuilt by hand), documents without the reference's index and exceptions
+# keyed (return_id, trace_key) alone took 10k returns into a 500k store from 2.15 to 1.96 s
+# of CPU (a new store: 1.55 s). A 64 MB cache again saved nothing (+49 MB peak).
 CACHE_KB = 16_384  # each connection's page cache, at most
 WAL_PAGES = 32_768  # the WAL a commit checkpoints past: 128 MB (SQLite's default is 1,000 pages)
 

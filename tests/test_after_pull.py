@@ -25,8 +25,8 @@ from starlette.testclient import TestClient
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.feed import next_batch
 from target_khaos_control.documents import Draft, Problem
+from target_khaos_control.exception_actions import resolve
 from target_khaos_control.exception_kinds import Kind
-from target_khaos_control.exception_log import resolve
 from target_khaos_control.operations.commands import replay
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset

@@ -35,8 +35,9 @@ from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.canonical import Entry
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.documents_of import DocumentsOf
+from target_khaos_control.exception_actions import actions
 from target_khaos_control.exception_kinds import Kind, Owner
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, actions, trace_key
+from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, trace_key
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_position import item_ids_text, line_facts, read_positions
 from target_khaos_control.reveni import Sent

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from target_khaos_control.channel.pages import refused
-from target_khaos_control.exception_log import ActionRefused, assign, resolve
+from target_khaos_control.exception_actions import ActionRefused, assign, resolve
 from target_khaos_control.store import now
 
 TOKEN_HOURS = 12  # a form older than this is refused: open the page again

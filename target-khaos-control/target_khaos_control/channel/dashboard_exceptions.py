@@ -27,8 +27,8 @@ from target_khaos_control.channel.dashboard_lists import (
     worked,
 )
 from target_khaos_control.channel.pages import page, refused
+from target_khaos_control.exception_actions import actions
 from target_khaos_control.exception_kinds import KINDS, Owner
-from target_khaos_control.exception_log import actions
 from target_khaos_control.proposals import Proposal, propose
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import exceptions, now

@@ -26,11 +26,17 @@ def canonical_json(record: Sent) -> str:
 
 def canonical_bytes(record: Sent) -> bytes:
     """`canonical_json` as UTF-8 (a lone surrogate as surrogatepass writes it): what is hashed."""
+    return written(record)[0]
+
+
+def written(record: Sent) -> tuple[bytes, bool]:
+    """`canonical_bytes`, and whether msgspec wrote them: then no text in the record holds a
+    lone surrogate, and the record check need not write it again to look (`reveni.read`)."""
     try:
-        return CANONICAL.encode(record)
+        return CANONICAL.encode(record), True
     except (msgspec.EncodeError, TypeError, UnicodeError):
         text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-        return text.encode("utf-8", "surrogatepass")
+        return text.encode("utf-8", "surrogatepass"), False
 
 
 def content_hash(canonical: bytes) -> str:
@@ -48,7 +54,9 @@ class Entry(NamedTuple):
     version: tuple[str, str]
 
     @classmethod
-    def of(cls, record: Sent, draft: Draft) -> Entry:
-        """The entry of a (record, draft) pair: its record serialised once, for the hash and the stored copy."""
-        canonical = canonical_bytes(record)
+    def of(cls, record: Sent, draft: Draft, canonical: bytes | None = None) -> Entry:
+        """The entry of a (record, draft) pair: its record serialised once, for the hash and the
+        stored copy (`canonical`: its `canonical_bytes`, when the caller wrote them already)."""
+        if canonical is None:
+            canonical = canonical_bytes(record)
         return cls(record, draft, canonical, (content_hash(canonical), draft.ruleset_hash))

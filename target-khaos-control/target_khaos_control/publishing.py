@@ -125,7 +125,7 @@ class Batch:
     def __init__(
         self,
         conn: Connection,
-        entries: Sequence[tuple[Sent, Draft]],
+        entries: Sequence[tuple[Sent, Draft] | Entry],
         moment: datetime,
         *,
         force: bool = False,
@@ -133,7 +133,9 @@ class Batch:
     ) -> None:
         """Read what the store holds of these returns (versions, documents, exceptions, Khaos's position) once."""
         self.conn, self.moment, self.force, self.routing = conn, moment, force, routing or Routing()
-        return_ids = list(dict.fromkeys(draft.return_id for _, draft in entries))
+        # An Entry as given (its record written already, `canonical.written`); a pair made one.
+        self.entries = [entry if type(entry) is Entry else Entry.of(*entry) for entry in entries]
+        return_ids = list(dict.fromkeys(entry.draft.return_id for entry in self.entries))
         stored = _VERSIONS.rows(conn, return_ids)
         # By position: a Row's attribute by name costs more than the read itself.
         self.versions = {row[0]: (row[1], row[2]) for row in stored}
@@ -142,7 +144,6 @@ class Batch:
         self.latest: dict[str, Version] = {}
         self.stored_returns = set(self.versions)
         self.new_versions: list[tuple[str, str]] = []  # (return id, record), in the order received
-        self.entries = [Entry.of(record, draft) for record, draft in entries]
         # The same version under the same rules changes nothing, so what the store holds of a
         # return only ever sent again as stored is not read (most of a resent batch). A return
         # with any other version in the batch is read: the batch decides on each in turn.
@@ -391,7 +392,7 @@ class Batch:
 
 def apply_returns(
     conn: Connection,
-    entries: Sequence[tuple[Sent, Draft]],
+    entries: Sequence[tuple[Sent, Draft] | Entry],
     moment: datetime,
     *,
     force: bool = False,

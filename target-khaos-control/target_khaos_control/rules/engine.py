@@ -133,11 +133,12 @@ class RuleSet:
             kind, owner, message, item_id, severity=severity, details=dict(details or {}), hold=hold, part=part
         )
 
-    def draft(self, record: Sent, catalogue: Catalogue | None = None) -> Draft:
-        """What the rules make of one Reveni return: its document lines, exceptions and figures."""
+    def draft(self, record: Sent, catalogue: Catalogue | None = None, *, written: bool = False) -> Draft:
+        """What the rules make of one Reveni return: its document lines, exceptions and figures
+        (`written`: msgspec wrote the record already, as `reveni.read` says)."""
         return_id = record.get("id")
         draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
-        typed = checked(record)  # converted once: the rules read the typed return from here on
+        typed = checked(record, written=written)  # converted once: the rules read the typed return from here on
         if isinstance(typed, list):
             return self._unreadable(draft, record, "; ".join(typed))
         try:

@@ -142,6 +142,9 @@ class Batch:
         # Read into a Version only when a return has changed: most of a resent batch has not.
         self.stored_versions = {row[0]: (row[3], row[4]) for row in stored}
         self.latest: dict[str, Version] = {}
+        # A return's version decided on in this batch with nothing before it: its record, its
+        # `updated_at` read into a Version only if a later version in the batch is judged against it.
+        self.unread: dict[str, Sent] = {}
         self.stored_returns = set(self.versions)
         self.new_versions: list[tuple[str, str]] = []  # (return id, record), in the order received
         # The same version under the same rules changes nothing, so what the store holds of a
@@ -184,26 +187,31 @@ class Batch:
         if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
             return
-        incoming = Version(read_moment(record.get("updated_at")), str(record.get("status") or ""))
+        status = str(record.get("status") or "")
         latest = self._latest(return_id)
-        if latest is not None and older(incoming, latest):
-            self.counts.older += 1
-            return
-        if latest is not None and incoming.updated_at is None:
-            # No telling whether it is newer: the stored version and its documents stand.
-            self._hold_unreadable(return_id, draft)
-            return
-        if latest is not None and backwards(latest.status, incoming.status):
-            self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
-            return
+        if latest is None:  # the first version seen (most returns): read only if a later one is judged against it
+            self.unread[return_id] = record
+        else:
+            incoming = Version(read_moment(record.get("updated_at")), status)
+            if older(incoming, latest):
+                self.counts.older += 1
+                return
+            if incoming.updated_at is None:
+                # No telling whether it is newer: the stored version and its documents stand.
+                self._hold_unreadable(return_id, draft)
+                return
+            if backwards(latest.status, incoming.status):
+                self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
+                return
+            self.latest[return_id] = incoming
         if self.versions.get(return_id, ("",))[0] != version[0]:  # a new version: its record kept, once
             self.new_versions.append((return_id, storable(canonical.decode("utf-8", "surrogatepass"))))
-        self.versions[return_id], self.latest[return_id] = version, incoming
+        self.versions[return_id] = version
         row: dict[str, object] = {
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
             "updated_at": storable(str(record.get("updated_at", ""))),
-            "status": storable(incoming.status),
+            "status": storable(status),
             "content_hash": version[0],
             "last_changed": self.moment,
         }
@@ -215,7 +223,10 @@ class Batch:
 
     def _latest(self, return_id: str) -> Version | None:
         """The version of this return decided on: this batch's, else the store's."""
-        if return_id not in self.latest and return_id in self.stored_versions:
+        unread = self.unread.pop(return_id, None)
+        if unread is not None:  # this batch's, decided on unread (`apply`): read now, once
+            self.latest[return_id] = Version(read_moment(unread.get("updated_at")), str(unread.get("status") or ""))
+        elif return_id not in self.latest and return_id in self.stored_versions:
             updated_at, status = self.stored_versions[return_id]
             self.latest[return_id] = Version(read_moment(updated_at), status)
         return self.latest.get(return_id)

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from target_khaos_control.documents import Draft
+from target_khaos_control.documents import Draft, storable
 from target_khaos_control.reveni import Sent
 
 # Sorted keys, no spaces, text unescaped, Decimal as its text: byte for byte what
@@ -37,6 +37,15 @@ def written(record: Sent) -> tuple[bytes, bool]:
     except (msgspec.EncodeError, TypeError, UnicodeError):
         text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
         return text.encode("utf-8", "surrogatepass"), False
+
+
+def stored_text(canonical: bytes) -> str:
+    """`canonical` as the store keeps it: `documents.storable` of its text (a lone surrogate
+    written as its JSON escape). Bytes that are UTF-8 hold none, and are read as they are."""
+    try:
+        return canonical.decode()
+    except UnicodeDecodeError:  # a lone surrogate, written by surrogatepass
+        return storable(canonical.decode("utf-8", "surrogatepass"))
 
 
 def content_hash(canonical: bytes) -> str:

@@ -32,7 +32,7 @@ from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.batch_writes import insert_many, update_many
-from target_khaos_control.canonical import Entry
+from target_khaos_control.canonical import Entry, stored_text
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.documents_of import DocumentsOf
 from target_khaos_control.exception_kinds import Kind, Owner
@@ -205,7 +205,7 @@ class Batch:
                 return
             self.latest[return_id] = incoming
         if self.versions.get(return_id, ("",))[0] != version[0]:  # a new version: its record kept, once
-            self.new_versions.append((return_id, storable(canonical.decode("utf-8", "surrogatepass"))))
+            self.new_versions.append((return_id, stored_text(canonical)))
         self.versions[return_id] = version
         row: dict[str, object] = {
             "return_id": return_id,

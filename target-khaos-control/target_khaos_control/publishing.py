@@ -266,7 +266,12 @@ class Batch:
             existing = sorted(existing, key=_by_sequence)
             already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
             open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
-        to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
+        if draft.withdraw:
+            to_send = []
+        elif already_sent:
+            to_send = [line for line in draft.lines if line.item_id not in already_sent]
+        else:  # nothing sent yet (most returns): every line, without a comprehension's function
+            to_send = list(draft.lines)
         position = self.positions.get(draft.return_id)
         if position is not None and draft.decided:
             sequence = open_doc.sequence if open_doc else max(doc.sequence for doc in existing) + 1

@@ -30,7 +30,7 @@ from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.reveni import Return, ReturnItem, Sent, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.document_header import DocumentHeader
-from target_khaos_control.rules.item_pricing import ItemPricing
+from target_khaos_control.rules.item_pricing import AMOUNTS_KEPT, ItemPricing
 from target_khaos_control.rules.reason_rules import ReasonMatching, ReasonRule, by_reason, certain, reason_code
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
 from target_khaos_control.rules.refund_check import ZERO, RefundCheck, paid_total
@@ -105,6 +105,13 @@ class RuleSet:
     tax_rules_by_rate: dict[Decimal, tuple[TaxRule, ...]] = field(init=False, repr=False, compare=False)
     # `sku_mapping` but Barcode: how Khaos finds a stock code sent as it is, not as an EAN.
     mapping_but_barcode: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Each amount's Decimal by its text as Reveni sent it (`amount`): prices and rates repeat from
+    # return to return, and a Decimal made once keeps its hash for the look-ups that key by it.
+    amounts: dict[str, Decimal] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # A line's tax as the rules expect it, by its paid total and rate (`ItemPricing._line_tax`).
+    expected_taxes: dict[tuple[Decimal, Decimal], Decimal] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Index the reason and tax rules, and make the reading of the templates' fields, once, as they are loaded."""
@@ -116,6 +123,16 @@ class RuleSet:
             for rate in {r.rate for r in self.tax_rules}
         }
         self.template_variables = variables_of(self.template_fields)
+
+    def amount(self, text: str) -> Decimal:
+        """`Decimal(text)`, made once for each text (a Decimal is never changed): at most
+        AMOUNTS_KEPT are kept, then they are made again."""
+        found = self.amounts.get(text)
+        if found is None:
+            if len(self.amounts) >= AMOUNTS_KEPT:
+                self.amounts.clear()
+            found = self.amounts[text] = Decimal(text)
+        return found
 
     def problem(
         self,
@@ -252,8 +269,8 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
             return
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
         stock = self.catalogue.current(sku)  # read once: for Reveni's tax and for Khaos's rate
-        reveni_rate = Decimal(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
-        paid = Decimal(item.total) if item.total else None  # read once, for the tax check and the price
+        reveni_rate = rules.amount(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
+        paid = rules.amount(item.total) if item.total else None  # read once, for the tax check and the price
         problems: list[Problem] = []
         # A rule found by the item's reason code read that code and leaves no problem: `_reason` is not asked.
         reason = None if rule is not None and rules.reasons_by_code is not None else self._reason(item, rule, failed)

@@ -47,6 +47,8 @@ class Pricing:
     _mode: str = field(init=False, repr=False, compare=False)
     # Each line's parts by its total, quantity and rate (`price`): a shop's lines repeat, and a
     # Priced is never changed. At most PRICES_KEPT are kept, then they are worked out again.
+    # The rules' totals and rates are Decimals made once (`RuleSet.amount`), their hashes kept:
+    # hashing two new Decimals costs more (~0.9 us) than pricing the line (~0.8 us).
     _priced: dict[tuple[Decimal, int, Decimal | None], tuple[Priced, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )

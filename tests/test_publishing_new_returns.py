@@ -241,3 +241,23 @@ def test_items_accepted_after_two_pulls_go_in_a_third_document() -> None:
         ("RV-ret-a-2", 2, '["item-2"]'),
         ("RV-ret-a-3", 3, '["item-3"]'),
     ]
+
+
+def test_a_new_returns_later_versions_in_one_batch_are_judged_against_its_first() -> None:
+    # given a store that has never seen the return
+    store = Store()
+    accepted = {"id": "ret-a", "status": "accepted", "updated_at": "2026-11-21T09:00:00Z"}
+    older = {"id": "ret-a", "status": "accepted", "updated_at": "2026-11-19T09:00:00Z", "return_items": [{}, {}]}
+    backwards = {"id": "ret-a", "status": "in_progress", "updated_at": "2026-11-22T09:00:00Z"}
+
+    # when one batch brings it accepted, then an older version, then a newer one gone back to in progress
+    store.sync(FIRST, accepted, older, backwards)
+
+    # expect the first version kept and its document as it made it; the older one ignored; the
+    # one gone backwards left for CX, with the first version's status stored
+    (document,) = store.rows(documents)
+    assert (document["item_ids"], document["source_updated_at"]) == ('["item-1"]', "2026-11-21T09:00:00Z")
+    (stored,) = store.rows(reveni_returns)
+    assert (stored["status"], stored["updated_at"]) == ("accepted", "2026-11-21T09:00:00Z")
+    kinds = [row["kind"] for row in store.rows(exceptions)]
+    assert kinds == ["status_moved_backwards"]

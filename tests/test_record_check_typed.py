@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from target_khaos_control import reveni
+from target_khaos_control.canonical import canonical_bytes, written
 from target_khaos_control.reveni import Return, breaks, read, required, sent
 from target_khaos_control.rules.validation import _contract, _surely_kept, checked
 
@@ -100,6 +101,23 @@ def test_a_lone_surrogate_is_found_in_a_return_checked_after_others() -> None:
     # expect: the later return's lone surrogate named all the same, and a good one after it passes
     assert breaks(lone) == "customer.first_name holds a lone surrogate (half of a UTF-16 pair), which is not text"
     assert breaks(copy.deepcopy(VALID)) is None
+
+
+def test_a_record_the_target_wrote_whole_is_checked_as_if_written_again() -> None:
+    # given: a good return, and one with a lone surrogate in a name (no pattern reads it), each
+    # written once as the target writes the copy it stores (canonical.written)
+    good, lone = copy.deepcopy(VALID), _with(("customer", "first_name"), "An\ud800a")
+    for record, whole in ((good, True), (lone, False)):
+        canonical, written_whole = written(record)
+
+        # expect: whole only without a lone surrogate; the stored bytes as ever; and the check,
+        # told so, answers as the check that writes the record itself
+        assert written_whole is whole
+        assert canonical == canonical_bytes(record)
+        assert checked(record, written=written_whole) == checked(record)
+    assert checked(lone, written=False) == [
+        "customer.first_name holds a lone surrogate (half of a UTF-16 pair), which is not text"
+    ]
 
 
 def test_a_long_returns_room_is_not_kept_for_the_run() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from tap_reveni.schemas import RETURN
-from target_khaos_control.canonical import canonical_bytes, canonical_json, content_hash
+from target_khaos_control.canonical import canonical_bytes, canonical_json, content_hash, stored_text
 from target_khaos_control.rules import load_ruleset
 
 from tests.in_process import InProcessChannel, TapCommand, TargetCommand
@@ -528,3 +528,6 @@ def test_a_records_canonical_form_and_so_its_content_hash_is_what_it_always_was(
     assert content_hash(canonical_bytes({"lone surrogate": "\ud800"})) == (
         hashlib.sha256(b'{"lone surrogate":"\xed\xa0\x80"}').hexdigest()
     )
+    # and the text the store keeps of it: as written, a lone surrogate as its escape (documents.storable)
+    assert stored_text(canonical_bytes(record)) == before
+    assert stored_text(canonical_bytes({"lone surrogate": "\ud800"})) == '{"lone surrogate":"\\ud800"}'

@@ -119,6 +119,8 @@ class Draft:
     @property
     def blocking_reason(self) -> str:
         """Why the whole return waits: a return-level problem, or the rules holding it."""
+        if not self.problems:  # most returns: no comprehension's function made for none
+            return self.hold_reason
         whole = [p.message for p in self.problems if p.blocking and not p.item_id]
         return "; ".join(whole) or self.hold_reason
 

@@ -18,6 +18,8 @@ from typing import Any, cast
 
 import msgspec
 
+# Details written out by hand (text values through json's own string encoder, as line_facts
+# does) cost as much as msgspec's encode and format here (~1.3 us for a refund difference's).
 _JSON = json.JSONEncoder(default=str, ensure_ascii=False)  # what the store has always kept
 _MSGSPEC = msgspec.json.Encoder()  # a Decimal as its str(), as default=str writes it
 _FORMAT = msgspec.json.format

@@ -25,6 +25,7 @@ PENNY = Decimal("0.01")
 _NOTHING = Decimal(0)  # what an empty line credits (Decimal is immutable: one is enough)
 ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 SPLIT_PENNIES = 5  # how far from the mean unit net a two-line split is searched
+PRICES_KEPT = 4_096  # lines' parts a Pricing keeps worked out (`Pricing.price`): a shop's lines repeat
 
 
 # Made for each part of each line: a frozen Struct is quicker to make than a NamedTuple or a dataclass.
@@ -44,6 +45,13 @@ class Pricing:
     rounding: str = "half_up"  # how Khaos rounds a line's net and VAT to pennies
     # `rounding` as the decimal module names it, looked up once: each line rounds several times
     _mode: str = field(init=False, repr=False, compare=False)
+    # Each line's parts by its total, quantity and rate (`price`): a shop's lines repeat, and a
+    # Priced is never changed. At most PRICES_KEPT are kept, then they are worked out again.
+    # The rules' totals and rates are Decimals made once (`RuleSet.amount`), their hashes kept:
+    # hashing two new Decimals costs more (~0.9 us) than pricing the line (~0.8 us).
+    _priced: dict[tuple[Decimal, int, Decimal | None], tuple[Priced, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Look the rounding up once (an unknown one fails where it is used, as before)."""
@@ -62,6 +70,17 @@ class Pricing:
         """Khaos prices for a paid line; Σ credit equals `total` whenever pennies allow it.
 
         With net prices `rate` is the VAT rate Khaos will apply (its stock item's rate)."""
+        # Equal totals and rates price alike whatever their digits (the parts are worked out in
+        # pennies): the parts of one worked out once serve the next (a new list each time).
+        key = (total, quantity, rate)
+        known = self._priced.get(key)
+        if known is None:
+            if len(self._priced) >= PRICES_KEPT:
+                self._priced.clear()
+            known = self._priced[key] = tuple(self._parts(total, quantity, rate))
+        return list(known)
+
+    def _parts(self, total: Decimal, quantity: int, rate: Decimal | None) -> list[Priced]:
         if self.gross_prices:
             parts = []
             for units, unit in paid_units(total, quantity):  # a loop: no comprehension's function a line

@@ -32,7 +32,7 @@ from target_khaos_control import khaos_documents
 from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
 from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.batch_writes import insert_many, update_many
-from target_khaos_control.canonical import Entry
+from target_khaos_control.canonical import Entry, stored_text
 from target_khaos_control.documents import Draft, Problem, associated_ref, storable
 from target_khaos_control.documents_of import DocumentsOf
 from target_khaos_control.exception_actions import actions
@@ -126,7 +126,7 @@ class Batch:
     def __init__(
         self,
         conn: Connection,
-        entries: Sequence[tuple[Sent, Draft]],
+        entries: Sequence[tuple[Sent, Draft] | Entry],
         moment: datetime,
         *,
         force: bool = False,
@@ -134,16 +134,20 @@ class Batch:
     ) -> None:
         """Read what the store holds of these returns (versions, documents, exceptions, Khaos's position) once."""
         self.conn, self.moment, self.force, self.routing = conn, moment, force, routing or Routing()
-        return_ids = list(dict.fromkeys(draft.return_id for _, draft in entries))
+        # An Entry as given (its record written already, `canonical.written`); a pair made one.
+        self.entries = [entry if type(entry) is Entry else Entry.of(*entry) for entry in entries]
+        return_ids = list(dict.fromkeys(entry.draft.return_id for entry in self.entries))
         stored = _VERSIONS.rows(conn, return_ids)
         # By position: a Row's attribute by name costs more than the read itself.
         self.versions = {row[0]: (row[1], row[2]) for row in stored}
         # Read into a Version only when a return has changed: most of a resent batch has not.
         self.stored_versions = {row[0]: (row[3], row[4]) for row in stored}
         self.latest: dict[str, Version] = {}
+        # A return's version decided on in this batch with nothing before it: its record, its
+        # `updated_at` read into a Version only if a later version in the batch is judged against it.
+        self.unread: dict[str, Sent] = {}
         self.stored_returns = set(self.versions)
         self.new_versions: list[tuple[str, str]] = []  # (return id, record), in the order received
-        self.entries = [Entry.of(record, draft) for record, draft in entries]
         # The same version under the same rules changes nothing, so what the store holds of a
         # return only ever sent again as stored is not read (most of a resent batch). A return
         # with any other version in the batch is read: the batch decides on each in turn.
@@ -184,26 +188,31 @@ class Batch:
         if not self.force and self.versions.get(return_id) == version:
             self.counts.unchanged += 1
             return
-        incoming = Version(read_moment(record.get("updated_at")), str(record.get("status") or ""))
+        status = str(record.get("status") or "")
         latest = self._latest(return_id)
-        if latest is not None and older(incoming, latest):
-            self.counts.older += 1
-            return
-        if latest is not None and incoming.updated_at is None:
-            # No telling whether it is newer: the stored version and its documents stand.
-            self._hold_unreadable(return_id, draft)
-            return
-        if latest is not None and backwards(latest.status, incoming.status):
-            self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
-            return
+        if latest is None:  # the first version seen (most returns): read only if a later one is judged against it
+            self.unread[return_id] = record
+        else:
+            incoming = Version(read_moment(record.get("updated_at")), status)
+            if older(incoming, latest):
+                self.counts.older += 1
+                return
+            if incoming.updated_at is None:
+                # No telling whether it is newer: the stored version and its documents stand.
+                self._hold_unreadable(return_id, draft)
+                return
+            if backwards(latest.status, incoming.status):
+                self._question(return_id, latest, incoming, draft, str(record.get("updated_at")))
+                return
+            self.latest[return_id] = incoming
         if self.versions.get(return_id, ("",))[0] != version[0]:  # a new version: its record kept, once
-            self.new_versions.append((return_id, storable(canonical.decode("utf-8", "surrogatepass"))))
-        self.versions[return_id], self.latest[return_id] = version, incoming
+            self.new_versions.append((return_id, stored_text(canonical)))
+        self.versions[return_id] = version
         row: dict[str, object] = {
             "return_id": return_id,
             "ruleset_hash": draft.ruleset_hash,
             "updated_at": storable(str(record.get("updated_at", ""))),
-            "status": storable(incoming.status),
+            "status": storable(status),
             "content_hash": version[0],
             "last_changed": self.moment,
         }
@@ -215,7 +224,10 @@ class Batch:
 
     def _latest(self, return_id: str) -> Version | None:
         """The version of this return decided on: this batch's, else the store's."""
-        if return_id not in self.latest and return_id in self.stored_versions:
+        unread = self.unread.pop(return_id, None)
+        if unread is not None:  # this batch's, decided on unread (`apply`): read now, once
+            self.latest[return_id] = Version(read_moment(unread.get("updated_at")), str(unread.get("status") or ""))
+        elif return_id not in self.latest and return_id in self.stored_versions:
             updated_at, status = self.stored_versions[return_id]
             self.latest[return_id] = Version(read_moment(updated_at), status)
         return self.latest.get(return_id)
@@ -255,7 +267,12 @@ class Batch:
             existing = sorted(existing, key=_by_sequence)
             already_sent = {item for doc in existing if doc.state in SENT for item in doc.item_ids}
             open_doc = next((doc for doc in existing if doc.state in UNSENT), None)
-        to_send = [] if draft.withdraw else [line for line in draft.lines if line.item_id not in already_sent]
+        if draft.withdraw:
+            to_send = []
+        elif already_sent:
+            to_send = [line for line in draft.lines if line.item_id not in already_sent]
+        else:  # nothing sent yet (most returns): every line, without a comprehension's function
+            to_send = list(draft.lines)
         position = self.positions.get(draft.return_id)
         if position is not None and draft.decided:
             sequence = open_doc.sequence if open_doc else max(doc.sequence for doc in existing) + 1
@@ -392,7 +409,7 @@ class Batch:
 
 def apply_returns(
     conn: Connection,
-    entries: Sequence[tuple[Sent, Draft]],
+    entries: Sequence[tuple[Sent, Draft] | Entry],
     moment: datetime,
     *,
     force: bool = False,

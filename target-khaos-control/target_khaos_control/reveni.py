@@ -189,15 +189,19 @@ def as_sent(part: Struct) -> dict[str, object]:
     return {name: value for name, value in msgspec.structs.asdict(part).items() if value is not UNSET}
 
 
-def read(record: Sent) -> Return | str:
-    """`record` as a typed Reveni return, or the first place it breaks the schema, as `field is value: why`."""
+def read(record: Sent, *, written: bool = False) -> Return | str:
+    """`record` as a typed Reveni return, or the first place it breaks the schema, as `field is value: why`.
+
+    `written`: the caller has already written `record` as JSON with msgspec (the target's
+    stored copy, `canonical.written`), which a lone surrogate anywhere in it would have stopped,
+    so it is not written again to look for one."""
     try:
         parsed = msgspec.convert(record, Return)
     except msgspec.ValidationError as error:
         return _said(record, str(error))
     except UnicodeEncodeError:  # a lone surrogate where a pattern or a listed value is checked
         return _unwritable(record) or "a field holds text that is not UTF-8"
-    return _bad_day(parsed) or _unwritable(record) or parsed
+    return _bad_day(parsed) or (None if written else _unwritable(record)) or parsed
 
 
 def breaks(record: Sent) -> str | None:

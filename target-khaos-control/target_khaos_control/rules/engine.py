@@ -30,7 +30,7 @@ from target_khaos_control.money import Priced, Pricing, credited
 from target_khaos_control.reveni import Return, ReturnItem, Sent, required, sent
 from target_khaos_control.rules.catalogue import Catalogue
 from target_khaos_control.rules.document_header import DocumentHeader
-from target_khaos_control.rules.item_pricing import ItemPricing
+from target_khaos_control.rules.item_pricing import AMOUNTS_KEPT, ItemPricing
 from target_khaos_control.rules.reason_rules import ReasonMatching, ReasonRule, by_reason, certain, reason_code
 from target_khaos_control.rules.refund_check import DEDUCTION as DEDUCTION
 from target_khaos_control.rules.refund_check import ZERO, RefundCheck, paid_total
@@ -105,6 +105,13 @@ class RuleSet:
     tax_rules_by_rate: dict[Decimal, tuple[TaxRule, ...]] = field(init=False, repr=False, compare=False)
     # `sku_mapping` but Barcode: how Khaos finds a stock code sent as it is, not as an EAN.
     mapping_but_barcode: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Each amount's Decimal by its text as Reveni sent it (`amount`): prices and rates repeat from
+    # return to return, and a Decimal made once keeps its hash for the look-ups that key by it.
+    amounts: dict[str, Decimal] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # A line's tax as the rules expect it, by its paid total and rate (`ItemPricing._line_tax`).
+    expected_taxes: dict[tuple[Decimal, Decimal], Decimal] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Index the reason and tax rules, and make the reading of the templates' fields, once, as they are loaded."""
@@ -116,6 +123,16 @@ class RuleSet:
             for rate in {r.rate for r in self.tax_rules}
         }
         self.template_variables = variables_of(self.template_fields)
+
+    def amount(self, text: str) -> Decimal:
+        """`Decimal(text)`, made once for each text (a Decimal is never changed): at most
+        AMOUNTS_KEPT are kept, then they are made again."""
+        found = self.amounts.get(text)
+        if found is None:
+            if len(self.amounts) >= AMOUNTS_KEPT:
+                self.amounts.clear()
+            found = self.amounts[text] = Decimal(text)
+        return found
 
     def problem(
         self,
@@ -133,11 +150,12 @@ class RuleSet:
             kind, owner, message, item_id, severity=severity, details=dict(details or {}), hold=hold, part=part
         )
 
-    def draft(self, record: Sent, catalogue: Catalogue | None = None) -> Draft:
-        """What the rules make of one Reveni return: its document lines, exceptions and figures."""
+    def draft(self, record: Sent, catalogue: Catalogue | None = None, *, written: bool = False) -> Draft:
+        """What the rules make of one Reveni return: its document lines, exceptions and figures
+        (`written`: msgspec wrote the record already, as `reveni.read` says)."""
         return_id = record.get("id")
         draft = Draft(return_id="" if return_id is None else storable(str(return_id)), ruleset_hash=self.content_hash)
-        typed = checked(record)  # converted once: the rules read the typed return from here on
+        typed = checked(record, written=written)  # converted once: the rules read the typed return from here on
         if isinstance(typed, list):
             return self._unreadable(draft, record, "; ".join(typed))
         try:
@@ -251,8 +269,8 @@ class _Evaluation(DocumentHeader, RefundCheck, ItemPricing, StockCodes, ReasonMa
             return
         sku, sku_problem = self._stock_code(str(item.sku), sent(item.ean))
         stock = self.catalogue.current(sku)  # read once: for Reveni's tax and for Khaos's rate
-        reveni_rate = Decimal(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
-        paid = Decimal(item.total) if item.total else None  # read once, for the tax check and the price
+        reveni_rate = rules.amount(item.tax_rate) if item.tax_rate else None  # its pattern makes it a number
+        paid = rules.amount(item.total) if item.total else None  # read once, for the tax check and the price
         problems: list[Problem] = []
         # A rule found by the item's reason code read that code and leaves no problem: `_reason` is not asked.
         reason = None if rule is not None and rules.reasons_by_code is not None else self._reason(item, rule, failed)

@@ -11,6 +11,10 @@ from target_khaos_control.money import Priced
 from target_khaos_control.reveni import Exchange, Return, ReturnItem, required, sent
 from target_khaos_control.rules.catalogue import Catalogue, StockItem
 
+# Amounts a rule set keeps made (`RuleSet.amount`), and lines' expected taxes kept worked out: a
+# shop's prices and rates are few; past this many, those kept are let go and made again.
+AMOUNTS_KEPT = 4_096
+
 if TYPE_CHECKING:
     from target_khaos_control.rules.engine import RuleSet
 
@@ -104,8 +108,15 @@ class ItemPricing:
     def _line_tax(self, item: ReturnItem, rate: Decimal, paid: Decimal | None) -> Problem | None:
         tax = sent(item.tax)
         if tax is not None:
-            expected = self.rules.pricing.round(required(paid, "total") * rate / (100 + rate))
-            if abs(expected - Decimal(tax)) > self.rules.tax_tolerance:
+            rules, total = self.rules, required(paid, "total")
+            # Worked out once for each total and rate (made by `RuleSet.amount`: their hashes kept).
+            known = rules.expected_taxes
+            expected = known.get((total, rate))
+            if expected is None:
+                if len(known) >= AMOUNTS_KEPT:
+                    known.clear()
+                expected = known[total, rate] = rules.pricing.round(total * rate / (100 + rate))
+            if abs(expected - rules.amount(tax)) > rules.tax_tolerance:
                 return Problem(
                     Kind.VALUE_MISMATCH,
                     "",

@@ -28,10 +28,11 @@ MAX_QUANTITY = 100_000
 MAX_DIGITS = 12  # digits before the point in an amount: a billion pounds is no return
 
 
-def checked(record: Sent) -> Return | list[str]:
+def checked(record: Sent, *, written: bool = False) -> Return | list[str]:
     """`record` as a typed Reveni return; or every field of it that breaks tap-reveni's
-    schema (the first break) or the contract beyond it, as `field is value: why`."""
-    typed = read(record)
+    schema (the first break) or the contract beyond it, as `field is value: why`
+    (`written`: msgspec wrote the record already, as `reveni.read` says)."""
+    typed = read(record, written=written)
     if not isinstance(typed, str) and _surely_kept(typed):  # most returns: `_contract` would find nothing
         return typed
     found = _contract(record)

@@ -53,6 +53,19 @@ def test_a_return_with_a_nul_and_defaults_left_out_is_stored_as_sqlalchemy_store
     assert ours[0][5:] == ("", "", 7)
 
 
+# An exception's columns but its key and those with defaults.
+AN_EXCEPTION = {
+    "kind": "unknown_sku",
+    "owner": "warehouse",
+    "return_id": "ret-1",
+    "message": "SKU X is not in Khaos",
+    "status": "open",
+    "first_seen": MOMENT,
+    "last_seen": MOMENT,
+    "occurrences": 1,
+}
+
+
 def test_a_version_whose_record_holds_a_nul_is_stored_as_sqlalchemy_stores_it(tmp_path: Path) -> None:
     # given a version of a return whose record holds a NUL
     rows = [{"id": 1, "return_id": "ret-1", "seen_at": MOMENT, "record": '{"name":"a\x00b"}'}]
@@ -64,16 +77,7 @@ def test_a_version_whose_record_holds_a_nul_is_stored_as_sqlalchemy_stores_it(tm
 
 def test_rows_giving_different_columns_each_land_whole(tmp_path: Path) -> None:
     # given two exceptions, one with its severity and one leaning on the default
-    base = {
-        "kind": "unknown_sku",
-        "owner": "warehouse",
-        "return_id": "ret-1",
-        "message": "SKU X is not in Khaos",
-        "status": "open",
-        "first_seen": MOMENT,
-        "last_seen": MOMENT,
-        "occurrences": 1,
-    }
+    base = AN_EXCEPTION
     rows = [base | {"trace_key": "k1", "severity": "low"}, base | {"trace_key": "k2"}]
     ours, theirs = both_ways(tmp_path, exceptions, rows)
     assert ours == theirs
@@ -82,16 +86,7 @@ def test_rows_giving_different_columns_each_land_whole(tmp_path: Path) -> None:
 
 def test_rows_whose_columns_change_and_come_back_in_another_order_each_land_whole(tmp_path: Path) -> None:
     # given three exceptions: with a severity, without one, then with one again, its columns in another order
-    base = {
-        "kind": "unknown_sku",
-        "owner": "warehouse",
-        "return_id": "ret-1",
-        "message": "SKU X is not in Khaos",
-        "status": "open",
-        "first_seen": MOMENT,
-        "last_seen": MOMENT,
-        "occurrences": 1,
-    }
+    base = AN_EXCEPTION
     rows = [
         base | {"trace_key": "k1", "severity": "low"},
         base | {"trace_key": "k2"},

@@ -58,7 +58,7 @@ def _contract(record: Sent) -> list[str]:
         found.append(f"currency is {currency!r}: not a currency code (three capital letters, like GBP)")
     items = record.get("return_items")
     for n, item in enumerate(items if isinstance(items, list) else []):
-        if isinstance(item, dict) and not _plainly_good(item):  # most items: no finding, no field named
+        if isinstance(item, dict):
             found += _item_findings(n, item)
     return found
 
@@ -85,14 +85,15 @@ def _in_utc(stamp: object) -> bool:
 
 
 def _kept_amount(amount: object) -> bool:
-    """`_plain_amount` of a typed amount (`reveni.Money`: digits with an optional sign and decimals)."""
+    """Whether `_price` surely passes a typed amount (`reveni.Money`: digits with an optional
+    sign and decimals): not negative, at most MAX_DIGITS + 1 digits before an optional point."""
     if type(amount) is not str or amount[0] == "-":
         return False
     return len(amount) <= MAX_DIGITS + 1 or 0 < amount.find(".") <= MAX_DIGITS + 1
 
 
 def _plainly_kept(item: ReturnItem) -> bool:
-    """`_plainly_good` of a typed item: True only where `_item_findings` surely finds nothing."""
+    """Whether `_item_findings` surely finds nothing in a typed item: True only where each of its checks surely passes."""
     quantity, sku = item.quantity, item.sku
     if not (
         item.id.isprintable()  # no control character (a rarer one is left to `_item_findings`)
@@ -133,43 +134,6 @@ def _item_findings(n: int, item: dict[str, Any]) -> list[str]:
         if exchange.get("price") is not None:
             found += _price(f"return_items[{n}].exchange.price", exchange["price"])
     return found
-
-
-def _plainly_good(item: dict[str, Any]) -> bool:
-    """Whether `_item_findings` would find nothing, seen at once: True only where each of its
-    checks surely passes (an amount plainly written, a whole-number quantity), else it runs."""
-    # Each check written out, not called: this runs for every item of every return.
-    item_id, quantity, sku = item.get("id"), item.get("quantity"), item.get("sku")
-    price, total = item.get("price"), item.get("total")
-    if not (
-        type(quantity) is int
-        and 1 <= quantity <= MAX_QUANTITY
-        and type(price) is str
-        and _plain_amount(price) is not None
-        and type(total) is str
-        and _plain_amount(total) is not None
-        and isinstance(sku, str)
-        and sku != ""
-        and not sku.isspace()  # `sku.strip()` is not empty, without making the stripped copy
-        # A printable id holds no control character; any other is searched as `_controls` does.
-        and (not isinstance(item_id, str) or item_id.isprintable() or not CONTROL.search(item_id))
-    ):
-        return False
-    exchange = item.get("exchange")
-    if not isinstance(exchange, dict):
-        return True
-    sku, quantity, price = exchange.get("sku"), exchange.get("quantity"), exchange.get("price")
-    return (
-        isinstance(sku, str)
-        and sku != ""
-        and not sku.isspace()
-        and (quantity is None or (type(quantity) is int and 1 <= quantity <= MAX_QUANTITY))
-        and (price is None or (type(price) is str and _plain_amount(price) is not None))
-    )
-
-
-# An amount `_price` surely passes: text of at most MAX_DIGITS + 1 digits before an optional point.
-_plain_amount = re.compile(rf"[0-9]{{1,{MAX_DIGITS + 1}}}(?:\.[0-9]+)?").fullmatch
 
 
 def _sku(field: str, value: Any) -> list[str]:

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from target_khaos_control.khaos_documents import CODE, KHAOS_ID, ORDER_REF, SITE_ID
+from target_khaos_control.new_sqlite_store import made_new
 from target_khaos_control.schema_version import latest_revisions, stored_revisions
 from target_khaos_control.store_locks import BUSY_MS, MIGRATION_LOCK, hold
 
@@ -327,7 +328,11 @@ def open_store(database_url: str) -> Engine:
         FOLLOW_UPS.dialect_kwargs["postgresql_where"] = FOLLOW_UP
     with engine.begin() as connection:
         # Up to date, as a store almost always is: no Alembic to import (schema_version).
-        if stored_revisions(connection) == latest_revisions(MIGRATIONS / "versions"):
+        latest = latest_revisions(MIGRATIONS / "versions")
+        stored = stored_revisions(connection)
+        if stored == latest:
+            return engine
+        if not stored and made_new(connection, latest):  # a new SQLite store, made in one go
             return engine
         from alembic import command  # only when a migration may be due
         from alembic.config import Config

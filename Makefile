@@ -61,8 +61,11 @@ settings: install
 
 # tap-reveni's schema of a Reveni return, written from the target's typed return
 # (target_khaos_control/reveni.py); run after changing it (tests/test_reveni_schema.py).
+# And the statements a new SQLite store is made from, as the migrations leave a store; run
+# after adding a migration (tests/test_new_sqlite_store.py).
 schemas: install
 	$(BIN)/python scripts/reveni_schema.py
+	$(BIN)/python scripts/sqlite_new_store.py
 
 # Each figure beside its yardstick, measured in the same run (issue 14); takes a while.
 # Each script also writes its figures to output/bench/<script>.jsonl (bench/figures.py);

@@ -196,6 +196,8 @@ def read(record: Sent, *, written: bool = False) -> Return | str:
     stored copy, `canonical.written`), which a lone surrogate anywhere in it would have stopped,
     so it is not written again to look for one."""
     try:
+        # From the dict it already is: decoding the record's JSON into a Return again is slower
+        # (16.7 us a return against 12.9, round 6), so the line is not decoded straight into one.
         parsed = msgspec.convert(record, Return)
     except msgspec.ValidationError as error:
         return _said(record, str(error))

@@ -9,11 +9,13 @@ to hold an exception against: it is skipped, and said so in the log.
 
 from __future__ import annotations
 
+import codecs
 import logging
+import os
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
@@ -56,11 +58,20 @@ class Reader(MsgSpecReader):
     reader); a line only Python's json reads (a bare NaN, say) is read as singer-sdk would,
     so the rules, not the reader, judge what it holds."""
 
-    def deserialize_json(self, line: str) -> dict[str, Any]:
-        """One Singer line as a message: numbers with a point as Decimal, never a float."""
+    # How standard input decodes its bytes (`_lines`): its errors handler, or None while
+    # lines are read as text.
+    stdin_errors: str | None = None
+
+    def deserialize_json(self, line: str | bytes) -> dict[str, Any]:
+        """One Singer line as a message: numbers with a point as Decimal, never a float. A line
+        of standard input's bytes that msgspec cannot read is decoded as standard input would
+        have (bytes that are not UTF-8 raise UnicodeDecodeError or are kept as its errors
+        handler keeps them), and read as that text."""
         try:
             return decoder.decode(line)  # type: ignore[no-any-return]
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's UnicodeDecodeError: bytes not UTF-8 in a text
+            if isinstance(line, bytes):  # read again as the text standard input would have made of it
+                return self.deserialize_json(line.decode("utf-8", self.stdin_errors or "strict"))
             # NaN as a Decimal too, never a float; a 5,000-digit whole number as a Decimal
             return deserialize_json(line, parse_constant=Decimal, parse_int=_integer)
 
@@ -69,7 +80,7 @@ class Reader(MsgSpecReader):
     ) -> Counter[str]:
         """Read every Singer line and hand each message on; a line that cannot be read ends the run naming it."""
         stats: dict[str, int] = defaultdict(int)
-        lines = iter(file_input or self.default_input)
+        lines = iter(file_input or self._lines(self.default_input))
         number = 0
         while True:
             number += 1
@@ -82,6 +93,8 @@ class Reader(MsgSpecReader):
             if not line or line.isspace():  # as `not line.strip()`, without copying each line
                 continue  # an empty line says nothing
             message = self._message(number, line)
+            if message is None:
+                continue  # a line of white space other than ASCII's, as text
             kind = message["type"]
             if kind == "RECORD" and message["record"] is None:
                 logger.warning(
@@ -104,11 +117,26 @@ class Reader(MsgSpecReader):
             stats[kind] += 1
         return Counter(**stats)
 
-    def _message(self, number: int, line: str) -> dict[str, Any]:
-        self._current_message = line
+    def _lines(self, stdin: IO[str]) -> Iterable[str | bytes]:
+        """Standard input's lines, as bytes when they are the lines of its text: it decodes UTF-8
+        and splits lines at `\\n` alone (POSIX). Each line's text is then read once, by msgspec,
+        not decoded by Python first and encoded again by msgspec to be read (issue 22)."""
+        buffer = getattr(stdin, "buffer", None)
+        encoding = getattr(stdin, "encoding", None)
+        if os.name != "posix" or buffer is None or not encoding or codecs.lookup(encoding).name != "utf-8":
+            return stdin
+        self.stdin_errors = getattr(stdin, "errors", None) or "strict"
+        return cast("Iterable[bytes]", buffer)
+
+    def _message(self, number: int, line: str | bytes) -> dict[str, Any] | None:
+        self._current_message = line  # type: ignore[assignment]
         try:
             message = self.deserialize_json(line)
+        except UnicodeDecodeError as error:  # a line of standard input's bytes (`_lines`)
+            raise _stop(number, f"not UTF-8 text (byte {error.start} cannot be read)") from None
         except ValueError as error:  # json's JSONDecodeError is one
+            if isinstance(line, bytes) and line.decode("utf-8", self.stdin_errors or "strict").isspace():
+                return None
             raise _stop(number, f"not JSON ({error})") from None
         if not isinstance(message, dict):
             raise _stop(number, f"a Singer message is a JSON object, not {_json_type(message)}")

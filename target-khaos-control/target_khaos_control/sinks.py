@@ -26,6 +26,7 @@ class ReturnsSink(BatchSink):
     once, so a target killed mid-run resends only records it never committed, and
     those deduplicate on their content hash."""
 
+    # 1,000 a batch (round 6, 50k into a new store, 3 runs): 0.06 s less system CPU, 0.08 s more user.
     MAX_SIZE_DEFAULT = 500
 
     def __init__(self, target: Any, stream_name: str, schema: dict[str, Any], key_properties: Any) -> None:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 
 # How many new objects the garbage collector lets pile up before it looks for cycles (Python: 700).
+# 1,000,000 saved nothing more (round 6, 50k returns, 3 runs).
 YOUNG_OBJECTS_PER_COLLECTION = 50_000
 
 

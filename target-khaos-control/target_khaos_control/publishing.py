@@ -14,14 +14,15 @@ The rules that keep money right:
   (`after_pull`), not against the document we would send now.
 
 A batch is read in three queries, decided in memory, and written with one statement
-per kind of change: the store costs the same whatever the batch size.
+per kind of change: the store costs the same whatever the batch size. The exceptions each
+version opens and resolves are `return_exceptions.py`'s.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,24 +30,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_khaos_control import khaos_documents
-from target_khaos_control.after_pull import SETTLED_IN_KHAOS, judge
+from target_khaos_control.after_pull import judge
 from target_khaos_control.batch_reads import ReadIn
 from target_khaos_control.batch_writes import insert_many, update_many
 from target_khaos_control.canonical import Entry, stored_text
-from target_khaos_control.documents import Draft, Problem, associated_ref, storable
+from target_khaos_control.documents import Draft, associated_ref, storable
 from target_khaos_control.documents_of import DocumentsOf
-from target_khaos_control.exception_actions import actions
 from target_khaos_control.exception_kinds import Kind, Owner
-from target_khaos_control.exception_log import RECONCILIATION, ExceptionLog, Subject, trace_key
 from target_khaos_control.exception_routing import Routing
 from target_khaos_control.khaos_position import item_ids_text, line_facts, read_positions
+from target_khaos_control.return_exceptions import ReturnExceptions
 from target_khaos_control.reveni import Sent
 from target_khaos_control.rules.engine import DEDUCTION
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
 from target_khaos_control.store import (
     document_bodies,
     documents,
-    exceptions,
     next_feed_position,
     next_ids,
     return_versions,
@@ -111,9 +110,6 @@ _DOCUMENTS = DocumentsOf(
         documents.c.id,
     )
 )
-_EXCEPTIONS = ReadIn(
-    sa.select(exceptions.c.return_id, exceptions.c.trace_key, exceptions.c.status), exceptions.c.return_id
-)
 
 
 def _by_sequence(doc: Document) -> int:
@@ -164,13 +160,7 @@ class Batch:
         for row in _DOCUMENTS.rows(conn, [return_id for return_id in changed if return_id in self.stored_returns]):
             self.stored_documents.setdefault(row[1], []).append(row)
         self.documents: dict[str, list[Document]] = {}
-        # Each return looks only at its own exceptions.
-        self.exception_keys: dict[str, set[str]] = {}
-        statuses = {}
-        for return_id, key, status in _EXCEPTIONS.rows(conn, changed):
-            self.exception_keys.setdefault(return_id, set()).add(key)
-            statuses[key] = status
-        self.exception_log = ExceptionLog(statuses, moment, self.routing)
+        self.return_exceptions = ReturnExceptions(conn, changed, moment, self.routing)
         # What Khaos holds: no pull lands while we decide. Only returns with a document in a
         # sent state can hold any (the documents just read, under the same lock).
         held = [rid for rid, rows in self.stored_documents.items() if any(row[3] in SENT for row in rows)]
@@ -220,7 +210,7 @@ class Batch:
             row["first_seen"] = self.moment
         self.return_writes[return_id] = row
         self._place_lines(record, draft)
-        self._note_problems(return_id, draft)
+        self.return_exceptions.note(return_id, draft)
 
     def _latest(self, return_id: str) -> Version | None:
         """The version of this return decided on: this batch's, else the store's."""
@@ -244,20 +234,12 @@ class Batch:
     def _question(self, return_id: str, latest: Version, incoming: Version, draft: Draft, updated_at: str) -> None:
         """Leave the return as it was and ask CX: the stored version stays the one decided on."""
         self.counts.backwards += 1
-        key = self.exception_log.raise_exception(
-            Kind.STATUS_MOVED_BACKWARDS,
-            Subject.of_return(return_id),
-            f"Reveni return {return_id} went back from {latest.status!r} to {incoming.status!r} "
-            f"in its version of {updated_at}; its Khaos documents are left as they were",
-            {"from": latest.status, "to": incoming.status},
-            ruleset_hash=draft.ruleset_hash,
-        )
-        self.exception_keys.setdefault(return_id, set()).add(key)
+        self.return_exceptions.moved_backwards(return_id, latest, incoming, draft, updated_at)
 
     def _hold_unreadable(self, return_id: str, draft: Draft) -> None:
         """A version whose `updated_at` cannot be read: its exceptions open, nothing else changes."""
         self.counts.held += 1
-        self._note_problems(return_id, draft, resolve=False)
+        self.return_exceptions.note(return_id, draft, resolve=False)
 
     def _place_lines(self, record: Sent, draft: Draft) -> None:
         existing = self._documents(draft.return_id)
@@ -328,44 +310,6 @@ class Batch:
         values["state"], values["feed_position"] = state, position
         values["hold_reason"], values["state_changed_at"] = hold_reason, self.moment
 
-    def _note_problems(self, return_id: str, draft: Draft, *, resolve: bool = True) -> None:
-        """One open exception per problem; a problem that has gone away is resolved (unless
-        this version is not the one decided on)."""
-        if not draft.problems and return_id not in self.exception_keys:
-            return  # no problem now, none before: nothing to open or resolve
-        current: dict[str, Problem] = {}
-        for problem in draft.problems:
-            key = trace_key(problem.kind, return_id, problem.item_id, problem.part)
-            if key in current and current[key].message != problem.message:  # never lose a cause
-                problem = replace(problem, message=f"{current[key].message}; {problem.message}")
-            current[key] = problem
-        known = self.exception_keys.setdefault(return_id, set())
-        settling = [key for key, p in current.items() if p.kind in SETTLED_IN_KHAOS]
-        settled = self._settled_by_person(settling) if settling else set()
-        log, ruleset_hash = self.exception_log, draft.ruleset_hash
-        for key, problem in current.items():
-            if key not in settled:  # keyed above as Subject.of_return(return_id, item, part) keys it
-                log.raise_keyed(
-                    key,
-                    problem.kind,
-                    return_id,
-                    problem.item_id,
-                    problem.message,
-                    problem.details,
-                    ruleset_hash=ruleset_hash,
-                )
-            known.add(key)
-        for key in known - set(current) if resolve else ():
-            # The reconciliation's own findings are its to resolve, not the rules'.
-            if not key.endswith(RECONCILIATION):
-                self.exception_log.gone(key, ruleset_hash=draft.ruleset_hash)
-
-    def _settled_by_person(self, keys: list[str]) -> set[str]:
-        """Of these keys, those a person resolved (on the dashboard) and that stay resolved."""
-        resolved = [key for key in keys if self.exception_log.was_resolved(key)]
-        trail = actions(self.conn, resolved) if resolved else {}
-        return {key for key, done in trail.items() if any(action.action == "resolve" for action in done)}
-
     def write(self) -> Counts:
         """Write the batch's returns, documents and exceptions to the store; the batch's counts."""
         conn = self.conn
@@ -400,10 +344,10 @@ class Batch:
         bodies = [(d.new, {"document_id": d.id, **d.body}) for d in changed if d.body is not None]
         insert_many(conn, document_bodies, [body for is_new, body in bodies if is_new])
         update_many(conn, document_bodies, "document_id", [body for is_new, body in bodies if not is_new])
-        self.exception_log.write(conn)
-        self.counts.exceptions_opened = self.exception_log.opened
-        self.counts.exceptions_resolved = self.exception_log.resolved
-        self.counts.exceptions_touched = self.exception_log.touched
+        log = self.return_exceptions.log
+        log.write(conn)
+        self.counts.exceptions_opened, self.counts.exceptions_resolved = log.opened, log.resolved
+        self.counts.exceptions_touched = log.touched
         return self.counts
 
 

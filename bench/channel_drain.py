@@ -5,8 +5,8 @@ bodies of a realistic size and text: their customers are the demo's, so, as in t
 returns a demo run writes, more than half the bodies carry names and addresses past ASCII
 (José Núñez, Gdańsk, 山田; a sixth past Latin-1), which turning text into bytes costs
 Python more than ASCII does (the ASCII-only bodies it had before flattered the channel).
-Then a real `reveni-khaos serve` process is started on it and Khaos's pulls are played over HTTP, 1,000 documents a pull, from a first contact with a
-datetime, each pull carrying on from the continuation the last one gave, to the end of
+Then a real `reveni-khaos serve` process is started on it and Khaos's pulls are played
+over HTTP, 1,000 documents a pull, from a first contact with a datetime, each pull carrying on from the continuation the last one gave, to the end of
 the feed. Prints the drain's time, and at that rate 1,000,000 documents' beside its goal
 (issue 22: under 12 s); the pull latency p50, p95 and p99 (goal: p95 under 20 ms); and
 the channel's CPU a pull, the figure a busy machine moves least. Then a target loads

@@ -78,7 +78,8 @@ class Slice:
     """One batch of the feed: the documents' references and bodies, and the continuation that follows them."""
 
     refs: list[str]
-    bodies: list[str]  # each a stored CustomerReturn, as JSON text
+    # Each a stored CustomerReturn, as JSON: a page's on SQLite as its UTF-8 bytes, otherwise text.
+    bodies: list[str] | list[bytes]
     continuation: str
 
 

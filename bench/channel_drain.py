@@ -40,7 +40,7 @@ from reveni_khaos_sandbox.catalogue import CUSTOMERS
 from sqlalchemy.engine import Engine
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel.feed_statements import PAGE_MARKED, PAGE_WITH_MARK
-from target_khaos_control.khaos_documents import CustomerReturnImport
+from target_khaos_control.khaos_documents import Address, CustomerReturnImport, max_lengths
 from target_khaos_control.store import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,6 +54,7 @@ DRAIN_GOAL, P95_GOAL, LOADED_P95_GOAL = 12.0, 0.020, 0.050  # seconds
 BODY_COLUMNS = ("body", "lines")  # what the store keeps on a document's body's row
 FIRST_CONTACT = "2019-12-31 12:00:00Z"  # Khaos's first pull sends a datetime
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+ADDRESS_LENGTHS = max_lengths(Address)
 
 
 def body(n: int) -> str:
@@ -76,7 +77,7 @@ def body(n: int) -> str:
             "CreatedDate": "2026-11-20T10:00:00",
             "URN": customer.urn,
             "InvoiceAddress": {
-                "Line1": customer.line1,
+                "Line1": customer.line1[: ADDRESS_LENGTHS["Line1"]].rstrip(),  # cut to fit, as the rules do
                 "Town": customer.city,
                 "Country": {"Code": customer.country_code},
             },

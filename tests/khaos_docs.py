@@ -28,7 +28,7 @@ MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def as_text(bodies: list[str] | list[bytes]) -> list[str]:
-    """A pull's bodies as text: a page comes from SQLite as the store's UTF-8 bytes."""
+    """A pull's bodies as text: a page comes as the store's UTF-8 bytes."""
     return [body.decode() if isinstance(body, bytes) else body for body in bodies]
 
 

@@ -1,5 +1,5 @@
-"""The returns answers' bytes, whatever form the store hands a page's bodies over in (on
-SQLite its UTF-8 bytes, `feed_statements._StoredBody`): each is the stored text, encoded
+"""The returns answers' bytes, whatever form the store hands a page's bodies over in (its
+UTF-8 bytes, `feed_statements._StoredBody`): each is the stored text, encoded
 as UTF-8, exactly, in every form and on every path of a pull (a page read by its pull, one
 read ahead, SpecificIDs), with text past ASCII and past Latin-1, escaped quotes and
 backslashes."""
@@ -7,11 +7,13 @@ backslashes."""
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+import sqlalchemy as sa
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import khaos_xml
 from target_khaos_control.channel.app import API_VERSION, source_reference
@@ -21,7 +23,7 @@ from target_khaos_control.store import open_store
 
 from tests.in_process import InProcessChannel
 from tests.khaos_docs import feed_row
-from tests.servers import target_config
+from tests.servers import PostgresServer, target_config
 
 FIRST_CONTACT = "2019-12-31T12:00:00"
 # Each kind of text a body's JSON carries: Latin-1 (é, Ñ), past it (Ł, 山田, €), an escaped
@@ -100,3 +102,19 @@ def test_every_answer_is_the_stored_text_as_utf_8_byte_for_byte(
     # expect every answer's bytes to be those made from the stored text
     assert answers == [_expected(refs, fmt, form, config) for refs in ([1, 2], [3, 4], [5])]
     assert again.content == _expected([4, 2], fmt, form, config)
+
+
+def test_a_statement_marked_binary_results_is_read_in_psycopg_s_binary_format(postgres: PostgresServer) -> None:
+    # given a Postgres store
+    engine = open_store(postgres.new_database())
+    point = sa.text("SELECT '(1,2)'::point")  # a type psycopg loads in neither format: read as sent
+    try:
+        # when the same statement is run as it is and marked `binary_results`
+        with engine.connect() as conn:
+            as_text = conn.execute(point).scalar_one()
+            as_binary = conn.execute(point.execution_options(binary_results=True)).scalar_one()
+    finally:
+        engine.dispose()
+    # expect the text format's value as text, the binary format's as its bytes (two float8)
+    assert as_text == "(1,2)"
+    assert as_binary == struct.pack("!dd", 1.0, 2.0)

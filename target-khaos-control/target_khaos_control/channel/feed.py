@@ -78,7 +78,7 @@ class Slice:
     """One batch of the feed: the documents' references and bodies, and the continuation that follows them."""
 
     refs: list[str]
-    # Each a stored CustomerReturn, as JSON: a page's on SQLite as its UTF-8 bytes, otherwise text.
+    # Each a stored CustomerReturn, as JSON: a page's as the store's UTF-8 bytes, SpecificIDs' as text.
     bodies: list[str] | list[bytes]
     continuation: str
 

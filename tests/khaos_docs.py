@@ -27,6 +27,11 @@ LONG_AGO = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
+def as_text(bodies: list[str] | list[bytes]) -> list[str]:
+    """A pull's bodies as text: a page comes as the store's UTF-8 bytes."""
+    return [body.decode() if isinstance(body, bytes) else body for body in bodies]
+
+
 def pulled_with_wal_emptied(store: Path, rows: list[dict[str, object]]) -> tuple[Engine, feed.Slice, int]:
     """A new SQLite store at `store` holding these document rows, its WAL emptied, then one
     pull of them all: the store, what Khaos was served, and the bytes the pull wrote to the WAL."""

@@ -11,7 +11,7 @@ from alembic import command
 from target_khaos_control.channel import feed
 from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
 
-from tests.khaos_docs import MOMENT, feed_row, pulled_with_wal_emptied
+from tests.khaos_docs import MOMENT, as_text, feed_row, pulled_with_wal_emptied
 from tests.migrations import alembic_config
 
 NOTES = "x" * 4000  # a body of about 4 KB: larger than a SQLite page
@@ -64,7 +64,7 @@ def test_a_store_from_before_moves_every_body_to_its_own_table_and_back(tmp_path
     # and Khaos is served each body as it was
     with engine.begin() as conn:
         served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
-    assert (served.refs, served.bodies) == (["RV-1", "RV-2"], [bodies["RV-1"], bodies["RV-2"]])
+    assert (served.refs, as_text(served.bodies)) == (["RV-1", "RV-2"], [bodies["RV-1"], bodies["RV-2"]])
 
     # when it is taken back to revision 0017
     with engine.begin() as conn:

@@ -12,7 +12,7 @@ from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
 
-from tests.khaos_docs import MOMENT, feed_row
+from tests.khaos_docs import MOMENT, as_text, feed_row
 from tests.migrations import alembic_config
 
 # As migration 0021 left them: each body keyed by its document's reference.
@@ -51,7 +51,7 @@ def test_a_store_from_before_keys_each_body_by_its_document_s_id_and_back(store_
     # and Khaos, on first contact, is served each body as it was
     with engine.begin() as conn:
         served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
-    assert (served.refs, served.bodies) == (["RV-1", "RV-2", "RV-3"], [row["body"] for row in rows])
+    assert (served.refs, as_text(served.bodies)) == (["RV-1", "RV-2", "RV-3"], [row["body"] for row in rows])
     # and the next document written takes the next id, its body with it
     with engine.begin() as conn:
         insert_documents(conn, [feed_row(4)])

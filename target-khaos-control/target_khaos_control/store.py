@@ -30,10 +30,11 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import ExecutionContext
 
 from target_khaos_control.khaos_documents import CODE, KHAOS_ID, ORDER_REF, SITE_ID
 from target_khaos_control.new_sqlite_store import made_new
@@ -312,6 +313,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _binary_results(cursor: Any, statement: str, parameters: object, context: ExecutionContext) -> bool | None:
+    """Postgres: a statement with the execution option `binary_results` has its results
+    in psycopg's binary format (bytea as its bytes, not hex-encoded); any other as ever."""
+    if context.execution_options.get("binary_results"):
+        cursor.execute(statement, parameters, binary=True)
+        return True
+    return None
+
+
 def open_store(database_url: str) -> Engine:
     """Connect, create the SQLite file's folder if needed, and migrate to the latest schema."""
     if not isinstance(database_url, str):  # never printed: a URL may hold a password
@@ -326,6 +336,7 @@ def open_store(database_url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     elif url.get_backend_name() == "postgresql":  # its dialect is loaded by now anyway
         FOLLOW_UPS.dialect_kwargs["postgresql_where"] = FOLLOW_UP
+        sa.event.listen(engine, "do_execute", _binary_results)
     with engine.begin() as connection:
         # Up to date, as a store almost always is: no Alembic to import (schema_version).
         latest, stored = latest_revisions(MIGRATIONS / "versions"), stored_revisions(connection)

@@ -78,7 +78,8 @@ class Slice:
     """One batch of the feed: the documents' references and bodies, and the continuation that follows them."""
 
     refs: list[str]
-    bodies: list[str]  # each a stored CustomerReturn, as JSON text
+    # Each a stored CustomerReturn, as JSON: a page's as the store's UTF-8 bytes, SpecificIDs' as text.
+    bodies: list[str] | list[bytes]
     continuation: str
 
 

@@ -4,7 +4,12 @@ an index: the page a range scan of the feed's (`feed_position`), the pull log by
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from target_khaos_control.states import SERVABLE, SERVED, may_become
 from target_khaos_control.store import document_bodies, documents, documents_with_bodies, pulls
@@ -15,12 +20,43 @@ from target_khaos_control.store_locks import FEED_LOCK
 # the indexes; with an unknown LIMIT it hashed whole tables, at twice the CPU.
 _LIMIT = sa.bindparam("limit", type_=sa.Integer, literal_execute=True)
 _AFTER = sa.bindparam("after", type_=documents.c.feed_position.type)
+
+
+class _StoredBody(FunctionElement[Any]):
+    """A document's body as the JSON answer sends it: its UTF-8 bytes as the store keeps
+    them, joined into the answer as bytes with no encoding of the page's text (a copy for
+    ASCII, a transcoding for the rest: more than half the bodies carry names past ASCII).
+    SQLite: CAST AS BLOB. Postgres: convert_to (never a cast to bytea, which reads
+    backslashes as escapes), read in psycopg's binary format (`binary_results`): in its
+    text format bytea comes hex-encoded, slower than the text (a page fetched 3.8 against
+    2.9 ms; binary 1.7). Any other store: the text."""
+
+    name = "stored_body"
+    inherit_cache = True
+
+
+@compiles(_StoredBody)
+def _as_text(element: _StoredBody, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_StoredBody, "sqlite")
+def _as_utf8_blob(element: _StoredBody, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS BLOB)"
+
+
+@compiles(_StoredBody, "postgresql")
+def _as_utf8_bytea(element: _StoredBody, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"convert_to({compiler.process(element.clauses, **kw)}, 'UTF8')"
+
+
 PAGE = (
-    sa.select(documents.c.associated_ref, document_bodies.c.body, documents.c.feed_position)
+    sa.select(documents.c.associated_ref, _StoredBody(document_bodies.c.body).label("body"), documents.c.feed_position)
     .select_from(documents_with_bodies)
     .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > _AFTER)
     .order_by(documents.c.feed_position)  # on the feed's index: a range scan from `after`
     .limit(_LIMIT)
+    .execution_options(binary_results=True)  # Postgres: the bodies' bytes as they are (store.py)
 )
 # Tried: the bodies by a hash join over the page's range of document ids, not one index
 # probe each: no gain once the pages are cached (1.80 against 1.87 ms a page at 200k).

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 from target_khaos_control.new_sqlite_store import NEW_STORE, statements_of, text_of
 from target_khaos_control.schema_version import latest_revisions
-from target_khaos_control.store import MIGRATIONS
+from target_khaos_control.store import MIGRATIONS, alembic_config
 
 
 def migrated_statements(database: Path) -> list[str]:
@@ -24,10 +23,7 @@ def migrated_statements(database: Path) -> list[str]:
     engine = sa.create_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(alembic_config(connection), "head")
     finally:
         engine.dispose()
     with sqlite3.connect(database) as driver:

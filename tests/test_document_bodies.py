@@ -9,10 +9,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from target_khaos_control.channel import feed
-from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
+from target_khaos_control.store import alembic_config, document_bodies, documents, documents_with_bodies, open_store
 
 from tests.khaos_docs import MOMENT, as_text, feed_row, pulled_with_wal_emptied
-from tests.migrations import alembic_config
 
 NOTES = "x" * 4000  # a body of about 4 KB: larger than a SQLite page
 

@@ -10,10 +10,9 @@ import sqlalchemy as sa
 from alembic import command
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
-from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
+from target_khaos_control.store import alembic_config, document_bodies, documents, documents_with_bodies, open_store
 
 from tests.khaos_docs import MOMENT, as_text, feed_row
-from tests.migrations import alembic_config
 
 # As migration 0021 left them: each body keyed by its document's reference.
 OLD_DOCUMENTS = sa.table("documents", *(sa.column(c.name, c.type) for c in documents.c if c.name != "id"))

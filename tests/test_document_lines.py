@@ -15,10 +15,9 @@ from alembic import command
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.khaos_position import HeldLine, read_positions
-from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
+from target_khaos_control.store import alembic_config, document_bodies, documents, documents_with_bodies, open_store
 
 from tests.khaos_docs import MOMENT, feed_row, pulled_with_wal_emptied
-from tests.migrations import alembic_config
 from tests.servers import PostgresServer
 
 # What a document of 40 items keeps of its lines: about 4 KB, larger than a SQLite page.

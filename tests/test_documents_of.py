@@ -12,9 +12,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from target_khaos_control.documents_of import DocumentsOf, of_returns
-from target_khaos_control.store import document_bodies, documents, documents_with_bodies, open_store
-
-from tests.migrations import alembic_config
+from target_khaos_control.store import alembic_config, document_bodies, documents, documents_with_bodies, open_store
 
 MOMENT = datetime(2026, 11, 20, 10, 30, 5, tzinfo=UTC)
 # Return `x` has a first document and a follow-up, `RV-x-2`: the reference a first document of

@@ -26,9 +26,15 @@ from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.engine import RuleSet
 from target_khaos_control.rules.golden import build_return
 from target_khaos_control.settings import ChannelSettings
-from target_khaos_control.store import now, open_store, return_versions, returns_with_records, reveni_returns
+from target_khaos_control.store import (
+    alembic_config,
+    now,
+    open_store,
+    return_versions,
+    returns_with_records,
+    reveni_returns,
+)
 
-from tests.migrations import alembic_config
 from tests.servers import target_config
 
 RULES = Path(__file__).resolve().parent.parent / "rules"

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -40,6 +40,9 @@ from target_khaos_control.khaos_documents import CODE, KHAOS_ID, ORDER_REF, SITE
 from target_khaos_control.new_sqlite_store import made_new
 from target_khaos_control.schema_version import latest_revisions, stored_revisions
 from target_khaos_control.store_locks import BUSY_MS, MIGRATION_LOCK, hold
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 T = TypeVar("T")
 metadata = sa.MetaData()
@@ -343,21 +346,28 @@ def open_store(database_url: str) -> Engine:
         if stored == latest or (not stored and made_new(connection, latest)):  # or a new SQLite store, made in one go
             return engine
         from alembic import command  # only when a migration may be due
-        from alembic.config import Config
         from alembic.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        config = alembic_config(connection)
         # Channels and a target started together on a new database: one migrates, the
         # others wait for it, then find the schema up to date. A store already up to date
         # takes no lock, so opening one never waits behind a sync's write.
         current = set(MigrationContext.configure(connection).get_current_heads())
         if current != set(ScriptDirectory.from_config(config).get_heads()):
             hold(connection, MIGRATION_LOCK)
-            config.attributes["connection"] = connection
             command.upgrade(config, "head")
     return engine
+
+
+def alembic_config(connection: Connection) -> AlembicConfig:
+    """Alembic pointed at the store's migrations, run on `connection` (in its transaction)."""
+    from alembic.config import Config  # only where a migration may be due: Alembic costs a start
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
 
 
 # A batch into a grown SQLite store writes index pages all over (Reveni's ids are random): a

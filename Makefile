@@ -78,6 +78,7 @@ bench: install
 	$(BIN)/python bench/rules_throughput.py
 	$(BIN)/python bench/record_check.py
 	$(BIN)/python bench/target_throughput.py
+	$(BIN)/python bench/grown_store_keys.py
 	$(BIN)/python bench/metrics_scrape.py
 	$(BIN)/python bench/target_profile.py
 	$(BIN)/python bench/channel_drain.py
@@ -98,6 +99,7 @@ bench-quick: install
 	$(BIN)/python bench/rules_throughput.py && \
 	$(BIN)/python bench/record_check.py --rounds 2 && \
 	$(BIN)/python bench/target_throughput.py --counts 1000,5000 --grown 20000 --grown-load 1000 && \
+	$(BIN)/python bench/grown_store_keys.py --grown 20000 --load 1000 --new-load 5000 --rounds 1 && \
 	$(BIN)/python bench/metrics_scrape.py --grown 20000 && \
 	$(BIN)/python bench/target_profile.py --returns 2000 --top 10 && \
 	$(BIN)/python bench/channel_drain.py --documents 20000 --load 2000 && \

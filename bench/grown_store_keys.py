@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from measure import Run, median_run
-from target_throughput import capture_tap, grown_store, load, migrated
+from target_throughput import capture_tap, grown_store, into_copy, load, migrated
 
 LAST = "ffffffff-ffff-4fff-8fff-"  # a UUID's shape, after any id a store holds
 
@@ -52,14 +52,6 @@ def both_ways(count: int, work: Path, seed: int) -> tuple[Path, Path]:
     captured = capture_tap(count, work, seed=seed)
     own = rewritten(captured, work / f"own-{count}.singer", arrival_order=False)
     return own, rewritten(captured, work / f"ordered-{count}.singer", arrival_order=True)
-
-
-def into_copy(grown: Path, folder: Path, stdin: Path) -> Run:
-    folder.mkdir()
-    shutil.copy(grown / "store.db", folder / "store.db")
-    run = load(migrated(folder), stdin)
-    shutil.rmtree(folder)
-    return run
 
 
 def main() -> None:

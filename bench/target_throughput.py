@@ -129,6 +129,15 @@ def migrated(folder: Path) -> Path:
     return folder
 
 
+def into_copy(grown: Path, folder: Path, stdin: Path) -> Run:
+    """The target loading `stdin` into a copy of the store in the folder `grown`, made in `folder` and removed after."""
+    folder.mkdir()
+    shutil.copy(grown / "store.db", folder / "store.db")
+    run = load(migrated(folder), stdin)
+    shutil.rmtree(folder)
+    return run
+
+
 def grown_against_new(size: int, count: int, work: Path, rounds: int) -> float:
     """CPU a return of `count` new returns into a copy of the grown store over into a new
     (migrated, empty) one: interleaved rounds, medians, each less a run that only starts."""
@@ -141,11 +150,7 @@ def grown_against_new(size: int, count: int, work: Path, rounds: int) -> float:
     for n in range(rounds):
         starting.append(load(migrated(work / f"start-{n}"), schema_only))
         into_new.append(load(migrated(work / f"new-{n}"), stdin))
-        copy = work / f"grown-{n}"
-        copy.mkdir()
-        shutil.copy(grown / "store.db", copy / "store.db")
-        into_grown.append(load(migrated(copy), stdin))
-        shutil.rmtree(copy)
+        into_grown.append(into_copy(grown, work / f"grown-{n}", stdin))
     start, new, old = (median_run(runs).cpu for runs in (starting, into_new, into_grown))
     each = sorted(
         (into.cpu - begin.cpu) / (fresh.cpu - begin.cpu)

@@ -39,8 +39,9 @@ import msgspec
 from reveni_khaos_sandbox.catalogue import CUSTOMERS
 from sqlalchemy.engine import Engine
 from target_khaos_control.batch_writes import insert_documents
-from target_khaos_control.channel.feed_statements import PAGE_MARKED, PAGE_WITH_MARK
+from target_khaos_control.channel.feed_statements import PAGE_WITH_MARK
 from target_khaos_control.khaos_documents import Address, CustomerReturnImport, max_lengths
+from target_khaos_control.served_marks import MARK_SERVED, pending
 from target_khaos_control.store import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -279,6 +280,23 @@ def while_loading(channel: ChannelServer, config: Path, load: Path) -> tuple[Kha
     return khaos, loaded[0]
 
 
+def settling(url: str, channel: int, server: PostgresServer | None) -> tuple[float, float, float]:
+    """How long after the drain's last pull every served mark was written (the channel
+    writes them once Khaos stops pulling), and the CPU the channel and the Postgres server
+    spent meanwhile: the drain's work that Khaos no longer waits for, measured, not left out."""
+    began, cpu, database = time.perf_counter(), process_cpu(channel), postgres_cpu(server)
+    engine = open_store(url)
+    try:
+        while True:
+            with engine.connect() as conn:
+                if not pending(conn):
+                    break
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    return time.perf_counter() - began, process_cpu(channel) - cpu, postgres_cpu(server) - database
+
+
 def plans(engine: Engine, count: int) -> None:
     """What a pull runs, planned at the middle of the drained feed: on Postgres run too
     (EXPLAIN ANALYZE, with the buffers each touched and the WAL each wrote), then rolled back."""
@@ -295,12 +313,12 @@ def plans(engine: Engine, count: int) -> None:
         f"FROM documents WHERE feed_position > {after} AND state = 'published'",
     }
     explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS, WAL) "
-    if engine.dialect.name == "postgresql":  # as a pull runs them: the page read and marked in one statement,
-        # or read ahead with its snapshot (then marked as "marking it served", with the pull's log entry).
+    if engine.dialect.name == "postgresql":  # as the channel runs them: the page read ahead with its snapshot,
+        # and a pull's served marks as written once Khaos has stopped pulling (served_marks.py).
         # The feed is drained: every document is served already, so a mark's WAL is less than a drain's.
         statements = {
-            "the page, read and marked served": PAGE_MARKED.params(after=after, limit=PULL, moment=MOMENT),
             "the next page read ahead, with its snapshot": PAGE_WITH_MARK.params(after=after, limit=PULL),
+            "a pull's marks, written after": MARK_SERVED.params(first=after + 1, last=after + PULL, moment=MOMENT),
         }
         for what, statement in statements.items():
             compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
@@ -328,6 +346,7 @@ def measure(
         if khaos.served != count:
             raise SystemExit(f"Khaos was served {khaos.served:,} documents of the feed's {count:,}")
         cpu, database = process_cpu(channel.process.pid) - cpu, postgres_cpu(server) - database
+        marks = settling(url, channel.process.pid, server)
         print(
             f"  {name}: {count:,} documents built in {built:.0f} s; drained {khaos.served:,} in {len(khaos.times)} pulls"
         )
@@ -347,6 +366,11 @@ def measure(
         print(
             f"    the channel's CPU: {cpu * 1000 / pulls:.1f} ms a pull (a busy machine moves it least)"
             + (f"; the Postgres server's: {database * 1000 / pulls:.1f} ms a pull" if server else "")
+        )
+        print(
+            f"    the served marks, written once Khaos stopped (served_marks.py): all {marks[0]:.2f} s after the "
+            f"drain's last pull; CPU {marks[1] * 1000 / pulls:.1f} ms a pull"
+            + (f" (the Postgres server's {marks[2] * 1000 / pulls:.1f})" if server else "")
         )
         print(
             f"    of the drain, {sum(khaos.times):.2f} s waiting for the channel's answers (pull to whole answer "

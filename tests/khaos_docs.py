@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.channel.app import Channel
+from target_khaos_control.served_marks import settle
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import document_bodies, documents, next_feed_position, open_store
 
@@ -34,7 +35,8 @@ def as_text(bodies: list[str] | list[bytes]) -> list[str]:
 
 def pulled_with_wal_emptied(store: Path, rows: list[dict[str, object]]) -> tuple[Engine, feed.Slice, int]:
     """A new SQLite store at `store` holding these document rows, its WAL emptied, then one
-    pull of them all: the store, what Khaos was served, and the bytes the pull wrote to the WAL."""
+    pull of them all, its served marks written: the store, what Khaos was served, and the
+    bytes the pull and its marks wrote to the WAL."""
     engine = open_store(f"sqlite:///{store}")
     with engine.begin() as conn:
         insert_documents(conn, rows)
@@ -44,6 +46,8 @@ def pulled_with_wal_emptied(store: Path, rows: list[dict[str, object]]) -> tuple
     assert wal.stat().st_size == 0, "the WAL is emptied before the pull"
     with engine.begin() as conn:
         served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
+    with engine.begin() as conn:
+        settle(conn)
     return engine, served, wal.stat().st_size
 
 

@@ -31,6 +31,7 @@ from target_khaos_control.operations.commands import replay
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.rules.golden import build_return
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import credit_notes, exceptions, now, open_store, order_statuses, stock_items
 
@@ -71,6 +72,7 @@ class Khaos:
             next_batch(conn, "0", 1000, "json", now())
 
     def documents(self) -> dict[str, dict[str, Any]]:
+        settled_first(self.engine)  # as every reader of states: the pulls' marks written first
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.text(

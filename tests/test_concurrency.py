@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from target_khaos_control import publishing
 from target_khaos_control.rules import Catalogue, load_ruleset
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.store import now, open_store
 
 from tests.servers import DEMO_RULES, ChannelServer, target_config
@@ -77,6 +78,7 @@ def test_a_pull_between_the_targets_read_and_write_is_never_overwritten(
     served = first + second
     refs = [r["AssociatedRef"] for r in served]
     assert len(refs) == len(set(refs)), f"Khaos was served an AssociatedRef twice: {refs}"
+    settled_first(engine)  # as every reader of states: the pulls' marks written first
     with engine.connect() as conn:
         stored = {
             row.associated_ref: (row.state, json.loads(row.body))

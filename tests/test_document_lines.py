@@ -15,6 +15,7 @@ from alembic import command
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
 from target_khaos_control.khaos_position import HeldLine, read_positions
+from target_khaos_control.served_marks import settle
 from target_khaos_control.store import alembic_config, document_bodies, documents, documents_with_bodies, open_store
 
 from tests.khaos_docs import MOMENT, feed_row, pulled_with_wal_emptied
@@ -55,9 +56,10 @@ def test_on_postgres_a_pull_marks_every_document_served_without_touching_an_inde
                 for n in range(1, 2001)
             ],
         )
-    # when Khaos pulls the first 1,000
+    # when Khaos pulls the first 1,000 and their served marks are written
     with engine.begin() as conn:
         served = feed.next_batch(conn, "2026-11-20T09:00:00Z", 1000, "JSON", MOMENT)
+        assert settle(conn) == 1
         updated, heap_only = conn.execute(
             sa.text("select n_tup_upd, n_tup_hot_upd from pg_stat_xact_user_tables where relname = 'documents'")
         ).one()

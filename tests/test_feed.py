@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.store import MIGRATIONS, documents, exceptions, open_store, pulls
 
 from tests.khaos_docs import MOMENT, feed_row
@@ -38,13 +39,22 @@ def test_a_pull_is_logged_as_the_stretch_of_the_feed_it_served(tmp_path: Path) -
 
     batch = _pull(engine, "2019-12-31T12:00:00")
 
+    # expect the pull logged with its marks pending, the documents not yet marked
     with engine.connect() as conn:
         logged = conn.execute(sa.select(pulls)).one()
-        states = {row.associated_ref: row.state for row in conn.execute(sa.select(documents))}
+        unmarked = {row.associated_ref: row.state for row in conn.execute(sa.select(documents))}
     assert batch.refs == ["RV-1", "RV-2", "RV-3"]
     logged_count = logged._mapping["count"]  # `count` is also a method of a row
     assert (logged.first_position, logged.last_position, logged_count, logged.refs) == (1, 3, 3, "[]")
+    assert logged.marks_pending is True
+    assert set(unmarked.values()) == {"published"}
+    # and once the marks are written (the channel writes them when Khaos pauses), its stretch served
+    settled_first(engine)
+    with engine.connect() as conn:
+        states = {row.associated_ref: row.state for row in conn.execute(sa.select(documents))}
+        pending = conn.execute(sa.select(pulls.c.marks_pending)).scalar_one()
     assert states == {"RV-1": "served", "RV-2": "served", "RV-3": "served", "RV-4": "published", "RV-5": "published"}
+    assert pending is False
 
 
 def test_a_pull_keeps_a_re_request_mark_and_the_first_time_served(tmp_path: Path) -> None:
@@ -54,6 +64,7 @@ def test_a_pull_keeps_a_re_request_mark_and_the_first_time_served(tmp_path: Path
 
     _pull(engine, "0")
 
+    settled_first(engine)
     with engine.connect() as conn:
         rows = {row.associated_ref: row for row in conn.execute(sa.select(documents))}
     assert [rows[ref].state for ref in ("RV-1", "RV-2", "RV-3")] == ["served", "re_requested", "served"]
@@ -77,10 +88,35 @@ def test_the_pull_log_keeps_only_the_latest_pulls(tmp_path: Path, monkeypatch: p
     continuation = "0"
     for _ in range(4):
         continuation = _pull(engine, continuation, limit=2).continuation
+        settled_first(engine)  # as the channel does when Khaos pauses
 
     with engine.connect() as conn:
         kept = conn.execute(sa.select(pulls.c.first_position).order_by(pulls.c.id)).scalars().all()
     assert kept == [5, 7]
+
+
+def test_the_pull_log_never_drops_a_pull_whose_marks_are_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a log that keeps two pulls, and four pulls whose marks nobody has written yet
+    engine = _store(tmp_path, 10)
+    monkeypatch.setattr(feed, "PULLS_KEPT", 2)
+    continuation = "0"
+    for _ in range(4):
+        continuation = _pull(engine, continuation, limit=2).continuation
+
+    # expect all four kept: the log is what says RV-1 to RV-8 were served
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(pulls.c.first_position).order_by(pulls.c.id)).scalars().all()
+    assert kept == [1, 3, 5, 7]
+    # and once their marks are written, each of the eight served, and the next pull prunes the log
+    settled_first(engine)
+    _pull(engine, continuation, limit=2)
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(pulls.c.first_position).order_by(pulls.c.id)).scalars().all()
+        states = conn.execute(sa.select(documents.c.state).order_by(documents.c.feed_position)).scalars().all()
+    assert kept == [7, 9]
+    assert states == ["served"] * 8 + ["published"] * 2
 
 
 def test_a_first_contact_starts_at_the_end_of_what_khaos_sent_back(tmp_path: Path) -> None:
@@ -166,6 +202,8 @@ def test_a_pull_marks_exactly_its_page_served_on_sqlite_and_postgres(any_store: 
     # expect the three servable documents from the start, in feed order, with their bodies
     assert (batch.refs, batch.continuation) == (["RV-1", "RV-2", "RV-4"], "4")
     assert [json.loads(body) for body in batch.bodies] == [{"AssociatedRef": ref} for ref in batch.refs]
+    # and, once its marks are written, exactly those three marked served at the pull's time
+    settled_first(engine)
     with engine.connect() as conn:
         marks = {
             row.associated_ref: (row.state, row.first_served_at, row.last_served_at)
@@ -190,7 +228,7 @@ def test_a_pull_marks_exactly_its_page_served_on_sqlite_and_postgres(any_store: 
     assert (_pull(engine, "6").refs, _pull(engine, "6").continuation) == ([], "6")
 
 
-def test_a_pull_carrying_on_from_the_last_is_four_statements_on_sqlite_and_postgres(any_store: Engine) -> None:
+def test_a_pull_carrying_on_from_the_last_marks_nothing_before_it_answers(any_store: Engine) -> None:
     # given a feed Khaos has started on, two a pull
     engine = any_store
     with engine.begin() as conn:
@@ -206,10 +244,8 @@ def test_a_pull_carrying_on_from_the_last_is_four_statements_on_sqlite_and_postg
     batch = _pull(engine, continuation, limit=2)
     sa.event.remove(engine, "before_cursor_execute", note)
 
-    # expect the next two, in four statements, each a round trip on Postgres: the feed's lock
-    # (on SQLite, BEGIN IMMEDIATE), where the feed is, the page read and marked, the pull logged
+    # expect the next two, with no document written: the feed's lock (on SQLite, BEGIN
+    # IMMEDIATE, the driver's), where the feed is, the page, the pull logged (its marks pending)
     assert batch.refs == ["RV-3", "RV-4"]
     on_postgres = engine.dialect.name == "postgresql"
-    assert statements == (
-        ["SELECT", "SELECT", "WITH", "INSERT"] if on_postgres else ["SELECT", "SELECT", "UPDATE", "INSERT"]
-    )
+    assert statements == (["SELECT", "SELECT", "SELECT", "INSERT"] if on_postgres else ["SELECT", "SELECT", "INSERT"])

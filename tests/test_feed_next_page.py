@@ -18,6 +18,7 @@ from target_khaos_control.channel import feed
 from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.feed_statements import PAGE, TRY_FEED_LOCK
 from target_khaos_control.channel.next_page import NextPage
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.store import document_bodies, documents, open_store, pulls
 
@@ -67,6 +68,7 @@ def test_a_drain_answered_from_pages_read_ahead_serves_and_marks_what_it_would_w
         {"AssociatedRef": f"RV-{n}"} for n in range(1, 6)
     ]
     assert ahead.used == 2
+    settled_first(any_store)  # the marks, written when Khaos pauses
     with any_store.connect() as conn:
         states = {row.associated_ref: row.state for row in conn.execute(sa.select(documents))}
         stretches = conn.execute(sa.select(pulls.c.first_position, pulls.c.last_position).order_by(pulls.c.id)).all()
@@ -92,9 +94,11 @@ def test_pages_read_ahead_are_marked_served_as_a_page_read_by_its_pull(any_store
     for moment in moments:
         continuation = _pull(any_store, ahead, continuation, moment).continuation
 
-    # expect each document marked by the pull that served it, RV-3 keeping its re-request
-    # (its state and when it changed) and when it was first served
+    # expect, once the pulls' marks are written (all three at once, in the order Khaos pulled),
+    # each document marked by the pull that served it, RV-3 keeping its re-request (its state
+    # and when it changed) and when it was first served
     assert ahead.used == 2
+    settled_first(any_store)
     with any_store.connect() as conn:
         marks = {
             row.associated_ref: (row.state, *(moment.replace(tzinfo=UTC) for moment in row[2:]))
@@ -130,11 +134,17 @@ def test_a_pull_answered_from_a_page_read_ahead_prunes_the_pull_log(
     for _ in range(3):
         continuation = _pull(any_store, ahead, continuation).continuation
 
-    # expect only the last two pulls kept
+    # expect all three kept while their marks are pending; once written, the next pull
+    # (the feed's end: nothing served) keeps only itself and the last one before it
     assert ahead.used == 2
     with any_store.connect() as conn:
         kept = conn.execute(sa.select(pulls.c.first_position).order_by(pulls.c.id)).scalars().all()
-    assert kept == [3, 5]
+    assert kept == [1, 3, 5]
+    settled_first(any_store)
+    _pull(any_store, ahead, continuation)
+    with any_store.connect() as conn:
+        kept = conn.execute(sa.select(pulls.c.first_position).order_by(pulls.c.id)).scalars().all()
+    assert kept == [5, None]
 
 
 def test_a_pull_on_the_connection_that_read_ahead_holds_the_feeds_lock_to_its_commit(postgres: PostgresServer) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from target_khaos_control.served_marks import settled_first
 
 from tests.in_process import InProcessReveniSandbox, run_tap_here, run_target_here
 from tests.servers import (
@@ -53,7 +54,9 @@ class Pipeline:
         return tap
 
     def documents(self) -> dict[str, str]:
-        with sa.create_engine(f"sqlite:///{self.workdir / 'store.db'}").connect() as conn:
+        engine = sa.create_engine(f"sqlite:///{self.workdir / 'store.db'}")
+        settled_first(engine)  # as every reader of states: the pulls' marks written first
+        with engine.connect() as conn:
             return {
                 row.associated_ref: row.state
                 for row in conn.execute(sa.text("select associated_ref, state from documents"))

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "rules" / "demo"
 BASE = yaml.safe_load((DEMO / "tests" / "base.yaml").read_text())
 ONE_ROW = {"catalogue_version", "store_owner"}  # tables of one row: read whole by design
+PARTIAL = {"ix_pulls_marks_pending"}  # partial indexes: a scan of one reads only the few rows it holds
 
 
 def whole_table_reads(database: Path, statements: list[tuple[str, Any]]) -> list[str]:
@@ -30,7 +31,7 @@ def whole_table_reads(database: Path, statements: list[tuple[str, Any]]) -> list
         for statement, parameters in statements:
             for *_, step in raw.execute(f"EXPLAIN QUERY PLAN {statement}", parameters):
                 table = step.split()[1] if step.startswith("SCAN ") else None
-                if table is not None and table not in ONE_ROW:
+                if table is not None and table not in ONE_ROW and step.split()[-1] not in PARTIAL:
                     found.append(f"{step}: {statement}")
     return found
 

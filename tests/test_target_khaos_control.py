@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from tap_reveni.schemas import RETURN
 from target_khaos_control.canonical import canonical_bytes, canonical_json, content_hash, stored_text
 from target_khaos_control.rules import load_ruleset
+from target_khaos_control.served_marks import settled_first
 
 from tests.in_process import InProcessChannel, TapCommand, TargetCommand
 from tests.servers import (
@@ -51,6 +52,7 @@ def _store(workdir: Path) -> sa.Connection:
 
 
 def _documents(workdir: Path) -> dict[str, dict[str, Any]]:
+    settled_first(sa.create_engine(f"sqlite:///{workdir / 'store.db'}"))  # as every reader of states
     with _store(workdir) as conn:
         rows = conn.execute(
             sa.text(

@@ -42,6 +42,7 @@ from target_khaos_control.khaos_position import item_ids_text, line_facts, read_
 from target_khaos_control.return_exceptions import ReturnExceptions
 from target_khaos_control.reveni import Sent
 from target_khaos_control.rules.engine import DEDUCTION
+from target_khaos_control.served_marks import settle
 from target_khaos_control.states import HELD, PUBLISHED, SENT, SUPERSEDED, UNSENT, DocumentState, check
 from target_khaos_control.store import (
     document_bodies,
@@ -362,8 +363,11 @@ def apply_returns(
     """Apply a batch; `force` decides again even versions already decided (a replay).
 
     The feed's lock is held from the first read to the commit: a pull cannot land
-    between reading a document's state and writing the decision made on it."""
+    between reading a document's state and writing the decision made on it. The pulls'
+    marks still pending are written first: every document Khaos was served is judged
+    as served."""
     lock_feed(conn)
+    settle(conn)
     batch = Batch(conn, entries, moment, force=force, routing=routing)
     for entry in batch.entries:
         batch.apply(entry)

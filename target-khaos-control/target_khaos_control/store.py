@@ -11,7 +11,8 @@ What it keeps:
   its place in the feed Khaos pulls; `document_bodies`: each one's body, as Khaos gets it.
 - `pulls`: the last PULLS_KEPT pulls Khaos made, under which continuation, and what each
   was served: a stretch of the feed (first and last position) for a pull, the references
-  for a re-request (SpecificIDs). What each document went through is on the document.
+  for a re-request (SpecificIDs). What each document went through is on the document,
+  marked there after Khaos's answer (`served_marks.py`).
 - `stock_items`, `stock_codes`, `stock_levels`, `order_statuses`: what Khaos pushed;
   `catalogue_version` counts the pushes that changed the stock catalogue.
 - `exceptions`: what the integration could not carry through, for its owner, and what
@@ -159,7 +160,13 @@ pulls = sa.Table(
     sa.Column("last_position", sa.BigInteger, nullable=True),
     # Every document up to this feed position had been served after this pull (feed.served_through).
     sa.Column("served_through", sa.BigInteger, nullable=False, server_default="0"),
+    # Its stretch's documents not yet marked served (served_marks.py): the pull is logged, and
+    # committed, before Khaos gets its answer; the marks are written after (migration 0023).
+    sa.Column("marks_pending", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
+# The pulls whose marks are pending: the few since the channel was last idle.
+MARKS_PENDING = pulls.c.marks_pending.is_(True)
+PENDING_PULLS = sa.Index("ix_pulls_marks_pending", pulls.c.id, sqlite_where=MARKS_PENDING)
 PULLS_KEPT = 100_000  # about a year of pulls every five minutes; older ones are pruned
 
 stock_items = sa.Table(
@@ -339,6 +346,7 @@ def open_store(database_url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     elif url.get_backend_name() == "postgresql":  # its dialect is loaded by now anyway
         FOLLOW_UPS.dialect_kwargs["postgresql_where"] = FOLLOW_UP
+        PENDING_PULLS.dialect_kwargs["postgresql_where"] = MARKS_PENDING
         sa.event.listen(engine, "do_execute", _binary_results)
     with engine.begin() as connection:
         # Up to date, as a store almost always is: no Alembic to import (schema_version).

@@ -34,6 +34,7 @@ from target_khaos_control.channel import feed, khaos_xml
 from target_khaos_control.channel import pushes as khaos_pushes
 from target_khaos_control.channel.dashboard import Dashboard
 from target_khaos_control.channel.guards import BasicAuth, Edges
+from target_khaos_control.channel.marks_settler import MarksSettler
 from target_khaos_control.channel.metrics import Metrics
 from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.client_store import client_name
@@ -145,6 +146,7 @@ class Channel:
         self.routing = _routing(settings.rules_path)
         self.metrics = Metrics(engine, settings.client or client_name({"rules_path": settings.rules_path}))
         self.next_page = NextPage(engine)
+        self.marks_settler = MarksSettler(engine)
 
     # --- what Khaos reads -------------------------------------------------------------
 
@@ -197,6 +199,8 @@ class Channel:
                     )
         except feed.ContinuationError as error:
             raise BadRequest(str(error)) from None
+        if specific is None and batch.refs:  # logged with its marks pending
+            self.marks_settler.pulled()
         # A whole page: Khaos pulls again at once, so the next page is read while it reads
         # this one. On SQLite the read is this process's CPU: once the answer is sent, not to
         # hold the GIL while it is being sent. Postgres reads it on its own core: from now,

@@ -19,6 +19,7 @@ from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.channel.pages import refused as _refused
 from target_khaos_control.operations.month_end import AWAITING, Close, Period, close_period
 from target_khaos_control.operations.month_end_export import total_rows
+from target_khaos_control.served_marks import settled_first
 
 GAP_NAMES = {AWAITING: "paid, within Khaos's time (no credit note yet)"}
 
@@ -68,6 +69,7 @@ class ClosePages:
         )
 
     def _close(self, period: Period) -> Close:
+        settled_first(self.engine)  # what Khaos was served by the period's end
         with self.engine.connect() as conn:
             return close_period(conn, period, tax_rates=self._tax_rates())
 

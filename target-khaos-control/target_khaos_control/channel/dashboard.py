@@ -39,6 +39,7 @@ from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.documents_of import of_returns
 from target_khaos_control.khaos_position import read_positions
 from target_khaos_control.operations.reconciliation import GAP_EXCEPTIONS
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.states import HELD, RE_REQUESTED, SUPERSEDED
 from target_khaos_control.store import (
     credit_notes,
@@ -164,6 +165,7 @@ class Dashboard:
     async def timeline(self, request: Request) -> Response:
         """One Reveni return's timeline: its versions, documents, exceptions and credit notes."""
         return_id = request.path_params["return_id"]
+        settled_first(self.engine)  # its documents' states and when Khaos pulled them
         with self.engine.connect() as conn:
             stored = conn.execute(
                 sa.select(reveni_returns, return_versions.c.record)

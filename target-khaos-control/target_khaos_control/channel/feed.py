@@ -33,11 +33,8 @@ from target_khaos_control.channel.feed_statements import (
     ANSWERED_WITH,
     FEED_END,
     LOG_PULL,
-    LOG_PULL_MARKING,
-    MARK_SERVED,
     NEXT_SERVABLE,
     PAGE,
-    PAGE_MARKED,
     SERVED_THROUGH,
     TRY_FEED_LOCK,
     WHERE_WE_ARE,
@@ -47,6 +44,7 @@ from target_khaos_control.channel.next_page import NextPage
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject
 from target_khaos_control.exception_routing import Routing
+from target_khaos_control.served_marks import settle
 from target_khaos_control.states import PUBLISHED, RE_REQUESTED, SERVABLE, may_become
 from target_khaos_control.store import (
     PULLS_KEPT,
@@ -119,14 +117,15 @@ def next_batch(
     routing: Routing | None = None,
     ahead: NextPage | None = None,
 ) -> Slice:
-    """The next documents after the continuation, marked served; the batch Khaos is sent
-    (its page as `ahead` read it, when that is the same page and the store is unchanged)."""
+    """The next documents after the continuation, logged as served (their marks pending:
+    served_marks.py); the batch Khaos is sent (its page as `ahead` read it, when that is
+    the same page and the store is unchanged)."""
     position = parse_continuation(continuation)
     if position is None:
         raise ContinuationError(NO_CONTINUATION)
-    # What is read under the feed's lock is what gets marked served. On Postgres a pull
+    # What is read under the feed's lock is what is logged served. On Postgres a pull
     # takes it if it is free; while a target's batch holds it, a pull with nothing new
-    # to serve answers without waiting (it marks nothing).
+    # to serve answers without waiting (it serves nothing).
     # Tried: psycopg's BEGIN sent with the lock's statement (a pipeline), one round trip
     # less: no gain (0.21 against 0.20 ms for BEGIN, lock, where we are and COMMIT).
     if conn.dialect.name != "postgresql":
@@ -148,39 +147,22 @@ def next_batch(
         after = position
     else:
         after = _recover(conn, continuation.strip(), moment, routing)
-    rows, unmarked = _page(conn, after, limit, moment, ahead, here.mark if postgres else None)
+    rows = _page(conn, after, limit, ahead, here.mark if postgres else None)
     out = str(rows[-1][2]) if rows else str(after)
     batch = Slice([row[0] for row in rows], [row[1] for row in rows], out)
     stretch = (int(rows[0][2]), int(rows[-1][2])) if rows else None
     if stretch is not None and after <= through:  # this pull carried on from the served stretch: it grows
         through = max(through, stretch[1])
-    _log_pull(
-        conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through, mark=unmarked
-    )
+    _log_pull(conn, batch, fmt, continuation, specific=False, moment=moment, stretch=stretch, through=through)
     return batch
 
 
-def _page(
-    conn: Connection, after: int, limit: int, moment: datetime, ahead: NextPage | None, mark: object
-) -> tuple[Sequence[Sequence[Any]], bool]:
-    """The page after `after`, each as (reference, body, position), and whether it is
-    still to be marked served: on Postgres a page read ahead is marked with the pull's log
-    entry, in one statement; any other is marked here. One pull is one stretch of the
-    feed, read under the feed's lock: one UPDATE marks it. A re-requested document keeps
-    that mark (Khaos said its import failed); the rest become served. `mark` is the
-    store's commit mark read under the lock, when the pull has read it (Postgres's, with
-    where we are)."""
-    page = {"after": after, "limit": limit, "moment": moment}
+def _page(conn: Connection, after: int, limit: int, ahead: NextPage | None, mark: object) -> Sequence[Sequence[Any]]:
+    """The page after `after`, each as (reference, body, position): as `ahead` read it when
+    it can, else read here. `mark` is the store's commit mark read under the lock, when the
+    pull has read it (Postgres's, with where we are)."""
     rows = ahead.take(conn, after, limit, mark) if ahead is not None else None
-    postgres = conn.dialect.name == "postgresql"
-    if rows is None and postgres:
-        return conn.execute(PAGE_MARKED, page).all(), False
-    if rows is None:
-        rows = conn.execute(PAGE, page).all()
-    if rows and not postgres:
-        conn.execute(MARK_SERVED, {"first": rows[0][2], "last": rows[-1][2], "moment": moment})
-        return rows, False
-    return rows, bool(rows)
+    return conn.execute(PAGE, {"after": after, "limit": limit}).all() if rows is None else rows
 
 
 def _start_of_nothing_new(conn: Connection, position: int | datetime, continuation: str) -> int | None:
@@ -305,6 +287,7 @@ def specific_batch(conn: Connection, refs: list[str], continuation: str, fmt: st
     Without one, the answer names where the feed resumes, never an empty value that
     would start Khaos's next pull over."""
     lock_feed(conn)
+    settle(conn)  # a document a pull served is re-requested after that pull's marks, never before
     rows: dict[str, str] = {}
     for chunk in chunks(refs):  # a 64 KiB header names thousands: never one huge IN (...)
         query = (
@@ -350,15 +333,12 @@ def _log_pull(
     moment: datetime,
     stretch: tuple[int, int] | None = None,
     through: int,
-    mark: bool = False,
 ) -> None:
-    """What Khaos asked and was served, and with `mark` its stretch marked served in the
-    same statement (Postgres); the log keeps the last PULLS_KEPT pulls."""
-    marking = {"first": stretch[0], "last": stretch[1], "moment": moment} if mark and stretch else {}
+    """What Khaos asked and was served, its stretch's marks pending (served_marks.py); the
+    log keeps the last PULLS_KEPT pulls, and never drops one whose marks are pending."""
     result = conn.execute(
-        LOG_PULL_MARKING if marking else LOG_PULL,
+        LOG_PULL,
         {
-            **marking,
             "at": moment,
             "format": fmt,
             "specific_ids": specific,
@@ -369,8 +349,9 @@ def _log_pull(
             "first_position": stretch[0] if stretch else None,
             "last_position": stretch[1] if stretch else None,
             "served_through": through,
+            "marks_pending": stretch is not None,
         },
     )
-    key = (result.scalar_one(),) if marking else result.inserted_primary_key
+    key = result.inserted_primary_key
     if key is not None and key[0] > PULLS_KEPT:
-        conn.execute(pulls.delete().where(pulls.c.id <= key[0] - PULLS_KEPT))
+        conn.execute(pulls.delete().where(pulls.c.id <= key[0] - PULLS_KEPT, pulls.c.marks_pending.is_(False)))

@@ -11,7 +11,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from target_khaos_control.states import SERVABLE, SERVED, may_become
+from target_khaos_control.states import SERVABLE
 from target_khaos_control.store import document_bodies, documents, documents_with_bodies, pulls
 from target_khaos_control.store_locks import FEED_LOCK
 
@@ -60,43 +60,6 @@ PAGE = (
 )
 # Tried: the bodies by a hash join over the page's range of document ids, not one index
 # probe each: no gain once the pages are cached (1.80 against 1.87 ms a page at 200k).
-_PAGE_REFS = (
-    sa.select(documents.c.feed_position)
-    .where(documents.c.state.in_(SERVABLE), documents.c.feed_position > _AFTER)
-    .order_by(documents.c.feed_position)
-    .limit(_LIMIT)
-    .subquery("page")
-)
-_MOMENT = sa.bindparam("moment", type_=documents.c.last_served_at.type)
-_NEWLY = documents.c.state.in_(may_become(SERVED) - {SERVED})  # along the states' rules: published
-_SERVED_NOW = {
-    "last_served_at": _MOMENT,
-    "first_served_at": sa.func.coalesce(documents.c.first_served_at, _MOMENT),
-    "state": sa.case((_NEWLY, SERVED.value), else_=documents.c.state),
-    "state_changed_at": sa.case((_NEWLY, _MOMENT), else_=documents.c.state_changed_at),
-}
-MARK_SERVED = (
-    documents.update()
-    .where(
-        documents.c.feed_position.between(sa.bindparam("first"), sa.bindparam("last")),
-        documents.c.state.in_(SERVABLE),
-    )
-    .values(_SERVED_NOW)
-)
-# Postgres: the page read and marked served in one statement, one round trip: PAGE, with
-# an UPDATE in its WITH (which runs whether or not the SELECT reads it) marking what
-# MARK_SERVED would, the page's stretch, by a range on the feed's index. Both parts see
-# the statement's one snapshot, so they read the same page.
-_STRETCH = sa.select(
-    sa.func.min(_PAGE_REFS.c.feed_position).label("first"), sa.func.max(_PAGE_REFS.c.feed_position).label("last")
-).subquery("stretch")
-_MARKED = (
-    documents.update()
-    .where(documents.c.feed_position.between(_STRETCH.c.first, _STRETCH.c.last), documents.c.state.in_(SERVABLE))
-    .values(_SERVED_NOW)
-    .cte("marked")
-)
-PAGE_MARKED = PAGE.add_cte(_MARKED)
 SERVED_THROUGH = sa.select(pulls.c.served_through).order_by(pulls.c.id.desc()).limit(1)
 FEED_END = sa.select(sa.func.max(documents.c.feed_position))
 ANSWERED_WITH = (
@@ -130,11 +93,3 @@ _SNAPSHOT = sa.cast(sa.func.pg_current_snapshot(), sa.Text)
 WHERE_WE_ARE_MARKED = WHERE_WE_ARE.add_columns(_SNAPSHOT.label("mark"))
 # A page read ahead, each row with the snapshot it was read in (a subquery: worked out once).
 PAGE_WITH_MARK = PAGE.add_columns(sa.select(_SNAPSHOT).scalar_subquery().label("mark"))
-# Postgres: a page read ahead marked served and its pull logged in one statement (one round
-# trip): MARK_SERVED in the INSERT's WITH, which runs whether or not the INSERT reads it.
-# The marking is half the Postgres server's CPU a pull in a drain (about 3 of 6 ms at 100k,
-# measured by leaving it out): ~2-3 us a row, with or without full-page images. The next lever
-# is served marks kept as each pull's stretch in its log, read through by every reader of a
-# document's state and served times, not 1,000 row updates (issue 22); or those four columns
-# on a narrow table of their own: 1,000 marked there cost 1.0 ms, against 2.3 ms here.
-LOG_PULL_MARKING = LOG_PULL.add_cte(MARK_SERVED.cte("marked")).returning(pulls.c.id)

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from target_khaos_control import at_stake
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.states import DocumentState, ExceptionStatus
 from target_khaos_control.store import documents, exceptions, pulls, runs
 from target_khaos_control.times import utc
@@ -40,6 +41,7 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """The gauges at this scrape: open exceptions, money at stake, documents by state, the last sync and pull."""
+        settled_first(self.engine)  # documents by state: served once Khaos was served them
         with self.engine.connect() as conn:
             open_rows = conn.execute(
                 sa.select(exceptions.c.owner, exceptions.c.kind, exceptions.c.return_id)

@@ -1,4 +1,4 @@
--- revisions: 0022
+-- revisions: 0023
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -112,7 +112,7 @@ CREATE TABLE pulls (
 	continuation_in VARCHAR(80) NOT NULL, 
 	continuation_out VARCHAR(80) NOT NULL, 
 	refs TEXT NOT NULL, 
-	count INTEGER NOT NULL, first_position BIGINT, last_position BIGINT, served_through BIGINT DEFAULT '0' NOT NULL, 
+	count INTEGER NOT NULL, first_position BIGINT, last_position BIGINT, served_through BIGINT DEFAULT '0' NOT NULL, marks_pending BOOLEAN DEFAULT 0 NOT NULL, 
 	PRIMARY KEY (id)
 );
 CREATE TABLE return_versions (
@@ -182,6 +182,7 @@ CREATE INDEX ix_exceptions_last_seen ON exceptions (last_seen);
 CREATE INDEX ix_exceptions_return_id ON exceptions (return_id);
 CREATE INDEX ix_order_statuses_associated_ref ON order_statuses (associated_ref);
 CREATE INDEX ix_proposal_decisions_proposal_id ON proposal_decisions (proposal_id);
+CREATE INDEX ix_pulls_marks_pending ON pulls (id) WHERE marks_pending IS 1;
 CREATE INDEX ix_stock_items_stock_code ON stock_items (stock_code);
-INSERT INTO "alembic_version" VALUES('0022');
+INSERT INTO "alembic_version" VALUES('0023');
 INSERT INTO "catalogue_version" VALUES(1,0);

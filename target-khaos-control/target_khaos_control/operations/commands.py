@@ -24,6 +24,7 @@ from target_khaos_control.operations import reconciliation
 from target_khaos_control.publishing import apply_returns
 from target_khaos_control.rules import Catalogue, load_ruleset
 from target_khaos_control.run_log import finish_run, record_run, start_run
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import (
     chunks,
@@ -138,6 +139,7 @@ def run_reconciliation(
         read = reconciliation.read_export(export, columns)
         notes = read.notes
         moment = now()
+        settled_first(engine)  # what Khaos was served, as of now
         with engine.begin() as conn:
             if conn.dialect.name == "sqlite":  # pages read from a mapping, not a read() call each: less system time
                 conn.exec_driver_sql(f"PRAGMA mmap_size = {RECONCILE_MMAP}")

@@ -21,6 +21,7 @@ from target_khaos_control.operations import reconciliation
 from target_khaos_control.operations.commands import keep_credit_notes
 from target_khaos_control.operations.month_end import CASH, Close, CloseLine, Period, close_period
 from target_khaos_control.run_log import record_run
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.store import now
 
 COLUMNS = [
@@ -59,6 +60,7 @@ def run_close(
     """Keep the export's credit notes, close the period, print it and write its two files."""
     read = reconciliation.read_export(export, columns)
     moment = now()
+    settled_first(engine)  # what Khaos was served by the period's end
     with engine.begin() as conn:
         keep_credit_notes(conn, read.notes, moment)
         close = close_period(

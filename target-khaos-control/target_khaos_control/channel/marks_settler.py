@@ -1,0 +1,65 @@
+"""The marks of Khaos's pulls written once Khaos has stopped pulling for a moment.
+
+A pull logs what it served and leaves its documents' served marks pending
+(served_marks.py). In a drain Khaos pulls again as soon as it has read an answer, so
+the marks wait until it stops; then they are written a few pulls at a time, each in its
+own short transaction under the feed's lock, so a pull that comes meanwhile waits for
+one of those at most. Whatever is still pending when the channel stops is written by the
+next reader or the target's next batch (they settle first), or after the next pull.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy.engine import Engine
+
+from target_khaos_control.served_marks import settle
+
+log = logging.getLogger("reveni_khaos.channel")
+IDLE_SECONDS = 0.2  # no pull for this long: Khaos has stopped (in a drain it pulls again within milliseconds)
+PULLS_AT_ONCE = 4  # a transaction's pulls: ~10 ms of marking on Postgres, which a pull arriving then waits for
+RETRY_SECONDS = 5.0  # after a failure (the store unreachable): the marks stay pending meanwhile
+
+
+class MarksSettler:
+    """One thread, started at the first pull, that writes the pending marks when Khaos is idle."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Settle this store's pulls; nothing runs until a pull is logged."""
+        self.engine = engine
+        self.last_pull = time.monotonic()
+        self.due = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.start = threading.Lock()
+
+    def pulled(self) -> None:
+        """A pull was logged with its marks pending: write them once Khaos pauses."""
+        self.last_pull = time.monotonic()
+        self.due.set()
+        if self.thread is None:
+            with self.start:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._run, name="marks-settler", daemon=True)
+                    self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.due.wait()
+            idle = time.monotonic() - self.last_pull
+            if idle < IDLE_SECONDS:
+                time.sleep(IDLE_SECONDS - idle)
+                continue
+            self.due.clear()  # before settling: a pull logged meanwhile sets it again
+            try:
+                with self.engine.begin() as conn:
+                    settled = settle(conn, PULLS_AT_ONCE)
+            except Exception:  # the marks stay pending in the store; readers settle them first
+                log.exception("writing the served marks of Khaos's pulls failed; trying again in %.0f s", RETRY_SECONDS)
+                time.sleep(RETRY_SECONDS)
+                self.due.set()
+                continue
+            if settled == PULLS_AT_ONCE:  # maybe more
+                self.due.set()

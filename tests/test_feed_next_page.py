@@ -244,3 +244,36 @@ def test_the_channel_reads_ahead_after_a_whole_page_only(any_store: Engine, tmp_
     assert answers == [["RV-1", "RV-2"], ["RV-3", "RV-4"], ["RV-5"], []]
     assert channel.next_page.used == 2
     assert channel.next_page.ahead is None
+
+
+def test_the_channel_reads_its_pages_without_parallel_workers_on_postgres(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    # given a Postgres store of 5,000 documents, its planner told to use a worker wherever it
+    # may (as it chose to past about 60% of a 1M feed: 9 ms a page against 2 ms)
+    url = postgres.new_database()
+    engine = open_store(url)
+    with engine.begin() as conn:
+        insert_documents(conn, [feed_row(n) for n in range(1, 5001)])
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE documents")
+        conn.commit()
+    page = str(
+        PAGE.params(after=2500, limit=1000).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+    )
+
+    def plan() -> str:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET force_parallel_mode = on")  # a worker wherever the planner may use one
+            return " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {page.replace('%', '%%')}"))
+
+    gathered = plan()
+
+    # when the channel serves the store
+    config = target_config(tmp_path, database_url=url)
+    Channel(engine, ChannelSettings.from_config(config, str(tmp_path / "config.json")))
+
+    # expect its connections to read the page with no worker, where the planner's own choice gathered one
+    assert "Gather" in gathered
+    assert "Gather" not in plan()
+    engine.dispose()

@@ -425,6 +425,23 @@ def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
+def without_parallel_workers(engine: Engine) -> None:
+    """Postgres: every connection of `engine` plans without parallel workers (the channel's).
+    A pull's page is a thousand rows found by index; past about 60% of a 1M feed the planner
+    gathered them with two workers, whose start alone cost more than the read: a page took
+    9 ms against 2 ms (issue 22). Connections already open are closed, to open again with it."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    def serial(dbapi_connection: Any, _record: object) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+        dbapi_connection.commit()  # a session setting, kept past the pool's rollbacks
+
+    sa.event.listen(engine, "connect", serial)
+    engine.dispose()
+
+
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     # WAL lets the channel read while the target writes; busy_timeout waits out a writer.
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]

@@ -5,7 +5,8 @@ A pull logs what it served and leaves its documents' served marks pending
 the marks wait until it stops; then they are written a few pulls at a time, each in its
 own short transaction under the feed's lock, so a pull that comes meanwhile waits for
 one of those at most. Whatever is still pending when the channel stops is written by the
-next reader or the target's next batch (they settle first), or after the next pull.
+next reader or the target's next batch (they settle first), or after the next pull;
+a channel stopping cleanly writes them first (`stop`), for up to STOP_SECONDS.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ log = logging.getLogger("reveni_khaos.channel")
 IDLE_SECONDS = 0.2  # no pull for this long: Khaos has stopped (in a drain it pulls again within milliseconds)
 PULLS_AT_ONCE = 4  # a transaction's pulls: ~10 ms of marking on Postgres, which a pull arriving then waits for
 RETRY_SECONDS = 5.0  # after a failure (the store unreachable): the marks stay pending meanwhile
+STOP_SECONDS = 10.0  # a stopping channel's time to write what is pending (the rest stays pending, never lost)
 
 
 class MarksSettler:
@@ -34,6 +36,7 @@ class MarksSettler:
         self.due = threading.Event()
         self.thread: threading.Thread | None = None
         self.start = threading.Lock()
+        self.stopping = threading.Event()  # set by `stop`: wakes the thread from any wait
 
     def pulled(self) -> None:
         """A pull was logged with its marks pending: write them once Khaos pauses."""
@@ -45,21 +48,32 @@ class MarksSettler:
                     self.thread = threading.Thread(target=self._run, name="marks-settler", daemon=True)
                     self.thread.start()
 
+    def stop(self) -> None:
+        """The channel is stopping: write what is pending now (for up to STOP_SECONDS), then end."""
+        if self.thread is not None:
+            self.stopping.set()
+            self.due.set()
+            self.thread.join(STOP_SECONDS)
+
     def _run(self) -> None:
         while True:
             self.due.wait()
             idle = time.monotonic() - self.last_pull
-            if idle < IDLE_SECONDS:
-                time.sleep(IDLE_SECONDS - idle)
+            if idle < IDLE_SECONDS and not self.stopping.is_set():
+                self.stopping.wait(IDLE_SECONDS - idle)
                 continue
             self.due.clear()  # before settling: a pull logged meanwhile sets it again
             try:
                 with self.engine.begin() as conn:
                     settled = settle(conn, PULLS_AT_ONCE)
             except Exception:  # the marks stay pending in the store; readers settle them first
+                if self.stopping.is_set():
+                    return
                 log.exception("writing the served marks of Khaos's pulls failed; trying again in %.0f s", RETRY_SECONDS)
-                time.sleep(RETRY_SECONDS)
+                self.stopping.wait(RETRY_SECONDS)
                 self.due.set()
                 continue
             if settled == PULLS_AT_ONCE:  # maybe more
                 self.due.set()
+            elif self.stopping.is_set():
+                return

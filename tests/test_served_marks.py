@@ -40,13 +40,25 @@ def _pending(engine: sa.Engine) -> list[int]:
         return list(conn.execute(sa.select(pulls.c.id).where(pulls.c.marks_pending.is_(True))).scalars())
 
 
-def test_a_re_request_after_a_pull_whose_marks_are_pending_keeps_when_it_was_re_requested(store_url: str) -> None:
-    # given three documents Khaos pulled at 10:00, the pull's marks not yet written
-    engine = open_store(store_url)
+def _three_documents(url: str) -> sa.Engine:
+    """A store of three published documents, RV-1 to RV-3."""
+    engine = open_store(url)
     with engine.begin() as conn:
         insert_documents(conn, [feed_row(n) for n in (1, 2, 3)])
+    return engine
+
+
+def _pulled(url: str, limit: int) -> sa.Engine:
+    """Three documents, the first `limit` of them pulled at 10:00, the pull's marks pending."""
+    engine = _three_documents(url)
     with engine.begin() as conn:
-        feed.next_batch(conn, "2019-12-31T12:00:00", 1000, "JSON", PULLED)
+        feed.next_batch(conn, "2019-12-31T12:00:00", limit, "JSON", PULLED)
+    return engine
+
+
+def test_a_re_request_after_a_pull_whose_marks_are_pending_keeps_when_it_was_re_requested(store_url: str) -> None:
+    # given three documents Khaos pulled at 10:00, the pull's marks not yet written
+    engine = _pulled(store_url, 3)
     assert _marks(engine)["RV-2"] == ("published", None, None)
 
     # when a Khaos user re-requests RV-2 at 11:00 (its import failed)
@@ -66,10 +78,7 @@ def test_a_re_request_after_a_pull_whose_marks_are_pending_keeps_when_it_was_re_
 
 def _channel_of_three(tmp_path: Path) -> InProcessChannel:
     config = target_config(tmp_path)
-    engine = open_store(config["database_url"])
-    with engine.begin() as conn:
-        insert_documents(conn, [feed_row(n) for n in (1, 2, 3)])
-    engine.dispose()
+    _three_documents(config["database_url"]).dispose()
     return InProcessChannel(config, tmp_path).start()
 
 
@@ -111,11 +120,7 @@ def test_a_channel_stopping_writes_the_marks_still_pending(tmp_path: Path, monke
 
 def test_taking_the_store_back_before_pending_marks_writes_them_first(store_url: str) -> None:
     # given a pull of two documents at 10:00 whose marks are pending
-    engine = open_store(store_url)
-    with engine.begin() as conn:
-        insert_documents(conn, [feed_row(n) for n in (1, 2, 3)])
-    with engine.begin() as conn:
-        feed.next_batch(conn, "2019-12-31T12:00:00", 2, "JSON", PULLED)
+    engine = _pulled(store_url, 2)
 
     # when the store is taken back to revision 0022, which has no pending marks
     with engine.begin() as conn:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from target_khaos_control.batch_writes import insert_documents
 from target_khaos_control.channel import feed, marks_settler
+from target_khaos_control.served_marks import settled_first
 from target_khaos_control.store import alembic_config, documents, open_store, pulls
 
 from tests.in_process import InProcessChannel
@@ -131,5 +132,29 @@ def test_taking_the_store_back_before_pending_marks_writes_them_first(store_url:
         "RV-1": ("served", PULLED, PULLED),
         "RV-2": ("served", PULLED, PULLED),
         "RV-3": ("published", None, None),
+    }
+    engine.dispose()
+
+
+def test_a_reader_writes_every_pending_mark_a_few_pulls_at_a_time(tmp_path: Path) -> None:
+    # given ten documents, each pulled on its own at 10:0n (n its number), none of the marks written
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as conn:
+        insert_documents(conn, [feed_row(n) for n in range(1, 11)])
+    continuation = "2019-12-31T12:00:00"
+    for n in range(1, 11):
+        with engine.begin() as conn:
+            moment = datetime(2026, 11, 20, 10, n, tzinfo=UTC)
+            continuation = feed.next_batch(conn, continuation, 1, "JSON", moment).continuation
+    assert len(_pending(engine)) == 10
+
+    # when a reader of states settles first (four pulls a transaction)
+    settled_first(engine)
+
+    # expect all ten written, each document served at its own pull's time
+    assert _pending(engine) == []
+    assert _marks(engine) == {
+        f"RV-{n}": ("served", datetime(2026, 11, 20, 10, n, tzinfo=UTC), datetime(2026, 11, 20, 10, n, tzinfo=UTC))
+        for n in range(1, 11)
     }
     engine.dispose()

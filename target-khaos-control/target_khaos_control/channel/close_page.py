@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,6 +38,7 @@ class ClosePages:
             period = Period.parse(request.query_params.get("period") or _last_month())
         except ValueError as error:
             return _refused(str(error).replace("--period", "period"))
+        await run_in_threadpool(settled_first, self.engine)  # what Khaos was served by the period's end
         close = self._close(period)
         rows = [
             {"currency": c, "method": m, "figure": f, "count": n, "amount": a, "oldest": o, "gap": f[5:]}
@@ -58,6 +60,7 @@ class ClosePages:
         except ValueError as error:
             return _refused(str(error).replace("--period", "period"))
         gap = request.path_params["gap"]
+        await run_in_threadpool(settled_first, self.engine)  # what Khaos was served by the period's end
         close = self._close(period)
         return _page(
             "close_gap.html",
@@ -69,7 +72,6 @@ class ClosePages:
         )
 
     def _close(self, period: Period) -> Close:
-        settled_first(self.engine)  # what Khaos was served by the period's end
         with self.engine.connect() as conn:
             return close_period(conn, period, tax_rates=self._tax_rates())
 

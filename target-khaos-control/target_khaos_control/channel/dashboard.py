@@ -24,6 +24,7 @@ from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -165,7 +166,7 @@ class Dashboard:
     async def timeline(self, request: Request) -> Response:
         """One Reveni return's timeline: its versions, documents, exceptions and credit notes."""
         return_id = request.path_params["return_id"]
-        settled_first(self.engine)  # its documents' states and when Khaos pulled them
+        await run_in_threadpool(settled_first, self.engine)  # its documents' states and when Khaos pulled them
         with self.engine.connect() as conn:
             stored = conn.execute(
                 sa.select(reveni_returns, return_versions.c.record)

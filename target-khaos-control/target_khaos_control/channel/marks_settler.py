@@ -17,11 +17,10 @@ import time
 
 from sqlalchemy.engine import Engine
 
-from target_khaos_control.served_marks import settle
+from target_khaos_control.served_marks import PULLS_AT_ONCE, settle
 
 log = logging.getLogger("reveni_khaos.channel")
 IDLE_SECONDS = 0.2  # no pull for this long: Khaos has stopped (in a drain it pulls again within milliseconds)
-PULLS_AT_ONCE = 4  # a transaction's pulls: ~10 ms of marking on Postgres, which a pull arriving then waits for
 RETRY_SECONDS = 5.0  # after a failure (the store unreachable): the marks stay pending meanwhile
 STOP_SECONDS = 10.0  # a stopping channel's time to write what is pending (the rest stays pending, never lost)
 

@@ -4,6 +4,7 @@ whatever decides on a document's state. A mark is never lost, nor written out of
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,8 +84,9 @@ def _channel_of_three(tmp_path: Path) -> InProcessChannel:
     return InProcessChannel(config, tmp_path).start()
 
 
-def test_the_channel_writes_a_pulls_marks_once_khaos_pauses(tmp_path: Path) -> None:
+def test_the_channel_writes_a_pulls_marks_once_khaos_pauses(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # given a channel serving three documents
+    caplog.set_level(logging.INFO, logger="reveni_khaos.channel")
     channel = _channel_of_three(tmp_path)
     try:
         # when Khaos pulls them, then pulls nothing more
@@ -93,11 +95,17 @@ def test_the_channel_writes_a_pulls_marks_once_khaos_pauses(tmp_path: Path) -> N
 
         # expect, within moments (the channel waits for 0.2 s without a pull), all three marked
         # served by the channel itself, with no reader asking
+        def written() -> list[str]:
+            return [r.getMessage() for r in caplog.records if "served marks" in r.getMessage()]
+
         deadline = time.monotonic() + 10
-        while _pending(channel.engine) and time.monotonic() < deadline:
+        while (_pending(channel.engine) or not written()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _pending(channel.engine) == []
         assert {state for state, *_ in _marks(channel.engine).values()} == {"served"}
+        # and its log says so, once
+        assert len(written()) == 1
+        assert written()[0].startswith("wrote the served marks of 1 pull, all "), written()
     finally:
         channel.stop()
 

@@ -36,6 +36,7 @@ class MarksSettler:
         self.thread: threading.Thread | None = None
         self.start = threading.Lock()
         self.stopping = threading.Event()  # set by `stop`: wakes the thread from any wait
+        self.written = 0  # pulls whose marks this pause has written so far
 
     def pulled(self) -> None:
         """A pull was logged with its marks pending: write them once Khaos pauses."""
@@ -72,7 +73,16 @@ class MarksSettler:
                 self.stopping.wait(RETRY_SECONDS)
                 self.due.set()
                 continue
+            self.written += settled
             if settled == PULLS_AT_ONCE:  # maybe more
                 self.due.set()
-            elif self.stopping.is_set():
+                continue
+            if self.written:  # all written: once a pause, so a drain's end says what the marks took
+                since = time.monotonic() - self.last_pull
+                pulls = "pull" if self.written == 1 else "pulls"
+                log.info(
+                    "wrote the served marks of %d %s, all %.1f s after Khaos's last pull", self.written, pulls, since
+                )
+                self.written = 0
+            if self.stopping.is_set():
                 return

@@ -38,8 +38,7 @@ class ClosePages:
             period = Period.parse(request.query_params.get("period") or _last_month())
         except ValueError as error:
             return _refused(str(error).replace("--period", "period"))
-        await run_in_threadpool(settled_first, self.engine)  # what Khaos was served by the period's end
-        close = self._close(period)
+        close = await self._close(period)
         rows = [
             {"currency": c, "method": m, "figure": f, "count": n, "amount": a, "oldest": o, "gap": f[5:]}
             for c, m, f, n, a, o in total_rows(close)
@@ -60,8 +59,7 @@ class ClosePages:
         except ValueError as error:
             return _refused(str(error).replace("--period", "period"))
         gap = request.path_params["gap"]
-        await run_in_threadpool(settled_first, self.engine)  # what Khaos was served by the period's end
-        close = self._close(period)
+        close = await self._close(period)
         return _page(
             "close_gap.html",
             f"{gap} at the end of {period.name}",
@@ -71,7 +69,8 @@ class ClosePages:
             entries=close.returns_with(gap),
         )
 
-    def _close(self, period: Period) -> Close:
+    async def _close(self, period: Period) -> Close:
+        await run_in_threadpool(settled_first, self.engine)  # what Khaos was served by the period's end
         with self.engine.connect() as conn:
             return close_period(conn, period, tax_rates=self._tax_rates())
 

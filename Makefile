@@ -82,6 +82,7 @@ bench: install
 	$(BIN)/python bench/metrics_scrape.py
 	$(BIN)/python bench/target_profile.py
 	$(BIN)/python bench/channel_drain.py
+	$(BIN)/python bench/pulls_while_pages.py
 	$(BIN)/python bench/reconcile_throughput.py
 	$(BIN)/python bench/channel_under_push.py
 	$(BIN)/python bench/fix_proposals.py

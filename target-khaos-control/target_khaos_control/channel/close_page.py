@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from target_khaos_control.channel.pages import client_rules
 from target_khaos_control.channel.pages import page as _page
 from target_khaos_control.channel.pages import refused as _refused
+from target_khaos_control.channel.reader_process import page_apart
 from target_khaos_control.operations.month_end import AWAITING, Close, Period, close_period
 from target_khaos_control.operations.month_end_export import total_rows
 from target_khaos_control.served_marks import settled_first
@@ -38,19 +38,7 @@ class ClosePages:
             period = Period.parse(request.query_params.get("period") or _last_month())
         except ValueError as error:
             return _refused(str(error).replace("--period", "period"))
-        close = await self._close(period)
-        rows = [
-            {"currency": c, "method": m, "figure": f, "count": n, "amount": a, "oldest": o, "gap": f[5:]}
-            for c, m, f, n, a, o in total_rows(close)
-        ]
-        return _page(
-            "close.html",
-            f"Month-end close {period.name}",
-            close=close,
-            rows=rows,
-            previous=_shifted(period, -1),
-            following=_shifted(period, 1),
-        )
+        return await page_apart(self.engine, _period_page, period, self._tax_rates())
 
     async def gap(self, request: Request) -> Response:
         """The returns of one gap type in a period's close."""
@@ -58,25 +46,45 @@ class ClosePages:
             period = Period.parse(request.path_params["period"])
         except ValueError as error:
             return _refused(str(error).replace("--period", "period"))
-        gap = request.path_params["gap"]
-        close = await self._close(period)
-        return _page(
-            "close_gap.html",
-            f"{gap} at the end of {period.name}",
-            period=period,
-            gap=gap,
-            meaning=GAP_NAMES.get(gap, ""),
-            entries=close.returns_with(gap),
-        )
-
-    async def _close(self, period: Period) -> Close:
-        await run_in_threadpool(settled_first, self.engine)  # what Khaos was served by the period's end
-        with self.engine.connect() as conn:
-            return close_period(conn, period, tax_rates=self._tax_rates())
+        return await page_apart(self.engine, _gap_page, period, self._tax_rates(), request.path_params["gap"])
 
     def _tax_rates(self) -> dict[str, Decimal]:
         rules = client_rules(self.rules_path)
         return rules.tax_code_rates if rules else {}
+
+
+# Made apart from the channel (reader_process): a close reads every return of its period.
+def _period_page(engine: Engine, period: Period, tax_rates: dict[str, Decimal]) -> Response:
+    close = _close(engine, period, tax_rates)
+    rows = [
+        {"currency": c, "method": m, "figure": f, "count": n, "amount": a, "oldest": o, "gap": f[5:]}
+        for c, m, f, n, a, o in total_rows(close)
+    ]
+    return _page(
+        "close.html",
+        f"Month-end close {period.name}",
+        close=close,
+        rows=rows,
+        previous=_shifted(period, -1),
+        following=_shifted(period, 1),
+    )
+
+
+def _gap_page(engine: Engine, period: Period, tax_rates: dict[str, Decimal], gap: str) -> Response:
+    return _page(
+        "close_gap.html",
+        f"{gap} at the end of {period.name}",
+        period=period,
+        gap=gap,
+        meaning=GAP_NAMES.get(gap, ""),
+        entries=_close(engine, period, tax_rates).returns_with(gap),
+    )
+
+
+def _close(engine: Engine, period: Period, tax_rates: dict[str, Decimal]) -> Close:
+    settled_first(engine)  # what Khaos was served by the period's end
+    with engine.connect() as conn:
+        return close_period(conn, period, tax_rates=tax_rates)
 
 
 def _last_month() -> str:

@@ -19,11 +19,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from target_khaos_control import at_stake
+from target_khaos_control.channel.reader_process import read_apart
 from target_khaos_control.served_marks import settled_first
 from target_khaos_control.states import DocumentState, ExceptionStatus
 from target_khaos_control.store import documents, exceptions, pulls, runs
@@ -90,13 +90,13 @@ class StoreCollector(Collector):
 
 
 class Metrics:
-    """One channel's registry: the store's figures and this process's pull latency."""
+    """One channel's metrics: the store's figures, read apart from the channel (they read
+    every open exception: reader_process), and this process's pull latency."""
 
     def __init__(self, engine: Engine, client: str) -> None:
-        """The registry of this store's figures, and a histogram of the pulls this process serves."""
-        self.client = client
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(StoreCollector(engine, client))
+        """This store's figures, and a histogram of the pulls this process serves."""
+        self.engine, self.client = engine, client
+        self.registry = CollectorRegistry(auto_describe=True)  # this process's own: the pull latency
         self.pull_seconds = Histogram(
             f"{PREFIX}_pull_duration_seconds",
             "Time to answer one pull of returns by Khaos",
@@ -109,9 +109,16 @@ class Metrics:
         self.pull_seconds.labels(self.client).observe(seconds)
 
     async def endpoint(self, request: Request) -> Response:
-        """GET /metrics: the text exposition format."""
-        body = await run_in_threadpool(generate_latest, self.registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        """GET /metrics: the text exposition format, the store's figures then the pull latency."""
+        figures = await read_apart(self.engine, store_figures, self.client)
+        return Response(figures + generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def store_figures(engine: Engine, client: str) -> bytes:
+    """The store's figures for this client's label, in the text exposition format."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(StoreCollector(engine, client))
+    return generate_latest(registry)
 
 
 def _unix(moment: datetime) -> float:

@@ -28,7 +28,7 @@ from target_khaos_control.channel.app import Channel
 from target_khaos_control.channel.reader_process import read_apart
 from target_khaos_control.settings import ChannelSettings
 from target_khaos_control.states import ExceptionStatus
-from target_khaos_control.store import credit_notes, exceptions, open_store
+from target_khaos_control.store import credit_notes, exceptions, open_store, runs
 
 from tests.servers import DEMO_RULES
 from tests.test_dashboard_pages import LOGIN
@@ -131,17 +131,27 @@ def test_a_pull_is_answered_while_a_page_of_the_whole_store_is_made(
     assert finished["pull"] < finished["page"], "the pull waited for the page"
 
 
-def where_read(engine: Engine) -> int:
-    """The process a read was made in."""
-    return os.getpid()
+def where_read(engine: Engine) -> tuple[int, int]:
+    """The process a read was made in, and the runs it found in the store."""
+    with engine.connect() as conn:
+        return os.getpid(), conn.execute(sa.select(sa.func.count()).select_from(runs)).scalar_one()
 
 
-def test_a_store_on_disk_is_read_in_a_worker_process(tmp_path: Path) -> None:
-    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    assert anyio.run(read_apart, engine, where_read) != os.getpid()
+def test_a_store_on_disk_or_postgres_is_read_in_a_worker_process(store_url: str) -> None:
+    engine = open_store(store_url)  # a Postgres URL with its password: the worker logs in as the channel does
+    with engine.begin() as conn:
+        conn.execute(runs.insert().values(kind="sync", started_at=SEEN, counts="{}"))
+    process, found = anyio.run(read_apart, engine, where_read)
+    assert process != os.getpid()
+    assert found == 1
 
 
 def test_a_store_in_memory_is_read_in_the_channel_itself() -> None:
     # No other process can open it: another would read a new, empty store.
-    engine = sa.create_engine("sqlite://")
-    assert anyio.run(read_apart, engine, where_read) == os.getpid()
+    engine = sa.create_engine(
+        "sqlite://", poolclass=sa.StaticPool, connect_args={"check_same_thread": False}
+    )  # one store, shared by the channel's threads
+    with engine.begin() as conn:
+        runs.create(conn)
+        conn.execute(runs.insert().values(kind="sync", started_at=SEEN, counts="{}"))
+    assert anyio.run(read_apart, engine, where_read) == (os.getpid(), 1)

@@ -3,6 +3,9 @@ says so, and `/healthz` tells a load balancer whether the store answers."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +70,33 @@ def test_the_landing_page_gives_khaos_its_configuration_url(empty: TestClient) -
     assert answer.status_code == 200
     assert "http://127.0.0.1:8803/khaos/config.json" in answer.text
     assert "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+def test_a_health_check_waiting_for_a_sync_holds_up_no_other_call(tmp_path: Path) -> None:
+    # Given a sync's batch holding SQLite's one write lock (for up to BUSY_MS), the health
+    # check's write waits for it: in a thread, so the channel answers everything else meanwhile.
+    settings = ChannelSettings.from_config(
+        target_config(tmp_path, dashboard_username=LOGIN[0], dashboard_password=LOGIN[1])
+    )
+    engine = open_store(settings.database_url)
+    sync = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
+    sync.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(2.0, sync.rollback)  # the batch commits in two seconds
+    finished: dict[str, float] = {}
+    with TestClient(Channel(engine, settings).app()) as client:
+
+        def check() -> None:
+            finished["health"] = time.monotonic() if client.get("/healthz").status_code == 200 else 0.0
+
+        checker = threading.Thread(target=check)
+        released.start()
+        checker.start()
+        time.sleep(0.3)  # the check waiting for the lock
+        runs_page = client.get("/dashboard/runs", auth=LOGIN)
+        finished["runs page"] = time.monotonic()
+        checker.join()
+    released.join()
+
+    assert runs_page.status_code == 200
+    assert finished["health"], "the health check was not ok once the batch committed"
+    assert finished["runs page"] < finished["health"], "the runs page waited for the health check"

@@ -4,7 +4,9 @@ Each INSERT or UPDATE is compiled once for the database (SQLAlchemy Core) and se
 plain executemany of tuples, converted as SQLAlchemy would convert them (a NUL kept as
 U+FFFD, a moment as SQLite stores it), without its per-row bookkeeping, which cost more
 than SQLite's own insert (issue 22; tests/test_store_writes.py holds the rows to
-SQLAlchemy's own).
+SQLAlchemy's own). Khaos's pushes, a chunk at a time, go through SQLAlchemy as the
+dialect's INSERT ... ON CONFLICT (`upsert_many`, `insert_missing`): a statement a chunk, not
+one an entry.
 """
 
 from __future__ import annotations
@@ -27,6 +29,44 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, o
     for columns, batch in _by_columns(rows).items():
         statement = _written(conn.dialect, table, columns, None, ())
         conn.exec_driver_sql(statement.sql, statement.parameters(batch))
+
+
+def upsert_many(conn: Connection, table: sa.Table, key: tuple[str, ...], rows: Sequence[Mapping[str, object]]) -> None:
+    """Each row inserted, or its columns set where a row of its `key` is there already (one
+    statement for all, SQLite's and Postgres's ON CONFLICT): as one after another would,
+    a key given twice keeps its last row."""
+    last = {tuple(row[name] for name in key): row for row in rows}
+    if not last:
+        return
+    statement = _dialect_insert(conn, table)
+    given = next(iter(last.values()))
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key), set_={name: statement.excluded[name] for name in given if name not in key}
+    )
+    conn.execute(statement, list(last.values()))
+
+
+def insert_missing(
+    conn: Connection, table: sa.Table, key: tuple[str, ...], rows: Sequence[Mapping[str, object]]
+) -> None:
+    """Each row whose `key` is not there yet (one statement for all); the rest left as they are."""
+    first = {tuple(row[name] for name in key): row for row in reversed(rows)}
+    if first:
+        conn.execute(
+            _dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(key)), list(first.values())
+        )
+
+
+def _dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's own INSERT, which says what to do ON CONFLICT (the store's dialect alone
+    imported: the target's start-up loads no other)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 # What of a document goes to its body's row, written once (a pull then rewrites only the small rows).

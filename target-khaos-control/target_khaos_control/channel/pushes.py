@@ -18,7 +18,7 @@ push cut short is not answered 200, and Khaos's repeat of it is harmless.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -27,9 +27,10 @@ from typing import TypedDict, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from target_khaos_control.batch_writes import upsert_many
 from target_khaos_control.channel import push_entries as read
 from target_khaos_control.channel.catalogue import changed as catalogue_changed
-from target_khaos_control.channel.catalogue import delete_item, keep_item
+from target_khaos_control.channel.catalogue import delete_items, keep_items
 from target_khaos_control.exception_kinds import Kind
 from target_khaos_control.exception_log import ExceptionLog, Subject, trace_key
 from target_khaos_control.exception_routing import Routing
@@ -130,16 +131,21 @@ class _Push:
         self.outcome.rejected.append({"where": where, "key": key, "reason": reason})
 
     def keep(
-        self, engine: Engine, rows: list[Row], write: Callable[[Connection, Row], object], *, catalogue: bool = False
+        self,
+        engine: Engine,
+        rows: list[Row],
+        write: Callable[[Connection, Sequence[Row]], object],
+        *,
+        catalogue: bool = False,
     ) -> None:
-        """`catalogue`: the rows change the stock catalogue the rules read."""
+        """The rows a chunk a transaction, each chunk's in one go (`write`); `catalogue`: the
+        rows change the stock catalogue the rules read."""
         for start in range(0, len(rows), CHUNK):
             if start:
                 self.pause()
             with engine.begin() as conn:
                 hold(conn, PUSH_LOCK)  # two identical pushes at once: the second updates what the first wrote
-                for row in rows[start : start + CHUNK]:
-                    write(conn, row)
+                write(conn, rows[start : start + CHUNK])
                 if catalogue:
                     catalogue_changed(conn)
 
@@ -192,8 +198,8 @@ def save_stock_upload(
     readable = push.each(data, "Items", check_item)
     if not push.each(data, "Deleted", check_deleted) and not readable:
         raise PushError(_unreadable(push, "Items"))
-    push.keep(engine, items, lambda conn, kept: keep_item(conn, kept[0], kept[1], moment), catalogue=True)
-    push.keep(engine, deleted, lambda conn, gone: delete_item(conn, gone, moment), catalogue=True)
+    push.keep(engine, items, lambda conn, kept: keep_items(conn, kept, moment), catalogue=True)
+    push.keep(engine, deleted, lambda conn, gone: delete_items(conn, gone, moment), catalogue=True)
     push.outcome.kept = len(items) + len(deleted)
     push.record(engine, moment)
     return push.outcome
@@ -257,7 +263,8 @@ def _save_statuses(
     """A `Statuses` push: every entry checked, the readable ones kept, the rest on record."""
     if not push.each(data, "Statuses", check):
         raise PushError(_unreadable(push, "Statuses"))
-    push.keep(engine, rows, lambda conn, row: _upsert(conn, table, *row))
+    key = tuple(column.name for column in table.primary_key)  # what a status is kept by: its key's columns
+    push.keep(engine, rows, lambda conn, chunk: upsert_many(conn, table, key, [{**k, **v} for k, v in chunk]))
     push.outcome.kept = len(rows)
     push.record(engine, moment)
     return push.outcome
@@ -269,10 +276,3 @@ def _save_statuses(
 def _unreadable(push: _Push, name: str) -> str:
     problems = [f"{r['where']}: {r['reason']}" for r in push.outcome.rejected if "[" not in r["where"]]
     return "; ".join(problems) or f"{name}: required"
-
-
-def _upsert(conn: Connection, table: sa.Table, key: Mapping[str, object], values: Mapping[str, object]) -> None:
-    """Portable across SQLite and Postgres: update, and insert if there was nothing to update."""
-    condition = sa.and_(*(table.c[name] == value for name, value in key.items()))
-    if conn.execute(table.update().where(condition).values(**values)).rowcount == 0:
-        conn.execute(table.insert().values(**key, **values))

@@ -105,14 +105,26 @@ def unwrapped(entries: object) -> object:
 
 
 def storable(value: object, where: str) -> None:
-    """Refuse text the store cannot write: a lone surrogate (JSON's `"\\ud800"`)."""
+    """Refuse text the store cannot write: a lone surrogate (JSON's `"\\ud800"`). Most entries
+    hold none, seen at once by writing them as UTF-8 (msgspec); only one that holds one, or a
+    value msgspec does not write, is walked field by field to name where."""
+    try:
+        _UTF8.encode(value)
+    except (msgspec.EncodeError, TypeError, UnicodeError):
+        _walked(value, where)
+
+
+_UTF8 = msgspec.json.Encoder()
+
+
+def _walked(value: object, where: str) -> None:
     if isinstance(value, dict):
         for key, inner in value.items():
-            storable(key, where or "a field name")
-            storable(inner, f"{where}.{key}" if where else str(key))
+            _walked(key, where or "a field name")
+            _walked(inner, f"{where}.{key}" if where else str(key))
     elif isinstance(value, list):
         for n, inner in enumerate(value):
-            storable(inner, f"{where}[{n}]")
+            _walked(inner, f"{where}[{n}]")
     elif isinstance(value, str) and not value.isascii():
         try:
             value.encode("utf-8")

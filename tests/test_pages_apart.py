@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -155,3 +156,35 @@ def test_a_store_in_memory_is_read_in_the_channel_itself() -> None:
         runs.create(conn)
         conn.execute(runs.insert().values(kind="sync", started_at=SEEN, counts="{}"))
     assert anyio.run(read_apart, engine, where_read) == (os.getpid(), 1)
+
+
+def children() -> set[int]:
+    """This process's child processes (Linux's /proc)."""
+    mine = str(os.getpid())
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == mine:
+                    found.add(int(entry.name))
+            except (OSError, IndexError):  # ended meanwhile
+                continue
+    return found
+
+
+def test_a_worker_that_died_between_pages_is_replaced(tmp_path: Path) -> None:
+    # given a channel whose worker made a page, then was killed (out of memory, say)
+    before = children()
+    with TestClient(a_channel(tmp_path / "store.db").app()) as client:
+        first = client.get("/dashboard/close?period=2026-11", auth=LOGIN)
+        workers = children() - before
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        # when the page is asked for again
+        again = client.get("/dashboard/close?period=2026-11", auth=LOGIN)
+
+    # expect a new worker to make it
+    assert first.status_code == 200
+    assert workers, "the first page was made in a worker process"
+    assert again.status_code == 200
+    assert "Month-end close 2026-11" in again.text

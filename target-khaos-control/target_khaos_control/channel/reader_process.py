@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
-from anyio import to_process
+from anyio import BrokenWorkerProcess, to_process
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -35,7 +35,10 @@ async def read_apart(engine: Engine, read: Callable[..., T], *args: object) -> T
     if not _shared(engine.url):
         return await run_in_threadpool(read, engine, *args)
     url = engine.url.render_as_string(hide_password=False)
-    return await to_process.run_sync(_read, url, read, *args)
+    try:
+        return await to_process.run_sync(_read, url, read, *args)
+    except BrokenWorkerProcess:  # it died since its last page (killed, out of memory): once more, in a new one
+        return await to_process.run_sync(_read, url, read, *args)
 
 
 async def page_apart(engine: Engine, make: Callable[..., Response], *args: object) -> Response:

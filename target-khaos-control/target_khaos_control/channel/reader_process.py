@@ -4,7 +4,7 @@ The month-end close reads every return of its period; the exceptions lists, an e
 proposed fixes and `/metrics` read every open exception. Read in the channel's own process,
 they held its event loop (or, in a thread, Python's lock on the interpreter) for as long as
 they took, and every pull Khaos made meanwhile waited: 5 s for a close of 50k returns, over
-a minute (Khaos's pull timed out) for one of 500k (issue 22). Read in a worker process
+a minute for one of 500k (issue 22). Read in a worker process
 (anyio's, kept between pages), they take another core, and a pull waits for none of it.
 
 A store no other process can open (SQLite in memory) is read in a thread instead.

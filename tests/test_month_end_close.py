@@ -193,8 +193,7 @@ def test_the_table_names_each_figure(store: Engine, tmp_path: Path) -> None:
 
 
 def test_the_dashboard_shows_the_close_with_a_link_per_gap_to_its_returns(store: Engine, tmp_path: Path) -> None:
-    with store.begin() as conn:
-        keep_credit_notes(conn, notes(tmp_path, NOVEMBER_NOTES), NOV_20)
+    keep_credit_notes(store, notes(tmp_path, NOVEMBER_NOTES), NOV_20)
     settings = ChannelSettings.from_config(
         {
             "database_url": f"sqlite:///{tmp_path / 'store.db'}",

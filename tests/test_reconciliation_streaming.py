@@ -7,15 +7,20 @@ report as finance worked them out by hand.
 
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from target_khaos_control.operations import commands
 from target_khaos_control.operations.reconciliation import CreditNote, Gap, Report, ReturnLine, returns
 from target_khaos_control.operations.reconciliation.report import Tally
+from target_khaos_control.store import credit_notes
 
-from tests.test_reconciliation_breaks import a_return, gaps, reconcile, store_with
+from tests.test_reconciliation_breaks import RULES, a_return, gaps, reconcile, store_with
 
 NO_TAX = "CreditNoteCode,Date,AssociatedRef,Currency,Gross\n"
 
@@ -125,3 +130,53 @@ def test_a_record_msgspec_refuses_is_read_by_python_json_and_one_not_an_object_i
     assert found["id"] == "r-1"
     assert "return_items" not in found
     assert returns.record_of("[1, 2]", with_items=True) == {}
+
+
+def test_a_reconciliation_keeps_its_credit_notes_a_chunk_a_transaction_each_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an export of five credit notes and CN-A's line again (the export counts it once,
+    # as its first line says), kept two a transaction (a million: 20,000 a transaction; in one, SQLite's write lock
+    # was held 8 to 17 s, past the 10 s a pull or a sync's batch waits for it).
+    monkeypatch.setattr(commands, "CREDIT_NOTES_CHUNK", 2)
+    engine = store_with(tmp_path, a_return("A", "24.00"), a_return("B", "24.00"))
+    export = tmp_path / "credit-notes.csv"
+    export.write_text(
+        NO_TAX + "CN-A,2026-11-21,RV-A,GBP,20.00\nCN-B,2026-11-21,RV-B,GBP,24.00\nCN-X,2026-11-21,RV-X,GBP,1.00\n"
+        "CN-Y,2026-11-21,RV-Y,GBP,2.00\nCN-Z,2026-11-21,RV-Z,GBP,3.00\nCN-A,2026-11-21,RV-A,GBP,24.00\n",
+        encoding="utf-8",
+    )
+    kept: list[int] = []  # the credit notes each transaction inserted
+
+    def begun(_conn: Any) -> None:
+        kept.append(0)
+
+    def noted(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
+        if statement.startswith("INSERT INTO credit_notes"):
+            kept[-1] += len(parameters) if many else 1
+
+    sa.event.listen(engine, "begin", begun)
+    sa.event.listen(engine, "before_cursor_execute", noted)
+    commands.run_reconciliation(
+        engine,
+        export,
+        columns=None,
+        unconfirmed_hours=24,
+        hold_days=14,
+        routing=RULES.routing,
+        fmt="json",
+        output=None,
+        tax_rates=RULES.tax_code_rates,
+        out=io.StringIO(),
+    )
+
+    assert [count for count in kept if count] == [2, 2, 1]
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(credit_notes.c.code, credit_notes.c.gross)).tuples().all())
+    assert stored == {
+        "CN-A": Decimal("20.00"),
+        "CN-B": Decimal("24.00"),
+        "CN-X": Decimal("1.00"),
+        "CN-Y": Decimal("2.00"),
+        "CN-Z": Decimal("3.00"),
+    }

@@ -36,7 +36,9 @@ from target_khaos_control.store import (
     reveni_returns,
 )
 
-CREDIT_NOTES_CHUNK = 20_000  # credit notes per INSERT: a million are never converted at once
+CREDIT_NOTES_CHUNK = (
+    20_000  # credit notes a transaction: a million never converted at once, nor the store locked for all
+)
 REPLAY_CHUNK = 200  # returns per transaction: a pull during a replay waits for one chunk at most
 
 
@@ -154,8 +156,9 @@ def run_reconciliation(
                 rejected=read.rejected,
                 repeated=read.repeated,
             )
+        keep_credit_notes(engine, notes, moment)
+        with engine.begin() as conn:  # the gaps and the run that found them, together
             gaps = _record_gaps(conn, report, moment, routing)
-            keep_credit_notes(conn, notes, moment)
             opened = {"exceptions_opened": gaps.opened, "exceptions_resolved": gaps.resolved}
             record_run(conn, "reconcile", moment, {**report.summary(), **opened})
         text = {"table": report.as_table, "csv": report.as_csv, "json": report.as_json}[fmt]()
@@ -251,13 +254,14 @@ def _progress_bar(out: TextIO, what: str) -> Any:
     return lambda rows: tqdm(rows, desc=what, unit=" returns", file=sys.stderr)
 
 
-def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment: Any) -> None:
-    """The export's credit notes in the store: the return timeline and the close read them."""
-    codes = [note.code for note in notes]
-    replaced = credit_notes.delete().where(credit_notes.c.code.in_(sa.bindparam("codes", expanding=True)))
-    for chunk in chunks(codes):
-        conn.execute(replaced, {"codes": list(chunk)})  # one statement built, its IN list bound per chunk
+def keep_credit_notes(engine: Engine, notes: list[reconciliation.CreditNote], moment: Any) -> None:
+    """The export's credit notes in the store (the return timeline and the close read them),
+    committed CREDIT_NOTES_CHUNK at a time. On SQLite a write holds the store's one write
+    lock: a million notes in one transaction held it 8 to 17 s, past the 10 s a pull or a
+    sync's batch waits for it (issue 22). A note is kept by its code, its last line in the
+    export winning: an export kept again, or a run cut short and run again, keeps each once."""
     unique = list({note.code: note for note in notes}.values())
+    replaced = credit_notes.delete().where(credit_notes.c.code.in_(sa.bindparam("codes", expanding=True)))
     for some in chunks(unique, CREDIT_NOTES_CHUNK):  # a chunk's rows at a time: memory stays flat
         rows = [
             {
@@ -272,4 +276,7 @@ def keep_credit_notes(conn: Any, notes: list[reconciliation.CreditNote], moment:
             }
             for n in some
         ]
-        insert_many(conn, credit_notes, rows)  # one executemany, without SQLAlchemy's per-row bookkeeping
+        with engine.begin() as conn:
+            for codes in chunks([n.code for n in some]):
+                conn.execute(replaced, {"codes": list(codes)})  # one statement built, its IN list bound per chunk
+            insert_many(conn, credit_notes, rows)  # one executemany, without SQLAlchemy's per-row bookkeeping

@@ -61,8 +61,8 @@ def run_close(
     read = reconciliation.read_export(export, columns)
     moment = now()
     settled_first(engine)  # what Khaos was served by the period's end
+    keep_credit_notes(engine, read.notes, moment)
     with engine.begin() as conn:
-        keep_credit_notes(conn, read.notes, moment)
         close = close_period(
             conn, period, notes=read.notes, tax_rates=tax_rates, unconfirmed_after=timedelta(hours=unconfirmed_hours)
         )

@@ -71,6 +71,22 @@ def reconcile(engine: Engine, tmp_path: Path, export: str) -> reconciliation.Rep
         )
 
 
+def run_reconcile(engine: Engine, export: Path, out: io.StringIO, fmt: str = "table") -> int:
+    """`reveni-khaos reconcile` as finance runs it, in this process, with the demo rules."""
+    return commands.run_reconciliation(
+        engine,
+        export,
+        columns=None,
+        unconfirmed_hours=24,
+        hold_days=14,
+        routing=RULES.routing,
+        fmt=fmt,
+        output=None,
+        tax_rates=RULES.tax_code_rates,
+        out=out,
+    )
+
+
 def gaps(report: reconciliation.Report) -> dict[str, list[reconciliation.Gap]]:
     return {line.return_id: line.gaps for line in report.returns if line.gaps}
 
@@ -288,18 +304,7 @@ def test_odd_rows_on_postgres_are_reported_and_the_good_one_is_kept(tmp_path: Pa
         export.write_text(_odd_export(), encoding="utf-8")
         out = io.StringIO()
 
-        done = commands.run_reconciliation(
-            engine,
-            export,
-            columns=None,
-            unconfirmed_hours=24,
-            hold_days=14,
-            routing=RULES.routing,
-            fmt="table",
-            output=None,
-            tax_rates=RULES.tax_code_rates,
-            out=out,
-        )
+        done = run_reconcile(engine, export, out)
 
         assert done == 0
         assert "1 of 1 returns match" in out.getvalue()

@@ -20,7 +20,7 @@ from target_khaos_control.operations.reconciliation import CreditNote, Gap, Repo
 from target_khaos_control.operations.reconciliation.report import Tally
 from target_khaos_control.store import credit_notes
 
-from tests.test_reconciliation_breaks import RULES, a_return, gaps, reconcile, store_with
+from tests.test_reconciliation_breaks import a_return, gaps, reconcile, run_reconcile, store_with
 
 NO_TAX = "CreditNoteCode,Date,AssociatedRef,Currency,Gross\n"
 
@@ -157,18 +157,7 @@ def test_a_reconciliation_keeps_its_credit_notes_a_chunk_a_transaction_each_once
 
     sa.event.listen(engine, "begin", begun)
     sa.event.listen(engine, "before_cursor_execute", noted)
-    commands.run_reconciliation(
-        engine,
-        export,
-        columns=None,
-        unconfirmed_hours=24,
-        hold_days=14,
-        routing=RULES.routing,
-        fmt="json",
-        output=None,
-        tax_rates=RULES.tax_code_rates,
-        out=io.StringIO(),
-    )
+    run_reconcile(engine, export, io.StringIO(), fmt="json")
 
     assert [count for count in kept if count] == [2, 2, 1]
     with engine.connect() as conn:

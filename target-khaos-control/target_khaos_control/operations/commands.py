@@ -36,9 +36,7 @@ from target_khaos_control.store import (
     reveni_returns,
 )
 
-CREDIT_NOTES_CHUNK = (
-    20_000  # credit notes a transaction: a million never converted at once, nor the store locked for all
-)
+CREDIT_NOTES_CHUNK = 20_000  # credit notes a transaction: memory stays flat, and the store is not locked for all
 REPLAY_CHUNK = 200  # returns per transaction: a pull during a replay waits for one chunk at most
 
 
@@ -258,11 +256,11 @@ def keep_credit_notes(engine: Engine, notes: list[reconciliation.CreditNote], mo
     """The export's credit notes in the store (the return timeline and the close read them),
     committed CREDIT_NOTES_CHUNK at a time. On SQLite a write holds the store's one write
     lock: a million notes in one transaction held it 8 to 17 s, past the 10 s a pull or a
-    sync's batch waits for it (issue 22). A note is kept by its code, its last line in the
-    export winning: an export kept again, or a run cut short and run again, keeps each once."""
+    sync's batch waits for it (issue 22). A note is kept by its code: an export kept again,
+    or a run cut short and run again, keeps each note once."""
     unique = list({note.code: note for note in notes}.values())
     replaced = credit_notes.delete().where(credit_notes.c.code.in_(sa.bindparam("codes", expanding=True)))
-    for some in chunks(unique, CREDIT_NOTES_CHUNK):  # a chunk's rows at a time: memory stays flat
+    for some in chunks(unique, CREDIT_NOTES_CHUNK):
         rows = [
             {
                 "code": n.code,

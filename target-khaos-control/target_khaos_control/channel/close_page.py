@@ -8,7 +8,6 @@ Served inside the dashboard's login and security headers (dashboard.py mounts it
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
@@ -38,7 +37,7 @@ class ClosePages:
             period = Period.parse(request.query_params.get("period") or _last_month())
         except ValueError as error:
             return _refused(str(error).replace("--period", "period"))
-        return await page_apart(self.engine, _period_page, period, self._tax_rates())
+        return await page_apart(self.engine, _period_page, period, self.rules_path)
 
     async def gap(self, request: Request) -> Response:
         """The returns of one gap type in a period's close."""
@@ -46,16 +45,12 @@ class ClosePages:
             period = Period.parse(request.path_params["period"])
         except ValueError as error:
             return _refused(str(error).replace("--period", "period"))
-        return await page_apart(self.engine, _gap_page, period, self._tax_rates(), request.path_params["gap"])
-
-    def _tax_rates(self) -> dict[str, Decimal]:
-        rules = client_rules(self.rules_path)
-        return rules.tax_code_rates if rules else {}
+        return await page_apart(self.engine, _gap_page, period, self.rules_path, request.path_params["gap"])
 
 
 # Made apart from the channel (reader_process): a close reads every return of its period.
-def _period_page(engine: Engine, period: Period, tax_rates: dict[str, Decimal]) -> Response:
-    close = _close(engine, period, tax_rates)
+def _period_page(engine: Engine, period: Period, rules_path: str) -> Response:
+    close = _close(engine, period, rules_path)
     rows = [
         {"currency": c, "method": m, "figure": f, "count": n, "amount": a, "oldest": o, "gap": f[5:]}
         for c, m, f, n, a, o in total_rows(close)
@@ -70,21 +65,23 @@ def _period_page(engine: Engine, period: Period, tax_rates: dict[str, Decimal]) 
     )
 
 
-def _gap_page(engine: Engine, period: Period, tax_rates: dict[str, Decimal], gap: str) -> Response:
+def _gap_page(engine: Engine, period: Period, rules_path: str, gap: str) -> Response:
     return _page(
         "close_gap.html",
         f"{gap} at the end of {period.name}",
         period=period,
         gap=gap,
         meaning=GAP_NAMES.get(gap, ""),
-        entries=_close(engine, period, tax_rates).returns_with(gap),
+        entries=_close(engine, period, rules_path).returns_with(gap),
     )
 
 
-def _close(engine: Engine, period: Period, tax_rates: dict[str, Decimal]) -> Close:
+def _close(engine: Engine, period: Period, rules_path: str) -> Close:
+    """The period's close; the client's rules give the VAT rates of its Khaos tax codes."""
+    rules = client_rules(rules_path)
     settled_first(engine)  # what Khaos was served by the period's end
     with engine.connect() as conn:
-        return close_period(conn, period, tax_rates=tax_rates)
+        return close_period(conn, period, tax_rates=rules.tax_code_rates if rules else {})
 
 
 def _last_month() -> str:

@@ -11,7 +11,6 @@ the scrape runs in this process on a copy of it, median of `--rounds` after a fi
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from target_khaos_control.states import ExceptionStatus
 from target_khaos_control.store import exceptions, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from target_throughput import grown_store
+from target_throughput import grown_copy
 
 
 def main() -> None:
@@ -33,9 +32,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="scrapes measured; the median is printed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-scrape-") as folder:
-        work = Path(folder)
-        store = work / "store.db"
-        shutil.copy(grown_store(args.grown, work) / "store.db", store)
+        store = grown_copy(args.grown, Path(folder))
         engine = open_store(f"sqlite:///{store}")
         with engine.connect() as conn:
             open_count = conn.execute(

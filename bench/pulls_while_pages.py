@@ -14,7 +14,6 @@ and slowest; the pulls' goal (p95 under 20 ms) beside each. SQLite: the grown st
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import figures
 from bench.channel_drain import FIRST_CONTACT, P95_GOAL, Khaos, latency
 from bench.measure import percentile
-from bench.target_throughput import grown_store
+from bench.target_throughput import grown_copy
 from tests.servers import ChannelServer, target_config
 
 LOGIN = ("finance", "bench-dashboard-pw")
@@ -80,8 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as folder:
         work = Path(folder)
-        shutil.copy(grown_store(args.grown, work) / "store.db", work / "store.db")
-        month = busiest_month(work / "store.db")
+        month = busiest_month(grown_copy(args.grown, work))
         config = target_config(work, dashboard_username=LOGIN[0], dashboard_password=LOGIN[1])
         channel = ChannelServer(config, work).start()
         try:

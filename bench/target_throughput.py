@@ -114,6 +114,13 @@ def grown_store(size: int, work: Path) -> Path:
     return grown
 
 
+def grown_copy(size: int, work: Path) -> Path:
+    """A copy of the grown store (`grown_store`) in `work`, for a run to change as it likes."""
+    store = work / "store.db"
+    shutil.copy(grown_store(size, work) / "store.db", store)
+    return store
+
+
 def migrated(folder: Path) -> Path:
     """`folder` with its store migrated to the latest schema and on disk, outside any measured run."""
     folder.mkdir(exist_ok=True)

@@ -104,6 +104,7 @@ bench-quick: install
 	$(BIN)/python bench/metrics_scrape.py --grown 20000 && \
 	$(BIN)/python bench/target_profile.py --returns 2000 --top 10 && \
 	$(BIN)/python bench/channel_drain.py --documents 20000 --load 2000 && \
+	$(BIN)/python bench/pulls_while_pages.py --grown 20000 --alone 50 && \
 	$(BIN)/python bench/reconcile_throughput.py --returns 20000 && \
 	$(BIN)/python bench/channel_under_push.py && \
 	$(BIN)/python bench/fix_proposals.py && \

@@ -37,7 +37,7 @@ async def read_apart(engine: Engine, read: Callable[..., T], *args: object) -> T
     url = engine.url.render_as_string(hide_password=False)
     try:
         return await to_process.run_sync(_read, url, read, *args)
-    except BrokenWorkerProcess:  # it died since its last page (killed, out of memory): once more, in a new one
+    except BrokenWorkerProcess:  # it died (killed, out of memory), since its last page or in this one: once more, anew
         return await to_process.run_sync(_read, url, read, *args)
 
 
